@@ -1,0 +1,507 @@
+//! The configuration file (TOML). `config/proxy.toml` documents every field.
+//!
+//! Loading is two steps: serde (unknown fields and wrong types are errors with their location),
+//! then [`Config::validate`], which reports every remaining problem at once, each naming its
+//! field.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The Kafka cluster behind the proxy.
+    pub upstream: Upstream,
+    /// Where clients connect.
+    pub listeners: Vec<Listener>,
+    /// Resource limits.
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// The Kafka cluster behind the proxy and how the proxy itself connects to it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Upstream {
+    /// `host:port` of one or more brokers, tried in order.
+    pub bootstrap_servers: Vec<String>,
+    /// Time allowed to open (and authenticate) an upstream connection.
+    #[serde(default = "defaults::connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    /// How often the proxy refreshes the broker list in the background.
+    #[serde(default = "defaults::metadata_refresh_secs")]
+    pub metadata_refresh_secs: u64,
+    /// The client id of the proxy's own requests (metadata refresh, SASL handshake).
+    #[serde(default = "defaults::client_id")]
+    pub client_id: String,
+    /// TLS to the brokers; absent means plaintext.
+    pub tls: Option<UpstreamTls>,
+    /// SASL as the proxy's own principal; absent means none.
+    pub sasl: Option<UpstreamSasl>,
+}
+
+/// TLS to the brokers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamTls {
+    /// PEM file with the CA certificates that sign the brokers' certificates.
+    pub ca_file: PathBuf,
+    /// PEM client certificate chain, for brokers that require client authentication.
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key of `cert_file`.
+    pub key_file: Option<PathBuf>,
+    /// Name checked against the brokers' certificates instead of the host they advertise.
+    pub server_name: Option<String>,
+}
+
+/// SASL mechanisms the proxy can use towards brokers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum SaslMechanism {
+    /// RFC 4616, username and password in clear (use with TLS).
+    #[serde(rename = "PLAIN")]
+    Plain,
+    /// RFC 5802/7677 with SHA-256.
+    #[serde(rename = "SCRAM-SHA-256")]
+    ScramSha256,
+    /// RFC 5802 with SHA-512.
+    #[serde(rename = "SCRAM-SHA-512")]
+    ScramSha512,
+}
+
+impl SaslMechanism {
+    /// The mechanism's name in SaslHandshake.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Plain => "PLAIN",
+            Self::ScramSha256 => "SCRAM-SHA-256",
+            Self::ScramSha512 => "SCRAM-SHA-512",
+        }
+    }
+}
+
+/// SASL as the proxy's own principal.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamSasl {
+    /// The mechanism.
+    pub mechanism: SaslMechanism,
+    /// The proxy's user name on the brokers.
+    pub username: String,
+    /// Its password; never logged.
+    pub password: Secret,
+}
+
+/// A string that never appears in logs or debug output.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"<redacted>\"")
+    }
+}
+
+/// How clients on a listener authenticate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Authentication {
+    /// No authentication: every client is anonymous and every request is forwarded.
+    /// Insecure; logged as such at startup. Useful as a no-auth baseline.
+    None,
+}
+
+/// One client-facing listener: a bootstrap port plus one port per upstream broker.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listener {
+    /// A name for logs.
+    pub name: String,
+    /// Local address to bind.
+    pub bind_address: IpAddr,
+    /// Host name or address clients are told to connect to.
+    pub advertised_host: String,
+    /// The bootstrap port clients start from (0: any free port, for tests).
+    pub bootstrap_port: u16,
+    /// Broker node N is served on `broker_port_base + N` (0: any free port, for tests).
+    pub broker_port_base: u16,
+    /// Client authentication; required so that running without it is a visible choice.
+    pub authentication: Authentication,
+    /// TLS for clients; absent means plaintext.
+    pub tls: Option<ListenerTls>,
+}
+
+/// TLS for clients of a listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerTls {
+    /// PEM certificate chain presented to clients.
+    pub cert_file: PathBuf,
+    /// PEM private key of the certificate.
+    pub key_file: PathBuf,
+}
+
+/// Resource limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Client connections open at once, over all listeners; more are refused.
+    pub max_connections: usize,
+    /// Largest frame accepted before a client has authenticated (Kafka's
+    /// `sasl.server.max.receive.size`).
+    pub max_frame_bytes_pre_auth: usize,
+    /// Largest frame accepted afterwards (Kafka's `socket.request.max.bytes`).
+    pub max_frame_bytes: usize,
+    /// Requests of one connection awaiting their response; reading pauses at the limit.
+    pub max_in_flight_per_connection: usize,
+    /// A connection with no request for this long and nothing in flight is closed.
+    pub idle_timeout_secs: u64,
+    /// On SIGTERM/SIGINT, how long in-flight requests may take to finish.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: 10_000,
+            max_frame_bytes_pre_auth: 512 * 1024,
+            max_frame_bytes: 100 * 1024 * 1024,
+            max_in_flight_per_connection: 256,
+            idle_timeout_secs: 600,
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+mod defaults {
+    pub(super) fn connect_timeout_ms() -> u64 {
+        10_000
+    }
+    pub(super) fn metadata_refresh_secs() -> u64 {
+        30
+    }
+    pub(super) fn client_id() -> String {
+        "kafka-oidc-proxy".into()
+    }
+}
+
+impl Upstream {
+    /// Time allowed to open an upstream connection.
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+}
+
+/// Every problem found in a configuration, each with the field it concerns.
+#[derive(Debug, Default)]
+pub struct ConfigErrors(pub Vec<(String, String)>);
+
+impl ConfigErrors {
+    fn push(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.0.push((field.into(), message.into()));
+    }
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (field, message)) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{field}: {message}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+impl Config {
+    /// Reads, parses and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors(vec![(
+                path.display().to_string(),
+                format!("cannot read: {e}"),
+            )])
+        })?;
+        Self::parse(&text)
+    }
+
+    /// Parses and validates configuration text.
+    pub fn parse(text: &str) -> Result<Self, ConfigErrors> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            ConfigErrors(vec![("config".into(), e.to_string().trim_end().to_owned())])
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks everything serde cannot, reporting all problems at once.
+    pub fn validate(&self) -> Result<(), ConfigErrors> {
+        let mut errors = ConfigErrors::default();
+        self.upstream.validate(&mut errors);
+        if self.listeners.is_empty() {
+            errors.push("listeners", "at least one listener is required");
+        }
+        for (i, l) in self.listeners.iter().enumerate() {
+            l.validate(&format!("listeners[{i}]"), &mut errors);
+            for (j, other) in self.listeners.iter().enumerate().skip(i + 1) {
+                if l.name == other.name {
+                    errors.push(
+                        format!("listeners[{j}].name"),
+                        format!("duplicate listener name {:?}", l.name),
+                    );
+                }
+                if l.bootstrap_port != 0
+                    && l.bootstrap_port == other.bootstrap_port
+                    && l.bind_address == other.bind_address
+                {
+                    errors.push(
+                        format!("listeners[{j}].bootstrap_port"),
+                        format!(
+                            "port {} is already used by listeners[{i}]",
+                            l.bootstrap_port
+                        ),
+                    );
+                }
+                if l.broker_port_base != 0
+                    && l.broker_port_base == other.broker_port_base
+                    && l.bind_address == other.bind_address
+                {
+                    errors.push(
+                        format!("listeners[{j}].broker_port_base"),
+                        format!(
+                            "port base {} is already used by listeners[{i}]",
+                            l.broker_port_base
+                        ),
+                    );
+                }
+            }
+        }
+        self.limits.validate(&mut errors);
+        if errors.0.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+fn check_file(field: &str, path: &Path, errors: &mut ConfigErrors) {
+    if !path.is_file() {
+        errors.push(field, format!("file {} does not exist", path.display()));
+    }
+}
+
+/// Whether `s` is `host:port` with a non-empty host and a valid non-zero port.
+pub fn is_host_port(s: &str) -> bool {
+    match s.rsplit_once(':') {
+        Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0),
+        None => false,
+    }
+}
+
+impl Upstream {
+    fn validate(&self, errors: &mut ConfigErrors) {
+        if self.bootstrap_servers.is_empty() {
+            errors.push(
+                "upstream.bootstrap_servers",
+                "at least one broker address is required",
+            );
+        }
+        for (i, s) in self.bootstrap_servers.iter().enumerate() {
+            if !is_host_port(s) {
+                errors.push(
+                    format!("upstream.bootstrap_servers[{i}]"),
+                    format!("{s:?} is not host:port"),
+                );
+            }
+        }
+        if self.connect_timeout_ms == 0 {
+            errors.push("upstream.connect_timeout_ms", "must be greater than 0");
+        }
+        if self.metadata_refresh_secs == 0 {
+            errors.push("upstream.metadata_refresh_secs", "must be greater than 0");
+        }
+        if let Some(tls) = &self.tls {
+            check_file("upstream.tls.ca_file", &tls.ca_file, errors);
+            match (&tls.cert_file, &tls.key_file) {
+                (Some(c), Some(k)) => {
+                    check_file("upstream.tls.cert_file", c, errors);
+                    check_file("upstream.tls.key_file", k, errors);
+                }
+                (Some(_), None) => {
+                    errors.push("upstream.tls.key_file", "required when cert_file is set")
+                }
+                (None, Some(_)) => {
+                    errors.push("upstream.tls.cert_file", "required when key_file is set")
+                }
+                (None, None) => {}
+            }
+        }
+        if let Some(sasl) = &self.sasl {
+            if sasl.username.is_empty() {
+                errors.push("upstream.sasl.username", "must not be empty");
+            }
+            if sasl.password.expose().is_empty() {
+                errors.push("upstream.sasl.password", "must not be empty");
+            }
+        }
+    }
+}
+
+impl Listener {
+    fn validate(&self, at: &str, errors: &mut ConfigErrors) {
+        if self.name.is_empty() {
+            errors.push(format!("{at}.name"), "must not be empty");
+        }
+        if self.advertised_host.is_empty() || self.advertised_host.contains([':', ' ', '/']) {
+            errors.push(
+                format!("{at}.advertised_host"),
+                format!(
+                    "{:?} is not a host name or IPv4 address",
+                    self.advertised_host
+                ),
+            );
+        }
+        if self.broker_port_base != 0 && self.bootstrap_port != 0 {
+            let (base, port) = (self.broker_port_base, self.bootstrap_port);
+            if port >= base && port - base < 1024 {
+                errors.push(format!("{at}.bootstrap_port"), format!("port {port} would be the port of broker node {}, since broker_port_base is {base}", port - base));
+            }
+        }
+        if let Some(tls) = &self.tls {
+            check_file(&format!("{at}.tls.cert_file"), &tls.cert_file, errors);
+            check_file(&format!("{at}.tls.key_file"), &tls.key_file, errors);
+        }
+    }
+}
+
+impl Limits {
+    fn validate(&self, errors: &mut ConfigErrors) {
+        let positive = [
+            ("limits.max_connections", self.max_connections as u64),
+            (
+                "limits.max_frame_bytes_pre_auth",
+                self.max_frame_bytes_pre_auth as u64,
+            ),
+            ("limits.max_frame_bytes", self.max_frame_bytes as u64),
+            (
+                "limits.max_in_flight_per_connection",
+                self.max_in_flight_per_connection as u64,
+            ),
+            ("limits.idle_timeout_secs", self.idle_timeout_secs),
+        ];
+        for (field, value) in positive {
+            if value == 0 {
+                errors.push(field, "must be greater than 0");
+            }
+        }
+        if self.max_frame_bytes > i32::MAX as usize {
+            errors.push(
+                "limits.max_frame_bytes",
+                format!("must be at most {}", i32::MAX),
+            );
+        }
+        if self.max_frame_bytes_pre_auth > self.max_frame_bytes {
+            errors.push(
+                "limits.max_frame_bytes_pre_auth",
+                "must not exceed limits.max_frame_bytes",
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+        [upstream]
+        bootstrap_servers = ["127.0.0.1:9092"]
+        [[listeners]]
+        name = "plain"
+        bind_address = "127.0.0.1"
+        advertised_host = "localhost"
+        bootstrap_port = 19000
+        broker_port_base = 19100
+        authentication = "none"
+    "#;
+
+    #[test]
+    fn minimal_config_parses_with_defaults() {
+        let c = Config::parse(MINIMAL).unwrap();
+        assert_eq!(c.limits.max_frame_bytes_pre_auth, 512 * 1024);
+        assert_eq!(c.listeners[0].authentication, Authentication::None);
+    }
+
+    #[test]
+    fn shipped_default_config_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/proxy.toml");
+        Config::load(&path).unwrap();
+    }
+
+    #[test]
+    fn unknown_field_is_named() {
+        let err =
+            Config::parse(&MINIMAL.replace("[upstream]", "[upstream]\nbootstrap = 1")).unwrap_err();
+        assert!(
+            err.to_string().contains("unknown field `bootstrap`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn authentication_must_be_explicit() {
+        let err = Config::parse(&MINIMAL.replace("authentication = \"none\"", "")).unwrap_err();
+        assert!(
+            err.to_string().contains("missing field `authentication`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn every_error_is_reported_with_its_field() {
+        let text = MINIMAL
+            .replace("[\"127.0.0.1:9092\"]", "[\"nope\", \"h:0\"]")
+            .replace("bootstrap_port = 19000", "bootstrap_port = 19101")
+            .replace("advertised_host = \"localhost\"", "advertised_host = \"\"")
+            + "[limits]\nmax_in_flight_per_connection = 0\n[upstream.tls]\nca_file = \"/nonexistent.pem\"\n";
+        let err = Config::parse(&text).unwrap_err();
+        let fields: Vec<&str> = err.0.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "upstream.bootstrap_servers[0]",
+                "upstream.bootstrap_servers[1]",
+                "upstream.tls.ca_file",
+                "listeners[0].advertised_host",
+                "listeners[0].bootstrap_port",
+                "limits.max_in_flight_per_connection",
+            ],
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug_output() {
+        let text = format!(
+            "{MINIMAL}\n[upstream.sasl]\nmechanism = \"SCRAM-SHA-512\"\nusername = \"proxy\"\npassword = \"hunter2\"\n"
+        );
+        let c = Config::parse(&text).unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+}

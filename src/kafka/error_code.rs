@@ -1,0 +1,14 @@
+//! Kafka error codes the proxy sends, by their Kafka names.
+
+/// No error.
+pub const NONE: i16 = 0;
+/// The broker does not support the version of this request (KIP-511 answer to ApiVersions).
+pub const UNSUPPORTED_VERSION: i16 = 35;
+/// The request was sent in the wrong SASL state.
+pub const ILLEGAL_SASL_STATE: i16 = 34;
+/// The SASL mechanism is not enabled.
+pub const UNSUPPORTED_SASL_MECHANISM: i16 = 33;
+/// SASL authentication failed.
+pub const SASL_AUTHENTICATION_FAILED: i16 = 58;
+/// The coordinator is not available.
+pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;

@@ -1,0 +1,158 @@
+//! Kafka wire helpers: framing, headers, the guarded decode entry point and the supported
+//! versions table. Nothing here knows about sessions or policy.
+
+pub mod codec;
+pub mod error_code;
+pub mod header;
+pub mod schema;
+pub mod versions;
+mod walk;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::ApiKey;
+use kafka_protocol::protocol::{Decodable, Encodable, Request};
+
+pub use schema::Direction;
+
+/// Why a frame or message body could not be decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// The body ended before a field it announces.
+    #[error("message truncated")]
+    Truncated,
+    /// A length prefix below -1.
+    #[error("negative length prefix")]
+    NegativeLength,
+    /// An array claims more elements than there are bytes left, which no valid message can.
+    #[error("array count {count} exceeds the {remaining} bytes left")]
+    ImpossibleCount {
+        /// The count read off the wire.
+        count: usize,
+        /// Bytes left in the body when the count was read.
+        remaining: usize,
+    },
+    /// The body has bytes after its last field.
+    #[error("{0} trailing bytes after the message")]
+    TrailingBytes(usize),
+    /// The proxy never decodes this message, so it has no walker for it.
+    #[error("the proxy does not decode this message")]
+    NoSchema,
+    /// The API key is not one Kafka defines.
+    #[error("unknown API key {0}")]
+    UnknownApiKey(i16),
+    /// The message passed the structural check but the crate's decoder refused it
+    /// (a version it does not know, invalid UTF-8, ...).
+    #[error("invalid message: {0}")]
+    Invalid(String),
+}
+
+/// The one entry point through which any request body is decoded: the body is walked first
+/// (no allocation, every count checked against the bytes left) and only then handed to the
+/// kafka-protocol decoder.
+pub fn decode_request<R: Request>(version: i16, body: &Bytes) -> Result<R, DecodeError> {
+    decode_checked(R::KEY, Direction::Request, version, body)
+}
+
+/// As [`decode_request`], for the response to request type `R`.
+pub fn decode_response<R: Request>(version: i16, body: &Bytes) -> Result<R::Response, DecodeError> {
+    decode_checked(R::KEY, Direction::Response, version, body)
+}
+
+fn decode_checked<T: Decodable>(
+    key: i16,
+    direction: Direction,
+    version: i16,
+    body: &Bytes,
+) -> Result<T, DecodeError> {
+    let api = ApiKey::try_from(key).map_err(|()| DecodeError::UnknownApiKey(key))?;
+    schema::check(api, direction, version, body)?;
+    let mut buf = body.clone();
+    T::decode(&mut buf, version).map_err(|e| DecodeError::Invalid(e.to_string()))
+}
+
+/// Structurally checks any body, for callers (and the fuzz target) that hold only an API key.
+pub fn check_body(
+    key: i16,
+    direction: Direction,
+    version: i16,
+    body: &[u8],
+) -> Result<(), DecodeError> {
+    let api = ApiKey::try_from(key).map_err(|()| DecodeError::UnknownApiKey(key))?;
+    schema::check(api, direction, version, body)
+}
+
+/// The `acks` of a Produce request (v3+): 0 means the broker sends no response.
+pub fn produce_acks(version: i16, body: &[u8]) -> Result<i16, DecodeError> {
+    let mut w = walk::Walker::new(body, version >= 9);
+    w.string()?; // transactional_id
+    w.i16()
+}
+
+/// Encodes a complete response frame (length prefix, header, body) for a request.
+pub fn encode_response<M: Encodable>(
+    api: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: &M,
+) -> Result<Bytes, EncodeError> {
+    encode_response_with_header_version(
+        api.response_header_version(version),
+        version,
+        correlation_id,
+        body,
+    )
+}
+
+/// As [`encode_response`] with an explicit response header version (ApiVersions always uses 0,
+/// KIP-511).
+pub fn encode_response_with_header_version<M: Encodable>(
+    header_version: i16,
+    version: i16,
+    correlation_id: i32,
+    body: &M,
+) -> Result<Bytes, EncodeError> {
+    let mut buf = BytesMut::with_capacity(64);
+    buf.put_i32(0);
+    buf.put_i32(correlation_id);
+    if header_version >= 1 {
+        buf.put_u8(0); // empty tagged fields
+    }
+    body.encode(&mut buf, version)
+        .map_err(|e| EncodeError(e.to_string()))?;
+    let len = i32::try_from(buf.len() - 4).map_err(|_| EncodeError("frame too large".into()))?;
+    buf[..4].copy_from_slice(&len.to_be_bytes());
+    Ok(buf.freeze())
+}
+
+/// A message could not be encoded (a field does not fit the version).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot encode message: {0}")]
+pub struct EncodeError(pub String);
+
+/// Encodes a complete request frame with a v1/v2 request header, for the proxy's own requests
+/// to brokers.
+pub fn encode_request<M: Encodable>(
+    api: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    client_id: &str,
+    body: &M,
+) -> Result<Bytes, EncodeError> {
+    let mut buf = BytesMut::with_capacity(64 + client_id.len());
+    buf.put_i32(0);
+    buf.put_i16(api as i16);
+    buf.put_i16(version);
+    buf.put_i32(correlation_id);
+    let id_len =
+        i16::try_from(client_id.len()).map_err(|_| EncodeError("client id too long".into()))?;
+    buf.put_i16(id_len);
+    buf.put_slice(client_id.as_bytes());
+    if api.request_header_version(version) >= 2 {
+        buf.put_u8(0);
+    }
+    body.encode(&mut buf, version)
+        .map_err(|e| EncodeError(e.to_string()))?;
+    let len = i32::try_from(buf.len() - 4).map_err(|_| EncodeError("frame too large".into()))?;
+    buf[..4].copy_from_slice(&len.to_be_bytes());
+    Ok(buf.freeze())
+}

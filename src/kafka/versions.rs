@@ -1,0 +1,285 @@
+//! The one table of API versions the proxy forwards and enforces, and the ApiVersions answer
+//! built from it: the intersection of this table, what kafka-protocol can parse, and what the
+//! upstream brokers advertise. API keys missing here are never advertised and never forwarded.
+
+use std::collections::HashMap;
+
+use kafka_protocol::messages::ApiKey;
+use kafka_protocol::messages::api_versions_response::{
+    ApiVersion, ApiVersionsResponse, FinalizedFeatureKey, SupportedFeatureKey,
+};
+
+/// One row of the table.
+#[derive(Debug, Clone, Copy)]
+pub struct Supported {
+    /// The API.
+    pub api: ApiKey,
+    /// Lowest version forwarded.
+    pub min: i16,
+    /// Highest version forwarded.
+    pub max: i16,
+    /// The highest version kafka-protocol knew when this row was reviewed. A crate upgrade that
+    /// raises it fails `crate_versions_were_reviewed` until someone reads the new versions.
+    pub reviewed_crate_max: i16,
+    /// Answered by the proxy itself, never forwarded (its range does not depend on brokers).
+    pub local: bool,
+}
+
+const fn fwd(api: ApiKey, min: i16, max: i16, reviewed_crate_max: i16) -> Supported {
+    Supported {
+        api,
+        min,
+        max,
+        reviewed_crate_max,
+        local: false,
+    }
+}
+
+/// The table. Versions are capped below the crate's maximum where a newer version would let a
+/// broker address reach the client through a response the proxy does not rewrite.
+pub const SUPPORTED: &[Supported] = &[
+    // Produce v10+ and Fetch v16+ responses carry `node_endpoints` (KIP-951: the new leader's
+    // host and port after NOT_LEADER_OR_FOLLOWER). Rewriting them means walking every
+    // record-carrying response, so those versions are not offered; clients fall back to a
+    // Metadata refresh, which is rewritten.
+    fwd(ApiKey::Produce, 3, 9, 13),
+    fwd(ApiKey::Fetch, 4, 15, 18),
+    fwd(ApiKey::ListOffsets, 1, 10, 10),
+    fwd(ApiKey::Metadata, 0, 13, 13),
+    fwd(ApiKey::OffsetCommit, 2, 10, 10),
+    fwd(ApiKey::OffsetFetch, 1, 10, 10),
+    fwd(ApiKey::FindCoordinator, 0, 6, 6),
+    fwd(ApiKey::JoinGroup, 0, 9, 9),
+    fwd(ApiKey::Heartbeat, 0, 4, 4),
+    fwd(ApiKey::LeaveGroup, 0, 5, 5),
+    fwd(ApiKey::SyncGroup, 0, 5, 5),
+    fwd(ApiKey::DescribeGroups, 0, 6, 6),
+    fwd(ApiKey::ListGroups, 0, 5, 5),
+    Supported {
+        api: ApiKey::SaslHandshake,
+        min: 0,
+        max: 1,
+        reviewed_crate_max: 1,
+        local: true,
+    },
+    Supported {
+        api: ApiKey::ApiVersions,
+        min: 0,
+        max: 4,
+        reviewed_crate_max: 4,
+        local: true,
+    },
+    fwd(ApiKey::CreateTopics, 2, 7, 7),
+    fwd(ApiKey::DeleteTopics, 1, 6, 6),
+    fwd(ApiKey::DeleteRecords, 0, 2, 2),
+    fwd(ApiKey::InitProducerId, 0, 6, 6),
+    fwd(ApiKey::OffsetForLeaderEpoch, 2, 4, 4),
+    fwd(ApiKey::AddPartitionsToTxn, 0, 5, 5),
+    fwd(ApiKey::AddOffsetsToTxn, 0, 4, 4),
+    fwd(ApiKey::EndTxn, 0, 5, 5),
+    fwd(ApiKey::TxnOffsetCommit, 0, 5, 5),
+    fwd(ApiKey::DescribeConfigs, 1, 4, 4),
+    fwd(ApiKey::AlterConfigs, 0, 2, 2),
+    fwd(ApiKey::AlterReplicaLogDirs, 1, 2, 2),
+    fwd(ApiKey::DescribeLogDirs, 1, 4, 4),
+    Supported {
+        api: ApiKey::SaslAuthenticate,
+        min: 0,
+        max: 2,
+        reviewed_crate_max: 2,
+        local: true,
+    },
+    fwd(ApiKey::CreatePartitions, 0, 3, 3),
+    fwd(ApiKey::DeleteGroups, 0, 2, 2),
+    fwd(ApiKey::ElectLeaders, 0, 2, 2),
+    fwd(ApiKey::IncrementalAlterConfigs, 0, 1, 1),
+    fwd(ApiKey::AlterPartitionReassignments, 0, 1, 1),
+    fwd(ApiKey::ListPartitionReassignments, 0, 0, 0),
+    fwd(ApiKey::OffsetDelete, 0, 0, 0),
+    fwd(ApiKey::DescribeClientQuotas, 0, 1, 1),
+    fwd(ApiKey::AlterClientQuotas, 0, 1, 1),
+    fwd(ApiKey::DescribeCluster, 0, 2, 2),
+    fwd(ApiKey::DescribeProducers, 0, 0, 0),
+    fwd(ApiKey::DescribeTransactions, 0, 0, 0),
+    fwd(ApiKey::ListTransactions, 0, 2, 2),
+    fwd(ApiKey::ConsumerGroupHeartbeat, 0, 1, 1),
+    fwd(ApiKey::ConsumerGroupDescribe, 0, 1, 1),
+    fwd(ApiKey::GetTelemetrySubscriptions, 0, 0, 0),
+    fwd(ApiKey::PushTelemetry, 0, 0, 0),
+    fwd(ApiKey::DescribeTopicPartitions, 0, 0, 0),
+    fwd(ApiKey::ListConfigResources, 0, 1, 1),
+    // Not offered: ACL and SCRAM-credential administration and delegation tokens (they would
+    // act as the proxy's own broker principal), DescribeQuorum (controller endpoints),
+    // share groups (their responses carry node endpoints), and inter-broker/controller APIs.
+];
+
+/// Looks up the row for an API key.
+pub fn supported(api: ApiKey) -> Option<&'static Supported> {
+    SUPPORTED.iter().find(|s| s.api == api)
+}
+
+/// What the upstream brokers advertised: version ranges (intersected over every broker seen)
+/// and the feature sections of their ApiVersions answer, passed on to clients.
+#[derive(Debug, Clone, Default)]
+pub struct BrokerVersions {
+    ranges: HashMap<i16, (i16, i16)>,
+    supported_features: Vec<SupportedFeatureKey>,
+    finalized_features_epoch: i64,
+    finalized_features: Vec<FinalizedFeatureKey>,
+}
+
+impl BrokerVersions {
+    /// Folds one broker's ApiVersions answer into what is known.
+    pub fn merge(&mut self, response: &ApiVersionsResponse) {
+        let first = self.ranges.is_empty();
+        let mut next = HashMap::with_capacity(response.api_keys.len());
+        for k in &response.api_keys {
+            let range = if first {
+                Some((k.min_version, k.max_version))
+            } else {
+                self.ranges
+                    .get(&k.api_key)
+                    .map(|&(min, max)| (min.max(k.min_version), max.min(k.max_version)))
+            };
+            if let Some(r) = range.filter(|(min, max)| min <= max) {
+                next.insert(k.api_key, r);
+            }
+        }
+        self.ranges = next;
+        self.supported_features = response.supported_features.clone();
+        self.finalized_features_epoch = response.finalized_features_epoch;
+        self.finalized_features = response.finalized_features.clone();
+    }
+
+    /// Whether any broker has answered yet.
+    pub fn is_known(&self) -> bool {
+        !self.ranges.is_empty()
+    }
+
+    /// The range offered to clients for an API key, `None` when it must not be used.
+    pub fn offered(&self, api: ApiKey) -> Option<(i16, i16)> {
+        let row = supported(api)?;
+        let crate_range = api.valid_versions();
+        let mut min = row.min.max(crate_range.min);
+        let mut max = row.max.min(crate_range.max);
+        if !row.local {
+            let &(bmin, bmax) = self.ranges.get(&(api as i16))?;
+            min = min.max(bmin);
+            max = max.min(bmax);
+        }
+        (min <= max).then_some((min, max))
+    }
+
+    /// The ApiVersions answer for clients. `include_sasl` is false on listeners that do not
+    /// authenticate, which then do not advertise the SASL APIs.
+    pub fn response(&self, include_sasl: bool) -> ApiVersionsResponse {
+        let api_keys = SUPPORTED
+            .iter()
+            .filter(|s| {
+                include_sasl || !matches!(s.api, ApiKey::SaslHandshake | ApiKey::SaslAuthenticate)
+            })
+            .filter_map(|s| {
+                let (min, max) = self.offered(s.api)?;
+                Some(
+                    ApiVersion::default()
+                        .with_api_key(s.api as i16)
+                        .with_min_version(min)
+                        .with_max_version(max),
+                )
+            })
+            .collect();
+        ApiVersionsResponse::default()
+            .with_api_keys(api_keys)
+            .with_supported_features(self.supported_features.clone())
+            .with_finalized_features_epoch(self.finalized_features_epoch)
+            .with_finalized_features(self.finalized_features.clone())
+    }
+
+    /// Whether a request of this key and version may be forwarded.
+    pub fn allows(&self, api: ApiKey, version: i16) -> bool {
+        self.offered(api)
+            .is_some_and(|(min, max)| (min..=max).contains(&version))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crate_versions_were_reviewed() {
+        for row in SUPPORTED {
+            let range = row.api.valid_versions();
+            assert_eq!(
+                range.max, row.reviewed_crate_max,
+                "{:?}: kafka-protocol now parses up to v{}; review the new versions (addresses \
+                 in responses, topic ids) and update the table",
+                row.api, range.max
+            );
+            assert!(
+                row.min >= range.min && row.max <= range.max,
+                "{:?} outside the crate",
+                row.api
+            );
+        }
+    }
+
+    #[test]
+    fn each_api_appears_once() {
+        for (i, a) in SUPPORTED.iter().enumerate() {
+            assert!(
+                SUPPORTED[i + 1..].iter().all(|b| b.api != a.api),
+                "{:?} twice",
+                a.api
+            );
+        }
+    }
+
+    fn broker(keys: &[(ApiKey, i16, i16)]) -> ApiVersionsResponse {
+        ApiVersionsResponse::default().with_api_keys(
+            keys.iter()
+                .map(|&(k, min, max)| {
+                    ApiVersion::default()
+                        .with_api_key(k as i16)
+                        .with_min_version(min)
+                        .with_max_version(max)
+                })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn intersection_of_table_crate_and_brokers() {
+        let mut v = BrokerVersions::default();
+        v.merge(&broker(&[
+            (ApiKey::Produce, 0, 13),
+            (ApiKey::Metadata, 0, 12),
+            (ApiKey::Vote, 0, 2),
+        ]));
+        v.merge(&broker(&[
+            (ApiKey::Produce, 3, 11),
+            (ApiKey::Metadata, 0, 13),
+            (ApiKey::Vote, 0, 2),
+        ]));
+        assert_eq!(v.offered(ApiKey::Produce), Some((3, 9)));
+        assert_eq!(v.offered(ApiKey::Metadata), Some((0, 12)));
+        assert_eq!(v.offered(ApiKey::Vote), None, "not in the table");
+        assert_eq!(v.offered(ApiKey::Fetch), None, "not advertised by brokers");
+        assert_eq!(
+            v.offered(ApiKey::ApiVersions),
+            Some((0, 4)),
+            "answered locally"
+        );
+        assert!(v.allows(ApiKey::Produce, 9) && !v.allows(ApiKey::Produce, 10));
+        let keys: Vec<i16> = v
+            .response(false)
+            .api_keys
+            .iter()
+            .map(|k| k.api_key)
+            .collect();
+        assert!(
+            keys.contains(&(ApiKey::Produce as i16))
+                && !keys.contains(&(ApiKey::SaslHandshake as i16))
+        );
+    }
+}

@@ -1,0 +1,214 @@
+//! A zero-allocation structural check of Kafka message bodies.
+//!
+//! kafka-protocol 0.18 calls `Vec::with_capacity(count)` with the element count read off the
+//! wire before it decodes a single element, so a 5-byte Metadata request whose topic count is
+//! `0x7fffffff` makes it request hundreds of gigabytes and abort the process. Every Kafka array
+//! element occupies at least one byte, so a count larger than the bytes left is impossible.
+//! A [`Walker`] steps through a body field by field exactly as the decoder will, rejecting such
+//! counts and any read past the end, before the crate's decoder is allowed to see the bytes.
+
+use super::DecodeError;
+
+/// Reads primitive fields of one message body, in its version's encoding (flexible or not).
+pub(crate) struct Walker<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    flexible: bool,
+}
+
+impl<'a> Walker<'a> {
+    pub(crate) fn new(buf: &'a [u8], flexible: bool) -> Self {
+        Self {
+            buf,
+            pos: 0,
+            flexible,
+        }
+    }
+
+    pub(crate) fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    /// Switches encodings, for headers whose tagged fields follow a non-compact client id.
+    pub(crate) fn set_flexible(&mut self, flexible: bool) {
+        self.flexible = flexible;
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        if n > self.remaining() {
+            return Err(DecodeError::Truncated);
+        }
+        let start = self.pos;
+        self.pos += n;
+        Ok(&self.buf[start..self.pos])
+    }
+
+    pub(crate) fn skip(&mut self, n: usize) -> Result<(), DecodeError> {
+        self.take(n).map(|_| ())
+    }
+
+    pub(crate) fn i8(&mut self) -> Result<i8, DecodeError> {
+        Ok(self.take(1)?[0] as i8)
+    }
+
+    pub(crate) fn bool(&mut self) -> Result<(), DecodeError> {
+        self.skip(1)
+    }
+
+    pub(crate) fn i16(&mut self) -> Result<i16, DecodeError> {
+        let b = self.take(2)?;
+        Ok(i16::from_be_bytes([b[0], b[1]]))
+    }
+
+    pub(crate) fn i32(&mut self) -> Result<i32, DecodeError> {
+        let b = self.take(4)?;
+        Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    pub(crate) fn i64(&mut self) -> Result<(), DecodeError> {
+        self.skip(8)
+    }
+
+    pub(crate) fn uuid(&mut self) -> Result<(), DecodeError> {
+        self.skip(16)
+    }
+
+    /// An unsigned varint of at most five bytes, as the crate reads it.
+    pub(crate) fn uvarint(&mut self) -> Result<u32, DecodeError> {
+        let mut value: u32 = 0;
+        for i in 0..5 {
+            let b = self.take(1)?[0] as u32;
+            value |= (b & 0x7f) << (i * 7);
+            if b < 0x80 {
+                return Ok(value);
+            }
+        }
+        Ok(value)
+    }
+
+    /// A length prefix: INT16/INT32 (`-1` is null) or, in flexible versions, a varint length+1.
+    fn length(&mut self, wide: bool) -> Result<Option<usize>, DecodeError> {
+        let len: i64 = if self.flexible {
+            i64::from(self.uvarint()?) - 1
+        } else if wide {
+            i64::from(self.i32()?)
+        } else {
+            i64::from(self.i16()?)
+        };
+        match len {
+            -1 => Ok(None),
+            n if n < 0 => Err(DecodeError::NegativeLength),
+            n => Ok(Some(n as usize)),
+        }
+    }
+
+    /// A (nullable) STRING or COMPACT_STRING; returns its bytes when present.
+    pub(crate) fn string(&mut self) -> Result<Option<&'a [u8]>, DecodeError> {
+        match self.length(false)? {
+            None => Ok(None),
+            Some(n) => self.take(n).map(Some),
+        }
+    }
+
+    /// A (nullable) BYTES or COMPACT_BYTES (also RECORDS).
+    pub(crate) fn bytes(&mut self) -> Result<(), DecodeError> {
+        if let Some(n) = self.length(true)? {
+            self.skip(n)?;
+        }
+        Ok(())
+    }
+
+    /// A (nullable) ARRAY or COMPACT_ARRAY whose elements are walked by `element`.
+    pub(crate) fn array(
+        &mut self,
+        mut element: impl FnMut(&mut Self) -> Result<(), DecodeError>,
+    ) -> Result<usize, DecodeError> {
+        let Some(count) = self.length(true)? else {
+            return Ok(0);
+        };
+        if count > self.remaining() {
+            return Err(DecodeError::ImpossibleCount {
+                count,
+                remaining: self.remaining(),
+            });
+        }
+        for _ in 0..count {
+            element(self)?;
+        }
+        Ok(count)
+    }
+
+    /// The tagged-field section of a flexible struct. `known` walks a tag the crate decodes in
+    /// place (returning `true`); every other tag is skipped by its size.
+    pub(crate) fn tagged_fields_with(
+        &mut self,
+        mut known: impl FnMut(&mut Self, u32) -> Result<bool, DecodeError>,
+    ) -> Result<(), DecodeError> {
+        if !self.flexible {
+            return Ok(());
+        }
+        let count = self.uvarint()?;
+        for _ in 0..count {
+            let tag = self.uvarint()?;
+            let size = self.uvarint()? as usize;
+            if !known(self, tag)? {
+                self.skip(size)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The tagged-field section of a struct with no tags the crate decodes in place.
+    pub(crate) fn tagged_fields(&mut self) -> Result<(), DecodeError> {
+        self.tagged_fields_with(|_, _| Ok(false))
+    }
+
+    /// Ends the walk: the whole body must have been consumed.
+    pub(crate) fn finish(self) -> Result<(), DecodeError> {
+        if self.remaining() != 0 {
+            return Err(DecodeError::TrailingBytes(self.remaining()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_count_larger_than_remaining() {
+        let body = [0x7f, 0xff, 0xff, 0xff, 0x00];
+        let mut w = Walker::new(&body, false);
+        let err = w.array(|w| w.i32().map(|_| ())).unwrap_err();
+        assert!(matches!(
+            err,
+            DecodeError::ImpossibleCount {
+                count: 0x7fff_ffff,
+                remaining: 1
+            }
+        ));
+    }
+
+    #[test]
+    fn compact_null_and_empty_arrays() {
+        let mut w = Walker::new(&[0x00, 0x01], true);
+        assert_eq!(w.array(|w| w.i32().map(|_| ())).unwrap(), 0);
+        assert_eq!(w.array(|w| w.i32().map(|_| ())).unwrap(), 0);
+        w.finish().unwrap();
+    }
+
+    #[test]
+    fn short_reads_are_errors_not_panics() {
+        let mut w = Walker::new(&[0x00], false);
+        assert!(matches!(w.i32(), Err(DecodeError::Truncated)));
+        let mut w = Walker::new(&[0x00, 0x05, b'a'], false);
+        assert!(matches!(w.string(), Err(DecodeError::Truncated)));
+    }
+
+    #[test]
+    fn negative_lengths_other_than_null_are_rejected() {
+        let mut w = Walker::new(&[0xff, 0xfe], false);
+        assert!(matches!(w.string(), Err(DecodeError::NegativeLength)));
+    }
+}

@@ -1,0 +1,8 @@
+//! kafka-oidc-proxy: a Kafka protocol proxy that authenticates clients with their identity
+//! provider's tokens, authorizes every request and forwards it to the real brokers.
+
+pub mod config;
+pub mod kafka;
+pub mod proxy;
+pub mod sasl;
+pub mod tls;

@@ -1,0 +1,325 @@
+//! The data plane: listeners (a bootstrap port and one port per broker on each configured
+//! listener), client sessions, upstream connections and the background topology refresh.
+
+mod rewrite;
+mod session;
+pub mod topology;
+pub mod upstream;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use crate::config::{Authentication, Config, Listener};
+use topology::Topology;
+use upstream::{Connector, UpstreamError};
+
+/// The proxy could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A listener's port could not be bound.
+    #[error("listener {listener}: cannot bind {addr}: {source}")]
+    Bind {
+        /// The listener's name.
+        listener: String,
+        /// The address.
+        addr: SocketAddr,
+        /// The socket error.
+        source: std::io::Error,
+    },
+    /// A TLS file could not be used.
+    #[error("{0}")]
+    Tls(#[from] crate::tls::TlsError),
+}
+
+/// Where a listener's connections go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// The bootstrap port: any reachable bootstrap server.
+    Bootstrap,
+    /// A broker's port: that broker.
+    Node(i32),
+}
+
+/// Gauges of open connections, for tests and (later) metrics.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Client connections currently open.
+    pub client_connections: AtomicI64,
+    /// Upstream connections currently open.
+    pub upstream_connections: AtomicI64,
+}
+
+pub(crate) struct ListenerState {
+    pub(crate) config: Listener,
+    acceptor: Option<TlsAcceptor>,
+    broker_ports: Mutex<HashMap<i32, u16>>,
+}
+
+/// State shared by every task of one proxy instance.
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    pub(crate) listeners: Vec<ListenerState>,
+    pub(crate) topology: Topology,
+    pub(crate) connector: Connector,
+    pub(crate) stats: Arc<Stats>,
+    connection_slots: Arc<Semaphore>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+    refresh: tokio::sync::Notify,
+}
+
+/// A running proxy.
+pub struct Proxy {
+    shared: Arc<Shared>,
+    bootstrap: Vec<(String, SocketAddr)>,
+}
+
+impl Proxy {
+    /// Binds every listener's bootstrap port, starts accepting and starts the background
+    /// topology refresh (which opens the per-broker ports as brokers are discovered).
+    pub async fn start(config: Config) -> Result<Self, StartError> {
+        let connector = Connector::new(config.upstream.clone())?;
+        let mut listeners = Vec::with_capacity(config.listeners.len());
+        for l in &config.listeners {
+            let acceptor = l.tls.as_ref().map(crate::tls::acceptor).transpose()?;
+            if l.authentication == Authentication::None {
+                tracing::warn!(
+                    listener = %l.name,
+                    "listener runs with authentication = \"none\": INSECURE, every client is anonymous and every request is forwarded"
+                );
+            }
+            listeners.push(ListenerState {
+                config: l.clone(),
+                acceptor,
+                broker_ports: Mutex::default(),
+            });
+        }
+        let shared = Arc::new(Shared {
+            connection_slots: Arc::new(Semaphore::new(config.limits.max_connections)),
+            config,
+            listeners,
+            topology: Topology::default(),
+            connector,
+            stats: Arc::default(),
+            shutdown: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+            refresh: tokio::sync::Notify::new(),
+        });
+        let mut bootstrap = Vec::new();
+        for (index, l) in shared.listeners.iter().enumerate() {
+            let addr = SocketAddr::new(l.config.bind_address, l.config.bootstrap_port);
+            let tcp = bind(&l.config.name, addr).await?;
+            let local = tcp.local_addr().map_err(|source| StartError::Bind {
+                listener: l.config.name.clone(),
+                addr,
+                source,
+            })?;
+            tracing::info!(listener = %l.config.name, addr = %local, tls = l.acceptor.is_some(), "bootstrap listener ready");
+            bootstrap.push((l.config.name.clone(), local));
+            shared
+                .tracker
+                .spawn(accept_loop(shared.clone(), index, Target::Bootstrap, tcp));
+        }
+        shared.tracker.spawn(refresh_loop(shared.clone()));
+        Ok(Self { shared, bootstrap })
+    }
+
+    /// The bound bootstrap address of a listener.
+    pub fn bootstrap_addr(&self, listener: &str) -> Option<SocketAddr> {
+        self.bootstrap
+            .iter()
+            .find(|(n, _)| n == listener)
+            .map(|(_, a)| *a)
+    }
+
+    /// The proxy ports opened so far on a listener, by broker node id.
+    pub fn broker_ports(&self, listener: &str) -> Vec<(i32, u16)> {
+        let Some(l) = self
+            .shared
+            .listeners
+            .iter()
+            .find(|l| l.config.name == listener)
+        else {
+            return Vec::new();
+        };
+        let mut ports: Vec<_> = l
+            .broker_ports
+            .lock()
+            .map(|p| p.iter().map(|(k, v)| (*k, *v)).collect())
+            .unwrap_or_default();
+        ports.sort();
+        ports
+    }
+
+    /// Open-connection gauges.
+    pub fn stats(&self) -> Arc<Stats> {
+        self.shared.stats.clone()
+    }
+
+    /// Waits until the brokers' API versions are known (the proxy can answer ApiVersions).
+    pub async fn ready(&self) {
+        self.shared.topology.wait_known().await;
+    }
+
+    /// Stops accepting, lets in-flight requests finish for up to `grace`, then returns.
+    /// Returns false if some connections were still busy at the deadline.
+    pub async fn shutdown(self, grace: Duration) -> bool {
+        self.shared.shutdown.cancel();
+        self.shared.tracker.close();
+        let drained = tokio::time::timeout(grace, self.shared.tracker.wait())
+            .await
+            .is_ok();
+        if !drained {
+            tracing::warn!(
+                open = self.shared.stats.client_connections.load(Ordering::Relaxed),
+                "shutdown deadline reached with connections still open"
+            );
+        }
+        drained
+    }
+}
+
+async fn bind(listener: &str, addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind {
+            listener: listener.to_owned(),
+            addr,
+            source,
+        })
+}
+
+impl Shared {
+    /// Records a broker's real address; a new broker gets listeners and a versions check.
+    pub(crate) fn register_broker(&self, node: i32, host: &str, port: i32) {
+        if self.topology.record(node, host, port) && !self.topology.has_versions_of(node) {
+            self.refresh.notify_one();
+        }
+    }
+
+    /// The proxy port of broker `node` on a listener, opening it on first use.
+    pub(crate) fn broker_port(
+        self: &Arc<Self>,
+        listener: usize,
+        node: i32,
+    ) -> Result<u16, std::io::Error> {
+        let l = &self.listeners[listener];
+        let mut ports = l
+            .broker_ports
+            .lock()
+            .map_err(|_| std::io::Error::other("listener table poisoned"))?;
+        if let Some(port) = ports.get(&node) {
+            return Ok(*port);
+        }
+        let base = l.config.broker_port_base;
+        let port = if base == 0 {
+            0
+        } else {
+            u16::try_from(i64::from(base) + i64::from(node)).map_err(|_| {
+                std::io::Error::other(format!(
+                    "broker_port_base {base} + node id {node} is not a port"
+                ))
+            })?
+        };
+        let addr = SocketAddr::new(l.config.bind_address, port);
+        let std_listener = std::net::TcpListener::bind(addr)?;
+        std_listener.set_nonblocking(true)?;
+        let tcp = TcpListener::from_std(std_listener)?;
+        let bound = tcp.local_addr()?.port();
+        tracing::info!(listener = %l.config.name, node, port = bound, "broker listener ready");
+        ports.insert(node, bound);
+        drop(ports);
+        self.tracker
+            .spawn(accept_loop(self.clone(), listener, Target::Node(node), tcp));
+        Ok(bound)
+    }
+}
+
+async fn accept_loop(shared: Arc<Shared>, listener: usize, target: Target, tcp: TcpListener) {
+    let name = shared.listeners[listener].config.name.clone();
+    loop {
+        let accepted = tokio::select! {
+            _ = shared.shutdown.cancelled() => break,
+            a = tcp.accept() => a,
+        };
+        let (socket, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(listener = %name, error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = shared.connection_slots.clone().try_acquire_owned() else {
+            tracing::warn!(listener = %name, %peer, limit = shared.config.limits.max_connections, "connection refused: limits.max_connections reached");
+            continue;
+        };
+        let span = tracing::info_span!("conn", %peer, listener = %name, target = ?target);
+        let task = session::serve(shared.clone(), listener, target, socket, peer, permit);
+        shared.tracker.spawn(task.instrument(span));
+    }
+}
+
+/// Keeps the broker list and versions current: at start (retrying until a broker answers),
+/// every `upstream.metadata_refresh_secs`, and at once when a new broker is seen.
+async fn refresh_loop(shared: Arc<Shared>) {
+    let every = Duration::from_secs(shared.config.upstream.metadata_refresh_secs);
+    let mut retry = Duration::from_millis(200);
+    loop {
+        let wait = match refresh(&shared).await {
+            Ok(()) => {
+                retry = Duration::from_millis(200);
+                every
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "upstream metadata refresh failed");
+                retry = (retry * 2).min(Duration::from_secs(5));
+                retry
+            }
+        };
+        tokio::select! {
+            _ = shared.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+            _ = shared.refresh.notified() => {}
+        }
+    }
+}
+
+async fn refresh(shared: &Arc<Shared>) -> Result<(), UpstreamError> {
+    let client_id = shared.config.upstream.client_id.clone();
+    let (addr, mut stream) = shared.connector.connect_bootstrap().await?;
+    if !shared.topology.versions().is_known() {
+        let versions = upstream::fetch_api_versions(&mut stream, &client_id).await?;
+        shared.topology.merge_versions(None, &versions);
+    }
+    let metadata = upstream::fetch_brokers(&mut stream, &client_id).await?;
+    drop(stream);
+    tracing::debug!(%addr, brokers = metadata.brokers.len(), "upstream metadata refreshed");
+    for b in &metadata.brokers {
+        shared.topology.record(b.node_id.0, &b.host, b.port);
+    }
+    for (node, addr) in shared.topology.nodes() {
+        if !shared.topology.has_versions_of(node) {
+            let mut s = shared.connector.connect(&addr).await?;
+            let versions = upstream::fetch_api_versions(&mut s, &client_id).await?;
+            shared.topology.merge_versions(Some(node), &versions);
+        }
+        for listener in 0..shared.listeners.len() {
+            if let Err(e) = shared.broker_port(listener, node) {
+                tracing::error!(listener = %shared.listeners[listener].config.name, node, error = %e, "cannot open broker listener");
+            }
+        }
+    }
+    Ok(())
+}

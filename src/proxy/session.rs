@@ -1,0 +1,516 @@
+//! One client connection.
+//!
+//! The session task reads frames, answers ApiVersions itself and forwards everything else as
+//! the bytes that arrived to one upstream connection (opened on the first forwarded request).
+//! Responses leave in request order: each request that expects an answer pushes a [`Slot`] into
+//! a bounded queue, and the writer task takes slots in order, either writing a local answer or
+//! the next response of the upstream connection (brokers answer in order on a connection).
+//! `acks=0` Produce pushes no slot: the broker sends no response. The queue's bound is
+//! `limits.max_in_flight_per_connection`; when it is full the session stops reading.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
+use tokio::io::{AsyncWrite, AsyncWriteExt, BufWriter};
+use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio_util::task::AbortOnDropHandle;
+
+use super::rewrite::{carries_addresses, rewrite_response};
+use super::upstream::{BoxRead, BoxWrite, MAX_RESPONSE_BYTES, UpstreamError};
+use super::{Shared, Target};
+use crate::config::Authentication;
+use crate::kafka::codec::{FrameError, FrameReader};
+use crate::kafka::header::{RequestHeader, parse_request_header, parse_response_header};
+use crate::kafka::{self, DecodeError, error_code};
+
+const WRITE_BUFFER: usize = 64 * 1024;
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a client sent something the proxy will not serve; the connection is closed.
+#[derive(Debug, thiserror::Error)]
+enum ClientError {
+    #[error("{0}")]
+    Frame(#[from] FrameError),
+    #[error("malformed request: {0}")]
+    Decode(#[from] DecodeError),
+    #[error("unknown API key {0}")]
+    UnknownApiKey(i16),
+    #[error("{api:?} v{version} is not supported by the proxy")]
+    UnsupportedVersion { api: ApiKey, version: i16 },
+    #[error("{0:?} on a listener without SASL")]
+    SaslNotEnabled(ApiKey),
+    #[error("no upstream broker has answered yet")]
+    NoBrokerVersions,
+}
+
+/// How a session ended.
+enum End {
+    ClientClosed,
+    Idle,
+    Shutdown,
+    Client(ClientError),
+    Upstream(UpstreamError),
+    Internal(String),
+}
+
+/// An entry of the in-order response queue.
+enum Slot {
+    /// An answer the proxy made itself.
+    Local(Bytes),
+    /// The next response from the upstream connection.
+    Upstream,
+}
+
+/// What the upstream reader must expect next.
+struct Expect {
+    correlation_id: i32,
+    api: ApiKey,
+    version: i16,
+}
+
+struct UpstreamLink {
+    writer: BufWriter<BoxWrite>,
+    expect: mpsc::UnboundedSender<Expect>,
+    _reader: AbortOnDropHandle<()>,
+}
+
+struct Gauge<'a>(&'a std::sync::atomic::AtomicI64);
+
+impl<'a> Gauge<'a> {
+    fn new(g: &'a std::sync::atomic::AtomicI64) -> Self {
+        g.fetch_add(1, Ordering::Relaxed);
+        Self(g)
+    }
+}
+
+impl Drop for Gauge<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Serves one accepted client connection until it ends.
+pub(super) async fn serve(
+    shared: Arc<Shared>,
+    listener: usize,
+    target: Target,
+    socket: TcpStream,
+    peer: SocketAddr,
+    _permit: OwnedSemaphorePermit,
+) {
+    let stats = shared.stats.clone();
+    let _gauge = Gauge::new(&stats.client_connections);
+    let _ = socket.set_nodelay(true);
+    let (read, write): (BoxRead, BoxWrite) = match &shared.listeners[listener].acceptor {
+        None => {
+            let (r, w) = socket.into_split();
+            (Box::new(r), Box::new(w))
+        }
+        Some(acceptor) => {
+            match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(socket)).await {
+                Ok(Ok(tls)) => {
+                    let (r, w) = tokio::io::split(tls);
+                    (Box::new(r), Box::new(w))
+                }
+                Ok(Err(e)) => {
+                    tracing::info!(side = "downstream", error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::info!(side = "downstream", "TLS handshake timed out");
+                    return;
+                }
+            }
+        }
+    };
+    tracing::debug!(%peer, "client connected");
+    let session = Session {
+        include_sasl: shared.listeners[listener].config.authentication != Authentication::None,
+        shared,
+        listener,
+        target,
+        upstream: None,
+        responses: None,
+        in_flight: Arc::default(),
+    };
+    match session.run(read, write).await {
+        End::ClientClosed => tracing::debug!("client disconnected"),
+        End::Idle => tracing::info!("closing idle connection (limits.idle_timeout_secs)"),
+        End::Shutdown => tracing::debug!("connection drained for shutdown"),
+        End::Client(e) => {
+            tracing::info!(side = "downstream", error = %e, "closing client connection")
+        }
+        End::Upstream(e) => {
+            tracing::warn!(side = "upstream", error = %e, "closing client connection")
+        }
+        End::Internal(e) => {
+            tracing::error!(side = "internal", error = %e, "closing client connection")
+        }
+    }
+}
+
+struct Session {
+    shared: Arc<Shared>,
+    listener: usize,
+    target: Target,
+    include_sasl: bool,
+    upstream: Option<UpstreamLink>,
+    /// Handed to the upstream reader when the upstream connection opens.
+    responses: Option<mpsc::Sender<Bytes>>,
+    in_flight: Arc<AtomicUsize>,
+}
+
+impl Session {
+    async fn run(mut self, read: BoxRead, write: BoxWrite) -> End {
+        let limits = &self.shared.config.limits;
+        let capacity = limits.max_in_flight_per_connection;
+        let idle = Duration::from_secs(limits.idle_timeout_secs);
+        let (slots_tx, slots_rx) = mpsc::channel(capacity);
+        let (responses_tx, responses_rx) = mpsc::channel(capacity);
+        self.responses = Some(responses_tx);
+        let mut writer = AbortOnDropHandle::new(tokio::spawn(write_loop(
+            write,
+            slots_rx,
+            responses_rx,
+            self.in_flight.clone(),
+        )));
+        let max_frame = if self.include_sasl {
+            limits.max_frame_bytes_pre_auth
+        } else {
+            limits.max_frame_bytes
+        };
+        let mut frames = FrameReader::new(read, max_frame);
+        let shutdown = self.shared.shutdown.clone();
+        let end = loop {
+            let next = tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break End::Shutdown,
+                w = &mut writer => break match w {
+                    Ok(Ok(())) | Ok(Err(WriteEnd::UpstreamClosed)) => End::Upstream(UpstreamError::Closed),
+                    Ok(Err(WriteEnd::Client(e))) => End::Client(ClientError::Frame(FrameError::Io(e))),
+                    Err(e) => End::Internal(e.to_string()),
+                },
+                r = tokio::time::timeout(idle, frames.next_frame()) => r,
+            };
+            let frame = match next {
+                Err(_) if self.in_flight.load(Ordering::Relaxed) == 0 => break End::Idle,
+                Err(_) => continue,
+                Ok(Ok(Some(frame))) => frame,
+                Ok(Ok(None)) => break End::ClientClosed,
+                Ok(Err(e)) => break End::Client(e.into()),
+            };
+            if let Err(end) = self
+                .handle(frame, &slots_tx, frames.has_buffered_frame())
+                .await
+            {
+                break end;
+            }
+        };
+        if let End::Shutdown = end {
+            // Let the writer deliver what is in flight; the proxy-wide grace period bounds this.
+            drop(slots_tx);
+            if let Some(link) = &mut self.upstream {
+                let _ = link.writer.flush().await;
+            }
+            let _ = (&mut writer).await;
+        }
+        end
+    }
+
+    async fn handle(
+        &mut self,
+        frame: Bytes,
+        slots: &mpsc::Sender<Slot>,
+        more_buffered: bool,
+    ) -> Result<(), End> {
+        let header = parse_request_header(&frame).map_err(|e| End::Client(e.into()))?;
+        let api = header
+            .api()
+            .ok_or(End::Client(ClientError::UnknownApiKey(header.api_key)))?;
+        match api {
+            ApiKey::ApiVersions => {
+                let answer = api_versions(&self.shared, self.include_sasl, &header, &frame).await?;
+                self.push(slots, Slot::Local(answer)).await
+            }
+            ApiKey::SaslHandshake | ApiKey::SaslAuthenticate if !self.include_sasl => {
+                Err(End::Client(ClientError::SaslNotEnabled(api)))
+            }
+            _ => {
+                if !self
+                    .shared
+                    .topology
+                    .versions()
+                    .allows(api, header.api_version)
+                {
+                    return Err(End::Client(ClientError::UnsupportedVersion {
+                        api,
+                        version: header.api_version,
+                    }));
+                }
+                self.forward(frame, &header, api, slots, more_buffered)
+                    .await
+            }
+        }
+    }
+
+    async fn forward(
+        &mut self,
+        frame: Bytes,
+        header: &RequestHeader,
+        api: ApiKey,
+        slots: &mpsc::Sender<Slot>,
+        more_buffered: bool,
+    ) -> Result<(), End> {
+        if self.upstream.is_none() {
+            self.upstream = Some(self.open_upstream().await.map_err(End::Upstream)?);
+        }
+        let expects_response = api != ApiKey::Produce
+            || kafka::produce_acks(header.api_version, &frame[header.body_offset..])
+                .map_err(|e| End::Client(e.into()))?
+                != 0;
+        if expects_response {
+            let link = self.link()?;
+            let expect = Expect {
+                correlation_id: header.correlation_id,
+                api,
+                version: header.api_version,
+            };
+            link.expect
+                .send(expect)
+                .map_err(|_| End::Upstream(UpstreamError::Closed))?;
+            self.push(slots, Slot::Upstream).await?;
+        }
+        let link = self.link()?;
+        let io = |e| End::Upstream(UpstreamError::Io(e));
+        link.writer.write_all(&frame).await.map_err(io)?;
+        if !more_buffered {
+            link.writer.flush().await.map_err(io)?;
+        }
+        Ok(())
+    }
+
+    fn link(&mut self) -> Result<&mut UpstreamLink, End> {
+        self.upstream
+            .as_mut()
+            .ok_or(End::Internal("upstream link missing".into()))
+    }
+
+    /// Queues a response slot; when the queue is full, flushes the upstream writer first so
+    /// the responses that will free the queue are not stuck in our own buffer.
+    async fn push(&mut self, slots: &mpsc::Sender<Slot>, slot: Slot) -> Result<(), End> {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        let slot = match slots.try_send(slot) {
+            Ok(()) => return Ok(()),
+            Err(mpsc::error::TrySendError::Full(slot)) => slot,
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                return Err(End::Upstream(UpstreamError::Closed));
+            }
+        };
+        if let Some(link) = &mut self.upstream {
+            link.writer
+                .flush()
+                .await
+                .map_err(|e| End::Upstream(UpstreamError::Io(e)))?;
+        }
+        slots
+            .send(slot)
+            .await
+            .map_err(|_| End::Upstream(UpstreamError::Closed))
+    }
+
+    async fn open_upstream(&mut self) -> Result<UpstreamLink, UpstreamError> {
+        let shared = &self.shared;
+        let (addr, conn) = match self.target {
+            Target::Bootstrap => shared.connector.connect_bootstrap().await?,
+            Target::Node(node) => {
+                let addr = shared
+                    .topology
+                    .address(node)
+                    .ok_or(UpstreamError::UnknownNode(node))?;
+                let conn = shared.connector.connect(&addr).await?;
+                (addr, conn)
+            }
+        };
+        tracing::debug!(upstream = %addr, "upstream connected");
+        let (read, write) = conn.split();
+        let (expect_tx, expect_rx) = mpsc::unbounded_channel();
+        let responses = self.responses.take().ok_or(UpstreamError::Closed)?;
+        let reader = tokio::spawn(upstream_read_loop(
+            shared.clone(),
+            self.listener,
+            read,
+            expect_rx,
+            responses,
+        ));
+        Ok(UpstreamLink {
+            writer: BufWriter::with_capacity(WRITE_BUFFER, write),
+            expect: expect_tx,
+            _reader: AbortOnDropHandle::new(reader),
+        })
+    }
+}
+
+/// Answers ApiVersions from the supported-versions table and the brokers' versions.
+async fn api_versions(
+    shared: &Shared,
+    include_sasl: bool,
+    header: &RequestHeader,
+    frame: &Bytes,
+) -> Result<Bytes, End> {
+    let (min, max) = (0, ApiKey::ApiVersions.valid_versions().max);
+    let version = header.api_version;
+    let encode = |v: i16, body: &ApiVersionsResponse| {
+        kafka::encode_response(ApiKey::ApiVersions, v, header.correlation_id, body)
+            .map_err(|e| End::Internal(e.to_string()))
+    };
+    if version > max {
+        // KIP-511: answer a too-new ApiVersions with a v0 response naming our range, so the
+        // client retries with a version we speak instead of giving up.
+        let body = ApiVersionsResponse::default()
+            .with_error_code(error_code::UNSUPPORTED_VERSION)
+            .with_api_keys(vec![
+                ApiVersion::default()
+                    .with_api_key(ApiKey::ApiVersions as i16)
+                    .with_min_version(min)
+                    .with_max_version(max),
+            ]);
+        return encode(0, &body);
+    }
+    kafka::decode_request::<ApiVersionsRequest>(version, &header.body(frame))
+        .map_err(|e| End::Client(e.into()))?;
+    let topology = &shared.topology;
+    if !topology.versions().is_known() {
+        let wait = shared.config.upstream.connect_timeout();
+        if tokio::time::timeout(wait, topology.wait_known())
+            .await
+            .is_err()
+        {
+            return Err(End::Client(ClientError::NoBrokerVersions));
+        }
+    }
+    encode(version, &topology.versions().response(include_sasl))
+}
+
+/// Why the writer stopped early.
+enum WriteEnd {
+    UpstreamClosed,
+    Client(std::io::Error),
+}
+
+async fn write_loop(
+    write: BoxWrite,
+    mut slots: mpsc::Receiver<Slot>,
+    mut responses: mpsc::Receiver<Bytes>,
+    in_flight: Arc<AtomicUsize>,
+) -> Result<(), WriteEnd> {
+    let mut w = BufWriter::with_capacity(WRITE_BUFFER, write);
+    while let Some(slot) = next(&mut slots, &mut w).await? {
+        let frame = match slot {
+            Slot::Local(frame) => frame,
+            Slot::Upstream => next(&mut responses, &mut w)
+                .await?
+                .ok_or(WriteEnd::UpstreamClosed)?,
+        };
+        w.write_all(&frame).await.map_err(WriteEnd::Client)?;
+        in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+    w.flush().await.map_err(WriteEnd::Client)?;
+    Ok(())
+}
+
+/// The next item of a queue, flushing the writer before waiting so nothing sits buffered.
+async fn next<T, W: AsyncWrite + Unpin>(
+    rx: &mut mpsc::Receiver<T>,
+    w: &mut BufWriter<W>,
+) -> Result<Option<T>, WriteEnd> {
+    match rx.try_recv() {
+        Ok(item) => Ok(Some(item)),
+        Err(mpsc::error::TryRecvError::Disconnected) => Ok(None),
+        Err(mpsc::error::TryRecvError::Empty) => {
+            w.flush().await.map_err(WriteEnd::Client)?;
+            Ok(rx.recv().await)
+        }
+    }
+}
+
+/// Reads responses of one upstream connection, checks each against the request it answers,
+/// rewrites broker addresses where needed and passes them to the client's writer.
+async fn upstream_read_loop(
+    shared: Arc<Shared>,
+    listener: usize,
+    read: BoxRead,
+    mut expected: mpsc::UnboundedReceiver<Expect>,
+    responses: mpsc::Sender<Bytes>,
+) {
+    let stats = shared.stats.clone();
+    let _gauge = Gauge::new(&stats.upstream_connections);
+    let mut frames = FrameReader::new(read, MAX_RESPONSE_BYTES);
+    loop {
+        let frame = match frames.next_frame().await {
+            Ok(Some(frame)) => frame,
+            Ok(None) => {
+                if !expected.is_empty() {
+                    tracing::warn!(
+                        side = "upstream",
+                        pending = expected.len(),
+                        "broker closed the connection with requests in flight"
+                    );
+                }
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(side = "upstream", error = %e, "broker connection failed");
+                return;
+            }
+        };
+        let Ok(expect) = expected.try_recv() else {
+            tracing::warn!(side = "upstream", "broker sent a response to no request");
+            return;
+        };
+        let header_version = expect.api.response_header_version(expect.version);
+        let (correlation_id, offset) = match parse_response_header(&frame, header_version) {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(side = "upstream", error = %e, "malformed response header from broker");
+                return;
+            }
+        };
+        if correlation_id != expect.correlation_id {
+            tracing::warn!(
+                side = "upstream",
+                got = correlation_id,
+                expected = expect.correlation_id,
+                "broker response out of order"
+            );
+            return;
+        }
+        let frame = if carries_addresses(expect.api) {
+            let body = frame.slice(offset..);
+            match rewrite_response(
+                &shared,
+                listener,
+                expect.api,
+                expect.version,
+                correlation_id,
+                &body,
+            ) {
+                Ok(f) => f,
+                Err(e) => {
+                    tracing::warn!(side = "upstream", api = ?expect.api, error = %e, "cannot rewrite broker addresses");
+                    return;
+                }
+            }
+        } else {
+            frame
+        };
+        if responses.send(frame).await.is_err() {
+            return;
+        }
+    }
+}

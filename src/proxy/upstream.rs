@@ -1,0 +1,331 @@
+//! Connections from the proxy to brokers: TCP, optional TLS, optional SASL as the proxy's own
+//! principal, and the proxy's own small requests (ApiVersions, Metadata) on such connections.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, MetadataRequest, SaslAuthenticateRequest, SaslHandshakeRequest,
+};
+use kafka_protocol::protocol::{Encodable, Request};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::config::{SaslMechanism, Upstream as UpstreamConfig};
+use crate::kafka::codec::{FrameError, FrameReader};
+use crate::kafka::header::parse_response_header;
+use crate::kafka::{self, DecodeError, error_code};
+use crate::sasl::{self, scram};
+use crate::tls::UpstreamConnector;
+
+/// A byte stream to a broker, plain or TLS.
+pub trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
+
+/// An established broker connection.
+pub enum Conn {
+    /// Plain TCP, split without a lock.
+    Tcp(TcpStream),
+    /// TLS.
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl Conn {
+    /// Splits the connection into independently owned halves.
+    pub fn split(self) -> (BoxRead, BoxWrite) {
+        match self {
+            Conn::Tcp(s) => {
+                let (r, w) = s.into_split();
+                (Box::new(r), Box::new(w))
+            }
+            Conn::Tls(s) => {
+                let (r, w) = tokio::io::split(*s);
+                (Box::new(r), Box::new(w))
+            }
+        }
+    }
+
+    fn stream(&mut self) -> &mut (dyn Stream + '_) {
+        match self {
+            Conn::Tcp(s) => s,
+            Conn::Tls(s) => &mut **s,
+        }
+    }
+}
+
+/// The read half of a client or broker connection.
+pub type BoxRead = Box<dyn AsyncRead + Send + Unpin>;
+/// The write half of a client or broker connection.
+pub type BoxWrite = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// Largest response frame accepted from a broker. Fetch responses are bounded by the client's
+/// `fetch.max.bytes` (50 MiB by default); this leaves room while refusing absurd prefixes.
+pub const MAX_RESPONSE_BYTES: usize = 512 * 1024 * 1024;
+
+/// Why a broker connection failed. Always the upstream side's fault (or the network's).
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// TCP connect failed.
+    #[error("connect to {addr}: {source}")]
+    Connect {
+        /// The broker address.
+        addr: String,
+        /// The socket error.
+        source: std::io::Error,
+    },
+    /// Connecting (and authenticating) took longer than `upstream.connect_timeout_ms`.
+    #[error("connect to {0}: timed out")]
+    Timeout(String),
+    /// The TLS handshake failed.
+    #[error("tls to {addr}: {message}")]
+    Tls {
+        /// The broker address.
+        addr: String,
+        /// What failed.
+        message: String,
+    },
+    /// The broker refused the proxy's SASL credentials or mechanism.
+    #[error("sasl authentication to the broker failed: {0}")]
+    Sasl(String),
+    /// The broker's bytes could not be framed.
+    #[error("broker framing: {0}")]
+    Frame(#[from] FrameError),
+    /// The broker's response could not be decoded.
+    #[error("broker response: {0}")]
+    Decode(#[from] DecodeError),
+    /// The broker closed the connection.
+    #[error("broker closed the connection")]
+    Closed,
+    /// A socket error after the connection was established.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// No broker address is known for a node id.
+    #[error("no address known for broker node {0}")]
+    UnknownNode(i32),
+    /// No bootstrap server could be reached.
+    #[error("no bootstrap server reachable (last error: {0})")]
+    NoBootstrap(Box<UpstreamError>),
+}
+
+/// Opens authenticated connections to brokers.
+#[derive(Clone)]
+pub struct Connector {
+    config: Arc<UpstreamConfig>,
+    tls: Option<UpstreamConnector>,
+}
+
+impl Connector {
+    /// Builds a connector from the upstream configuration (TLS files are read here).
+    pub fn new(config: UpstreamConfig) -> Result<Self, crate::tls::TlsError> {
+        let tls = config
+            .tls
+            .as_ref()
+            .map(UpstreamConnector::new)
+            .transpose()?;
+        Ok(Self {
+            config: Arc::new(config),
+            tls,
+        })
+    }
+
+    /// The upstream configuration.
+    pub fn config(&self) -> &UpstreamConfig {
+        &self.config
+    }
+
+    /// Connects to `addr` (`host:port`), with TLS and SASL as configured.
+    pub async fn connect(&self, addr: &str) -> Result<Conn, UpstreamError> {
+        tokio::time::timeout(self.config.connect_timeout(), self.connect_inner(addr))
+            .await
+            .map_err(|_| UpstreamError::Timeout(addr.to_owned()))?
+    }
+
+    async fn connect_inner(&self, addr: &str) -> Result<Conn, UpstreamError> {
+        let tcp = TcpStream::connect(addr)
+            .await
+            .map_err(|source| UpstreamError::Connect {
+                addr: addr.to_owned(),
+                source,
+            })?;
+        tcp.set_nodelay(true)?;
+        let mut conn = match &self.tls {
+            None => Conn::Tcp(tcp),
+            Some(tls) => {
+                let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+                let tls_err = |message: String| UpstreamError::Tls {
+                    addr: addr.to_owned(),
+                    message,
+                };
+                let name = tls.server_name(host).map_err(|e| tls_err(e.to_string()))?;
+                let s = tls
+                    .connector()
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| tls_err(e.to_string()))?;
+                Conn::Tls(Box::new(s))
+            }
+        };
+        if let Some(sasl) = &self.config.sasl {
+            authenticate(
+                conn.stream(),
+                sasl.mechanism,
+                &sasl.username,
+                sasl.password.expose(),
+                &self.config.client_id,
+            )
+            .await?;
+        }
+        Ok(conn)
+    }
+
+    /// Connects to the first reachable bootstrap server.
+    pub async fn connect_bootstrap(&self) -> Result<(String, Conn), UpstreamError> {
+        let mut last = None;
+        for addr in &self.config.bootstrap_servers {
+            match self.connect(addr).await {
+                Ok(s) => return Ok((addr.clone(), s)),
+                Err(e) => {
+                    tracing::debug!(%addr, error = %e, "bootstrap server unreachable");
+                    last = Some(e);
+                }
+            }
+        }
+        Err(UpstreamError::NoBootstrap(Box::new(
+            last.unwrap_or(UpstreamError::Closed),
+        )))
+    }
+}
+
+/// Sends one of the proxy's own requests on `stream` and returns the decoded response.
+pub async fn round_trip<R: Request + Encodable>(
+    stream: &mut (dyn Stream + '_),
+    version: i16,
+    correlation_id: i32,
+    client_id: &str,
+    request: &R,
+) -> Result<R::Response, UpstreamError> {
+    let api = ApiKey::try_from(R::KEY).map_err(|()| DecodeError::UnknownApiKey(R::KEY))?;
+    let frame = kafka::encode_request(api, version, correlation_id, client_id, request)
+        .map_err(|e| UpstreamError::Sasl(e.to_string()))?;
+    stream.write_all(&frame).await?;
+    stream.flush().await?;
+    let mut reader = FrameReader::new(&mut *stream, MAX_RESPONSE_BYTES);
+    let frame = reader.next_frame().await?.ok_or(UpstreamError::Closed)?;
+    let (id, offset) = parse_response_header(&frame, api.response_header_version(version))?;
+    if id != correlation_id {
+        return Err(UpstreamError::Decode(DecodeError::Invalid(format!(
+            "correlation id {id}, expected {correlation_id}"
+        ))));
+    }
+    Ok(kafka::decode_response::<R>(
+        version,
+        &frame.slice(offset..),
+    )?)
+}
+
+/// Correlation ids of the proxy's own requests; client requests on the same connection only
+/// start after these have been answered.
+const OWN_CORRELATION_ID: i32 = 0x7ead_0000;
+
+async fn authenticate(
+    stream: &mut (dyn Stream + '_),
+    mechanism: SaslMechanism,
+    username: &str,
+    password: &str,
+    client_id: &str,
+) -> Result<(), UpstreamError> {
+    let handshake = SaslHandshakeRequest::default().with_mechanism(mechanism.name().into());
+    let response = round_trip(stream, 1, OWN_CORRELATION_ID, client_id, &handshake).await?;
+    if response.error_code != error_code::NONE {
+        let enabled: Vec<&str> = response.mechanisms.iter().map(|m| m.as_str()).collect();
+        return Err(UpstreamError::Sasl(format!(
+            "broker refused mechanism {} (error {}, enabled: {enabled:?})",
+            mechanism.name(),
+            response.error_code
+        )));
+    }
+    match mechanism {
+        SaslMechanism::Plain => {
+            sasl_step(
+                stream,
+                2,
+                client_id,
+                sasl::plain_message(username, password),
+            )
+            .await?;
+        }
+        SaslMechanism::ScramSha256 | SaslMechanism::ScramSha512 => {
+            let hash = if mechanism == SaslMechanism::ScramSha256 {
+                scram::ScramHash::Sha256
+            } else {
+                scram::ScramHash::Sha512
+            };
+            let sasl_err = |e: scram::ScramError| UpstreamError::Sasl(e.to_string());
+            let (mut client, first) =
+                scram::ScramClient::start(hash, username, password).map_err(sasl_err)?;
+            let server_first = sasl_step(stream, 2, client_id, first).await?;
+            let last = client.server_first(&server_first).map_err(sasl_err)?;
+            let server_final = sasl_step(stream, 3, client_id, last).await?;
+            client.server_final(&server_final).map_err(sasl_err)?;
+        }
+    }
+    Ok(())
+}
+
+/// One SaslAuthenticate (v1) round; returns the server's bytes.
+async fn sasl_step(
+    stream: &mut (dyn Stream + '_),
+    step: i32,
+    client_id: &str,
+    bytes: Vec<u8>,
+) -> Result<Bytes, UpstreamError> {
+    let request = SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(bytes));
+    let r = round_trip(stream, 1, OWN_CORRELATION_ID + step, client_id, &request).await?;
+    if r.error_code != error_code::NONE {
+        let message = r
+            .error_message
+            .as_deref()
+            .unwrap_or("no message")
+            .to_owned();
+        return Err(UpstreamError::Sasl(format!(
+            "error {}: {message}",
+            r.error_code
+        )));
+    }
+    Ok(r.auth_bytes)
+}
+
+/// Asks a broker for its API versions (v3, falling back to v0 per KIP-511 is unnecessary for
+/// the Kafka versions the proxy supports).
+pub async fn fetch_api_versions(
+    conn: &mut Conn,
+    client_id: &str,
+) -> Result<kafka_protocol::messages::ApiVersionsResponse, UpstreamError> {
+    let request = ApiVersionsRequest::default()
+        .with_client_software_name("kafka-oidc-proxy".into())
+        .with_client_software_version(env!("CARGO_PKG_VERSION").into());
+    round_trip(
+        conn.stream(),
+        3,
+        OWN_CORRELATION_ID + 100,
+        client_id,
+        &request,
+    )
+    .await
+}
+
+/// Asks a broker for the broker list only (an empty topic list).
+pub async fn fetch_brokers(
+    conn: &mut Conn,
+    client_id: &str,
+) -> Result<kafka_protocol::messages::MetadataResponse, UpstreamError> {
+    let request = MetadataRequest::default().with_topics(Some(Vec::new()));
+    round_trip(
+        conn.stream(),
+        12,
+        OWN_CORRELATION_ID + 101,
+        client_id,
+        &request,
+    )
+    .await
+}
