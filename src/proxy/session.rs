@@ -27,7 +27,7 @@ use super::{Shared, Target};
 use crate::config::Authentication;
 use crate::kafka::codec::{FrameError, FrameReader};
 use crate::kafka::header::{RequestHeader, parse_request_header, parse_response_header};
-use crate::kafka::{self, DecodeError, error_code};
+use crate::kafka::{self, DecodeError, Direction, error_code};
 
 const WRITE_BUFFER: usize = 64 * 1024;
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -252,6 +252,18 @@ impl Session {
                         api,
                         version: header.api_version,
                     }));
+                }
+                // Bodies the proxy knows how to walk are checked before any broker sees them;
+                // the others (Produce, Fetch, ...) are not decoded at all on this path.
+                let body = &frame[header.body_offset..];
+                match kafka::check_body(
+                    header.api_key,
+                    Direction::Request,
+                    header.api_version,
+                    body,
+                ) {
+                    Ok(()) | Err(DecodeError::NoSchema) => {}
+                    Err(e) => return Err(End::Client(e.into())),
                 }
                 self.forward(frame, &header, api, slots, more_buffered)
                     .await

@@ -1,0 +1,133 @@
+//! Per-frame costs on the proxy's hot path, over frames encoded like real clients' and
+//! brokers': framing, request header parsing, the acks peek of Produce, and the Metadata
+//! response rewrite (guarded decode, address change, encode).
+//!
+//!   cargo bench --bench codec
+
+use bytes::{BufMut, Bytes, BytesMut};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use kafka_oidc_proxy::kafka::codec::FrameReader;
+use kafka_oidc_proxy::kafka::header::parse_request_header;
+use kafka_oidc_proxy::kafka::{decode_response, encode_response, produce_acks};
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{ApiKey, BrokerId, MetadataRequest, MetadataResponse, TopicName};
+use kafka_protocol::protocol::Encodable;
+
+/// A Produce v9 request frame with a 16 KiB record batch, as librdkafka sends them.
+fn produce_frame() -> Bytes {
+    let mut body = BytesMut::new();
+    body.put_i16(0); // api key
+    body.put_i16(9);
+    body.put_i32(42);
+    body.put_i16(7);
+    body.put_slice(b"rdkafka");
+    body.put_u8(0); // header tags
+    body.put_u8(0); // null transactional id (compact)
+    body.put_i16(-1); // acks=all
+    body.put_i32(30_000);
+    body.put_u8(2); // one topic
+    body.put_u8(7);
+    body.put_slice(b"orders");
+    body.put_u8(2); // one partition
+    body.put_i32(0);
+    body.put_u8(0x81); // records length varint (16384 + 1)
+    body.put_u8(0x80);
+    body.put_u8(0x01);
+    body.put_slice(&[0u8; 16384]);
+    body.put_u8(0);
+    body.put_u8(0);
+    body.put_u8(0);
+    let mut frame = BytesMut::new();
+    frame.put_i32(body.len() as i32);
+    frame.put_slice(&body);
+    frame.freeze()
+}
+
+fn metadata_response(brokers: i32, topics: usize) -> Bytes {
+    let partitions = (0..6)
+        .map(|p| {
+            MetadataResponsePartition::default()
+                .with_partition_index(p)
+                .with_leader_id(BrokerId(p % brokers))
+                .with_replica_nodes((0..3).map(BrokerId).collect())
+                .with_isr_nodes((0..3).map(BrokerId).collect())
+        })
+        .collect::<Vec<_>>();
+    let response = MetadataResponse::default()
+        .with_brokers(
+            (0..brokers)
+                .map(|n| {
+                    MetadataResponseBroker::default()
+                        .with_node_id(BrokerId(n))
+                        .with_host("broker.internal".into())
+                        .with_port(9092)
+                })
+                .collect(),
+        )
+        .with_topics(
+            (0..topics)
+                .map(|t| {
+                    MetadataResponseTopic::default()
+                        .with_name(Some(TopicName(format!("topic-{t}").into())))
+                        .with_partitions(partitions.clone())
+                })
+                .collect(),
+        );
+    let mut buf = BytesMut::new();
+    response.encode(&mut buf, 12).expect("encodes");
+    buf.freeze()
+}
+
+fn bench(c: &mut Criterion) {
+    let frame = produce_frame();
+    let mut g = c.benchmark_group("request");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("parse_header+acks (produce v9)", |b| {
+        b.iter(|| {
+            let h = parse_request_header(&frame).expect("header");
+            produce_acks(h.api_version, &frame[h.body_offset..]).expect("acks")
+        })
+    });
+    g.finish();
+
+    let stream: Vec<u8> = (0..64).flat_map(|_| frame.iter().copied()).collect();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let mut g = c.benchmark_group("framing");
+    g.throughput(Throughput::Bytes(stream.len() as u64));
+    g.bench_function("64 produce frames of 16 KiB", |b| {
+        b.iter(|| {
+            runtime.block_on(async {
+                let mut r = FrameReader::new(&stream[..], 1 << 20);
+                let mut n = 0;
+                while let Some(f) = r.next_frame().await.expect("frame") {
+                    n += f.len();
+                }
+                n
+            })
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("metadata rewrite");
+    for topics in [1usize, 100] {
+        let body = metadata_response(3, topics);
+        g.bench_function(format!("3 brokers, {topics} topics"), |b| {
+            b.iter(|| {
+                let mut r = decode_response::<MetadataRequest>(12, &body).expect("decodes");
+                for broker in &mut r.brokers {
+                    broker.host = "127.0.0.1".into();
+                    broker.port = 9100 + broker.node_id.0;
+                }
+                encode_response(ApiKey::Metadata, 12, 1, &r).expect("encodes")
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,238 @@
+//! Shared harness for the integration tests: the real three-node cluster started by
+//! `harness/kafka/cluster.sh` (its addresses come from the environment that `scripts/test.sh`
+//! sets), an in-process proxy on ephemeral ports, the real client programs under
+//! `harness/clients/`, and captured proxy logs.
+
+#![allow(dead_code, unreachable_pub)]
+
+pub mod raw;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use kafka_oidc_proxy::config::Config;
+use kafka_oidc_proxy::proxy::Proxy;
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// An environment variable the harness must have set; the message says how.
+pub fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the integration tests with scripts/test.sh, which starts the Kafka cluster and exports its addresses")
+    })
+}
+
+/// The cluster's PLAINTEXT bootstrap servers.
+pub fn kafka_bootstrap() -> Vec<String> {
+    env("KOP_KAFKA_BOOTSTRAP")
+        .split(',')
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Directory with the harness's test CA and certificates.
+pub fn tls_dir() -> PathBuf {
+    PathBuf::from(env("KOP_TLS_DIR"))
+}
+
+/// Installs (once) a tracing subscriber that prints to the test output and keeps every line
+/// for [`logs`].
+pub fn init_logs() {
+    static INIT: OnceLock<()> = OnceLock::new();
+    INIT.get_or_init(|| {
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kafka_oidc_proxy=debug"));
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(false)
+            .with_writer(|| LogWriter)
+            .init();
+    });
+}
+
+fn log_buffer() -> &'static Mutex<Vec<u8>> {
+    static LOGS: OnceLock<Mutex<Vec<u8>>> = OnceLock::new();
+    LOGS.get_or_init(Mutex::default)
+}
+
+struct LogWriter;
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        log_buffer().lock().unwrap().extend_from_slice(buf);
+        std::io::stderr().write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Every log line captured so far.
+pub fn logs() -> String {
+    String::from_utf8_lossy(&log_buffer().lock().unwrap()).into_owned()
+}
+
+/// Waits up to 10 s for a log line containing every one of `parts`.
+pub async fn wait_for_log(parts: &[&str]) -> String {
+    for _ in 0..100 {
+        if let Some(line) = logs().lines().find(|l| parts.iter().all(|p| l.contains(p))) {
+            return line.to_owned();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no log line with {parts:?} in:\n{}", logs());
+}
+
+/// Options for a test proxy.
+pub struct ProxyOptions {
+    pub bootstrap_servers: Vec<String>,
+    pub extra_upstream: String,
+    pub listener_tls: Option<(PathBuf, PathBuf)>,
+    pub limits: String,
+    /// Wait until the proxy has reached the cluster.
+    pub wait_ready: bool,
+}
+
+impl Default for ProxyOptions {
+    fn default() -> Self {
+        Self {
+            bootstrap_servers: kafka_bootstrap(),
+            extra_upstream: String::new(),
+            listener_tls: None,
+            limits: String::new(),
+            wait_ready: true,
+        }
+    }
+}
+
+/// A proxy running in this process on ephemeral ports.
+pub struct TestProxy {
+    pub proxy: Proxy,
+    pub bootstrap: SocketAddr,
+}
+
+impl TestProxy {
+    pub fn bootstrap(&self) -> String {
+        self.bootstrap.to_string()
+    }
+}
+
+/// Starts a proxy in front of the cluster and waits until it knows the brokers' versions.
+pub async fn start_proxy(options: ProxyOptions) -> TestProxy {
+    init_logs();
+    let servers: Vec<String> = options
+        .bootstrap_servers
+        .iter()
+        .map(|s| format!("{s:?}"))
+        .collect();
+    let tls = match &options.listener_tls {
+        Some((cert, key)) => format!("[listeners.tls]\ncert_file = {cert:?}\nkey_file = {key:?}\n"),
+        None => String::new(),
+    };
+    let text = format!(
+        "[upstream]\nbootstrap_servers = [{}]\nmetadata_refresh_secs = 5\n{}\n\
+         [[listeners]]\nname = \"test\"\nbind_address = \"127.0.0.1\"\nadvertised_host = \"127.0.0.1\"\n\
+         bootstrap_port = 0\nbroker_port_base = 0\nauthentication = \"none\"\n{tls}\n[limits]\nshutdown_grace_secs = 5\n{}\n",
+        servers.join(", "),
+        options.extra_upstream,
+        options.limits,
+    );
+    let config =
+        Config::parse(&text).unwrap_or_else(|e| panic!("test config invalid: {e}\n{text}"));
+    let proxy = Proxy::start(config).await.expect("proxy starts");
+    if options.wait_ready {
+        tokio::time::timeout(Duration::from_secs(60), proxy.ready())
+            .await
+            .expect("the proxy reaches the cluster within 60 s");
+    }
+    let bootstrap = proxy.bootstrap_addr("test").expect("test listener");
+    TestProxy { proxy, bootstrap }
+}
+
+/// The JSON line a client program printed, once it exited successfully.
+pub struct ClientRun {
+    pub json: serde_json::Value,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `harness/clients/run.sh CLIENT SCENARIO ARGS...`; panics with its output unless it
+/// exits 0 and prints `"ok": true`.
+pub async fn run_client(client: &str, scenario: &str, args: &[&str]) -> ClientRun {
+    let run = try_run_client(client, scenario, args).await;
+    match run {
+        Ok(run) => run,
+        Err(message) => panic!("{client} {scenario} failed: {message}"),
+    }
+}
+
+/// As [`run_client`], returning the failure instead of panicking.
+pub async fn try_run_client(
+    client: &str,
+    scenario: &str,
+    args: &[&str],
+) -> Result<ClientRun, String> {
+    let script = repo().join("harness/clients/run.sh");
+    let output = tokio::time::timeout(
+        Duration::from_secs(400),
+        tokio::process::Command::new(&script)
+            .arg(client)
+            .arg(scenario)
+            .args(args)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .map_err(|_| "timed out after 400 s".to_owned())?
+    .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let json = stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str::<serde_json::Value>(l.trim()).ok())
+        .unwrap_or(serde_json::Value::Null);
+    if !output.status.success() || json.get("ok") != Some(&serde_json::Value::Bool(true)) {
+        let tail: String = stderr
+            .lines()
+            .rev()
+            .take(40)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("\n");
+        return Err(format!(
+            "exit {:?}\nstdout: {stdout}\nstderr (tail):\n{tail}",
+            output.status.code()
+        ));
+    }
+    Ok(ClientRun {
+        json,
+        stdout,
+        stderr,
+    })
+}
+
+/// Shared across tests of one binary: runs at most `n` client programs at once (they are
+/// heavy on a 2-core machine).
+pub fn client_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
+    SLOTS.get_or_init(|| tokio::sync::Semaphore::new(2))
+}
+
+/// Runs `harness/kafka/cluster.sh ARGS...` and panics unless it succeeds.
+pub fn cluster(args: &[&str]) {
+    let script = env("KOP_KAFKA_CLUSTER_SH");
+    let status = std::process::Command::new(&script)
+        .args(args)
+        .status()
+        .expect("run cluster.sh");
+    assert!(status.success(), "cluster.sh {args:?} failed");
+}
