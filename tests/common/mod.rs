@@ -65,7 +65,7 @@ struct LogWriter;
 
 impl Write for LogWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        log_buffer().lock().unwrap().extend_from_slice(buf);
+        log_buffer().lock().expect("log buffer").extend_from_slice(buf);
         std::io::stderr().write(buf)
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -75,7 +75,7 @@ impl Write for LogWriter {
 
 /// Every log line captured so far.
 pub fn logs() -> String {
-    String::from_utf8_lossy(&log_buffer().lock().unwrap()).into_owned()
+    String::from_utf8_lossy(&log_buffer().lock().expect("log buffer")).into_owned()
 }
 
 /// Waits up to 10 s for a log line containing every one of `parts`.
