@@ -65,7 +65,10 @@ struct LogWriter;
 
 impl Write for LogWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        log_buffer().lock().expect("log buffer").extend_from_slice(buf);
+        log_buffer()
+            .lock()
+            .expect("log buffer")
+            .extend_from_slice(buf);
         std::io::stderr().write(buf)
     }
     fn flush(&mut self) -> std::io::Result<()> {

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Produce and consume throughput through the proxy versus direct to the brokers, measured side
+# by side in one run with Kafka's own perf tools (kafka-producer-perf-test and
+# kafka-consumer-perf-test from kafka-tools 4.4.0), 1 KiB records, acks=1 and acks=all.
+# Runs alternate direct/proxy so that drift on a shared machine hits both alike, and the
+# median of each is reported with the ratio proxy/direct.
+#
+#   scripts/stack.sh up                    # cluster + release proxy with config/proxy.toml
+#   scripts/bench-throughput.sh [REPS] [RECORDS]     # defaults: 3 reps, 200000 records
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+reps=${1:-3}
+records=${2:-200000}
+eval "$(harness/kafka/cluster.sh env)"
+direct=$KOP_KAFKA_BOOTSTRAP
+proxy=127.0.0.1:9092
+tool=harness/kafka/cluster.sh
+topic=bench-$$
+$tool tool topics --bootstrap-server "$direct" --create --topic "$topic" --partitions 6 --replication-factor 3 >/dev/null
+
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+produce() { # BOOTSTRAP ACKS -> MB/s
+  $tool tool producer-perf --topic "$topic" --num-records "$records" --record-size 1024 --throughput -1 \
+    --command-property bootstrap.servers="$1" acks="$2" linger.ms=5 batch.size=65536 2>/dev/null |
+    tail -1 | sed -E 's/.*\(([0-9.]+) MB\/sec\).*/\1/'
+}
+
+consume() { # BOOTSTRAP -> MB/s (reads the whole topic with a fresh group)
+  $tool tool consumer-perf --bootstrap-server "$1" --topic "$topic" --num-records "$records" \
+    --group "bench-$RANDOM$RANDOM" --timeout 60000 2>/dev/null | tail -1 | awk -F', *' '{print $4}'
+}
+
+declare -A results
+for acks in 1 all; do
+  for _ in $(seq "$reps"); do
+    results[produce-$acks-direct]+="$(produce "$direct" "$acks") "
+    results[produce-$acks-proxy]+="$(produce "$proxy" "$acks") "
+  done
+done
+for _ in $(seq "$reps"); do
+  results[consume-direct]+="$(consume "$direct") "
+  results[consume-proxy]+="$(consume "$proxy") "
+done
+$tool tool topics --bootstrap-server "$direct" --delete --topic "$topic" >/dev/null
+
+printf '%-14s %12s %12s %8s   (MB/s, median of %s runs of %s x 1 KiB records)\n' case direct proxy ratio "$reps" "$records"
+for case in produce-1 produce-all consume; do
+  d=$(tr ' ' '\n' <<<"${results[$case-direct]}" | grep . | median)
+  p=$(tr ' ' '\n' <<<"${results[$case-proxy]}" | grep . | median)
+  printf '%-14s %12s %12s %8.3f   direct: %s proxy: %s\n' "$case" "$d" "$p" "$(awk -v p="$p" -v d="$d" 'BEGIN { print p / d }')" "${results[$case-direct]}" "${results[$case-proxy]}"
+done
