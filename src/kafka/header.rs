@@ -16,8 +16,9 @@ pub struct RequestHeader {
     pub api_version: i16,
     /// The client's correlation id, echoed in the response.
     pub correlation_id: i32,
-    /// The client id, lossily converted, for logs.
-    pub client_id: Option<String>,
+    /// Where the client id lies in the frame, if the client sent one (not copied: the header
+    /// is parsed for every request).
+    pub client_id: Option<std::ops::Range<usize>>,
     /// Offset of the body within the frame (prefix included).
     pub body_offset: usize,
 }
@@ -26,6 +27,12 @@ impl RequestHeader {
     /// The API key, if Kafka defines it.
     pub fn api(&self) -> Option<ApiKey> {
         ApiKey::try_from(self.api_key).ok()
+    }
+
+    /// The client id, lossily converted, for logs.
+    pub fn client_id<'a>(&self, frame: &'a [u8]) -> Option<std::borrow::Cow<'a, str>> {
+        let range = self.client_id.clone()?;
+        frame.get(range).map(String::from_utf8_lossy)
     }
 
     /// The body of `frame` (which must be the frame this header was parsed from).
@@ -50,7 +57,8 @@ pub fn parse_request_header(frame: &[u8]) -> Result<RequestHeader, DecodeError> 
     let mut client_id = None;
     if header_version >= 1 {
         // client_id stays a non-compact nullable STRING even in header v2 (KIP-482).
-        client_id = w.string()?.map(|b| String::from_utf8_lossy(b).into_owned());
+        let start = frame.len() - w.remaining() + 2;
+        client_id = w.string()?.map(|b| start..start + b.len());
     }
     if header_version >= 2 {
         w.set_flexible(true);
@@ -91,7 +99,7 @@ mod tests {
         let f = frame(&[0, 3, 0, 1, 0, 0, 0, 7, 0, 2, b'i', b'd', 0xaa]);
         let h = parse_request_header(&f).unwrap();
         assert_eq!((h.api_key, h.api_version, h.correlation_id), (3, 1, 7));
-        assert_eq!(h.client_id.as_deref(), Some("id"));
+        assert_eq!(h.client_id(&f).as_deref(), Some("id"));
         assert_eq!(&f[h.body_offset..], &[0xaa]);
     }
 

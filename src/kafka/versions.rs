@@ -123,6 +123,8 @@ pub fn supported(api: ApiKey) -> Option<&'static Supported> {
 #[derive(Debug, Clone, Default)]
 pub struct BrokerVersions {
     ranges: HashMap<i16, (i16, i16)>,
+    /// [`Self::offered`] precomputed by API key, for the per-request check.
+    offered_by_key: Vec<Option<(i16, i16)>>,
     supported_features: Vec<SupportedFeatureKey>,
     finalized_features_epoch: i64,
     finalized_features: Vec<FinalizedFeatureKey>,
@@ -149,6 +151,10 @@ impl BrokerVersions {
         self.supported_features = response.supported_features.clone();
         self.finalized_features_epoch = response.finalized_features_epoch;
         self.finalized_features = response.finalized_features.clone();
+        let max_key = SUPPORTED.iter().map(|s| s.api as i16).max().unwrap_or(0);
+        self.offered_by_key = (0..=max_key)
+            .map(|k| ApiKey::try_from(k).ok().and_then(|api| self.offered(api)))
+            .collect();
     }
 
     /// Whether any broker has answered yet.

@@ -265,7 +265,7 @@ async fn accept_loop(shared: Arc<Shared>, listener: usize, target: Target, tcp: 
             tracing::warn!(listener = %name, %peer, limit = shared.config.limits.max_connections, "connection refused: limits.max_connections reached");
             continue;
         };
-        let span = tracing::info_span!("conn", %peer, listener = %name, target = ?target);
+        let span = tracing::info_span!("conn", %peer, listener = %name, target = ?target, client_id = tracing::field::Empty);
         let task = session::serve(shared.clone(), listener, target, socket, peer, permit);
         shared.tracker.spawn(task.instrument(span));
     }

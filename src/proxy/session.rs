@@ -138,6 +138,7 @@ pub(super) async fn serve(
         upstream: None,
         responses: None,
         in_flight: Arc::default(),
+        client_id_recorded: false,
     };
     match session.run(read, write).await {
         End::ClientClosed => tracing::debug!("client disconnected"),
@@ -164,6 +165,7 @@ struct Session {
     /// Handed to the upstream reader when the upstream connection opens.
     responses: Option<mpsc::Sender<Bytes>>,
     in_flight: Arc<AtomicUsize>,
+    client_id_recorded: bool,
 }
 
 impl Session {
@@ -230,6 +232,12 @@ impl Session {
         more_buffered: bool,
     ) -> Result<(), End> {
         let header = parse_request_header(&frame).map_err(|e| End::Client(e.into()))?;
+        if !self.client_id_recorded {
+            self.client_id_recorded = true;
+            if let Some(id) = header.client_id(&frame) {
+                tracing::Span::current().record("client_id", &*id);
+            }
+        }
         let api = header
             .api()
             .ok_or(End::Client(ClientError::UnknownApiKey(header.api_key)))?;
