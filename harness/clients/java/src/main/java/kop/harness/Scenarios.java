@@ -1,0 +1,837 @@
+package kop.harness;
+
+import java.io.BufferedWriter;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.Collections;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.UUID;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.stream.Collectors;
+
+import org.apache.kafka.clients.CommonClientConfigs;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.DescribeClusterResult;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.admin.OffsetSpec;
+import org.apache.kafka.clients.admin.TopicDescription;
+import org.apache.kafka.clients.consumer.CommitFailedException;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.ConsumerRecords;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.KafkaException;
+import org.apache.kafka.common.Node;
+import org.apache.kafka.common.PartitionInfo;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.TopicPartitionInfo;
+import org.apache.kafka.common.errors.GroupIdNotFoundException;
+import org.apache.kafka.common.errors.GroupNotEmptyException;
+import org.apache.kafka.common.errors.RebalanceInProgressException;
+import org.apache.kafka.common.errors.TopicExistsException;
+import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.apache.kafka.common.utils.internals.AppInfoParser; // only to report the version
+
+/**
+ * Kafka scenarios with the reference Java client (org.apache.kafka:kafka-clients), used the way
+ * an ordinary application would. Run through harness/clients/run.sh java SCENARIO --bootstrap ...
+ *
+ * <pre>
+ * basic              admin-create a topic (6 partitions, RF 3); produce N keyed messages (acks=all);
+ *                    a consumer group reads them from the beginning: every key exactly once with
+ *                    its exact value; admin-delete the topic and see it gone.
+ * group              produce N; consumer A (explicit commitSync) reads part, then pauses until
+ *                    consumer B joins the same group; a rebalance must move partitions from A to B;
+ *                    together they process all N (duplicates reported, not failed); after both
+ *                    close, the group's committed offsets must equal every partition's end offset.
+ * acks0              produce N with acks=0 and flush, then a marker with acks=1: >= 99% of the N
+ *                    and the marker must be readable (the proxy must not hang on acks=0).
+ * idempotent         like basic with enable.idempotence=true: exactly once.
+ * transactions       a transactional producer commits one batch and aborts another; a
+ *                    read_committed consumer sees exactly the committed batch.
+ * brokers            every broker address the client learns: describeCluster nodes + controller,
+ *                    topic partition leaders/replicas, producer and consumer metadata, and the
+ *                    group coordinator (FindCoordinator) of a joined group.
+ * produce-continuous for --duration-s: acks=all, idempotent, endless retries, --rate msg/s; every
+ *                    acknowledged key is appended to --acked-file; keeps going through errors.
+ * consume-verify     reads the topic from the beginning to its end offsets: every key in
+ *                    --acked-file must be there exactly once.
+ * </pre>
+ * Output: one JSON line on stdout ({"ok":...}); exit 0 only if every check passed, 1 on a failed
+ * check or error (reason on stderr), 2 on bad usage, 3 when the hard --timeout expired.
+ * Every topic the program creates or verifies is deleted at the end (unless --keep-topic).
+ */
+public final class Scenarios {
+
+    static final String USAGE = "usage: Scenarios SCENARIO --bootstrap HOST:PORT[,...] [--topic T] [--group G]"
+            + " [--messages N] [--partitions P] [--replication-factor R] [--security-protocol PLAINTEXT|SSL]"
+            + " [--ca-file PEM] [--timeout S] [--keep-topic] [--group-protocol classic|consumer]"
+            + " [--duration-s S] [--rate MSG_PER_S] [--acked-file F]\n"
+            + "scenarios: basic group acks0 idempotent transactions brokers produce-continuous consume-verify";
+    static final List<String> SCENARIOS = List.of("basic", "group", "acks0", "idempotent", "transactions",
+            "brokers", "produce-continuous", "consume-verify");
+
+    /** Command-line options. */
+    static final class Options {
+        String scenario;
+        String bootstrap;
+        String topic;
+        String group;
+        int messages = 10_000;
+        int partitions = 6;
+        short replicationFactor = 3;
+        String securityProtocol = "PLAINTEXT";
+        String caFile;
+        double timeoutS = 120;
+        boolean keepTopic;
+        String groupProtocol = "classic";
+        double durationS = 30;
+        int rate = 1000;
+        String ackedFile;
+        final String tag = UUID.randomUUID().toString().replace("-", "").substring(0, 10);
+    }
+
+    static Options parse(String[] argv) {
+        Options o = new Options();
+        boolean timeoutGiven = false;
+        for (int i = 0; i < argv.length; i++) {
+            String a = argv[i];
+            if (!a.startsWith("--")) {
+                if (o.scenario != null) throw new IllegalArgumentException("unexpected argument: " + a);
+                o.scenario = a;
+                continue;
+            }
+            if (a.equals("--keep-topic")) {
+                o.keepTopic = true;
+                continue;
+            }
+            if (i + 1 >= argv.length) throw new IllegalArgumentException(a + " needs a value");
+            String v = argv[++i];
+            switch (a) {
+                case "--bootstrap" -> o.bootstrap = v;
+                case "--topic" -> o.topic = v;
+                case "--group" -> o.group = v;
+                case "--messages" -> o.messages = Integer.parseInt(v);
+                case "--partitions" -> o.partitions = Integer.parseInt(v);
+                case "--replication-factor" -> o.replicationFactor = Short.parseShort(v);
+                case "--security-protocol" -> o.securityProtocol = v.toUpperCase();
+                case "--ca-file" -> o.caFile = v;
+                case "--timeout" -> { o.timeoutS = Double.parseDouble(v); timeoutGiven = true; }
+                case "--group-protocol" -> o.groupProtocol = v;
+                case "--duration-s" -> o.durationS = Double.parseDouble(v);
+                case "--rate" -> o.rate = Integer.parseInt(v);
+                case "--acked-file" -> o.ackedFile = v;
+                default -> throw new IllegalArgumentException("unknown option: " + a);
+            }
+        }
+        if (o.scenario == null || !SCENARIOS.contains(o.scenario))
+            throw new IllegalArgumentException("missing or unknown scenario: " + o.scenario);
+        if (o.bootstrap == null) throw new IllegalArgumentException("--bootstrap is required");
+        if (!List.of("PLAINTEXT", "SSL").contains(o.securityProtocol))
+            throw new IllegalArgumentException("--security-protocol must be PLAINTEXT or SSL");
+        if (o.messages < 1) throw new IllegalArgumentException("--messages must be >= 1");
+        if (o.scenario.equals("produce-continuous") || o.scenario.equals("consume-verify")) {
+            if (o.ackedFile == null) throw new IllegalArgumentException(o.scenario + " needs --acked-file");
+            if (o.topic == null) throw new IllegalArgumentException(o.scenario + " needs --topic");
+        }
+        if (o.scenario.equals("produce-continuous") && !timeoutGiven)
+            o.timeoutS = Math.max(o.timeoutS, o.durationS + 90);
+        if (o.topic == null) o.topic = "kop-java-" + o.scenario + "-" + o.tag;
+        if (o.group == null) o.group = "kop-java-" + o.scenario + "-" + o.tag;
+        return o;
+    }
+
+    // ---- result line, checks and deadline -------------------------------------------------
+
+    static final Map<String, Object> result = Collections.synchronizedMap(new LinkedHashMap<>());
+    static final List<String> failures = Collections.synchronizedList(new ArrayList<>());
+    static long startNanos;
+    static long softDeadlineNanos;
+    static String scenarioName = "?";
+
+    static boolean check(boolean cond, String message) {
+        if (!cond) failures.add(message);
+        return cond;
+    }
+
+    /** Time left before the soft deadline (which ends a little before the hard watchdog). */
+    static long remainingMs() {
+        return Math.max(0, (softDeadlineNanos - System.nanoTime()) / 1_000_000);
+    }
+
+    static long remainingMs(long capMs) {
+        return Math.min(capMs, remainingMs());
+    }
+
+    static boolean expired() {
+        return System.nanoTime() >= softDeadlineNanos;
+    }
+
+    static <T> T await(Future<T> f) throws Exception {
+        try {
+            return f.get(remainingMs(), TimeUnit.MILLISECONDS);
+        } catch (TimeoutException e) {
+            throw new TimeoutException("no answer from the cluster before the deadline (--timeout)");
+        }
+    }
+
+    static void log(String msg) {
+        System.err.println("[java " + scenarioName + "] " + msg);
+    }
+
+    static synchronized void finish(boolean ok, String error, int code) {
+        Map<String, Object> line = new LinkedHashMap<>();
+        line.put("ok", ok);
+        synchronized (result) {
+            line.putAll(result);
+        }
+        line.put("duration_s", Math.round((System.nanoTime() - startNanos) / 1e6) / 1e3);
+        List<String> fails;
+        synchronized (failures) {
+            fails = new ArrayList<>(failures);
+        }
+        if (!fails.isEmpty()) line.put("failures", fails);
+        if (error != null) line.put("error", error);
+        System.out.println(json(line));
+        System.out.flush();
+        if (!ok) {
+            System.err.println("FAIL java " + scenarioName + ": " + (error != null ? error : String.join("; ", fails)));
+            System.err.flush();
+        }
+        Runtime.getRuntime().halt(code); // no waiting for client threads: the line is out
+    }
+
+    public static void main(String[] argv) {
+        // The client logs through SLF4J: warnings and errors only, to stderr.
+        System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
+        System.setProperty("org.slf4j.simpleLogger.logFile", "System.err");
+        startNanos = System.nanoTime();
+        Options o;
+        try {
+            o = parse(argv);
+        } catch (IllegalArgumentException e) {
+            System.err.println(e.getMessage());
+            System.err.println(USAGE);
+            System.exit(2);
+            return;
+        }
+        scenarioName = o.scenario;
+        double softS = o.timeoutS - Math.min(10, o.timeoutS * 0.15);
+        softDeadlineNanos = startNanos + (long) (Math.max(1, softS) * 1e9);
+        result.put("client", "java");
+        result.put("library_version", AppInfoParser.getVersion());
+        result.put("scenario", o.scenario);
+        result.put("topic", o.topic);
+        Thread watchdog = new Thread(() -> {
+            try {
+                Thread.sleep((long) (o.timeoutS * 1000));
+                finish(false, "hard timeout: still running after " + o.timeoutS + "s", 3);
+            } catch (InterruptedException ignored) {
+                // not reached: the program halts instead
+            }
+        }, "watchdog");
+        watchdog.setDaemon(true);
+        watchdog.start();
+        try {
+            switch (o.scenario) {
+                case "basic" -> basic(o, false);
+                case "idempotent" -> basic(o, true);
+                case "group" -> group(o);
+                case "acks0" -> acks0(o);
+                case "transactions" -> transactions(o);
+                case "brokers" -> brokers(o);
+                case "produce-continuous" -> produceContinuous(o);
+                case "consume-verify" -> consumeVerify(o);
+                default -> throw new IllegalStateException(o.scenario);
+            }
+        } catch (Throwable t) {
+            Throwable e = t instanceof ExecutionException && t.getCause() != null ? t.getCause() : t;
+            String why = e.getClass().getSimpleName() + ": " + e.getMessage();
+            if (e.getCause() != null && e.getCause() != e) why += " (cause: " + e.getCause() + ")";
+            finish(false, why, 1);
+        }
+        finish(failures.isEmpty(), null, failures.isEmpty() ? 0 : 1);
+    }
+
+    // ---- client configuration: the one place for connection and security options ----------
+
+    static Properties clientConfig(Options o) {
+        Properties p = new Properties();
+        p.put(CommonClientConfigs.BOOTSTRAP_SERVERS_CONFIG, o.bootstrap);
+        p.put(CommonClientConfigs.SECURITY_PROTOCOL_CONFIG, o.securityProtocol);
+        p.put(CommonClientConfigs.CLIENT_ID_CONFIG, "kop-java-" + o.scenario);
+        if (o.caFile != null) {
+            p.put("ssl.truststore.type", "PEM");
+            p.put("ssl.truststore.location", o.caFile);
+        }
+        return p;
+    }
+
+    /** Admin calls (and close(), which waits for them) give up at the soft deadline. */
+    static Admin admin(Options o) {
+        Properties p = clientConfig(o);
+        int apiTimeout = (int) Math.max(1000, remainingMs(60_000));
+        p.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, apiTimeout);
+        p.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, Math.min(30_000, apiTimeout));
+        return Admin.create(p);
+    }
+
+    static KafkaProducer<String, String> producer(Options o, Map<String, Object> extra) {
+        Properties p = clientConfig(o);
+        p.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, Math.max(1000, remainingMs(60_000))); // send() waiting for metadata
+        p.putAll(extra);
+        return new KafkaProducer<>(p, new StringSerializer(), new StringSerializer());
+    }
+
+    /** A consumer in group --group reading from the earliest offset, committing only explicitly. */
+    static KafkaConsumer<String, String> consumer(Options o, Map<String, Object> extra) {
+        Properties p = clientConfig(o);
+        p.put(ConsumerConfig.GROUP_ID_CONFIG, o.group);
+        p.put(ConsumerConfig.GROUP_PROTOCOL_CONFIG, o.groupProtocol);
+        p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
+        p.putAll(extra);
+        return new KafkaConsumer<>(p, new StringDeserializer(), new StringDeserializer());
+    }
+
+    // ---- topic helpers -----------------------------------------------------------------------
+
+    static void createTopic(Admin admin, Options o) throws Exception {
+        await(admin.createTopics(List.of(new NewTopic(o.topic, o.partitions, o.replicationFactor))).all());
+        waitForLeaders(admin, o);
+    }
+
+    static TopicDescription waitForLeaders(Admin admin, Options o) throws Exception {
+        while (true) {
+            try {
+                TopicDescription d = await(admin.describeTopics(List.of(o.topic)).allTopicNames()).get(o.topic);
+                if (d.partitions().stream().allMatch(p -> p.leader() != null && !p.leader().isEmpty())) return d;
+            } catch (ExecutionException e) {
+                if (!(e.getCause() instanceof UnknownTopicOrPartitionException)) throw e;
+            }
+            if (expired()) throw new TimeoutException("topic " + o.topic + " has no leaders in the metadata yet");
+            Thread.sleep(200);
+        }
+    }
+
+    static void deleteTopic(Admin admin, Options o) throws Exception {
+        await(admin.deleteTopics(List.of(o.topic)).all());
+        while (await(admin.listTopics().names()).contains(o.topic)) {
+            if (expired()) {
+                check(false, "topic " + o.topic + " still listed after delete");
+                return;
+            }
+            Thread.sleep(200);
+        }
+        result.put("topic_deleted", true);
+    }
+
+    /** Delete consumer group --group (left behind by the scenario's consumers), if it exists. */
+    static void deleteGroup(Admin admin, Options o) throws Exception {
+        while (true) {
+            try {
+                await(admin.deleteConsumerGroups(List.of(o.group)).all());
+                result.put("group_deleted", true);
+                return;
+            } catch (ExecutionException e) {
+                if (e.getCause() instanceof GroupIdNotFoundException) return;
+                if (!(e.getCause() instanceof GroupNotEmptyException) || expired()) throw e;
+                Thread.sleep(500); // a member's LeaveGroup is still being processed
+            }
+        }
+    }
+
+    interface TopicBody {
+        void run(Admin admin) throws Exception;
+    }
+
+    /** Create the topic, run the body, delete the topic (also when the body failed) and the group. */
+    static void withTopic(Options o, TopicBody body) throws Exception {
+        try (Admin admin = admin(o)) {
+            createTopic(admin, o);
+            try {
+                body.run(admin);
+            } catch (Throwable t) {
+                if (!o.keepTopic) {
+                    try {
+                        deleteTopic(admin, o);
+                    } catch (Exception e) {
+                        log("cleanup: could not delete " + o.topic + ": " + e);
+                    }
+                }
+                throw t;
+            }
+            if (!o.keepTopic) {
+                deleteTopic(admin, o);
+                deleteGroup(admin, o);
+            }
+        }
+    }
+
+    static Map<TopicPartition, Long> offsets(Admin admin, Options o, int partitions, OffsetSpec spec)
+            throws Exception {
+        Map<TopicPartition, OffsetSpec> req = new HashMap<>();
+        for (int p = 0; p < partitions; p++) req.put(new TopicPartition(o.topic, p), spec);
+        Map<TopicPartition, Long> out = new TreeMap<>(Comparator.comparingInt(TopicPartition::partition));
+        await(admin.listOffsets(req).all()).forEach((tp, info) -> out.put(tp, info.offset()));
+        return out;
+    }
+
+    static long recordsInTopic(Admin admin, Options o) throws Exception {
+        Map<TopicPartition, Long> latest = offsets(admin, o, o.partitions, OffsetSpec.latest());
+        Map<TopicPartition, Long> earliest = offsets(admin, o, o.partitions, OffsetSpec.earliest());
+        return latest.entrySet().stream().mapToLong(e -> e.getValue() - earliest.get(e.getKey())).sum();
+    }
+
+    // ---- produce / consume helpers -------------------------------------------------------------
+
+    static Map<String, String> messages(Options o, String prefix) {
+        Map<String, String> m = new LinkedHashMap<>();
+        for (int i = 0; i < o.messages; i++) m.put(prefix + "-" + i, "v-" + i + "-" + o.tag);
+        return m;
+    }
+
+    /** Send every pair, wait for all acknowledgements; returns how many were acknowledged. */
+    static int produce(Options o, Map<String, String> pairs, Map<String, Object> conf) {
+        AtomicInteger acked = new AtomicInteger();
+        List<String> errors = Collections.synchronizedList(new ArrayList<>());
+        try (KafkaProducer<String, String> producer = producer(o, conf)) {
+            pairs.forEach((k, v) -> producer.send(new ProducerRecord<>(o.topic, k, v), (md, e) -> {
+                if (e != null) errors.add(e.toString());
+                else acked.incrementAndGet();
+            }));
+            producer.flush();
+        }
+        check(errors.isEmpty(), errors.size() + " delivery errors, first: " + (errors.isEmpty() ? "" : errors.get(0)));
+        return acked.get();
+    }
+
+    /**
+     * Subscribe with group --group from the beginning; read until {@code total} records arrived
+     * and then {@code settleMs} more (to catch extras), or until nothing new arrived for
+     * {@code idleMs} (0: no idle limit) once something did.
+     */
+    static List<Map.Entry<String, String>> consume(Options o, long total, long settleMs, long idleMs,
+                                                   Map<String, Object> conf) {
+        List<Map.Entry<String, String>> got = new ArrayList<>();
+        try (KafkaConsumer<String, String> consumer = consumer(o, conf)) {
+            consumer.subscribe(List.of(o.topic));
+            long settleEnd = -1, last = System.nanoTime();
+            while (!expired()) {
+                long now = System.nanoTime();
+                if (idleMs > 0 && !got.isEmpty() && now - last >= idleMs * 1_000_000) break;
+                if (got.size() >= total) {
+                    if (settleEnd < 0) settleEnd = now + settleMs * 1_000_000;
+                    if (now >= settleEnd) break;
+                }
+                ConsumerRecords<String, String> records = consumer.poll(Duration.ofMillis(remainingMs(500)));
+                if (!records.isEmpty()) last = System.nanoTime();
+                for (ConsumerRecord<String, String> r : records) got.add(Map.entry(r.key(), r.value()));
+            }
+        }
+        return got;
+    }
+
+    /** Every expected key exactly once with its exact value, and nothing else. */
+    static void verifyExactlyOnce(Map<String, String> expected, List<Map.Entry<String, String>> got) {
+        Map<String, Integer> seen = new HashMap<>();
+        int wrong = 0, unexpected = 0;
+        for (Map.Entry<String, String> kv : got) {
+            seen.merge(kv.getKey(), 1, Integer::sum);
+            String want = expected.get(kv.getKey());
+            if (want == null) unexpected++;
+            else if (!want.equals(kv.getValue())) wrong++;
+        }
+        long missing = expected.keySet().stream().filter(k -> !seen.containsKey(k)).count();
+        int duplicates = seen.values().stream().mapToInt(c -> c - 1).sum();
+        result.put("consumed", got.size());
+        result.put("missing", missing);
+        result.put("duplicates", duplicates);
+        result.put("wrong_value", wrong);
+        result.put("unexpected", unexpected);
+        check(missing == 0, missing + " of " + expected.size() + " messages missing");
+        check(duplicates == 0, duplicates + " duplicate messages");
+        check(wrong == 0, wrong + " messages with a wrong value");
+        check(unexpected == 0, unexpected + " unexpected messages");
+    }
+
+    // ---- scenarios -----------------------------------------------------------------------------
+
+    static void basic(Options o, boolean idempotent) throws Exception {
+        withTopic(o, admin -> {
+            Map<String, String> expected = messages(o, "k");
+            result.put("produced", produce(o, expected, Map.of(
+                    ProducerConfig.ACKS_CONFIG, "all", ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, idempotent)));
+            long total = recordsInTopic(admin, o);
+            result.put("records_in_topic", total);
+            verifyExactlyOnce(expected, consume(o, total, 0, 0, Map.of()));
+        });
+    }
+
+    static void acks0(Options o) throws Exception {
+        withTopic(o, admin -> {
+            Map<String, String> data = messages(o, "k");
+            result.put("produced", produce(o, data, Map.of(
+                    ProducerConfig.ACKS_CONFIG, "0", ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, false)));
+            String markerValue = "marker-" + o.tag;
+            produce(o, Map.of("marker", markerValue), Map.of(
+                    ProducerConfig.ACKS_CONFIG, "1", ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, false));
+            // With acks=0/1 the high watermark may still lag (followers catching up), so read
+            // until everything or until 5 s pass without a new message.
+            List<Map.Entry<String, String>> got = consume(o, o.messages + 1, 0, 5000, Map.of());
+            Set<String> keys = got.stream().map(Map.Entry::getKey).collect(Collectors.toSet());
+            long arrived = data.keySet().stream().filter(keys::contains).count();
+            boolean marker = got.contains(Map.entry("marker", markerValue));
+            result.put("consumed", got.size());
+            result.put("arrived", arrived);
+            result.put("records_in_topic", recordsInTopic(admin, o));
+            result.put("marker_seen", marker);
+            check(marker, "acks=1 marker not consumed");
+            check(arrived >= 0.99 * o.messages, "only " + arrived + " of " + o.messages + " acks=0 messages arrived (< 99%)");
+        });
+    }
+
+    static void transactions(Options o) throws Exception {
+        withTopic(o, admin -> {
+            Map<String, String> committed = messages(o, "k");
+            Map<String, String> aborted = messages(o, "x");
+            try (KafkaProducer<String, String> producer = producer(o,
+                    Map.of(ProducerConfig.TRANSACTIONAL_ID_CONFIG, "kop-tx-" + o.tag))) {
+                producer.initTransactions();
+                producer.beginTransaction();
+                committed.forEach((k, v) -> producer.send(new ProducerRecord<>(o.topic, k, v)));
+                producer.commitTransaction(); // flushes; throws if any send failed
+                producer.beginTransaction();
+                aborted.forEach((k, v) -> producer.send(new ProducerRecord<>(o.topic, k, v)));
+                producer.flush();
+                producer.abortTransaction();
+            }
+            result.put("produced_committed", committed.size());
+            result.put("produced_aborted", aborted.size());
+            verifyExactlyOnce(committed, consume(o, committed.size(), 3000, 0,
+                    Map.of(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed")));
+        });
+    }
+
+    /** Two members of one group; A leaves work for B so that a rebalance must hand partitions over. */
+    static final class GroupRun {
+        final Options o;
+        final int total;
+        final Map<String, Integer> processed = new HashMap<>(); // key -> times processed
+        final Map<String, Integer> counts = new HashMap<>(Map.of("A", 0, "B", 0));
+        final Map<String, List<List<Integer>>> history = Map.of(
+                "A", Collections.synchronizedList(new ArrayList<>()),
+                "B", Collections.synchronizedList(new ArrayList<>()));
+        final CountDownLatch startB = new CountDownLatch(1);
+        final CountDownLatch bAssigned = new CountDownLatch(1);
+        final AtomicInteger commitFailures = new AtomicInteger();
+        volatile boolean done;
+        volatile Exception error;
+
+        GroupRun(Options o, int total) {
+            this.o = o;
+            this.total = total;
+        }
+
+        void member(String name) {
+            try (KafkaConsumer<String, String> c = consumer(o, Map.of(
+                    CommonClientConfigs.CLIENT_ID_CONFIG, "kop-java-group-" + name))) {
+                c.subscribe(List.of(o.topic), new ConsumerRebalanceListener() {
+                    @Override
+                    public void onPartitionsRevoked(Collection<TopicPartition> parts) {
+                    }
+
+                    @Override
+                    public void onPartitionsAssigned(Collection<TopicPartition> parts) {
+                        history.get(name).add(c.assignment().stream().map(TopicPartition::partition).sorted().toList());
+                        if (name.equals("B") && !c.assignment().isEmpty()) bAssigned.countDown();
+                    }
+                });
+                // Until all is processed and B took part (even if A alone could have read it all).
+                while (!(done && bAssigned.getCount() == 0) && error == null && !expired()) {
+                    Set<TopicPartition> parts = c.assignment();
+                    if (name.equals("A") && !parts.isEmpty()) { // paused from 1/3 until B is assigned
+                        if (startB.getCount() == 0 && bAssigned.getCount() > 0) c.pause(parts);
+                        else c.resume(parts);
+                    }
+                    ConsumerRecords<String, String> records = c.poll(Duration.ofMillis(500));
+                    if (records.isEmpty()) continue;
+                    synchronized (this) {
+                        for (ConsumerRecord<String, String> r : records) {
+                            processed.merge(r.key(), 1, Integer::sum);
+                            counts.merge(name, 1, Integer::sum);
+                        }
+                        if (counts.get("A") >= total / 3) startB.countDown();
+                        if (processed.size() >= total) done = true;
+                    }
+                    try {
+                        c.commitSync(Duration.ofMillis(remainingMs(30_000)));
+                    } catch (CommitFailedException | RebalanceInProgressException e) {
+                        commitFailures.incrementAndGet(); // at-least-once: the next owner re-reads
+                    }
+                }
+            } catch (Exception e) {
+                error = e;
+            }
+        }
+    }
+
+    static void group(Options o) throws Exception {
+        withTopic(o, admin -> {
+            Map<String, String> expected = messages(o, "k");
+            result.put("produced", produce(o, expected, Map.of(
+                    ProducerConfig.ACKS_CONFIG, "all", ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, false)));
+            GroupRun g = new GroupRun(o, expected.size());
+            Thread a = new Thread(() -> g.member("A"), "member-A");
+            Thread b = new Thread(() -> g.member("B"), "member-B");
+            a.start();
+            g.startB.await(remainingMs(), TimeUnit.MILLISECONDS);
+            b.start();
+            a.join(remainingMs() + 5000);
+            b.join(remainingMs() + 5000);
+            if (g.error != null) throw g.error;
+            long missing;
+            List<Integer> aSizes;
+            synchronized (g) {
+                missing = expected.keySet().stream().filter(k -> !g.processed.containsKey(k)).count();
+                result.put("consumed_a", g.counts.get("A"));
+                result.put("consumed_b", g.counts.get("B"));
+                result.put("missing", missing);
+                result.put("duplicates", g.processed.values().stream().mapToInt(c -> c - 1).sum());
+                result.put("assignments_a", g.history.get("A"));
+                result.put("assignments_b", g.history.get("B"));
+                result.put("commit_failures", g.commitFailures.get());
+                aSizes = g.history.get("A").stream().filter(l -> !l.isEmpty()).map(List::size).toList();
+            }
+            check(missing == 0, missing + " of " + expected.size() + " messages never processed");
+            check(g.bAssigned.getCount() == 0, "consumer B was never assigned a partition");
+            check(aSizes.size() >= 2 && aSizes.get(aSizes.size() - 1) < aSizes.get(0),
+                    "consumer A's assignment did not shrink: " + g.history.get("A"));
+
+            Map<TopicPartition, Long> end = offsets(admin, o, o.partitions, OffsetSpec.latest());
+            Map<TopicPartition, OffsetAndMetadata> committed =
+                    await(admin.listConsumerGroupOffsets(o.group).partitionsToOffsetAndMetadata());
+            Map<Integer, Long> committedOut = new TreeMap<>(), endOut = new TreeMap<>();
+            Map<Integer, List<Long>> behind = new TreeMap<>();
+            end.forEach((tp, e) -> {
+                OffsetAndMetadata c = committed.get(tp);
+                Long co = c == null ? null : c.offset();
+                committedOut.put(tp.partition(), co);
+                endOut.put(tp.partition(), e);
+                if (co == null || co.longValue() != e) behind.put(tp.partition(), java.util.Arrays.asList(co, e));
+            });
+            result.put("committed", committedOut);
+            result.put("end_offsets", endOut);
+            check(behind.isEmpty(), "committed offsets do not reach the end (partition=[committed, end]): " + behind);
+        });
+    }
+
+    static void brokers(Options o) throws Exception {
+        Set<String> addresses = new TreeSet<>();
+        Map<String, Set<String>> sources = new LinkedHashMap<>();
+        java.util.function.BiConsumer<String, Node> add = (kind, n) -> {
+            if (n == null || n.isEmpty()) return;
+            String addr = n.host() + ":" + n.port();
+            addresses.add(addr);
+            sources.computeIfAbsent(kind, k -> new TreeSet<>()).add(addr);
+        };
+        withTopic(o, admin -> {
+            DescribeClusterResult cluster = admin.describeCluster();
+            await(cluster.nodes()).forEach(n -> add.accept("cluster_nodes", n));
+            add.accept("controller", await(cluster.controller()));
+            for (TopicPartitionInfo p : waitForLeaders(admin, o).partitions()) {
+                add.accept("partition_leaders", p.leader());
+                p.replicas().forEach(n -> add.accept("partition_replicas", n));
+                p.isr().forEach(n -> add.accept("partition_isr", n));
+            }
+            try (KafkaProducer<String, String> producer = producer(o, Map.of())) {
+                for (PartitionInfo p : producer.partitionsFor(o.topic)) add.accept("producer_metadata_leaders", p.leader());
+            }
+            // Join the group (FindCoordinator + JoinGroup), then ask the admin API for its coordinator.
+            try (KafkaConsumer<String, String> consumer = consumer(o, Map.of())) {
+                consumer.subscribe(List.of(o.topic));
+                while (consumer.assignment().isEmpty() && !expired()) consumer.poll(Duration.ofMillis(200));
+                check(!consumer.assignment().isEmpty(), "consumer never got an assignment");
+                for (PartitionInfo p : consumer.partitionsFor(o.topic)) add.accept("consumer_metadata_leaders", p.leader());
+                add.accept("group_coordinator",
+                        await(admin.describeConsumerGroups(List.of(o.group)).all()).get(o.group).coordinator());
+            }
+        });
+        check(!addresses.isEmpty(), "no broker address learned");
+        result.put("addresses", new ArrayList<>(addresses));
+        result.put("sources", sources);
+    }
+
+    static void produceContinuous(Options o) throws Exception {
+        try (Admin admin = admin(o)) {
+            try {
+                createTopic(admin, o);
+                result.put("topic_created", true);
+            } catch (ExecutionException e) {
+                if (!(e.getCause() instanceof TopicExistsException)) throw e;
+                waitForLeaders(admin, o);
+                result.put("topic_created", false);
+            }
+        }
+        Map<String, Object> conf = Map.of(
+                ProducerConfig.ACKS_CONFIG, "all",
+                ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true,
+                ProducerConfig.RETRIES_CONFIG, Integer.MAX_VALUE,
+                ProducerConfig.MAX_BLOCK_MS_CONFIG, 10_000);
+        AtomicLong acked = new AtomicLong(), failed = new AtomicLong();
+        List<String> errorSamples = Collections.synchronizedList(new ArrayList<>());
+        long sent = 0;
+        int restarts = 0;
+        try (BufferedWriter w = Files.newBufferedWriter(Path.of(o.ackedFile))) {
+            KafkaProducer<String, String> producer = producer(o, conf);
+            long begin = System.nanoTime();
+            long end = begin + (long) (o.durationS * 1e9);
+            while (System.nanoTime() < end && !expired()) {
+                long due = (long) ((System.nanoTime() - begin) / 1e9 * o.rate);
+                for (; sent < due; sent++) {
+                    String key = "k-" + sent;
+                    try {
+                        producer.send(new ProducerRecord<>(o.topic, key, "v-" + sent + "-" + o.tag), (md, e) -> {
+                            if (e == null) {
+                                acked.incrementAndGet();
+                                synchronized (w) {
+                                    try {
+                                        w.write(key);
+                                        w.newLine();
+                                    } catch (IOException io) {
+                                        throw new RuntimeException(io);
+                                    }
+                                }
+                            } else {
+                                failed.incrementAndGet();
+                                if (errorSamples.size() < 10) errorSamples.add(key + ": " + e);
+                            }
+                        });
+                    } catch (KafkaException e) { // the producer is unusable (fatal error): start a new one
+                        failed.incrementAndGet();
+                        if (errorSamples.size() < 10) errorSamples.add(key + ": " + e);
+                        log("producer failed, restarting it: " + e);
+                        producer.close(Duration.ZERO);
+                        producer = producer(o, conf);
+                        restarts++;
+                    }
+                }
+                synchronized (w) {
+                    w.flush();
+                }
+                Thread.sleep(10);
+            }
+            producer.close(Duration.ofMillis(remainingMs())); // waits for outstanding acknowledgements
+            synchronized (w) {
+                w.flush();
+            }
+        }
+        result.put("sent", sent);
+        result.put("acked", acked.get());
+        result.put("failed", failed.get());
+        result.put("unresolved", sent - acked.get() - failed.get());
+        result.put("producer_restarts", restarts);
+        result.put("error_samples", errorSamples);
+        result.put("acked_file", o.ackedFile);
+        check(acked.get() > 0, "no message was acknowledged");
+    }
+
+    static void consumeVerify(Options o) throws Exception {
+        List<String> ackedList = Files.readAllLines(Path.of(o.ackedFile)).stream()
+                .map(String::trim).filter(s -> !s.isEmpty()).toList();
+        Set<String> acked = new java.util.HashSet<>(ackedList);
+        try (Admin admin = admin(o)) {
+            int partitions = waitForLeaders(admin, o).partitions().size();
+            Map<TopicPartition, Long> end = offsets(admin, o, partitions, OffsetSpec.latest());
+            Map<String, Integer> seen = new HashMap<>();
+            Properties p = clientConfig(o); // no group: assign every partition and read to the end
+            p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
+            boolean reachedEnd = false;
+            long records = 0;
+            try (KafkaConsumer<String, String> c = new KafkaConsumer<>(p, new StringDeserializer(), new StringDeserializer())) {
+                c.assign(end.keySet());
+                c.seekToBeginning(end.keySet());
+                while (!expired()) {
+                    reachedEnd = end.entrySet().stream().allMatch(e -> c.position(e.getKey()) >= e.getValue());
+                    if (reachedEnd) break;
+                    for (ConsumerRecord<String, String> r : c.poll(Duration.ofMillis(remainingMs(500)))) {
+                        seen.merge(r.key(), 1, Integer::sum);
+                        records++;
+                    }
+                }
+            }
+            long missing = acked.stream().filter(k -> !seen.containsKey(k)).count();
+            long dupAcked = acked.stream().filter(k -> seen.getOrDefault(k, 0) > 1).count();
+            long unackedPresent = seen.keySet().stream().filter(k -> !acked.contains(k)).count();
+            result.put("acked", acked.size());
+            result.put("acked_file_lines", ackedList.size());
+            result.put("records", records);
+            result.put("distinct_keys", seen.size());
+            result.put("missing", missing);
+            result.put("duplicated_acked", dupAcked);
+            result.put("duplicates_total", seen.values().stream().mapToInt(n -> n - 1).sum());
+            result.put("unacked_present", unackedPresent);
+            check(reachedEnd, "did not reach the end offsets before the deadline");
+            check(!acked.isEmpty(), "acked file is empty");
+            check(missing == 0, missing + " acknowledged keys missing");
+            check(dupAcked == 0, dupAcked + " acknowledged keys appear more than once");
+            if (!o.keepTopic) deleteTopic(admin, o); // this scenario used no consumer group
+        }
+    }
+
+    // ---- JSON output (no dependency needed for one line) -----------------------------------
+
+    static String json(Object v) {
+        if (v == null) return "null";
+        if (v instanceof Boolean || v instanceof Integer || v instanceof Long || v instanceof Short) return v.toString();
+        if (v instanceof Number n) return Double.isFinite(n.doubleValue()) ? n.toString() : "null";
+        if (v instanceof Map<?, ?> m) {
+            return m.entrySet().stream().map(e -> quote(String.valueOf(e.getKey())) + ":" + json(e.getValue()))
+                    .collect(Collectors.joining(",", "{", "}"));
+        }
+        if (v instanceof Collection<?> c) return c.stream().map(Scenarios::json).collect(Collectors.joining(",", "[", "]"));
+        return quote(v.toString());
+    }
+
+    static String quote(String s) {
+        StringBuilder b = new StringBuilder("\"");
+        for (char ch : s.toCharArray()) {
+            switch (ch) {
+                case '"' -> b.append("\\\"");
+                case '\\' -> b.append("\\\\");
+                case '\n' -> b.append("\\n");
+                default -> {
+                    if (ch < 0x20) b.append(String.format("\\u%04x", (int) ch));
+                    else b.append(ch);
+                }
+            }
+        }
+        return b.append('"').toString();
+    }
+}

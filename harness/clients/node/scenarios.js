@@ -1,0 +1,503 @@
+#!/usr/bin/env node
+/*
+ * Kafka scenarios with kafkajs 2.x, used the way an ordinary application would.
+ * Run through harness/clients/run.sh kafkajs SCENARIO --bootstrap HOST:PORT[,...] [options]
+ *
+ * basic         admin-create a topic (6 partitions, RF 3); produce N keyed messages with
+ *               acks=all; a consumer group reads them from the beginning: every key exactly
+ *               once with its exact value; admin-delete the topic and see it gone.
+ * group         produce N; consumer A (explicit commitOffsets) reads part, then pauses until
+ *               consumer B joins the same group; a rebalance must move partitions from A to B;
+ *               together they process all N (duplicates reported, not failed); after both
+ *               disconnect, the group's committed offsets must equal every partition's end.
+ * acks0         produce N with acks=0, then a marker with acks=1: >= 99% of the N and the
+ *               marker must be readable (the proxy must not hang on acks=0).
+ * idempotent    like basic with idempotent: true: exactly once.
+ * transactions  a transactional producer commits one batch and aborts another; a
+ *               read-committed consumer sees exactly the committed batch.
+ * brokers       every broker address the client learns (describeCluster brokers and
+ *               controller, topic metadata partition leaders and replicas).
+ *
+ * Output: one JSON line on stdout ({"ok":...}); exit 0 only if every check passed, 1 on a
+ * failed check or error (reason on stderr), 2 on bad usage, 3 when the hard --timeout expired.
+ * Every topic the program creates is deleted at the end (unless --keep-topic).
+ */
+'use strict'
+
+const fs = require('fs')
+const crypto = require('crypto')
+const { parseArgs } = require('util')
+const { Kafka, logLevel, Partitioners } = require('kafkajs')
+
+const USAGE = `usage: scenarios.js SCENARIO --bootstrap HOST:PORT[,...] [--topic T] [--group G]
+  [--messages N] [--partitions P] [--replication-factor R] [--security-protocol PLAINTEXT|SSL]
+  [--ca-file PEM] [--timeout S] [--keep-topic]
+scenarios: basic group acks0 idempotent transactions brokers`
+
+// ---- options, result line, checks, deadline ------------------------------------------------
+
+function parseOptions (argv) {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      bootstrap: { type: 'string' },
+      topic: { type: 'string' },
+      group: { type: 'string' },
+      messages: { type: 'string', default: '10000' },
+      partitions: { type: 'string', default: '6' },
+      'replication-factor': { type: 'string', default: '3' },
+      'security-protocol': { type: 'string', default: 'PLAINTEXT' },
+      'ca-file': { type: 'string' },
+      timeout: { type: 'string', default: '120' },
+      'keep-topic': { type: 'boolean', default: false }
+    }
+  })
+  const tag = crypto.randomBytes(5).toString('hex')
+  const opts = {
+    scenario: positionals[0],
+    bootstrap: values.bootstrap,
+    messages: Number(values.messages),
+    partitions: Number(values.partitions),
+    replicationFactor: Number(values['replication-factor']),
+    securityProtocol: values['security-protocol'].toUpperCase(),
+    caFile: values['ca-file'],
+    timeoutS: Number(values.timeout),
+    keepTopic: values['keep-topic'],
+    tag
+  }
+  if (positionals.length !== 1 || !(opts.scenario in SCENARIOS)) throw new Error(`missing or unknown scenario: ${positionals}`)
+  if (!opts.bootstrap) throw new Error('--bootstrap is required')
+  if (!['PLAINTEXT', 'SSL'].includes(opts.securityProtocol)) throw new Error('--security-protocol must be PLAINTEXT or SSL')
+  if (!(opts.messages >= 1) || !(opts.timeoutS > 0)) throw new Error('--messages and --timeout must be positive numbers')
+  opts.topic = values.topic || `kop-kafkajs-${opts.scenario}-${tag}`
+  opts.group = values.group || `kop-kafkajs-${opts.scenario}-${tag}`
+  return opts
+}
+
+const result = {}
+const failures = []
+const started = Date.now()
+let scenarioName = '?'
+
+function check (cond, message) {
+  if (!cond) failures.push(message)
+  return cond
+}
+
+function log (message) {
+  process.stderr.write(`[kafkajs ${scenarioName}] ${message}\n`)
+}
+
+function finish (ok, error, code) {
+  const line = { ok, ...result, duration_s: (Date.now() - started) / 1000 }
+  if (failures.length) line.failures = failures
+  if (error) line.error = error
+  fs.writeSync(1, JSON.stringify(line) + '\n')
+  if (!ok) fs.writeSync(2, `FAIL kafkajs ${scenarioName}: ${error || failures.join('; ')}\n`)
+  process.exit(code ?? (ok ? 0 : 1))
+}
+
+/** Soft deadline for waits; it ends a little before the hard watchdog so we can still report. */
+function makeDeadline (timeoutS) {
+  const end = Date.now() + Math.max(1, timeoutS - Math.min(10, timeoutS * 0.15)) * 1000
+  return {
+    remaining: (capMs = Infinity) => Math.max(0, Math.min(capMs, end - Date.now())),
+    expired: () => Date.now() >= end
+  }
+}
+
+const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
+
+/** A promise plus its resolve function and whether it was resolved. */
+function deferred () {
+  const d = { done: false }
+  d.promise = new Promise(resolve => { d.resolve = () => { d.done = true; resolve() } })
+  return d
+}
+
+// ---- client configuration: the one place for connection and security options --------------
+
+/** kafkajs logs through console (stdout) by default: send everything to stderr instead. */
+const stderrLogCreator = () => ({ namespace, label, log: entry }) => {
+  const { message, ...rest } = entry
+  process.stderr.write(`[kafkajs ${label}] ${namespace}: ${message} ${JSON.stringify(rest)}\n`)
+}
+
+function clientConfig (opts) {
+  const config = {
+    clientId: `kop-kafkajs-${opts.scenario}`,
+    brokers: opts.bootstrap.split(','),
+    logLevel: logLevel.WARN,
+    logCreator: stderrLogCreator,
+    connectionTimeout: 10000,
+    requestTimeout: 30000
+  }
+  if (opts.securityProtocol === 'SSL') {
+    config.ssl = opts.caFile ? { ca: [fs.readFileSync(opts.caFile, 'utf8')] } : true
+  }
+  return config
+}
+
+// ---- topic helpers --------------------------------------------------------------------------
+
+async function deleteTopic (admin, opts, deadline) {
+  await admin.deleteTopics({ topics: [opts.topic], timeout: deadline.remaining(30000) })
+  while ((await admin.listTopics()).includes(opts.topic)) {
+    if (deadline.expired()) {
+      check(false, `topic ${opts.topic} still listed after delete`)
+      return
+    }
+    await sleep(200)
+  }
+  result.topic_deleted = true
+}
+
+/** Delete consumer group --group (left behind by the scenario's consumers), if it exists. */
+async function deleteGroup (admin, opts, deadline) {
+  while (true) {
+    try {
+      await admin.deleteGroups([opts.group])
+      result.group_deleted = true
+      return
+    } catch (e) {
+      const type = e.groups && e.groups[0] && e.groups[0].error && e.groups[0].error.type
+      if (type === 'GROUP_ID_NOT_FOUND') return
+      if (type !== 'NON_EMPTY_GROUP' || deadline.expired()) throw e
+      await sleep(500) // a member's LeaveGroup is still being processed
+    }
+  }
+}
+
+/** Create the topic, run body(admin), delete the topic (also when the body failed) and the group. */
+async function withTopic (kafka, opts, deadline, body) {
+  const admin = kafka.admin()
+  await admin.connect()
+  try {
+    const created = await admin.createTopics({
+      topics: [{ topic: opts.topic, numPartitions: opts.partitions, replicationFactor: opts.replicationFactor }],
+      waitForLeaders: true,
+      timeout: deadline.remaining(30000)
+    })
+    if (!created) throw new Error(`topic ${opts.topic} already exists`)
+    try {
+      await body(admin)
+    } catch (e) {
+      if (!opts.keepTopic) await deleteTopic(admin, opts, deadline).catch(d => log(`cleanup: could not delete ${opts.topic}: ${d}`))
+      throw e
+    }
+    if (!opts.keepTopic) {
+      await deleteTopic(admin, opts, deadline)
+      await deleteGroup(admin, opts, deadline)
+    }
+  } finally {
+    await admin.disconnect()
+  }
+}
+
+/** Map partition -> high watermark, and the number of records in the topic. */
+async function endOffsets (admin, opts) {
+  const offsets = await admin.fetchTopicOffsets(opts.topic)
+  const end = {}
+  let records = 0
+  for (const p of offsets) {
+    end[p.partition] = Number(p.high)
+    records += Number(p.high) - Number(p.low)
+  }
+  return { end, records }
+}
+
+// ---- produce / consume helpers ----------------------------------------------------------------
+
+function messages (opts, prefix = 'k') {
+  return Array.from({ length: opts.messages }, (_, i) => [`${prefix}-${i}`, `v-${i}-${opts.tag}`])
+}
+
+const BATCH = 1000
+
+/** Send every pair in batches of BATCH; returns how many sends were acknowledged. */
+async function produce (kafka, opts, pairs, { acks = -1, idempotent = false } = {}) {
+  const producer = kafka.producer({ idempotent, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner })
+  await producer.connect()
+  let acked = 0
+  try {
+    for (let i = 0; i < pairs.length; i += BATCH) {
+      const batch = pairs.slice(i, i + BATCH).map(([key, value]) => ({ key, value }))
+      await producer.send({ topic: opts.topic, messages: batch, acks, timeout: 30000 })
+      acked += batch.length
+    }
+  } finally {
+    await producer.disconnect()
+  }
+  return acked
+}
+
+/**
+ * Subscribe with group --group from the beginning; read until `total` messages arrived and then
+ * `settleMs` more (to catch extras), or until nothing new arrived for `idleMs` once something
+ * did. Returns [[key, value], ...].
+ */
+async function consume (kafka, opts, deadline, total, { settleMs = 0, idleMs = 0, readUncommitted = false } = {}) {
+  const consumer = kafka.consumer({ groupId: opts.group, readUncommitted })
+  const got = []
+  let crashed = null
+  let settling = false
+  let idleTimer = null
+  const enough = deferred()
+  consumer.on(consumer.events.CRASH, ({ payload }) => {
+    if (!payload.restart) { crashed = payload.error; enough.resolve() }
+  })
+  await consumer.connect()
+  try {
+    await consumer.subscribe({ topic: opts.topic, fromBeginning: true })
+    await consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch }) => {
+        for (const m of batch.messages) got.push([m.key.toString(), m.value.toString()])
+        if (idleMs && batch.messages.length) {
+          clearTimeout(idleTimer)
+          idleTimer = setTimeout(enough.resolve, idleMs)
+        }
+        if (got.length >= total && !settling) {
+          settling = true
+          setTimeout(enough.resolve, settleMs)
+        }
+      }
+    })
+    await Promise.race([enough.promise, sleep(deadline.remaining())])
+  } finally {
+    clearTimeout(idleTimer)
+    await consumer.disconnect()
+  }
+  if (crashed) throw crashed
+  return got
+}
+
+/** Every expected key exactly once with its exact value, and nothing else. */
+function verifyExactlyOnce (expected, got) {
+  const seen = new Map()
+  let wrong = 0
+  let unexpected = 0
+  for (const [k, v] of got) {
+    seen.set(k, (seen.get(k) || 0) + 1)
+    if (!expected.has(k)) unexpected++
+    else if (expected.get(k) !== v) wrong++
+  }
+  const missing = [...expected.keys()].filter(k => !seen.has(k)).length
+  const duplicates = [...seen.values()].reduce((a, c) => a + c - 1, 0)
+  Object.assign(result, { consumed: got.length, missing, duplicates, wrong_value: wrong, unexpected })
+  check(missing === 0, `${missing} of ${expected.size} messages missing`)
+  check(duplicates === 0, `${duplicates} duplicate messages`)
+  check(wrong === 0, `${wrong} messages with a wrong value`)
+  check(unexpected === 0, `${unexpected} unexpected messages`)
+}
+
+// ---- scenarios ----------------------------------------------------------------------------------
+
+async function basic (kafka, opts, deadline, { idempotent = false } = {}) {
+  await withTopic(kafka, opts, deadline, async admin => {
+    const expected = new Map(messages(opts))
+    result.produced = await produce(kafka, opts, [...expected], { acks: -1, idempotent })
+    const { records } = await endOffsets(admin, opts)
+    result.records_in_topic = records
+    verifyExactlyOnce(expected, await consume(kafka, opts, deadline, records))
+  })
+}
+
+async function idempotent (kafka, opts, deadline) {
+  await basic(kafka, opts, deadline, { idempotent: true })
+}
+
+async function acks0 (kafka, opts, deadline) {
+  await withTopic(kafka, opts, deadline, async admin => {
+    const pairs = messages(opts)
+    result.produced = await produce(kafka, opts, pairs, { acks: 0 })
+    const marker = ['marker', `marker-${opts.tag}`]
+    await produce(kafka, opts, [marker], { acks: 1 })
+    // With acks=0/1 the high watermark may still lag (followers catching up), so read until
+    // everything or until 5 s pass without a new message.
+    const got = await consume(kafka, opts, deadline, opts.messages + 1, { idleMs: 5000 })
+    const keys = new Set(got.map(([k]) => k))
+    const arrived = pairs.filter(([k]) => keys.has(k)).length
+    const markerSeen = got.some(([k, v]) => k === marker[0] && v === marker[1])
+    const { records } = await endOffsets(admin, opts)
+    Object.assign(result, { consumed: got.length, arrived, marker_seen: markerSeen, records_in_topic: records })
+    check(markerSeen, 'acks=1 marker not consumed')
+    check(arrived >= 0.99 * opts.messages, `only ${arrived} of ${opts.messages} acks=0 messages arrived (< 99%)`)
+  })
+}
+
+async function transactions (kafka, opts, deadline) {
+  await withTopic(kafka, opts, deadline, async () => {
+    const committed = new Map(messages(opts, 'k'))
+    const aborted = messages(opts, 'x')
+    const producer = kafka.producer({
+      transactionalId: `kop-tx-${opts.tag}`, idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner
+    })
+    await producer.connect()
+    try {
+      for (const [pairs, commit] of [[[...committed], true], [aborted, false]]) {
+        const tx = await producer.transaction()
+        try {
+          for (let i = 0; i < pairs.length; i += BATCH) {
+            await tx.send({ topic: opts.topic, messages: pairs.slice(i, i + BATCH).map(([key, value]) => ({ key, value })) })
+          }
+        } catch (e) {
+          await tx.abort()
+          throw e
+        }
+        await (commit ? tx.commit() : tx.abort())
+      }
+    } finally {
+      await producer.disconnect()
+    }
+    result.produced_committed = committed.size
+    result.produced_aborted = aborted.length
+    verifyExactlyOnce(committed, await consume(kafka, opts, deadline, committed.size, { settleMs: 3000 }))
+  })
+}
+
+async function group (kafka, opts, deadline) {
+  await withTopic(kafka, opts, deadline, async admin => {
+    const expected = new Map(messages(opts))
+    result.produced = await produce(kafka, opts, [...expected])
+    const processed = new Map() // key -> times processed (by A or B)
+    const counts = { A: 0, B: 0 }
+    const history = { A: [], B: [] } // assignments seen by each member, in order
+    let commitFailures = 0
+    let crashed = null
+    const startB = deferred()
+    const bAssigned = deferred()
+    const done = deferred()
+    const failed = deferred()
+    const members = {}
+
+    async function member (name) {
+      // Small fetches, so that A cannot take every message in its first fetch response.
+      const c = kafka.consumer({ groupId: opts.group, maxBytesPerPartition: 16384 })
+      members[name] = c
+      c.on(c.events.GROUP_JOIN, ({ payload }) => {
+        const parts = [...(payload.memberAssignment[opts.topic] || [])].sort((a, b) => a - b)
+        history[name].push(parts)
+        if (name === 'B' && parts.length && !bAssigned.done) {
+          bAssigned.resolve()
+          members.A.resume([{ topic: opts.topic }]) // A leaves work for B until B is assigned
+        }
+      })
+      c.on(c.events.CRASH, ({ payload }) => {
+        if (!payload.restart) { crashed = payload.error; failed.resolve() }
+      })
+      await c.connect()
+      await c.subscribe({ topic: opts.topic, fromBeginning: true })
+      await c.run({
+        autoCommit: false,
+        eachBatch: async ({ batch }) => {
+          if (batch.messages.length === 0) return
+          for (const m of batch.messages) {
+            const key = m.key.toString()
+            processed.set(key, (processed.get(key) || 0) + 1)
+            counts[name]++
+          }
+          if (counts.A >= Math.floor(opts.messages / 3) && !startB.done) {
+            c.pause([{ topic: opts.topic }])
+            startB.resolve()
+          }
+          if (processed.size >= expected.size) done.resolve()
+          const next = (BigInt(batch.messages[batch.messages.length - 1].offset) + 1n).toString()
+          try {
+            await c.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }])
+          } catch (e) { // e.g. a rebalance in progress: at-least-once, the next owner re-reads
+            commitFailures++
+            log(`${name}: commit failed: ${e.message}`)
+          }
+        }
+      })
+    }
+
+    try {
+      await member('A')
+      await Promise.race([startB.promise, failed.promise, sleep(deadline.remaining())])
+      await member('B')
+      // Until all is processed and B took part (even if A alone could have read it all).
+      await Promise.race([Promise.all([done.promise, bAssigned.promise]), failed.promise, sleep(deadline.remaining())])
+    } finally {
+      await Promise.all(Object.values(members).map(c => c.disconnect()))
+    }
+    if (crashed) throw crashed
+
+    const missing = [...expected.keys()].filter(k => !processed.has(k)).length
+    const aSizes = history.A.filter(a => a.length).map(a => a.length)
+    Object.assign(result, {
+      consumed_a: counts.A,
+      consumed_b: counts.B,
+      missing,
+      duplicates: [...processed.values()].reduce((a, c) => a + c - 1, 0),
+      assignments_a: history.A,
+      assignments_b: history.B,
+      commit_failures: commitFailures
+    })
+    check(missing === 0, `${missing} of ${expected.size} messages never processed`)
+    check(bAssigned.done, 'consumer B was never assigned a partition')
+    check(aSizes.length >= 2 && aSizes[aSizes.length - 1] < aSizes[0], `consumer A's assignment did not shrink: ${JSON.stringify(history.A)}`)
+
+    const { end } = await endOffsets(admin, opts)
+    const [groupOffsets] = await admin.fetchOffsets({ groupId: opts.group, topics: [opts.topic] })
+    const committed = {}
+    for (const p of groupOffsets.partitions) committed[p.partition] = Number(p.offset)
+    Object.assign(result, { committed, end_offsets: end })
+    const behind = Object.entries(end).filter(([p, e]) => committed[p] !== e)
+    check(behind.length === 0, `committed offsets do not reach the end (partition, end): ${JSON.stringify(behind)} committed: ${JSON.stringify(committed)}`)
+  })
+}
+
+async function brokers (kafka, opts, deadline) {
+  const addresses = new Set()
+  const sources = {}
+  const add = (kind, b) => {
+    const addr = `${b.host}:${b.port}`
+    addresses.add(addr)
+    sources[kind] = sources[kind] || []
+    if (!sources[kind].includes(addr)) sources[kind].push(addr)
+  }
+  await withTopic(kafka, opts, deadline, async admin => {
+    const cluster = await admin.describeCluster()
+    const byId = new Map(cluster.brokers.map(b => [b.nodeId, b]))
+    cluster.brokers.forEach(b => add('cluster_brokers', b))
+    if (byId.has(cluster.controller)) add('controller', byId.get(cluster.controller))
+    const { topics } = await admin.fetchTopicMetadata({ topics: [opts.topic] })
+    for (const p of topics[0].partitions) {
+      add('partition_leaders', byId.get(p.leader))
+      p.replicas.forEach(r => add('partition_replicas', byId.get(r)))
+    }
+  })
+  check(addresses.size > 0, 'no broker address learned')
+  result.addresses = [...addresses].sort()
+  result.sources = sources
+}
+
+const SCENARIOS = { basic, group, acks0, idempotent, transactions, brokers }
+
+async function main () {
+  let opts
+  try {
+    opts = parseOptions(process.argv.slice(2))
+  } catch (e) {
+    process.stderr.write(`${e.message}\n${USAGE}\n`)
+    process.exit(2)
+  }
+  scenarioName = opts.scenario
+  Object.assign(result, {
+    client: 'kafkajs', library_version: require('kafkajs/package.json').version, scenario: opts.scenario, topic: opts.topic
+  })
+  // Hard watchdog: also keeps the process alive if a promise is never settled.
+  setTimeout(() => finish(false, `hard timeout: still running after ${opts.timeoutS}s`, 3), opts.timeoutS * 1000)
+  process.on('unhandledRejection', e => finish(false, `unhandled rejection: ${e && e.stack ? e.stack : e}`, 1))
+  try {
+    await SCENARIOS[opts.scenario](new Kafka(clientConfig(opts)), opts, makeDeadline(opts.timeoutS))
+  } catch (e) {
+    finish(false, `${e.name}: ${e.message}`, 1)
+  }
+  finish(failures.length === 0)
+}
+
+main()

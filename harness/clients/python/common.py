@@ -1,0 +1,164 @@
+"""Shared plumbing for the Python client scenario programs (confluent_scenarios.py,
+kafka_python_scenarios.py): command-line options, the overall deadline, checks and the
+one-line JSON result.  Nothing here talks to Kafka; each program uses its library the
+way an ordinary application would.
+
+Contract (same for every client of harness/clients/run.sh):
+  * stdout gets exactly one JSON line at the end: {"ok": bool, ...details...}
+  * exit 0 only if every check passed; 1 if a check failed or an error occurred
+    (the reason is on stderr and in "error"/"failures"); 2 for bad usage;
+    3 if the hard deadline (--timeout) expired while a library call was stuck.
+"""
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+import uuid
+
+DEFAULT_TIMEOUT_S = 120.0
+
+
+def parse_args(client, scenarios, argv=None):
+    p = argparse.ArgumentParser(prog=f"run.sh {client}", description=f"{client} scenarios")
+    p.add_argument("scenario", choices=sorted(scenarios))
+    p.add_argument("--bootstrap", required=True, help="HOST:PORT[,HOST:PORT...]")
+    p.add_argument("--topic", help="topic name (default: unique random name)")
+    p.add_argument("--group", help="consumer group id (default: unique random name)")
+    p.add_argument("--messages", type=int, default=10000)
+    p.add_argument("--partitions", type=int, default=6)
+    p.add_argument("--replication-factor", type=int, default=3)
+    p.add_argument("--security-protocol", default="PLAINTEXT", type=str.upper,
+                   choices=["PLAINTEXT", "SSL"])
+    p.add_argument("--ca-file", help="PEM CA bundle that signs the brokers' certificates (SSL)")
+    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
+                   help="overall deadline in seconds")
+    p.add_argument("--keep-topic", action="store_true", help="do not delete the topic at the end")
+    p.add_argument("--group-protocol", default="classic", choices=["classic", "consumer"],
+                   help="consumer group protocol (consumer = KIP-848; confluent only)")
+    args = p.parse_args(argv)
+    if args.messages < 1:
+        p.error("--messages must be >= 1")
+    tag = uuid.uuid4().hex[:10]
+    args.tag = tag
+    args.topic = args.topic or f"kop-{client}-{args.scenario}-{tag}"
+    args.group = args.group or f"kop-{client}-{args.scenario}-{tag}"
+    return args
+
+
+class Deadline:
+    """Soft deadline for wait loops; it ends a little before the hard watchdog so the
+    program can still report (and clean up) before being killed."""
+
+    def __init__(self, timeout_s):
+        self.end = time.monotonic() + max(1.0, timeout_s - min(10.0, timeout_s * 0.15))
+
+    def remaining(self, cap=None):
+        left = max(0.0, self.end - time.monotonic())
+        return left if cap is None else min(left, cap)
+
+    def expired(self):
+        return time.monotonic() >= self.end
+
+
+class Result(dict):
+    """The result line.  check() records failed checks instead of stopping, so the
+    JSON line shows every problem at once."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.failures = []
+
+    def check(self, cond, message):
+        if not cond:
+            self.failures.append(message)
+        return cond
+
+
+class StopRule:
+    """When a consumer has read enough: `total` messages plus `settle_s` more seconds (to catch
+    extras), or `idle_s` seconds without a new message once at least one arrived."""
+
+    def __init__(self, total, settle_s=0.0, idle_s=None):
+        self.total, self.settle_s, self.idle_s = total, settle_s, idle_s
+        self.count, self.last, self.settle_end = 0, time.monotonic(), None
+
+    def add(self, n):
+        if n:
+            self.count += n
+            self.last = time.monotonic()
+
+    def done(self):
+        now = time.monotonic()
+        if self.idle_s is not None and self.count and now - self.last >= self.idle_s:
+            return True
+        if self.count >= self.total:
+            self.settle_end = self.settle_end or now + self.settle_s
+            return now >= self.settle_end
+        return False
+
+
+def messages(n, tag, prefix="k"):
+    """N (key, value) pairs: distinct keys k-<i> and values v-<i>-<random suffix>."""
+    return [(f"{prefix}-{i}", f"v-{i}-{tag}") for i in range(n)]
+
+
+def verify_exactly_once(result, expected, received, label=""):
+    """expected: {key: value}; received: list of (key, value) in arrival order.
+    Fills counts into result and records a failure unless every expected key arrived
+    exactly once with its exact value and nothing else arrived."""
+    seen = {}
+    wrong, unexpected = 0, 0
+    for k, v in received:
+        seen[k] = seen.get(k, 0) + 1
+        if k not in expected:
+            unexpected += 1
+        elif expected[k] != v:
+            wrong += 1
+    missing = sum(1 for k in expected if k not in seen)
+    duplicates = sum(c - 1 for c in seen.values() if c > 1)
+    p = f"{label}_" if label else ""
+    result.update({f"{p}consumed": len(received), f"{p}missing": missing,
+                   f"{p}duplicates": duplicates, f"{p}wrong_value": wrong,
+                   f"{p}unexpected": unexpected})
+    result.check(missing == 0, f"{missing} of {len(expected)} messages missing")
+    result.check(duplicates == 0, f"{duplicates} duplicate messages")
+    result.check(wrong == 0, f"{wrong} messages with a wrong value")
+    result.check(unexpected == 0, f"{unexpected} unexpected messages")
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def main(client, library_version, scenarios, argv=None):
+    """Parse options, run one scenario under a deadline, print the JSON line, exit."""
+    args = parse_args(client, scenarios, argv)
+    result = Result(client=client, library_version=library_version, scenario=args.scenario,
+                    topic=args.topic)
+    started = time.monotonic()
+    out_lock = threading.Lock()
+
+    def finish(ok, error=None, code=None):
+        with out_lock:
+            line = {"ok": ok, **result, "duration_s": round(time.monotonic() - started, 3)}
+            if result.failures:
+                line["failures"] = list(result.failures)
+            if error:
+                line["error"] = error
+            print(json.dumps(line), flush=True)
+            if not ok:
+                why = error or "; ".join(result.failures)
+                print(f"FAIL {client} {args.scenario}: {why}", file=sys.stderr, flush=True)
+            os._exit(code if code is not None else (0 if ok else 1))
+
+    # Hard watchdog: a library call that ignores its own timeout cannot hang us.
+    watchdog = threading.Timer(args.timeout, finish, args=(False, f"hard timeout: still running after {args.timeout}s", 3))
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        scenarios[args.scenario](args, result, Deadline(args.timeout))
+    except Exception as e:  # noqa: BLE001 - any library error fails the scenario
+        finish(False, f"{type(e).__name__}: {e}")
+    finish(not result.failures)

@@ -1,0 +1,397 @@
+#!/usr/bin/env python3
+"""Kafka scenarios with confluent-kafka (librdkafka), used as an ordinary application would.
+
+Usage: confluent_scenarios.py SCENARIO --bootstrap HOST:PORT[,...] [options]  (see --help)
+
+Scenarios and what they check:
+  basic         admin-create a topic (6 partitions, RF 3); produce N keyed messages with
+                acks=all; a consumer group reads them from the beginning: every key exactly
+                once with its exact value; admin-delete the topic and see it gone.
+  group         produce N; consumer A (explicit sync commits) reads part, then pauses until
+                consumer B joins the same group; a rebalance must move partitions from A to
+                B; together they process all N (duplicates reported, not failed); after both
+                close, the group's committed offsets must equal every partition's end offset.
+  acks0         produce N with acks=0 and flush, then a marker with acks=1; at least 99% of
+                the N and the marker must be readable (the proxy must not wait for an
+                acks=0 reply that never comes).
+  idempotent    like basic with enable.idempotence=true: exactly once.
+  transactions  a transactional producer commits one batch and aborts another; a
+                read_committed consumer sees exactly the committed batch.
+  brokers       print every broker address the client learns (describe_cluster nodes and
+                controller, topic metadata brokers/leaders, the group coordinator).
+Every topic the program creates is deleted at the end (unless --keep-topic).
+"""
+import threading
+import time
+
+import confluent_kafka
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
+from confluent_kafka import ConsumerGroupTopicPartitions
+
+import common
+from common import StopRule, log, messages, verify_exactly_once
+
+
+def client_config(args, **extra):
+    """librdkafka configuration shared by every client the program creates: the single
+    place for connection and security options."""
+    conf = {
+        "bootstrap.servers": args.bootstrap,
+        "security.protocol": args.security_protocol,
+        "client.id": f"kop-confluent-{args.scenario}",
+    }
+    if args.ca_file:
+        conf["ssl.ca.location"] = args.ca_file
+    conf.update(extra)
+    return conf
+
+
+# --- admin helpers -------------------------------------------------------------------
+
+def create_topic(admin, args, deadline):
+    new = NewTopic(args.topic, num_partitions=args.partitions,
+                   replication_factor=args.replication_factor)
+    futures = admin.create_topics([new], request_timeout=deadline.remaining(30),
+                                  operation_timeout=deadline.remaining(30))
+    futures[args.topic].result(timeout=deadline.remaining())
+    while True:  # wait until every partition has a leader in the metadata
+        md = admin.list_topics(timeout=deadline.remaining(10))
+        t = md.topics.get(args.topic)
+        if t and not t.error and len(t.partitions) == args.partitions and \
+                all(p.leader >= 0 for p in t.partitions.values()):
+            return
+        if deadline.expired():
+            raise TimeoutError(f"topic {args.topic} has no leaders in the metadata yet")
+        time.sleep(0.2)
+
+
+def delete_topic(admin, args, deadline, result):
+    futures = admin.delete_topics([args.topic], request_timeout=deadline.remaining(30),
+                                  operation_timeout=deadline.remaining(30))
+    futures[args.topic].result(timeout=deadline.remaining())
+    while args.topic in admin.list_topics(timeout=deadline.remaining(10)).topics:
+        if deadline.expired():
+            result.check(False, f"topic {args.topic} still listed after delete")
+            return
+        time.sleep(0.2)
+    result["topic_deleted"] = True
+
+
+def delete_group(admin, args, deadline, result):
+    """Delete consumer group --group (left behind by the scenario's consumers), if it exists."""
+    while True:
+        future = admin.delete_consumer_groups([args.group], request_timeout=deadline.remaining(30))
+        try:
+            future[args.group].result(timeout=deadline.remaining())
+            result["group_deleted"] = True
+            return
+        except KafkaException as e:
+            code = e.args[0].code()
+            if code == KafkaError.GROUP_ID_NOT_FOUND:
+                return
+            if code != KafkaError.NON_EMPTY_GROUP or deadline.expired():
+                raise
+            time.sleep(0.5)  # a member's LeaveGroup is still being processed
+
+
+def offsets(admin, args, deadline, spec):
+    """{partition: offset} for OffsetSpec.latest()/earliest() of every partition."""
+    req = {TopicPartition(args.topic, p): spec for p in range(args.partitions)}
+    futures = admin.list_offsets(req, request_timeout=deadline.remaining(30))
+    return {tp.partition: f.result(timeout=deadline.remaining()).offset for tp, f in futures.items()}
+
+
+def records_in_topic(admin, args, deadline):
+    latest = offsets(admin, args, deadline, OffsetSpec.latest())
+    earliest = offsets(admin, args, deadline, OffsetSpec.earliest())
+    return sum(latest[p] - earliest[p] for p in latest)
+
+
+def with_topic(body):
+    """Create the topic, run body(args, result, deadline, admin, **kw), delete the topic and
+    the consumer group."""
+    def scenario(args, result, deadline, **kw):
+        admin = AdminClient(client_config(args))
+        create_topic(admin, args, deadline)
+        try:
+            body(args, result, deadline, admin, **kw)
+        except BaseException:
+            if not args.keep_topic:
+                try:
+                    delete_topic(admin, args, deadline, result)
+                except Exception as e:  # noqa: BLE001 - the first error is the one to report
+                    log(f"cleanup: could not delete {args.topic}: {e}")
+            raise
+        if not args.keep_topic:
+            delete_topic(admin, args, deadline, result)
+            delete_group(admin, args, deadline, result)
+    return scenario
+
+
+# --- produce / consume helpers -------------------------------------------------------
+
+def send_all(producer, args, pairs, deadline, **produce_kw):
+    for key, value in pairs:
+        while True:
+            try:
+                producer.produce(args.topic, key=key, value=value, **produce_kw)
+                break
+            except BufferError:  # local queue full: serve delivery reports, then retry
+                if deadline.expired():
+                    raise TimeoutError("producer queue stayed full until the deadline")
+                producer.poll(0.05)
+        producer.poll(0)
+
+
+def produce(args, pairs, deadline, result, **conf):
+    """Produce (key, value) pairs, wait for all delivery reports; returns the acked count."""
+    producer = Producer(client_config(args, **conf))
+    acked, errors = 0, []
+
+    def on_delivery(err, _msg):
+        nonlocal acked
+        if err:
+            errors.append(str(err))
+        else:
+            acked += 1
+
+    send_all(producer, args, pairs, deadline, on_delivery=on_delivery)
+    left = producer.flush(deadline.remaining())
+    result.check(left == 0, f"{left} messages still undelivered at the deadline")
+    result.check(not errors, f"{len(errors)} delivery errors, first: {errors[:1]}")
+    return acked
+
+
+def consumer_conf(args, **extra):
+    """Consumer in group --group reading from the earliest offset, committing only explicitly."""
+    return client_config(args, **{
+        "group.id": args.group, "group.protocol": args.group_protocol,
+        "auto.offset.reset": "earliest", "enable.auto.commit": False, **extra})
+
+
+def consumer_error(msg):
+    """True if the polled item is an error event: fatal ones raise, others (e.g. a leader
+    moving) are only logged, since librdkafka recovers from them by itself."""
+    err = msg.error()
+    if err is None:
+        return False
+    if err.fatal():
+        raise KafkaException(err)
+    log(f"consumer error (continuing): {err}")
+    return True
+
+
+def consume(args, deadline, total, settle_s=0.0, idle_s=None, **conf):
+    """Subscribe with a fresh group from the beginning and read until common.StopRule(total,
+    settle_s, idle_s) says enough. Returns [(key, value)] in arrival order."""
+    consumer = Consumer(consumer_conf(args, **conf))
+    consumer.subscribe([args.topic])
+    got, stop = [], StopRule(total, settle_s, idle_s)
+    try:
+        while not stop.done() and not deadline.expired():
+            batch = [m for m in consumer.consume(1000, timeout=deadline.remaining(0.5))
+                     if not consumer_error(m)]
+            got.extend((m.key().decode(), m.value().decode()) for m in batch)
+            stop.add(len(batch))
+    finally:
+        consumer.close()
+    return got
+
+
+# --- scenarios -----------------------------------------------------------------------
+
+@with_topic
+def basic(args, result, deadline, admin, **producer_conf):
+    expected = dict(messages(args.messages, args.tag))
+    producer_conf = producer_conf or {"acks": "all", "enable.idempotence": False}
+    result["produced"] = produce(args, expected.items(), deadline, result, **producer_conf)
+    total = records_in_topic(admin, args, deadline)
+    result["records_in_topic"] = total
+    verify_exactly_once(result, expected, consume(args, deadline, total))
+
+
+def idempotent(args, result, deadline):
+    basic(args, result, deadline, acks="all", **{"enable.idempotence": True})
+
+
+@with_topic
+def acks0(args, result, deadline, admin):
+    pairs = messages(args.messages, args.tag)
+    result["produced"] = produce(args, pairs, deadline, result, acks="0")
+    marker = ("marker", f"marker-{args.tag}")
+    produce(args, [marker], deadline, result, acks="1")
+    # With acks=0/1 the high watermark may still lag (followers catching up), so read until
+    # everything or until 5 s pass without a new message.
+    got = consume(args, deadline, args.messages + 1, idle_s=5.0)
+    keys = {k for k, _ in got}
+    arrived = sum(1 for k, _ in pairs if k in keys)
+    result.update(consumed=len(got), arrived=arrived, marker_seen=marker in got,
+                  records_in_topic=records_in_topic(admin, args, deadline))
+    result.check(marker in got, "acks=1 marker not consumed")
+    result.check(arrived >= 0.99 * args.messages,
+                 f"only {arrived} of {args.messages} acks=0 messages arrived (< 99%)")
+
+
+@with_topic
+def transactions(args, result, deadline, admin):
+    committed = dict(messages(args.messages, args.tag, prefix="k"))
+    aborted = messages(args.messages, args.tag, prefix="x")
+    producer = Producer(client_config(args, **{"transactional.id": f"kop-tx-{args.tag}"}))
+
+    producer.init_transactions(deadline.remaining(30))
+    producer.begin_transaction()
+    send_all(producer, args, committed.items(), deadline)
+    producer.commit_transaction(deadline.remaining(30))  # flushes; fails if any send failed
+    producer.begin_transaction()
+    send_all(producer, args, aborted, deadline)
+    producer.flush(deadline.remaining())  # so the aborted batch really is in the log
+    producer.abort_transaction(deadline.remaining(30))
+    result["produced_committed"] = len(committed)
+    result["produced_aborted"] = len(aborted)
+    got = consume(args, deadline, len(committed), settle_s=3.0, **{"isolation.level": "read_committed"})
+    verify_exactly_once(result, committed, got)
+
+
+@with_topic
+def group(args, result, deadline, admin):
+    expected = dict(messages(args.messages, args.tag))
+    result["produced"] = produce(args, expected.items(), deadline, result,
+                                 acks="all", **{"enable.idempotence": False})
+    lock = threading.Lock()
+    processed = {}                     # key -> times processed (by A or B)
+    counts = {"A": 0, "B": 0}
+    history = {"A": [], "B": []}       # each member's assignment after every change
+    owned = {"A": set(), "B": set()}
+    commit_failures, errors = [], []
+    start_b, b_assigned, done, failed = (threading.Event() for _ in range(4))
+
+    def finished():  # all processed and B took part (even if A alone could have read it all)
+        return (done.is_set() and b_assigned.is_set()) or failed.is_set() or deadline.expired()
+
+    def member(name):
+        # Callbacks get the whole assignment (eager, classic) or only the change (incremental).
+        def on_assign(_c, parts):
+            owned[name] |= {p.partition for p in parts}
+            history[name].append(sorted(owned[name]))
+            if name == "B" and parts:
+                b_assigned.set()
+
+        def on_revoke(_c, parts):
+            owned[name] -= {p.partition for p in parts}
+            history[name].append(sorted(owned[name]))
+
+        consumer = Consumer(consumer_conf(args, **{"client.id": f"kop-confluent-group-{name}"}))
+        consumer.subscribe([args.topic], on_assign=on_assign, on_revoke=on_revoke)
+        try:
+            while not finished():
+                if name == "A":  # A leaves work for B: paused from 1/3 until B is assigned
+                    parts = consumer.assignment()
+                    if parts:
+                        if start_b.is_set() and not b_assigned.is_set():
+                            consumer.pause(parts)
+                        else:
+                            consumer.resume(parts)
+                batch = [m for m in consumer.consume(500, timeout=0.5) if not consumer_error(m)]
+                if not batch:
+                    continue
+                with lock:
+                    for m in batch:
+                        key = m.key().decode()
+                        processed[key] = processed.get(key, 0) + 1
+                        counts[name] += 1
+                    if counts["A"] >= args.messages // 3:
+                        start_b.set()
+                    if len(processed) >= len(expected):
+                        done.set()
+                try:
+                    consumer.commit(asynchronous=False)
+                except KafkaException as e:  # e.g. a rebalance in progress: at-least-once
+                    commit_failures.append(f"{name}: {e}")
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(f"{name}: {type(e).__name__}: {e}")
+            failed.set()
+        finally:
+            consumer.close()
+
+    threads = {"A": threading.Thread(target=member, args=("A",), daemon=True),
+               "B": threading.Thread(target=member, args=("B",), daemon=True)}
+    threads["A"].start()
+    start_b.wait(deadline.remaining())
+    threads["B"].start()
+    for t in threads.values():
+        t.join(deadline.remaining() + 5)
+    if errors:
+        raise RuntimeError("; ".join(errors))
+
+    missing = sum(1 for k in expected if k not in processed)
+    a_sizes = [len(a) for a in history["A"] if a]
+    result.update(consumed_a=counts["A"], consumed_b=counts["B"], missing=missing,
+                  duplicates=sum(c - 1 for c in processed.values()),
+                  assignments_a=history["A"], assignments_b=history["B"],
+                  commit_failures=len(commit_failures))
+    result.check(missing == 0, f"{missing} of {len(expected)} messages never processed")
+    result.check(b_assigned.is_set(), "consumer B was never assigned a partition")
+    result.check(len(a_sizes) >= 2 and a_sizes[-1] < a_sizes[0],
+                 f"consumer A's assignment did not shrink: {history['A']}")
+
+    end = offsets(admin, args, deadline, OffsetSpec.latest())
+    req = [ConsumerGroupTopicPartitions(args.group)]
+    res = admin.list_consumer_group_offsets(req, request_timeout=deadline.remaining(30))
+    committed = {tp.partition: tp.offset
+                 for tp in res[args.group].result(timeout=deadline.remaining()).topic_partitions
+                 if tp.topic == args.topic}
+    result["committed"] = committed
+    result["end_offsets"] = end
+    behind = {p: (committed.get(p), e) for p, e in end.items() if committed.get(p) != e}
+    result.check(not behind, f"committed offsets do not reach the end (partition: (committed, end)): {behind}")
+
+
+@with_topic
+def brokers(args, result, deadline, admin):
+    addresses, detail = set(), {}
+
+    def add(kind, host, port):
+        addr = f"{host}:{port}"
+        addresses.add(addr)
+        detail.setdefault(kind, [])
+        if addr not in detail[kind]:
+            detail[kind].append(addr)
+
+    cluster = admin.describe_cluster(request_timeout=deadline.remaining(30)).result(deadline.remaining())
+    for n in cluster.nodes:
+        add("cluster_nodes", n.host, n.port)
+    if cluster.controller:
+        add("controller", cluster.controller.host, cluster.controller.port)
+    md = admin.list_topics(timeout=deadline.remaining(10))
+    for b in md.brokers.values():
+        add("metadata_brokers", b.host, b.port)
+    for p in md.topics[args.topic].partitions.values():
+        b = md.brokers[p.leader]
+        add("partition_leaders", b.host, b.port)
+    # Join a group so the coordinator is known, then ask the admin API for it.
+    consumer = Consumer(consumer_conf(args))
+    assigned = threading.Event()
+    consumer.subscribe([args.topic], on_assign=lambda _c, parts: parts and assigned.set())
+    try:
+        while not assigned.is_set() and not deadline.expired():
+            consumer.poll(0.2)
+        result.check(assigned.is_set(), "consumer never got an assignment")
+        desc = admin.describe_consumer_groups([args.group], request_timeout=deadline.remaining(30))
+        coord = desc[args.group].result(deadline.remaining()).coordinator
+        add("group_coordinator", coord.host, coord.port)
+        for b in consumer.list_topics(args.topic, timeout=deadline.remaining(10)).brokers.values():
+            add("consumer_metadata_brokers", b.host, b.port)
+    finally:
+        consumer.close()
+    result.check(addresses, "no broker address learned")
+    result["addresses"] = sorted(addresses)
+    result["sources"] = detail
+
+
+SCENARIOS = {"basic": basic, "group": group, "acks0": acks0, "idempotent": idempotent,
+             "transactions": transactions, "brokers": brokers}
+
+if __name__ == "__main__":
+    common.main("confluent", f"{confluent_kafka.__version__} (librdkafka {confluent_kafka.libversion()[0]})",
+                SCENARIOS)

@@ -1,0 +1,348 @@
+#!/usr/bin/env python3
+"""Kafka scenarios with kafka-python 3.x (pure Python client), used as an ordinary application would.
+
+Usage: kafka_python_scenarios.py SCENARIO --bootstrap HOST:PORT[,...] [options]  (see --help)
+
+Scenarios and what they check:
+  basic         admin-create a topic (6 partitions, RF 3); produce N keyed messages with
+                acks=all (idempotence off); a consumer group reads them from the beginning:
+                every key exactly once with its exact value; admin-delete the topic, see it gone.
+  group         produce N; consumer A (explicit sync commits) reads part, then pauses until
+                consumer B joins the same group; a rebalance must move partitions from A to
+                B; together they process all N (duplicates reported, not failed); after both
+                close, the group's committed offsets must equal every partition's end offset.
+  acks0         produce N with acks=0 and flush, then a marker with acks=1; at least 99% of
+                the N and the marker must be readable.
+  idempotent    like basic with enable_idempotence=True (kafka-python 3.x's default): exactly once.
+  transactions  a transactional producer commits one batch and aborts another; a
+                read_committed consumer sees exactly the committed batch.
+  brokers       print every broker address the client learns (describe_cluster brokers and
+                controller, topic metadata partition leaders and replicas).
+Every topic the program creates is deleted at the end (unless --keep-topic).
+"""
+import threading
+import time
+
+import kafka
+from kafka import (ConsumerRebalanceListener, DefaultSerializer, KafkaAdminClient, KafkaConsumer,
+                   KafkaProducer, OffsetSpec, TopicPartition)
+from kafka.errors import KafkaError
+
+import common
+from common import StopRule, log, messages, verify_exactly_once
+
+
+def client_config(args, **extra):
+    """Configuration shared by every client the program creates: the single place for
+    connection and security options."""
+    if args.group_protocol != "classic":
+        raise ValueError("kafka-python only speaks the classic consumer group protocol")
+    conf = {
+        "bootstrap_servers": args.bootstrap.split(","),
+        "security_protocol": args.security_protocol,
+        "client_id": f"kop-kafka-python-{args.scenario}",
+        "bootstrap_timeout_ms": ms(min(30, args.timeout / 3)),  # fail with a clear error, in time
+    }
+    if args.ca_file:
+        conf["ssl_cafile"] = args.ca_file
+    conf.update(extra)
+    return conf
+
+
+def producer(args, **conf):
+    utf8 = DefaultSerializer()  # str <-> UTF-8 bytes
+    return KafkaProducer(**client_config(args, key_serializer=utf8, value_serializer=utf8, **conf))
+
+
+def consumer(args, **conf):
+    """A consumer in group --group reading from the earliest offset, committing only explicitly."""
+    utf8 = DefaultSerializer()
+    return KafkaConsumer(**client_config(args, **{
+        "group_id": args.group, "auto_offset_reset": "earliest", "enable_auto_commit": False,
+        "key_deserializer": utf8, "value_deserializer": utf8, **conf}))
+
+
+# --- admin helpers -------------------------------------------------------------------
+
+def ms(seconds):
+    return max(1, int(seconds * 1000))
+
+
+def delete_topic(admin, args, deadline, result):
+    admin.delete_topics([args.topic], timeout_ms=ms(deadline.remaining(30)))
+    while args.topic in admin.list_topics():
+        if deadline.expired():
+            result.check(False, f"topic {args.topic} still listed after delete")
+            return
+        time.sleep(0.2)
+    result["topic_deleted"] = True
+
+
+def delete_group(admin, args, deadline, result):
+    """Delete consumer group --group (left behind by the scenario's consumers), if it exists."""
+    while True:
+        outcome = admin.delete_groups([args.group])[args.group]
+        if outcome == "OK":
+            result["group_deleted"] = True
+            return
+        if outcome == "GroupIdNotFoundError":
+            return
+        if outcome != "NonEmptyGroupError" or deadline.expired():
+            raise RuntimeError(f"deleting group {args.group}: {outcome}")
+        time.sleep(0.5)  # a member's LeaveGroup is still being processed
+
+
+def offsets(admin, args, deadline, spec):
+    """{partition: offset} for OffsetSpec.LATEST/EARLIEST of every partition."""
+    req = {TopicPartition(args.topic, p): spec for p in range(args.partitions)}
+    res = admin.list_partition_offsets(req, timeout_ms=ms(deadline.remaining(30)))
+    return {tp.partition: o.offset for tp, o in res.items()}
+
+
+def records_in_topic(admin, args, deadline):
+    latest = offsets(admin, args, deadline, OffsetSpec.LATEST)
+    earliest = offsets(admin, args, deadline, OffsetSpec.EARLIEST)
+    return sum(latest[p] - earliest[p] for p in latest)
+
+
+def with_topic(body):
+    """Create the topic, run body(args, result, deadline, admin, **kw), delete the topic and
+    the consumer group."""
+    def scenario(args, result, deadline, **kw):
+        admin = KafkaAdminClient(**client_config(args))
+        try:
+            admin.create_topics({args.topic: {"num_partitions": args.partitions,
+                                              "replication_factor": args.replication_factor}},
+                                timeout_ms=ms(deadline.remaining(30)), wait_for_metadata=True)
+            try:
+                body(args, result, deadline, admin, **kw)
+            except BaseException:
+                if not args.keep_topic:
+                    try:
+                        delete_topic(admin, args, deadline, result)
+                    except Exception as e:  # noqa: BLE001 - the first error is the one to report
+                        log(f"cleanup: could not delete {args.topic}: {e}")
+                raise
+            if not args.keep_topic:
+                delete_topic(admin, args, deadline, result)
+                delete_group(admin, args, deadline, result)
+        finally:
+            admin.close()
+    return scenario
+
+
+# --- produce / consume helpers -------------------------------------------------------
+
+def produce(args, pairs, deadline, result, **conf):
+    """Send every pair, wait for all acknowledgements; returns the acked count."""
+    p = producer(args, **conf)
+    try:
+        futures = [p.send(args.topic, key=k, value=v) for k, v in pairs]
+        p.flush(timeout=deadline.remaining())
+    finally:
+        p.close(timeout=deadline.remaining(10))
+    errors = [str(f.exception) for f in futures if f.failed()]
+    pending = sum(1 for f in futures if not f.is_done)
+    result.check(pending == 0, f"{pending} messages still undelivered at the deadline")
+    result.check(not errors, f"{len(errors)} delivery errors, first: {errors[:1]}")
+    return sum(1 for f in futures if f.succeeded())
+
+
+def consume(args, deadline, total, settle_s=0.0, idle_s=None, **conf):
+    """Subscribe with a fresh group from the beginning and read until common.StopRule(total,
+    settle_s, idle_s) says enough. Returns [(key, value)] in arrival order."""
+    c = consumer(args, **conf)
+    c.subscribe([args.topic])
+    got, stop = [], StopRule(total, settle_s, idle_s)
+    try:
+        while not stop.done() and not deadline.expired():
+            batch = [(r.key, r.value) for records in c.poll(timeout_ms=ms(deadline.remaining(0.5))).values()
+                     for r in records]
+            got.extend(batch)
+            stop.add(len(batch))
+    finally:
+        c.close(autocommit=False)
+    return got
+
+
+# --- scenarios -----------------------------------------------------------------------
+
+@with_topic
+def basic(args, result, deadline, admin, idempotent=False):
+    expected = dict(messages(args.messages, args.tag))
+    result["produced"] = produce(args, expected.items(), deadline, result,
+                                 acks="all", enable_idempotence=idempotent)
+    total = records_in_topic(admin, args, deadline)
+    result["records_in_topic"] = total
+    verify_exactly_once(result, expected, consume(args, deadline, total))
+
+
+def idempotent(args, result, deadline):
+    basic(args, result, deadline, idempotent=True)
+
+
+@with_topic
+def acks0(args, result, deadline, admin):
+    pairs = messages(args.messages, args.tag)
+    result["produced"] = produce(args, pairs, deadline, result, acks=0, enable_idempotence=False)
+    marker = ("marker", f"marker-{args.tag}")
+    produce(args, [marker], deadline, result, acks=1, enable_idempotence=False)
+    # With acks=0/1 the high watermark may still lag (followers catching up), so read until
+    # everything or until 5 s pass without a new message.
+    got = consume(args, deadline, args.messages + 1, idle_s=5.0)
+    keys = {k for k, _ in got}
+    arrived = sum(1 for k, _ in pairs if k in keys)
+    result.update(consumed=len(got), arrived=arrived, marker_seen=marker in got,
+                  records_in_topic=records_in_topic(admin, args, deadline))
+    result.check(marker in got, "acks=1 marker not consumed")
+    result.check(arrived >= 0.99 * args.messages,
+                 f"only {arrived} of {args.messages} acks=0 messages arrived (< 99%)")
+
+
+@with_topic
+def transactions(args, result, deadline, admin):
+    committed = dict(messages(args.messages, args.tag, prefix="k"))
+    aborted = messages(args.messages, args.tag, prefix="x")
+    p = producer(args, transactional_id=f"kop-tx-{args.tag}")
+    try:
+        p.init_transactions()
+        p.begin_transaction()
+        for k, v in committed.items():
+            p.send(args.topic, key=k, value=v)
+        p.commit_transaction()  # flushes; fails if any send failed
+        p.begin_transaction()
+        for k, v in aborted:
+            p.send(args.topic, key=k, value=v)
+        p.flush(timeout=deadline.remaining())  # so the aborted batch really is in the log
+        p.abort_transaction()
+    finally:
+        p.close(timeout=deadline.remaining(10))
+    result["produced_committed"] = len(committed)
+    result["produced_aborted"] = len(aborted)
+    got = consume(args, deadline, len(committed), settle_s=3.0, isolation_level="read_committed")
+    verify_exactly_once(result, committed, got)
+
+
+@with_topic
+def group(args, result, deadline, admin):
+    expected = dict(messages(args.messages, args.tag))
+    result["produced"] = produce(args, expected.items(), deadline, result,
+                                 acks="all", enable_idempotence=False)
+    lock = threading.Lock()
+    processed = {}                     # key -> times processed (by A or B)
+    counts = {"A": 0, "B": 0}
+    history = {"A": [], "B": []}       # assignments seen by each member, in order
+    commit_failures, errors = [], []
+    start_b, b_assigned, done, failed = (threading.Event() for _ in range(4))
+
+    def finished():  # all processed and B took part (even if A alone could have read it all)
+        return (done.is_set() and b_assigned.is_set()) or failed.is_set() or deadline.expired()
+
+    class Track(ConsumerRebalanceListener):
+        def __init__(self, name):
+            self.name = name
+
+        def on_partitions_revoked(self, revoked):
+            pass
+
+        def on_partitions_assigned(self, assigned):
+            history[self.name].append(sorted(tp.partition for tp in assigned))
+            if self.name == "B" and assigned:
+                b_assigned.set()
+
+    def member(name):
+        c = consumer(args, client_id=f"kop-kafka-python-group-{name}")
+        c.subscribe([args.topic], listener=Track(name))
+        try:
+            while not finished():
+                parts = c.assignment()
+                if name == "A" and parts:  # A leaves work for B: paused from 1/3 until B is assigned
+                    if start_b.is_set() and not b_assigned.is_set():
+                        c.pause(*parts)
+                    else:
+                        c.resume(*parts)
+                batch = [r for records in c.poll(timeout_ms=500).values() for r in records]
+                if not batch:
+                    continue
+                with lock:
+                    for r in batch:
+                        processed[r.key] = processed.get(r.key, 0) + 1
+                        counts[name] += 1
+                    if counts["A"] >= args.messages // 3:
+                        start_b.set()
+                    if len(processed) >= len(expected):
+                        done.set()
+                try:
+                    c.commit()
+                except KafkaError as e:  # e.g. CommitFailedError during a rebalance: at-least-once
+                    commit_failures.append(f"{name}: {e}")
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(f"{name}: {type(e).__name__}: {e}")
+            failed.set()
+        finally:
+            c.close(autocommit=False)
+
+    threads = {n: threading.Thread(target=member, args=(n,), daemon=True) for n in "AB"}
+    threads["A"].start()
+    start_b.wait(deadline.remaining())
+    threads["B"].start()
+    for t in threads.values():
+        t.join(deadline.remaining() + 5)
+    if errors:
+        raise RuntimeError("; ".join(errors))
+
+    missing = sum(1 for k in expected if k not in processed)
+    a_sizes = [len(a) for a in history["A"] if a]
+    result.update(consumed_a=counts["A"], consumed_b=counts["B"], missing=missing,
+                  duplicates=sum(c - 1 for c in processed.values()),
+                  assignments_a=history["A"], assignments_b=history["B"],
+                  commit_failures=len(commit_failures))
+    result.check(missing == 0, f"{missing} of {len(expected)} messages never processed")
+    result.check(b_assigned.is_set(), "consumer B was never assigned a partition")
+    result.check(len(a_sizes) >= 2 and a_sizes[-1] < a_sizes[0],
+                 f"consumer A's assignment did not shrink: {history['A']}")
+
+    end = offsets(admin, args, deadline, OffsetSpec.LATEST)
+    group_offsets = admin.list_group_offsets({args.group: None})[args.group]
+    committed = {tp.partition: om.offset for tp, om in group_offsets.items() if tp.topic == args.topic}
+    result["committed"] = committed
+    result["end_offsets"] = end
+    behind = {p: (committed.get(p), e) for p, e in end.items() if committed.get(p) != e}
+    result.check(not behind, f"committed offsets do not reach the end (partition: (committed, end)): {behind}")
+
+
+@with_topic
+def brokers(args, result, deadline, admin):
+    addresses, detail = set(), {}
+    by_id = {}
+
+    def add(kind, host, port):
+        addr = f"{host}:{port}"
+        addresses.add(addr)
+        detail.setdefault(kind, [])
+        if addr not in detail[kind]:
+            detail[kind].append(addr)
+
+    cluster = admin.describe_cluster()
+    for b in cluster["brokers"]:
+        by_id[b["broker_id"]] = b
+        add("cluster_brokers", b["host"], b["port"])
+    controller = by_id.get(cluster.get("controller_id"))
+    if controller:
+        add("controller", controller["host"], controller["port"])
+    for t in admin.describe_topics([args.topic]):
+        for p in t["partitions"]:
+            leader = by_id[p["leader_id"]]
+            add("partition_leaders", leader["host"], leader["port"])
+            for r in p["replica_nodes"]:
+                add("partition_replicas", by_id[r]["host"], by_id[r]["port"])
+    result.check(addresses, "no broker address learned")
+    result["addresses"] = sorted(addresses)
+    result["sources"] = detail
+
+
+SCENARIOS = {"basic": basic, "group": group, "acks0": acks0, "idempotent": idempotent,
+             "transactions": transactions, "brokers": brokers}
+
+if __name__ == "__main__":
+    common.main("kafka-python", kafka.__version__, SCENARIOS)
