@@ -71,7 +71,12 @@ pub(crate) fn check(
         }
         _ => return Err(DecodeError::NoSchema),
     }
-    w.finish()
+    match direction {
+        // Kafka brokers ignore bytes after a request's last field, and real clients send some
+        // (librdkafka 2.16's Metadata v13 carries three), so requests are held to the same rule.
+        Direction::Request => Ok(()),
+        Direction::Response => w.finish(),
+    }
 }
 
 fn api_versions_request(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> {
@@ -384,6 +389,20 @@ mod tests {
                 .with_error_message(Some("m".into()))
                 .with_auth_bytes(bytes::Bytes::from_static(b"x")),
         );
+    }
+
+    /// A Metadata v13 request body exactly as librdkafka 2.16 (confluent-kafka 2.16.1) sent it
+    /// for all topics, with three bytes after the last field that brokers ignore.
+    #[test]
+    fn librdkafka_metadata_v13_with_trailing_bytes() {
+        let body = [0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00];
+        check(ApiKey::Metadata, Direction::Request, 13, &body).unwrap();
+        let request = crate::kafka::decode_request::<MetadataRequest>(
+            13,
+            &bytes::Bytes::copy_from_slice(&body),
+        )
+        .unwrap();
+        assert!(request.topics.is_none(), "all topics");
     }
 
     #[test]

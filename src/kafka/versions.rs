@@ -113,6 +113,28 @@ pub const SUPPORTED: &[Supported] = &[
     // share groups (their responses carry node endpoints), and inter-broker/controller APIs.
 ];
 
+/// Feature levels that clients act on only when an API version is available: a level at or
+/// above `level` makes clients use `api` at `min_version` or newer. When the table offers less,
+/// the feature is advertised at `level - 1`, so that clients pick the older protocol the proxy
+/// does forward instead of failing.
+struct FeatureNeeds {
+    feature: &'static str,
+    level: i16,
+    api: ApiKey,
+    min_version: i16,
+}
+
+const FEATURE_NEEDS: &[FeatureNeeds] = &[
+    // KIP-890 part 2: with transaction.version 2, producers add partitions to a transaction
+    // implicitly through Produce v12+ (and end it with EndTxn v5).
+    FeatureNeeds {
+        feature: "transaction.version",
+        level: 2,
+        api: ApiKey::Produce,
+        min_version: 12,
+    },
+];
+
 /// Looks up the row for an API key.
 pub fn supported(api: ApiKey) -> Option<&'static Supported> {
     SUPPORTED.iter().find(|s| s.api == api)
@@ -194,11 +216,35 @@ impl BrokerVersions {
                 )
             })
             .collect();
+        let mut supported = self.supported_features.clone();
+        let mut finalized = self.finalized_features.clone();
+        for need in FEATURE_NEEDS {
+            if self
+                .offered(need.api)
+                .is_some_and(|(_, max)| max >= need.min_version)
+            {
+                continue;
+            }
+            let cap = need.level - 1;
+            for f in supported
+                .iter_mut()
+                .filter(|f| f.name.as_str() == need.feature)
+            {
+                f.max_version = f.max_version.min(cap);
+            }
+            for f in finalized
+                .iter_mut()
+                .filter(|f| f.name.as_str() == need.feature)
+            {
+                f.max_version_level = f.max_version_level.min(cap);
+                f.min_version_level = f.min_version_level.min(cap);
+            }
+        }
         ApiVersionsResponse::default()
             .with_api_keys(api_keys)
-            .with_supported_features(self.supported_features.clone())
+            .with_supported_features(supported)
             .with_finalized_features_epoch(self.finalized_features_epoch)
-            .with_finalized_features(self.finalized_features.clone())
+            .with_finalized_features(finalized)
     }
 
     /// Whether a request of this key and version may be forwarded.
@@ -252,6 +298,45 @@ mod tests {
                 })
                 .collect(),
         )
+    }
+
+    #[test]
+    fn transaction_version_2_is_hidden_while_produce_v12_is_not_offered() {
+        let mut v = BrokerVersions::default();
+        let mut response = broker(&[(ApiKey::Produce, 3, 13), (ApiKey::EndTxn, 0, 5)]);
+        response.supported_features = vec![
+            SupportedFeatureKey::default()
+                .with_name("transaction.version".into())
+                .with_max_version(2),
+            SupportedFeatureKey::default()
+                .with_name("group.version".into())
+                .with_max_version(1),
+        ];
+        response.finalized_features = vec![
+            FinalizedFeatureKey::default()
+                .with_name("transaction.version".into())
+                .with_max_version_level(2)
+                .with_min_version_level(2),
+            FinalizedFeatureKey::default()
+                .with_name("group.version".into())
+                .with_max_version_level(1)
+                .with_min_version_level(1),
+        ];
+        v.merge(&response);
+        let r = v.response(false);
+        let level = |name: &str| {
+            r.finalized_features
+                .iter()
+                .find(|f| f.name.as_str() == name)
+                .map(|f| f.max_version_level)
+        };
+        assert_eq!(level("transaction.version"), Some(1));
+        assert_eq!(
+            level("group.version"),
+            Some(1),
+            "other features pass unchanged"
+        );
+        assert_eq!(r.supported_features[0].max_version, 1);
     }
 
     #[test]

@@ -39,6 +39,12 @@ enum ClientError {
     Frame(#[from] FrameError),
     #[error("malformed request: {0}")]
     Decode(#[from] DecodeError),
+    #[error("malformed {api:?} v{version} request: {error}")]
+    Body {
+        api: ApiKey,
+        version: i16,
+        error: DecodeError,
+    },
     #[error("unknown API key {0}")]
     UnknownApiKey(i16),
     #[error("{api:?} v{version} is not supported by the proxy")]
@@ -271,7 +277,14 @@ impl Session {
                     body,
                 ) {
                     Ok(()) | Err(DecodeError::NoSchema) => {}
-                    Err(e) => return Err(End::Client(e.into())),
+                    Err(error) => {
+                        let version = header.api_version;
+                        return Err(End::Client(ClientError::Body {
+                            api,
+                            version,
+                            error,
+                        }));
+                    }
                 }
                 self.forward(frame, &header, api, slots, more_buffered)
                     .await
