@@ -1,13 +1,16 @@
 //! A broker is stopped and restarted while an idempotent acks=all producer and a consumer run
 //! through the proxy: every acknowledged message is consumed exactly once afterwards, and the
-//! proxy neither crashes nor leaks connections.
+//! proxy neither crashes nor leaks connections. A proxy started while the broker is down opens
+//! its port when it returns.
 
 mod common;
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use common::raw::Raw;
 use common::{ProxyOptions, cluster, env, run_client, start_proxy};
+use kafka_protocol::messages::MetadataRequest;
 
 /// Restarts node 2 even if the test fails half-way, so later tests find a whole cluster.
 struct RestartOnDrop;
@@ -86,8 +89,42 @@ async fn broker_restart_under_load() {
     tokio::time::sleep(Duration::from_secs(6)).await;
     let restart = RestartOnDrop;
     cluster(&["stop-node", "2"]);
+    // A proxy started now learns only nodes 1 and 3; node 2 must get its listener when it
+    // comes back, without a restart.
+    let late = start_proxy(ProxyOptions::default()).await;
+    let late_nodes: Vec<i32> = late
+        .proxy
+        .broker_ports("test")
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(late_nodes, [1, 3], "only the running brokers get listeners");
     tokio::time::sleep(Duration::from_secs(12)).await;
     drop(restart); // start-node 2
+    let mut node2 = None;
+    for _ in 0..200 {
+        node2 = late
+            .proxy
+            .broker_ports("test")
+            .into_iter()
+            .find(|(n, _)| *n == 2);
+        if node2.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, port) = node2.expect("node 2 got a listener after it came back");
+    let mut c = Raw::connect(&format!("127.0.0.1:{port}")).await;
+    let metadata = c
+        .request(12, &MetadataRequest::default().with_topics(Some(vec![])))
+        .await;
+    assert!(
+        metadata
+            .brokers
+            .iter()
+            .any(|b| b.node_id.0 == 2 && b.port == i32::from(port)),
+        "node 2 served through its new port"
+    );
 
     let produced = producer.await.expect("producer task");
     let acked_count = produced.json["acked"]

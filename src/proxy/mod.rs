@@ -166,7 +166,8 @@ impl Proxy {
         self.shared.stats.clone()
     }
 
-    /// Waits until the brokers' API versions are known (the proxy can answer ApiVersions).
+    /// Waits until the first complete refresh: the brokers, their API versions and their
+    /// listeners are known.
     pub async fn ready(&self) {
         self.shared.topology.wait_known().await;
     }
@@ -311,9 +312,16 @@ async fn refresh(shared: &Arc<Shared>) -> Result<(), UpstreamError> {
     }
     for (node, addr) in shared.topology.nodes() {
         if !shared.topology.has_versions_of(node) {
-            let mut s = shared.connector.connect(&addr).await?;
-            let versions = upstream::fetch_api_versions(&mut s, &client_id).await?;
-            shared.topology.merge_versions(Some(node), &versions);
+            // One unreachable broker must not keep the others from getting their listeners;
+            // its versions are fetched on a later refresh.
+            let fetched = async {
+                let mut s = shared.connector.connect(&addr).await?;
+                upstream::fetch_api_versions(&mut s, &client_id).await
+            };
+            match fetched.await {
+                Ok(versions) => shared.topology.merge_versions(Some(node), &versions),
+                Err(e) => tracing::warn!(node, %addr, error = %e, "cannot fetch the API versions of a broker"),
+            }
         }
         for listener in 0..shared.listeners.len() {
             if let Err(e) = shared.broker_port(listener, node) {
@@ -321,5 +329,6 @@ async fn refresh(shared: &Arc<Shared>) -> Result<(), UpstreamError> {
             }
         }
     }
+    shared.topology.mark_known();
     Ok(())
 }

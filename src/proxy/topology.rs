@@ -83,10 +83,14 @@ impl Topology {
         if let (Some(node), Ok(mut nodes)) = (node, self.versioned_nodes.write()) {
             nodes.push(node);
         }
+    }
+
+    /// Marks the first complete refresh: brokers, their versions and their listeners are known.
+    pub fn mark_known(&self) {
         self.known.send_replace(true);
     }
 
-    /// Waits until some broker's versions are known.
+    /// Waits until the first complete refresh.
     pub async fn wait_known(&self) {
         let mut rx = self.known.subscribe();
         let _ = rx.wait_for(|known| *known).await;
