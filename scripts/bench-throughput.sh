@@ -7,6 +7,7 @@
 #
 #   scripts/stack.sh up                    # cluster + release proxy with config/proxy.toml
 #   scripts/bench-throughput.sh [REPS] [RECORDS]     # defaults: 3 reps, 200000 records
+#   KOP_BENCH_CASES="consume" scripts/bench-throughput.sh 7     # only some cases
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 reps=${1:-3}
@@ -31,21 +32,27 @@ consume() { # BOOTSTRAP -> MB/s (reads the whole topic with a fresh group)
     --group "bench-$RANDOM$RANDOM" --timeout 60000 2>/dev/null | tail -1 | awk -F', *' '{print $4}'
 }
 
+cases=${KOP_BENCH_CASES:-produce-1 produce-all consume}
 declare -A results
+if [[ $cases == consume ]]; then # fill the topic once, not measured
+  produce "$direct" 1 >/dev/null
+fi
 for acks in 1 all; do
+  [[ " $cases " == *" produce-$acks "* ]] || continue
   for _ in $(seq "$reps"); do
     results[produce-$acks-direct]+="$(produce "$direct" "$acks") "
     results[produce-$acks-proxy]+="$(produce "$proxy" "$acks") "
   done
 done
 for _ in $(seq "$reps"); do
+  [[ " $cases " == *" consume "* ]] || break
   results[consume-direct]+="$(consume "$direct") "
   results[consume-proxy]+="$(consume "$proxy") "
 done
 $tool tool topics --bootstrap-server "$direct" --delete --topic "$topic" >/dev/null
 
 printf '%-14s %12s %12s %8s   (MB/s, median of %s runs of %s x 1 KiB records)\n' case direct proxy ratio "$reps" "$records"
-for case in produce-1 produce-all consume; do
+for case in $cases; do
   d=$(tr ' ' '\n' <<<"${results[$case-direct]}" | grep . | median)
   p=$(tr ' ' '\n' <<<"${results[$case-proxy]}" | grep . | median)
   printf '%-14s %12s %12s %8.3f   direct: %s proxy: %s\n' "$case" "$d" "$p" "$(awk -v p="$p" -v d="$d" 'BEGIN { print p / d }')" "${results[$case-direct]}" "${results[$case-proxy]}"
