@@ -320,7 +320,9 @@ async fn refresh(shared: &Arc<Shared>) -> Result<(), UpstreamError> {
             };
             match fetched.await {
                 Ok(versions) => shared.topology.merge_versions(Some(node), &versions),
-                Err(e) => tracing::warn!(node, %addr, error = %e, "cannot fetch the API versions of a broker"),
+                Err(e) => {
+                    tracing::warn!(node, %addr, error = %e, "cannot fetch the API versions of a broker")
+                }
             }
         }
         for listener in 0..shared.listeners.len() {
