@@ -1,5 +1,7 @@
-//! SASL: the mechanisms the proxy speaks as a client towards brokers.
+//! SASL: OAUTHBEARER as clients speak it to the proxy, and the mechanisms the proxy speaks as
+//! a client towards brokers.
 
+pub mod oauthbearer;
 pub mod scram;
 
 /// The initial (and only) PLAIN message (RFC 4616) with an empty authorization id.
