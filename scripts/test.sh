@@ -18,4 +18,9 @@ fi
 eval "$(harness/kafka/cluster.sh env)"
 
 # Client programs are heavy on a small machine: two tests at a time.
-cargo test --all-targets "$@" -- --test-threads=2
+if (($#)); then
+  cargo test "$@" -- --test-threads=2
+else
+  cargo test --lib --bins --tests -- --test-threads=2
+  cargo test --benches # each criterion bench once, as a smoke test
+fi
