@@ -2,6 +2,7 @@
 //! provider's tokens, authorizes every request and forwards it to the real brokers.
 
 pub mod config;
+pub mod identity;
 pub mod kafka;
 pub mod proxy;
 pub mod sasl;

@@ -1,0 +1,277 @@
+//! One provider's signing keys (DESIGN.md decision 8): fetched from its JWKS endpoint (found by
+//! OIDC discovery when not configured), refreshed on a schedule, refreshed at once when a token
+//! names an unknown `kid` but no more often than a minimum interval, and kept when the provider
+//! is down: the last good keys stay in use.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, PublicKeyUse};
+use jsonwebtoken::{Algorithm, DecodingKey};
+use serde::Deserialize;
+
+/// Why no key could be had.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum JwksError {
+    /// The JWKS or discovery document could not be fetched.
+    #[error("fetching {url}: {message}")]
+    Fetch {
+        /// What was fetched.
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The document is not a JWKS (or discovery document) this proxy can read.
+    #[error("{url}: {message}")]
+    Document {
+        /// What was fetched.
+        url: String,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+/// A verification key from the set.
+#[derive(Clone)]
+pub struct Key {
+    /// The key.
+    pub decoding: DecodingKey,
+    /// The algorithm the JWK pins (`alg`), if any.
+    pub alg: Option<Algorithm>,
+}
+
+#[derive(Default)]
+struct KeySet {
+    by_kid: HashMap<String, Key>,
+    /// Keys without a `kid`, usable only when a token names none and the choice is unique.
+    anonymous: Vec<Key>,
+}
+
+/// Timing of refreshes.
+#[derive(Debug, Clone, Copy)]
+pub struct JwksTiming {
+    /// Scheduled refresh interval.
+    pub refresh_interval: Duration,
+    /// No two refreshes closer than this, however many unknown `kid`s arrive.
+    pub min_refresh_interval: Duration,
+    /// How long a request may wait for a refresh triggered by an unknown `kid`.
+    pub unknown_kid_wait: Duration,
+}
+
+/// The key cache of one provider.
+pub struct Jwks {
+    issuer: String,
+    configured_url: Option<String>,
+    resolved_url: Mutex<Option<String>>,
+    http: reqwest::Client,
+    timing: JwksTiming,
+    keys: RwLock<Arc<KeySet>>,
+    last_attempt: Mutex<Option<Instant>>,
+    refreshing: tokio::sync::Mutex<()>,
+}
+
+#[derive(Deserialize)]
+struct RawSet {
+    keys: Vec<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct Discovery {
+    jwks_uri: String,
+}
+
+impl Jwks {
+    /// A cache for `issuer`, reading `jwks_url` or, if absent, the discovery document.
+    pub fn new(
+        issuer: &str,
+        jwks_url: Option<&str>,
+        http: reqwest::Client,
+        timing: JwksTiming,
+    ) -> Self {
+        Self {
+            issuer: issuer.trim_end_matches('/').to_owned(),
+            configured_url: jwks_url.map(str::to_owned),
+            resolved_url: Mutex::new(jwks_url.map(str::to_owned)),
+            http,
+            timing,
+            keys: RwLock::default(),
+            last_attempt: Mutex::new(None),
+            refreshing: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The scheduled refresh interval.
+    pub fn refresh_interval(&self) -> Duration {
+        self.timing.refresh_interval
+    }
+
+    /// The key for a token header's `kid`, refreshing once (rate-limited, waiting briefly) when
+    /// it is unknown. `None` when the provider does not publish it.
+    pub async fn key(&self, kid: Option<&str>) -> Option<Key> {
+        if let Some(k) = self.lookup(kid) {
+            return Some(k);
+        }
+        let refreshed =
+            tokio::time::timeout(self.timing.unknown_kid_wait, self.refresh_if_allowed()).await;
+        if let Ok(Err(e)) = refreshed {
+            tracing::warn!(issuer = %self.issuer, error = %e, "JWKS refresh for an unknown key failed; keeping the last good keys");
+        }
+        self.lookup(kid)
+    }
+
+    fn lookup(&self, kid: Option<&str>) -> Option<Key> {
+        let set = self.keys.read().ok()?.clone();
+        match kid {
+            Some(kid) => set.by_kid.get(kid).cloned(),
+            None if set.by_kid.len() + set.anonymous.len() == 1 => set
+                .by_kid
+                .values()
+                .chain(set.anonymous.iter())
+                .next()
+                .cloned(),
+            None => None,
+        }
+    }
+
+    /// Refreshes unless another refresh happened within the minimum interval. Concurrent callers
+    /// wait for the one refresh in progress instead of starting their own.
+    async fn refresh_if_allowed(&self) -> Result<(), JwksError> {
+        let _guard = self.refreshing.lock().await;
+        let recent = self
+            .last_attempt
+            .lock()
+            .ok()
+            .and_then(|t| *t)
+            .is_some_and(|t| t.elapsed() < self.timing.min_refresh_interval);
+        if recent {
+            return Ok(());
+        }
+        self.refresh_locked().await
+    }
+
+    /// Fetches the keys now (the scheduled refresh). On failure the current keys are kept.
+    pub async fn refresh(&self) -> Result<(), JwksError> {
+        let _guard = self.refreshing.lock().await;
+        self.refresh_locked().await
+    }
+
+    async fn refresh_locked(&self) -> Result<(), JwksError> {
+        if let Ok(mut t) = self.last_attempt.lock() {
+            *t = Some(Instant::now());
+        }
+        let url = self.jwks_url().await?;
+        let raw: RawSet = self.get_json(&url).await?;
+        let set = parse_key_set(&raw.keys);
+        if set.by_kid.is_empty() && set.anonymous.is_empty() {
+            return Err(JwksError::Document {
+                url,
+                message: "no usable signing key".into(),
+            });
+        }
+        tracing::info!(issuer = %self.issuer, keys = set.by_kid.len() + set.anonymous.len(), "JWKS loaded");
+        if let Ok(mut keys) = self.keys.write() {
+            *keys = Arc::new(set);
+        }
+        Ok(())
+    }
+
+    async fn jwks_url(&self) -> Result<String, JwksError> {
+        if let Some(url) = self.resolved_url.lock().ok().and_then(|u| u.clone()) {
+            return Ok(url);
+        }
+        let discovery_url = format!("{}/.well-known/openid-configuration", self.issuer);
+        let d: Discovery = self.get_json(&discovery_url).await?;
+        if let Ok(mut u) = self.resolved_url.lock() {
+            *u = Some(d.jwks_uri.clone());
+        }
+        Ok(d.jwks_uri)
+    }
+
+    async fn get_json<T: for<'de> Deserialize<'de>>(&self, url: &str) -> Result<T, JwksError> {
+        let fetch = |message: String| JwksError::Fetch {
+            url: url.to_owned(),
+            message,
+        };
+        let response = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| fetch(e.without_url().to_string()))?;
+        if !response.status().is_success() {
+            if self.configured_url.is_none() {
+                // A moved JWKS is found again through discovery next time.
+                if let Ok(mut u) = self.resolved_url.lock() {
+                    *u = None;
+                }
+            }
+            return Err(fetch(format!("HTTP {}", response.status())));
+        }
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| fetch(e.without_url().to_string()))?;
+        serde_json::from_slice(&body).map_err(|e| JwksError::Document {
+            url: url.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    /// A cache holding the given keys, for tests that need no provider.
+    pub fn with_keys(
+        issuer: &str,
+        jwks: &serde_json::Value,
+        http: reqwest::Client,
+        timing: JwksTiming,
+    ) -> Self {
+        let cache = Self::new(issuer, Some("http://127.0.0.1:9/unreachable"), http, timing);
+        let keys = jwks
+            .get("keys")
+            .and_then(|k| k.as_array())
+            .cloned()
+            .unwrap_or_default();
+        if let Ok(mut k) = cache.keys.write() {
+            *k = Arc::new(parse_key_set(&keys));
+        }
+        cache
+    }
+}
+
+/// Keeps the verification keys of the set: asymmetric keys meant for signatures. Symmetric
+/// (`oct`) keys are dropped, so that a token can never be checked with a shared secret.
+fn parse_key_set(keys: &[serde_json::Value]) -> KeySet {
+    let mut set = KeySet::default();
+    for value in keys {
+        let Ok(jwk) = serde_json::from_value::<Jwk>(value.clone()) else {
+            continue;
+        };
+        if matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption)) {
+            continue;
+        }
+        if !matches!(
+            jwk.algorithm,
+            AlgorithmParameters::RSA(_)
+                | AlgorithmParameters::EllipticCurve(_)
+                | AlgorithmParameters::OctetKeyPair(_)
+        ) {
+            continue;
+        }
+        let Ok(decoding) = DecodingKey::from_jwk(&jwk) else {
+            continue;
+        };
+        let alg = jwk
+            .common
+            .key_algorithm
+            .and_then(|a| serde_json::to_value(a).ok())
+            .and_then(|v| serde_json::from_value::<Algorithm>(v).ok());
+        let key = Key { decoding, alg };
+        match jwk.common.key_id {
+            Some(kid) => {
+                set.by_kid.insert(kid, key);
+            }
+            None => set.anonymous.push(key),
+        }
+    }
+    set
+}

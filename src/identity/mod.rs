@@ -1,0 +1,385 @@
+//! Who a bearer token says the client is (DESIGN.md decision 7): the token's `iss` (read before
+//! verification) selects the registered provider, its JWKS verifies the signature, then the
+//! standard and configured claims are checked. Only asymmetric algorithms are accepted.
+
+pub mod claims;
+pub mod jwks;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::{Algorithm, Validation, errors::ErrorKind};
+use serde::Deserialize;
+use serde_json::Value;
+
+use jwks::{Jwks, JwksTiming};
+
+/// An identity provider as registered for an organization (the management API's fields, plus
+/// timing settings).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSpec {
+    /// The organization whose users this provider authenticates.
+    pub organization: String,
+    /// The provider's name within the organization.
+    pub identifier: String,
+    /// The exact `iss` of its tokens.
+    pub issuer: String,
+    /// Its JWKS URL; absent means OIDC discovery from the issuer.
+    pub jwks_endpoint_uri: Option<String>,
+    /// A value the token's `aud` must contain.
+    pub audience: String,
+    /// A scope the token's `scope` must contain (empty: none required).
+    #[serde(default)]
+    pub scope: String,
+    /// The token endpoint (used by clients and by the proxy's own client-credentials login).
+    pub token_endpoint_uri: Option<String>,
+    /// The claim holding the user's name (dotted paths reach nested claims).
+    #[serde(default = "default_sub_claim")]
+    pub sub_claim_name: String,
+    /// The claim holding the user's groups (array or delimited string).
+    #[serde(default = "default_groups_claim")]
+    pub groups_claim_name: String,
+    /// The authorization endpoint (for interactive clients; not used by the proxy).
+    pub authorize_endpoint_uri: Option<String>,
+    /// Whether clients may re-authenticate on a live connection with a fresh token.
+    #[serde(default = "default_true")]
+    pub refresh_token: bool,
+    /// Client id registered for the platform at this provider.
+    pub cfk_client_id: Option<String>,
+    /// Its secret; never logged.
+    pub cfk_client_secret: Option<crate::config::Secret>,
+    /// Tolerance for `exp`, `nbf` and `iat` against the proxy's clock.
+    #[serde(default = "default_clock_skew")]
+    pub clock_skew_secs: u64,
+    /// Scheduled JWKS refresh.
+    #[serde(default = "default_jwks_refresh")]
+    pub jwks_refresh_secs: u64,
+    /// Minimum time between two JWKS fetches, including those for unknown key ids.
+    #[serde(default = "default_jwks_min_refresh")]
+    pub jwks_min_refresh_secs: u64,
+}
+
+fn default_sub_claim() -> String {
+    "sub".into()
+}
+fn default_groups_claim() -> String {
+    "groups".into()
+}
+fn default_true() -> bool {
+    true
+}
+fn default_clock_skew() -> u64 {
+    30
+}
+fn default_jwks_refresh() -> u64 {
+    300
+}
+fn default_jwks_min_refresh() -> u64 {
+    10
+}
+
+/// The algorithms tokens may be signed with. `none` and HMAC never: a public key must not be
+/// usable as a shared secret.
+pub const ALLOWED_ALGORITHMS: &[Algorithm] = &[
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
+
+/// Who a verified token identifies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The organization of the provider that issued the token.
+    pub organization: String,
+    /// That provider's identifier.
+    pub provider: String,
+    /// The user name (the configured subject claim).
+    pub user: String,
+    /// Group names (the configured groups claim).
+    pub groups: Vec<String>,
+    /// When the token expires (seconds since the epoch).
+    pub expires_at: u64,
+    /// Whether the provider lets this session re-authenticate with a fresh token.
+    pub refresh_token: bool,
+}
+
+/// Why a token was refused. The `reason()` names are the metric labels; the `Display` text is
+/// what the client is told, with nothing internal in it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthFailure {
+    /// Not three base64url parts with JSON inside.
+    #[error("malformed token")]
+    Malformed,
+    /// `none`, HMAC or an algorithm the proxy does not verify.
+    #[error("token algorithm not accepted")]
+    Algorithm,
+    /// No registered provider has this `iss` (or this audience for it).
+    #[error("token issuer not accepted")]
+    UnknownIssuer,
+    /// The provider does not publish the signing key (after a refresh).
+    #[error("token signing key not found")]
+    UnknownKey,
+    /// The signature does not verify.
+    #[error("invalid token signature")]
+    Signature,
+    /// `exp` is in the past (beyond the clock skew) or missing.
+    #[error("token expired")]
+    Expired,
+    /// `nbf` or `iat` is in the future (beyond the clock skew).
+    #[error("token not yet valid")]
+    NotYetValid,
+    /// `aud` does not contain the provider's audience.
+    #[error("token audience not accepted")]
+    Audience,
+    /// The required scope is missing.
+    #[error("token lacks the required scope")]
+    Scope,
+    /// The subject claim is missing or empty.
+    #[error("token has no subject")]
+    Subject,
+    /// A claim has the wrong type.
+    #[error("invalid token claims")]
+    Claims,
+}
+
+impl AuthFailure {
+    /// A short stable name, for metrics and logs.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Malformed => "malformed",
+            Self::Algorithm => "algorithm",
+            Self::UnknownIssuer => "unknown_issuer",
+            Self::UnknownKey => "unknown_key",
+            Self::Signature => "signature",
+            Self::Expired => "expired",
+            Self::NotYetValid => "not_yet_valid",
+            Self::Audience => "audience",
+            Self::Scope => "scope",
+            Self::Subject => "subject",
+            Self::Claims => "claims",
+        }
+    }
+}
+
+/// A provider and its key cache.
+pub struct Provider {
+    /// Its registration.
+    pub spec: ProviderSpec,
+    /// Its keys.
+    pub jwks: Jwks,
+}
+
+impl Provider {
+    /// Builds the runtime side of a registration.
+    pub fn new(spec: ProviderSpec, http: reqwest::Client) -> Self {
+        let timing = timing(&spec);
+        let jwks = Jwks::new(
+            &spec.issuer,
+            spec.jwks_endpoint_uri.as_deref(),
+            http,
+            timing,
+        );
+        Self { spec, jwks }
+    }
+
+    /// A provider whose keys are given, for tests without a provider.
+    pub fn with_keys(spec: ProviderSpec, jwks: &Value, http: reqwest::Client) -> Self {
+        let jwks = Jwks::with_keys(&spec.issuer, jwks, http, timing(&spec));
+        Self { spec, jwks }
+    }
+}
+
+/// The HTTP client for identity providers: rustls with the ring provider and Mozilla's roots,
+/// bounded timeouts, and no redirects (a JWKS or discovery URL that redirects elsewhere is not
+/// followed, so a provider cannot point the proxy at internal services).
+pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map(|b| b.with_root_certificates(roots).with_no_client_auth());
+    let builder = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("kafka-oidc-proxy/", env!("CARGO_PKG_VERSION")));
+    match tls {
+        Ok(tls) => builder.tls_backend_preconfigured(tls).build(),
+        Err(_) => builder.build(),
+    }
+}
+
+fn timing(spec: &ProviderSpec) -> JwksTiming {
+    JwksTiming {
+        refresh_interval: Duration::from_secs(spec.jwks_refresh_secs.max(1)),
+        min_refresh_interval: Duration::from_secs(spec.jwks_min_refresh_secs),
+        unknown_kid_wait: Duration::from_secs(5),
+    }
+}
+
+/// The registered providers, by issuer: an immutable snapshot, swapped as a whole on change.
+#[derive(Default)]
+pub struct Providers {
+    by_issuer: HashMap<String, Vec<Arc<Provider>>>,
+}
+
+impl Providers {
+    /// A snapshot of these providers.
+    pub fn new(providers: impl IntoIterator<Item = Arc<Provider>>) -> Self {
+        let mut by_issuer: HashMap<String, Vec<Arc<Provider>>> = HashMap::new();
+        for p in providers {
+            by_issuer.entry(p.spec.issuer.clone()).or_default().push(p);
+        }
+        Self { by_issuer }
+    }
+
+    /// Every provider.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Provider>> {
+        self.by_issuer.values().flatten()
+    }
+
+    /// Verifies a bearer token and returns who it identifies.
+    pub async fn validate(&self, token: &str) -> Result<Identity, AuthFailure> {
+        self.validate_at(token, now()).await
+    }
+
+    async fn validate_at(&self, token: &str, now: u64) -> Result<Identity, AuthFailure> {
+        if !ALLOWED_ALGORITHMS.contains(&header_algorithm(token)?) {
+            return Err(AuthFailure::Algorithm);
+        }
+        let header = jsonwebtoken::decode_header(token).map_err(|_| AuthFailure::Malformed)?;
+        // Unverified: only used to pick the provider whose key must then verify the token.
+        let unverified: Value = jsonwebtoken::dangerous::insecure_decode_claims(token)
+            .map_err(|_| AuthFailure::Malformed)?;
+        let issuer = unverified
+            .get("iss")
+            .and_then(Value::as_str)
+            .ok_or(AuthFailure::UnknownIssuer)?;
+        let candidates = self
+            .by_issuer
+            .get(issuer)
+            .ok_or(AuthFailure::UnknownIssuer)?;
+        let provider = candidates
+            .iter()
+            .find(|p| audience_contains(&unverified, &p.spec.audience))
+            .or_else(|| candidates.first())
+            .ok_or(AuthFailure::UnknownIssuer)?;
+        let key = provider
+            .jwks
+            .key(header.kid.as_deref())
+            .await
+            .ok_or(AuthFailure::UnknownKey)?;
+        if key.alg.is_some_and(|a| a != header.alg)
+            || !key.decoding.family().algorithms().contains(&header.alg)
+        {
+            return Err(AuthFailure::Signature);
+        }
+        let spec = &provider.spec;
+        let mut validation = Validation::new(header.alg);
+        validation.algorithms = vec![header.alg];
+        // Time claims are checked below against one clock, `now`.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.set_issuer(&[&spec.issuer]);
+        validation.set_audience(&[&spec.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+        let data = jsonwebtoken::decode::<Value>(token, &key.decoding, &validation).map_err(
+            |e| match e.kind() {
+                ErrorKind::InvalidSignature
+                | ErrorKind::InvalidAlgorithm
+                | ErrorKind::InvalidKeyFormat => AuthFailure::Signature,
+                ErrorKind::ExpiredSignature => AuthFailure::Expired,
+                ErrorKind::ImmatureSignature => AuthFailure::NotYetValid,
+                ErrorKind::InvalidAudience => AuthFailure::Audience,
+                ErrorKind::InvalidIssuer => AuthFailure::UnknownIssuer,
+                // Present but not a number is a claims error; absent means the token never expires,
+                // which is refused as expired.
+                ErrorKind::MissingRequiredClaim(c)
+                    if c == "exp" && unverified.get("exp").is_some() =>
+                {
+                    AuthFailure::Claims
+                }
+                ErrorKind::MissingRequiredClaim(c) if c == "exp" => AuthFailure::Expired,
+                ErrorKind::MissingRequiredClaim(c) if c == "aud" => AuthFailure::Audience,
+                ErrorKind::Base64(_)
+                | ErrorKind::Json(_)
+                | ErrorKind::Utf8(_)
+                | ErrorKind::InvalidToken => AuthFailure::Malformed,
+                _ => AuthFailure::Claims,
+            },
+        )?;
+        let claims = data.claims;
+        let time = |name: &str| {
+            claims
+                .get(name)
+                .map(|v| v.as_u64().ok_or(AuthFailure::Claims))
+                .transpose()
+        };
+        let exp = time("exp")?.ok_or(AuthFailure::Expired)?;
+        if exp.saturating_add(spec.clock_skew_secs) < now {
+            return Err(AuthFailure::Expired);
+        }
+        for name in ["nbf", "iat"] {
+            if time(name)?.is_some_and(|t| t > now.saturating_add(spec.clock_skew_secs)) {
+                return Err(AuthFailure::NotYetValid);
+            }
+        }
+        if !spec.scope.is_empty() && !claims::has_scope(&claims, &spec.scope) {
+            return Err(AuthFailure::Scope);
+        }
+        let user = claims::subject(&claims, &spec.sub_claim_name).ok_or(AuthFailure::Subject)?;
+        Ok(Identity {
+            organization: spec.organization.clone(),
+            provider: spec.identifier.clone(),
+            user,
+            groups: claims::groups(&claims, &spec.groups_claim_name),
+            expires_at: exp,
+            refresh_token: spec.refresh_token,
+        })
+    }
+}
+
+/// The `alg` of a token's header, read before anything else so that `none` and unknown
+/// algorithms are reported as such rather than as malformed tokens.
+fn header_algorithm(token: &str) -> Result<Algorithm, AuthFailure> {
+    use base64::Engine;
+    let encoded = token.split('.').next().ok_or(AuthFailure::Malformed)?;
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(encoded.trim_end_matches('='))
+        .map_err(|_| AuthFailure::Malformed)?;
+    let header: Value = serde_json::from_slice(&json).map_err(|_| AuthFailure::Malformed)?;
+    let alg = header
+        .get("alg")
+        .and_then(Value::as_str)
+        .ok_or(AuthFailure::Malformed)?;
+    alg.parse().map_err(|_| AuthFailure::Algorithm)
+}
+
+fn audience_contains(claims: &Value, audience: &str) -> bool {
+    match claims.get("aud") {
+        Some(Value::String(a)) => a == audience,
+        Some(Value::Array(items)) => items.iter().any(|a| a.as_str() == Some(audience)),
+        _ => false,
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,269 @@
+//! Token validation against fixed test keys (testdata/): every accepted algorithm, and each way
+//! a token must be refused.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use jsonwebtoken::{EncodingKey, Header, encode};
+use serde_json::{Value, json};
+
+use super::*;
+
+const ISSUER: &str = "https://idp.example.com/realms/acme";
+const OTHER_ISSUER: &str = "https://other.example.com";
+const NOW: u64 = 1_800_000_000;
+
+fn spec(issuer: &str) -> ProviderSpec {
+    serde_json::from_value(json!({
+        "organization": "acme", "identifier": "okta", "issuer": issuer,
+        "jwks_endpoint_uri": "http://127.0.0.1:9/jwks", "audience": "kafka", "scope": "kafka",
+        "groups_claim_name": "groups",
+    }))
+    .unwrap()
+}
+
+fn providers() -> Providers {
+    let jwks: Value = serde_json::from_str(include_str!("testdata/jwks.json")).unwrap();
+    let mut other = spec(OTHER_ISSUER);
+    other.identifier = "second".into();
+    Providers::new([
+        Arc::new(Provider::with_keys(
+            spec(ISSUER),
+            &jwks,
+            http_client().unwrap(),
+        )),
+        // A second provider that publishes only the EC key.
+        Arc::new(Provider::with_keys(
+            other,
+            &json!({"keys": [jwks["keys"][1].clone()]}),
+            http_client().unwrap(),
+        )),
+    ])
+}
+
+fn claims() -> Value {
+    json!({"iss": ISSUER, "aud": "kafka", "sub": "svc-orders", "scope": "openid kafka",
+           "groups": ["producers", "team-a"], "iat": NOW - 10, "exp": NOW + 300})
+}
+
+fn sign(alg: Algorithm, kid: &str, pem: &[u8], claims: &Value) -> String {
+    let key = match alg {
+        Algorithm::ES256 => EncodingKey::from_ec_pem(pem),
+        Algorithm::EdDSA => EncodingKey::from_ed_pem(pem),
+        _ => EncodingKey::from_rsa_pem(pem),
+    }
+    .unwrap();
+    let mut header = Header::new(alg);
+    header.kid = Some(kid.into());
+    encode(&header, claims, &key).unwrap()
+}
+
+fn rsa(claims: &Value) -> String {
+    sign(
+        Algorithm::RS256,
+        "rsa-1",
+        include_bytes!("testdata/rsa.pem"),
+        claims,
+    )
+}
+
+fn check(token: &str) -> Result<Identity, AuthFailure> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(providers().validate_at(token, NOW))
+}
+
+fn with(f: impl FnOnce(&mut Value)) -> Value {
+    let mut c = claims();
+    f(&mut c);
+    c
+}
+
+#[test]
+fn accepts_rs256_es256_and_eddsa() {
+    let tokens = [
+        rsa(&claims()),
+        sign(
+            Algorithm::PS256,
+            "rsa-1",
+            include_bytes!("testdata/rsa.pem"),
+            &claims(),
+        ),
+        sign(
+            Algorithm::ES256,
+            "ec-1",
+            include_bytes!("testdata/ec.pem"),
+            &claims(),
+        ),
+        sign(
+            Algorithm::EdDSA,
+            "ed-1",
+            include_bytes!("testdata/ed.pem"),
+            &claims(),
+        ),
+    ];
+    for (i, token) in tokens.iter().enumerate() {
+        let id = check(token);
+        if i == 1 {
+            // The JWK pins RS256, so a PS256 signature by the same key is refused.
+            assert_eq!(id, Err(AuthFailure::Signature));
+            continue;
+        }
+        let id = id.unwrap_or_else(|e| panic!("token {i}: {e:?}"));
+        assert_eq!(id.user, "svc-orders");
+        assert_eq!(id.groups, ["producers", "team-a"]);
+        assert_eq!(
+            (id.organization.as_str(), id.provider.as_str()),
+            ("acme", "okta")
+        );
+        assert_eq!(id.expires_at, NOW + 300);
+    }
+}
+
+#[test]
+fn time_claims_with_clock_skew() {
+    assert!(
+        check(&rsa(&with(|c| c["exp"] = json!(NOW - 20)))).is_ok(),
+        "within 30 s skew"
+    );
+    assert_eq!(
+        check(&rsa(&with(|c| c["exp"] = json!(NOW - 31)))),
+        Err(AuthFailure::Expired)
+    );
+    assert_eq!(
+        check(&rsa(&with(|c| c
+            .as_object_mut()
+            .unwrap()
+            .remove("exp")
+            .map(drop)
+            .unwrap()))),
+        Err(AuthFailure::Expired)
+    );
+    assert_eq!(
+        check(&rsa(&with(|c| c["nbf"] = json!(NOW + 60)))),
+        Err(AuthFailure::NotYetValid)
+    );
+    assert!(check(&rsa(&with(|c| c["nbf"] = json!(NOW + 20)))).is_ok());
+    assert_eq!(
+        check(&rsa(&with(|c| c["iat"] = json!(NOW + 60)))),
+        Err(AuthFailure::NotYetValid)
+    );
+    assert_eq!(
+        check(&rsa(&with(|c| c["exp"] = json!("soon")))),
+        Err(AuthFailure::Claims)
+    );
+}
+
+#[test]
+fn issuer_audience_scope_and_subject() {
+    assert_eq!(
+        check(&rsa(
+            &with(|c| c["iss"] = json!("https://evil.example.com"))
+        )),
+        Err(AuthFailure::UnknownIssuer)
+    );
+    assert_eq!(
+        check(&rsa(&with(|c| c["aud"] = json!("other")))),
+        Err(AuthFailure::Audience)
+    );
+    assert!(
+        check(&rsa(&with(|c| c["aud"] = json!(["other", "kafka"])))).is_ok(),
+        "aud array containing ours"
+    );
+    assert_eq!(
+        check(&rsa(&with(|c| c["scope"] = json!("openid kafkaesque")))),
+        Err(AuthFailure::Scope)
+    );
+    assert_eq!(
+        check(&rsa(&with(|c| c
+            .as_object_mut()
+            .unwrap()
+            .remove("sub")
+            .map(drop)
+            .unwrap()))),
+        Err(AuthFailure::Subject)
+    );
+    assert_eq!(
+        check(&rsa(&with(|c| c["sub"] = json!("")))),
+        Err(AuthFailure::Subject)
+    );
+}
+
+#[test]
+fn alg_none_and_hmac_with_the_public_key_are_refused() {
+    let payload = B64URL.encode(claims().to_string());
+    let none = format!(
+        "{}.{payload}.",
+        B64URL.encode(r#"{"alg":"none","typ":"JWT"}"#)
+    );
+    assert_eq!(check(&none), Err(AuthFailure::Algorithm));
+    // The classic key-confusion attack: HS256 keyed with the provider's public key.
+    let public = include_bytes!("testdata/rsa-public.pem");
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some("rsa-1".into());
+    let hs = encode(
+        &header,
+        &claims(),
+        &EncodingKey::from_secret(public).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(check(&hs), Err(AuthFailure::Algorithm));
+}
+
+#[test]
+fn tampering_and_foreign_keys() {
+    let token = rsa(&claims());
+    let (head, rest) = token.split_once('.').unwrap();
+    let (_, signature) = rest.split_once('.').unwrap();
+    let forged = B64URL.encode(with(|c| c["groups"] = json!(["platform-admins"])).to_string());
+    assert_eq!(
+        check(&format!("{head}.{forged}.{signature}")),
+        Err(AuthFailure::Signature),
+        "payload tampered"
+    );
+    let mut sig = B64URL.decode(signature).unwrap();
+    sig[10] ^= 1;
+    let (message, _) = token.rsplit_once('.').unwrap();
+    assert_eq!(
+        check(&format!("{message}.{}", B64URL.encode(sig))),
+        Err(AuthFailure::Signature),
+        "signature tampered"
+    );
+    let other_key = sign(
+        Algorithm::RS256,
+        "rsa-1",
+        include_bytes!("testdata/rsa-other.pem"),
+        &claims(),
+    );
+    assert_eq!(
+        check(&other_key),
+        Err(AuthFailure::Signature),
+        "signed by an unpublished key under a published kid"
+    );
+    let unknown_kid = sign(
+        Algorithm::RS256,
+        "rsa-9",
+        include_bytes!("testdata/rsa.pem"),
+        &claims(),
+    );
+    assert_eq!(check(&unknown_kid), Err(AuthFailure::UnknownKey));
+    // Second provider's issuer, but signed with a key only the first provider publishes.
+    let cross = rsa(&with(|c| c["iss"] = json!(OTHER_ISSUER)));
+    assert_eq!(check(&cross), Err(AuthFailure::UnknownKey));
+}
+
+#[test]
+fn garbage_is_malformed() {
+    for token in ["", "abc", "a.b", "a.b.c", "....", &"x".repeat(100_000)] {
+        assert!(
+            matches!(
+                check(token),
+                Err(AuthFailure::Malformed | AuthFailure::Algorithm)
+            ),
+            "{token:.20}"
+        );
+    }
+}
