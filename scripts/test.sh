@@ -1,21 +1,24 @@
 #!/usr/bin/env bash
 # Runs every test of kafka-oidc-proxy against real parts: installs (first run only) Apache Kafka
-# 4.4.0 and the real client libraries from the package registries, starts the three-node
-# cluster on 127.0.0.1, runs `cargo test`, and stops the cluster again.
+# 4.4.0, the OpenID provider (oidc-provider) and the real client libraries from the package
+# registries, starts the three-node cluster and the provider on 127.0.0.1, runs `cargo test`,
+# and stops them again.
 #
 #   scripts/test.sh [cargo test arguments...]     e.g. scripts/test.sh --test clients
 #
-# KOP_KEEP_CLUSTER=1 leaves the cluster running for faster reruns.
+# KOP_KEEP_CLUSTER=1 leaves the cluster and the provider running for faster reruns.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 harness/kafka/cluster.sh fetch
 harness/clients/install.sh
+harness/idp/idp.sh start
 harness/kafka/cluster.sh start
 if [[ ${KOP_KEEP_CLUSTER:-0} != 1 ]]; then
-  trap 'harness/kafka/cluster.sh stop' EXIT
+  trap 'harness/kafka/cluster.sh stop; harness/idp/idp.sh stop' EXIT
 fi
 eval "$(harness/kafka/cluster.sh env)"
+eval "$(harness/idp/idp.sh env)"
 
 # Client programs are heavy on a small machine: two tests at a time.
 if (($#)); then

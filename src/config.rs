@@ -22,6 +22,36 @@ pub struct Config {
     /// Resource limits.
     #[serde(default)]
     pub limits: Limits,
+    /// Client authentication: identity providers and session rules.
+    #[serde(default)]
+    pub identity: Identity,
+}
+
+/// Identity providers and the rules for authenticated sessions.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Identity {
+    /// Allow `http://` provider URLs when the host is a loopback address (local stacks and
+    /// tests). Anything else must be https, so that a provider cannot point the proxy at
+    /// internal services over plain HTTP.
+    pub allow_http_loopback: bool,
+    /// Upper bound of a session's lifetime, whatever the token's expiry.
+    pub max_session_lifetime_secs: u64,
+    /// A client that has not authenticated this long after connecting is disconnected.
+    pub authentication_timeout_secs: u64,
+    /// Providers from this file (the management API adds stored ones).
+    pub providers: Vec<crate::identity::ProviderSpec>,
+}
+
+impl Default for Identity {
+    fn default() -> Self {
+        Self {
+            allow_http_loopback: false,
+            max_session_lifetime_secs: 3600,
+            authentication_timeout_secs: 30,
+            providers: Vec::new(),
+        }
+    }
 }
 
 /// The Kafka cluster behind the proxy and how the proxy itself connects to it.
@@ -121,6 +151,8 @@ pub enum Authentication {
     /// No authentication: every client is anonymous and every request is forwarded.
     /// Insecure; logged as such at startup. Useful as a no-auth baseline.
     None,
+    /// SASL/OAUTHBEARER with a JWT from one of the `identity.providers`.
+    Oauthbearer,
 }
 
 /// One client-facing listener: a bootstrap port plus one port per upstream broker.
@@ -292,6 +324,17 @@ impl Config {
             }
         }
         self.limits.validate(&mut errors);
+        self.identity.validate(&mut errors);
+        let needs_providers = self
+            .listeners
+            .iter()
+            .any(|l| l.authentication == Authentication::Oauthbearer);
+        if needs_providers && self.identity.providers.is_empty() {
+            errors.push(
+                "identity.providers",
+                "a listener uses oauthbearer but no identity provider is configured",
+            );
+        }
         if errors.0.is_empty() {
             Ok(())
         } else {
@@ -386,6 +429,90 @@ impl Listener {
         if let Some(tls) = &self.tls {
             check_file(&format!("{at}.tls.cert_file"), &tls.cert_file, errors);
             check_file(&format!("{at}.tls.key_file"), &tls.key_file, errors);
+        }
+    }
+}
+
+/// Checks a provider URL: absolute, https (or http to a loopback host when allowed).
+pub fn check_provider_url(url: &str, allow_http_loopback: bool) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
+    let loopback = match parsed.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => return Err(format!("{url:?} has no host")),
+    };
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if loopback && allow_http_loopback => Ok(()),
+        "http" if loopback => Err(format!(
+            "{url:?} is http; set identity.allow_http_loopback = true to allow loopback http"
+        )),
+        _ => Err(format!("{url:?} must be https")),
+    }
+}
+
+impl Identity {
+    fn validate(&self, errors: &mut ConfigErrors) {
+        if self.max_session_lifetime_secs == 0 {
+            errors.push(
+                "identity.max_session_lifetime_secs",
+                "must be greater than 0",
+            );
+        }
+        if self.authentication_timeout_secs == 0 {
+            errors.push(
+                "identity.authentication_timeout_secs",
+                "must be greater than 0",
+            );
+        }
+        for (i, p) in self.providers.iter().enumerate() {
+            let at = format!("identity.providers[{i}]");
+            for (field, value) in [
+                ("organization", &p.organization),
+                ("identifier", &p.identifier),
+                ("audience", &p.audience),
+            ] {
+                if value.trim().is_empty() {
+                    errors.push(format!("{at}.{field}"), "must not be empty");
+                }
+            }
+            let urls = [
+                ("issuer", Some(&p.issuer)),
+                ("jwks_endpoint_uri", p.jwks_endpoint_uri.as_ref()),
+                ("token_endpoint_uri", p.token_endpoint_uri.as_ref()),
+                ("authorize_endpoint_uri", p.authorize_endpoint_uri.as_ref()),
+            ];
+            for (field, url) in urls {
+                if let Some(Err(e)) = url.map(|u| check_provider_url(u, self.allow_http_loopback)) {
+                    errors.push(format!("{at}.{field}"), e);
+                }
+            }
+            for (field, value) in [
+                ("sub_claim_name", &p.sub_claim_name),
+                ("groups_claim_name", &p.groups_claim_name),
+            ] {
+                if value.trim().is_empty() {
+                    errors.push(format!("{at}.{field}"), "must not be empty");
+                }
+            }
+            for (j, other) in self.providers.iter().enumerate().take(i) {
+                if other.organization == p.organization && other.identifier == p.identifier {
+                    errors.push(
+                        format!("{at}.identifier"),
+                        format!(
+                            "duplicate of identity.providers[{j}] in organization {:?}",
+                            p.organization
+                        ),
+                    );
+                }
+                if other.issuer == p.issuer && other.audience == p.audience {
+                    errors.push(
+                        format!("{at}.issuer"),
+                        format!("identity.providers[{j}] has the same issuer and audience"),
+                    );
+                }
+            }
         }
     }
 }
@@ -494,6 +621,47 @@ mod tests {
             ],
             "{err}"
         );
+    }
+
+    #[test]
+    fn provider_urls_and_duplicates() {
+        let provider = |issuer: &str, id: &str| {
+            format!(
+                "[[identity.providers]]\norganization = \"acme\"\nidentifier = \"{id}\"\nissuer = \"{issuer}\"\naudience = \"kafka\"\n"
+            )
+        };
+        let listener_auth = MINIMAL.replace(
+            "authentication = \"none\"",
+            "authentication = \"oauthbearer\"",
+        );
+        let err = Config::parse(&listener_auth).unwrap_err();
+        assert_eq!(err.0[0].0, "identity.providers", "{err}");
+        let text = format!(
+            "{listener_auth}\n{}{}{}",
+            provider("http://127.0.0.1:8080", "local"),
+            provider("http://idp.internal", "internal"),
+            provider("http://127.0.0.1:8080", "local"),
+        );
+        let err = Config::parse(&text).unwrap_err();
+        let fields: Vec<&str> = err.0.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "identity.providers[0].issuer",
+                "identity.providers[1].issuer",
+                "identity.providers[2].issuer",
+                "identity.providers[2].identifier",
+                "identity.providers[2].issuer",
+            ],
+            "{err}"
+        );
+        let allowed = format!(
+            "{listener_auth}\n[identity]\nallow_http_loopback = true\n{}",
+            provider("http://localhost:8080/realms/a", "local")
+        );
+        Config::parse(&allowed).unwrap();
+        assert!(check_provider_url("https://dev-47119201.okta.com/oauth2/default", false).is_ok());
+        assert!(check_provider_url("not a url", true).is_err());
     }
 
     #[test]

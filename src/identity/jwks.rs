@@ -112,8 +112,9 @@ impl Jwks {
         if let Some(k) = self.lookup(kid) {
             return Some(k);
         }
-        let refreshed =
-            tokio::time::timeout(self.timing.unknown_kid_wait, self.refresh_if_allowed()).await;
+        let asked_at = Instant::now();
+        let refresh = self.refresh_for_unknown_kid(asked_at);
+        let refreshed = tokio::time::timeout(self.timing.unknown_kid_wait, refresh).await;
         if let Ok(Err(e)) = refreshed {
             tracing::warn!(issuer = %self.issuer, error = %e, "JWKS refresh for an unknown key failed; keeping the last good keys");
         }
@@ -134,18 +135,20 @@ impl Jwks {
         }
     }
 
-    /// Refreshes unless another refresh happened within the minimum interval. Concurrent callers
-    /// wait for the one refresh in progress instead of starting their own.
-    async fn refresh_if_allowed(&self) -> Result<(), JwksError> {
+    /// Refreshes for a key that was missing at `asked_at`: not at all if a refresh finished
+    /// since (concurrent callers wait for the one in progress), otherwise once the minimum
+    /// interval since the previous fetch has passed.
+    async fn refresh_for_unknown_kid(&self, asked_at: Instant) -> Result<(), JwksError> {
         let _guard = self.refreshing.lock().await;
-        let recent = self
-            .last_attempt
-            .lock()
-            .ok()
-            .and_then(|t| *t)
-            .is_some_and(|t| t.elapsed() < self.timing.min_refresh_interval);
-        if recent {
-            return Ok(());
+        let last = self.last_attempt.lock().ok().and_then(|t| *t);
+        if let Some(last) = last {
+            if last >= asked_at {
+                return Ok(());
+            }
+            let earliest = last + self.timing.min_refresh_interval;
+            if earliest > Instant::now() {
+                tokio::time::sleep_until(earliest.into()).await;
+            }
         }
         self.refresh_locked().await
     }

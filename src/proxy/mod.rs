@@ -1,15 +1,16 @@
 //! The data plane: listeners (a bootstrap port and one port per broker on each configured
 //! listener), client sessions, upstream connections and the background topology refresh.
 
+mod auth;
 mod rewrite;
 mod session;
 pub mod topology;
 pub mod upstream;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -20,6 +21,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::config::{Authentication, Config, Listener};
+use crate::identity::{Provider, Providers};
 use topology::Topology;
 use upstream::{Connector, UpstreamError};
 
@@ -39,6 +41,9 @@ pub enum StartError {
     /// A TLS file could not be used.
     #[error("{0}")]
     Tls(#[from] crate::tls::TlsError),
+    /// The HTTP client for identity providers could not be built.
+    #[error("identity provider HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
 }
 
 /// Where a listener's connections go.
@@ -76,6 +81,10 @@ pub(crate) struct Shared {
     shutdown: CancellationToken,
     tracker: TaskTracker,
     refresh: tokio::sync::Notify,
+    /// Identity providers: an immutable snapshot, swapped whole when they change.
+    providers: RwLock<Arc<Providers>>,
+    /// Authentication outcomes by provider and outcome (`success` or a failure reason).
+    auth_counts: Mutex<BTreeMap<(String, String), u64>>,
 }
 
 /// A running proxy.
@@ -104,7 +113,17 @@ impl Proxy {
                 broker_ports: Mutex::default(),
             });
         }
+        let http = crate::identity::http_client()?;
+        let providers = Providers::new(
+            config
+                .identity
+                .providers
+                .iter()
+                .map(|spec| Arc::new(Provider::new(spec.clone(), http.clone()))),
+        );
         let shared = Arc::new(Shared {
+            providers: RwLock::new(Arc::new(providers)),
+            auth_counts: Mutex::default(),
             connection_slots: Arc::new(Semaphore::new(config.limits.max_connections)),
             config,
             listeners,
@@ -131,6 +150,11 @@ impl Proxy {
                 .spawn(accept_loop(shared.clone(), index, Target::Bootstrap, tcp));
         }
         shared.tracker.spawn(refresh_loop(shared.clone()));
+        for provider in shared.providers().iter() {
+            shared
+                .tracker
+                .spawn(jwks_refresh_loop(shared.shutdown.clone(), provider.clone()));
+        }
         Ok(Self { shared, bootstrap })
     }
 
@@ -159,6 +183,15 @@ impl Proxy {
             .unwrap_or_default();
         ports.sort();
         ports
+    }
+
+    /// Authentication outcomes so far, by (provider, outcome).
+    pub fn auth_counts(&self) -> BTreeMap<(String, String), u64> {
+        self.shared
+            .auth_counts
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_default()
     }
 
     /// Open-connection gauges.
@@ -201,6 +234,25 @@ async fn bind(listener: &str, addr: SocketAddr) -> Result<TcpListener, StartErro
 }
 
 impl Shared {
+    /// The current identity providers.
+    pub(crate) fn providers(&self) -> Arc<Providers> {
+        self.providers.read().map(|p| p.clone()).unwrap_or_default()
+    }
+
+    pub(crate) fn auth_rules(&self) -> auth::Rules {
+        auth::Rules {
+            max_session: Duration::from_secs(self.config.identity.max_session_lifetime_secs),
+        }
+    }
+
+    pub(crate) fn record_auth(&self, provider: &str, outcome: &str) {
+        if let Ok(mut counts) = self.auth_counts.lock() {
+            *counts
+                .entry((provider.to_owned(), outcome.to_owned()))
+                .or_default() += 1;
+        }
+    }
+
     /// Records a broker's real address; a new broker gets listeners and a versions check.
     pub(crate) fn register_broker(&self, node: i32, host: &str, port: i32) {
         if self.topology.record(node, host, port) && !self.topology.has_versions_of(node) {
@@ -266,7 +318,14 @@ async fn accept_loop(shared: Arc<Shared>, listener: usize, target: Target, tcp: 
             tracing::warn!(listener = %name, %peer, limit = shared.config.limits.max_connections, "connection refused: limits.max_connections reached");
             continue;
         };
-        let span = tracing::info_span!("conn", %peer, listener = %name, target = ?target, client_id = tracing::field::Empty);
+        let span = tracing::info_span!(
+            "conn",
+            %peer,
+            listener = %name,
+            target = ?target,
+            client_id = tracing::field::Empty,
+            principal = tracing::field::Empty
+        );
         let task = session::serve(shared.clone(), listener, target, socket, peer, permit);
         shared.tracker.spawn(task.instrument(span));
     }
@@ -333,4 +392,28 @@ async fn refresh(shared: &Arc<Shared>) -> Result<(), UpstreamError> {
     }
     shared.topology.mark_known();
     Ok(())
+}
+
+/// Keeps one provider's keys fresh: at once, then every `jwks_refresh_secs` (sooner after a
+/// failure, so that a provider that was down at startup is picked up quickly).
+async fn jwks_refresh_loop(shutdown: CancellationToken, provider: Arc<Provider>) {
+    let every = provider.jwks.refresh_interval();
+    loop {
+        let wait = match provider.jwks.refresh().await {
+            Ok(()) => every,
+            Err(e) => {
+                tracing::warn!(
+                    organization = %provider.spec.organization,
+                    provider = %provider.spec.identifier,
+                    error = %e,
+                    "JWKS refresh failed; keeping the last good keys"
+                );
+                every.min(Duration::from_secs(10))
+            }
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
 }

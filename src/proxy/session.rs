@@ -11,16 +11,20 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
-use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, SaslAuthenticateRequest,
+    SaslAuthenticateResponse, SaslHandshakeRequest,
+};
 use tokio::io::{AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio_util::task::AbortOnDropHandle;
 
+use super::auth::{self, AuthState};
 use super::rewrite::{carries_addresses, rewrite_response};
 use super::upstream::{BoxRead, BoxWrite, MAX_RESPONSE_BYTES, UpstreamError};
 use super::{Shared, Target};
@@ -53,6 +57,8 @@ enum ClientError {
     SaslNotEnabled(ApiKey),
     #[error("no upstream broker has answered yet")]
     NoBrokerVersions,
+    #[error("{0:?} before authentication (ILLEGAL_SASL_STATE)")]
+    NotAuthenticated(ApiKey),
 }
 
 /// How a session ended.
@@ -60,6 +66,11 @@ enum End {
     ClientClosed,
     Idle,
     Shutdown,
+    /// A final answer was queued (an authentication failure, an unsupported mechanism): it is
+    /// delivered, then the connection closes.
+    Refused(String),
+    /// The session's token expired, or the client did not authenticate in time.
+    Expired(&'static str),
     Client(ClientError),
     Upstream(UpstreamError),
     Internal(String),
@@ -138,6 +149,12 @@ pub(super) async fn serve(
     tracing::debug!(%peer, "client connected");
     let session = Session {
         include_sasl: shared.listeners[listener].config.authentication != Authentication::None,
+        auth: match shared.listeners[listener].config.authentication {
+            Authentication::None => AuthState::Open,
+            Authentication::Oauthbearer => AuthState::Handshake,
+        },
+        auth_deadline: Instant::now()
+            + Duration::from_secs(shared.config.identity.authentication_timeout_secs),
         shared,
         listener,
         target,
@@ -150,6 +167,14 @@ pub(super) async fn serve(
         End::ClientClosed => tracing::debug!("client disconnected"),
         End::Idle => tracing::info!("closing idle connection (limits.idle_timeout_secs)"),
         End::Shutdown => tracing::debug!("connection drained for shutdown"),
+        End::Refused(why) => {
+            tracing::info!(side = "downstream", reason = %why, "closing client connection")
+        }
+        End::Expired(why) => tracing::info!(
+            side = "downstream",
+            reason = why,
+            "closing client connection"
+        ),
         End::Client(e) => {
             tracing::info!(side = "downstream", error = %e, "closing client connection")
         }
@@ -167,6 +192,9 @@ struct Session {
     listener: usize,
     target: Target,
     include_sasl: bool,
+    auth: AuthState,
+    /// When a client that has not authenticated by then is disconnected.
+    auth_deadline: Instant,
     upstream: Option<UpstreamLink>,
     /// Handed to the upstream reader when the upstream connection opens.
     responses: Option<mpsc::Sender<Bytes>>,
@@ -196,9 +224,21 @@ impl Session {
         let mut frames = FrameReader::new(read, max_frame);
         let shutdown = self.shared.shutdown.clone();
         let end = loop {
+            let deadline = self.deadline();
+            let expiry = async move {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
             let next = tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break End::Shutdown,
+                _ = expiry => break End::Expired(if self.auth.serves_requests() {
+                    "session expired (token lifetime)"
+                } else {
+                    "not authenticated within identity.authentication_timeout_secs"
+                }),
                 w = &mut writer => break match w {
                     Ok(Ok(())) | Ok(Err(WriteEnd::UpstreamClosed)) => End::Upstream(UpstreamError::Closed),
                     Ok(Err(WriteEnd::Client(e))) => End::Client(ClientError::Frame(FrameError::Io(e))),
@@ -219,14 +259,21 @@ impl Session {
             {
                 break end;
             }
+            if self.auth.serves_requests() {
+                frames.set_max_frame(self.shared.config.limits.max_frame_bytes);
+            }
         };
-        if let End::Shutdown = end {
+        if let End::Shutdown | End::Refused(_) = end {
             // Let the writer deliver what is in flight; the proxy-wide grace period bounds this.
             drop(slots_tx);
             if let Some(link) = &mut self.upstream {
                 let _ = link.writer.flush().await;
             }
-            let _ = (&mut writer).await;
+            if let End::Refused(_) = end {
+                let _ = tokio::time::timeout(Duration::from_secs(5), &mut writer).await;
+            } else {
+                let _ = (&mut writer).await;
+            }
         }
         end
     }
@@ -237,6 +284,9 @@ impl Session {
         slots: &mpsc::Sender<Slot>,
         more_buffered: bool,
     ) -> Result<(), End> {
+        if let AuthState::Token { raw: true } = self.auth {
+            return self.raw_sasl(&frame, slots).await;
+        }
         let header = parse_request_header(&frame).map_err(|e| End::Client(e.into()))?;
         if !self.client_id_recorded {
             self.client_id_recorded = true;
@@ -254,6 +304,34 @@ impl Session {
             }
             ApiKey::SaslHandshake | ApiKey::SaslAuthenticate if !self.include_sasl => {
                 Err(End::Client(ClientError::SaslNotEnabled(api)))
+            }
+            ApiKey::SaslHandshake => {
+                let request = kafka::decode_request::<SaslHandshakeRequest>(
+                    header.api_version,
+                    &header.body(&frame),
+                )
+                .map_err(|e| End::Client(e.into()))?;
+                let (response, step) =
+                    auth::handshake(&mut self.auth, &request.mechanism, header.api_version);
+                let answer = encode_local(ApiKey::SaslHandshake, &header, &response)?;
+                self.push(slots, Slot::Local(answer)).await?;
+                step_result(step)
+            }
+            ApiKey::SaslAuthenticate => {
+                let request = kafka::decode_request::<SaslAuthenticateRequest>(
+                    header.api_version,
+                    &header.body(&frame),
+                )
+                .map_err(|e| End::Client(e.into()))?;
+                let step = self.authenticate(&request.auth_bytes, |response| {
+                    encode_local(ApiKey::SaslAuthenticate, &header, response)
+                });
+                let (answer, step) = step.await?;
+                self.push(slots, Slot::Local(answer)).await?;
+                step_result(step)
+            }
+            _ if !self.auth.serves_requests() => {
+                Err(End::Client(ClientError::NotAuthenticated(api)))
             }
             _ => {
                 if !self
@@ -326,6 +404,68 @@ impl Session {
             link.writer.flush().await.map_err(io)?;
         }
         Ok(())
+    }
+
+    /// When the session must end unless something changes: the authentication timeout before
+    /// authentication, the token's expiry after.
+    fn deadline(&self) -> Option<Instant> {
+        match &self.auth {
+            AuthState::Open => None,
+            AuthState::Authenticated { deadline, .. } => Some(*deadline),
+            _ => Some(self.auth_deadline),
+        }
+    }
+
+    /// Checks a token (SaslAuthenticate or raw v0 frame), records the outcome and builds the
+    /// answer with `encode`.
+    async fn authenticate(
+        &mut self,
+        auth_bytes: &[u8],
+        encode: impl FnOnce(&SaslAuthenticateResponse) -> Result<Bytes, End>,
+    ) -> Result<(Bytes, auth::Step), End> {
+        let providers = self.shared.providers();
+        let rules = self.shared.auth_rules();
+        let first = !self.auth.serves_requests();
+        let (response, step, outcome) =
+            auth::authenticate(&mut self.auth, &providers, rules, auth_bytes).await;
+        match outcome {
+            Some(auth::Outcome::Success(identity)) => {
+                self.shared.record_auth(&identity.provider, "success");
+                if first {
+                    let principal = format!("User:{}", identity.user);
+                    tracing::Span::current().record("principal", principal.as_str());
+                }
+                tracing::info!(
+                    organization = %identity.organization,
+                    provider = %identity.provider,
+                    groups = ?identity.groups,
+                    "authenticated"
+                );
+            }
+            Some(auth::Outcome::Failure { reason, detail }) => {
+                self.shared.record_auth("-", reason);
+                tracing::info!(reason, detail = %detail, "authentication failed");
+            }
+            None => {}
+        }
+        Ok((encode(&response)?, step))
+    }
+
+    /// A raw SASL frame after SaslHandshake v0: the token without a Kafka header. The answer is
+    /// raw too; a failure cannot carry an error code in this mode, so the connection closes.
+    async fn raw_sasl(&mut self, frame: &Bytes, slots: &mpsc::Sender<Slot>) -> Result<(), End> {
+        let (answer, step) = self
+            .authenticate(&frame[4..], |response| {
+                Ok(auth::raw_frame(&response.auth_bytes))
+            })
+            .await?;
+        if !self.auth.serves_requests() {
+            return Err(End::Expired(
+                "authentication failed (SaslHandshake v0: connection closed)",
+            ));
+        }
+        self.push(slots, Slot::Local(answer)).await?;
+        step_result(step)
     }
 
     fn link(&mut self) -> Result<&mut UpstreamLink, End> {
@@ -428,6 +568,22 @@ async fn api_versions(
         }
     }
     encode(version, &topology.versions().response(include_sasl))
+}
+
+fn step_result(step: auth::Step) -> Result<(), End> {
+    match step {
+        auth::Step::Continue => Ok(()),
+        auth::Step::Close(why) => Err(End::Refused(why)),
+    }
+}
+
+fn encode_local<M: kafka_protocol::protocol::Encodable>(
+    api: ApiKey,
+    header: &RequestHeader,
+    body: &M,
+) -> Result<Bytes, End> {
+    kafka::encode_response(api, header.api_version, header.correlation_id, body)
+        .map_err(|e| End::Internal(e.to_string()))
 }
 
 /// Why the writer stopped early.

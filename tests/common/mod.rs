@@ -100,6 +100,10 @@ pub struct ProxyOptions {
     pub limits: String,
     /// Wait until the proxy has reached the cluster.
     pub wait_ready: bool,
+    /// The listener's `authentication`.
+    pub authentication: &'static str,
+    /// Extra TOML appended to the config (e.g. `[identity]` with providers).
+    pub extra: String,
 }
 
 impl Default for ProxyOptions {
@@ -110,6 +114,8 @@ impl Default for ProxyOptions {
             listener_tls: None,
             limits: String::new(),
             wait_ready: true,
+            authentication: "none",
+            extra: String::new(),
         }
     }
 }
@@ -141,10 +147,12 @@ pub async fn start_proxy(options: ProxyOptions) -> TestProxy {
     let text = format!(
         "[upstream]\nbootstrap_servers = [{}]\nmetadata_refresh_secs = 5\n{}\n\
          [[listeners]]\nname = \"test\"\nbind_address = \"127.0.0.1\"\nadvertised_host = \"127.0.0.1\"\n\
-         bootstrap_port = 0\nbroker_port_base = 0\nauthentication = \"none\"\n{tls}\n[limits]\nshutdown_grace_secs = 5\n{}\n",
+         bootstrap_port = 0\nbroker_port_base = 0\nauthentication = {:?}\n{tls}\n[limits]\nshutdown_grace_secs = 5\n{}\n{}\n",
         servers.join(", "),
         options.extra_upstream,
+        options.authentication,
         options.limits,
+        options.extra,
     );
     let config =
         Config::parse(&text).unwrap_or_else(|e| panic!("test config invalid: {e}\n{text}"));
@@ -238,4 +246,80 @@ pub fn cluster(args: &[&str]) {
         .status()
         .expect("run cluster.sh");
     assert!(status.success(), "cluster.sh {args:?} failed");
+}
+
+fn http() -> reqwest::Client {
+    kafka_oidc_proxy::identity::http_client().expect("http client")
+}
+
+/// The test identity provider (harness/idp, real oidc-provider), from the environment.
+pub struct Idp;
+
+impl Idp {
+    pub fn issuer() -> String {
+        env("KOP_IDP_ISSUER")
+    }
+
+    pub fn second_issuer() -> String {
+        env("KOP_IDP2_ISSUER")
+    }
+
+    /// `[identity]` TOML registering both test issuers (organizations acme and globex).
+    pub fn identity_toml(extra_identity: &str) -> String {
+        let provider = |org: &str, id: &str, issuer: &str| {
+            format!(
+                "[[identity.providers]]\norganization = {org:?}\nidentifier = {id:?}\nissuer = {issuer:?}\n\
+                 audience = \"kafka\"\nscope = \"kafka\"\njwks_min_refresh_secs = 1\n"
+            )
+        };
+        format!(
+            "[identity]\nallow_http_loopback = true\n{extra_identity}\n{}{}",
+            provider("acme", "main-idp", &Self::issuer()),
+            provider("globex", "second-idp", &Self::second_issuer()),
+        )
+    }
+
+    /// An access token for `client` by the client-credentials grant.
+    pub async fn token(issuer: &str, client: &str) -> String {
+        let url = format!("{issuer}/token");
+        let response = http()
+            .post(&url)
+            .basic_auth(client, Some(format!("{client}-secret")))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials&scope=kafka")
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("token request to {url}: {e}"));
+        let body: serde_json::Value = response.json().await.expect("token response is JSON");
+        body["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no access_token in {body}"))
+            .to_owned()
+    }
+
+    /// Calls an admin hook of an issuer (see harness/idp/server.mjs).
+    pub async fn admin(issuer: &str, path: &str, body: serde_json::Value) -> serde_json::Value {
+        let response = http()
+            .post(format!("{issuer}{path}"))
+            .header(env("KOP_IDP_ADMIN_HEADER"), env("KOP_IDP_ADMIN_TOKEN"))
+            .json(&body)
+            .send()
+            .await
+            .expect("admin hook");
+        let status = response.status();
+        let text = response.text().await.expect("admin body");
+        assert!(status.is_success(), "{path}: {status} {text}");
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+    }
+
+    /// A token signed by the issuer's admin hook, for negative cases.
+    pub async fn sign(issuer: &str, body: serde_json::Value) -> String {
+        match Self::admin(issuer, "/admin/sign", body).await {
+            serde_json::Value::String(s) => s,
+            v => v["token"]
+                .as_str()
+                .unwrap_or_else(|| panic!("no token in {v}"))
+                .to_owned(),
+        }
+    }
 }

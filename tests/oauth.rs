@@ -1,0 +1,390 @@
+//! SASL/OAUTHBEARER through the proxy with tokens from the real OpenID provider
+//! (harness/idp, oidc-provider) and the real cluster, byte by byte: the handshake, the RFC 7628
+//! failure flow (error challenge, %x01, SASL_AUTHENTICATION_FAILED, connection closed) for each
+//! kind of bad token, re-authentication (KIP-368), session expiry, key rotation and a JWKS outage.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::raw::Raw;
+use common::{Idp, ProxyOptions, TestProxy, start_proxy, wait_for_log};
+use kafka_protocol::messages::{
+    ApiVersionsRequest, MetadataRequest, SaslAuthenticateRequest, SaslAuthenticateResponse,
+    SaslHandshakeRequest,
+};
+use serde_json::json;
+
+const SASL_AUTHENTICATION_FAILED: i16 = 58;
+
+/// The rotation/outage test changes the provider for everyone: it runs alone.
+static PROVIDER_STATE: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+const UNSUPPORTED_SASL_MECHANISM: i16 = 33;
+
+async fn oauth_proxy(extra_identity: &str) -> TestProxy {
+    start_proxy(ProxyOptions {
+        authentication: "oauthbearer",
+        extra: Idp::identity_toml(extra_identity),
+        ..ProxyOptions::default()
+    })
+    .await
+}
+
+fn client_message(token: &str, authzid: Option<&str>) -> Bytes {
+    let a = authzid.map(|a| format!("a={a}")).unwrap_or_default();
+    Bytes::from(format!("n,{a},\u{1}auth=Bearer {token}\u{1}\u{1}"))
+}
+
+async fn handshake(c: &mut Raw) {
+    let hs = c
+        .request(
+            1,
+            &SaslHandshakeRequest::default().with_mechanism("OAUTHBEARER".into()),
+        )
+        .await;
+    assert_eq!(hs.error_code, 0);
+    assert_eq!(
+        hs.mechanisms.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+        ["OAUTHBEARER"]
+    );
+}
+
+async fn authenticate(c: &mut Raw, token: &str, authzid: Option<&str>) -> SaslAuthenticateResponse {
+    handshake(c).await;
+    c.request(
+        2,
+        &SaslAuthenticateRequest::default().with_auth_bytes(client_message(token, authzid)),
+    )
+    .await
+}
+
+/// Connects and authenticates; panics unless it succeeds.
+async fn login(proxy: &TestProxy, token: &str) -> (Raw, SaslAuthenticateResponse) {
+    let mut c = Raw::connect(&proxy.bootstrap()).await;
+    assert_eq!(
+        c.request(3, &ApiVersionsRequest::default())
+            .await
+            .error_code,
+        0
+    );
+    let r = authenticate(&mut c, token, None).await;
+    assert_eq!(
+        r.error_code, 0,
+        "authentication failed: {:?}",
+        r.error_message
+    );
+    (c, r)
+}
+
+/// The RFC 7628 failure flow; returns the error message of the final response.
+async fn refused(proxy: &TestProxy, token: &str, authzid: Option<&str>) -> String {
+    let mut c = Raw::connect(&proxy.bootstrap()).await;
+    let challenge = authenticate(&mut c, token, authzid).await;
+    assert_eq!(
+        challenge.error_code, 0,
+        "the first answer is an error challenge"
+    );
+    let status: serde_json::Value =
+        serde_json::from_slice(&challenge.auth_bytes).expect("JSON challenge");
+    assert_eq!(status["status"], "invalid_token");
+    let last = c
+        .request(
+            2,
+            &SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from_static(b"\x01")),
+        )
+        .await;
+    assert_eq!(last.error_code, SASL_AUTHENTICATION_FAILED);
+    c.expect_closed().await;
+    last.error_message
+        .map(|m| m.to_string())
+        .unwrap_or_default()
+}
+
+async fn metadata_works(c: &mut Raw) {
+    let m = c
+        .request(12, &MetadataRequest::default().with_topics(Some(vec![])))
+        .await;
+    assert_eq!(m.brokers.len(), 3);
+}
+
+#[tokio::test]
+async fn valid_tokens_of_each_algorithm_authenticate() {
+    let _shared = PROVIDER_STATE.read().await;
+    let proxy = oauth_proxy("").await;
+    let issuer = Idp::issuer();
+    for client in [
+        "kafka-producer",
+        "kafka-es256",
+        "kafka-eddsa",
+        "kafka-ps256",
+    ] {
+        let token = Idp::token(&issuer, client).await;
+        let (mut c, r) = login(&proxy, &token).await;
+        assert!(
+            (1..=300_000).contains(&r.session_lifetime_ms),
+            "{client}: session lifetime {}",
+            r.session_lifetime_ms
+        );
+        metadata_works(&mut c).await;
+        wait_for_log(&["authenticated", &format!("User:{client}"), "main-idp"]).await;
+    }
+    // A second organization's provider, on its own issuer.
+    let token = Idp::token(&Idp::second_issuer(), "kafka-producer").await;
+    let (mut c, _) = login(&proxy, &token).await;
+    metadata_works(&mut c).await;
+    let counts = proxy.proxy.auth_counts();
+    assert_eq!(
+        counts.get(&("main-idp".to_owned(), "success".to_owned())),
+        Some(&4)
+    );
+    assert_eq!(
+        counts.get(&("second-idp".to_owned(), "success".to_owned())),
+        Some(&1)
+    );
+}
+
+#[tokio::test]
+async fn bad_tokens_are_refused_with_sasl_authentication_failed() {
+    let _shared = PROVIDER_STATE.read().await;
+    let proxy = oauth_proxy("").await;
+    let issuer = Idp::issuer();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let sign = |body: serde_json::Value| Idp::sign(&issuer, body);
+    let cases = [
+        (
+            "expired",
+            sign(json!({"claims": {"iat": now - 600, "exp": now - 300}})).await,
+            "token expired",
+        ),
+        (
+            "nbf in the future",
+            sign(json!({"claims": {"nbf": now + 600}})).await,
+            "token not yet valid",
+        ),
+        (
+            "wrong issuer",
+            sign(json!({"claims": {"iss": "http://127.0.0.1:1/evil"}})).await,
+            "token issuer not accepted",
+        ),
+        (
+            "wrong audience",
+            Idp::token(&issuer, "kafka-wrong-aud").await,
+            "token audience not accepted",
+        ),
+        (
+            "missing scope",
+            Idp::token(&issuer, "kafka-no-scope").await,
+            "token lacks the required scope",
+        ),
+        (
+            "alg none",
+            sign(json!({"alg": "none"})).await,
+            "token algorithm not accepted",
+        ),
+        (
+            "HS256 keyed with the public key",
+            sign(json!({"alg": "HS256"})).await,
+            "token algorithm not accepted",
+        ),
+        (
+            "unknown kid",
+            sign(json!({"key": "unpublished"})).await,
+            "token signing key not found",
+        ),
+        (
+            "missing sub",
+            sign(json!({"claims": {"sub": null}})).await,
+            "token has no subject",
+        ),
+        // The second issuer is registered, but this token is signed with the first one's key.
+        (
+            "foreign key",
+            sign(json!({"claims": {"iss": Idp::second_issuer()}})).await,
+            "token signing key not found",
+        ),
+        ("garbage", "not-a-jwt".to_owned(), "malformed token"),
+    ];
+    let valid = Idp::token(&issuer, "kafka-producer").await;
+    let (head, rest) = valid.split_once('.').unwrap();
+    let (payload, signature) = rest.split_once('.').unwrap();
+    let mut tampered_sig = signature.to_owned().into_bytes();
+    tampered_sig[5] = if tampered_sig[5] == b'A' { b'B' } else { b'A' };
+    let forged_payload = {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let mut claims: serde_json::Value =
+            serde_json::from_slice(&b64.decode(payload).unwrap()).unwrap();
+        claims["groups"] = json!(["platform-admins"]);
+        b64.encode(claims.to_string())
+    };
+    let tampered = [
+        (
+            "signature tampered",
+            format!(
+                "{head}.{payload}.{}",
+                String::from_utf8(tampered_sig).unwrap()
+            ),
+            "invalid token signature",
+        ),
+        (
+            "payload tampered",
+            format!("{head}.{forged_payload}.{signature}"),
+            "invalid token signature",
+        ),
+    ];
+    for (name, token, message) in cases.into_iter().chain(tampered) {
+        let got = refused(&proxy, &token, None).await;
+        assert_eq!(got, format!("Authentication failed: {message}"), "{name}");
+        // Other clients are served meanwhile.
+        let (mut c, _) = login(&proxy, &valid).await;
+        metadata_works(&mut c).await;
+    }
+    let got = refused(&proxy, &valid, Some("someone-else")).await;
+    assert_eq!(
+        got, "Authentication failed: token has no subject",
+        "authzid not matching"
+    );
+    let line = wait_for_log(&["authentication failed", "reason=\"expired\""]).await;
+    assert!(
+        line.contains("peer=127.0.0.1:"),
+        "the failure log names the peer: {line}"
+    );
+    assert!(
+        !common::logs().contains(&valid),
+        "a token appeared in the logs"
+    );
+    let counts = proxy.proxy.auth_counts();
+    for reason in [
+        "expired",
+        "not_yet_valid",
+        "unknown_issuer",
+        "audience",
+        "scope",
+        "algorithm",
+        "unknown_key",
+        "subject",
+        "malformed",
+        "signature",
+    ] {
+        assert!(
+            counts
+                .get(&("-".to_owned(), reason.to_owned()))
+                .is_some_and(|n| *n > 0),
+            "no {reason} counted: {counts:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn protocol_rules_before_authentication() {
+    let _shared = PROVIDER_STATE.read().await;
+    let proxy = oauth_proxy("authentication_timeout_secs = 2").await;
+    // Any request other than ApiVersions/SASL before authentication closes the connection.
+    let mut c = Raw::connect(&proxy.bootstrap()).await;
+    assert_eq!(
+        c.request(3, &ApiVersionsRequest::default())
+            .await
+            .error_code,
+        0
+    );
+    c.send_bytes(
+        &kafka_oidc_proxy::kafka::encode_request(
+            kafka_protocol::messages::ApiKey::Metadata,
+            12,
+            9,
+            "early",
+            &MetadataRequest::default(),
+        )
+        .unwrap(),
+    )
+    .await;
+    c.expect_closed().await;
+    wait_for_log(&["Metadata before authentication (ILLEGAL_SASL_STATE)"]).await;
+    // Another mechanism gets UNSUPPORTED_SASL_MECHANISM with the enabled list, then a close.
+    let mut c = Raw::connect(&proxy.bootstrap()).await;
+    let hs = c
+        .request(
+            1,
+            &SaslHandshakeRequest::default().with_mechanism("PLAIN".into()),
+        )
+        .await;
+    assert_eq!(hs.error_code, UNSUPPORTED_SASL_MECHANISM);
+    assert_eq!(
+        hs.mechanisms.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+        ["OAUTHBEARER"]
+    );
+    c.expect_closed().await;
+    // A client that never authenticates is disconnected after identity.authentication_timeout_secs.
+    let started = Instant::now();
+    let mut c = Raw::connect(&proxy.bootstrap()).await;
+    c.expect_closed().await;
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    wait_for_log(&["not authenticated within identity.authentication_timeout_secs"]).await;
+}
+
+#[tokio::test]
+async fn reauthentication_and_session_expiry() {
+    let _shared = PROVIDER_STATE.read().await;
+    // Sessions last at most 3 s whatever the token says.
+    let proxy = oauth_proxy("max_session_lifetime_secs = 3").await;
+    let issuer = Idp::issuer();
+    let token = Idp::token(&issuer, "kafka-producer").await;
+    let (mut c, r) = login(&proxy, &token).await;
+    assert!(
+        (1..=3000).contains(&r.session_lifetime_ms),
+        "{}",
+        r.session_lifetime_ms
+    );
+    // Re-authenticate (KIP-368) twice on the same connection, past the first lifetime.
+    for _ in 0..2 {
+        tokio::time::sleep(Duration::from_millis(2000)).await;
+        let fresh = Idp::token(&issuer, "kafka-producer").await;
+        let r = authenticate(&mut c, &fresh, None).await;
+        assert_eq!(r.error_code, 0, "{:?}", r.error_message);
+        metadata_works(&mut c).await;
+    }
+    // A different principal on the same connection is refused and the connection closed.
+    let other = Idp::token(&issuer, "kafka-admin").await;
+    let r = authenticate(&mut c, &other, None).await;
+    assert_eq!(r.error_code, SASL_AUTHENTICATION_FAILED);
+    c.expect_closed().await;
+    wait_for_log(&["re-authentication as kafka-admin refused"]).await;
+    // A client that does not re-authenticate is disconnected when its session ends.
+    let (mut c, _) = login(&proxy, &token).await;
+    let started = Instant::now();
+    c.expect_closed().await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(2500),
+        "closed after {:?}",
+        started.elapsed()
+    );
+    wait_for_log(&["session expired (token lifetime)"]).await;
+}
+
+#[tokio::test]
+async fn key_rotation_and_jwks_outage() {
+    let _alone = PROVIDER_STATE.write().await;
+    let proxy = oauth_proxy("").await;
+    let issuer = Idp::issuer();
+    let before = Idp::token(&issuer, "kafka-producer").await;
+    login(&proxy, &before).await;
+    // The provider rotates: new tokens carry a new kid, fetched on first sight, no restart.
+    Idp::admin(&issuer, "/admin/rotate", json!({})).await;
+    let after = Idp::token(&issuer, "kafka-producer").await;
+    let (mut c, _) = login(&proxy, &after).await;
+    metadata_works(&mut c).await;
+    // The JWKS endpoint goes down: tokens signed by cached keys keep working.
+    Idp::admin(&issuer, "/admin/jwks?status=503", json!({})).await;
+    let during = Idp::token(&issuer, "kafka-producer").await;
+    let outcome = async {
+        let (mut c, _) = login(&proxy, &during).await;
+        metadata_works(&mut c).await;
+        login(&proxy, &before).await;
+    };
+    outcome.await;
+    Idp::admin(&issuer, "/admin/reset", json!({})).await;
+}
