@@ -152,28 +152,21 @@ pub(crate) async fn authenticate(
             if let AuthState::Authenticated {
                 identity: previous, ..
             } = state
-            {
-                if (&previous.organization, &previous.provider, &previous.user)
+                && (&previous.organization, &previous.provider, &previous.user)
                     != (&identity.organization, &identity.provider, &identity.user)
-                {
-                    let detail = format!(
-                        "re-authentication as {} refused: the session belongs to {}",
-                        identity.user, previous.user
-                    );
-                    let (response, step) = failed(
-                        "Authentication failed: re-authentication must keep the same principal"
-                            .into(),
-                        detail.clone(),
-                    );
-                    return (
-                        response,
-                        step,
-                        Some(Outcome::Failure {
-                            reason: "principal_change",
-                            detail,
-                        }),
-                    );
-                }
+            {
+                let detail = format!(
+                    "re-authentication as {} refused: the session belongs to {}",
+                    identity.user, previous.user
+                );
+                let message =
+                    "Authentication failed: re-authentication must keep the same principal";
+                let (response, step) = failed(message.into(), detail.clone());
+                let outcome = Outcome::Failure {
+                    reason: "principal_change",
+                    detail,
+                };
+                return (response, step, Some(outcome));
             }
             let (lifetime, deadline) = session_lifetime(&identity, rules.max_session);
             let reported = if identity.refresh_token {
@@ -218,16 +211,14 @@ async fn verify(
         .validate(&client.token)
         .await
         .map_err(|f| (f.clone(), f.to_string()))?;
-    if let Some(authzid) = &client.authzid {
-        if authzid != &identity.user {
-            return Err((
-                AuthFailure::Subject,
-                format!(
-                    "authorization id {authzid:?} is not the token's subject {:?}",
-                    identity.user
-                ),
-            ));
-        }
+    if let Some(authzid) = &client.authzid
+        && authzid != &identity.user
+    {
+        let detail = format!(
+            "authorization id {authzid:?} is not the token's subject {:?}",
+            identity.user
+        );
+        return Err((AuthFailure::Subject, detail));
     }
     Ok(identity)
 }
