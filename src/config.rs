@@ -101,6 +101,9 @@ pub enum SaslMechanism {
     /// RFC 5802 with SHA-512.
     #[serde(rename = "SCRAM-SHA-512")]
     ScramSha512,
+    /// RFC 7628 with an access token the proxy obtains by the client-credentials grant.
+    #[serde(rename = "OAUTHBEARER")]
+    Oauthbearer,
 }
 
 impl SaslMechanism {
@@ -110,6 +113,7 @@ impl SaslMechanism {
             Self::Plain => "PLAIN",
             Self::ScramSha256 => "SCRAM-SHA-256",
             Self::ScramSha512 => "SCRAM-SHA-512",
+            Self::Oauthbearer => "OAUTHBEARER",
         }
     }
 }
@@ -120,10 +124,18 @@ impl SaslMechanism {
 pub struct UpstreamSasl {
     /// The mechanism.
     pub mechanism: SaslMechanism,
-    /// The proxy's user name on the brokers.
-    pub username: String,
-    /// Its password; never logged.
-    pub password: Secret,
+    /// PLAIN/SCRAM: the proxy's user name on the brokers.
+    pub username: Option<String>,
+    /// PLAIN/SCRAM: its password; never logged.
+    pub password: Option<Secret>,
+    /// OAUTHBEARER: the token endpoint of the brokers' identity provider.
+    pub token_endpoint_uri: Option<String>,
+    /// OAUTHBEARER: the proxy's client id there.
+    pub client_id: Option<String>,
+    /// OAUTHBEARER: its client secret; never logged.
+    pub client_secret: Option<Secret>,
+    /// OAUTHBEARER: the scope to request, if the provider needs one.
+    pub scope: Option<String>,
 }
 
 /// A string that never appears in logs or debug output.
@@ -325,6 +337,16 @@ impl Config {
         }
         self.limits.validate(&mut errors);
         self.identity.validate(&mut errors);
+        let token_url = self
+            .upstream
+            .sasl
+            .as_ref()
+            .and_then(|s| s.token_endpoint_uri.as_ref());
+        if let Some(Err(e)) =
+            token_url.map(|u| check_provider_url(u, self.identity.allow_http_loopback))
+        {
+            errors.push("upstream.sasl.token_endpoint_uri", e);
+        }
         let needs_providers = self
             .listeners
             .iter()
@@ -396,11 +418,53 @@ impl Upstream {
             }
         }
         if let Some(sasl) = &self.sasl {
-            if sasl.username.is_empty() {
-                errors.push("upstream.sasl.username", "must not be empty");
+            let oauth = sasl.mechanism == SaslMechanism::Oauthbearer;
+            let present = |field: &'static str, value: bool| {
+                let expected =
+                    matches!(field, "token_endpoint_uri" | "client_id" | "client_secret") == oauth;
+                (field, value, expected)
+            };
+            let fields = [
+                present(
+                    "username",
+                    sasl.username.as_ref().is_some_and(|u| !u.is_empty()),
+                ),
+                present(
+                    "password",
+                    sasl.password
+                        .as_ref()
+                        .is_some_and(|p| !p.expose().is_empty()),
+                ),
+                present("token_endpoint_uri", sasl.token_endpoint_uri.is_some()),
+                present(
+                    "client_id",
+                    sasl.client_id.as_ref().is_some_and(|c| !c.is_empty()),
+                ),
+                present(
+                    "client_secret",
+                    sasl.client_secret
+                        .as_ref()
+                        .is_some_and(|c| !c.expose().is_empty()),
+                ),
+            ];
+            for (field, is_set, expected) in fields {
+                if expected && !is_set {
+                    errors.push(
+                        format!("upstream.sasl.{field}"),
+                        format!("required with mechanism {}", sasl.mechanism.name()),
+                    );
+                } else if !expected && is_set {
+                    errors.push(
+                        format!("upstream.sasl.{field}"),
+                        format!("not used with mechanism {}", sasl.mechanism.name()),
+                    );
+                }
             }
-            if sasl.password.expose().is_empty() {
-                errors.push("upstream.sasl.password", "must not be empty");
+            if sasl.scope.is_some() && !oauth {
+                errors.push(
+                    "upstream.sasl.scope",
+                    format!("not used with mechanism {}", sasl.mechanism.name()),
+                );
             }
         }
     }
@@ -662,6 +726,38 @@ mod tests {
         Config::parse(&allowed).unwrap();
         assert!(check_provider_url("https://dev-47119201.okta.com/oauth2/default", false).is_ok());
         assert!(check_provider_url("not a url", true).is_err());
+    }
+
+    #[test]
+    fn upstream_sasl_fields_follow_the_mechanism() {
+        let with = |sasl: &str| Config::parse(&format!("{MINIMAL}\n[upstream.sasl]\n{sasl}"));
+        with("mechanism = \"PLAIN\"\nusername = \"p\"\npassword = \"s\"").unwrap();
+        let err =
+            with("mechanism = \"SCRAM-SHA-256\"\nusername = \"p\"\nclient_id = \"c\"").unwrap_err();
+        let fields: Vec<&str> = err.0.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(
+            fields,
+            ["upstream.sasl.password", "upstream.sasl.client_id"],
+            "{err}"
+        );
+        let oauth = "mechanism = \"OAUTHBEARER\"\ntoken_endpoint_uri = \"https://idp.example.com/token\"\n\
+                     client_id = \"kafka-proxy\"\nclient_secret = \"s\"\nscope = \"kafka\"";
+        with(oauth).unwrap();
+        let err =
+            with(&oauth.replace("https://idp.example.com", "http://idp.example.com")).unwrap_err();
+        assert_eq!(err.0[0].0, "upstream.sasl.token_endpoint_uri", "{err}");
+        let err = with("mechanism = \"OAUTHBEARER\"\nusername = \"u\"").unwrap_err();
+        let fields: Vec<&str> = err.0.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "upstream.sasl.username",
+                "upstream.sasl.token_endpoint_uri",
+                "upstream.sasl.client_id",
+                "upstream.sasl.client_secret"
+            ],
+            "{err}"
+        );
     }
 
     #[test]

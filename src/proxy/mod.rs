@@ -6,6 +6,7 @@ mod rewrite;
 mod session;
 pub mod topology;
 pub mod upstream;
+pub mod upstream_token;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -41,6 +42,9 @@ pub enum StartError {
     /// A TLS file could not be used.
     #[error("{0}")]
     Tls(#[from] crate::tls::TlsError),
+    /// The proxy's own OAUTHBEARER settings are incomplete.
+    #[error("{0}")]
+    Token(#[from] upstream_token::TokenError),
     /// The HTTP client for identity providers could not be built.
     #[error("identity provider HTTP client: {0}")]
     Http(#[from] reqwest::Error),
@@ -97,7 +101,8 @@ impl Proxy {
     /// Binds every listener's bootstrap port, starts accepting and starts the background
     /// topology refresh (which opens the per-broker ports as brokers are discovered).
     pub async fn start(config: Config) -> Result<Self, StartError> {
-        let connector = Connector::new(config.upstream.clone())?;
+        let http = crate::identity::http_client()?;
+        let connector = Connector::new(config.upstream.clone(), http.clone())?;
         let mut listeners = Vec::with_capacity(config.listeners.len());
         for l in &config.listeners {
             let acceptor = l.tls.as_ref().map(crate::tls::acceptor).transpose()?;
@@ -113,7 +118,6 @@ impl Proxy {
                 broker_ports: Mutex::default(),
             });
         }
-        let http = crate::identity::http_client()?;
         let providers = Providers::new(
             config
                 .identity

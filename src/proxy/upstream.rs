@@ -18,6 +18,8 @@ use crate::kafka::{self, DecodeError, error_code};
 use crate::sasl::{self, scram};
 use crate::tls::UpstreamConnector;
 
+use super::upstream_token::TokenSource;
+
 /// A byte stream to a broker, plain or TLS.
 pub trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
@@ -112,19 +114,27 @@ pub enum UpstreamError {
 pub struct Connector {
     config: Arc<UpstreamConfig>,
     tls: Option<UpstreamConnector>,
+    token: Option<Arc<TokenSource>>,
 }
 
 impl Connector {
     /// Builds a connector from the upstream configuration (TLS files are read here).
-    pub fn new(config: UpstreamConfig) -> Result<Self, crate::tls::TlsError> {
+    pub fn new(config: UpstreamConfig, http: reqwest::Client) -> Result<Self, super::StartError> {
         let tls = config
             .tls
             .as_ref()
             .map(UpstreamConnector::new)
             .transpose()?;
+        let token = match &config.sasl {
+            Some(sasl) if sasl.mechanism == SaslMechanism::Oauthbearer => {
+                Some(Arc::new(TokenSource::new(sasl, http)?))
+            }
+            _ => None,
+        };
         Ok(Self {
             config: Arc::new(config),
             tls,
+            token,
         })
     }
 
@@ -166,11 +176,27 @@ impl Connector {
             }
         };
         if let Some(sasl) = &self.config.sasl {
+            let credentials = match &self.token {
+                Some(source) => {
+                    let token = source
+                        .token()
+                        .await
+                        .map_err(|e| UpstreamError::Sasl(e.to_string()))?;
+                    Credentials::Token(token)
+                }
+                None => Credentials::Password {
+                    username: sasl.username.clone().unwrap_or_default(),
+                    password: sasl
+                        .password
+                        .as_ref()
+                        .map(|p| p.expose().to_owned())
+                        .unwrap_or_default(),
+                },
+            };
             authenticate(
                 conn.stream(),
                 sasl.mechanism,
-                &sasl.username,
-                sasl.password.expose(),
+                &credentials,
                 &self.config.client_id,
             )
             .await?;
@@ -227,11 +253,16 @@ pub async fn round_trip<R: Request + Encodable>(
 /// start after these have been answered.
 const OWN_CORRELATION_ID: i32 = 0x7ead_0000;
 
+/// What the proxy authenticates to brokers with.
+enum Credentials {
+    Password { username: String, password: String },
+    Token(String),
+}
+
 async fn authenticate(
     stream: &mut (dyn Stream + '_),
     mechanism: SaslMechanism,
-    username: &str,
-    password: &str,
+    credentials: &Credentials,
     client_id: &str,
 ) -> Result<(), UpstreamError> {
     let handshake = SaslHandshakeRequest::default().with_mechanism(mechanism.name().into());
@@ -244,7 +275,18 @@ async fn authenticate(
             response.error_code
         )));
     }
+    let (username, password) = match credentials {
+        Credentials::Password { username, password } => (username.as_str(), password.as_str()),
+        Credentials::Token(token) => {
+            let message = format!("n,,\u{1}auth=Bearer {token}\u{1}\u{1}").into_bytes();
+            sasl_step(stream, 2, client_id, message).await?;
+            return Ok(());
+        }
+    };
     match mechanism {
+        SaslMechanism::Oauthbearer => {
+            return Err(UpstreamError::Sasl("OAUTHBEARER needs a token".into()));
+        }
         SaslMechanism::Plain => {
             sasl_step(
                 stream,
