@@ -228,11 +228,17 @@ fn timing(spec: &ProviderSpec) -> JwksTiming {
     }
 }
 
-/// The registered providers, by issuer: an immutable snapshot, swapped as a whole on change.
+/// The registered providers, by issuer: an immutable snapshot, swapped as a whole on change
+/// (which also drops its cache of verified tokens).
 #[derive(Default)]
 pub struct Providers {
     by_issuer: HashMap<String, Vec<Arc<Provider>>>,
+    /// Verified tokens by SHA-256, until they expire, so that reconnect storms stay cheap.
+    verified: std::sync::Mutex<HashMap<[u8; 32], Identity>>,
 }
+
+/// Verified tokens kept at most; when full, expired entries go, then the whole cache.
+const VERIFIED_CACHE_SIZE: usize = 10_000;
 
 impl Providers {
     /// A snapshot of these providers.
@@ -241,7 +247,10 @@ impl Providers {
         for p in providers {
             by_issuer.entry(p.spec.issuer.clone()).or_default().push(p);
         }
-        Self { by_issuer }
+        Self {
+            by_issuer,
+            verified: Default::default(),
+        }
     }
 
     /// Every provider.
@@ -255,6 +264,42 @@ impl Providers {
     }
 
     async fn validate_at(&self, token: &str, now: u64) -> Result<Identity, AuthFailure> {
+        let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+        let key: [u8; 32] = digest
+            .as_ref()
+            .try_into()
+            .map_err(|_| AuthFailure::Malformed)?;
+        let cached = self.verified.lock().ok().and_then(|c| c.get(&key).cloned());
+        if let Some(identity) = cached {
+            // Still expired/unexpired by the same rule as a fresh check.
+            let skew = self.skew_of(&identity);
+            if identity.expires_at.saturating_add(skew) >= now {
+                return Ok(identity);
+            }
+        }
+        let identity = self.verify(token, now).await?;
+        if let Ok(mut cache) = self.verified.lock() {
+            if cache.len() >= VERIFIED_CACHE_SIZE {
+                cache.retain(|_, id| id.expires_at >= now);
+                if cache.len() >= VERIFIED_CACHE_SIZE {
+                    cache.clear();
+                }
+            }
+            cache.insert(key, identity.clone());
+        }
+        Ok(identity)
+    }
+
+    fn skew_of(&self, identity: &Identity) -> u64 {
+        self.iter()
+            .find(|p| {
+                p.spec.organization == identity.organization
+                    && p.spec.identifier == identity.provider
+            })
+            .map_or(0, |p| p.spec.clock_skew_secs)
+    }
+
+    async fn verify(&self, token: &str, now: u64) -> Result<Identity, AuthFailure> {
         if !ALLOWED_ALGORITHMS.contains(&header_algorithm(token)?) {
             return Err(AuthFailure::Algorithm);
         }

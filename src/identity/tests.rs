@@ -267,3 +267,26 @@ fn garbage_is_malformed() {
         );
     }
 }
+
+#[test]
+fn verified_tokens_are_cached_until_they_expire() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let providers = providers();
+    let token = rsa(&with(|c| c["exp"] = json!(NOW + 5)));
+    runtime.block_on(async {
+        assert!(providers.validate_at(&token, NOW).await.is_ok());
+        assert_eq!(providers.verified.lock().unwrap().len(), 1);
+        assert!(
+            providers.validate_at(&token, NOW + 30).await.is_ok(),
+            "cached, within the skew"
+        );
+        assert_eq!(
+            providers.validate_at(&token, NOW + 40).await,
+            Err(AuthFailure::Expired),
+            "expiry applies to cached tokens"
+        );
+    });
+}
