@@ -4,13 +4,22 @@
 #   harness/clients/run.sh CLIENT SCENARIO --bootstrap HOST:PORT[,...] [options]
 #
 # CLIENT:   confluent | kafka-python | kafkajs | java
-# SCENARIO: basic group acks0 idempotent transactions brokers           (every client)
-#           produce-continuous consume-verify                           (java only)
+# SCENARIO: basic group acks0 idempotent transactions brokers auth-fail reauth   (every client)
+#           produce-continuous consume-verify                                     (java only)
 # Options (all clients): --topic T (default: unique) --group G (default: unique) --messages N
-#   (10000) --partitions P (6) --replication-factor R (3) --security-protocol PLAINTEXT|SSL
-#   --ca-file PEM --timeout S (120, hard deadline) --keep-topic (keeps the topic and the group)
+#   (10000) --partitions P (6) --replication-factor R (3)
+#   --security-protocol PLAINTEXT|SSL|SASL_PLAINTEXT|SASL_SSL --ca-file PEM
+#   --timeout S (120, reauth: duration + 90; hard deadline) --keep-topic (keeps topic and group)
+# OAUTHBEARER (SASL_* protocols): --sasl-mechanism OAUTHBEARER (the default and only one)
+#   --oauth-token-url URL --oauth-client-id ID --oauth-client-secret SECRET [--oauth-scope S];
+#   each library fetches tokens by the client-credentials grant in its own documented way
+#   (java: run.sh adds -Dorg.apache.kafka.sasl.oauthbearer.allowed.urls=URL).
+# auth-fail: passes only if the client reports an authentication failure; "error_text" in the
+#   JSON; --expect-error REGEX must match it if given.
+# reauth: --duration-s S (30) --rate MSG_PER_S (20) --min-reauth N (0): producer + consumer for
+#   S seconds; every acked message consumed, no authentication error, >= N re-authentications.
 # java and confluent: --group-protocol classic|consumer (consumer = KIP-848; default classic)
-# java only: --duration-s S (30), --rate MSG_PER_S (1000), --acked-file F
+# java only: --rate (1000 for produce-continuous), --acked-file F
 #
 # Prints one JSON line on stdout ({"ok":true,...}); exit 0 only if every check passed,
 # 1 failed check or error (reason on stderr), 2 bad usage, 3 hard timeout.
@@ -20,7 +29,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 HERE=$KOP_REPO_ROOT/harness/clients
 
 if (($# < 2)); then
-  sed -n '2,17s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
+  sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}" >&2
   exit 2
 fi
 client=$1
@@ -44,8 +53,18 @@ case $client in
   java)
     jar=$KOP_WORK/java/build/kop-client-scenarios.jar
     [[ -f $jar ]] || not_installed
+    # Since Kafka 4.0 the client fetches only OAuth URLs listed in this property (CVE-2025-27817).
+    props=()
+    prev=
+    for arg in "$@"; do
+      case $arg in
+        --oauth-token-url=*) props=("-Dorg.apache.kafka.sasl.oauthbearer.allowed.urls=${arg#*=}") ;;
+        *) [[ $prev == --oauth-token-url ]] && props=("-Dorg.apache.kafka.sasl.oauthbearer.allowed.urls=$arg") ;;
+      esac
+      prev=$arg
+    done
     # shellcheck disable=SC2086 # KOP_JAVA_OPTS is a list of JVM options
-    exec "$(kop_java)" ${KOP_JAVA_OPTS:--Xmx512m} -cp "$jar:$KOP_WORK/java/lib/*" kop.harness.Scenarios "$@"
+    exec "$(kop_java)" ${KOP_JAVA_OPTS:--Xmx512m} ${props[@]+"${props[@]}"} -cp "$jar:$KOP_WORK/java/lib/*" kop.harness.Scenarios "$@"
     ;;
   *)
     echo "run.sh: unknown client '$client' (confluent, kafka-python, kafkajs, java)" >&2

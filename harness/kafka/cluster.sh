@@ -24,6 +24,16 @@
 #                                             $KOP_WORK/tls/ca.pem, SAN IP:127.0.0.1, DNS:localhost
 #   SASL_PLAINTEXT   19390+N  (19391..19393)  PLAIN, SCRAM-SHA-256, SCRAM-SHA-512;
 #                                             user `proxy`, password `proxy-secret`
+#   OAUTH            19490+N  (19491..19493)  optional: SASL_PLAINTEXT with OAUTHBEARER only,
+#                                             tokens validated by Kafka's own
+#                                             OAuthBearerValidatorCallbackHandler against the
+#                                             IdP's JWKS (jwks_uri from its discovery), expected
+#                                             audience and issuer; session lifetime = token
+#                                             lifetime, so clients re-authenticate (KIP-368).
+#                    Enabled only if KOP_KAFKA_OAUTH=1 and the IdP's discovery answers when
+#                    `start` starts the first node (else skipped, and logged); the choice is kept
+#                    in $KOP_WORK/kafka/oauth.properties, so `start-node` restarts a node with the
+#                    same listeners. Switching it on or off needs `stop` then `start`.
 #   No authorizer. Data, server.properties, server.log (stdout+stderr) and kafka.pid
 #   live in $KOP_WORK/kafka/node-N. Heap -Xmx512m -Xms256m per node.
 #
@@ -35,7 +45,9 @@
 #
 # Environment: KOP_WORK (default <repo>/target/harness), KOP_KAFKA_START_TIMEOUT (s, 180),
 #   KOP_KAFKA_STOP_TIMEOUT (s, 30), KOP_KAFKA_JAVA_OPTS (extra broker JVM options),
-#   KOP_TOOL_JAVA_OPTS (tool JVM options, default -Xmx512m), KOP_MVN_ARGS (extra mvn args).
+#   KOP_TOOL_JAVA_OPTS (tool JVM options, default -Xmx512m), KOP_MVN_ARGS (extra mvn args),
+#   KOP_KAFKA_OAUTH (1: add the OAUTH listener), KOP_KAFKA_OAUTH_ISSUER (the IdP's issuer,
+#   default http://127.0.0.1:19400, harness/idp's main issuer), KOP_KAFKA_OAUTH_AUDIENCE (kafka).
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 
@@ -56,6 +68,7 @@ TLS_DIR=$KOP_WORK/tls
 TLS_PASS=kop-test-pass
 SASL_USER=proxy
 SASL_PASS=proxy-secret
+OAUTH_CONF=$KAFKA_DIR/oauth.properties
 START_TIMEOUT=${KOP_KAFKA_START_TIMEOUT:-180}
 STOP_TIMEOUT=${KOP_KAFKA_STOP_TIMEOUT:-30}
 
@@ -63,6 +76,7 @@ plain_port()      { echo $((19090 + $1)); }
 controller_port() { echo $((19190 + $1)); }
 ssl_port()        { echo $((19290 + $1)); }
 sasl_port()       { echo $((19390 + $1)); }
+oauth_port()      { echo $((19490 + $1)); }
 node_dir()        { echo "$KAFKA_DIR/node-$1"; }
 
 # bootstrap PORT_FN: "127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3"
@@ -224,11 +238,80 @@ EOF
   done
 }
 
+# ---------------------------------------------------------------------------- OAUTH listener
+
+# oauth_prop KEY: a value from $OAUTH_CONF (empty if absent).
+oauth_prop() {
+  [[ -f $OAUTH_CONF ]] && sed -n "s/^$1=//p" "$OAUTH_CONF" | head -n1
+}
+
+oauth_enabled() { [[ -n $(oauth_prop jwks_url) ]]; }
+
+# decide_oauth: called when no node runs, i.e. before the cluster (re)starts from scratch.
+# Writes $OAUTH_CONF if the OAUTH listener is wanted and the IdP answers, removes it otherwise.
+decide_oauth() {
+  rm -f "$OAUTH_CONF"
+  if [[ ${KOP_KAFKA_OAUTH:-0} != 1 ]]; then
+    return 0
+  fi
+  local issuer=${KOP_KAFKA_OAUTH_ISSUER:-http://127.0.0.1:19400} doc jwks iss
+  issuer=${issuer%/}
+  if ! command -v curl >/dev/null 2>&1; then
+    kop_log "KOP_KAFKA_OAUTH=1 but curl is missing: starting without the OAUTH listener"
+    return 0
+  fi
+  if ! doc=$(curl -fsS --max-time 5 "$issuer/.well-known/openid-configuration" 2>&1); then
+    kop_log "KOP_KAFKA_OAUTH=1 but the IdP's discovery $issuer/.well-known/openid-configuration does not answer ($doc): starting without the OAUTH listener"
+    return 0
+  fi
+  doc=$(tr -d '\n' <<<"$doc")
+  jwks=$(sed -n 's/.*"jwks_uri"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' <<<"$doc")
+  iss=$(sed -n 's/.*"issuer"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' <<<"$doc")
+  if [[ -z $jwks || -z $iss ]]; then
+    kop_log "KOP_KAFKA_OAUTH=1 but the IdP's discovery document has no jwks_uri/issuer: starting without the OAUTH listener"
+    return 0
+  fi
+  cat >"$OAUTH_CONF" <<EOF
+# Written by harness/kafka/cluster.sh start: the OAUTH listener's settings (from the IdP's discovery).
+jwks_url=$jwks
+issuer=$iss
+audience=${KOP_KAFKA_OAUTH_AUDIENCE:-kafka}
+EOF
+  kop_log "OAUTH listener enabled on $(bootstrap oauth_port) (JWKS $jwks, issuer $iss, audience ${KOP_KAFKA_OAUTH_AUDIENCE:-kafka})"
+}
+
+# The OAUTH listener's part of server.properties (nothing when it is off).
+oauth_node_config() {
+  oauth_enabled || return 0
+  cat <<EOF
+
+# OAUTH listener: OAUTHBEARER bearer JWTs from the IdP, checked by Kafka's own validator
+# (signature against the JWKS, exp/nbf, aud, iss, sub). connections.max.reauth.ms makes the
+# session lifetime the token's remaining lifetime (capped at 1 h), so clients must
+# re-authenticate (KIP-368) before their token expires.
+listener.name.oauth.sasl.enabled.mechanisms=OAUTHBEARER
+listener.name.oauth.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required ;
+listener.name.oauth.oauthbearer.sasl.server.callback.handler.class=org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler
+listener.name.oauth.oauthbearer.connections.max.reauth.ms=3600000
+sasl.oauthbearer.jwks.endpoint.url=$(oauth_prop jwks_url)
+sasl.oauthbearer.expected.audience=$(oauth_prop audience)
+sasl.oauthbearer.expected.issuer=$(oauth_prop issuer)
+EOF
+}
+
 write_node_config() {
-  local n=$1 dir voters
+  local n=$1 dir voters listeners advertised map
   dir=$(node_dir "$n")
   voters=$(for m in "${NODES[@]}"; do printf '%s@%s:%s,' "$m" "$HOST" "$(controller_port "$m")"; done)
   voters=${voters%,}
+  listeners="PLAINTEXT://$HOST:$(plain_port "$n"),CONTROLLER://$HOST:$(controller_port "$n"),SSL://$HOST:$(ssl_port "$n"),SASL_PLAINTEXT://$HOST:$(sasl_port "$n")"
+  advertised="PLAINTEXT://$HOST:$(plain_port "$n"),SSL://$HOST:$(ssl_port "$n"),SASL_PLAINTEXT://$HOST:$(sasl_port "$n")"
+  map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT
+  if oauth_enabled; then
+    listeners+=",OAUTH://$HOST:$(oauth_port "$n")"
+    advertised+=",OAUTH://$HOST:$(oauth_port "$n")"
+    map+=,OAUTH:SASL_PLAINTEXT
+  fi
   mkdir -p "$dir/data"
   cat >"$dir/server.properties" <<EOF
 # Generated by harness/kafka/cluster.sh on every start; edit the script, not this file.
@@ -237,9 +320,9 @@ node.id=$n
 controller.quorum.voters=$voters
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listeners=PLAINTEXT://$HOST:$(plain_port "$n"),CONTROLLER://$HOST:$(controller_port "$n"),SSL://$HOST:$(ssl_port "$n"),SASL_PLAINTEXT://$HOST:$(sasl_port "$n")
-advertised.listeners=PLAINTEXT://$HOST:$(plain_port "$n"),SSL://$HOST:$(ssl_port "$n"),SASL_PLAINTEXT://$HOST:$(sasl_port "$n")
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT
+listeners=$listeners
+advertised.listeners=$advertised
+listener.security.protocol.map=$map
 log.dirs=$dir/data
 
 # SSL listener: server-auth only.
@@ -278,6 +361,7 @@ log.cleaner.dedupe.buffer.size=8388608
 log.segment.bytes=67108864
 log.retention.hours=24
 EOF
+  oauth_node_config >>"$dir/server.properties"
 }
 
 # ---------------------------------------------------------------------------- processes
@@ -327,7 +411,10 @@ any_node_running() {
   return 1
 }
 
-node_ports() { echo "$(plain_port "$1") $(controller_port "$1") $(ssl_port "$1") $(sasl_port "$1")"; }
+node_ports() {
+  echo "$(plain_port "$1") $(controller_port "$1") $(ssl_port "$1") $(sasl_port "$1")"
+  if oauth_enabled; then oauth_port "$1"; fi
+}
 
 # Refuse to start a node whose ports are taken by some other process (e.g. a cluster of
 # another checkout with a different KOP_WORK), rather than fail obscurely in the broker log.
@@ -391,6 +478,10 @@ launch_node() {
     -Dlog4j2.configurationFile="$KAFKA_DIR/log4j2-broker.properties"
     "$(node_marker "$n")"
   )
+  # Since Kafka 4.0 the broker fetches only OAuth URLs listed here (CVE-2025-27817).
+  if oauth_enabled; then
+    opts+=("-Dorg.apache.kafka.sasl.oauthbearer.allowed.urls=$(oauth_prop jwks_url)")
+  fi
   # shellcheck disable=SC2206  # extra options are a list of words on purpose
   opts+=(${KOP_KAFKA_JAVA_OPTS:-})
   (
@@ -508,6 +599,13 @@ start_nodes() {
   for n in "$@"; do
     node_pid "$n" >/dev/null || to_start+=("$n")
   done
+  # The OAUTH listener is decided when the cluster starts from scratch; a node restarted while
+  # others run gets the listeners they have.
+  if ! any_node_running; then
+    decide_oauth
+  elif [[ ${KOP_KAFKA_OAUTH:-0} == 1 ]] && ! oauth_enabled; then
+    kop_log "KOP_KAFKA_OAUTH=1 but the running cluster has no OAUTH listener; run '$CLUSTER_SH stop' first"
+  fi
   if ((${#to_start[@]} == 0)); then
     # Cheap health check so that a repeated `start` costs nothing; a cluster left
     # half-started (e.g. an earlier `start` was interrupted) is waited for instead.
@@ -574,7 +672,7 @@ cmd_clean() {
   stop_nodes "${NODES[@]}"
   local n
   for n in "${NODES[@]}"; do rm -rf "$(node_dir "$n")"; done
-  rm -f "$KAFKA_DIR/cluster.id"
+  rm -f "$KAFKA_DIR/cluster.id" "$OAUTH_CONF"
   kop_log "node data removed (jars in $LIB_DIR and TLS files in $TLS_DIR kept)"
 }
 
@@ -639,7 +737,13 @@ cmd_tool() {
 }
 
 cmd_env() {
-  local kv
+  local kv oauth_env=()
+  if oauth_enabled; then
+    oauth_env=("KOP_KAFKA_OAUTH_BOOTSTRAP=$(bootstrap oauth_port)"
+      "KOP_KAFKA_OAUTH_JWKS_URL=$(oauth_prop jwks_url)"
+      "KOP_KAFKA_OAUTH_ISSUER=$(oauth_prop issuer)"
+      "KOP_KAFKA_OAUTH_AUDIENCE=$(oauth_prop audience)")
+  fi
   for kv in \
     "KOP_WORK=$KOP_WORK" \
     "KOP_KAFKA_BOOTSTRAP=$(bootstrap plain_port)" \
@@ -650,7 +754,8 @@ cmd_env() {
     "KOP_TLS_DIR=$TLS_DIR" \
     "KOP_KAFKA_LIB=$LIB_DIR" \
     "KOP_KAFKA_CLIENT_CONFIGS=$CLIENTS_DIR" \
-    "KOP_KAFKA_CLUSTER_SH=$CLUSTER_SH"; do
+    "KOP_KAFKA_CLUSTER_SH=$CLUSTER_SH" \
+    ${oauth_env[@]+"${oauth_env[@]}"}; do
     # Plain values stay readable; anything unusual (spaces in KOP_WORK...) gets quoted.
     if [[ ${kv#*=} =~ ^[A-Za-z0-9_./:,@+-]*$ ]]; then
       printf 'export %s\n' "$kv"

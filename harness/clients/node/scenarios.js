@@ -17,6 +17,20 @@
  *               read-committed consumer sees exactly the committed batch.
  * brokers       every broker address the client learns (describeCluster brokers and
  *               controller, topic metadata partition leaders and replicas).
+ * auth-fail     connect with the given credentials (produce one message, then admin
+ *               listTopics): passes only if kafkajs reports an authentication failure
+ *               (KafkaJSSASLAuthenticationError, SASL_AUTHENTICATION_FAILED) before the deadline;
+ *               "error_text" holds it, "auth_error_source" is broker or token_endpoint.
+ * reauth        a producer (acks=all) and a consumer run for --duration-s at --rate msg/s on one
+ *               topic; every acknowledged message must be consumed and no authentication error
+ *               reported. kafkajs re-authenticates lazily (KIP-368): before a request, once less
+ *               than reauthenticationThreshold (10 s default) of the session is left.
+ *               "reauthentications" = SASL authentications - connections (from kafkajs's debug
+ *               log), "token_fetches"/"token_calls" from the token provider.
+ *
+ * OAUTHBEARER (--security-protocol SASL_PLAINTEXT|SASL_SSL): sasl.oauthBearerProvider returns
+ * { value } from a client-credentials grant (node fetch, client_secret_basic), cached by the
+ * program until 80% of the token's lifetime has passed.
  *
  * Output: one JSON line on stdout ({"ok":...}); exit 0 only if every check passed, 1 on a
  * failed check or error (reason on stderr), 2 on bad usage, 3 when the hard --timeout expired.
@@ -30,9 +44,12 @@ const { parseArgs } = require('util')
 const { Kafka, logLevel, Partitioners } = require('kafkajs')
 
 const USAGE = `usage: scenarios.js SCENARIO --bootstrap HOST:PORT[,...] [--topic T] [--group G]
-  [--messages N] [--partitions P] [--replication-factor R] [--security-protocol PLAINTEXT|SSL]
-  [--ca-file PEM] [--timeout S] [--keep-topic]
-scenarios: basic group acks0 idempotent transactions brokers`
+  [--messages N] [--partitions P] [--replication-factor R]
+  [--security-protocol PLAINTEXT|SSL|SASL_PLAINTEXT|SASL_SSL] [--ca-file PEM] [--timeout S] [--keep-topic]
+  [--sasl-mechanism OAUTHBEARER] [--oauth-token-url URL] [--oauth-client-id ID]
+  [--oauth-client-secret SECRET] [--oauth-scope SCOPE]
+  [--duration-s S] [--rate MSG_PER_S] [--min-reauth N] [--expect-error REGEX]
+scenarios: basic group acks0 idempotent transactions brokers auth-fail reauth`
 
 // ---- options, result line, checks, deadline ------------------------------------------------
 
@@ -49,8 +66,17 @@ function parseOptions (argv) {
       'replication-factor': { type: 'string', default: '3' },
       'security-protocol': { type: 'string', default: 'PLAINTEXT' },
       'ca-file': { type: 'string' },
-      timeout: { type: 'string', default: '120' },
-      'keep-topic': { type: 'boolean', default: false }
+      timeout: { type: 'string' },
+      'keep-topic': { type: 'boolean', default: false },
+      'sasl-mechanism': { type: 'string' },
+      'oauth-token-url': { type: 'string' },
+      'oauth-client-id': { type: 'string' },
+      'oauth-client-secret': { type: 'string' },
+      'oauth-scope': { type: 'string' },
+      'duration-s': { type: 'string', default: '30' },
+      rate: { type: 'string', default: '20' },
+      'min-reauth': { type: 'string', default: '0' },
+      'expect-error': { type: 'string' }
     }
   })
   const tag = crypto.randomBytes(5).toString('hex')
@@ -62,13 +88,34 @@ function parseOptions (argv) {
     replicationFactor: Number(values['replication-factor']),
     securityProtocol: values['security-protocol'].toUpperCase(),
     caFile: values['ca-file'],
-    timeoutS: Number(values.timeout),
     keepTopic: values['keep-topic'],
+    saslMechanism: values['sasl-mechanism'] && values['sasl-mechanism'].toUpperCase(),
+    oauthTokenUrl: values['oauth-token-url'],
+    oauthClientId: values['oauth-client-id'],
+    oauthClientSecret: values['oauth-client-secret'],
+    oauthScope: values['oauth-scope'],
+    durationS: Number(values['duration-s']),
+    rate: Number(values.rate),
+    minReauth: Number(values['min-reauth']),
+    expectError: values['expect-error'],
     tag
   }
   if (positionals.length !== 1 || !(opts.scenario in SCENARIOS)) throw new Error(`missing or unknown scenario: ${positionals}`)
+  opts.timeoutS = values.timeout !== undefined ? Number(values.timeout) : opts.scenario === 'reauth' ? opts.durationS + 90 : 120
   if (!opts.bootstrap) throw new Error('--bootstrap is required')
-  if (!['PLAINTEXT', 'SSL'].includes(opts.securityProtocol)) throw new Error('--security-protocol must be PLAINTEXT or SSL')
+  if (!['PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL'].includes(opts.securityProtocol)) {
+    throw new Error('--security-protocol must be PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL')
+  }
+  if (opts.securityProtocol.startsWith('SASL_')) {
+    opts.saslMechanism = opts.saslMechanism || 'OAUTHBEARER'
+    if (opts.saslMechanism !== 'OAUTHBEARER') throw new Error('--sasl-mechanism must be OAUTHBEARER')
+    if (!opts.oauthTokenUrl || !opts.oauthClientId || !opts.oauthClientSecret) {
+      throw new Error(`${opts.securityProtocol} with OAUTHBEARER needs --oauth-token-url, --oauth-client-id and --oauth-client-secret`)
+    }
+  } else if (opts.saslMechanism) {
+    throw new Error('--sasl-mechanism needs --security-protocol SASL_PLAINTEXT or SASL_SSL')
+  }
+  if (!(opts.durationS > 0) || !(opts.rate > 0) || !(opts.minReauth >= 0)) throw new Error('--duration-s, --rate and --min-reauth must be positive numbers')
   if (!(opts.messages >= 1) || !(opts.timeoutS > 0)) throw new Error('--messages and --timeout must be positive numbers')
   opts.topic = values.topic || `kop-kafkajs-${opts.scenario}-${tag}`
   opts.group = values.group || `kop-kafkajs-${opts.scenario}-${tag}`
@@ -118,23 +165,102 @@ function deferred () {
 
 // ---- client configuration: the one place for connection and security options --------------
 
-/** kafkajs logs through console (stdout) by default: send everything to stderr instead. */
-const stderrLogCreator = () => ({ namespace, label, log: entry }) => {
+/**
+ * SASL events seen in kafkajs's log: kafkajs has no other way to tell about re-authentications,
+ * and its retries turn an authentication failure into a later, different error.
+ */
+const saslEvents = { connects: 0, authentications: 0, authErrors: [] }
+const AUTH_ERROR = /SASL_AUTHENTICATION_FAILED|SASL \w+ authentication failed|Authentication failed|invalid_token|invalid credentials/i
+// kafkajs ignores the server's OAUTHBEARER error challenge ({"status":"invalid_token"} in the
+// SaslAuthenticate response's auth bytes, RFC 7628 3.2.2) and takes the exchange as a success;
+// its next request is then answered with ILLEGAL_SASL_STATE and the connection is closed. For
+// kafkajs that is what a refused token looks like.
+const SASL_STATE_ERROR = /ILLEGAL_SASL_STATE|not valid given the current SASL state/i
+
+/**
+ * kafkajs logs through console (stdout) by default: send everything to stderr instead, and
+ * only up to WARN (the reauth and auth-fail scenarios run at DEBUG to count SASL events).
+ */
+const stderrLogCreator = () => ({ namespace, level, label, log: entry }) => {
   const { message, ...rest } = entry
+  if (message === 'Connecting') saslEvents.connects++
+  else if (/^SASL \w+ authentication successful/.test(message)) saslEvents.authentications++
+  else if (level <= logLevel.WARN) {
+    const text = rest.error ? `${message}: ${rest.error}` : message
+    if (AUTH_ERROR.test(text) || SASL_STATE_ERROR.test(text)) saslEvents.authErrors.push(text)
+  }
+  if (level > logLevel.WARN) return
   process.stderr.write(`[kafkajs ${label}] ${namespace}: ${message} ${JSON.stringify(rest)}\n`)
 }
+
+/**
+ * The application's OAUTHBEARER token provider: an access token from the token endpoint by the
+ * client-credentials grant (client_secret_basic), shared by every connection and fetched anew
+ * once 80% of its lifetime has passed. kafkajs calls it for every SASL authentication.
+ */
+function makeTokenProvider (opts) {
+  const enc = s => encodeURIComponent(s) // RFC 6749 2.3.1
+  const authorization = 'Basic ' + Buffer.from(`${enc(opts.oauthClientId)}:${enc(opts.oauthClientSecret)}`).toString('base64')
+  const state = { calls: 0, fetches: 0, errors: [], token: null, refreshAt: 0, inflight: null }
+  async function fetchToken () {
+    const form = new URLSearchParams({ grant_type: 'client_credentials' })
+    if (opts.oauthScope) form.set('scope', opts.oauthScope)
+    const began = Date.now()
+    let res, text
+    try {
+      res = await fetch(opts.oauthTokenUrl, {
+        method: 'POST',
+        headers: { authorization, accept: 'application/json', 'content-type': 'application/x-www-form-urlencoded' },
+        body: form,
+        signal: AbortSignal.timeout(10000)
+      })
+      text = await res.text()
+    } catch (e) {
+      state.errors.push(`token request failed: ${e.message}${e.cause ? ` (${e.cause.message || e.cause})` : ''}`)
+      throw new Error(state.errors[state.errors.length - 1])
+    }
+    if (!res.ok) {
+      state.errors.push(`token endpoint answered HTTP ${res.status}: ${text.slice(0, 300)}`)
+      throw new Error(state.errors[state.errors.length - 1])
+    }
+    const doc = JSON.parse(text)
+    if (!doc.access_token) {
+      state.errors.push(`no access_token in the token response: ${text.slice(0, 300)}`)
+      throw new Error(state.errors[state.errors.length - 1])
+    }
+    state.fetches++
+    state.token = doc.access_token
+    state.refreshAt = began + 0.8 * 1000 * Number(doc.expires_in || 300)
+  }
+  async function provider () {
+    state.calls++
+    if (state.token === null || Date.now() >= state.refreshAt) {
+      state.inflight = state.inflight || fetchToken().finally(() => { state.inflight = null })
+      await state.inflight
+    }
+    return { value: state.token }
+  }
+  provider.state = state
+  return provider
+}
+
+let tokenProvider = null
 
 function clientConfig (opts) {
   const config = {
     clientId: `kop-kafkajs-${opts.scenario}`,
     brokers: opts.bootstrap.split(','),
-    logLevel: logLevel.WARN,
+    logLevel: ['reauth', 'auth-fail'].includes(opts.scenario) ? logLevel.DEBUG : logLevel.WARN,
     logCreator: stderrLogCreator,
     connectionTimeout: 10000,
     requestTimeout: 30000
   }
-  if (opts.securityProtocol === 'SSL') {
+  if (opts.securityProtocol === 'SSL' || opts.securityProtocol === 'SASL_SSL') {
     config.ssl = opts.caFile ? { ca: [fs.readFileSync(opts.caFile, 'utf8')] } : true
+  }
+  if (opts.saslMechanism === 'OAUTHBEARER') {
+    tokenProvider = tokenProvider || makeTokenProvider(opts)
+    config.sasl = { mechanism: 'oauthbearer', oauthBearerProvider: tokenProvider }
   }
   return config
 }
@@ -475,7 +601,129 @@ async function brokers (kafka, opts, deadline) {
   result.sources = sources
 }
 
-const SCENARIOS = { basic, group, acks0, idempotent, transactions, brokers }
+/** The error and its causes, as one line. */
+function errorText (e) {
+  const parts = []
+  for (let c = e, i = 0; c && i < 5; c = c.originalError || c.cause, i++) parts.push(`${c.name}: ${c.message}`)
+  return parts.join(' <- ')
+}
+
+function recordAuthFailure (text, source, opts) {
+  result.error_text = text
+  result.auth_error_source = source
+  if (opts.expectError) check(new RegExp(opts.expectError).test(text), `error text does not match --expect-error ${opts.expectError}`)
+}
+
+async function authFail (kafka, opts, deadline) {
+  const outcome = []
+  let listed = null
+  const refused = () => [...outcome, ...saslEvents.authErrors].find(t => AUTH_ERROR.test(t)) ||
+    [...outcome, ...saslEvents.authErrors].find(t => SASL_STATE_ERROR.test(t))
+  // The producer first: after a refused token kafkajs's admin retries for ~14 s and ends with
+  // "No brokers in the broker pool", while a send fails at once with the broker's error.
+  const producer = kafka.producer({ retry: { retries: 2 }, createPartitioner: Partitioners.DefaultPartitioner })
+  try {
+    await producer.connect()
+    await producer.send({ topic: opts.topic, messages: [{ key: 'auth-fail', value: opts.tag }], timeout: 10000 })
+  } catch (e) {
+    outcome.push(`producer: ${errorText(e)}`)
+  } finally {
+    await producer.disconnect().catch(() => {})
+  }
+  if (!refused() && !(tokenProvider && tokenProvider.state.errors.length) && !deadline.expired()) {
+    const admin = kafka.admin({ retry: { retries: 2 } })
+    try {
+      await admin.connect()
+      listed = (await admin.listTopics()).length
+    } catch (e) {
+      outcome.push(`admin: ${errorText(e)}`)
+    } finally {
+      await admin.disconnect().catch(() => {})
+    }
+  }
+  const tokenErrors = tokenProvider ? tokenProvider.state.errors : []
+  Object.assign(result, { topics_listed: listed, exceptions: outcome, logged_auth_errors: saslEvents.authErrors.slice(0, 5), token_errors: tokenErrors.slice(0, 3) })
+  const brokerRefusal = refused()
+  if (tokenErrors.length) recordAuthFailure(tokenErrors[0], 'token_endpoint', opts)
+  else if (brokerRefusal) {
+    recordAuthFailure(brokerRefusal, 'broker', opts)
+    if (!AUTH_ERROR.test(brokerRefusal)) {
+      result.error_code = 'ILLEGAL_SASL_STATE'
+      result.quirk = 'kafkajs ignores the OAUTHBEARER error challenge and sends its next request, which the broker refuses with ILLEGAL_SASL_STATE'
+    }
+  }
+  else if (listed !== null) check(false, `authentication succeeded: listTopics returned ${listed} topics`)
+  else check(false, `no authentication failure reported: ${JSON.stringify(outcome)}`)
+}
+
+async function reauth (kafka, opts, deadline) {
+  await withTopic(kafka, opts, deadline, async () => {
+    const acked = new Set()
+    const consumed = new Map()
+    const errors = []
+    let sent = 0
+    const consumer = kafka.consumer({ groupId: opts.group })
+    let crashed = null
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      if (!payload.restart) crashed = payload.error
+      errors.push(`consumer crash: ${errorText(payload.error)}`)
+    })
+    await consumer.connect()
+    await consumer.subscribe({ topic: opts.topic, fromBeginning: true })
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        const k = message.key.toString()
+        consumed.set(k, (consumed.get(k) || 0) + 1)
+      }
+    })
+    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner })
+    await producer.connect()
+    try {
+      const begin = Date.now()
+      const pending = new Set()
+      while (Date.now() - begin < opts.durationS * 1000 && !deadline.expired()) {
+        const due = Math.floor((Date.now() - begin) / 1000 * opts.rate)
+        const batch = []
+        for (; sent < due; sent++) batch.push({ key: `r-${sent}`, value: `v-${sent}-${opts.tag}` })
+        if (batch.length) {
+          const p = producer.send({ topic: opts.topic, messages: batch, acks: -1, timeout: 30000 })
+            .then(() => batch.forEach(m => acked.add(m.key)))
+            .catch(e => errors.push(`producer: ${errorText(e)}`))
+            .finally(() => pending.delete(p))
+          pending.add(p)
+        }
+        await sleep(50)
+      }
+      await Promise.all([...pending])
+    } finally {
+      await producer.disconnect()
+    }
+    while (!deadline.expired() && !crashed && ![...acked].every(k => consumed.has(k))) await sleep(100)
+    await consumer.disconnect()
+    const missing = [...acked].filter(k => !consumed.has(k))
+    const state = tokenProvider ? tokenProvider.state : null
+    Object.assign(result, {
+      sent,
+      acked: acked.size,
+      consumed_distinct: consumed.size,
+      consumed_total: [...consumed.values()].reduce((a, c) => a + c, 0),
+      missing: missing.length,
+      auth_errors: saslEvents.authErrors.length,
+      auth_error_samples: saslEvents.authErrors.slice(0, 5),
+      sasl_authentications: saslEvents.authentications,
+      connects: saslEvents.connects
+    })
+    const reauths = state ? saslEvents.authentications - saslEvents.connects : null
+    if (state) Object.assign(result, { reauthentications: reauths, token_fetches: state.fetches, token_calls: state.calls })
+    check(errors.length === 0, `${errors.length} client errors, first: ${errors[0]}`)
+    check(acked.size > 0, 'no message was acknowledged')
+    check(missing.length === 0, `${missing.length} of ${acked.size} acknowledged messages not consumed, first: ${missing.slice(0, 3)}`)
+    check(saslEvents.authErrors.length === 0, `${saslEvents.authErrors.length} authentication errors, first: ${saslEvents.authErrors[0]}`)
+    if (opts.minReauth) check(reauths !== null && reauths >= opts.minReauth, `${reauths} re-authentications counted, expected >= ${opts.minReauth}`)
+  })
+}
+
+const SCENARIOS = { basic, group, acks0, idempotent, transactions, brokers, 'auth-fail': authFail, reauth }
 
 async function main () {
   let opts

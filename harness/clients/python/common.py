@@ -12,6 +12,7 @@ Contract (same for every client of harness/clients/run.sh):
 import argparse
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -30,16 +31,43 @@ def parse_args(client, scenarios, argv=None):
     p.add_argument("--partitions", type=int, default=6)
     p.add_argument("--replication-factor", type=int, default=3)
     p.add_argument("--security-protocol", default="PLAINTEXT", type=str.upper,
-                   choices=["PLAINTEXT", "SSL"])
+                   choices=["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"])
     p.add_argument("--ca-file", help="PEM CA bundle that signs the brokers' certificates (SSL)")
-    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
-                   help="overall deadline in seconds")
+    p.add_argument("--sasl-mechanism", type=str.upper, choices=["OAUTHBEARER"],
+                   help="SASL mechanism (SASL_* protocols; default OAUTHBEARER)")
+    p.add_argument("--oauth-token-url", help="OAuth token endpoint (client-credentials grant)")
+    p.add_argument("--oauth-client-id")
+    p.add_argument("--oauth-client-secret")
+    p.add_argument("--oauth-scope", help="scope to request (optional)")
+    p.add_argument("--duration-s", type=float, default=30.0,
+                   help="reauth: how long the producer and the consumer run")
+    p.add_argument("--rate", type=float, default=20.0, help="reauth: messages per second")
+    p.add_argument("--min-reauth", type=int, default=0,
+                   help="reauth: fail unless at least this many re-authentications were counted")
+    p.add_argument("--expect-error",
+                   help="auth-fail: regular expression the reported error text must match")
+    p.add_argument("--timeout", type=float,
+                   help=f"overall deadline in seconds (default {DEFAULT_TIMEOUT_S:g}; reauth: "
+                        "--duration-s + 90)")
     p.add_argument("--keep-topic", action="store_true", help="do not delete the topic at the end")
     p.add_argument("--group-protocol", default="classic", choices=["classic", "consumer"],
                    help="consumer group protocol (consumer = KIP-848; confluent only)")
     args = p.parse_args(argv)
     if args.messages < 1:
         p.error("--messages must be >= 1")
+    if args.security_protocol.startswith("SASL_"):
+        args.sasl_mechanism = args.sasl_mechanism or "OAUTHBEARER"
+        missing = [o for o in ("token_url", "client_id", "client_secret")
+                   if not getattr(args, f"oauth_{o}")]
+        if missing:
+            p.error(f"{args.security_protocol} with OAUTHBEARER needs "
+                    + " ".join(f"--oauth-{o.replace('_', '-')}" for o in missing))
+    elif args.sasl_mechanism:
+        p.error("--sasl-mechanism needs --security-protocol SASL_PLAINTEXT or SASL_SSL")
+    if args.duration_s <= 0 or args.rate <= 0:
+        p.error("--duration-s and --rate must be positive")
+    if args.timeout is None:
+        args.timeout = args.duration_s + 90 if args.scenario == "reauth" else DEFAULT_TIMEOUT_S
     tag = uuid.uuid4().hex[:10]
     args.tag = tag
     args.topic = args.topic or f"kop-{client}-{args.scenario}-{tag}"
@@ -126,6 +154,42 @@ def verify_exactly_once(result, expected, received, label=""):
     result.check(duplicates == 0, f"{duplicates} duplicate messages")
     result.check(wrong == 0, f"{wrong} messages with a wrong value")
     result.check(unexpected == 0, f"{unexpected} unexpected messages")
+
+
+# An error text that means the broker refused the credentials (SaslAuthenticate error 58,
+# SASL_AUTHENTICATION_FAILED, or the OAUTHBEARER error challenge {"status":"invalid_token"}).
+BROKER_AUTH_ERROR = re.compile(
+    r"SASL_AUTHENTICATION_FAILED|SaslAuthenticationFailed|Authentication failed|"
+    r"SASL authentication error|invalid_token|invalid credentials", re.IGNORECASE)
+
+
+def record_auth_failure(result, args, error_text, source):
+    """auth-fail: the client reported an authentication failure. source is "broker" (the broker
+    refused the token) or "token_endpoint" (the client could not get a token at all)."""
+    result["error_text"] = error_text
+    result["auth_error_source"] = source
+    if args.expect_error:
+        result.check(re.search(args.expect_error, error_text) is not None,
+                     f"error text does not match --expect-error {args.expect_error!r}")
+
+
+def verify_reauth(result, args, acked, consumed, auth_errors, reauths=None):
+    """reauth: every acknowledged key consumed (at least once), no authentication error.
+    acked: set of keys; consumed: {key: times}; auth_errors: list of texts; reauths: count
+    of re-authentications if the library exposes it (None: unknown)."""
+    missing = [k for k in acked if k not in consumed]
+    result.update(acked=len(acked), consumed_distinct=len(consumed),
+                  consumed_total=sum(consumed.values()), missing=len(missing),
+                  auth_errors=len(auth_errors), auth_error_samples=auth_errors[:5])
+    if reauths is not None:
+        result["reauthentications"] = reauths
+    result.check(acked, "no message was acknowledged")
+    result.check(not missing, f"{len(missing)} of {len(acked)} acknowledged messages not consumed, "
+                              f"first: {sorted(missing)[:3]}")
+    result.check(not auth_errors, f"{len(auth_errors)} authentication errors, first: {auth_errors[:1]}")
+    if args.min_reauth:
+        result.check(reauths is not None and reauths >= args.min_reauth,
+                     f"{reauths} re-authentications counted, expected >= {args.min_reauth}")
 
 
 def log(msg):

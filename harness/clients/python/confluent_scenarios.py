@@ -19,8 +19,20 @@ Scenarios and what they check:
                 read_committed consumer sees exactly the committed batch.
   brokers       print every broker address the client learns (describe_cluster nodes and
                 controller, topic metadata brokers/leaders, the group coordinator).
+  auth-fail     connect with the given credentials (admin list_topics, produce one message):
+                passes only if librdkafka reports an authentication error (error_cb code
+                _AUTHENTICATION) before the deadline; "error_text" holds it, "auth_error_source"
+                says whether the broker refused the token or no token could be fetched.
+  reauth        a producer (acks=all) and a consumer run for --duration-s at --rate msg/s on one
+                topic; every acknowledged message must be consumed and no authentication error
+                reported; "reauthentications" = SaslAuthenticate requests - connections
+                (librdkafka statistics). With short-lived tokens (KIP-368) it must be > 0
+                (--min-reauth N).
+OAUTHBEARER (--security-protocol SASL_PLAINTEXT|SASL_SSL): sasl.oauthbearer.method=oidc, so
+librdkafka fetches and refreshes the token itself from --oauth-token-url.
 Every topic the program creates is deleted at the end (unless --keep-topic).
 """
+import json
 import threading
 import time
 
@@ -33,6 +45,25 @@ import common
 from common import StopRule, log, messages, verify_exactly_once
 
 
+# Error events of every client of the program (librdkafka reports connection and
+# authentication problems through error_cb, not as exceptions): (code, text) in order.
+ERRORS = []
+ERRORS_LOCK = threading.Lock()
+
+
+def on_error(err):
+    with ERRORS_LOCK:
+        ERRORS.append((err.code(), err.str()))
+    log(f"client error: {err}")
+
+
+def auth_errors():
+    """Texts of the authentication errors reported so far (token fetch or broker refusal)."""
+    with ERRORS_LOCK:
+        return [text for code, text in ERRORS
+                if code in (KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED)]
+
+
 def client_config(args, **extra):
     """librdkafka configuration shared by every client the program creates: the single
     place for connection and security options."""
@@ -40,9 +71,24 @@ def client_config(args, **extra):
         "bootstrap.servers": args.bootstrap,
         "security.protocol": args.security_protocol,
         "client.id": f"kop-confluent-{args.scenario}",
+        "error_cb": on_error,
     }
     if args.ca_file:
         conf["ssl.ca.location"] = args.ca_file
+    if args.sasl_mechanism == "OAUTHBEARER":
+        # librdkafka's built-in OIDC client: it fetches the token (client-credentials grant,
+        # client_secret_basic) and refreshes it at 80% of its lifetime by itself.
+        conf.update({
+            "sasl.mechanism": "OAUTHBEARER",
+            "sasl.oauthbearer.method": "oidc",
+            "sasl.oauthbearer.token.endpoint.url": args.oauth_token_url,
+            "sasl.oauthbearer.client.id": args.oauth_client_id,
+            "sasl.oauthbearer.client.secret": args.oauth_client_secret,
+        })
+        if args.oauth_scope:
+            conf["sasl.oauthbearer.scope"] = args.oauth_scope
+        if args.ca_file and args.oauth_token_url.startswith("https:"):
+            conf["https.ca.location"] = args.ca_file
     conf.update(extra)
     return conf
 
@@ -389,8 +435,124 @@ def brokers(args, result, deadline, admin):
     result["sources"] = detail
 
 
+def auth_fail(args, result, deadline):
+    """Connect with the given credentials (list topics through an admin client, produce one
+    message): passes only if librdkafka reports an authentication error before the deadline."""
+    admin = AdminClient(client_config(args))
+    producer = Producer(client_config(args, **{"message.timeout.ms": ms(deadline.remaining())}))
+    producer.produce(args.topic, key="auth-fail", value=args.tag)
+    listed = None
+    while not auth_errors() and not deadline.expired():
+        try:
+            md = admin.list_topics(timeout=deadline.remaining(2))
+            listed = len(md.topics)
+            break
+        except KafkaException as e:  # e.g. _TRANSPORT or _TIMED_OUT while the broker refuses us
+            log(f"list_topics: {e}")
+        admin.poll(0)
+        producer.poll(0.2)
+    admin.poll(0)
+    producer.poll(0)
+    errors = auth_errors()
+    result.update(topics_listed=listed, errors=[f"{KafkaError(c).name()}: {t}" for c, t in ERRORS[:10]])
+    if errors:
+        text = errors[0]
+        source = "token_endpoint" if "acquire SASL OAUTHBEARER token" in text else "broker"
+        common.record_auth_failure(result, args, text, source)
+    elif listed is not None:
+        result.check(False, f"authentication succeeded: list_topics returned {listed} topics")
+    else:
+        result.check(False, "no authentication error reported before the deadline")
+    producer.purge()
+
+
+def ms(seconds):
+    return max(1, int(seconds * 1000))
+
+
+def sasl_counts(stats):
+    """(SaslAuthenticate requests, connects) summed over every broker handle in a
+    librdkafka statistics document."""
+    auths = connects = 0
+    for b in stats.get("brokers", {}).values():
+        auths += b.get("req", {}).get("SaslAuthenticate", 0)
+        connects += b.get("connects", 0)
+    return auths, connects
+
+
+@with_topic
+def reauth(args, result, deadline, admin):
+    """A producer (acks=all) and a consumer (group --group) run for --duration-s at --rate
+    msg/s; with short-lived tokens the connections must re-authenticate (KIP-368) on the way.
+    Every acknowledged message must be consumed, and no authentication error reported. The
+    re-authentication count comes from librdkafka's statistics: SaslAuthenticate requests
+    minus connections."""
+    stats = {}
+
+    def stats_cb(name):
+        def cb(doc):
+            stats[name] = json.loads(doc)
+        return cb
+
+    acked, delivery_errors, consumed = set(), [], {}
+    producer_done = threading.Event()
+    producer = Producer(client_config(args, acks="all", **{
+        "statistics.interval.ms": 1000, "stats_cb": stats_cb("producer")}))
+
+    def on_delivery(err, msg):
+        if err:
+            delivery_errors.append(str(err))
+        else:
+            acked.add(msg.key().decode())
+
+    def produce_loop():
+        begin, sent = time.monotonic(), 0
+        try:
+            while time.monotonic() - begin < args.duration_s and not deadline.expired():
+                due = int((time.monotonic() - begin) * args.rate)
+                while sent < due:
+                    producer.produce(args.topic, key=f"r-{sent}", value=f"v-{sent}-{args.tag}",
+                                     on_delivery=on_delivery)
+                    sent += 1
+                producer.poll(0.02)
+            producer.flush(deadline.remaining())
+        finally:
+            result["sent"] = sent
+            producer_done.set()
+
+    consumer = Consumer(consumer_conf(args, **{"statistics.interval.ms": 1000,
+                                               "stats_cb": stats_cb("consumer")}))
+    consumer.subscribe([args.topic])
+    t = threading.Thread(target=produce_loop, daemon=True)
+    t.start()
+    try:
+        while not deadline.expired():
+            for m in consumer.consume(500, timeout=0.2):
+                if not consumer_error(m):
+                    k = m.key().decode()
+                    consumed[k] = consumed.get(k, 0) + 1
+            if producer_done.is_set() and all(k in consumed for k in acked):
+                break
+        for _ in range(3):  # let the last statistics arrive
+            consumer.poll(0.4)
+            producer.poll(0)
+    finally:
+        consumer.close()
+    t.join(deadline.remaining() + 5)
+    auths = connects = 0
+    for name, doc in stats.items():
+        a, c = sasl_counts(doc)
+        result[f"{name}_sasl_authenticate"] = a
+        result[f"{name}_connects"] = c
+        auths, connects = auths + a, connects + c
+    result.check(not delivery_errors, f"{len(delivery_errors)} delivery errors, first: {delivery_errors[:1]}")
+    common.verify_reauth(result, args, acked, consumed, auth_errors(),
+                         reauths=auths - connects if stats else None)
+
+
 SCENARIOS = {"basic": basic, "group": group, "acks0": acks0, "idempotent": idempotent,
-             "transactions": transactions, "brokers": brokers}
+             "transactions": transactions, "brokers": brokers, "auth-fail": auth_fail,
+             "reauth": reauth}
 
 if __name__ == "__main__":
     common.main("confluent", f"{confluent_kafka.__version__} (librdkafka {confluent_kafka.libversion()[0]})",

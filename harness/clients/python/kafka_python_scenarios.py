@@ -18,18 +18,137 @@ Scenarios and what they check:
                 read_committed consumer sees exactly the committed batch.
   brokers       print every broker address the client learns (describe_cluster brokers and
                 controller, topic metadata partition leaders and replicas).
+  auth-fail     connect with the given credentials (admin list_topics, then produce one
+                message): passes only if an authentication failure is reported before the
+                deadline ("error_text", "auth_error_source": broker | token_endpoint).
+  reauth        a producer (acks=all) and a consumer run for --duration-s at --rate msg/s on one
+                topic; every acknowledged message must be consumed and no authentication error
+                reported; counts re-authentications (KIP-368) and token fetches.
+OAUTHBEARER (--security-protocol SASL_PLAINTEXT|SASL_SSL): sasl_oauth_token_provider is
+ClientCredentialsTokenProvider below (client-credentials grant with urllib, cached until 80% of
+the token's lifetime).
 Every topic the program creates is deleted at the end (unless --keep-topic).
 """
+import base64
+import json
+import logging
+import ssl
 import threading
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 
 import kafka
 from kafka import (ConsumerRebalanceListener, DefaultSerializer, KafkaAdminClient, KafkaConsumer,
                    KafkaProducer, OffsetSpec, TopicPartition)
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, SaslAuthenticationFailedError
+from kafka.net.sasl.oauth import AbstractTokenProvider
 
 import common
 from common import StopRule, log, messages, verify_exactly_once
+
+
+class ClientCredentialsTokenProvider(AbstractTokenProvider):
+    """kafka-python's OAUTHBEARER token provider, as an application writes it: an access token
+    from the OAuth token endpoint by the client-credentials grant (client_secret_basic), cached
+    and shared by every connection until 80% of its lifetime has passed (then fetched anew on
+    the next call). kafka-python calls token() for every SASL authentication, including the
+    KIP-368 re-authentications."""
+
+    def __init__(self, url, client_id, client_secret, scope=None, ca_file=None):
+        super().__init__()
+        self.url, self.scope = url, scope
+        quote = lambda s: urllib.parse.quote(s, safe="")  # noqa: E731 - RFC 6749 2.3.1
+        pair = f"{quote(client_id)}:{quote(client_secret)}".encode()
+        self.authorization = "Basic " + base64.b64encode(pair).decode()
+        self.context = ssl.create_default_context(cafile=ca_file) if url.startswith("https:") else None
+        self.lock = threading.Lock()
+        self.value, self.refresh_at = None, 0.0
+        self.calls = self.fetches = 0
+        self.errors = []
+
+    def token(self):
+        with self.lock:
+            self.calls += 1
+            if self.value is None or time.monotonic() >= self.refresh_at:
+                self._fetch()
+            return self.value
+
+    def _fetch(self):
+        form = {"grant_type": "client_credentials"}
+        if self.scope:
+            form["scope"] = self.scope
+        req = urllib.request.Request(self.url, data=urllib.parse.urlencode(form).encode(), headers={
+            "Authorization": self.authorization, "Accept": "application/json",
+            "Content-Type": "application/x-www-form-urlencoded"})
+        began = time.monotonic()
+        try:
+            with urllib.request.urlopen(req, timeout=10, context=self.context) as resp:
+                doc = json.load(resp)
+        except urllib.error.HTTPError as e:
+            text = f"token endpoint answered HTTP {e.code}: {e.read().decode(errors='replace')[:300]}"
+            self.errors.append(text)
+            raise RuntimeError(text) from None
+        except (urllib.error.URLError, OSError, ValueError) as e:
+            self.errors.append(f"token request failed: {e}")
+            raise
+        if not doc.get("access_token"):
+            self.errors.append(f"no access_token in the token response: {doc}")
+            raise RuntimeError(self.errors[-1])
+        self.fetches += 1
+        self.value = doc["access_token"]
+        self.refresh_at = began + 0.8 * float(doc.get("expires_in", 300))
+
+
+TOKEN_PROVIDER = None  # one per program, shared by all its clients (as an application would)
+
+
+def token_provider(args):
+    global TOKEN_PROVIDER
+    if TOKEN_PROVIDER is None:
+        TOKEN_PROVIDER = ClientCredentialsTokenProvider(
+            args.oauth_token_url, args.oauth_client_id, args.oauth_client_secret,
+            args.oauth_scope, args.ca_file)
+    return TOKEN_PROVIDER
+
+
+class SaslEvents(logging.Handler):
+    """kafka-python reports SASL failures and re-authentications only through its logging
+    (bootstrap retries swallow the exception): count and keep them."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)  # handle() holds the handler's own lock around emit()
+        self.reauth_begun = 0
+        self.auth_errors = []  # texts
+        # Set once the scenario starts closing its clients: a re-authentication that the
+        # client's own close interrupts fails with KafkaConnectionError, which is not a refusal.
+        self.closing = False
+        self.interrupted_by_close = []
+
+    def emit(self, record):
+        msg = record.getMessage()
+        args = record.args if isinstance(record.args, tuple) else ()
+        exc = next((a for a in args if isinstance(a, SaslAuthenticationFailedError)), None)
+        if "Beginning SASL re-authentication" in msg:
+            self.reauth_begun += 1
+        elif self.closing and "KafkaConnectionError" in msg:
+            self.interrupted_by_close.append(msg)
+        elif exc is not None:
+            self.auth_errors.append(str(exc))
+        elif record.levelno >= logging.WARNING and (
+                "re-authentication failed" in msg or common.BROKER_AUTH_ERROR.search(msg)):
+            self.auth_errors.append(msg)
+
+
+SASL_EVENTS = SaslEvents()
+
+
+def watch_sasl_events():
+    for name, level in (("kafka.net.connection", logging.DEBUG), ("kafka.net.manager", logging.INFO)):
+        logger = logging.getLogger(name)
+        logger.addHandler(SASL_EVENTS)
+        logger.setLevel(min(logger.getEffectiveLevel(), level))
 
 
 def client_config(args, **extra):
@@ -45,6 +164,9 @@ def client_config(args, **extra):
     }
     if args.ca_file:
         conf["ssl_cafile"] = args.ca_file
+    if args.sasl_mechanism == "OAUTHBEARER":
+        conf["sasl_mechanism"] = "OAUTHBEARER"
+        conf["sasl_oauth_token_provider"] = token_provider(args)
     conf.update(extra)
     return conf
 
@@ -341,8 +463,102 @@ def brokers(args, result, deadline, admin):
     result["sources"] = detail
 
 
+def auth_fail(args, result, deadline):
+    """Connect with the given credentials (an admin client lists topics, a producer sends one
+    message): passes only if kafka-python reports an authentication failure before the
+    deadline. Bootstrap swallows the SaslAuthenticationFailedError into a retry (only logged)
+    and ends with KafkaTimeoutError, so the logged failure is what counts."""
+    watch_sasl_events()
+    listed, outcome = None, []
+    short = {"bootstrap_timeout_ms": ms(deadline.remaining(10))}
+    try:
+        admin = KafkaAdminClient(**client_config(args, **short))
+        try:
+            listed = len(admin.list_topics())
+        finally:
+            admin.close()
+    except Exception as e:  # noqa: BLE001 - the expected outcome
+        outcome.append(f"admin: {type(e).__name__}: {e}")
+    if listed is None and not SASL_EVENTS.auth_errors:
+        try:
+            p = producer(args, max_block_ms=ms(deadline.remaining(15)), **short)
+            try:
+                p.send(args.topic, key="auth-fail", value=args.tag).get(timeout=deadline.remaining(15))
+            finally:
+                p.close(timeout=1)
+        except Exception as e:  # noqa: BLE001 - the expected outcome
+            outcome.append(f"producer: {type(e).__name__}: {e}")
+    provider_errors = TOKEN_PROVIDER.errors if TOKEN_PROVIDER else []
+    result.update(topics_listed=listed, exceptions=outcome, logged_auth_errors=SASL_EVENTS.auth_errors[:5],
+                  token_errors=provider_errors[:3])
+    if provider_errors:  # no token, so the broker never saw one
+        common.record_auth_failure(result, args, provider_errors[0], "token_endpoint")
+    elif SASL_EVENTS.auth_errors:
+        common.record_auth_failure(result, args, SASL_EVENTS.auth_errors[0], "broker")
+    elif listed is not None:
+        result.check(False, f"authentication succeeded: list_topics returned {listed} topics")
+    else:
+        result.check(False, f"no authentication failure reported: {outcome}")
+
+
+@with_topic
+def reauth(args, result, deadline, admin):
+    """A producer (acks=all) and a consumer (group --group) run for --duration-s at --rate
+    msg/s; with short-lived tokens every connection must re-authenticate (KIP-368) on the
+    way. Every acknowledged message must be consumed, and no authentication failure logged.
+    "reauthentications" counts kafka-python's "Beginning SASL re-authentication" events;
+    "token_fetches"/"token_calls" come from the token provider (calls = authentications)."""
+    watch_sasl_events()
+    acked, errors, consumed = set(), [], {}
+    producer_done = threading.Event()
+
+    def produce_loop():
+        p = producer(args, acks="all")
+        begin, sent = time.monotonic(), 0
+        try:
+            while time.monotonic() - begin < args.duration_s and not deadline.expired():
+                due = int((time.monotonic() - begin) * args.rate)
+                while sent < due:
+                    key = f"r-{sent}"
+                    fut = p.send(args.topic, key=key, value=f"v-{sent}-{args.tag}")
+                    fut.add_callback(lambda _md, k=key: acked.add(k))
+                    fut.add_errback(lambda e, k=key: errors.append(f"{k}: {e}"))
+                    sent += 1
+                time.sleep(0.02)
+            p.flush(timeout=deadline.remaining())
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(f"producer: {type(e).__name__}: {e}")
+        finally:
+            SASL_EVENTS.closing = True
+            p.close(timeout=deadline.remaining(10))
+            result["sent"] = sent
+            producer_done.set()
+
+    t = threading.Thread(target=produce_loop, daemon=True)
+    c = consumer(args)
+    c.subscribe([args.topic])
+    t.start()
+    try:
+        while not deadline.expired():
+            for records in c.poll(timeout_ms=200).values():
+                for r in records:
+                    consumed[r.key] = consumed.get(r.key, 0) + 1
+            if producer_done.is_set() and all(k in consumed for k in acked):
+                break
+    finally:
+        c.close(autocommit=False)
+    t.join(deadline.remaining() + 5)
+    result.check(not errors, f"{len(errors)} producer errors, first: {errors[:1]}")
+    if TOKEN_PROVIDER:
+        result.update(token_fetches=TOKEN_PROVIDER.fetches, token_calls=TOKEN_PROVIDER.calls)
+    result["reauth_interrupted_by_close"] = SASL_EVENTS.interrupted_by_close[:3]
+    common.verify_reauth(result, args, set(acked), consumed, list(SASL_EVENTS.auth_errors),
+                         reauths=SASL_EVENTS.reauth_begun if args.sasl_mechanism else None)
+
+
 SCENARIOS = {"basic": basic, "group": group, "acks0": acks0, "idempotent": idempotent,
-             "transactions": transactions, "brokers": brokers}
+             "transactions": transactions, "brokers": brokers, "auth-fail": auth_fail,
+             "reauth": reauth}
 
 if __name__ == "__main__":
     common.main("kafka-python", kafka.__version__, SCENARIOS)

@@ -49,6 +49,11 @@ import org.apache.kafka.common.Node;
 import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.TopicPartitionInfo;
+import org.apache.kafka.common.config.SaslConfigs;
+import org.apache.kafka.common.errors.AuthenticationException;
+import org.apache.kafka.common.errors.SaslAuthenticationException;
+import org.apache.kafka.common.Metric;
+import org.apache.kafka.common.MetricName;
 import org.apache.kafka.common.errors.GroupIdNotFoundException;
 import org.apache.kafka.common.errors.GroupNotEmptyException;
 import org.apache.kafka.common.errors.RebalanceInProgressException;
@@ -82,7 +87,20 @@ import org.apache.kafka.common.utils.internals.AppInfoParser; // only to report 
  *                    acknowledged key is appended to --acked-file; keeps going through errors.
  * consume-verify     reads the topic from the beginning to its end offsets: every key in
  *                    --acked-file must be there exactly once.
+ * auth-fail          connect with the given credentials (admin listTopics, then produce one
+ *                    message): passes only if the client reports an authentication failure
+ *                    (SaslAuthenticationException from the broker, or the OAuth login failing at
+ *                    the token endpoint) before the deadline; "error_text" holds it and
+ *                    "auth_error_source" says which (broker | token_endpoint).
+ * reauth             a producer (acks=all) and a consumer run for --duration-s at --rate msg/s
+ *                    (default 20) on one topic; every acknowledged message must be consumed and no
+ *                    authentication error reported. Re-authentications (KIP-368) come from the
+ *                    clients' metrics (successful-reauthentication-total etc.).
  * </pre>
+ * OAUTHBEARER (--security-protocol SASL_PLAINTEXT|SASL_SSL): the built-in OIDC login handler
+ * (OAuthBearerLoginCallbackHandler, client-credentials grant at --oauth-token-url), which
+ * refreshes the token itself; the JVM needs -Dorg.apache.kafka.sasl.oauthbearer.allowed.urls=URL
+ * (run.sh adds it) and jose4j + jackson-databind on the classpath (pom.xml).
  * Output: one JSON line on stdout ({"ok":...}); exit 0 only if every check passed, 1 on a failed
  * check or error (reason on stderr), 2 on bad usage, 3 when the hard --timeout expired.
  * Every topic the program creates or verifies is deleted at the end (unless --keep-topic).
@@ -90,12 +108,16 @@ import org.apache.kafka.common.utils.internals.AppInfoParser; // only to report 
 public final class Scenarios {
 
     static final String USAGE = "usage: Scenarios SCENARIO --bootstrap HOST:PORT[,...] [--topic T] [--group G]"
-            + " [--messages N] [--partitions P] [--replication-factor R] [--security-protocol PLAINTEXT|SSL]"
+            + " [--messages N] [--partitions P] [--replication-factor R]"
+            + " [--security-protocol PLAINTEXT|SSL|SASL_PLAINTEXT|SASL_SSL]"
             + " [--ca-file PEM] [--timeout S] [--keep-topic] [--group-protocol classic|consumer]"
-            + " [--duration-s S] [--rate MSG_PER_S] [--acked-file F]\n"
-            + "scenarios: basic group acks0 idempotent transactions brokers produce-continuous consume-verify";
+            + " [--sasl-mechanism OAUTHBEARER] [--oauth-token-url URL] [--oauth-client-id ID]"
+            + " [--oauth-client-secret SECRET] [--oauth-scope SCOPE]"
+            + " [--duration-s S] [--rate MSG_PER_S] [--acked-file F] [--min-reauth N] [--expect-error REGEX]\n"
+            + "scenarios: basic group acks0 idempotent transactions brokers produce-continuous consume-verify"
+            + " auth-fail reauth";
     static final List<String> SCENARIOS = List.of("basic", "group", "acks0", "idempotent", "transactions",
-            "brokers", "produce-continuous", "consume-verify");
+            "brokers", "produce-continuous", "consume-verify", "auth-fail", "reauth");
 
     /** Command-line options. */
     static final class Options {
@@ -114,12 +136,19 @@ public final class Scenarios {
         double durationS = 30;
         int rate = 1000;
         String ackedFile;
+        String saslMechanism;
+        String oauthTokenUrl;
+        String oauthClientId;
+        String oauthClientSecret;
+        String oauthScope;
+        int minReauth;
+        String expectError;
         final String tag = UUID.randomUUID().toString().replace("-", "").substring(0, 10);
     }
 
     static Options parse(String[] argv) {
         Options o = new Options();
-        boolean timeoutGiven = false;
+        boolean timeoutGiven = false, rateGiven = false;
         for (int i = 0; i < argv.length; i++) {
             String a = argv[i];
             if (!a.startsWith("--")) {
@@ -145,22 +174,40 @@ public final class Scenarios {
                 case "--timeout" -> { o.timeoutS = Double.parseDouble(v); timeoutGiven = true; }
                 case "--group-protocol" -> o.groupProtocol = v;
                 case "--duration-s" -> o.durationS = Double.parseDouble(v);
-                case "--rate" -> o.rate = Integer.parseInt(v);
+                case "--rate" -> { o.rate = Integer.parseInt(v); rateGiven = true; }
                 case "--acked-file" -> o.ackedFile = v;
+                case "--sasl-mechanism" -> o.saslMechanism = v.toUpperCase();
+                case "--oauth-token-url" -> o.oauthTokenUrl = v;
+                case "--oauth-client-id" -> o.oauthClientId = v;
+                case "--oauth-client-secret" -> o.oauthClientSecret = v;
+                case "--oauth-scope" -> o.oauthScope = v;
+                case "--min-reauth" -> o.minReauth = Integer.parseInt(v);
+                case "--expect-error" -> o.expectError = v;
                 default -> throw new IllegalArgumentException("unknown option: " + a);
             }
         }
         if (o.scenario == null || !SCENARIOS.contains(o.scenario))
             throw new IllegalArgumentException("missing or unknown scenario: " + o.scenario);
         if (o.bootstrap == null) throw new IllegalArgumentException("--bootstrap is required");
-        if (!List.of("PLAINTEXT", "SSL").contains(o.securityProtocol))
-            throw new IllegalArgumentException("--security-protocol must be PLAINTEXT or SSL");
+        if (!List.of("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL").contains(o.securityProtocol))
+            throw new IllegalArgumentException("--security-protocol must be PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL");
+        if (o.securityProtocol.startsWith("SASL_")) {
+            if (o.saslMechanism == null) o.saslMechanism = "OAUTHBEARER";
+            if (!o.saslMechanism.equals("OAUTHBEARER"))
+                throw new IllegalArgumentException("--sasl-mechanism must be OAUTHBEARER");
+            if (o.oauthTokenUrl == null || o.oauthClientId == null || o.oauthClientSecret == null)
+                throw new IllegalArgumentException(o.securityProtocol
+                        + " with OAUTHBEARER needs --oauth-token-url, --oauth-client-id and --oauth-client-secret");
+        } else if (o.saslMechanism != null) {
+            throw new IllegalArgumentException("--sasl-mechanism needs --security-protocol SASL_PLAINTEXT or SASL_SSL");
+        }
+        if (o.scenario.equals("reauth") && !rateGiven) o.rate = 20;
         if (o.messages < 1) throw new IllegalArgumentException("--messages must be >= 1");
         if (o.scenario.equals("produce-continuous") || o.scenario.equals("consume-verify")) {
             if (o.ackedFile == null) throw new IllegalArgumentException(o.scenario + " needs --acked-file");
             if (o.topic == null) throw new IllegalArgumentException(o.scenario + " needs --topic");
         }
-        if (o.scenario.equals("produce-continuous") && !timeoutGiven)
+        if ((o.scenario.equals("produce-continuous") || o.scenario.equals("reauth")) && !timeoutGiven)
             o.timeoutS = Math.max(o.timeoutS, o.durationS + 90);
         if (o.topic == null) o.topic = "kop-java-" + o.scenario + "-" + o.tag;
         if (o.group == null) o.group = "kop-java-" + o.scenario + "-" + o.tag;
@@ -268,6 +315,8 @@ public final class Scenarios {
                 case "brokers" -> brokers(o);
                 case "produce-continuous" -> produceContinuous(o);
                 case "consume-verify" -> consumeVerify(o);
+                case "auth-fail" -> authFail(o);
+                case "reauth" -> reauth(o);
                 default -> throw new IllegalStateException(o.scenario);
             }
         } catch (Throwable t) {
@@ -289,6 +338,20 @@ public final class Scenarios {
         if (o.caFile != null) {
             p.put("ssl.truststore.type", "PEM");
             p.put("ssl.truststore.location", o.caFile);
+        }
+        if ("OAUTHBEARER".equals(o.saslMechanism)) {
+            // The built-in OIDC login: client-credentials grant at the token endpoint; the token is
+            // refreshed by the login thread (at ~80% of its lifetime). Kafka 4.x takes the client
+            // credentials as configs (the clientId/clientSecret/scope JAAS options are deprecated).
+            p.put(SaslConfigs.SASL_MECHANISM, "OAUTHBEARER");
+            p.put(SaslConfigs.SASL_LOGIN_CALLBACK_HANDLER_CLASS,
+                    "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginCallbackHandler");
+            p.put(SaslConfigs.SASL_OAUTHBEARER_TOKEN_ENDPOINT_URL, o.oauthTokenUrl);
+            p.put(SaslConfigs.SASL_OAUTHBEARER_CLIENT_CREDENTIALS_CLIENT_ID, o.oauthClientId);
+            p.put(SaslConfigs.SASL_OAUTHBEARER_CLIENT_CREDENTIALS_CLIENT_SECRET, o.oauthClientSecret);
+            if (o.oauthScope != null) p.put(SaslConfigs.SASL_OAUTHBEARER_SCOPE, o.oauthScope);
+            p.put(SaslConfigs.SASL_JAAS_CONFIG,
+                    "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required ;");
         }
         return p;
     }
@@ -803,6 +866,161 @@ public final class Scenarios {
             check(dupAcked == 0, dupAcked + " acknowledged keys appear more than once");
             if (!o.keepTopic) deleteTopic(admin, o); // this scenario used no consumer group
         }
+    }
+
+    // ---- OAUTHBEARER scenarios ------------------------------------------------------------------
+
+    /** The first cause that is an authentication failure, with its source, or null. */
+    static Map.Entry<String, Throwable> authFailure(Throwable t) {
+        Throwable login = null;
+        for (Throwable c = t; c != null; c = c.getCause() == c ? null : c.getCause()) {
+            if (c instanceof SaslAuthenticationException) return Map.entry("broker", c);
+            if (login == null && (c instanceof javax.security.auth.login.LoginException
+                    || c instanceof org.apache.kafka.common.security.oauthbearer.JwtRetrieverException
+                    || c instanceof AuthenticationException)) login = c;
+        }
+        if (login == null) return null;
+        return Map.entry(login instanceof AuthenticationException ? "broker" : "token_endpoint", login);
+    }
+
+    /** "Class: message", first line only (a LoginException's message carries a stack trace). */
+    static String describe(Throwable t) {
+        String m = String.valueOf(t.getMessage());
+        int nl = m.indexOf('\n');
+        return t.getClass().getSimpleName() + ": " + (nl < 0 ? m : m.substring(0, nl)).strip();
+    }
+
+    static void authFail(Options o) throws Exception {
+        List<String> outcome = new ArrayList<>();
+        Map.Entry<String, Throwable> failure = null;
+        Integer listed = null;
+        try (Admin admin = admin(o)) {
+            listed = await(admin.listTopics().names()).size();
+        } catch (Exception e) {
+            outcome.add("admin: " + describe(e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e));
+            failure = authFailure(e);
+        }
+        if (failure == null && listed == null && !expired()) {
+            try (KafkaProducer<String, String> producer = producer(o, Map.of(
+                    ProducerConfig.MAX_BLOCK_MS_CONFIG, Math.max(1000, remainingMs(15_000))))) {
+                producer.send(new ProducerRecord<>(o.topic, "auth-fail", o.tag)).get(remainingMs(), TimeUnit.MILLISECONDS);
+            } catch (Exception e) {
+                outcome.add("producer: " + describe(e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e));
+                failure = authFailure(e);
+            }
+        }
+        result.put("topics_listed", listed);
+        result.put("exceptions", outcome);
+        if (failure != null) {
+            String text = describe(failure.getValue());
+            result.put("error_text", text);
+            result.put("auth_error_source", failure.getKey());
+            if (o.expectError != null)
+                check(java.util.regex.Pattern.compile(o.expectError).matcher(text).find(),
+                        "error text does not match --expect-error " + o.expectError);
+        } else if (listed != null) {
+            check(false, "authentication succeeded: listTopics returned " + listed + " topics");
+        } else {
+            check(false, "no authentication failure reported: " + outcome);
+        }
+    }
+
+    /** Sum of the client metrics with this name (selector metrics: one per network client). */
+    static long metricTotal(Map<MetricName, ? extends Metric> metrics, String name) {
+        double sum = 0;
+        for (Map.Entry<MetricName, ? extends Metric> e : metrics.entrySet()) {
+            if (e.getKey().name().equals(name) && e.getValue().metricValue() instanceof Number n) sum += n.doubleValue();
+        }
+        return Math.round(sum);
+    }
+
+    static final List<String> AUTH_METRICS = List.of("successful-authentication-total", "failed-authentication-total",
+            "successful-reauthentication-total", "failed-reauthentication-total");
+
+    static Map<String, Long> authMetrics(Map<MetricName, ? extends Metric> metrics) {
+        Map<String, Long> out = new LinkedHashMap<>();
+        for (String m : AUTH_METRICS) out.put(m, metricTotal(metrics, m));
+        return out;
+    }
+
+    static void reauth(Options o) throws Exception {
+        withTopic(o, admin -> {
+            Set<String> acked = java.util.concurrent.ConcurrentHashMap.newKeySet();
+            Map<String, Integer> consumed = new java.util.concurrent.ConcurrentHashMap<>();
+            List<String> authErrors = Collections.synchronizedList(new ArrayList<>());
+            List<String> otherErrors = Collections.synchronizedList(new ArrayList<>());
+            CountDownLatch producerDone = new CountDownLatch(1);
+            Map<String, Map<String, Long>> metrics = new java.util.concurrent.ConcurrentHashMap<>();
+            java.util.function.Consumer<Throwable> onError = e -> {
+                if (authFailure(e) != null) authErrors.add(describe(e));
+                else otherErrors.add(describe(e));
+            };
+            Thread consumerThread = new Thread(() -> {
+                try (KafkaConsumer<String, String> c = consumer(o, Map.of())) {
+                    c.subscribe(List.of(o.topic));
+                    while (!expired()) {
+                        try {
+                            for (ConsumerRecord<String, String> r : c.poll(Duration.ofMillis(200)))
+                                consumed.merge(r.key(), 1, Integer::sum);
+                        } catch (AuthenticationException e) { // reported, then keep polling
+                            onError.accept(e);
+                        }
+                        if (producerDone.getCount() == 0 && consumed.keySet().containsAll(acked)) break;
+                    }
+                    metrics.put("consumer", authMetrics(c.metrics()));
+                } catch (Exception e) {
+                    onError.accept(e);
+                }
+            }, "reauth-consumer");
+            consumerThread.start();
+            long sent = 0;
+            try (KafkaProducer<String, String> producer = producer(o, Map.of(ProducerConfig.ACKS_CONFIG, "all"))) {
+                long begin = System.nanoTime(), end = begin + (long) (o.durationS * 1e9);
+                while (System.nanoTime() < end && !expired()) {
+                    long due = (long) ((System.nanoTime() - begin) / 1e9 * o.rate);
+                    for (; sent < due; sent++) {
+                        String key = "r-" + sent;
+                        producer.send(new ProducerRecord<>(o.topic, key, "v-" + sent + "-" + o.tag), (md, e) -> {
+                            if (e == null) acked.add(key);
+                            else onError.accept(e);
+                        });
+                    }
+                    Thread.sleep(10);
+                }
+                producer.flush();
+                metrics.put("producer", authMetrics(producer.metrics()));
+            } finally {
+                producerDone.countDown();
+            }
+            consumerThread.join(remainingMs() + 5000);
+            long missing = acked.stream().filter(k -> !consumed.containsKey(k)).count();
+            long reauths = 0, failedAuth = 0;
+            for (Map<String, Long> m : metrics.values()) {
+                reauths += m.get("successful-reauthentication-total");
+                failedAuth += m.get("failed-reauthentication-total") + m.get("failed-authentication-total");
+            }
+            result.put("sent", sent);
+            result.put("acked", acked.size());
+            result.put("consumed_distinct", consumed.size());
+            result.put("consumed_total", consumed.values().stream().mapToInt(Integer::intValue).sum());
+            result.put("missing", missing);
+            result.put("auth_errors", authErrors.size());
+            result.put("auth_error_samples", authErrors.subList(0, Math.min(5, authErrors.size())));
+            result.put("other_errors", otherErrors.size());
+            result.put("other_error_samples", new ArrayList<>(otherErrors.subList(0, Math.min(5, otherErrors.size()))));
+            result.put("metrics", metrics);
+            result.put("reauthentications", reauths);
+            check(!acked.isEmpty(), "no message was acknowledged");
+            check(missing == 0, missing + " of " + acked.size() + " acknowledged messages not consumed");
+            check(authErrors.isEmpty(), authErrors.size() + " authentication errors, first: "
+                    + (authErrors.isEmpty() ? "" : authErrors.get(0)));
+            check(failedAuth == 0, failedAuth + " failed (re-)authentications in the client metrics");
+            check(otherErrors.isEmpty(), otherErrors.size() + " client errors, first: "
+                    + (otherErrors.isEmpty() ? "" : otherErrors.get(0)));
+            check(metrics.size() == 2, "metrics missing from " + metrics.keySet());
+            if (o.minReauth > 0)
+                check(reauths >= o.minReauth, reauths + " re-authentications counted, expected >= " + o.minReauth);
+        });
     }
 
     // ---- JSON output (no dependency needed for one line) -----------------------------------
