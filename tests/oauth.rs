@@ -21,6 +21,7 @@ const SASL_AUTHENTICATION_FAILED: i16 = 58;
 /// The rotation/outage test changes the provider for everyone: it runs alone.
 static PROVIDER_STATE: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 const UNSUPPORTED_SASL_MECHANISM: i16 = 33;
+const ILLEGAL_SASL_STATE: i16 = 34;
 
 async fn oauth_proxy(extra_identity: &str) -> TestProxy {
     start_proxy(ProxyOptions {
@@ -135,11 +136,11 @@ async fn valid_tokens_of_each_algorithm_authenticate() {
     metadata_works(&mut c).await;
     let counts = proxy.proxy.auth_counts();
     assert_eq!(
-        counts.get(&("main-idp".to_owned(), "success".to_owned())),
+        counts.get(&("acme/main-idp".to_owned(), "success".to_owned())),
         Some(&4)
     );
     assert_eq!(
-        counts.get(&("second-idp".to_owned(), "success".to_owned())),
+        counts.get(&("globex/second-idp".to_owned(), "success".to_owned())),
         Some(&1)
     );
 }
@@ -243,9 +244,33 @@ async fn bad_tokens_are_refused_with_sasl_authentication_failed() {
         let (mut c, _) = login(&proxy, &valid).await;
         metadata_works(&mut c).await;
     }
+    // A 200 KiB token fits under the pre-authentication frame cap and is refused as malformed;
+    // one over the cap (512 KiB) closes the connection as soon as its length prefix is read.
+    let big = format!("eyJhbGciOiJSUzI1NiJ9.{}.x", "A".repeat(200 * 1024));
+    let got = refused(&proxy, &big, None).await;
+    assert_eq!(
+        got, "Authentication failed: malformed token",
+        "200 KiB token"
+    );
+    let huge = "A".repeat(600 * 1024);
+    let mut c = Raw::connect(&proxy.bootstrap()).await;
+    handshake(&mut c).await;
+    let frame = kafka_oidc_proxy::kafka::encode_request(
+        kafka_protocol::messages::ApiKey::SaslAuthenticate,
+        2,
+        9,
+        "raw-test",
+        &SaslAuthenticateRequest::default().with_auth_bytes(client_message(&huge, None)),
+    )
+    .expect("encode");
+    c.send_bytes(&frame[..64 * 1024]).await;
+    c.expect_closed().await;
+    wait_for_log(&["exceeds the limit of 524288 bytes"]).await;
+    let (mut c, _) = login(&proxy, &valid).await;
+    metadata_works(&mut c).await;
     let got = refused(&proxy, &valid, Some("someone-else")).await;
     assert_eq!(
-        got, "Authentication failed: token has no subject",
+        got, "Authentication failed: authorization id does not match the token's subject",
         "authzid not matching"
     );
     let line = wait_for_log(&["authentication failed", "reason=\"expired\""]).await;
@@ -257,26 +282,36 @@ async fn bad_tokens_are_refused_with_sasl_authentication_failed() {
         !common::logs().contains(&valid),
         "a token appeared in the logs"
     );
+    // Refusals are counted by the provider the token claims to come from, when one is
+    // registered for its issuer, and by reason.
     let counts = proxy.proxy.auth_counts();
-    for reason in [
-        "expired",
-        "not_yet_valid",
-        "unknown_issuer",
-        "audience",
-        "scope",
-        "algorithm",
-        "unknown_key",
-        "subject",
-        "malformed",
-        "signature",
+    for (provider, reason) in [
+        ("acme/main-idp", "expired"),
+        ("acme/main-idp", "not_yet_valid"),
+        ("-", "unknown_issuer"),
+        ("acme/main-idp", "audience"),
+        ("acme/main-idp", "scope"),
+        ("acme/main-idp", "algorithm"),
+        ("acme/main-idp", "unknown_key"),
+        ("acme/main-idp", "subject"),
+        ("globex/second-idp", "unknown_key"),
+        ("-", "malformed"),
+        ("acme/main-idp", "signature"),
+        ("acme/main-idp", "authzid"),
     ] {
         assert!(
             counts
-                .get(&("-".to_owned(), reason.to_owned()))
+                .get(&(provider.to_owned(), reason.to_owned()))
                 .is_some_and(|n| *n > 0),
-            "no {reason} counted: {counts:?}"
+            "no {reason} counted for {provider}: {counts:?}"
         );
     }
+    assert!(
+        counts
+            .get(&("acme/main-idp".to_owned(), "success".to_owned()))
+            .is_some_and(|n| *n > 0),
+        "{counts:?}"
+    );
 }
 
 #[tokio::test]
@@ -304,6 +339,28 @@ async fn protocol_rules_before_authentication() {
     .await;
     c.expect_closed().await;
     wait_for_log(&["Metadata before authentication (ILLEGAL_SASL_STATE)"]).await;
+    // A request in place of the %x01 after an error challenge (what kafkajs does) is answered
+    // as Kafka answers it, with ILLEGAL_SASL_STATE in its own response, then the connection
+    // closes.
+    let mut c = Raw::connect(&proxy.bootstrap()).await;
+    let token = Idp::token(&Idp::issuer(), "kafka-wrong-aud").await;
+    let challenge = authenticate(&mut c, &token, None).await;
+    assert!(!challenge.auth_bytes.is_empty(), "an error challenge");
+    let topic = kafka_protocol::messages::metadata_request::MetadataRequestTopic::default()
+        .with_name(Some(kafka_protocol::messages::TopicName("orders".into())));
+    let m = c
+        .request(
+            6,
+            &MetadataRequest::default().with_topics(Some(vec![topic])),
+        )
+        .await;
+    assert_eq!(m.topics.len(), 1);
+    assert_eq!(m.topics[0].error_code, ILLEGAL_SASL_STATE);
+    assert!(
+        m.brokers.is_empty(),
+        "nothing about the cluster before authentication"
+    );
+    c.expect_closed().await;
     // Another mechanism gets UNSUPPORTED_SASL_MECHANISM with the enabled list, then a close.
     let mut c = Raw::connect(&proxy.bootstrap()).await;
     let hs = c

@@ -94,6 +94,13 @@ pub const ALLOWED_ALGORITHMS: &[Algorithm] = &[
     Algorithm::EdDSA,
 ];
 
+impl ProviderSpec {
+    /// `organization/identifier`: how logs and counters name the provider.
+    pub fn label(&self) -> String {
+        format!("{}/{}", self.organization, self.identifier)
+    }
+}
+
 /// Who a verified token identifies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
@@ -109,6 +116,13 @@ pub struct Identity {
     pub expires_at: u64,
     /// Whether the provider lets this session re-authenticate with a fresh token.
     pub refresh_token: bool,
+}
+
+impl Identity {
+    /// `organization/identifier` of the provider that issued the token.
+    pub fn provider_label(&self) -> String {
+        format!("{}/{}", self.organization, self.provider)
+    }
 }
 
 /// Why a token was refused. The `reason()` names are the metric labels; the `Display` text is
@@ -148,6 +162,9 @@ pub enum AuthFailure {
     /// A claim has the wrong type.
     #[error("invalid token claims")]
     Claims,
+    /// The client's SASL authorization id (RFC 7628 `a=`) is not the token's subject.
+    #[error("authorization id does not match the token's subject")]
+    AuthorizationId,
 }
 
 impl AuthFailure {
@@ -165,6 +182,7 @@ impl AuthFailure {
             Self::Scope => "scope",
             Self::Subject => "subject",
             Self::Claims => "claims",
+            Self::AuthorizationId => "authzid",
         }
     }
 }
@@ -290,6 +308,24 @@ impl Providers {
         Ok(identity)
     }
 
+    /// The provider a token's unverified claims name: its `iss`, and among several providers
+    /// of that issuer the one whose audience the token carries.
+    fn select(&self, unverified: &Value) -> Option<&Arc<Provider>> {
+        let issuer = unverified.get("iss").and_then(Value::as_str)?;
+        let candidates = self.by_issuer.get(issuer)?;
+        candidates
+            .iter()
+            .find(|p| audience_contains(unverified, &p.spec.audience))
+            .or_else(|| candidates.first())
+    }
+
+    /// `organization/identifier` of the provider a token claims to come from, without
+    /// verifying it: the label under which a refused token is counted.
+    pub fn claimed_provider(&self, token: &str) -> Option<String> {
+        let unverified: Value = jsonwebtoken::dangerous::insecure_decode_claims(token).ok()?;
+        self.select(&unverified).map(|p| p.spec.label())
+    }
+
     fn skew_of(&self, identity: &Identity) -> u64 {
         self.iter()
             .find(|p| {
@@ -307,19 +343,7 @@ impl Providers {
         // Unverified: only used to pick the provider whose key must then verify the token.
         let unverified: Value = jsonwebtoken::dangerous::insecure_decode_claims(token)
             .map_err(|_| AuthFailure::Malformed)?;
-        let issuer = unverified
-            .get("iss")
-            .and_then(Value::as_str)
-            .ok_or(AuthFailure::UnknownIssuer)?;
-        let candidates = self
-            .by_issuer
-            .get(issuer)
-            .ok_or(AuthFailure::UnknownIssuer)?;
-        let provider = candidates
-            .iter()
-            .find(|p| audience_contains(&unverified, &p.spec.audience))
-            .or_else(|| candidates.first())
-            .ok_or(AuthFailure::UnknownIssuer)?;
+        let provider = self.select(&unverified).ok_or(AuthFailure::UnknownIssuer)?;
         let key = provider
             .jwks
             .key(header.kid.as_deref())

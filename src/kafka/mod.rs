@@ -3,6 +3,7 @@
 
 pub mod codec;
 pub mod error_code;
+pub mod error_response;
 pub mod header;
 pub mod schema;
 pub mod versions;

@@ -90,8 +90,10 @@ pub(crate) fn handshake(
 pub(crate) enum Outcome {
     /// Authenticated (or re-authenticated) this identity.
     Success(Identity),
-    /// Refused for this reason; `provider` when the token named a known one.
+    /// Refused for this reason; `provider` (`organization/identifier`) when the token named a
+    /// registered one.
     Failure {
+        provider: Option<String>,
         reason: &'static str,
         detail: String,
     },
@@ -140,12 +142,22 @@ pub(crate) async fn authenticate(
             );
         }
     }
-    let checked = match oauthbearer::parse_client_response(auth_bytes) {
-        Err(e) => Err((
-            AuthFailure::Malformed,
-            format!("invalid OAUTHBEARER message: {e}"),
-        )),
-        Ok(client) => verify(providers, &client).await,
+    let (checked, provider) = match oauthbearer::parse_client_response(auth_bytes) {
+        Err(e) => (
+            Err((
+                AuthFailure::Malformed,
+                format!("invalid OAUTHBEARER message: {e}"),
+            )),
+            None,
+        ),
+        Ok(client) => {
+            let checked = verify(providers, &client).await;
+            let provider = match &checked {
+                Ok(identity) => Some(identity.provider_label()),
+                Err(_) => providers.claimed_provider(&client.token),
+            };
+            (checked, provider)
+        }
     };
     match checked {
         Ok(identity) => {
@@ -163,6 +175,7 @@ pub(crate) async fn authenticate(
                     "Authentication failed: re-authentication must keep the same principal";
                 let (response, step) = failed(message.into(), detail.clone());
                 let outcome = Outcome::Failure {
+                    provider,
                     reason: "principal_change",
                     detail,
                 };
@@ -185,6 +198,7 @@ pub(crate) async fn authenticate(
         Err((failure, detail)) => {
             let message = format!("Authentication failed: {failure}");
             let outcome = Some(Outcome::Failure {
+                provider,
                 reason: failure.reason(),
                 detail,
             });
@@ -218,7 +232,7 @@ async fn verify(
             "authorization id {authzid:?} is not the token's subject {:?}",
             identity.user
         );
-        return Err((AuthFailure::Subject, detail));
+        return Err((AuthFailure::AuthorizationId, detail));
     }
     Ok(identity)
 }

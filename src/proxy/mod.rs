@@ -10,7 +10,7 @@ pub mod upstream_token;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -66,6 +66,13 @@ pub struct Stats {
     pub client_connections: AtomicI64,
     /// Upstream connections currently open.
     pub upstream_connections: AtomicI64,
+    /// In-band re-authentications to brokers that limit the SASL session (KIP-368).
+    pub upstream_reauthentications: AtomicU64,
+    /// Client connections closed because their session reached the token's expiry without a
+    /// re-authentication.
+    pub sessions_expired: AtomicU64,
+    /// Successful in-band re-authentications of clients (KIP-368).
+    pub client_reauthentications: AtomicU64,
 }
 
 pub(crate) struct ListenerState {

@@ -21,15 +21,16 @@ use kafka_protocol::messages::{
 };
 use tokio::io::{AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
-use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 use tokio_util::task::AbortOnDropHandle;
 
 use super::auth::{self, AuthState};
 use super::rewrite::{carries_addresses, rewrite_response};
-use super::upstream::{BoxRead, BoxWrite, MAX_RESPONSE_BYTES, UpstreamError};
+use super::upstream::{BoxRead, BoxWrite, Exchange, MAX_RESPONSE_BYTES, UpstreamError};
 use super::{Shared, Target};
 use crate::config::Authentication;
 use crate::kafka::codec::{FrameError, FrameReader};
+use crate::kafka::error_response::error_response;
 use crate::kafka::header::{RequestHeader, parse_request_header, parse_response_header};
 use crate::kafka::{self, DecodeError, Direction, error_code};
 
@@ -89,12 +90,56 @@ struct Expect {
     correlation_id: i32,
     api: ApiKey,
     version: i16,
+    /// Set for the proxy's own requests (re-authentication): the response goes here, not to
+    /// the client.
+    reply: Option<oneshot::Sender<Bytes>>,
 }
 
 struct UpstreamLink {
     writer: BufWriter<BoxWrite>,
     expect: mpsc::UnboundedSender<Expect>,
+    /// When to re-authenticate to the broker (KIP-368), if it limits the session.
+    reauth_at: Option<Instant>,
     _reader: AbortOnDropHandle<()>,
+}
+
+/// Re-authenticate at this share of the broker's session lifetime (the Java client picks
+/// 85-95 %), so that a request is never sent on an expired session.
+const REAUTH_AT: f64 = 0.85;
+
+impl UpstreamLink {
+    fn reauth_at(lifetime: Option<Duration>) -> Option<Instant> {
+        lifetime.map(|l| Instant::now() + l.mul_f64(REAUTH_AT))
+    }
+}
+
+/// The proxy's own requests on a link that serves a client: written in turn with the client's
+/// requests, answered through the reader task in order.
+struct LinkExchange<'a>(&'a mut UpstreamLink);
+
+impl Exchange for LinkExchange<'_> {
+    async fn exchange(
+        &mut self,
+        frame: Bytes,
+        api: ApiKey,
+        version: i16,
+    ) -> Result<Bytes, UpstreamError> {
+        let header = parse_request_header(&frame)?;
+        let (tx, rx) = oneshot::channel();
+        let expect = Expect {
+            correlation_id: header.correlation_id,
+            api,
+            version,
+            reply: Some(tx),
+        };
+        self.0
+            .expect
+            .send(expect)
+            .map_err(|_| UpstreamError::Closed)?;
+        self.0.writer.write_all(&frame).await?;
+        self.0.writer.flush().await?;
+        rx.await.map_err(|_| UpstreamError::Closed)
+    }
 }
 
 struct Gauge<'a>(&'a std::sync::atomic::AtomicI64);
@@ -234,11 +279,12 @@ impl Session {
             let next = tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break End::Shutdown,
-                _ = expiry => break End::Expired(if self.auth.serves_requests() {
-                    "session expired (token lifetime)"
+                _ = expiry => break if self.auth.serves_requests() {
+                    self.shared.stats.sessions_expired.fetch_add(1, Ordering::Relaxed);
+                    End::Expired("session expired (token lifetime)")
                 } else {
-                    "not authenticated within identity.authentication_timeout_secs"
-                }),
+                    End::Expired("not authenticated within identity.authentication_timeout_secs")
+                },
                 w = &mut writer => break match w {
                     Ok(Ok(())) | Ok(Err(WriteEnd::UpstreamClosed)) => End::Upstream(UpstreamError::Closed),
                     Ok(Err(WriteEnd::Client(e))) => End::Client(ClientError::Frame(FrameError::Io(e))),
@@ -331,7 +377,8 @@ impl Session {
                 step_result(step)
             }
             _ if !self.auth.serves_requests() => {
-                Err(End::Client(ClientError::NotAuthenticated(api)))
+                self.refuse_unauthenticated(api, &header, &frame, slots)
+                    .await
             }
             _ => {
                 if !self
@@ -381,6 +428,7 @@ impl Session {
         if self.upstream.is_none() {
             self.upstream = Some(self.open_upstream().await.map_err(End::Upstream)?);
         }
+        self.reauthenticate_upstream().await?;
         let expects_response = api != ApiKey::Produce
             || kafka::produce_acks(header.api_version, &frame[header.body_offset..])
                 .map_err(|e| End::Client(e.into()))?
@@ -391,6 +439,7 @@ impl Session {
                 correlation_id: header.correlation_id,
                 api,
                 version: header.api_version,
+                reply: None,
             };
             link.expect
                 .send(expect)
@@ -403,6 +452,35 @@ impl Session {
         if !more_buffered {
             link.writer.flush().await.map_err(io)?;
         }
+        Ok(())
+    }
+
+    /// Re-authenticates the upstream connection when its broker session is near its end
+    /// (KIP-368). Requests already sent are answered first; the client's next request waits
+    /// for the exchange.
+    async fn reauthenticate_upstream(&mut self) -> Result<(), End> {
+        let Some(link) = self.upstream.as_mut() else {
+            return Ok(());
+        };
+        if link.reauth_at.is_none_or(|at| Instant::now() < at) {
+            return Ok(());
+        }
+        let shared = &self.shared;
+        let wait = shared.config.upstream.connect_timeout();
+        let lifetime =
+            tokio::time::timeout(wait, shared.connector.authenticate(&mut LinkExchange(link)))
+                .await
+                .map_err(|_| End::Upstream(UpstreamError::ReauthTimeout))?
+                .map_err(End::Upstream)?;
+        link.reauth_at = UpstreamLink::reauth_at(lifetime);
+        shared
+            .stats
+            .upstream_reauthentications
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(
+            session_lifetime_ms = lifetime.map(|l| l.as_millis() as u64),
+            "re-authenticated to the broker"
+        );
         Ok(())
     }
 
@@ -430,10 +508,16 @@ impl Session {
             auth::authenticate(&mut self.auth, &providers, rules, auth_bytes).await;
         match outcome {
             Some(auth::Outcome::Success(identity)) => {
-                self.shared.record_auth(&identity.provider, "success");
+                self.shared
+                    .record_auth(&identity.provider_label(), "success");
                 if first {
                     let principal = format!("User:{}", identity.user);
                     tracing::Span::current().record("principal", principal.as_str());
+                } else {
+                    let stats = &self.shared.stats;
+                    stats
+                        .client_reauthentications
+                        .fetch_add(1, Ordering::Relaxed);
                 }
                 tracing::info!(
                     organization = %identity.organization,
@@ -442,9 +526,14 @@ impl Session {
                     "authenticated"
                 );
             }
-            Some(auth::Outcome::Failure { reason, detail }) => {
-                self.shared.record_auth("-", reason);
-                tracing::info!(reason, detail = %detail, "authentication failed");
+            Some(auth::Outcome::Failure {
+                provider,
+                reason,
+                detail,
+            }) => {
+                let provider = provider.as_deref().unwrap_or("-");
+                self.shared.record_auth(provider, reason);
+                tracing::info!(provider, reason, detail = %detail, "authentication failed");
             }
             None => {}
         }
@@ -466,6 +555,35 @@ impl Session {
         }
         self.push(slots, Slot::Local(answer)).await?;
         step_result(step)
+    }
+
+    /// A request other than ApiVersions and SASL before authentication. Once a SASL exchange
+    /// has begun, Kafka answers it with ILLEGAL_SASL_STATE in the request's own error response
+    /// and then closes (kafkajs, which ignores the OAUTHBEARER error challenge, learns of a
+    /// refused token this way); before SaslHandshake it closes without an answer.
+    async fn refuse_unauthenticated(
+        &mut self,
+        api: ApiKey,
+        header: &RequestHeader,
+        frame: &Bytes,
+        slots: &mpsc::Sender<Slot>,
+    ) -> Result<(), End> {
+        let refused = ClientError::NotAuthenticated(api);
+        if let AuthState::Handshake = self.auth {
+            return Err(End::Client(refused));
+        }
+        match error_response(header, frame, error_code::ILLEGAL_SASL_STATE) {
+            Some(Ok(answer)) => {
+                self.push(slots, Slot::Local(answer)).await?;
+                Err(End::Refused(refused.to_string()))
+            }
+            Some(Err(error)) => Err(End::Client(ClientError::Body {
+                api,
+                version: header.api_version,
+                error,
+            })),
+            None => Err(End::Client(refused)),
+        }
     }
 
     fn link(&mut self) -> Result<&mut UpstreamLink, End> {
@@ -511,6 +629,7 @@ impl Session {
             }
         };
         tracing::debug!(upstream = %addr, "upstream connected");
+        let reauth_at = UpstreamLink::reauth_at(conn.session_lifetime());
         let (read, write) = conn.split();
         let (expect_tx, expect_rx) = mpsc::unbounded_channel();
         let responses = self.responses.take().ok_or(UpstreamError::Closed)?;
@@ -524,6 +643,7 @@ impl Session {
         Ok(UpstreamLink {
             writer: BufWriter::with_capacity(WRITE_BUFFER, write),
             expect: expect_tx,
+            reauth_at,
             _reader: AbortOnDropHandle::new(reader),
         })
     }
@@ -678,6 +798,12 @@ async fn upstream_read_loop(
                 "broker response out of order"
             );
             return;
+        }
+        if let Some(reply) = expect.reply {
+            if reply.send(frame).is_err() {
+                return;
+            }
+            continue;
         }
         let frame = if carries_addresses(expect.api) {
             let body = frame.slice(offset..);

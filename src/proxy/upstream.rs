@@ -2,6 +2,7 @@
 //! principal, and the proxy's own small requests (ApiVersions, Metadata) on such connections.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::messages::{
@@ -24,34 +25,75 @@ use super::upstream_token::TokenSource;
 pub trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
 
-/// An established broker connection.
-pub enum Conn {
+/// The transport of a broker connection.
+enum Io {
     /// Plain TCP, split without a lock.
     Tcp(TcpStream),
     /// TLS.
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
 }
 
+/// An established (and, if configured, authenticated) broker connection.
+pub struct Conn {
+    io: Io,
+    session_lifetime: Option<Duration>,
+}
+
 impl Conn {
     /// Splits the connection into independently owned halves.
     pub fn split(self) -> (BoxRead, BoxWrite) {
-        match self {
-            Conn::Tcp(s) => {
+        match self.io {
+            Io::Tcp(s) => {
                 let (r, w) = s.into_split();
                 (Box::new(r), Box::new(w))
             }
-            Conn::Tls(s) => {
+            Io::Tls(s) => {
                 let (r, w) = tokio::io::split(*s);
                 (Box::new(r), Box::new(w))
             }
         }
     }
 
+    /// How long the broker keeps the SASL session (KIP-368 `session_lifetime_ms`), when it
+    /// limits it: the connection must re-authenticate before then.
+    pub fn session_lifetime(&self) -> Option<Duration> {
+        self.session_lifetime
+    }
+
     fn stream(&mut self) -> &mut (dyn Stream + '_) {
-        match self {
-            Conn::Tcp(s) => s,
-            Conn::Tls(s) => &mut **s,
+        match &mut self.io {
+            Io::Tcp(s) => s,
+            Io::Tls(s) => &mut **s,
         }
+    }
+}
+
+/// Carries the proxy's own requests to a broker: one request frame out, the frame that
+/// answers it back. A fresh connection does it directly on its stream; a connection that is
+/// already serving a client does it through its reader task, in order with the client's
+/// responses ([`super::session`]).
+pub trait Exchange {
+    /// Sends `frame` (a request of `api` at `version`) and returns the response frame.
+    fn exchange(
+        &mut self,
+        frame: Bytes,
+        api: ApiKey,
+        version: i16,
+    ) -> impl std::future::Future<Output = Result<Bytes, UpstreamError>> + Send;
+}
+
+impl Exchange for &mut (dyn Stream + '_) {
+    async fn exchange(
+        &mut self,
+        frame: Bytes,
+        _api: ApiKey,
+        _version: i16,
+    ) -> Result<Bytes, UpstreamError> {
+        self.write_all(&frame).await?;
+        self.flush().await?;
+        // Only one request is outstanding, so the reader cannot buffer past its response.
+        let mut reader = FrameReader::new(&mut **self, MAX_RESPONSE_BYTES);
+        reader.next_frame().await?.ok_or(UpstreamError::Closed)
     }
 }
 
@@ -86,6 +128,10 @@ pub enum UpstreamError {
         /// What failed.
         message: String,
     },
+    /// An in-band re-authentication (KIP-368) was not answered within
+    /// `upstream.connect_timeout_ms`.
+    #[error("re-authentication to the broker timed out")]
+    ReauthTimeout,
     /// The broker refused the proxy's SASL credentials or mechanism.
     #[error("sasl authentication to the broker failed: {0}")]
     Sasl(String),
@@ -158,8 +204,8 @@ impl Connector {
                 source,
             })?;
         tcp.set_nodelay(true)?;
-        let mut conn = match &self.tls {
-            None => Conn::Tcp(tcp),
+        let io = match &self.tls {
+            None => Io::Tcp(tcp),
             Some(tls) => {
                 let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
                 let tls_err = |message: String| UpstreamError::Tls {
@@ -172,36 +218,51 @@ impl Connector {
                     .connect(name, tcp)
                     .await
                     .map_err(|e| tls_err(e.to_string()))?;
-                Conn::Tls(Box::new(s))
+                Io::Tls(Box::new(s))
             }
         };
-        if let Some(sasl) = &self.config.sasl {
-            let credentials = match &self.token {
-                Some(source) => {
-                    let token = source
-                        .token()
-                        .await
-                        .map_err(|e| UpstreamError::Sasl(e.to_string()))?;
-                    Credentials::Token(token)
-                }
-                None => Credentials::Password {
-                    username: sasl.username.clone().unwrap_or_default(),
-                    password: sasl
-                        .password
-                        .as_ref()
-                        .map(|p| p.expose().to_owned())
-                        .unwrap_or_default(),
-                },
-            };
-            authenticate(
-                conn.stream(),
-                sasl.mechanism,
-                &credentials,
-                &self.config.client_id,
-            )
-            .await?;
-        }
+        let mut conn = Conn {
+            io,
+            session_lifetime: None,
+        };
+        conn.session_lifetime = self.authenticate(&mut conn.stream()).await?;
         Ok(conn)
+    }
+
+    /// Runs the configured SASL exchange (nothing without `upstream.sasl`) over `exchange`:
+    /// on a new connection, or again on a live one before its session ends (KIP-368). Returns
+    /// the session lifetime the broker set, if any.
+    pub async fn authenticate(
+        &self,
+        exchange: &mut impl Exchange,
+    ) -> Result<Option<Duration>, UpstreamError> {
+        let Some(sasl) = &self.config.sasl else {
+            return Ok(None);
+        };
+        let credentials = match &self.token {
+            Some(source) => {
+                let token = source
+                    .token()
+                    .await
+                    .map_err(|e| UpstreamError::Sasl(e.to_string()))?;
+                Credentials::Token(token)
+            }
+            None => Credentials::Password {
+                username: sasl.username.clone().unwrap_or_default(),
+                password: sasl
+                    .password
+                    .as_ref()
+                    .map(|p| p.expose().to_owned())
+                    .unwrap_or_default(),
+            },
+        };
+        authenticate(
+            exchange,
+            sasl.mechanism,
+            &credentials,
+            &self.config.client_id,
+        )
+        .await
     }
 
     /// Connects to the first reachable bootstrap server.
@@ -222,9 +283,9 @@ impl Connector {
     }
 }
 
-/// Sends one of the proxy's own requests on `stream` and returns the decoded response.
+/// Sends one of the proxy's own requests over `exchange` and returns the decoded response.
 pub async fn round_trip<R: Request + Encodable>(
-    stream: &mut (dyn Stream + '_),
+    exchange: &mut impl Exchange,
     version: i16,
     correlation_id: i32,
     client_id: &str,
@@ -233,10 +294,7 @@ pub async fn round_trip<R: Request + Encodable>(
     let api = ApiKey::try_from(R::KEY).map_err(|()| DecodeError::UnknownApiKey(R::KEY))?;
     let frame = kafka::encode_request(api, version, correlation_id, client_id, request)
         .map_err(|e| UpstreamError::Sasl(e.to_string()))?;
-    stream.write_all(&frame).await?;
-    stream.flush().await?;
-    let mut reader = FrameReader::new(&mut *stream, MAX_RESPONSE_BYTES);
-    let frame = reader.next_frame().await?.ok_or(UpstreamError::Closed)?;
+    let frame = exchange.exchange(frame, api, version).await?;
     let (id, offset) = parse_response_header(&frame, api.response_header_version(version))?;
     if id != correlation_id {
         return Err(UpstreamError::Decode(DecodeError::Invalid(format!(
@@ -259,14 +317,15 @@ enum Credentials {
     Token(String),
 }
 
+/// The SASL exchange as the proxy's principal; returns the broker's session lifetime, if any.
 async fn authenticate(
-    stream: &mut (dyn Stream + '_),
+    exchange: &mut impl Exchange,
     mechanism: SaslMechanism,
     credentials: &Credentials,
     client_id: &str,
-) -> Result<(), UpstreamError> {
+) -> Result<Option<Duration>, UpstreamError> {
     let handshake = SaslHandshakeRequest::default().with_mechanism(mechanism.name().into());
-    let response = round_trip(stream, 1, OWN_CORRELATION_ID, client_id, &handshake).await?;
+    let response = round_trip(exchange, 1, OWN_CORRELATION_ID, client_id, &handshake).await?;
     if response.error_code != error_code::NONE {
         let enabled: Vec<&str> = response.mechanisms.iter().map(|m| m.as_str()).collect();
         return Err(UpstreamError::Sasl(format!(
@@ -279,22 +338,29 @@ async fn authenticate(
         Credentials::Password { username, password } => (username.as_str(), password.as_str()),
         Credentials::Token(token) => {
             let message = format!("n,,\u{1}auth=Bearer {token}\u{1}\u{1}").into_bytes();
-            sasl_step(stream, 2, client_id, message).await?;
-            return Ok(());
+            let (challenge, lifetime) = sasl_step(exchange, 2, client_id, message).await?;
+            if !challenge.is_empty() {
+                // RFC 7628 section 3.2.2: a server that refuses the token answers with an error
+                // challenge and expects %x01; its final answer carries the error.
+                let status = String::from_utf8_lossy(&challenge).into_owned();
+                let ack = sasl_step(exchange, 3, client_id, vec![1]).await;
+                let detail = match ack {
+                    Err(UpstreamError::Sasl(e)) => e,
+                    _ => "no error after the challenge".into(),
+                };
+                return Err(UpstreamError::Sasl(format!(
+                    "broker refused the proxy's token: {status} ({detail})"
+                )));
+            }
+            return Ok(lifetime);
         }
     };
     match mechanism {
-        SaslMechanism::Oauthbearer => {
-            return Err(UpstreamError::Sasl("OAUTHBEARER needs a token".into()));
-        }
+        SaslMechanism::Oauthbearer => Err(UpstreamError::Sasl("OAUTHBEARER needs a token".into())),
         SaslMechanism::Plain => {
-            sasl_step(
-                stream,
-                2,
-                client_id,
-                sasl::plain_message(username, password),
-            )
-            .await?;
+            let message = sasl::plain_message(username, password);
+            let (_, lifetime) = sasl_step(exchange, 2, client_id, message).await?;
+            Ok(lifetime)
         }
         SaslMechanism::ScramSha256 | SaslMechanism::ScramSha512 => {
             let hash = if mechanism == SaslMechanism::ScramSha256 {
@@ -305,24 +371,25 @@ async fn authenticate(
             let sasl_err = |e: scram::ScramError| UpstreamError::Sasl(e.to_string());
             let (mut client, first) =
                 scram::ScramClient::start(hash, username, password).map_err(sasl_err)?;
-            let server_first = sasl_step(stream, 2, client_id, first).await?;
+            let (server_first, _) = sasl_step(exchange, 2, client_id, first).await?;
             let last = client.server_first(&server_first).map_err(sasl_err)?;
-            let server_final = sasl_step(stream, 3, client_id, last).await?;
+            let (server_final, lifetime) = sasl_step(exchange, 3, client_id, last).await?;
             client.server_final(&server_final).map_err(sasl_err)?;
+            Ok(lifetime)
         }
     }
-    Ok(())
 }
 
-/// One SaslAuthenticate (v1) round; returns the server's bytes.
+/// One SaslAuthenticate (v1) round; returns the server's bytes and the session lifetime it
+/// announced (KIP-368; absent when 0).
 async fn sasl_step(
-    stream: &mut (dyn Stream + '_),
+    exchange: &mut impl Exchange,
     step: i32,
     client_id: &str,
     bytes: Vec<u8>,
-) -> Result<Bytes, UpstreamError> {
+) -> Result<(Bytes, Option<Duration>), UpstreamError> {
     let request = SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(bytes));
-    let r = round_trip(stream, 1, OWN_CORRELATION_ID + step, client_id, &request).await?;
+    let r = round_trip(exchange, 1, OWN_CORRELATION_ID + step, client_id, &request).await?;
     if r.error_code != error_code::NONE {
         let message = r
             .error_message
@@ -334,7 +401,11 @@ async fn sasl_step(
             r.error_code
         )));
     }
-    Ok(r.auth_bytes)
+    let lifetime = u64::try_from(r.session_lifetime_ms)
+        .ok()
+        .filter(|&ms| ms > 0)
+        .map(Duration::from_millis);
+    Ok((r.auth_bytes, lifetime))
 }
 
 /// Asks a broker for its API versions (v3, falling back to v0 per KIP-511 is unnecessary for
@@ -347,7 +418,7 @@ pub async fn fetch_api_versions(
         .with_client_software_name("kafka-oidc-proxy".into())
         .with_client_software_version(env!("CARGO_PKG_VERSION").into());
     round_trip(
-        conn.stream(),
+        &mut conn.stream(),
         3,
         OWN_CORRELATION_ID + 100,
         client_id,
@@ -363,7 +434,7 @@ pub async fn fetch_brokers(
 ) -> Result<kafka_protocol::messages::MetadataResponse, UpstreamError> {
     let request = MetadataRequest::default().with_topics(Some(Vec::new()));
     round_trip(
-        conn.stream(),
+        &mut conn.stream(),
         12,
         OWN_CORRELATION_ID + 101,
         client_id,
