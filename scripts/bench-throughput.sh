@@ -6,6 +6,8 @@
 # median of each is reported with the ratio proxy/direct.
 #
 #   scripts/stack.sh up                    # cluster + release proxy with config/proxy.toml
+# The proxy side is the listener without authentication (127.0.0.1:9192): the cost of the
+# data plane alone.
 #   scripts/bench-throughput.sh [REPS] [RECORDS]     # defaults: 3 reps, 200000 records
 #   KOP_BENCH_CASES="consume" scripts/bench-throughput.sh 7     # only some cases
 set -euo pipefail
@@ -14,7 +16,7 @@ reps=${1:-3}
 records=${2:-200000}
 eval "$(harness/kafka/cluster.sh env)"
 direct=$KOP_KAFKA_BOOTSTRAP
-proxy=127.0.0.1:9092
+proxy=127.0.0.1:9192 # config/proxy.toml's listener without authentication
 tool=harness/kafka/cluster.sh
 topic=bench-$$
 $tool tool topics --bootstrap-server "$direct" --create --topic "$topic" --partitions 6 --replication-factor 3 >/dev/null

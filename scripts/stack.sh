@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # The local stack in one command: a three-node Apache Kafka 4.4.0 cluster on
-# 127.0.0.1:19091-19093 and kafka-oidc-proxy with its default config (config/proxy.toml) in
-# front of it, then prints how to connect.
+# 127.0.0.1:19091-19093, a test OpenID Connect provider on http://127.0.0.1:19400
+# (harness/idp, oidc-provider) and kafka-oidc-proxy with its default config
+# (config/proxy.toml) in front of them; then prints how to connect.
 #
 #   scripts/stack.sh up      # build, start everything, print the connection details
-#   scripts/stack.sh down    # stop the proxy and the cluster
+#   scripts/stack.sh down    # stop the proxy, the cluster and the provider
 #   scripts/stack.sh status
+#   scripts/stack.sh tool TOOL ARGS...   # a Kafka tool (harness/kafka/cluster.sh tool) whose
+#                                        # JVM may fetch tokens from the local provider
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=../harness/lib.sh
@@ -13,6 +16,33 @@ source harness/lib.sh
 run_dir=$KOP_WORK/stack
 pid_file=$run_dir/proxy.pid
 log_file=$run_dir/proxy.log
+token_url=http://127.0.0.1:19400/token
+java_config=$run_dir/client.properties
+rdkafka_config=$run_dir/librdkafka.properties
+
+# Client settings for the local provider's kafka-producer client (client-credentials grant):
+# the Java client's built-in OIDC login, and librdkafka's.
+write_client_configs() {
+  cat >"$java_config" <<EOF
+security.protocol=SASL_PLAINTEXT
+sasl.mechanism=OAUTHBEARER
+sasl.login.callback.handler.class=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginCallbackHandler
+sasl.oauthbearer.token.endpoint.url=$token_url
+sasl.oauthbearer.client.credentials.client.id=kafka-producer
+sasl.oauthbearer.client.credentials.client.secret=kafka-producer-secret
+sasl.oauthbearer.scope=kafka
+sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required ;
+EOF
+  cat >"$rdkafka_config" <<EOF
+bootstrap.servers=127.0.0.1:9092
+security.protocol=SASL_PLAINTEXT
+sasl.mechanism=OAUTHBEARER
+sasl.oauthbearer.method=oidc
+sasl.oauthbearer.token.endpoint.url=$token_url
+sasl.oauthbearer.client.id=kafka-producer
+sasl.oauthbearer.client.secret=kafka-producer-secret
+EOF
+}
 
 proxy_running() {
   [[ -f $pid_file ]] && kill -0 "$(cat "$pid_file")" 2>/dev/null
@@ -22,7 +52,9 @@ up() {
   mkdir -p "$run_dir"
   cargo build --release --quiet
   harness/kafka/cluster.sh fetch
+  harness/idp/idp.sh start
   harness/kafka/cluster.sh start
+  write_client_configs
   if proxy_running; then
     echo "proxy already running (pid $(cat "$pid_file"))"
   else
@@ -33,18 +65,24 @@ up() {
   fi
   cat <<MSG
 
-kafka-oidc-proxy is running in front of a three-node Kafka cluster.
+kafka-oidc-proxy is running in front of a three-node Kafka cluster, with a test OpenID Connect
+provider whose client "kafka-producer" (secret "kafka-producer-secret") gets tokens for it.
 
   bootstrap.servers = 127.0.0.1:9092        (brokers 1-3 are served on 127.0.0.1:9101-9103)
-  security.protocol = PLAINTEXT              (authentication = "none" in config/proxy.toml)
+  security.protocol = SASL_PLAINTEXT, sasl.mechanism = OAUTHBEARER
+  token endpoint    = $token_url   (client-credentials grant)
+  client settings   = $java_config   (Java client)
+                      $rdkafka_config   (librdkafka)
 
 Try it with the Kafka tools the stack installed:
-  harness/kafka/cluster.sh tool producer-perf --topic demo --num-records 1000 --record-size 100 \\
-      --throughput -1 --command-property bootstrap.servers=127.0.0.1:9092
-  harness/kafka/cluster.sh tool console-consumer --bootstrap-server 127.0.0.1:9092 \\
-      --topic demo --from-beginning --max-messages 10
+  scripts/stack.sh tool producer-perf --topic demo --num-records 1000 --record-size 100 \\
+      --throughput -1 --command-config $java_config \\
+      --command-property bootstrap.servers=127.0.0.1:9092
+  scripts/stack.sh tool console-consumer --bootstrap-server 127.0.0.1:9092 \\
+      --command-config $java_config --topic demo --from-beginning --max-messages 10
 
-Proxy log: $log_file     Stop everything: scripts/stack.sh down
+127.0.0.1:9192 is the same cluster without authentication (listener "insecure-local", for
+benchmarks). Proxy log: $log_file     Stop everything: scripts/stack.sh down
 MSG
 }
 
@@ -55,14 +93,21 @@ down() {
   fi
   rm -f "$pid_file"
   harness/kafka/cluster.sh stop
+  harness/idp/idp.sh stop
 }
 
 case ${1:-up} in
   up) up ;;
   down) down ;;
+  tool)
+    shift
+    # Since Kafka 4.0 a Java client fetches only OAuth URLs listed here (CVE-2025-27817).
+    KOP_TOOL_JAVA_OPTS="${KOP_TOOL_JAVA_OPTS:--Xmx512m} -Dorg.apache.kafka.sasl.oauthbearer.allowed.urls=$token_url" \
+      exec harness/kafka/cluster.sh tool "$@"
+    ;;
   status)
     harness/kafka/cluster.sh status
     if proxy_running; then echo "proxy: running pid $(cat "$pid_file")"; else echo "proxy: stopped"; fi
     ;;
-  *) echo "usage: scripts/stack.sh up|down|status" >&2; exit 2 ;;
+  *) echo "usage: scripts/stack.sh up|down|status|tool TOOL ARGS..." >&2; exit 2 ;;
 esac
