@@ -2,6 +2,7 @@
 //! listener), client sessions, upstream connections and the background topology refresh.
 
 mod auth;
+mod link;
 mod rewrite;
 mod session;
 pub mod topology;

@@ -1,7 +1,8 @@
 //! One client connection.
 //!
 //! The session task reads frames, answers ApiVersions itself and forwards everything else as
-//! the bytes that arrived to one upstream connection (opened on the first forwarded request).
+//! the bytes that arrived to one upstream connection ([`super::link`], opened on the first
+//! forwarded request).
 //! Responses leave in request order: each request that expects an answer pushes a [`Slot`] into
 //! a bounded queue, and the writer task takes slots in order, either writing a local answer or
 //! the next response of the upstream connection (brokers answer in order on a connection).
@@ -21,17 +22,17 @@ use kafka_protocol::messages::{
 };
 use tokio::io::{AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
-use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio_util::task::AbortOnDropHandle;
 
 use super::auth::{self, AuthState};
-use super::rewrite::{carries_addresses, rewrite_response};
-use super::upstream::{BoxRead, BoxWrite, Exchange, MAX_RESPONSE_BYTES, UpstreamError};
+use super::link::UpstreamLink;
+use super::upstream::{BoxRead, BoxWrite, UpstreamError};
 use super::{Shared, Target};
 use crate::config::Authentication;
 use crate::kafka::codec::{FrameError, FrameReader};
 use crate::kafka::error_response::error_response;
-use crate::kafka::header::{RequestHeader, parse_request_header, parse_response_header};
+use crate::kafka::header::{RequestHeader, parse_request_header};
 use crate::kafka::{self, DecodeError, Direction, error_code};
 
 const WRITE_BUFFER: usize = 64 * 1024;
@@ -85,67 +86,11 @@ enum Slot {
     Upstream,
 }
 
-/// What the upstream reader must expect next.
-struct Expect {
-    correlation_id: i32,
-    api: ApiKey,
-    version: i16,
-    /// Set for the proxy's own requests (re-authentication): the response goes here, not to
-    /// the client.
-    reply: Option<oneshot::Sender<Bytes>>,
-}
-
-struct UpstreamLink {
-    writer: BufWriter<BoxWrite>,
-    expect: mpsc::UnboundedSender<Expect>,
-    /// When to re-authenticate to the broker (KIP-368), if it limits the session.
-    reauth_at: Option<Instant>,
-    _reader: AbortOnDropHandle<()>,
-}
-
-/// Re-authenticate at this share of the broker's session lifetime (the Java client picks
-/// 85-95 %), so that a request is never sent on an expired session.
-const REAUTH_AT: f64 = 0.85;
-
-impl UpstreamLink {
-    fn reauth_at(lifetime: Option<Duration>) -> Option<Instant> {
-        lifetime.map(|l| Instant::now() + l.mul_f64(REAUTH_AT))
-    }
-}
-
-/// The proxy's own requests on a link that serves a client: written in turn with the client's
-/// requests, answered through the reader task in order.
-struct LinkExchange<'a>(&'a mut UpstreamLink);
-
-impl Exchange for LinkExchange<'_> {
-    async fn exchange(
-        &mut self,
-        frame: Bytes,
-        api: ApiKey,
-        version: i16,
-    ) -> Result<Bytes, UpstreamError> {
-        let header = parse_request_header(&frame)?;
-        let (tx, rx) = oneshot::channel();
-        let expect = Expect {
-            correlation_id: header.correlation_id,
-            api,
-            version,
-            reply: Some(tx),
-        };
-        self.0
-            .expect
-            .send(expect)
-            .map_err(|_| UpstreamError::Closed)?;
-        self.0.writer.write_all(&frame).await?;
-        self.0.writer.flush().await?;
-        rx.await.map_err(|_| UpstreamError::Closed)
-    }
-}
-
-struct Gauge<'a>(&'a std::sync::atomic::AtomicI64);
+/// Counts an open connection in a gauge of [`super::Stats`] for as long as it lives.
+pub(super) struct Gauge<'a>(&'a std::sync::atomic::AtomicI64);
 
 impl<'a> Gauge<'a> {
-    fn new(g: &'a std::sync::atomic::AtomicI64) -> Self {
+    pub(super) fn new(g: &'a std::sync::atomic::AtomicI64) -> Self {
         g.fetch_add(1, Ordering::Relaxed);
         Self(g)
     }
@@ -313,7 +258,7 @@ impl Session {
             // Let the writer deliver what is in flight; the proxy-wide grace period bounds this.
             drop(slots_tx);
             if let Some(link) = &mut self.upstream {
-                let _ = link.writer.flush().await;
+                let _ = link.flush().await;
             }
             if let End::Refused(_) = end {
                 let _ = tokio::time::timeout(Duration::from_secs(5), &mut writer).await;
@@ -425,62 +370,35 @@ impl Session {
         slots: &mpsc::Sender<Slot>,
         more_buffered: bool,
     ) -> Result<(), End> {
-        if self.upstream.is_none() {
-            self.upstream = Some(self.open_upstream().await.map_err(End::Upstream)?);
-        }
-        self.reauthenticate_upstream().await?;
+        let link = match &mut self.upstream {
+            Some(link) => link,
+            None => {
+                let responses = self
+                    .responses
+                    .take()
+                    .ok_or(End::Upstream(UpstreamError::Closed))?;
+                let link = UpstreamLink::open(&self.shared, self.listener, self.target, responses)
+                    .await
+                    .map_err(End::Upstream)?;
+                self.upstream.insert(link)
+            }
+        };
+        link.reauthenticate_if_due(&self.shared)
+            .await
+            .map_err(End::Upstream)?;
         let expects_response = api != ApiKey::Produce
             || kafka::produce_acks(header.api_version, &frame[header.body_offset..])
                 .map_err(|e| End::Client(e.into()))?
                 != 0;
         if expects_response {
-            let link = self.link()?;
-            let expect = Expect {
-                correlation_id: header.correlation_id,
-                api,
-                version: header.api_version,
-                reply: None,
-            };
-            link.expect
-                .send(expect)
-                .map_err(|_| End::Upstream(UpstreamError::Closed))?;
+            link.expect(header.correlation_id, api, header.api_version)
+                .map_err(End::Upstream)?;
             self.push(slots, Slot::Upstream).await?;
         }
         let link = self.link()?;
-        let io = |e| End::Upstream(UpstreamError::Io(e));
-        link.writer.write_all(&frame).await.map_err(io)?;
-        if !more_buffered {
-            link.writer.flush().await.map_err(io)?;
-        }
-        Ok(())
-    }
-
-    /// Re-authenticates the upstream connection when its broker session is near its end
-    /// (KIP-368). Requests already sent are answered first; the client's next request waits
-    /// for the exchange.
-    async fn reauthenticate_upstream(&mut self) -> Result<(), End> {
-        let Some(link) = self.upstream.as_mut() else {
-            return Ok(());
-        };
-        if link.reauth_at.is_none_or(|at| Instant::now() < at) {
-            return Ok(());
-        }
-        let shared = &self.shared;
-        let wait = shared.config.upstream.connect_timeout();
-        let lifetime =
-            tokio::time::timeout(wait, shared.connector.authenticate(&mut LinkExchange(link)))
-                .await
-                .map_err(|_| End::Upstream(UpstreamError::ReauthTimeout))?
-                .map_err(End::Upstream)?;
-        link.reauth_at = UpstreamLink::reauth_at(lifetime);
-        shared
-            .stats
-            .upstream_reauthentications
-            .fetch_add(1, Ordering::Relaxed);
-        tracing::debug!(
-            session_lifetime_ms = lifetime.map(|l| l.as_millis() as u64),
-            "re-authenticated to the broker"
-        );
+        link.write(&frame, !more_buffered)
+            .await
+            .map_err(End::Upstream)?;
         Ok(())
     }
 
@@ -604,48 +522,12 @@ impl Session {
             }
         };
         if let Some(link) = &mut self.upstream {
-            link.writer
-                .flush()
-                .await
-                .map_err(|e| End::Upstream(UpstreamError::Io(e)))?;
+            link.flush().await.map_err(End::Upstream)?;
         }
         slots
             .send(slot)
             .await
             .map_err(|_| End::Upstream(UpstreamError::Closed))
-    }
-
-    async fn open_upstream(&mut self) -> Result<UpstreamLink, UpstreamError> {
-        let shared = &self.shared;
-        let (addr, conn) = match self.target {
-            Target::Bootstrap => shared.connector.connect_bootstrap().await?,
-            Target::Node(node) => {
-                let addr = shared
-                    .topology
-                    .address(node)
-                    .ok_or(UpstreamError::UnknownNode(node))?;
-                let conn = shared.connector.connect(&addr).await?;
-                (addr, conn)
-            }
-        };
-        tracing::debug!(upstream = %addr, "upstream connected");
-        let reauth_at = UpstreamLink::reauth_at(conn.session_lifetime());
-        let (read, write) = conn.split();
-        let (expect_tx, expect_rx) = mpsc::unbounded_channel();
-        let responses = self.responses.take().ok_or(UpstreamError::Closed)?;
-        let reader = tokio::spawn(upstream_read_loop(
-            shared.clone(),
-            self.listener,
-            read,
-            expect_rx,
-            responses,
-        ));
-        Ok(UpstreamLink {
-            writer: BufWriter::with_capacity(WRITE_BUFFER, write),
-            expect: expect_tx,
-            reauth_at,
-            _reader: AbortOnDropHandle::new(reader),
-        })
     }
 }
 
@@ -744,88 +626,6 @@ async fn next<T, W: AsyncWrite + Unpin>(
         Err(mpsc::error::TryRecvError::Empty) => {
             w.flush().await.map_err(WriteEnd::Client)?;
             Ok(rx.recv().await)
-        }
-    }
-}
-
-/// Reads responses of one upstream connection, checks each against the request it answers,
-/// rewrites broker addresses where needed and passes them to the client's writer.
-async fn upstream_read_loop(
-    shared: Arc<Shared>,
-    listener: usize,
-    read: BoxRead,
-    mut expected: mpsc::UnboundedReceiver<Expect>,
-    responses: mpsc::Sender<Bytes>,
-) {
-    let stats = shared.stats.clone();
-    let _gauge = Gauge::new(&stats.upstream_connections);
-    let mut frames = FrameReader::new(read, MAX_RESPONSE_BYTES);
-    loop {
-        let frame = match frames.next_frame().await {
-            Ok(Some(frame)) => frame,
-            Ok(None) => {
-                if !expected.is_empty() {
-                    tracing::warn!(
-                        side = "upstream",
-                        pending = expected.len(),
-                        "broker closed the connection with requests in flight"
-                    );
-                }
-                return;
-            }
-            Err(e) => {
-                tracing::warn!(side = "upstream", error = %e, "broker connection failed");
-                return;
-            }
-        };
-        let Ok(expect) = expected.try_recv() else {
-            tracing::warn!(side = "upstream", "broker sent a response to no request");
-            return;
-        };
-        let header_version = expect.api.response_header_version(expect.version);
-        let (correlation_id, offset) = match parse_response_header(&frame, header_version) {
-            Ok(h) => h,
-            Err(e) => {
-                tracing::warn!(side = "upstream", error = %e, "malformed response header from broker");
-                return;
-            }
-        };
-        if correlation_id != expect.correlation_id {
-            tracing::warn!(
-                side = "upstream",
-                got = correlation_id,
-                expected = expect.correlation_id,
-                "broker response out of order"
-            );
-            return;
-        }
-        if let Some(reply) = expect.reply {
-            if reply.send(frame).is_err() {
-                return;
-            }
-            continue;
-        }
-        let frame = if carries_addresses(expect.api) {
-            let body = frame.slice(offset..);
-            match rewrite_response(
-                &shared,
-                listener,
-                expect.api,
-                expect.version,
-                correlation_id,
-                &body,
-            ) {
-                Ok(f) => f,
-                Err(e) => {
-                    tracing::warn!(side = "upstream", api = ?expect.api, error = %e, "cannot rewrite broker addresses");
-                    return;
-                }
-            }
-        } else {
-            frame
-        };
-        if responses.send(frame).await.is_err() {
-            return;
         }
     }
 }

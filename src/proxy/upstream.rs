@@ -71,7 +71,7 @@ impl Conn {
 /// Carries the proxy's own requests to a broker: one request frame out, the frame that
 /// answers it back. A fresh connection does it directly on its stream; a connection that is
 /// already serving a client does it through its reader task, in order with the client's
-/// responses ([`super::session`]).
+/// responses (the session's link to its broker).
 pub trait Exchange {
     /// Sends `frame` (a request of `api` at `version`) and returns the response frame.
     fn exchange(

@@ -1,0 +1,252 @@
+//! A session's connection to its broker: the write half, owned by the session, and a reader
+//! task that checks each response against the request it answers, rewrites broker addresses
+//! where needed and hands it to the client's writer. The proxy's own requests on the link (an
+//! in-band re-authentication, KIP-368) go through the same queue, so they are answered in turn
+//! with the client's.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use kafka_protocol::messages::ApiKey;
+use tokio::io::{AsyncWriteExt, BufWriter};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::task::AbortOnDropHandle;
+
+use super::rewrite::{carries_addresses, rewrite_response};
+use super::session::Gauge;
+use super::upstream::{BoxRead, BoxWrite, Exchange, MAX_RESPONSE_BYTES, UpstreamError};
+use super::{Shared, Target};
+use crate::kafka::codec::FrameReader;
+use crate::kafka::header::{parse_request_header, parse_response_header};
+
+const WRITE_BUFFER: usize = 64 * 1024;
+
+/// Re-authenticate at this share of the broker's session lifetime (the Java client picks
+/// 85-95 %), so that a request is never sent on an expired session.
+const REAUTH_AT: f64 = 0.85;
+
+/// What the reader must expect next.
+struct Expect {
+    correlation_id: i32,
+    api: ApiKey,
+    version: i16,
+    /// Set for the proxy's own requests: the response goes here, not to the client.
+    reply: Option<oneshot::Sender<Bytes>>,
+}
+
+/// An open connection to the session's broker.
+pub(super) struct UpstreamLink {
+    writer: BufWriter<BoxWrite>,
+    expect: mpsc::UnboundedSender<Expect>,
+    /// When to re-authenticate to the broker, if it limits the session.
+    reauth_at: Option<Instant>,
+    _reader: AbortOnDropHandle<()>,
+}
+
+impl UpstreamLink {
+    /// Connects to `target`'s broker (authenticated as configured) and starts the reader,
+    /// which sends client responses to `responses`.
+    pub(super) async fn open(
+        shared: &Arc<Shared>,
+        listener: usize,
+        target: Target,
+        responses: mpsc::Sender<Bytes>,
+    ) -> Result<Self, UpstreamError> {
+        let (addr, conn) = match target {
+            Target::Bootstrap => shared.connector.connect_bootstrap().await?,
+            Target::Node(node) => {
+                let addr = shared
+                    .topology
+                    .address(node)
+                    .ok_or(UpstreamError::UnknownNode(node))?;
+                let conn = shared.connector.connect(&addr).await?;
+                (addr, conn)
+            }
+        };
+        tracing::debug!(upstream = %addr, "upstream connected");
+        let reauth_at = reauth_at(conn.session_lifetime());
+        let (read, write) = conn.split();
+        let (expect_tx, expect_rx) = mpsc::unbounded_channel();
+        let reader = tokio::spawn(read_loop(
+            shared.clone(),
+            listener,
+            read,
+            expect_rx,
+            responses,
+        ));
+        Ok(Self {
+            writer: BufWriter::with_capacity(WRITE_BUFFER, write),
+            expect: expect_tx,
+            reauth_at,
+            _reader: AbortOnDropHandle::new(reader),
+        })
+    }
+
+    /// Tells the reader that the next response answers this client request.
+    pub(super) fn expect(
+        &self,
+        correlation_id: i32,
+        api: ApiKey,
+        version: i16,
+    ) -> Result<(), UpstreamError> {
+        let expect = Expect {
+            correlation_id,
+            api,
+            version,
+            reply: None,
+        };
+        self.expect.send(expect).map_err(|_| UpstreamError::Closed)
+    }
+
+    /// Writes a request frame, flushing unless more are about to follow.
+    pub(super) async fn write(&mut self, frame: &[u8], flush: bool) -> Result<(), UpstreamError> {
+        self.writer.write_all(frame).await?;
+        if flush {
+            self.writer.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Sends what is buffered.
+    pub(super) async fn flush(&mut self) -> Result<(), UpstreamError> {
+        Ok(self.writer.flush().await?)
+    }
+
+    /// Re-authenticates when the broker's session is near its end. Requests already sent are
+    /// answered first; the caller's next request waits for the exchange.
+    pub(super) async fn reauthenticate_if_due(
+        &mut self,
+        shared: &Shared,
+    ) -> Result<(), UpstreamError> {
+        if self.reauth_at.is_none_or(|at| Instant::now() < at) {
+            return Ok(());
+        }
+        let wait = shared.config.upstream.connect_timeout();
+        let lifetime = tokio::time::timeout(wait, shared.connector.authenticate(self))
+            .await
+            .map_err(|_| UpstreamError::ReauthTimeout)??;
+        self.reauth_at = reauth_at(lifetime);
+        shared
+            .stats
+            .upstream_reauthentications
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(
+            session_lifetime_ms = lifetime.map(|l| l.as_millis() as u64),
+            "re-authenticated to the broker"
+        );
+        Ok(())
+    }
+}
+
+fn reauth_at(lifetime: Option<Duration>) -> Option<Instant> {
+    lifetime.map(|l| Instant::now() + l.mul_f64(REAUTH_AT))
+}
+
+/// The proxy's own requests on a link that serves a client: written in turn with the client's
+/// requests, answered through the reader in order.
+impl Exchange for UpstreamLink {
+    async fn exchange(
+        &mut self,
+        frame: Bytes,
+        api: ApiKey,
+        version: i16,
+    ) -> Result<Bytes, UpstreamError> {
+        let header = parse_request_header(&frame)?;
+        let (tx, rx) = oneshot::channel();
+        let expect = Expect {
+            correlation_id: header.correlation_id,
+            api,
+            version,
+            reply: Some(tx),
+        };
+        self.expect
+            .send(expect)
+            .map_err(|_| UpstreamError::Closed)?;
+        self.write(&frame, true).await?;
+        rx.await.map_err(|_| UpstreamError::Closed)
+    }
+}
+
+/// Reads responses of one upstream connection, checks each against the request it answers,
+/// rewrites broker addresses where needed and passes them to the client's writer.
+async fn read_loop(
+    shared: Arc<Shared>,
+    listener: usize,
+    read: BoxRead,
+    mut expected: mpsc::UnboundedReceiver<Expect>,
+    responses: mpsc::Sender<Bytes>,
+) {
+    let stats = shared.stats.clone();
+    let _gauge = Gauge::new(&stats.upstream_connections);
+    let mut frames = FrameReader::new(read, MAX_RESPONSE_BYTES);
+    loop {
+        let frame = match frames.next_frame().await {
+            Ok(Some(frame)) => frame,
+            Ok(None) => {
+                if !expected.is_empty() {
+                    tracing::warn!(
+                        side = "upstream",
+                        pending = expected.len(),
+                        "broker closed the connection with requests in flight"
+                    );
+                }
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(side = "upstream", error = %e, "broker connection failed");
+                return;
+            }
+        };
+        let Ok(expect) = expected.try_recv() else {
+            tracing::warn!(side = "upstream", "broker sent a response to no request");
+            return;
+        };
+        let header_version = expect.api.response_header_version(expect.version);
+        let (correlation_id, offset) = match parse_response_header(&frame, header_version) {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(side = "upstream", error = %e, "malformed response header from broker");
+                return;
+            }
+        };
+        if correlation_id != expect.correlation_id {
+            tracing::warn!(
+                side = "upstream",
+                got = correlation_id,
+                expected = expect.correlation_id,
+                "broker response out of order"
+            );
+            return;
+        }
+        if let Some(reply) = expect.reply {
+            if reply.send(frame).is_err() {
+                return;
+            }
+            continue;
+        }
+        let frame = if carries_addresses(expect.api) {
+            let body = frame.slice(offset..);
+            match rewrite_response(
+                &shared,
+                listener,
+                expect.api,
+                expect.version,
+                correlation_id,
+                &body,
+            ) {
+                Ok(f) => f,
+                Err(e) => {
+                    tracing::warn!(side = "upstream", api = ?expect.api, error = %e, "cannot rewrite broker addresses");
+                    return;
+                }
+            }
+        } else {
+            frame
+        };
+        if responses.send(frame).await.is_err() {
+            return;
+        }
+    }
+}
