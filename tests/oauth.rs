@@ -244,6 +244,18 @@ async fn bad_tokens_are_refused_with_sasl_authentication_failed() {
         let (mut c, _) = login(&proxy, &valid).await;
         metadata_works(&mut c).await;
     }
+    // An unknown kid makes the proxy fetch the JWKS again (once the minimum interval has
+    // passed) before it refuses the token.
+    let jwks_hits = async || Idp::state(&issuer).await["hits"]["jwks"].as_u64();
+    let before = jwks_hits().await.expect("a JWKS hit counter");
+    let unknown = sign(json!({"key": "unpublished"})).await;
+    let got = refused(&proxy, &unknown, None).await;
+    assert_eq!(got, "Authentication failed: token signing key not found");
+    let after = jwks_hits().await.expect("a JWKS hit counter");
+    assert!(
+        after > before,
+        "no JWKS refresh for the unknown kid ({before} -> {after})"
+    );
     // A 200 KiB token fits under the pre-authentication frame cap and is refused as malformed;
     // one over the cap (512 KiB) closes the connection as soon as its length prefix is read.
     let big = format!("eyJhbGciOiJSUzI1NiJ9.{}.x", "A".repeat(200 * 1024));

@@ -312,6 +312,19 @@ impl Idp {
         serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
     }
 
+    /// The issuer's test state (keys, JWKS status, hit counters; see harness/idp/server.mjs).
+    pub async fn state(issuer: &str) -> serde_json::Value {
+        http()
+            .get(format!("{issuer}/admin/state"))
+            .header(env("KOP_IDP_ADMIN_HEADER"), env("KOP_IDP_ADMIN_TOKEN"))
+            .send()
+            .await
+            .expect("admin state")
+            .json()
+            .await
+            .expect("admin state is JSON")
+    }
+
     /// A token signed by the issuer's admin hook, for negative cases.
     pub async fn sign(issuer: &str, body: serde_json::Value) -> String {
         match Self::admin(issuer, "/admin/sign", body).await {
