@@ -30,6 +30,7 @@ the token's lifetime).
 Every topic the program creates is deleted at the end (unless --keep-topic).
 """
 import base64
+import contextlib
 import json
 import logging
 import ssl
@@ -236,21 +237,35 @@ def with_topic(body):
             admin.create_topics({args.topic: {"num_partitions": args.partitions,
                                               "replication_factor": args.replication_factor}},
                                 timeout_ms=ms(deadline.remaining(30)), wait_for_metadata=True)
-            try:
-                body(args, result, deadline, admin, **kw)
-            except BaseException:
-                if not args.keep_topic:
-                    try:
-                        delete_topic(admin, args, deadline, result)
-                    except Exception as e:  # noqa: BLE001 - the first error is the one to report
-                        log(f"cleanup: could not delete {args.topic}: {e}")
-                raise
-            if not args.keep_topic:
-                delete_topic(admin, args, deadline, result)
-                delete_group(admin, args, deadline, result)
-        finally:
+            body(args, result, deadline, admin, **kw)
+        except BaseException:
             admin.close()
+            if not args.keep_topic:
+                try:
+                    with fresh_admin(args) as cleaner:
+                        delete_topic(cleaner, args, deadline, result)
+                except Exception as e:  # noqa: BLE001 - the first error is the one to report
+                    log(f"cleanup: could not delete {args.topic}: {e}")
+            raise
+        # The body's admin client has looked the topic up, so its metadata refreshes name it
+        # with auto-creation allowed (kafka-python's default): one arriving just after the
+        # delete makes the broker create the topic again. Clean up with a client that never
+        # asked about it.
+        admin.close()
+        if not args.keep_topic:
+            with fresh_admin(args) as cleaner:
+                delete_topic(cleaner, args, deadline, result)
+                delete_group(cleaner, args, deadline, result)
     return scenario
+
+
+@contextlib.contextmanager
+def fresh_admin(args):
+    admin = KafkaAdminClient(**client_config(args))
+    try:
+        yield admin
+    finally:
+        admin.close()
 
 
 # --- produce / consume helpers -------------------------------------------------------
