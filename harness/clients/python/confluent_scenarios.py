@@ -58,10 +58,14 @@ def on_error(err):
 
 
 def auth_errors():
-    """Texts of the authentication errors reported so far (token fetch or broker refusal)."""
+    """Texts of the authentication errors reported so far (token fetch or broker refusal).
+    librdkafka also reports a connection that drops during its SASL handshake as an
+    authentication error ("... handshake failed: Local: Broker transport failure"); that is the
+    network, not a refusal, and it reconnects."""
     with ERRORS_LOCK:
         return [text for code, text in ERRORS
-                if code in (KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED)]
+                if code in (KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED)
+                and "Broker transport failure" not in text]
 
 
 def client_config(args, **extra):
