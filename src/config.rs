@@ -25,6 +25,9 @@ pub struct Config {
     /// Client authentication: identity providers and session rules.
     #[serde(default)]
     pub identity: Identity,
+    /// ACL bindings and super users, per organization.
+    #[serde(default)]
+    pub authorization: crate::authz::AuthorizationConfig,
 }
 
 /// Identity providers and the rules for authenticated sessions.
@@ -356,6 +359,15 @@ impl Config {
                 "identity.providers",
                 "a listener uses oauthbearer but no identity provider is configured",
             );
+        }
+        let organizations = self
+            .identity
+            .providers
+            .iter()
+            .map(|p| p.organization.as_str())
+            .collect();
+        for (field, message) in self.authorization.problems(&organizations) {
+            errors.push(field, message);
         }
         if errors.0.is_empty() {
             Ok(())
@@ -726,6 +738,55 @@ mod tests {
         Config::parse(&allowed).unwrap();
         assert!(check_provider_url("https://dev-47119201.okta.com/oauth2/default", false).is_ok());
         assert!(check_provider_url("not a url", true).is_err());
+    }
+
+    #[test]
+    fn acl_bindings_are_checked_field_by_field() {
+        let base = format!(
+            "{MINIMAL}
+[identity]
+allow_http_loopback = true
+[[identity.providers]]
+             organization = \"acme\"\nidentifier = \"local\"\nissuer = \"http://127.0.0.1:8080\"\n             audience = \"kafka\"\n"
+        );
+        let good = format!(
+            "{base}[authorization.super_users]\nacme = [\"Group:platform-admins\"]\n             [[authorization.acls]]\norganization = \"acme\"\nprincipal = \"Group:producers\"\n             resource_type = \"TOPIC\"\nresource_name = \"orders.\"\npattern_type = \"PREFIXED\"\n             operation = \"WRITE\"\npermission = \"ALLOW\"\n"
+        );
+        let config = Config::parse(&good).unwrap();
+        assert_eq!(config.authorization.acls[0].host, crate::authz::Host::Any);
+        assert_eq!(config.authorization.index().bindings().len(), 1);
+        // Unknown names are serde errors that say what would have been accepted.
+        let err = Config::parse(&good.replace("\"WRITE\"", "\"PRODUCE\"")).unwrap_err();
+        assert!(
+            err.to_string().contains("unknown operation \"PRODUCE\""),
+            "{err}"
+        );
+        assert!(err.to_string().contains("IDEMPOTENT_WRITE"), "{err}");
+        let err = Config::parse(&good.replace("Group:producers", "producers")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("User:<name>, User:* or Group:<name>"),
+            "{err}"
+        );
+        // Everything else is reported at once, by field.
+        let bad = good
+            .replace(
+                "organization = \"acme\"\nprincipal",
+                "organization = \"acne\"\nprincipal",
+            )
+            .replace("acme = [", "umbrella = [")
+            .replace("resource_type = \"TOPIC\"", "resource_type = \"CLUSTER\"");
+        let err = Config::parse(&bad).unwrap_err();
+        let fields: Vec<&str> = err.0.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "authorization.super_users.umbrella",
+                "authorization.acls[0].resource_name",
+                "authorization.acls[0].organization",
+            ],
+            "{err}"
+        );
     }
 
     #[test]

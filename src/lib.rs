@@ -1,6 +1,7 @@
 //! kafka-oidc-proxy: a Kafka protocol proxy that authenticates clients with their identity
 //! provider's tokens, authorizes every request and forwards it to the real brokers.
 
+pub mod authz;
 pub mod config;
 pub mod identity;
 pub mod kafka;

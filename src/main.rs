@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use kafka_oidc_proxy::authz::{Operation, Principal, explain};
 use kafka_oidc_proxy::config::Config;
+use kafka_oidc_proxy::identity::{Identity, Providers, http_client};
 use kafka_oidc_proxy::proxy::Proxy;
 
 #[derive(Parser)]
@@ -32,6 +34,45 @@ enum Command {
         #[arg(long, default_value = "config/proxy.toml")]
         config: PathBuf,
     },
+    /// ACL tools.
+    Acl {
+        #[command(subcommand)]
+        command: AclCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AclCommand {
+    /// Prints whether a principal may do an operation on a resource, and the binding or super
+    /// user entry that decided it. Exit code 0 allowed, 1 denied, 2 bad input.
+    Check {
+        /// The configuration file.
+        #[arg(long, default_value = "config/proxy.toml")]
+        config: PathBuf,
+        /// A bearer token (`-` reads it from stdin): verified against its provider, which
+        /// gives the organization, user and groups.
+        #[arg(long, conflicts_with_all = ["principal", "organization", "groups"])]
+        token: Option<String>,
+        /// `User:<name>`, instead of a token.
+        #[arg(long, required_unless_present = "token")]
+        principal: Option<String>,
+        /// The principal's organization (needed when several are configured).
+        #[arg(long)]
+        organization: Option<String>,
+        /// A group of the principal (repeat for several).
+        #[arg(long = "group")]
+        groups: Vec<String>,
+        /// The client address.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: std::net::IpAddr,
+        /// READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS,
+        /// ALTER_CONFIGS, IDEMPOTENT_WRITE or ALL.
+        #[arg(long)]
+        operation: String,
+        /// `TOPIC:<name>`, `GROUP:<id>`, `TRANSACTIONAL_ID:<id>` or `CLUSTER`.
+        #[arg(long)]
+        resource: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -50,6 +91,7 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        acl @ Command::Acl { .. } => acl_check(acl),
         Command::Run { config } => {
             let config = match Config::load(&config) {
                 Ok(c) => c,
@@ -73,6 +115,117 @@ fn main() -> ExitCode {
             runtime.block_on(run(config))
         }
     }
+}
+
+fn acl_check(command: Command) -> ExitCode {
+    let Command::Acl {
+        command:
+            AclCommand::Check {
+                config,
+                token,
+                principal,
+                organization,
+                groups,
+                host,
+                operation,
+                resource,
+            },
+    } = command
+    else {
+        return ExitCode::from(2);
+    };
+    let fail = |message: String| {
+        eprintln!("{message}");
+        ExitCode::from(2)
+    };
+    let path = config;
+    let config = match Config::load(&path) {
+        Ok(c) => c,
+        Err(errors) => return fail(format!("{}: {errors}", path.display())),
+    };
+    let operation: Operation = match operation.parse() {
+        Ok(op) => op,
+        Err(e) => return fail(format!("--operation: {e}")),
+    };
+    let (resource_type, name) = match explain::parse_resource(&resource) {
+        Ok(r) => r,
+        Err(e) => return fail(format!("--resource: {e}")),
+    };
+    let (organization, user, groups) = match token {
+        Some(token) => match identity_of(&config, token) {
+            Ok(id) => (id.organization, id.user, id.groups),
+            Err(message) => return fail(message),
+        },
+        None => {
+            let user = match principal.as_deref().map(str::parse::<Principal>) {
+                Some(Ok(Principal::User(user))) => user,
+                Some(Ok(other)) => {
+                    return fail(format!(
+                        "--principal: {other} is not a user: give User:<name> and its groups with --group"
+                    ));
+                }
+                Some(Err(e)) => return fail(format!("--principal: {e}")),
+                None => return fail("--principal or --token is required".into()),
+            };
+            let mut orgs: Vec<&str> = config
+                .identity
+                .providers
+                .iter()
+                .map(|p| p.organization.as_str())
+                .collect();
+            orgs.sort_unstable();
+            orgs.dedup();
+            let organization = match (organization, orgs.as_slice()) {
+                (Some(o), _) => o,
+                (None, [only]) => (*only).to_owned(),
+                (None, _) => {
+                    return fail(format!(
+                        "--organization is required (configured: {})",
+                        orgs.join(", ")
+                    ));
+                }
+            };
+            (organization, user, groups)
+        }
+    };
+    let who = explain::Who {
+        organization: &organization,
+        user: &user,
+        groups: &groups,
+        host,
+    };
+    let index = config.authorization.index();
+    let (allowed, report) = explain::explain(&index, &who, operation, (resource_type, &name));
+    print!("{report}");
+    if allowed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Verifies a token against the configured providers (fetching their keys).
+fn identity_of(config: &Config, token: String) -> Result<Identity, String> {
+    let token = if token == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .map_err(|e| format!("--token -: cannot read stdin: {e}"))?;
+        text.trim().to_owned()
+    } else {
+        token
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async {
+        let http = http_client().map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let providers = Providers::from_specs(&config.identity.providers, &http);
+        providers
+            .validate(&token)
+            .await
+            .map_err(|failure| format!("token refused: {failure} ({})", failure.reason()))
+    })
 }
 
 async fn run(config: Config) -> ExitCode {

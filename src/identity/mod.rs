@@ -271,6 +271,19 @@ impl Providers {
         }
     }
 
+    /// A snapshot of the runtime side of these registrations (keys are fetched on first use
+    /// and on the schedule the caller runs).
+    pub fn from_specs<'a>(
+        specs: impl IntoIterator<Item = &'a ProviderSpec>,
+        http: &reqwest::Client,
+    ) -> Self {
+        Self::new(
+            specs
+                .into_iter()
+                .map(|spec| Arc::new(Provider::new(spec.clone(), http.clone()))),
+        )
+    }
+
     /// Every provider.
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Provider>> {
         self.by_issuer.values().flatten()

@@ -49,6 +49,13 @@ pub enum StartError {
     /// The HTTP client for identity providers could not be built.
     #[error("identity provider HTTP client: {0}")]
     Http(#[from] reqwest::Error),
+    /// `[authorization]` has bindings or super users, but the data plane does not enforce
+    /// them yet: the proxy refuses to run rather than let a configuration that looks
+    /// restrictive forward everything.
+    #[error(
+        "authorization: ACLs are not enforced by this version of the data plane (only `acl check` reads them); remove [authorization] to run"
+    )]
+    AuthorizationNotEnforced,
 }
 
 /// Where a listener's connections go.
@@ -109,6 +116,10 @@ impl Proxy {
     /// Binds every listener's bootstrap port, starts accepting and starts the background
     /// topology refresh (which opens the per-broker ports as brokers are discovered).
     pub async fn start(config: Config) -> Result<Self, StartError> {
+        let authz = &config.authorization;
+        if !authz.acls.is_empty() || !authz.super_users.is_empty() {
+            return Err(StartError::AuthorizationNotEnforced);
+        }
         let http = crate::identity::http_client()?;
         let connector = Connector::new(config.upstream.clone(), http.clone())?;
         let mut listeners = Vec::with_capacity(config.listeners.len());
@@ -126,13 +137,7 @@ impl Proxy {
                 broker_ports: Mutex::default(),
             });
         }
-        let providers = Providers::new(
-            config
-                .identity
-                .providers
-                .iter()
-                .map(|spec| Arc::new(Provider::new(spec.clone(), http.clone()))),
-        );
+        let providers = Providers::from_specs(&config.identity.providers, &http);
         let shared = Arc::new(Shared {
             providers: RwLock::new(Arc::new(providers)),
             auth_counts: Mutex::default(),
@@ -427,5 +432,39 @@ async fn jwks_refresh_loop(shutdown: CancellationToken, provider: Arc<Provider>)
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn acls_that_would_not_be_enforced_stop_the_start() {
+        let text = r#"
+            [upstream]
+            bootstrap_servers = ["127.0.0.1:9"]
+            [[listeners]]
+            name = "t"
+            bind_address = "127.0.0.1"
+            advertised_host = "127.0.0.1"
+            bootstrap_port = 0
+            broker_port_base = 0
+            authentication = "oauthbearer"
+            [identity]
+            allow_http_loopback = true
+            [[identity.providers]]
+            organization = "acme"
+            identifier = "local"
+            issuer = "http://127.0.0.1:9"
+            audience = "kafka"
+            [authorization.super_users]
+            acme = ["User:root"]
+        "#;
+        let config = Config::parse(text).expect("valid config");
+        assert!(matches!(
+            Proxy::start(config).await,
+            Err(StartError::AuthorizationNotEnforced)
+        ));
     }
 }

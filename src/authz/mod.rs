@@ -1,0 +1,65 @@
+//! Authorization: Kafka-style ACL bindings per organization, compiled into an index that
+//! decides one operation on one resource for an authenticated subject (DESIGN.md decision 10).
+
+pub mod acl;
+pub mod explain;
+pub mod index;
+
+pub use acl::{
+    AclBinding, AclError, Host, Operation, PatternType, Permission, Principal, ResourceType,
+};
+pub use index::{AclIndex, Decision, Grounds, Subject};
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Deserialize;
+
+/// `[authorization]` of the configuration file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthorizationConfig {
+    /// Per organization, principals whose every request is allowed.
+    pub super_users: BTreeMap<String, Vec<Principal>>,
+    /// Static bindings (the management API adds stored ones).
+    pub acls: Vec<AclBinding>,
+}
+
+impl AuthorizationConfig {
+    /// Problems with the section, each with its field, given the organizations that have an
+    /// identity provider (a binding for any other could never apply: most likely a typo).
+    pub fn problems(&self, organizations: &BTreeSet<&str>) -> Vec<(String, String)> {
+        let unknown = |org: &str| {
+            format!(
+                "organization {org:?} has no identity provider (known: {})",
+                organizations
+                    .iter()
+                    .map(|o| format!("{o:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        let mut problems = Vec::new();
+        for org in self.super_users.keys() {
+            if !organizations.contains(org.as_str()) {
+                problems.push((format!("authorization.super_users.{org}"), unknown(org)));
+            }
+        }
+        for (i, b) in self.acls.iter().enumerate() {
+            for (field, message) in b.problems() {
+                problems.push((format!("authorization.acls[{i}].{field}"), message));
+            }
+            if !b.organization.is_empty() && !organizations.contains(b.organization.as_str()) {
+                problems.push((
+                    format!("authorization.acls[{i}].organization"),
+                    unknown(&b.organization),
+                ));
+            }
+        }
+        problems
+    }
+
+    /// The compiled index of these bindings.
+    pub fn index(&self) -> AclIndex {
+        AclIndex::new(self.acls.iter().cloned(), &self.super_users)
+    }
+}
