@@ -148,14 +148,14 @@ function buildProvider(issuer, clientIds, keys) {
 // this issuer; a claim set to null is removed (e.g. {claims: {exp: null}}). `header` is merged
 // after signing parameters are chosen, so it can lie (e.g. {alg: 'RS256'} on an ES256 signature,
 // or a kid that does not exist). HS256 uses the current RSA public key (PEM) as the HMAC secret:
-// the classic algorithm-confusion attack. key 'unpublished' signs with a fresh key that is not
-// in the JWKS (its kid is unknown to every verifier).
+// the classic algorithm-confusion attack. key 'unpublished' signs with a key made at startup
+// that is never in the JWKS (its kid is unknown to every verifier).
 const KTY = { RS256: 'RSA', PS256: 'RSA', HS256: 'RSA', ES256: 'EC', EdDSA: 'OKP' };
 const b64 = (v) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
 
 function signToken(state, { alg = 'RS256', header = {}, claims = {}, key = 'current' } = {}) {
   if (alg !== 'none' && !KTY[alg]) throw new Error(`unsupported alg ${alg}`);
-  const keys = key === 'unpublished' ? generateKeys(`${state.name}-unpublished`, 0) : state.keys;
+  const keys = key === 'unpublished' ? state.unpublished : state.keys;
   const jwk = keys.find((k) => k.kty === (KTY[alg] ?? 'RSA'));
   const now = Math.floor(Date.now() / 1000);
   const payload = {
@@ -189,6 +189,9 @@ function issuerState(name, clientIds) {
   const state = {
     name, clientIds, issuer: undefined, generation: 0, keys: [], callback: undefined,
     jwks: { status: 200, cacheControl: '' }, hits: { jwks: 0, discovery: 0, token: 0 },
+    // Made once at startup rather than per /admin/sign request: key generation is synchronous
+    // and would stall every other request of both issuers while it runs.
+    unpublished: generateKeys(`${name}-unpublished`, 0),
   };
   state.rotate = (drop) => {
     state.generation += 1;
