@@ -2,6 +2,7 @@
 //! decides one operation on one resource for an authenticated subject (DESIGN.md decision 10).
 
 pub mod acl;
+pub mod apis;
 pub mod explain;
 pub mod index;
 
