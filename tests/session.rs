@@ -69,6 +69,28 @@ async fn pipelined_requests_come_back_in_order_under_backpressure() {
 }
 
 #[tokio::test]
+async fn a_forwarded_request_followed_by_a_local_one_in_the_same_read_is_answered() {
+    // The Metadata request is written to the broker without a flush because another frame is
+    // already buffered; that frame is answered by the proxy itself, so nothing else would
+    // flush the broker connection, and the local answer waits behind the broker's.
+    let proxy = start_proxy(ProxyOptions::default()).await;
+    let mut c = Raw::connect(&proxy.bootstrap()).await;
+    let metadata = MetadataRequest::default().with_topics(Some(vec![]));
+    let mut batch = encode_request(ApiKey::Metadata, 12, 1, "pipeline", &metadata)
+        .expect("encode")
+        .to_vec();
+    let versions = ApiVersionsRequest::default();
+    batch.extend_from_slice(
+        &encode_request(ApiKey::ApiVersions, 3, 2, "pipeline", &versions).expect("encode"),
+    );
+    c.send_bytes(&batch).await;
+    for (id, api, version) in [(1, ApiKey::Metadata, 12), (2, ApiKey::ApiVersions, 3)] {
+        let frame = c.read_frame().await.expect("response");
+        assert_eq!(correlation_of(&frame, api, version), id);
+    }
+}
+
+#[tokio::test]
 async fn idle_connections_are_closed() {
     let proxy = start_proxy(ProxyOptions {
         limits: "idle_timeout_secs = 1".into(),

@@ -512,7 +512,14 @@ impl Session {
 
     /// Queues a response slot; when the queue is full, flushes the upstream writer first so
     /// the responses that will free the queue are not stuck in our own buffer.
+    ///
+    /// A local answer also flushes the upstream writer: a forwarded request that another
+    /// buffered frame followed was written without a flush, and when that frame is answered
+    /// here nothing else would send it, while the local answer waits behind its response.
     async fn push(&mut self, slots: &mpsc::Sender<Slot>, slot: Slot) -> Result<(), End> {
+        if let (Slot::Local(_), Some(link)) = (&slot, &mut self.upstream) {
+            link.flush().await.map_err(End::Upstream)?;
+        }
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         let slot = match slots.try_send(slot) {
             Ok(()) => return Ok(()),
