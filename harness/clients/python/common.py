@@ -11,6 +11,7 @@ Contract (same for every client of harness/clients/run.sh):
 """
 import argparse
 import json
+import logging
 import os
 import re
 import sys
@@ -196,9 +197,38 @@ def log(msg):
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
+def library_debug_log(client, args):
+    """The library's DEBUG log goes to a file under $KOP_WORK/client-logs (kafka-python logs
+    through `logging`; librdkafka's own log goes to stderr as before). On a failure its tail
+    is printed, so a stall that the library does not report still leaves a trace."""
+    folder = os.path.join(os.environ.get("KOP_WORK", "/tmp"), "client-logs")
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, f"{client}-{args.scenario}-{args.tag}.log")
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    handler.setLevel(logging.DEBUG)
+    logger = logging.getLogger("kafka")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    return path
+
+
+def print_tail(path, lines=40):
+    try:
+        with open(path, errors="replace") as f:
+            tail = f.readlines()[-lines:]
+    except OSError:
+        return
+    if tail:
+        print(f"--- last {len(tail)} lines of {path}", file=sys.stderr)
+        sys.stderr.write("".join(tail))
+        sys.stderr.flush()
+
+
 def main(client, library_version, scenarios, argv=None):
     """Parse options, run one scenario under a deadline, print the JSON line, exit."""
     args = parse_args(client, scenarios, argv)
+    debug_log = library_debug_log(client, args)
     result = Result(client=client, library_version=library_version, scenario=args.scenario,
                     topic=args.topic)
     started = time.monotonic()
@@ -213,8 +243,11 @@ def main(client, library_version, scenarios, argv=None):
                 line["error"] = error
             print(json.dumps(line), flush=True)
             if not ok:
+                print_tail(debug_log)
                 why = error or "; ".join(result.failures)
                 print(f"FAIL {client} {args.scenario}: {why}", file=sys.stderr, flush=True)
+            else:
+                os.unlink(debug_log)
             os._exit(code if code is not None else (0 if ok else 1))
 
     # Hard watchdog: a library call that ignores its own timeout cannot hang us.

@@ -123,7 +123,8 @@ class SaslEvents(logging.Handler):
         self.reauth_begun = 0
         self.auth_errors = []  # texts
         # Set once the scenario starts closing its clients: a re-authentication that the
-        # client's own close interrupts fails with KafkaConnectionError, which is not a refusal.
+        # client's own close interrupts fails with KafkaConnectionError or Cancelled, which is
+        # not a refusal.
         self.closing = False
         self.interrupted_by_close = []
 
@@ -133,7 +134,7 @@ class SaslEvents(logging.Handler):
         exc = next((a for a in args if isinstance(a, SaslAuthenticationFailedError)), None)
         if "Beginning SASL re-authentication" in msg:
             self.reauth_begun += 1
-        elif self.closing and "KafkaConnectionError" in msg:
+        elif self.closing and ("KafkaConnectionError" in msg or "Cancelled" in msg):
             self.interrupted_by_close.append(msg)
         elif exc is not None:
             self.auth_errors.append(str(exc))
