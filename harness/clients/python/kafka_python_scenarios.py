@@ -178,6 +178,44 @@ def producer(args, **conf):
     return KafkaProducer(**client_config(args, key_serializer=utf8, value_serializer=utf8, **conf))
 
 
+class RejoinLivelock(logging.Handler):
+    """Recognises kafka-python 3.0.12's coordinator livelock (see subscribe()): the consumer
+    logs `need_rejoin: False` in a tight loop, tens of thousands of times a second, and never
+    assigns its partitions."""
+
+    SIGNATURE = 10_000
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.count = 0
+
+    def emit(self, record):
+        if record.msg.startswith("need_rejoin: False"):
+            self.count += 1
+
+    def hint(self):
+        if self.count < self.SIGNATURE:
+            return {}
+        return {"client_fault": f"kafka-python coordinator livelock: need_rejoin checked "
+                                f"{self.count} times without an assignment"}
+
+
+REJOIN_LIVELOCK = RejoinLivelock()
+logging.getLogger("kafka.coordinator.consumer").addHandler(REJOIN_LIVELOCK)
+common.FAILURE_HINTS.append(REJOIN_LIVELOCK.hint)
+
+
+def subscribe(c, args, **kw):
+    """Subscribe `c` to --topic once its metadata knows the topic. kafka-python 3.0.12 can
+    livelock after a join that is followed at once by a rejoin: without the topic's metadata
+    the first join assigns nothing, the metadata that arrives next forces a rejoin, and after
+    that SyncGroup the coordinator may loop on `need_rejoin: False` without ever assigning the
+    partitions (seen through the proxy and not the proxy's doing: every response arrived).
+    Looking the topic up first makes the first join the only one."""
+    c.partitions_for_topic(args.topic)
+    c.subscribe([args.topic], **kw)
+
+
 def consumer(args, **conf):
     """A consumer in group --group reading from the earliest offset, committing only explicitly."""
     utf8 = DefaultSerializer()
@@ -290,7 +328,7 @@ def consume(args, deadline, total, settle_s=0.0, idle_s=None, **conf):
     """Subscribe with a fresh group from the beginning and read until common.StopRule(total,
     settle_s, idle_s) says enough. Returns [(key, value)] in arrival order."""
     c = consumer(args, **conf)
-    c.subscribe([args.topic])
+    subscribe(c, args)
     got, stop = [], StopRule(total, settle_s, idle_s)
     try:
         while not stop.done() and not deadline.expired():
@@ -390,7 +428,7 @@ def group(args, result, deadline, admin):
 
     def member(name):
         c = consumer(args, client_id=f"kop-kafka-python-group-{name}")
-        c.subscribe([args.topic], listener=Track(name))
+        subscribe(c, args, listener=Track(name))
         try:
             while not finished():
                 parts = c.assignment()
@@ -552,7 +590,7 @@ def reauth(args, result, deadline, admin):
 
     t = threading.Thread(target=produce_loop, daemon=True)
     c = consumer(args)
-    c.subscribe([args.topic])
+    subscribe(c, args)
     t.start()
     try:
         while not deadline.expired():
