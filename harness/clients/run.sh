@@ -6,6 +6,7 @@
 # CLIENT:   confluent | kafka-python | kafkajs | java
 # SCENARIO: basic group acks0 idempotent transactions brokers auth-fail reauth   (every client)
 #           produce-continuous consume-verify                                     (java only)
+#           authz-produce authz-consume authz-admin authz-txn                     (java only)
 # Options (all clients): --topic T (default: unique) --group G (default: unique) --messages N
 #   (10000) --partitions P (6) --replication-factor R (3)
 #   --security-protocol PLAINTEXT|SSL|SASL_PLAINTEXT|SASL_SSL --ca-file PEM
@@ -20,6 +21,10 @@
 #   S seconds; every acked message consumed, no authentication error, >= N re-authentications.
 # java and confluent: --group-protocol classic|consumer (consumer = KIP-848; default classic)
 # java only: --rate (1000 for produce-continuous), --acked-file F
+# authz-* (java only; report what the client sees, "ok" even when refused): --topic T (repeatable)
+#   or --topics A,B; authz-produce: one record per topic; authz-consume: --topics --group
+#   [--duration-s 10]; authz-admin: [--create A,B] [--delete A,B] [--describe-group G];
+#   authz-txn: --topic T --transactional-id X
 #
 # Prints one JSON line on stdout ({"ok":true,...}); exit 0 only if every check passed,
 # 1 failed check or error (reason on stderr), 2 bad usage, 3 hard timeout.

@@ -96,6 +96,23 @@ import org.apache.kafka.common.utils.internals.AppInfoParser; // only to report 
  *                    (default 20) on one topic; every acknowledged message must be consumed and no
  *                    authentication error reported. Re-authentications (KIP-368) come from the
  *                    clients' metrics (successful-reauthentication-total etc.).
+ * authz-produce      (--topic T... | --topics A,B) one producer (acks=all) sends one record to each
+ *                    topic (never creates one): "produce" {topic: "ok"|exception},
+ *                    "delivered_offsets" {topic: offset}.
+ * authz-consume      (--topics A,B --group G) a consumer in G subscribes (earliest) and polls for
+ *                    --duration-s (10) or until an exception, then commitSync: "consume", "records",
+ *                    "commit" ("skipped" if polling failed).
+ * authz-admin        one Admin: listTopics ("list_topics": sorted names | exception), then
+ *                    --create A,B (1 partition, --replication-factor), --delete A,B, and
+ *                    --describe-group G, each independent: "create"/"delete" {topic: result},
+ *                    "describe_group".
+ * authz-txn          (--topic T --transactional-id X) init, begin, send one record, commit:
+ *                    "txn" ("ok"|exception) and "step" (init|begin|send|commit|done).
+ *                    The authz-* scenarios report, they do not judge: "ok" is true when they ran
+ *                    to the end, refusals included. An exception is reported by the simple name of
+ *                    the first org.apache.kafka.common.errors.* class in its cause chain (e.g.
+ *                    TopicAuthorizationException), its text in "error_texts"; every operation is
+ *                    bounded to ~15 s (max.block.ms, delivery.timeout.ms, default.api.timeout.ms).
  * </pre>
  * OAUTHBEARER (--security-protocol SASL_PLAINTEXT|SASL_SSL): the built-in OIDC login handler
  * (OAuthBearerLoginCallbackHandler, client-credentials grant at --oauth-token-url), which
@@ -113,11 +130,13 @@ public final class Scenarios {
             + " [--ca-file PEM] [--timeout S] [--keep-topic] [--group-protocol classic|consumer]"
             + " [--sasl-mechanism OAUTHBEARER] [--oauth-token-url URL] [--oauth-client-id ID]"
             + " [--oauth-client-secret SECRET] [--oauth-scope SCOPE]"
-            + " [--duration-s S] [--rate MSG_PER_S] [--acked-file F] [--min-reauth N] [--expect-error REGEX]\n"
+            + " [--duration-s S] [--rate MSG_PER_S] [--acked-file F] [--min-reauth N] [--expect-error REGEX]"
+            + " [--topics A,B] [--create A,B] [--delete A,B] [--describe-group G] [--transactional-id X]\n"
             + "scenarios: basic group acks0 idempotent transactions brokers produce-continuous consume-verify"
-            + " auth-fail reauth";
+            + " auth-fail reauth authz-produce authz-consume authz-admin authz-txn";
     static final List<String> SCENARIOS = List.of("basic", "group", "acks0", "idempotent", "transactions",
-            "brokers", "produce-continuous", "consume-verify", "auth-fail", "reauth");
+            "brokers", "produce-continuous", "consume-verify", "auth-fail", "reauth",
+            "authz-produce", "authz-consume", "authz-admin", "authz-txn");
 
     /** Command-line options. */
     static final class Options {
@@ -143,12 +162,17 @@ public final class Scenarios {
         String oauthScope;
         int minReauth;
         String expectError;
+        final List<String> topics = new ArrayList<>(); // every --topic and --topics value (authz-*)
+        final List<String> create = new ArrayList<>();
+        final List<String> delete = new ArrayList<>();
+        String describeGroup;
+        String transactionalId;
         final String tag = UUID.randomUUID().toString().replace("-", "").substring(0, 10);
     }
 
     static Options parse(String[] argv) {
         Options o = new Options();
-        boolean timeoutGiven = false, rateGiven = false;
+        boolean timeoutGiven = false, rateGiven = false, durationGiven = false;
         for (int i = 0; i < argv.length; i++) {
             String a = argv[i];
             if (!a.startsWith("--")) {
@@ -164,7 +188,12 @@ public final class Scenarios {
             String v = argv[++i];
             switch (a) {
                 case "--bootstrap" -> o.bootstrap = v;
-                case "--topic" -> o.topic = v;
+                case "--topic" -> { o.topic = v; o.topics.add(v); }
+                case "--topics" -> o.topics.addAll(list(v));
+                case "--create" -> o.create.addAll(list(v));
+                case "--delete" -> o.delete.addAll(list(v));
+                case "--describe-group" -> o.describeGroup = v;
+                case "--transactional-id" -> o.transactionalId = v;
                 case "--group" -> o.group = v;
                 case "--messages" -> o.messages = Integer.parseInt(v);
                 case "--partitions" -> o.partitions = Integer.parseInt(v);
@@ -173,7 +202,7 @@ public final class Scenarios {
                 case "--ca-file" -> o.caFile = v;
                 case "--timeout" -> { o.timeoutS = Double.parseDouble(v); timeoutGiven = true; }
                 case "--group-protocol" -> o.groupProtocol = v;
-                case "--duration-s" -> o.durationS = Double.parseDouble(v);
+                case "--duration-s" -> { o.durationS = Double.parseDouble(v); durationGiven = true; }
                 case "--rate" -> { o.rate = Integer.parseInt(v); rateGiven = true; }
                 case "--acked-file" -> o.ackedFile = v;
                 case "--sasl-mechanism" -> o.saslMechanism = v.toUpperCase();
@@ -202,6 +231,14 @@ public final class Scenarios {
             throw new IllegalArgumentException("--sasl-mechanism needs --security-protocol SASL_PLAINTEXT or SASL_SSL");
         }
         if (o.scenario.equals("reauth") && !rateGiven) o.rate = 20;
+        if (o.scenario.equals("authz-consume") && !durationGiven) o.durationS = 10;
+        if (List.of("authz-produce", "authz-consume", "authz-txn").contains(o.scenario) && o.topics.isEmpty())
+            throw new IllegalArgumentException(o.scenario + " needs --topic or --topics");
+        if (o.scenario.equals("authz-txn")) {
+            if (o.topics.size() != 1) throw new IllegalArgumentException("authz-txn takes exactly one --topic");
+            if (o.transactionalId == null) throw new IllegalArgumentException("authz-txn needs --transactional-id");
+            o.topic = o.topics.get(0);
+        }
         if (o.messages < 1) throw new IllegalArgumentException("--messages must be >= 1");
         if (o.scenario.equals("produce-continuous") || o.scenario.equals("consume-verify")) {
             if (o.ackedFile == null) throw new IllegalArgumentException(o.scenario + " needs --acked-file");
@@ -212,6 +249,11 @@ public final class Scenarios {
         if (o.topic == null) o.topic = "kop-java-" + o.scenario + "-" + o.tag;
         if (o.group == null) o.group = "kop-java-" + o.scenario + "-" + o.tag;
         return o;
+    }
+
+    /** A comma-separated list option: the non-empty, trimmed items. */
+    static List<String> list(String v) {
+        return java.util.Arrays.stream(v.split(",")).map(String::strip).filter(x -> !x.isEmpty()).toList();
     }
 
     // ---- result line, checks and deadline -------------------------------------------------
@@ -294,7 +336,12 @@ public final class Scenarios {
         result.put("client", "java");
         result.put("library_version", AppInfoParser.getVersion());
         result.put("scenario", o.scenario);
-        result.put("topic", o.topic);
+        if (o.scenario.startsWith("authz-") && !o.scenario.equals("authz-txn")) {
+            if (!o.topics.isEmpty()) result.put("topics", o.topics);
+            if (o.scenario.equals("authz-consume")) result.put("group", o.group);
+        } else {
+            result.put("topic", o.topic);
+        }
         Thread watchdog = new Thread(() -> {
             try {
                 Thread.sleep((long) (o.timeoutS * 1000));
@@ -317,6 +364,10 @@ public final class Scenarios {
                 case "consume-verify" -> consumeVerify(o);
                 case "auth-fail" -> authFail(o);
                 case "reauth" -> reauth(o);
+                case "authz-produce" -> authzProduce(o);
+                case "authz-consume" -> authzConsume(o);
+                case "authz-admin" -> authzAdmin(o);
+                case "authz-txn" -> authzTxn(o);
                 default -> throw new IllegalStateException(o.scenario);
             }
         } catch (Throwable t) {
@@ -358,8 +409,13 @@ public final class Scenarios {
 
     /** Admin calls (and close(), which waits for them) give up at the soft deadline. */
     static Admin admin(Options o) {
+        return admin(o, 60_000);
+    }
+
+    /** Like admin(o), each call giving up after at most capMs. */
+    static Admin admin(Options o, long capMs) {
         Properties p = clientConfig(o);
-        int apiTimeout = (int) Math.max(1000, remainingMs(60_000));
+        int apiTimeout = (int) Math.max(1000, remainingMs(capMs));
         p.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, apiTimeout);
         p.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, Math.min(30_000, apiTimeout));
         return Admin.create(p);
@@ -1021,6 +1077,205 @@ public final class Scenarios {
             if (o.minReauth > 0)
                 check(reauths >= o.minReauth, reauths + " re-authentications counted, expected >= " + o.minReauth);
         });
+    }
+
+    // ---- authorization scenarios: report what the client observes --------------------------------
+
+    /** Timeouts (ms) of one authz-* operation, so that a refused one never hangs the scenario. */
+    static final long AUTHZ_OP_MS = 15_000;
+
+    /**
+     * The name the authz-* scenarios report for a failed operation: the simple class name of the
+     * first org.apache.kafka.common.errors.* exception in the cause chain (under the
+     * ExecutionException / KafkaException wrappers), else of the outermost non-wrapper.
+     */
+    static String errorName(Throwable t) {
+        for (Throwable c = t; c != null; c = c.getCause() == c ? null : c.getCause()) {
+            if (c.getClass().getName().startsWith("org.apache.kafka.common.errors.")) return c.getClass().getSimpleName();
+        }
+        Throwable e = t;
+        while ((e instanceof ExecutionException || e.getClass() == KafkaException.class)
+                && e.getCause() != null && e.getCause() != e) e = e.getCause();
+        return e.getClass().getSimpleName();
+    }
+
+    /** Records a failed operation: its name (returned) and its full text in "error_texts". */
+    @SuppressWarnings("unchecked")
+    static String refused(String what, Throwable t) {
+        String name = errorName(t);
+        Throwable shown = t;
+        for (Throwable c = t; c != null; c = c.getCause() == c ? null : c.getCause()) {
+            if (c.getClass().getSimpleName().equals(name)) {
+                shown = c;
+                break;
+            }
+        }
+        String text = describe(shown);
+        log(what + ": " + text);
+        ((Map<String, String>) result.computeIfAbsent("error_texts", k -> new TreeMap<String, String>())).put(what, text);
+        return name;
+    }
+
+    /** Wait for a future a little longer than the client's own AUTHZ_OP_MS (within the soft deadline). */
+    static <T> T awaitOp(Future<T> f) throws Exception {
+        return f.get(Math.max(1, remainingMs(AUTHZ_OP_MS + 5000)), TimeUnit.MILLISECONDS);
+    }
+
+    /** Producer settings bounding every blocking call and every delivery to about AUTHZ_OP_MS. */
+    static Map<String, Object> boundedProducer() {
+        return Map.of(
+                ProducerConfig.ACKS_CONFIG, "all",
+                ProducerConfig.MAX_BLOCK_MS_CONFIG, (int) Math.max(1000, remainingMs(AUTHZ_OP_MS)),
+                ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, 10_000,
+                ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, (int) AUTHZ_OP_MS);
+    }
+
+    static void authzProduce(Options o) {
+        Map<String, String> produce = new LinkedHashMap<>();
+        Map<String, Long> offsets = new LinkedHashMap<>();
+        KafkaProducer<String, String> producer = producer(o, boundedProducer()); // acks=all, idempotence default
+        try {
+            for (String topic : o.topics.stream().distinct().toList()) {
+                try {
+                    long offset = awaitOp(producer.send(new ProducerRecord<>(topic, "authz", "v-" + o.tag))).offset();
+                    produce.put(topic, "ok");
+                    offsets.put(topic, offset);
+                } catch (Exception e) {
+                    produce.put(topic, refused("produce " + topic, e));
+                }
+            }
+        } finally {
+            producer.close(Duration.ofMillis(Math.min(5000, remainingMs())));
+        }
+        result.put("produce", produce);
+        result.put("delivered_offsets", offsets);
+    }
+
+    static void authzConsume(Options o) {
+        List<String> topics = o.topics.stream().distinct().toList();
+        String consume = "ok", commit = "skipped";
+        long records = 0;
+        Map<String, Long> byTopic = new TreeMap<>();
+        Set<String> assigned = new TreeSet<>();
+        KafkaConsumer<String, String> c = consumer(o, Map.of(
+                ConsumerConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, (int) AUTHZ_OP_MS,
+                ConsumerConfig.REQUEST_TIMEOUT_MS_CONFIG, 10_000)); // group --group, earliest, --group-protocol
+        try {
+            c.subscribe(topics);
+            long end = System.nanoTime() + (long) (o.durationS * 1e9);
+            try {
+                while (System.nanoTime() < end && !expired()) {
+                    long left = Math.max(1, Math.min((end - System.nanoTime()) / 1_000_000, 500));
+                    for (ConsumerRecord<String, String> r : c.poll(Duration.ofMillis(remainingMs(left)))) {
+                        records++;
+                        byTopic.merge(r.topic(), 1L, Long::sum);
+                    }
+                    c.assignment().forEach(tp -> assigned.add(tp.toString()));
+                }
+            } catch (Exception e) {
+                consume = refused("consume", e);
+            }
+            if (consume.equals("ok")) {
+                try {
+                    c.commitSync(Duration.ofMillis(Math.max(1, remainingMs(AUTHZ_OP_MS))));
+                    commit = "ok";
+                } catch (Exception e) {
+                    commit = refused("commit", e);
+                }
+            }
+        } finally {
+            c.close(org.apache.kafka.clients.consumer.CloseOptions.timeout(
+                    Duration.ofMillis(Math.min(5000, remainingMs()))));
+        }
+        result.put("consume", consume);
+        result.put("records", records);
+        result.put("records_by_topic", byTopic);
+        result.put("assigned", new ArrayList<>(assigned));
+        result.put("commit", commit);
+    }
+
+    static void authzAdmin(Options o) {
+        try (Admin admin = admin(o, AUTHZ_OP_MS)) {
+            try { // (a)
+                result.put("list_topics", new ArrayList<>(new TreeSet<>(awaitOp(admin.listTopics().names()))));
+            } catch (Exception e) {
+                result.put("list_topics", refused("list_topics", e));
+            }
+            if (!o.create.isEmpty()) { // (b)
+                List<String> names = o.create.stream().distinct().toList();
+                Map<String, String> create = new LinkedHashMap<>();
+                try {
+                    Map<String, org.apache.kafka.common.KafkaFuture<Void>> values = admin.createTopics(names.stream()
+                            .map(n -> new NewTopic(n, 1, o.replicationFactor)).toList()).values();
+                    for (String n : names) {
+                        try {
+                            awaitOp(values.get(n));
+                            create.put(n, "ok");
+                        } catch (Exception e) {
+                            create.put(n, refused("create " + n, e));
+                        }
+                    }
+                } catch (Exception e) { // the request itself could not be made
+                    String name = refused("create", e);
+                    names.forEach(n -> create.putIfAbsent(n, name));
+                }
+                result.put("create", create);
+            }
+            if (!o.delete.isEmpty()) { // (c)
+                List<String> names = o.delete.stream().distinct().toList();
+                Map<String, String> delete = new LinkedHashMap<>();
+                try {
+                    Map<String, org.apache.kafka.common.KafkaFuture<Void>> values =
+                            admin.deleteTopics(names).topicNameValues();
+                    for (String n : names) {
+                        try {
+                            awaitOp(values.get(n));
+                            delete.put(n, "ok");
+                        } catch (Exception e) {
+                            delete.put(n, refused("delete " + n, e));
+                        }
+                    }
+                } catch (Exception e) {
+                    String name = refused("delete", e);
+                    names.forEach(n -> delete.putIfAbsent(n, name));
+                }
+                result.put("delete", delete);
+            }
+            if (o.describeGroup != null) { // (d)
+                try {
+                    var d = awaitOp(admin.describeConsumerGroups(List.of(o.describeGroup)).all()).get(o.describeGroup);
+                    result.put("describe_group", "ok");
+                    result.put("describe_group_state", String.valueOf(d.groupState()));
+                } catch (Exception e) {
+                    result.put("describe_group", refused("describe_group", e));
+                }
+            }
+        }
+    }
+
+    static void authzTxn(Options o) {
+        Map<String, Object> conf = new HashMap<>(boundedProducer());
+        conf.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, o.transactionalId);
+        result.put("transactional_id", o.transactionalId);
+        String step = "init";
+        KafkaProducer<String, String> producer = producer(o, conf);
+        try {
+            producer.initTransactions();
+            step = "begin";
+            producer.beginTransaction();
+            step = "send";
+            result.put("delivered_offset",
+                    awaitOp(producer.send(new ProducerRecord<>(o.topic, "authz-txn", "v-" + o.tag))).offset());
+            step = "commit";
+            producer.commitTransaction(); // blocks at most max.block.ms
+            step = "done";
+            result.put("txn", "ok");
+        } catch (Exception e) {
+            result.put("txn", refused("txn " + step, e));
+        } finally {
+            producer.close(Duration.ofMillis(Math.min(5000, remainingMs())));
+        }
+        result.put("step", step);
     }
 
     // ---- JSON output (no dependency needed for one line) -----------------------------------
