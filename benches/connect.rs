@@ -60,7 +60,9 @@ async fn start_proxy(bootstrap: &str, issuer: &str, authentication: &str) -> Pro
          authentication = {authentication:?}\n\
          [identity]\nallow_http_loopback = true\n\
          [[identity.providers]]\norganization = \"acme\"\nidentifier = \"main-idp\"\n\
-         issuer = {issuer:?}\naudience = \"kafka\"\nscope = \"kafka\"\n",
+         issuer = {issuer:?}\naudience = \"kafka\"\nscope = \"kafka\"\n\
+         [[authorization.acls]]\norganization = \"acme\"\nprincipal = \"Group:producers\"\n\
+         resource_type = \"TOPIC\"\nresource_name = \"*\"\noperation = \"ALL\"\npermission = \"ALLOW\"\n",
         servers.join(", ")
     );
     let config = Config::parse(&text).expect("bench config");

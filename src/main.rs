@@ -1,6 +1,6 @@
 //! The `kafka-oidc-proxy` command.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -92,12 +92,12 @@ fn main() -> ExitCode {
             }
         },
         acl @ Command::Acl { .. } => acl_check(acl),
-        Command::Run { config } => {
-            let config = match Config::load(&config) {
+        Command::Run { config: path } => {
+            let config = match Config::load(&path) {
                 Ok(c) => c,
                 Err(errors) => {
                     for (field, message) in &errors.0 {
-                        eprintln!("{}: {field}: {message}", config.display());
+                        eprintln!("{}: {field}: {message}", path.display());
                     }
                     return ExitCode::from(2);
                 }
@@ -112,7 +112,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            runtime.block_on(run(config))
+            runtime.block_on(run(config, path))
         }
     }
 }
@@ -228,7 +228,7 @@ fn identity_of(config: &Config, token: String) -> Result<Identity, String> {
     })
 }
 
-async fn run(config: Config) -> ExitCode {
+async fn run(config: Config, path: PathBuf) -> ExitCode {
     let grace = Duration::from_secs(config.limits.shutdown_grace_secs);
     let proxy = match Proxy::start(config).await {
         Ok(p) => p,
@@ -237,7 +237,7 @@ async fn run(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    wait_for_signal().await;
+    wait_for_signal(&proxy, &path).await;
     tracing::info!(
         grace_secs = grace.as_secs(),
         "shutting down: no new connections, draining in-flight requests"
@@ -248,18 +248,39 @@ async fn run(config: Config) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-async fn wait_for_signal() {
+/// Waits for SIGTERM or SIGINT. On SIGHUP, reloads `[authorization]` from the configuration
+/// file: the next request of every connection is decided by the new bindings. A file with
+/// errors changes nothing (each error is logged with its field). Other sections are read at
+/// start only.
+async fn wait_for_signal(proxy: &Proxy, path: &Path) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
     ) else {
         tracing::error!("cannot install signal handlers; stopping");
         return;
     };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    loop {
+        tokio::select! {
+            _ = term.recv() => return,
+            _ = int.recv() => return,
+            _ = hup.recv() => reload_authorization(proxy, path),
+        }
+    }
+}
+
+fn reload_authorization(proxy: &Proxy, path: &Path) {
+    let problems = match Config::load(path) {
+        Ok(config) => match proxy.set_authorization(&config.authorization) {
+            Ok(()) => return,
+            Err(problems) => problems,
+        },
+        Err(errors) => errors.0,
+    };
+    for (field, message) in problems {
+        tracing::error!(file = %path.display(), field, message, "SIGHUP: configuration not reloaded");
     }
 }
 

@@ -26,7 +26,7 @@ const ILLEGAL_SASL_STATE: i16 = 34;
 async fn oauth_proxy(extra_identity: &str) -> TestProxy {
     start_proxy(ProxyOptions {
         authentication: "oauthbearer",
-        extra: Idp::identity_toml(extra_identity),
+        extra: Idp::identity_toml(extra_identity) + Idp::allow_everyone(),
         ..ProxyOptions::default()
     })
     .await

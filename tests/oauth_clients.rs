@@ -11,54 +11,17 @@ mod common;
 
 use std::sync::atomic::Ordering;
 
-use common::{
-    Idp, ProxyOptions, TestProxy, client_slots, env, run_client, start_proxy, wait_for_log,
-};
+use common::{Idp, ProxyOptions, TestProxy, env, run_as as run, start_proxy, wait_for_log};
 
 const CLIENTS: [&str; 4] = ["confluent", "kafka-python", "kafkajs", "java"];
 
 async fn oauth_proxy() -> TestProxy {
     start_proxy(ProxyOptions {
         authentication: "oauthbearer",
-        extra: Idp::identity_toml(""),
+        extra: Idp::identity_toml("") + Idp::allow_everyone(),
         ..ProxyOptions::default()
     })
     .await
-}
-
-/// The client-program options that make a library log in as `client` of the main issuer.
-fn login_args(client: &str) -> Vec<String> {
-    [
-        "--security-protocol",
-        "SASL_PLAINTEXT",
-        "--oauth-token-url",
-        &format!("{}/token", Idp::issuer()),
-        "--oauth-client-id",
-        client,
-        "--oauth-client-secret",
-        &format!("{client}-secret"),
-    ]
-    .map(str::to_owned)
-    .to_vec()
-}
-
-/// Runs `scenario` of `client` against `proxy`, logged in as `login`, with `extra` options.
-async fn run(
-    proxy: &TestProxy,
-    client: &str,
-    scenario: &str,
-    login: &str,
-    extra: &[&str],
-) -> serde_json::Value {
-    let _slot = client_slots().acquire().await.expect("slots");
-    let bootstrap = proxy.bootstrap();
-    let login = login_args(login);
-    let mut args = vec!["--bootstrap", bootstrap.as_str()];
-    args.extend(login.iter().map(String::as_str));
-    args.extend_from_slice(extra);
-    let run = run_client(client, scenario, &args).await;
-    eprintln!("{client} {scenario}: {}", run.json);
-    run.json
 }
 
 /// Runs `scenario` for every client library at once (two client programs at a time).
@@ -197,7 +160,7 @@ async fn proxy_logs_in_to_oauthbearer_brokers_and_reauthenticates() {
              client_id = \"kafka-short\"\nclient_secret = \"kafka-short-secret\"\nscope = \"kafka\"\n"
         ),
         authentication: "oauthbearer",
-        extra: Idp::identity_toml(""),
+        extra: Idp::identity_toml("") + Idp::allow_everyone(),
         ..ProxyOptions::default()
     })
     .await;

@@ -138,6 +138,23 @@ kafka_enum!(
 );
 
 impl Operation {
+    /// Kafka's numeric code (`AclOperation`), the bit of an `*_authorized_operations` set.
+    pub fn code(self) -> u8 {
+        match self {
+            Operation::All => 2,
+            Operation::Read => 3,
+            Operation::Write => 4,
+            Operation::Create => 5,
+            Operation::Delete => 6,
+            Operation::Alter => 7,
+            Operation::Describe => 8,
+            Operation::ClusterAction => 9,
+            Operation::DescribeConfigs => 10,
+            Operation::AlterConfigs => 11,
+            Operation::IdempotentWrite => 12,
+        }
+    }
+
     /// Whether a binding for `self` covers a request for `requested`. ALL covers everything;
     /// an ALLOW for READ, WRITE, DELETE or ALTER also covers DESCRIBE, and one for
     /// ALTER_CONFIGS covers DESCRIBE_CONFIGS (Kafka's implied operations). A DENY covers only

@@ -185,6 +185,56 @@ impl AclIndex {
     }
 }
 
+impl AclIndex {
+    /// Whether the subject may do `operation` on at least one resource of the type, as Kafka's
+    /// `authorizeByResourceType` decides it (an idempotent producer needs WRITE on some topic):
+    /// super users may; a matching DENY on the literal `*` refuses; otherwise some matching
+    /// ALLOW must not be covered by a matching DENY (the same literal name, or a prefix of its
+    /// name or prefix).
+    pub fn allows_any(
+        &self,
+        who: &Subject<'_>,
+        operation: Operation,
+        resource_type: ResourceType,
+    ) -> bool {
+        let Some(org) = self.orgs.get(who.organization) else {
+            return false;
+        };
+        if org.super_users.iter().any(|p| principal_matches(p, who)) {
+            return true;
+        }
+        let t = &org.by_type[slot(resource_type)];
+        let applies = |at: &usize, permission: Permission| {
+            let b = &self.bindings[*at];
+            b.permission == permission
+                && principal_matches(&b.principal, who)
+                && host_matches(b.host, who.host)
+                && b.operation.covers(operation, permission)
+        };
+        let denied_by_prefix = |name: &str| {
+            t.prefixed.iter().any(|(prefix, ats)| {
+                name.starts_with(prefix.as_str())
+                    && ats.iter().any(|at| applies(at, Permission::Deny))
+            })
+        };
+        if t.any.iter().any(|at| applies(at, Permission::Deny)) {
+            return false;
+        }
+        if t.any.iter().any(|at| applies(at, Permission::Allow)) {
+            return true;
+        }
+        let literal = t.literal.iter().any(|(name, ats)| {
+            ats.iter().any(|at| applies(at, Permission::Allow))
+                && !ats.iter().any(|at| applies(at, Permission::Deny))
+                && !denied_by_prefix(name)
+        });
+        literal
+            || t.prefixed.iter().any(|(prefix, ats)| {
+                ats.iter().any(|at| applies(at, Permission::Allow)) && !denied_by_prefix(prefix)
+            })
+    }
+}
+
 fn principal_matches(p: &Principal, who: &Subject<'_>) -> bool {
     match p {
         Principal::AnyUser => true,
@@ -241,6 +291,46 @@ mod tests {
     fn allowed(idx: &AclIndex, who: &Subject<'_>, op: &str, rt: &str, name: &str) -> bool {
         idx.decide(who, op.parse().unwrap(), rt.parse().unwrap(), name)
             .allowed
+    }
+
+    #[test]
+    fn allows_any_follows_kafka_authorize_by_resource_type() {
+        let w = |idx: &AclIndex, groups: &[String]| {
+            idx.allows_any(&alice(groups), Operation::Write, ResourceType::Topic)
+        };
+        assert!(!w(&index(&[]), &[]));
+        assert!(w(
+            &index(&["ALLOW User:alice WRITE TOPIC LITERAL orders"]),
+            &[]
+        ));
+        assert!(w(
+            &index(&["ALLOW User:alice ALL TOPIC PREFIXED orders."]),
+            &[]
+        ));
+        assert!(!w(
+            &index(&["ALLOW User:alice READ TOPIC LITERAL orders"]),
+            &[]
+        ));
+        let covered = index(&[
+            "ALLOW User:alice WRITE TOPIC LITERAL orders.eu",
+            "DENY User:alice WRITE TOPIC PREFIXED orders.",
+        ]);
+        assert!(!w(&covered, &[]));
+        let wildcard_deny = index(&[
+            "ALLOW User:alice WRITE TOPIC LITERAL orders",
+            "DENY User:* WRITE TOPIC LITERAL *",
+        ]);
+        assert!(!w(&wildcard_deny, &[]));
+        let admins = ["platform-admins".to_owned()];
+        assert!(w(&index(&[]), &admins), "super user");
+        let other_org = AclIndex::new(
+            [binding(
+                "globex",
+                "ALLOW User:alice WRITE TOPIC LITERAL orders",
+            )],
+            &BTreeMap::new(),
+        );
+        assert!(!w(&other_org, &[]));
     }
 
     #[test]

@@ -12,3 +12,13 @@ pub const UNSUPPORTED_SASL_MECHANISM: i16 = 33;
 pub const SASL_AUTHENTICATION_FAILED: i16 = 58;
 /// The coordinator is not available.
 pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
+/// The caller may not do this to the topic.
+pub const TOPIC_AUTHORIZATION_FAILED: i16 = 29;
+/// The caller may not do this to the consumer group.
+pub const GROUP_AUTHORIZATION_FAILED: i16 = 30;
+/// The caller may not do this to the cluster.
+pub const CLUSTER_AUTHORIZATION_FAILED: i16 = 31;
+/// The caller may not use the transactional id.
+pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
+/// The request was not attempted because another part of it failed.
+pub const OPERATION_NOT_ATTEMPTED: i16 = 55;

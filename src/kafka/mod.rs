@@ -121,6 +121,42 @@ pub fn produce_acks(version: i16, body: &[u8]) -> Result<i16, DecodeError> {
     w.i16()
 }
 
+/// The first field of a request body, a string (the group id of JoinGroup, the transactional
+/// id of EndTxn...), read without decoding the rest of the body.
+/// `None` when it is null.
+pub fn leading_string(
+    api: ApiKey,
+    version: i16,
+    body: &[u8],
+) -> Result<Option<String>, DecodeError> {
+    let flexible = schema::first_flexible_version(api).is_some_and(|v| version >= v);
+    let mut w = walk::Walker::new(body, flexible);
+    w.string()?
+        .map(|b| String::from_utf8(b.to_vec()).map_err(|e| DecodeError::Invalid(e.to_string())))
+        .transpose()
+}
+
+/// Encodes a message body alone (no length, no header).
+pub fn encode_body<M: Encodable>(version: i16, body: &M) -> Result<Bytes, EncodeError> {
+    let mut buf = BytesMut::with_capacity(64);
+    body.encode(&mut buf, version)
+        .map_err(|e| EncodeError(e.to_string()))?;
+    Ok(buf.freeze())
+}
+
+/// A response frame with the header of `frame` (whose body starts at `body_offset`) and a new
+/// body.
+pub fn replace_body(frame: &[u8], body_offset: usize, body: &[u8]) -> Result<Bytes, EncodeError> {
+    let header = &frame[4..body_offset];
+    let len = i32::try_from(header.len() + body.len())
+        .map_err(|_| EncodeError("frame too large".into()))?;
+    let mut buf = BytesMut::with_capacity(4 + header.len() + body.len());
+    buf.put_i32(len);
+    buf.put_slice(header);
+    buf.put_slice(body);
+    Ok(buf.freeze())
+}
+
 /// Encodes a complete response frame (length prefix, header, body) for a request.
 pub fn encode_response<M: Encodable>(
     api: ApiKey,

@@ -42,12 +42,15 @@ pub const SUPPORTED: &[Supported] = &[
     // host and port after NOT_LEADER_OR_FOLLOWER). Rewriting them means walking every
     // record-carrying response, so those versions are not offered; clients fall back to a
     // Metadata refresh, which is rewritten.
+    // Fetch v13+ names topics by ID only, as do OffsetCommit v10+, OffsetFetch v10+ and
+    // DeleteTopics v6+: authorization decides on names, so those versions are not offered
+    // (the older ones carry the same information by name).
     fwd(ApiKey::Produce, 3, 9, 13),
-    fwd(ApiKey::Fetch, 4, 15, 18),
+    fwd(ApiKey::Fetch, 4, 12, 18),
     fwd(ApiKey::ListOffsets, 1, 10, 10),
     fwd(ApiKey::Metadata, 0, 13, 13),
-    fwd(ApiKey::OffsetCommit, 2, 10, 10),
-    fwd(ApiKey::OffsetFetch, 1, 10, 10),
+    fwd(ApiKey::OffsetCommit, 2, 9, 10),
+    fwd(ApiKey::OffsetFetch, 1, 9, 10),
     fwd(ApiKey::FindCoordinator, 0, 6, 6),
     fwd(ApiKey::JoinGroup, 0, 9, 9),
     fwd(ApiKey::Heartbeat, 0, 4, 4),
@@ -70,11 +73,12 @@ pub const SUPPORTED: &[Supported] = &[
         local: true,
     },
     fwd(ApiKey::CreateTopics, 2, 7, 7),
-    fwd(ApiKey::DeleteTopics, 1, 6, 6),
+    fwd(ApiKey::DeleteTopics, 1, 5, 6),
     fwd(ApiKey::DeleteRecords, 0, 2, 2),
     fwd(ApiKey::InitProducerId, 0, 6, 6),
     fwd(ApiKey::OffsetForLeaderEpoch, 2, 4, 4),
-    fwd(ApiKey::AddPartitionsToTxn, 0, 5, 5),
+    // AddPartitionsToTxn v4+ is for brokers (batched verification, KIP-890); clients use v0-3.
+    fwd(ApiKey::AddPartitionsToTxn, 0, 3, 5),
     fwd(ApiKey::AddOffsetsToTxn, 0, 4, 4),
     fwd(ApiKey::EndTxn, 0, 5, 5),
     fwd(ApiKey::TxnOffsetCommit, 0, 5, 5),
@@ -201,13 +205,29 @@ impl BrokerVersions {
     /// The ApiVersions answer for clients. `include_sasl` is false on listeners that do not
     /// authenticate, which then do not advertise the SASL APIs.
     pub fn response(&self, include_sasl: bool) -> ApiVersionsResponse {
+        self.response_with(include_sasl, |_| Some(0))
+    }
+
+    /// As [`Self::response`], offering only the forwarded API keys for which `restrict` gives
+    /// a lowest version (which raises the offered minimum).
+    pub fn response_with(
+        &self,
+        include_sasl: bool,
+        restrict: impl Fn(ApiKey) -> Option<i16>,
+    ) -> ApiVersionsResponse {
         let api_keys = SUPPORTED
             .iter()
             .filter(|s| {
                 include_sasl || !matches!(s.api, ApiKey::SaslHandshake | ApiKey::SaslAuthenticate)
             })
             .filter_map(|s| {
-                let (min, max) = self.offered(s.api)?;
+                let (mut min, max) = self.offered(s.api)?;
+                if !s.local {
+                    min = min.max(restrict(s.api)?);
+                }
+                if min > max {
+                    return None;
+                }
                 Some(
                     ApiVersion::default()
                         .with_api_key(s.api as i16)

@@ -14,6 +14,7 @@ use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::task::AbortOnDropHandle;
 
+use super::authorize::Fix;
 use super::rewrite::{carries_addresses, rewrite_response};
 use super::session::Gauge;
 use super::upstream::{BoxRead, BoxWrite, Exchange, MAX_RESPONSE_BYTES, UpstreamError};
@@ -34,6 +35,9 @@ struct Expect {
     version: i16,
     /// Set for the proxy's own requests: the response goes here, not to the client.
     reply: Option<oneshot::Sender<Bytes>>,
+    /// Applied to the response body before it reaches the client (authorization merges
+    /// and filters).
+    fix: Option<Fix>,
 }
 
 /// An open connection to the session's broker.
@@ -90,12 +94,14 @@ impl UpstreamLink {
         correlation_id: i32,
         api: ApiKey,
         version: i16,
+        fix: Option<Fix>,
     ) -> Result<(), UpstreamError> {
         let expect = Expect {
             correlation_id,
             api,
             version,
             reply: None,
+            fix,
         };
         self.expect.send(expect).map_err(|_| UpstreamError::Closed)
     }
@@ -160,6 +166,7 @@ impl Exchange for UpstreamLink {
             api,
             version,
             reply: Some(tx),
+            fix: None,
         };
         self.expect
             .send(expect)
@@ -226,8 +233,24 @@ async fn read_loop(
             }
             continue;
         }
-        let frame = if carries_addresses(expect.api) {
-            let body = frame.slice(offset..);
+        let addresses = carries_addresses(expect.api);
+        if !addresses && expect.fix.is_none() {
+            if responses.send(frame).await.is_err() {
+                return;
+            }
+            continue;
+        }
+        let mut body = frame.slice(offset..);
+        if let Some(fix) = expect.fix {
+            body = match fix(body) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(side = "upstream", api = ?expect.api, error = %e, "cannot apply authorization to the broker's response");
+                    return;
+                }
+            };
+        }
+        let frame = if addresses {
             match rewrite_response(
                 &shared,
                 listener,
@@ -243,7 +266,13 @@ async fn read_loop(
                 }
             }
         } else {
-            frame
+            match crate::kafka::replace_body(&frame, offset, &body) {
+                Ok(f) => f,
+                Err(e) => {
+                    tracing::warn!(side = "upstream", api = ?expect.api, error = %e, "cannot encode the response");
+                    return;
+                }
+            }
         };
         if responses.send(frame).await.is_err() {
             return;

@@ -2,6 +2,7 @@
 //! listener), client sessions, upstream connections and the background topology refresh.
 
 mod auth;
+mod authorize;
 mod link;
 mod rewrite;
 mod session;
@@ -22,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use crate::authz::{AclIndex, AuthorizationConfig};
 use crate::config::{Authentication, Config, Listener};
 use crate::identity::{Provider, Providers};
 use topology::Topology;
@@ -49,13 +51,6 @@ pub enum StartError {
     /// The HTTP client for identity providers could not be built.
     #[error("identity provider HTTP client: {0}")]
     Http(#[from] reqwest::Error),
-    /// `[authorization]` has bindings or super users, but the data plane does not enforce
-    /// them yet: the proxy refuses to run rather than let a configuration that looks
-    /// restrictive forward everything.
-    #[error(
-        "authorization: ACLs are not enforced by this version of the data plane (only `acl check` reads them); remove [authorization] to run"
-    )]
-    AuthorizationNotEnforced,
 }
 
 /// Where a listener's connections go.
@@ -81,6 +76,10 @@ pub struct Stats {
     pub sessions_expired: AtomicU64,
     /// Successful in-band re-authentications of clients (KIP-368).
     pub client_reauthentications: AtomicU64,
+    /// Authorization decisions that allowed (one per resource checked).
+    pub authz_allowed: AtomicU64,
+    /// Authorization decisions that denied.
+    pub authz_denied: AtomicU64,
 }
 
 pub(crate) struct ListenerState {
@@ -100,10 +99,18 @@ pub(crate) struct Shared {
     shutdown: CancellationToken,
     tracker: TaskTracker,
     refresh: tokio::sync::Notify,
-    /// Identity providers: an immutable snapshot, swapped whole when they change.
-    providers: RwLock<Arc<Providers>>,
+    /// Identity providers and the compiled ACLs: an immutable snapshot, swapped whole when
+    /// they change. Each request reads the ACLs of the moment it arrives.
+    snapshot: RwLock<Arc<Snapshot>>,
     /// Authentication outcomes by provider and outcome (`success` or a failure reason).
     auth_counts: Mutex<BTreeMap<(String, String), u64>>,
+}
+
+/// What the data plane decides with, replaced whole on every change (DESIGN.md decision 12).
+#[derive(Default)]
+pub(crate) struct Snapshot {
+    pub(crate) providers: Arc<Providers>,
+    pub(crate) acls: Arc<AclIndex>,
 }
 
 /// A running proxy.
@@ -116,10 +123,6 @@ impl Proxy {
     /// Binds every listener's bootstrap port, starts accepting and starts the background
     /// topology refresh (which opens the per-broker ports as brokers are discovered).
     pub async fn start(config: Config) -> Result<Self, StartError> {
-        let authz = &config.authorization;
-        if !authz.acls.is_empty() || !authz.super_users.is_empty() {
-            return Err(StartError::AuthorizationNotEnforced);
-        }
         let http = crate::identity::http_client()?;
         let connector = Connector::new(config.upstream.clone(), http.clone())?;
         let mut listeners = Vec::with_capacity(config.listeners.len());
@@ -139,7 +142,10 @@ impl Proxy {
         }
         let providers = Providers::from_specs(&config.identity.providers, &http);
         let shared = Arc::new(Shared {
-            providers: RwLock::new(Arc::new(providers)),
+            snapshot: RwLock::new(Arc::new(Snapshot {
+                providers: Arc::new(providers),
+                acls: Arc::new(config.authorization.index()),
+            })),
             auth_counts: Mutex::default(),
             connection_slots: Arc::new(Semaphore::new(config.limits.max_connections)),
             config,
@@ -211,6 +217,37 @@ impl Proxy {
             .unwrap_or_default()
     }
 
+    /// Replaces the ACL bindings and super users. The next request of every connection is
+    /// decided by the new ones; nothing restarts. A section with problems (each with its
+    /// field) changes nothing.
+    pub fn set_authorization(
+        &self,
+        authorization: &AuthorizationConfig,
+    ) -> Result<(), Vec<(String, String)>> {
+        let current = self.shared.snapshot();
+        let organizations = current
+            .providers
+            .iter()
+            .map(|p| p.spec.organization.as_str())
+            .collect();
+        let problems = authorization.problems(&organizations);
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let next = Snapshot {
+            providers: current.providers.clone(),
+            acls: Arc::new(authorization.index()),
+        };
+        if let Ok(mut s) = self.shared.snapshot.write() {
+            *s = Arc::new(next);
+        }
+        tracing::info!(
+            bindings = authorization.acls.len(),
+            "authorization replaced"
+        );
+        Ok(())
+    }
+
     /// Open-connection gauges.
     pub fn stats(&self) -> Arc<Stats> {
         self.shared.stats.clone()
@@ -251,9 +288,18 @@ async fn bind(listener: &str, addr: SocketAddr) -> Result<TcpListener, StartErro
 }
 
 impl Shared {
+    fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.read().map(|s| s.clone()).unwrap_or_default()
+    }
+
     /// The current identity providers.
     pub(crate) fn providers(&self) -> Arc<Providers> {
-        self.providers.read().map(|p| p.clone()).unwrap_or_default()
+        self.snapshot().providers.clone()
+    }
+
+    /// The current ACLs.
+    pub(crate) fn acls(&self) -> Arc<AclIndex> {
+        self.snapshot().acls.clone()
     }
 
     pub(crate) fn auth_rules(&self) -> auth::Rules {
@@ -432,39 +478,5 @@ async fn jwks_refresh_loop(shutdown: CancellationToken, provider: Arc<Provider>)
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn acls_that_would_not_be_enforced_stop_the_start() {
-        let text = r#"
-            [upstream]
-            bootstrap_servers = ["127.0.0.1:9"]
-            [[listeners]]
-            name = "t"
-            bind_address = "127.0.0.1"
-            advertised_host = "127.0.0.1"
-            bootstrap_port = 0
-            broker_port_base = 0
-            authentication = "oauthbearer"
-            [identity]
-            allow_http_loopback = true
-            [[identity.providers]]
-            organization = "acme"
-            identifier = "local"
-            issuer = "http://127.0.0.1:9"
-            audience = "kafka"
-            [authorization.super_users]
-            acme = ["User:root"]
-        "#;
-        let config = Config::parse(text).expect("valid config");
-        assert!(matches!(
-            Proxy::start(config).await,
-            Err(StartError::AuthorizationNotEnforced)
-        ));
     }
 }

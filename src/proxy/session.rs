@@ -26,6 +26,7 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio_util::task::AbortOnDropHandle;
 
 use super::auth::{self, AuthState};
+use super::authorize::{self, Caller, Fix, Verdict};
 use super::link::UpstreamLink;
 use super::upstream::{BoxRead, BoxWrite, UpstreamError};
 use super::{Shared, Target};
@@ -61,6 +62,12 @@ enum ClientError {
     NoBrokerVersions,
     #[error("{0:?} before authentication (ILLEGAL_SASL_STATE)")]
     NotAuthenticated(ApiKey),
+    #[error("{api:?} v{version} cannot be authorized: {error}")]
+    Authorize {
+        api: ApiKey,
+        version: i16,
+        error: authorize::AuthorizeError,
+    },
 }
 
 /// How a session ended.
@@ -148,6 +155,8 @@ pub(super) async fn serve(
         shared,
         listener,
         target,
+        peer,
+        caller: None,
         upstream: None,
         responses: None,
         in_flight: Arc::default(),
@@ -185,6 +194,10 @@ struct Session {
     auth: AuthState,
     /// When a client that has not authenticated by then is disconnected.
     auth_deadline: Instant,
+    peer: SocketAddr,
+    /// Who the session authenticated as: every request is authorized for it. `None` on
+    /// listeners without authentication, whose requests are all forwarded.
+    caller: Option<Arc<Caller>>,
     upstream: Option<UpstreamLink>,
     /// Handed to the upstream reader when the upstream connection opens.
     responses: Option<mpsc::Sender<Bytes>>,
@@ -326,11 +339,15 @@ impl Session {
                     .await
             }
             _ => {
-                if !self
-                    .shared
-                    .topology
-                    .versions()
-                    .allows(api, header.api_version)
+                let unoffered = self.include_sasl
+                    && !(authorize::handles(api)
+                        && header.api_version >= authorize::min_version(api));
+                if unoffered
+                    || !self
+                        .shared
+                        .topology
+                        .versions()
+                        .allows(api, header.api_version)
                 {
                     return Err(End::Client(ClientError::UnsupportedVersion {
                         api,
@@ -356,8 +373,44 @@ impl Session {
                         }));
                     }
                 }
-                self.forward(frame, &header, api, slots, more_buffered)
-                    .await
+                let Some(caller) = &self.caller else {
+                    return self
+                        .forward(frame, &header, api, slots, more_buffered, None)
+                        .await;
+                };
+                let acls = self.shared.acls();
+                let verdict =
+                    authorize::authorize(&acls, &self.shared.stats, caller, api, &header, &frame)
+                        .map_err(|error| {
+                        End::Client(ClientError::Authorize {
+                            api,
+                            version: header.api_version,
+                            error,
+                        })
+                    })?;
+                match verdict {
+                    Verdict::Forward => {
+                        self.forward(frame, &header, api, slots, more_buffered, None)
+                            .await
+                    }
+                    Verdict::Rewrite {
+                        frame: rewritten,
+                        fix,
+                        close_after,
+                    } => {
+                        let frame = rewritten.unwrap_or(frame);
+                        self.forward(frame, &header, api, slots, more_buffered, fix)
+                            .await?;
+                        if close_after {
+                            return Err(End::Refused(format!(
+                                "{api:?} with acks=0 and denied topics (as Kafka, the connection closes)"
+                            )));
+                        }
+                        Ok(())
+                    }
+                    Verdict::Answer(answer) => self.push(slots, Slot::Local(answer)).await,
+                    Verdict::Refuse(why) => Err(End::Refused(why)),
+                }
             }
         }
     }
@@ -369,6 +422,7 @@ impl Session {
         api: ApiKey,
         slots: &mpsc::Sender<Slot>,
         more_buffered: bool,
+        fix: Option<Fix>,
     ) -> Result<(), End> {
         let link = match &mut self.upstream {
             Some(link) => link,
@@ -391,7 +445,7 @@ impl Session {
                 .map_err(|e| End::Client(e.into()))?
                 != 0;
         if expects_response {
-            link.expect(header.correlation_id, api, header.api_version)
+            link.expect(header.correlation_id, api, header.api_version, fix)
                 .map_err(End::Upstream)?;
             self.push(slots, Slot::Upstream).await?;
         }
@@ -428,6 +482,12 @@ impl Session {
             Some(auth::Outcome::Success(identity)) => {
                 self.shared
                     .record_auth(&identity.provider_label(), "success");
+                self.caller = Some(Arc::new(Caller {
+                    organization: identity.organization.clone(),
+                    user: identity.user.clone(),
+                    groups: identity.groups.clone(),
+                    peer: self.peer,
+                }));
                 if first {
                     let principal = format!("User:{}", identity.user);
                     tracing::Span::current().record("principal", principal.as_str());
@@ -576,7 +636,16 @@ async fn api_versions(
             return Err(End::Client(ClientError::NoBrokerVersions));
         }
     }
-    encode(version, &topology.versions().response(include_sasl))
+    // A listener that authenticates authorizes every request: only the API keys the proxy can
+    // authorize are offered there.
+    let response = if include_sasl {
+        topology.versions().response_with(true, |api| {
+            authorize::handles(api).then(|| authorize::min_version(api))
+        })
+    } else {
+        topology.versions().response(false)
+    };
+    encode(version, &response)
 }
 
 fn step_result(step: auth::Step) -> Result<(), End> {

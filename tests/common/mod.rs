@@ -287,6 +287,12 @@ impl Idp {
         )
     }
 
+    /// `[authorization]` that makes every user of both test organizations a super user, for
+    /// tests about authentication rather than authorization (no binding denies).
+    pub fn allow_everyone() -> &'static str {
+        "[authorization.super_users]\nacme = [\"User:*\"]\nglobex = [\"User:*\"]\n"
+    }
+
     /// An access token for `client` by the client-credentials grant.
     pub async fn token(issuer: &str, client: &str) -> String {
         let url = format!("{issuer}/token");
@@ -343,4 +349,48 @@ impl Idp {
                 .to_owned(),
         }
     }
+}
+
+/// The client-program options that make a library log in as `client` of the main issuer.
+pub fn login_args(client: &str) -> Vec<String> {
+    [
+        "--security-protocol",
+        "SASL_PLAINTEXT",
+        "--oauth-token-url",
+        &format!("{}/token", Idp::issuer()),
+        "--oauth-client-id",
+        client,
+        "--oauth-client-secret",
+        &format!("{client}-secret"),
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+/// Runs `scenario` of `client` against `proxy`, logged in as `login`, with `extra` options.
+pub async fn run_as(
+    proxy: &TestProxy,
+    client: &str,
+    scenario: &str,
+    login: &str,
+    extra: &[&str],
+) -> serde_json::Value {
+    let _slot = client_slots().acquire().await.expect("slots");
+    let bootstrap = proxy.bootstrap();
+    let login = login_args(login);
+    let mut args = vec!["--bootstrap", bootstrap.as_str()];
+    args.extend(login.iter().map(String::as_str));
+    args.extend_from_slice(extra);
+    let run = run_client(client, scenario, &args).await;
+    eprintln!("{client} {scenario}: {}", run.json);
+    run.json
+}
+
+/// A suffix that makes topic, group and transactional-id names unique to one test run.
+pub fn unique_tag() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_nanos();
+    format!("{}{}", std::process::id(), nanos % 1_000_000_000)
 }

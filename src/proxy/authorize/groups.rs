@@ -1,0 +1,520 @@
+//! Requests about consumer groups and transactions: OffsetCommit, OffsetFetch,
+//! FindCoordinator, group membership, DescribeGroups, ListGroups, DeleteGroups,
+//! InitProducerId, AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, TxnOffsetCommit.
+
+use kafka_protocol::messages::add_partitions_to_txn_response::{
+    AddPartitionsToTxnPartitionResult, AddPartitionsToTxnTopicResult,
+};
+use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
+use kafka_protocol::messages::describe_groups_response::DescribedGroup;
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
+use kafka_protocol::messages::txn_offset_commit_response::{
+    TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::*;
+
+use super::topics::Visibility;
+use super::{AuthorizeError, Authorizer, Req, Verdict};
+use crate::authz::{Operation as Op, ResourceType as R};
+use crate::kafka::error_code::{
+    CLUSTER_AUTHORIZATION_FAILED, GROUP_AUTHORIZATION_FAILED, OPERATION_NOT_ATTEMPTED,
+    TOPIC_AUTHORIZATION_FAILED, TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+};
+
+type Result<T> = std::result::Result<T, AuthorizeError>;
+
+fn split<T>(items: Vec<T>, allowed: impl FnMut(&T) -> bool) -> (Vec<T>, Vec<T>) {
+    items.into_iter().partition(allowed)
+}
+
+/// OFFSET_COMMIT: READ on the group, then on each topic.
+pub(super) fn offset_commit(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict> {
+    let mut request: OffsetCommitRequest = r.decode()?;
+    let failed = |t: &offset_commit_request::OffsetCommitRequestTopic, code: i16| {
+        OffsetCommitResponseTopic::default()
+            .with_name(t.name.clone())
+            .with_partitions(
+                t.partitions
+                    .iter()
+                    .map(|p| {
+                        OffsetCommitResponsePartition::default()
+                            .with_partition_index(p.partition_index)
+                            .with_error_code(code)
+                    })
+                    .collect(),
+            )
+    };
+    if !a.allow(Op::Read, R::Group, &request.group_id) {
+        let topics = request
+            .topics
+            .iter()
+            .map(|t| failed(t, GROUP_AUTHORIZATION_FAILED))
+            .collect();
+        return r.answer(&OffsetCommitResponse::default().with_topics(topics));
+    }
+    let (allowed, denied) = split(std::mem::take(&mut request.topics), |t| {
+        a.allow(Op::Read, R::Topic, &t.name)
+    });
+    if denied.is_empty() {
+        return Ok(Verdict::Forward);
+    }
+    let denied: Vec<_> = denied
+        .iter()
+        .map(|t| failed(t, TOPIC_AUTHORIZATION_FAILED))
+        .collect();
+    if allowed.is_empty() {
+        return r.answer(&OffsetCommitResponse::default().with_topics(denied));
+    }
+    request.topics = allowed;
+    r.rewrite::<_, OffsetCommitRequest>(Some(&request), move |response| {
+        response.topics.extend(denied)
+    })
+}
+
+fn fetch_partition(index: i32, code: i16) -> OffsetFetchResponsePartition {
+    OffsetFetchResponsePartition::default()
+        .with_partition_index(index)
+        .with_committed_offset(-1)
+        .with_error_code(code)
+}
+
+/// OFFSET_FETCH: DESCRIBE on the group, then on each topic. Asked for all topics, the
+/// response leaves out those the caller may not describe; named denied topics come back with
+/// TOPIC_AUTHORIZATION_FAILED. v8+ carries several groups, each decided on its own.
+pub(super) fn offset_fetch(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict> {
+    let mut request: OffsetFetchRequest = r.decode()?;
+    let filter = Visibility::of(a);
+    if r.version() >= 8 {
+        return offset_fetch_groups(a, r, request, filter);
+    }
+    if !a.allow(Op::Describe, R::Group, &request.group_id) {
+        // v1 has no top-level error: each requested partition carries it.
+        let topics = request
+            .topics
+            .iter()
+            .flatten()
+            .map(|t| {
+                OffsetFetchResponseTopic::default()
+                    .with_name(t.name.clone())
+                    .with_partitions(
+                        t.partition_indexes
+                            .iter()
+                            .map(|&p| fetch_partition(p, GROUP_AUTHORIZATION_FAILED))
+                            .collect(),
+                    )
+            })
+            .collect();
+        let response = OffsetFetchResponse::default()
+            .with_error_code(GROUP_AUTHORIZATION_FAILED)
+            .with_topics(topics);
+        return r.answer(&response);
+    }
+    let Some(topics) = request.topics.take() else {
+        return r.rewrite::<OffsetFetchRequest, OffsetFetchRequest>(None, move |response| {
+            response
+                .topics
+                .retain(|t| filter.topic(Op::Describe, &t.name))
+        });
+    };
+    let (allowed, denied) = split(topics, |t| a.allow(Op::Describe, R::Topic, &t.name));
+    if denied.is_empty() {
+        return Ok(Verdict::Forward);
+    }
+    let denied: Vec<_> = denied
+        .iter()
+        .map(|t| {
+            OffsetFetchResponseTopic::default()
+                .with_name(t.name.clone())
+                .with_partitions(
+                    t.partition_indexes
+                        .iter()
+                        .map(|&p| fetch_partition(p, TOPIC_AUTHORIZATION_FAILED))
+                        .collect(),
+                )
+        })
+        .collect();
+    if allowed.is_empty() {
+        return r.answer(&OffsetFetchResponse::default().with_topics(denied));
+    }
+    request.topics = Some(allowed);
+    r.rewrite::<_, OffsetFetchRequest>(Some(&request), move |response| {
+        response.topics.extend(denied)
+    })
+}
+
+fn offset_fetch_groups(
+    a: &Authorizer<'_>,
+    r: &Req<'_>,
+    mut request: OffsetFetchRequest,
+    filter: Visibility,
+) -> Result<Verdict> {
+    let mut merged: Vec<OffsetFetchResponseGroup> = Vec::new();
+    let mut changed = false;
+    let mut forwarded = Vec::with_capacity(request.groups.len());
+    for mut g in std::mem::take(&mut request.groups) {
+        if !a.allow(Op::Describe, R::Group, &g.group_id) {
+            changed = true;
+            merged.push(
+                OffsetFetchResponseGroup::default()
+                    .with_group_id(g.group_id)
+                    .with_error_code(GROUP_AUTHORIZATION_FAILED),
+            );
+            continue;
+        }
+        if let Some(topics) = g.topics.take() {
+            let (allowed, denied) = split(topics, |t| a.allow(Op::Describe, R::Topic, &t.name));
+            if !denied.is_empty() {
+                changed = true;
+                let topics = denied
+                    .iter()
+                    .map(|t| {
+                        OffsetFetchResponseTopics::default()
+                            .with_name(t.name.clone())
+                            .with_partitions(
+                                t.partition_indexes
+                                    .iter()
+                                    .map(|&p| {
+                                        OffsetFetchResponsePartitions::default()
+                                            .with_partition_index(p)
+                                            .with_committed_offset(-1)
+                                            .with_error_code(TOPIC_AUTHORIZATION_FAILED)
+                                    })
+                                    .collect(),
+                            )
+                    })
+                    .collect();
+                merged.push(
+                    OffsetFetchResponseGroup::default()
+                        .with_group_id(g.group_id.clone())
+                        .with_topics(topics),
+                );
+            }
+            g.topics = Some(allowed);
+        }
+        forwarded.push(g);
+    }
+    if forwarded.is_empty() {
+        return r.answer(&OffsetFetchResponse::default().with_groups(merged));
+    }
+    request.groups = forwarded;
+    let body = changed.then_some(&request);
+    r.rewrite::<_, OffsetFetchRequest>(body, move |response| {
+        for g in &mut response.groups {
+            g.topics.retain(|t| filter.topic(Op::Describe, &t.name));
+        }
+        for m in merged {
+            match response
+                .groups
+                .iter_mut()
+                .find(|g| g.group_id == m.group_id)
+            {
+                Some(g) => g.topics.extend(m.topics),
+                None => response.groups.push(m),
+            }
+        }
+    })
+}
+
+/// FIND_COORDINATOR: DESCRIBE on the group (key type 0) or the transactional id (key type 1).
+/// Other key types (share groups) are internal to brokers and refused.
+pub(super) fn find_coordinator(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict> {
+    let mut request: FindCoordinatorRequest = r.decode()?;
+    let key_type = request.key_type;
+    let decide = |key: &str| -> Option<i16> {
+        match key_type {
+            0 => (!a.allow(Op::Describe, R::Group, key)).then_some(GROUP_AUTHORIZATION_FAILED),
+            1 => (!a.allow(Op::Describe, R::TransactionalId, key))
+                .then_some(TRANSACTIONAL_ID_AUTHORIZATION_FAILED),
+            _ => Some(CLUSTER_AUTHORIZATION_FAILED),
+        }
+    };
+    if r.version() < 4 {
+        return match decide(&request.key) {
+            None => Ok(Verdict::Forward),
+            Some(code) => r.answer(
+                &FindCoordinatorResponse::default()
+                    .with_error_code(code)
+                    .with_node_id(BrokerId(-1))
+                    .with_port(-1),
+            ),
+        };
+    }
+    let mut denied = Vec::new();
+    let mut allowed = Vec::new();
+    for key in std::mem::take(&mut request.coordinator_keys) {
+        match decide(&key) {
+            None => allowed.push(key),
+            Some(code) => denied.push(
+                Coordinator::default()
+                    .with_key(key)
+                    .with_node_id(BrokerId(-1))
+                    .with_port(-1)
+                    .with_error_code(code),
+            ),
+        }
+    }
+    if denied.is_empty() {
+        return Ok(Verdict::Forward);
+    }
+    if allowed.is_empty() {
+        return r.answer(&FindCoordinatorResponse::default().with_coordinators(denied));
+    }
+    request.coordinator_keys = allowed;
+    r.rewrite::<_, FindCoordinatorRequest>(Some(&request), move |response| {
+        response.coordinators.extend(denied)
+    })
+}
+
+/// JOIN_GROUP, SYNC_GROUP, HEARTBEAT, LEAVE_GROUP, CONSUMER_GROUP_HEARTBEAT: READ on the
+/// group, the request's first field.
+pub(super) fn membership(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict> {
+    let group = r.leading_string()?.unwrap_or_default();
+    if a.allow(Op::Read, R::Group, &group) {
+        return Ok(Verdict::Forward);
+    }
+    let code = GROUP_AUTHORIZATION_FAILED;
+    match r.header.api() {
+        Some(ApiKey::JoinGroup) => r.answer(
+            &JoinGroupResponse::default()
+                .with_error_code(code)
+                .with_generation_id(-1),
+        ),
+        Some(ApiKey::SyncGroup) => r.answer(&SyncGroupResponse::default().with_error_code(code)),
+        Some(ApiKey::Heartbeat) => r.answer(&HeartbeatResponse::default().with_error_code(code)),
+        Some(ApiKey::LeaveGroup) => r.answer(&LeaveGroupResponse::default().with_error_code(code)),
+        _ => r.answer(
+            &ConsumerGroupHeartbeatResponse::default()
+                .with_error_code(code)
+                .with_error_message(Some("Group authorization failed.".into())),
+        ),
+    }
+}
+
+/// DESCRIBE_GROUPS: DESCRIBE on each group.
+pub(super) fn describe_groups(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict> {
+    let mut request: DescribeGroupsRequest = r.decode()?;
+    let (allowed, denied) = split(std::mem::take(&mut request.groups), |g| {
+        a.allow(Op::Describe, R::Group, g)
+    });
+    let denied: Vec<DescribedGroup> = denied
+        .into_iter()
+        .map(|g| {
+            DescribedGroup::default()
+                .with_group_id(g)
+                .with_error_code(GROUP_AUTHORIZATION_FAILED)
+        })
+        .collect();
+    if allowed.is_empty() {
+        return r.answer(&DescribeGroupsResponse::default().with_groups(denied));
+    }
+    let changed = !denied.is_empty();
+    let operations = request.include_authorized_operations;
+    request.groups = allowed;
+    let filter = Visibility::of(a);
+    let body = changed.then_some(&request);
+    r.rewrite::<_, DescribeGroupsRequest>(body, move |response| {
+        if operations {
+            for g in &mut response.groups {
+                g.authorized_operations = filter.operations(R::Group, &g.group_id);
+            }
+        }
+        response.groups.extend(denied)
+    })
+}
+
+/// LIST_GROUPS: DESCRIBE on the cluster lists every group; otherwise only the groups the
+/// caller may describe are listed.
+pub(super) fn list_groups(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict> {
+    if a.cluster_quietly(Op::Describe) {
+        return Ok(Verdict::Forward);
+    }
+    let filter = Visibility::of(a);
+    r.rewrite::<ListGroupsRequest, ListGroupsRequest>(None, move |response| {
+        response
+            .groups
+            .retain(|g| filter.allows(Op::Describe, R::Group, &g.group_id))
+    })
+}
+
+/// DELETE_GROUPS: DELETE on each group.
+pub(super) fn delete_groups(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict> {
+    let mut request: DeleteGroupsRequest = r.decode()?;
+    let (allowed, denied) = split(std::mem::take(&mut request.groups_names), |g| {
+        a.allow(Op::Delete, R::Group, g)
+    });
+    if denied.is_empty() {
+        return Ok(Verdict::Forward);
+    }
+    let denied: Vec<DeletableGroupResult> = denied
+        .into_iter()
+        .map(|g| {
+            DeletableGroupResult::default()
+                .with_group_id(g)
+                .with_error_code(GROUP_AUTHORIZATION_FAILED)
+        })
+        .collect();
+    if allowed.is_empty() {
+        return r.answer(&DeleteGroupsResponse::default().with_results(denied));
+    }
+    request.groups_names = allowed;
+    r.rewrite::<_, DeleteGroupsRequest>(Some(&request), move |response| {
+        response.results.extend(denied)
+    })
+}
+
+/// INIT_PRODUCER_ID: WRITE on the transactional id; without one (an idempotent producer),
+/// IDEMPOTENT_WRITE on the cluster or WRITE on any topic (KIP-679).
+pub(super) fn init_producer_id(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict> {
+    let (allowed, code) = match r.leading_string()? {
+        Some(id) => (
+            a.allow(Op::Write, R::TransactionalId, &id),
+            TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+        ),
+        None => (
+            a.cluster_quietly(Op::IdempotentWrite) || a.any(Op::Write, R::Topic),
+            CLUSTER_AUTHORIZATION_FAILED,
+        ),
+    };
+    if allowed {
+        return Ok(Verdict::Forward);
+    }
+    r.answer(
+        &InitProducerIdResponse::default()
+            .with_error_code(code)
+            .with_producer_epoch(-1),
+    )
+}
+
+/// ADD_PARTITIONS_TO_TXN (v0-3, the client versions): WRITE on the transactional id, then on
+/// each topic. As in Kafka, one denied topic fails the whole request: the denied partitions
+/// carry TOPIC_AUTHORIZATION_FAILED, the others OPERATION_NOT_ATTEMPTED.
+pub(super) fn add_partitions_to_txn(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict> {
+    let request: AddPartitionsToTxnRequest = r.decode()?;
+    let topics = &request.v3_and_below_topics;
+    let results = |code: &dyn Fn(&str) -> i16| -> Vec<AddPartitionsToTxnTopicResult> {
+        topics
+            .iter()
+            .map(|t| {
+                let code = code(&t.name);
+                AddPartitionsToTxnTopicResult::default()
+                    .with_name(t.name.clone())
+                    .with_results_by_partition(
+                        t.partitions
+                            .iter()
+                            .map(|&p| {
+                                AddPartitionsToTxnPartitionResult::default()
+                                    .with_partition_index(p)
+                                    .with_partition_error_code(code)
+                            })
+                            .collect(),
+                    )
+            })
+            .collect()
+    };
+    let answer = |results| {
+        r.answer(&AddPartitionsToTxnResponse::default().with_results_by_topic_v3_and_below(results))
+    };
+    if !a.allow(
+        Op::Write,
+        R::TransactionalId,
+        &request.v3_and_below_transactional_id,
+    ) {
+        return answer(results(&|_| TRANSACTIONAL_ID_AUTHORIZATION_FAILED));
+    }
+    let denied: Vec<&str> = topics
+        .iter()
+        .filter(|t| !a.allow(Op::Write, R::Topic, &t.name))
+        .map(|t| &*t.name.0)
+        .collect();
+    if denied.is_empty() {
+        return Ok(Verdict::Forward);
+    }
+    answer(results(&|name| {
+        if denied.contains(&name) {
+            TOPIC_AUTHORIZATION_FAILED
+        } else {
+            OPERATION_NOT_ATTEMPTED
+        }
+    }))
+}
+
+/// ADD_OFFSETS_TO_TXN: WRITE on the transactional id, then READ on the group.
+pub(super) fn add_offsets_to_txn(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict> {
+    let request: AddOffsetsToTxnRequest = r.decode()?;
+    let code = if !a.allow(Op::Write, R::TransactionalId, &request.transactional_id) {
+        TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+    } else if !a.allow(Op::Read, R::Group, &request.group_id) {
+        GROUP_AUTHORIZATION_FAILED
+    } else {
+        return Ok(Verdict::Forward);
+    };
+    r.answer(&AddOffsetsToTxnResponse::default().with_error_code(code))
+}
+
+/// END_TXN: WRITE on the transactional id, the request's first field.
+pub(super) fn end_txn(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict> {
+    let id = r.leading_string()?.unwrap_or_default();
+    if a.allow(Op::Write, R::TransactionalId, &id) {
+        return Ok(Verdict::Forward);
+    }
+    r.answer(
+        &EndTxnResponse::default()
+            .with_error_code(TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1),
+    )
+}
+
+/// TXN_OFFSET_COMMIT: WRITE on the transactional id, READ on the group, READ on each topic.
+pub(super) fn txn_offset_commit(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict> {
+    let mut request: TxnOffsetCommitRequest = r.decode()?;
+    let failed = |t: &txn_offset_commit_request::TxnOffsetCommitRequestTopic, code: i16| {
+        TxnOffsetCommitResponseTopic::default()
+            .with_name(t.name.clone())
+            .with_partitions(
+                t.partitions
+                    .iter()
+                    .map(|p| {
+                        TxnOffsetCommitResponsePartition::default()
+                            .with_partition_index(p.partition_index)
+                            .with_error_code(code)
+                    })
+                    .collect(),
+            )
+    };
+    let whole = if !a.allow(Op::Write, R::TransactionalId, &request.transactional_id) {
+        Some(TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+    } else if !a.allow(Op::Read, R::Group, &request.group_id) {
+        Some(GROUP_AUTHORIZATION_FAILED)
+    } else {
+        None
+    };
+    if let Some(code) = whole {
+        let topics = request.topics.iter().map(|t| failed(t, code)).collect();
+        return r.answer(&TxnOffsetCommitResponse::default().with_topics(topics));
+    }
+    let (allowed, denied) = split(std::mem::take(&mut request.topics), |t| {
+        a.allow(Op::Read, R::Topic, &t.name)
+    });
+    if denied.is_empty() {
+        return Ok(Verdict::Forward);
+    }
+    let denied: Vec<_> = denied
+        .iter()
+        .map(|t| failed(t, TOPIC_AUTHORIZATION_FAILED))
+        .collect();
+    if allowed.is_empty() {
+        return r.answer(&TxnOffsetCommitResponse::default().with_topics(denied));
+    }
+    request.topics = allowed;
+    r.rewrite::<_, TxnOffsetCommitRequest>(Some(&request), move |response| {
+        response.topics.extend(denied)
+    })
+}
