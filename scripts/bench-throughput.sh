@@ -6,8 +6,9 @@
 # median of each is reported with the ratio proxy/direct.
 #
 #   scripts/stack.sh up                    # cluster + release proxy with config/proxy.toml
-# The proxy side is the listener without authentication (127.0.0.1:9192): the cost of the
-# data plane alone.
+# Two proxy sides: the listener without authentication (127.0.0.1:9192), the cost of the data
+# plane alone, and the OAUTHBEARER listener (127.0.0.1:9092) with config/proxy.toml's ACLs, so
+# every request is authenticated once per connection and authorized (ratio "auth").
 #   scripts/bench-throughput.sh [REPS] [RECORDS]     # defaults: 3 reps, 200000 records
 #   KOP_BENCH_CASES="consume" scripts/bench-throughput.sh 7     # only some cases
 set -euo pipefail
@@ -17,21 +18,31 @@ records=${2:-200000}
 eval "$(harness/kafka/cluster.sh env)"
 direct=$KOP_KAFKA_BOOTSTRAP
 proxy=127.0.0.1:9192 # config/proxy.toml's listener without authentication
+auth=127.0.0.1:9092  # its OAUTHBEARER listener, with ACLs
+auth_config=target/harness/stack/client.properties # written by scripts/stack.sh up
+[[ -f $auth_config ]] || { echo "no $auth_config: run scripts/stack.sh up first" >&2; exit 2; }
 tool=harness/kafka/cluster.sh
+authtool=scripts/stack.sh # the same tools, allowed to fetch tokens from the stack's provider
 topic=bench-$$
 $tool tool topics --bootstrap-server "$direct" --create --topic "$topic" --partitions 6 --replication-factor 3 >/dev/null
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
+# runner/config BOOTSTRAP: the tool runner and client options for that side.
+runner() { if [[ $1 == "$auth" ]]; then echo "$authtool"; else echo "$tool"; fi; }
+config() { if [[ $1 == "$auth" ]]; then echo "--command-config $auth_config"; fi; }
+
 produce() { # BOOTSTRAP ACKS -> MB/s
-  $tool tool producer-perf --topic "$topic" --num-records "$records" --record-size 1024 --throughput -1 \
-    --command-property bootstrap.servers="$1" acks="$2" linger.ms=5 batch.size=65536 2>/dev/null |
+  # shellcheck disable=SC2046 # config's words are separate options
+  $(runner "$1") tool producer-perf --topic "$topic" --num-records "$records" --record-size 1024 --throughput -1 \
+    $(config "$1") --command-property bootstrap.servers="$1" acks="$2" linger.ms=5 batch.size=65536 2>/dev/null |
     tail -1 | sed -E 's/.*\(([0-9.]+) MB\/sec\).*/\1/'
 }
 
 consume() { # BOOTSTRAP -> MB/s (reads the whole topic with a fresh group)
-  $tool tool consumer-perf --bootstrap-server "$1" --topic "$topic" --num-records "$records" \
-    --group "bench-$RANDOM$RANDOM" --timeout 60000 2>/dev/null | tail -1 | awk -F', *' '{print $4}'
+  # shellcheck disable=SC2046
+  $(runner "$1") tool consumer-perf --bootstrap-server "$1" --topic "$topic" --num-records "$records" \
+    $(config "$1") --group "bench-$RANDOM$RANDOM" --timeout 60000 2>/dev/null | tail -1 | awk -F', *' '{print $4}'
 }
 
 cases=${KOP_BENCH_CASES:-produce-1 produce-all consume}
@@ -44,18 +55,24 @@ for acks in 1 all; do
   for _ in $(seq "$reps"); do
     results[produce-$acks-direct]+="$(produce "$direct" "$acks") "
     results[produce-$acks-proxy]+="$(produce "$proxy" "$acks") "
+    results[produce-$acks-auth]+="$(produce "$auth" "$acks") "
   done
 done
 for _ in $(seq "$reps"); do
   [[ " $cases " == *" consume "* ]] || break
   results[consume-direct]+="$(consume "$direct") "
   results[consume-proxy]+="$(consume "$proxy") "
+  results[consume-auth]+="$(consume "$auth") "
 done
 $tool tool topics --bootstrap-server "$direct" --delete --topic "$topic" >/dev/null
 
-printf '%-14s %12s %12s %8s   (MB/s, median of %s runs of %s x 1 KiB records)\n' case direct proxy ratio "$reps" "$records"
+printf '%-14s %9s %9s %9s %7s %7s   (MB/s, median of %s runs of %s x 1 KiB records)\n' \
+  case direct proxy auth ratio ratio-a "$reps" "$records"
 for case in $cases; do
   d=$(tr ' ' '\n' <<<"${results[$case-direct]}" | grep . | median)
   p=$(tr ' ' '\n' <<<"${results[$case-proxy]}" | grep . | median)
-  printf '%-14s %12s %12s %8.3f   direct: %s proxy: %s\n' "$case" "$d" "$p" "$(awk -v p="$p" -v d="$d" 'BEGIN { print p / d }')" "${results[$case-direct]}" "${results[$case-proxy]}"
+  a=$(tr ' ' '\n' <<<"${results[$case-auth]}" | grep . | median)
+  printf '%-14s %9s %9s %9s %7.3f %7.3f   direct: %s proxy: %s auth: %s\n' "$case" "$d" "$p" "$a" \
+    "$(awk -v p="$p" -v d="$d" 'BEGIN { print p / d }')" "$(awk -v a="$a" -v d="$d" 'BEGIN { print a / d }')" \
+    "${results[$case-direct]}" "${results[$case-proxy]}" "${results[$case-auth]}"
 done

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use common::raw::Raw;
-use common::{Idp, ProxyOptions, TestProxy, start_proxy, wait_for_log};
+use common::{Idp, ProxyOptions, TestProxy, acl, start_proxy, wait_for_log};
 use kafka_oidc_proxy::authz::AuthorizationConfig;
 use kafka_oidc_proxy::kafka::encode_request;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
@@ -28,15 +28,6 @@ const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 
 fn tn(name: &str) -> TopicName {
     TopicName(StrBytes::from_string(name.to_owned()))
-}
-
-/// One `[[authorization.acls]]` entry of organization acme.
-fn acl(permission: &str, principal: &str, op: &str, rt: &str, pattern: &str, name: &str) -> String {
-    format!(
-        "[[authorization.acls]]\norganization = \"acme\"\nprincipal = {principal:?}\n\
-         resource_type = {rt:?}\nresource_name = {name:?}\npattern_type = {pattern:?}\n\
-         operation = {op:?}\npermission = {permission:?}\n"
-    )
 }
 
 /// `[authorization]` with acme's platform admins as super users, plus `acls`.
@@ -497,4 +488,122 @@ async fn api_keys_the_proxy_cannot_authorize_are_neither_offered_nor_forwarded()
     c.send_bytes(&frame).await;
     assert!(c.read_frame().await.is_none(), "closed without an answer");
     wait_for_log(&["ElectLeaders v2 is not supported by the proxy"]).await;
+}
+
+/// The binary, run with a configuration file; its stderr is collected.
+struct Binary {
+    child: tokio::process::Child,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Binary {
+    async fn start(config: &std::path::Path) -> Binary {
+        use tokio::io::AsyncBufReadExt;
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_kafka-oidc-proxy"))
+            .args(["run", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "info")
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the proxy binary starts");
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut lines = tokio::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let sink = stderr.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                eprintln!("proxy: {line}");
+                let mut s = sink.lock().expect("log");
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        Binary { child, stderr }
+    }
+
+    /// Waits for a log line containing every part, and returns it.
+    async fn line(&self, parts: &[&str]) -> String {
+        for _ in 0..300 {
+            let found = self
+                .stderr
+                .lock()
+                .expect("log")
+                .lines()
+                .find(|l| parts.iter().all(|p| l.contains(p)))
+                .map(str::to_owned);
+            if let Some(l) = found {
+                return l;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no log line with {parts:?}");
+    }
+
+    fn hangup(&self) {
+        let pid = self.child.id().expect("running").to_string();
+        let status = std::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+}
+
+#[tokio::test]
+async fn sighup_reloads_the_acls_of_the_configuration_file() {
+    let t = common::unique_tag();
+    let dir = common::repo().join("target").join("test-configs");
+    std::fs::create_dir_all(&dir).expect("config dir");
+    let path = dir.join(format!("sighup-{t}.toml"));
+    let servers: Vec<String> = common::kafka_bootstrap()
+        .iter()
+        .map(|s| format!("{s:?}"))
+        .collect();
+    let base = format!(
+        "[upstream]\nbootstrap_servers = [{}]\n\
+         [[listeners]]\nname = \"oauth\"\nbind_address = \"127.0.0.1\"\nadvertised_host = \"127.0.0.1\"\n\
+         bootstrap_port = 0\nbroker_port_base = 0\nauthentication = \"oauthbearer\"\n{}",
+        servers.join(", "),
+        Idp::identity_toml("")
+    );
+    let describe = acl(
+        "ALLOW",
+        "Group:producers",
+        "DESCRIBE",
+        "TOPIC",
+        "PREFIXED",
+        "orders.",
+    );
+    std::fs::write(&path, format!("{base}{}", authorization(&[describe]))).expect("write");
+    let proxy = Binary::start(&path).await;
+    let ready = proxy
+        .line(&["bootstrap listener ready", "listener=oauth"])
+        .await;
+    let addr = ready
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("addr="))
+        .expect("addr= in the line")
+        .to_owned();
+    let mut c = login(&addr, "kafka-producer").await;
+    let name = format!("orders.absent{t}");
+    let ask = MetadataRequest::default()
+        .with_topics(named(&[&name]))
+        .with_allow_auto_topic_creation(false);
+    let code = |r: &MetadataResponse| r.topics[0].error_code;
+    assert_eq!(code(&c.request(12, &ask).await), UNKNOWN_TOPIC_OR_PARTITION);
+
+    std::fs::write(&path, format!("{base}{}", authorization(&[]))).expect("write");
+    proxy.hangup();
+    proxy.line(&["authorization replaced", "bindings=0"]).await;
+    assert_eq!(
+        code(&c.request(12, &ask).await),
+        TOPIC_AUTHORIZATION_FAILED,
+        "the same connection, the new ACLs"
+    );
+
+    std::fs::write(&path, format!("{base}[authorization]\nbogus = 1\n")).expect("write");
+    proxy.hangup();
+    proxy.line(&["SIGHUP: configuration not reloaded"]).await;
+    assert_eq!(code(&c.request(12, &ask).await), TOPIC_AUTHORIZATION_FAILED);
+    let _ = std::fs::remove_file(&path);
 }

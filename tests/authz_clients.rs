@@ -4,16 +4,8 @@
 
 mod common;
 
-use common::{Idp, ProxyOptions, TestProxy, run_as, start_proxy};
+use common::{Idp, ProxyOptions, TestProxy, acl, run_as, start_proxy};
 use serde_json::Value;
-
-fn acl(permission: &str, principal: &str, op: &str, rt: &str, pattern: &str, name: &str) -> String {
-    format!(
-        "[[authorization.acls]]\norganization = \"acme\"\nprincipal = {principal:?}\n\
-         resource_type = {rt:?}\nresource_name = {name:?}\npattern_type = {pattern:?}\n\
-         operation = {op:?}\npermission = {permission:?}\n"
-    )
-}
 
 /// The platform team's policy of the tests: producers write `orders.*`, may create and delete
 /// `orders.new*` and use transactional ids `orders-tx*`; consumers read `orders.*` with groups

@@ -120,7 +120,8 @@ async fn sessions_end_at_token_expiry_without_refresh_and_clients_reconnect() {
         extra: format!(
             "[identity]\nallow_http_loopback = true\n\
              [[identity.providers]]\norganization = \"acme\"\nidentifier = \"no-refresh\"\n\
-             issuer = {issuer:?}\naudience = \"kafka\"\nscope = \"kafka\"\nrefresh_token = false\n"
+             issuer = {issuer:?}\naudience = \"kafka\"\nscope = \"kafka\"\nrefresh_token = false\n\
+             [authorization.super_users]\nacme = [\"User:*\"]\n"
         ),
         ..ProxyOptions::default()
     })

@@ -394,3 +394,19 @@ pub fn unique_tag() -> String {
         .as_nanos();
     format!("{}{}", std::process::id(), nanos % 1_000_000_000)
 }
+
+/// One `[[authorization.acls]]` entry of organization acme, in TOML.
+pub fn acl(
+    permission: &str,
+    principal: &str,
+    op: &str,
+    rt: &str,
+    pattern: &str,
+    name: &str,
+) -> String {
+    format!(
+        "[[authorization.acls]]\norganization = \"acme\"\nprincipal = {principal:?}\n\
+         resource_type = {rt:?}\nresource_name = {name:?}\npattern_type = {pattern:?}\n\
+         operation = {op:?}\npermission = {permission:?}\n"
+    )
+}

@@ -21,7 +21,7 @@ use kafka_protocol::messages::txn_offset_commit_response::{
 use kafka_protocol::messages::*;
 
 use super::topics::Visibility;
-use super::{AuthorizeError, Authorizer, Req, Verdict};
+use super::{AuthorizeError, Authorizer, Req, Verdict, split};
 use crate::authz::{Operation as Op, ResourceType as R};
 use crate::kafka::error_code::{
     CLUSTER_AUTHORIZATION_FAILED, GROUP_AUTHORIZATION_FAILED, OPERATION_NOT_ATTEMPTED,
@@ -29,10 +29,6 @@ use crate::kafka::error_code::{
 };
 
 type Result<T> = std::result::Result<T, AuthorizeError>;
-
-fn split<T>(items: Vec<T>, allowed: impl FnMut(&T) -> bool) -> (Vec<T>, Vec<T>) {
-    items.into_iter().partition(allowed)
-}
 
 /// OFFSET_COMMIT: READ on the group, then on each topic.
 pub(super) fn offset_commit(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict> {

@@ -14,6 +14,8 @@
 //! a client never needs those versions: each older one is still served by Kafka 4 brokers.
 
 mod groups;
+#[cfg(test)]
+mod tests;
 mod topics;
 
 use std::net::SocketAddr;
@@ -377,6 +379,11 @@ impl Req<'_> {
             close_after: false,
         })
     }
+}
+
+/// Splits `items` into (allowed, denied) by `allowed`.
+fn split<T>(items: Vec<T>, allowed: impl FnMut(&T) -> bool) -> (Vec<T>, Vec<T>) {
+    items.into_iter().partition(allowed)
 }
 
 /// A [`Fix`] that decodes the response to `R`, changes it and encodes it again.

@@ -14,16 +14,11 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::*;
 
-use super::{AuthorizeError, Authorizer, Req, Verdict};
+use super::{AuthorizeError, Authorizer, Req, Verdict, split};
 use crate::authz::{Operation as Op, ResourceType as R};
 use crate::kafka::error_code::{CLUSTER_AUTHORIZATION_FAILED, TOPIC_AUTHORIZATION_FAILED};
 
 type Result<T> = std::result::Result<T, AuthorizeError>;
-
-/// Splits `items` into (allowed, denied) by `allowed`.
-fn split<T>(items: Vec<T>, allowed: impl FnMut(&T) -> bool) -> (Vec<T>, Vec<T>) {
-    items.into_iter().partition(allowed)
-}
 
 /// PRODUCE: WRITE on the transactional id, if any, then on each topic. The allowed topics are
 /// forwarded; the denied ones come back with TOPIC_AUTHORIZATION_FAILED.
