@@ -303,20 +303,28 @@ async fn metadata_hides_what_the_caller_may_not_describe_and_creates_only_with_c
     .await;
     create_topics(&proxy, &[&mine, &theirs]).await;
     let mut c = login(&proxy.bootstrap(), "kafka-producer").await;
-    let all = c
-        .request(12, &MetadataRequest::default().with_topics(None))
-        .await;
-    let names: Vec<&str> = all
-        .topics
-        .iter()
-        .filter_map(|t| t.name.as_ref().map(|n| n.0.as_str()))
-        .collect();
-    assert!(names.contains(&mine.as_str()), "{names:?}");
+    // A broker learns of a new topic from the controller a little later.
+    let mut names = Vec::new();
+    for _ in 0..50 {
+        let all = c
+            .request(12, &MetadataRequest::default().with_topics(None))
+            .await;
+        assert_eq!(all.brokers.len(), 3);
+        names = all
+            .topics
+            .iter()
+            .filter_map(|t| t.name.as_ref().map(|n| n.to_string()))
+            .collect();
+        if names.contains(&mine) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(names.contains(&mine), "{names:?}");
     assert!(
         names.iter().all(|n| n.starts_with("orders.")),
         "only orders.* is describable: {names:?}"
     );
-    assert_eq!(all.brokers.len(), 3);
 
     let named_r = c
         .request(

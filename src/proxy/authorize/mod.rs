@@ -120,6 +120,7 @@ pub(crate) fn handles(api: ApiKey) -> bool {
             | A::TxnOffsetCommit
             | A::DeleteGroups
             | A::DescribeCluster
+            | A::DescribeConfigs
             | A::ConsumerGroupHeartbeat
             | A::GetTelemetrySubscriptions
             | A::PushTelemetry
@@ -175,6 +176,7 @@ pub(crate) fn authorize(
         A::EndTxn => groups::end_txn(&a, &r),
         A::TxnOffsetCommit => groups::txn_offset_commit(&a, &r),
         A::DescribeCluster => topics::describe_cluster(&a, &r),
+        A::DescribeConfigs => topics::describe_configs(&a, &r),
         // Kafka performs no authorization check for client telemetry.
         A::GetTelemetrySubscriptions | A::PushTelemetry => Ok(Verdict::Forward),
         _ => Ok(Verdict::Refuse(format!(

@@ -422,7 +422,43 @@ fn an_api_key_without_a_handler_is_refused() {
         decide(&acls(&[]), 2, &request),
         Verdict::Refuse(_)
     ));
-    for api in [ApiKey::ElectLeaders, ApiKey::DescribeConfigs] {
+    for api in [ApiKey::ElectLeaders, ApiKey::AlterConfigs] {
         assert!(!handles(api), "{api:?}");
     }
+}
+
+#[test]
+fn describe_configs_checks_each_resource_on_its_own_type() {
+    use describe_configs_request::DescribeConfigsResource;
+    let acls = acls(&["ALLOW Group:producers DESCRIBE_CONFIGS TOPIC PREFIXED orders."]);
+    let resource = |t: i8, n: &'static str| {
+        DescribeConfigsResource::default()
+            .with_resource_type(t)
+            .with_resource_name(StrBytes::from_static_str(n))
+    };
+    let request = DescribeConfigsRequest::default().with_resources(vec![
+        resource(2, "orders.eu"),
+        resource(2, "payments"),
+        resource(4, "1"),
+        resource(99, "x"),
+    ]);
+    let (forwarded, merged) = rewritten::<DescribeConfigsRequest>(
+        decide(&acls, 4, &request),
+        4,
+        &DescribeConfigsResponse::default(),
+    );
+    assert_eq!(forwarded.expect("request").resources.len(), 1);
+    let codes: Vec<(i8, i16)> = merged
+        .results
+        .iter()
+        .map(|r| (r.resource_type, r.error_code))
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            (2, TOPIC_AUTHORIZATION_FAILED),
+            (4, CLUSTER_AUTHORIZATION_FAILED),
+            (99, CLUSTER_AUTHORIZATION_FAILED)
+        ]
+    );
 }

@@ -1,8 +1,9 @@
 //! Requests about topics and the cluster: Produce, Fetch, ListOffsets, Metadata,
-//! OffsetForLeaderEpoch, CreateTopics, DeleteTopics, DescribeCluster.
+//! OffsetForLeaderEpoch, CreateTopics, DeleteTopics, DescribeConfigs, DescribeCluster.
 
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
+use kafka_protocol::messages::describe_configs_response::DescribeConfigsResult;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
@@ -333,6 +334,51 @@ pub(super) fn delete_topics(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict> 
     request.topic_names = allowed;
     r.rewrite::<_, DeleteTopicsRequest>(Some(&request), move |response| {
         response.responses.extend(denied)
+    })
+}
+
+/// A config resource's authorization: the resource type and name to check, and the error
+/// code of a denial. Kafka's `ConfigResource.Type` codes: TOPIC 2, BROKER 4, BROKER_LOGGER 8,
+/// CLIENT_METRICS 16, GROUP 32. Unknown types are refused.
+fn config_resource(resource_type: i8, name: &str) -> (R, &str, i16) {
+    use crate::kafka::error_code::GROUP_AUTHORIZATION_FAILED;
+    let cluster = crate::authz::acl::CLUSTER_NAME;
+    match resource_type {
+        2 => (R::Topic, name, TOPIC_AUTHORIZATION_FAILED),
+        32 => (R::Group, name, GROUP_AUTHORIZATION_FAILED),
+        _ => (R::Cluster, cluster, CLUSTER_AUTHORIZATION_FAILED),
+    }
+}
+
+/// DESCRIBE_CONFIGS: DESCRIBE_CONFIGS on each topic or group, on the cluster for broker,
+/// broker-logger and client-metrics resources.
+pub(super) fn describe_configs(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict> {
+    let mut request: DescribeConfigsRequest = r.decode()?;
+    let (allowed, denied) = split(std::mem::take(&mut request.resources), |res| {
+        let known = matches!(res.resource_type, 2 | 4 | 8 | 16 | 32);
+        let (rt, name, _) = config_resource(res.resource_type, &res.resource_name);
+        known && a.allow(Op::DescribeConfigs, rt, name)
+    });
+    if denied.is_empty() {
+        return Ok(Verdict::Forward);
+    }
+    let denied: Vec<DescribeConfigsResult> = denied
+        .into_iter()
+        .map(|res| {
+            let (_, _, code) = config_resource(res.resource_type, &res.resource_name);
+            DescribeConfigsResult::default()
+                .with_error_code(code)
+                .with_error_message(Some("Authorization failed.".into()))
+                .with_resource_type(res.resource_type)
+                .with_resource_name(res.resource_name)
+        })
+        .collect();
+    if allowed.is_empty() {
+        return r.answer(&DescribeConfigsResponse::default().with_results(denied));
+    }
+    request.resources = allowed;
+    r.rewrite::<_, DescribeConfigsRequest>(Some(&request), move |response| {
+        response.results.extend(denied)
     })
 }
 
