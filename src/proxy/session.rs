@@ -340,8 +340,7 @@ impl Session {
             }
             _ => {
                 let unoffered = self.include_sasl
-                    && !(authorize::handles(api)
-                        && header.api_version >= authorize::min_version(api));
+                    && authorize::lowest_version(api).is_none_or(|min| header.api_version < min);
                 if unoffered
                     || !self
                         .shared
@@ -639,9 +638,9 @@ async fn api_versions(
     // A listener that authenticates authorizes every request: only the API keys the proxy can
     // authorize are offered there.
     let response = if include_sasl {
-        topology.versions().response_with(true, |api| {
-            authorize::handles(api).then(|| authorize::min_version(api))
-        })
+        topology
+            .versions()
+            .response_with(true, authorize::lowest_version)
     } else {
         topology.versions().response(false)
     };

@@ -91,9 +91,20 @@ pub(crate) enum AuthorizeError {
     Encode(#[from] EncodeError),
 }
 
-/// The API keys this module authorizes. On listeners that authenticate, no other key is
-/// advertised or forwarded.
-pub(crate) fn handles(api: ApiKey) -> bool {
+/// The lowest version of `api` offered on listeners that authenticate, `None` for API keys
+/// this module does not authorize: those are neither advertised nor forwarded there. Metadata
+/// v0-3 cannot turn automatic topic creation off, so a caller without CREATE could create
+/// topics through it.
+pub(crate) fn lowest_version(api: ApiKey) -> Option<i16> {
+    match api {
+        ApiKey::Metadata => Some(4),
+        _ if handles(api) => Some(0),
+        _ => None,
+    }
+}
+
+/// The API keys this module authorizes.
+fn handles(api: ApiKey) -> bool {
     use ApiKey as A;
     matches!(
         api,
@@ -125,15 +136,6 @@ pub(crate) fn handles(api: ApiKey) -> bool {
             | A::GetTelemetrySubscriptions
             | A::PushTelemetry
     )
-}
-
-/// The lowest version offered where authorization needs it. Metadata v0-3 cannot turn
-/// automatic topic creation off, so a caller without CREATE could create topics through it.
-pub(crate) fn min_version(api: ApiKey) -> i16 {
-    match api {
-        ApiKey::Metadata => 4,
-        _ => 0,
-    }
 }
 
 /// Decides one request.
@@ -210,18 +212,31 @@ impl Authorizer<'_> {
         let decision = self
             .acls
             .decide(&self.caller.subject(), operation, resource, name);
-        let counter = if decision.allowed {
+        let grounds = || match decision.grounds {
+            Grounds::Binding(b) => format!("denied by {b}"),
+            Grounds::NoMatch => "no matching ALLOW binding".to_owned(),
+            Grounds::SuperUser(_) => String::new(),
+        };
+        self.record(decision.allowed, log, operation, resource, name, grounds)
+    }
+
+    /// Counts a decision and, for a denial that is to be logged, writes the audit line.
+    fn record(
+        &self,
+        allowed: bool,
+        log: bool,
+        operation: Operation,
+        resource: ResourceType,
+        name: &str,
+        grounds: impl FnOnce() -> String,
+    ) -> bool {
+        let counter = if allowed {
             &self.stats.authz_allowed
         } else {
             &self.stats.authz_denied
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        if !decision.allowed && log {
-            let grounds = match decision.grounds {
-                Grounds::Binding(b) => format!("denied by {b}"),
-                Grounds::NoMatch => "no matching ALLOW binding".to_owned(),
-                Grounds::SuperUser(_) => String::new(),
-            };
+        if !allowed && log {
             tracing::info!(
                 organization = %self.caller.organization,
                 principal = %format_args!("User:{}", self.caller.user),
@@ -229,11 +244,11 @@ impl Authorizer<'_> {
                 resource = %format_args!("{}:{name}", resource.kafka_name()),
                 api = ?self.api,
                 client = %self.caller.peer,
-                grounds = %grounds,
+                grounds = %grounds(),
                 "authorization denied"
             );
         }
-        decision.allowed
+        allowed
     }
 
     /// CLUSTER resource checks, by the cluster's one name.
@@ -259,18 +274,9 @@ impl Authorizer<'_> {
         let allowed = self
             .acls
             .allows_any(&self.caller.subject(), operation, resource);
-        if !allowed {
-            tracing::info!(
-                organization = %self.caller.organization,
-                principal = %format_args!("User:{}", self.caller.user),
-                operation = %operation,
-                resource = %format_args!("{}:<any>", resource.kafka_name()),
-                api = ?self.api,
-                client = %self.caller.peer,
-                "authorization denied"
-            );
-        }
-        allowed
+        self.record(allowed, true, operation, resource, "<any>", || {
+            "no ALLOW binding for any resource of the type".to_owned()
+        })
     }
 
     fn acls_arc(&self) -> Arc<AclIndex> {

@@ -213,6 +213,22 @@ pub(super) fn metadata(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict> {
     }
     let topic_ops = request.include_topic_authorized_operations;
     let cluster_ops = request.include_cluster_authorized_operations;
+    // Named topics were all decided above; only a listing, topics asked for by ID, refusals
+    // to merge and authorized-operation sets need the response changed.
+    let lists = request
+        .topics
+        .as_ref()
+        .is_none_or(|ts| ts.iter().any(|t| t.name.is_none()));
+    if !(lists || topic_ops || cluster_ops || !denied.is_empty()) {
+        if !changed {
+            return Ok(Verdict::Forward);
+        }
+        return Ok(Verdict::Rewrite {
+            frame: Some(r.with_body(&request)?),
+            fix: None,
+            close_after: false,
+        });
+    }
     let filter = Visibility::of(a);
     let body = changed.then_some(&request);
     r.rewrite::<_, MetadataRequest>(body, move |response| {
