@@ -476,8 +476,12 @@ async fn api_keys_the_proxy_cannot_authorize_are_neither_offered_nor_forwarded()
     ] {
         assert!(offered.contains(&(key as i16)), "{key:?} offered");
     }
-    // Forwarded on listeners without authentication, but not authorized here (yet).
+    // Administrative keys are authorized too; ACL administration is not offered on any
+    // listener (it would act as the proxy's own principal).
     for key in [ApiKey::ElectLeaders, ApiKey::AlterPartitionReassignments] {
+        assert!(offered.contains(&(key as i16)), "{key:?} offered");
+    }
+    for key in [ApiKey::CreateAcls, ApiKey::DescribeAcls] {
         assert!(!offered.contains(&(key as i16)), "{key:?} not offered");
     }
     let metadata = versions
@@ -491,11 +495,11 @@ async fn api_keys_the_proxy_cannot_authorize_are_neither_offered_nor_forwarded()
     );
 
     let mut c = login(&proxy.bootstrap(), "kafka-admin").await;
-    let elect = ElectLeadersRequest::default().with_timeout_ms(1000);
-    let frame = encode_request(ApiKey::ElectLeaders, 2, 99, "raw-test", &elect).expect("encode");
+    let create = CreateAclsRequest::default();
+    let frame = encode_request(ApiKey::CreateAcls, 3, 99, "raw-test", &create).expect("encode");
     c.send_bytes(&frame).await;
     assert!(c.read_frame().await.is_none(), "closed without an answer");
-    wait_for_log(&["ElectLeaders v2 is not supported by the proxy"]).await;
+    wait_for_log(&["CreateAcls v3 is not supported by the proxy"]).await;
 }
 
 /// The binary, run with a configuration file; its stderr is collected.

@@ -32,6 +32,8 @@ pub enum On {
     ClusterElseAnyTopicWrite,
     /// FindCoordinator's keys: groups (key type 0) or transactional ids (key type 1).
     CoordinatorKeys,
+    /// The cluster, only for the cluster's authorized operations in the response.
+    ClusterOperations,
     /// Nothing: Kafka performs no check.
     Nothing,
 }
@@ -210,8 +212,9 @@ pub const CHECKS: &[Check] = &[
     row(A::DescribeLogDirs, Op::Describe, R::Cluster, On::Cluster),
     row(A::CreatePartitions, Op::Alter, R::Topic, On::Topics),
     row(A::DeleteGroups, Op::Delete, R::Group, On::Group),
-    // ELECT_LEADERS (ELECT_PREFERRED_LEADERS in the table).
-    row(A::ElectLeaders, Op::ClusterAction, R::Cluster, On::Cluster),
+    // ELECT_LEADERS (ELECT_PREFERRED_LEADERS in the table): the table says CLUSTER_ACTION, but
+    // brokers and controllers check ALTER on the cluster (KIP-460); this row follows them.
+    row(A::ElectLeaders, Op::Alter, R::Cluster, On::Cluster),
     row(
         A::IncrementalAlterConfigs,
         Op::AlterConfigs,
@@ -251,7 +254,14 @@ pub const CHECKS: &[Check] = &[
         R::Cluster,
         On::Cluster,
     ),
-    row(A::DescribeCluster, Op::Describe, R::Cluster, On::Cluster),
+    // DESCRIBE_CLUSTER: the table says DESCRIBE on the cluster; Kafka checks it only for the
+    // cluster's authorized operations (0 without it), the request itself needs nothing.
+    row(
+        A::DescribeCluster,
+        Op::Describe,
+        R::Cluster,
+        On::ClusterOperations,
+    ),
     row(A::DescribeProducers, Op::Read, R::Topic, On::Topics),
     row(
         A::DescribeTransactions,
@@ -259,14 +269,28 @@ pub const CHECKS: &[Check] = &[
         R::TransactionalId,
         On::TransactionalId,
     ),
+    // (not in the table) Topics of a described transaction the caller may not describe are
+    // left out.
+    row(A::DescribeTransactions, Op::Describe, R::Topic, On::Topics),
     row(
         A::ListTransactions,
         Op::Describe,
         R::TransactionalId,
         On::TransactionalId,
     ),
+    // CONSUMER_GROUP_HEARTBEAT: READ on the group; Kafka 4 also checks DESCRIBE on each
+    // subscribed topic name (not in the table).
     row(A::ConsumerGroupHeartbeat, Op::Read, R::Group, On::Group),
-    row(A::ConsumerGroupDescribe, Op::Read, R::Group, On::Group),
+    row(
+        A::ConsumerGroupHeartbeat,
+        Op::Describe,
+        R::Topic,
+        On::Topics,
+    ),
+    // CONSUMER_GROUP_DESCRIBE: the table says READ, but Kafka checks DESCRIBE on each group,
+    // and (Kafka 4) DESCRIBE on each topic its members are assigned; this follows Kafka.
+    row(A::ConsumerGroupDescribe, Op::Describe, R::Group, On::Group),
+    row(A::ConsumerGroupDescribe, Op::Describe, R::Topic, On::Topics),
     // GET_TELEMETRY_SUBSCRIPTIONS / PUSH_TELEMETRY: no authorization check (the operation and
     // resource of these rows are never consulted).
     row(
@@ -350,7 +374,8 @@ mod tests {
                 On::Cluster
                 | On::ClusterElseTopics
                 | On::ClusterElseGroups
-                | On::ClusterElseAnyTopicWrite => {
+                | On::ClusterElseAnyTopicWrite
+                | On::ClusterOperations => {
                     assert_eq!(c.resource, ResourceType::Cluster, "{c:?}")
                 }
                 On::Topics => assert_eq!(c.resource, ResourceType::Topic, "{c:?}"),

@@ -22,3 +22,20 @@ pub const CLUSTER_AUTHORIZATION_FAILED: i16 = 31;
 pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
 /// The request was not attempted because another part of it failed.
 pub const OPERATION_NOT_ATTEMPTED: i16 = 55;
+
+/// Kafka's default message for an error code the proxy sends with a message (its
+/// `Errors.message()`), for the fields that carry one.
+pub fn message(code: i16) -> &'static str {
+    match code {
+        TOPIC_AUTHORIZATION_FAILED => "Topic authorization failed.",
+        GROUP_AUTHORIZATION_FAILED => "Group authorization failed.",
+        CLUSTER_AUTHORIZATION_FAILED => "Cluster authorization failed.",
+        TRANSACTIONAL_ID_AUTHORIZATION_FAILED => "Transactional Id authorization failed.",
+        OPERATION_NOT_ATTEMPTED => {
+            "The broker did not attempt to execute this operation. This may happen for batched \
+             RPCs where some operations in the batch failed, causing the broker to respond \
+             without trying the rest."
+        }
+        _ => "",
+    }
+}

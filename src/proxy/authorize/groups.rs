@@ -1,10 +1,7 @@
-//! Requests about consumer groups and transactions: OffsetCommit, OffsetFetch,
-//! FindCoordinator, group membership, DescribeGroups, ListGroups, DeleteGroups,
-//! InitProducerId, AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, TxnOffsetCommit.
+//! Requests about consumer groups: OffsetCommit, OffsetFetch,
+//! FindCoordinator, group membership, DescribeGroups, ListGroups, DeleteGroups, OffsetDelete,
+//! ConsumerGroupHeartbeat, ConsumerGroupDescribe.
 
-use kafka_protocol::messages::add_partitions_to_txn_response::{
-    AddPartitionsToTxnPartitionResult, AddPartitionsToTxnTopicResult,
-};
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::describe_groups_response::DescribedGroup;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
@@ -15,17 +12,15 @@ use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
 };
-use kafka_protocol::messages::txn_offset_commit_response::{
-    TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
-};
 use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
 
 use super::topics::Visibility;
-use super::{AuthorizeError, Authorizer, Req, Verdict, split};
+use super::{AuthorizeError, Authorizer, Req, Verdict, error_message, split};
 use crate::authz::{Operation as Op, ResourceType as R};
 use crate::kafka::error_code::{
-    CLUSTER_AUTHORIZATION_FAILED, GROUP_AUTHORIZATION_FAILED, OPERATION_NOT_ATTEMPTED,
-    TOPIC_AUTHORIZATION_FAILED, TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+    CLUSTER_AUTHORIZATION_FAILED, GROUP_AUTHORIZATION_FAILED, TOPIC_AUTHORIZATION_FAILED,
+    TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
 };
 
 type Result<T> = std::result::Result<T, AuthorizeError>;
@@ -268,8 +263,8 @@ pub(super) fn find_coordinator(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdic
     })
 }
 
-/// JOIN_GROUP, SYNC_GROUP, HEARTBEAT, LEAVE_GROUP, CONSUMER_GROUP_HEARTBEAT: READ on the
-/// group, the request's first field.
+/// JOIN_GROUP, SYNC_GROUP, HEARTBEAT, LEAVE_GROUP: READ on the group, the request's first
+/// field.
 pub(super) fn membership(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict> {
     let group = r.leading_string()?.unwrap_or_default();
     if a.allow(Op::Read, R::Group, &group) {
@@ -284,12 +279,7 @@ pub(super) fn membership(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict> {
         ),
         Some(ApiKey::SyncGroup) => r.answer(&SyncGroupResponse::default().with_error_code(code)),
         Some(ApiKey::Heartbeat) => r.answer(&HeartbeatResponse::default().with_error_code(code)),
-        Some(ApiKey::LeaveGroup) => r.answer(&LeaveGroupResponse::default().with_error_code(code)),
-        _ => r.answer(
-            &ConsumerGroupHeartbeatResponse::default()
-                .with_error_code(code)
-                .with_error_message(Some("Group authorization failed.".into())),
-        ),
+        _ => r.answer(&LeaveGroupResponse::default().with_error_code(code)),
     }
 }
 
@@ -365,136 +355,14 @@ pub(super) fn delete_groups(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict> 
     })
 }
 
-/// INIT_PRODUCER_ID: WRITE on the transactional id; without one (an idempotent producer),
-/// IDEMPOTENT_WRITE on the cluster or WRITE on any topic (KIP-679).
-pub(super) fn init_producer_id(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict> {
-    let (allowed, code) = match r.leading_string()? {
-        Some(id) => (
-            a.allow(Op::Write, R::TransactionalId, &id),
-            TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
-        ),
-        None => (
-            a.cluster_quietly(Op::IdempotentWrite) || a.any(Op::Write, R::Topic),
-            CLUSTER_AUTHORIZATION_FAILED,
-        ),
-    };
-    if allowed {
-        return Ok(Verdict::Forward);
-    }
-    r.answer(
-        &InitProducerIdResponse::default()
-            .with_error_code(code)
-            .with_producer_epoch(-1),
-    )
-}
-
-/// ADD_PARTITIONS_TO_TXN (v0-3, the client versions): WRITE on the transactional id, then on
-/// each topic. As in Kafka, one denied topic fails the whole request: the denied partitions
-/// carry TOPIC_AUTHORIZATION_FAILED, the others OPERATION_NOT_ATTEMPTED.
-pub(super) fn add_partitions_to_txn(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict> {
-    let request: AddPartitionsToTxnRequest = r.decode()?;
-    let topics = &request.v3_and_below_topics;
-    let results = |code: &dyn Fn(&str) -> i16| -> Vec<AddPartitionsToTxnTopicResult> {
-        topics
-            .iter()
-            .map(|t| {
-                let code = code(&t.name);
-                AddPartitionsToTxnTopicResult::default()
-                    .with_name(t.name.clone())
-                    .with_results_by_partition(
-                        t.partitions
-                            .iter()
-                            .map(|&p| {
-                                AddPartitionsToTxnPartitionResult::default()
-                                    .with_partition_index(p)
-                                    .with_partition_error_code(code)
-                            })
-                            .collect(),
-                    )
-            })
-            .collect()
-    };
-    let answer = |results| {
-        r.answer(&AddPartitionsToTxnResponse::default().with_results_by_topic_v3_and_below(results))
-    };
-    if !a.allow(
-        Op::Write,
-        R::TransactionalId,
-        &request.v3_and_below_transactional_id,
-    ) {
-        return answer(results(&|_| TRANSACTIONAL_ID_AUTHORIZATION_FAILED));
-    }
-    let denied: Vec<&str> = topics
-        .iter()
-        .filter(|t| !a.allow(Op::Write, R::Topic, &t.name))
-        .map(|t| &*t.name.0)
-        .collect();
-    if denied.is_empty() {
-        return Ok(Verdict::Forward);
-    }
-    answer(results(&|name| {
-        if denied.contains(&name) {
-            TOPIC_AUTHORIZATION_FAILED
-        } else {
-            OPERATION_NOT_ATTEMPTED
-        }
-    }))
-}
-
-/// ADD_OFFSETS_TO_TXN: WRITE on the transactional id, then READ on the group.
-pub(super) fn add_offsets_to_txn(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict> {
-    let request: AddOffsetsToTxnRequest = r.decode()?;
-    let code = if !a.allow(Op::Write, R::TransactionalId, &request.transactional_id) {
-        TRANSACTIONAL_ID_AUTHORIZATION_FAILED
-    } else if !a.allow(Op::Read, R::Group, &request.group_id) {
-        GROUP_AUTHORIZATION_FAILED
-    } else {
-        return Ok(Verdict::Forward);
-    };
-    r.answer(&AddOffsetsToTxnResponse::default().with_error_code(code))
-}
-
-/// END_TXN: WRITE on the transactional id, the request's first field.
-pub(super) fn end_txn(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict> {
-    let id = r.leading_string()?.unwrap_or_default();
-    if a.allow(Op::Write, R::TransactionalId, &id) {
-        return Ok(Verdict::Forward);
-    }
-    r.answer(
-        &EndTxnResponse::default()
-            .with_error_code(TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
-            .with_producer_id(ProducerId(-1))
-            .with_producer_epoch(-1),
-    )
-}
-
-/// TXN_OFFSET_COMMIT: WRITE on the transactional id, READ on the group, READ on each topic.
-pub(super) fn txn_offset_commit(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict> {
-    let mut request: TxnOffsetCommitRequest = r.decode()?;
-    let failed = |t: &txn_offset_commit_request::TxnOffsetCommitRequestTopic, code: i16| {
-        TxnOffsetCommitResponseTopic::default()
-            .with_name(t.name.clone())
-            .with_partitions(
-                t.partitions
-                    .iter()
-                    .map(|p| {
-                        TxnOffsetCommitResponsePartition::default()
-                            .with_partition_index(p.partition_index)
-                            .with_error_code(code)
-                    })
-                    .collect(),
-            )
-    };
-    let whole = if !a.allow(Op::Write, R::TransactionalId, &request.transactional_id) {
-        Some(TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
-    } else if !a.allow(Op::Read, R::Group, &request.group_id) {
-        Some(GROUP_AUTHORIZATION_FAILED)
-    } else {
-        None
-    };
-    if let Some(code) = whole {
-        let topics = request.topics.iter().map(|t| failed(t, code)).collect();
-        return r.answer(&TxnOffsetCommitResponse::default().with_topics(topics));
+/// OFFSET_DELETE: DELETE on the group (a refusal fails the whole request), then READ on each
+/// topic.
+pub(super) fn offset_delete(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict> {
+    use offset_delete_response::{OffsetDeleteResponsePartition, OffsetDeleteResponseTopic};
+    let mut request: OffsetDeleteRequest = r.decode()?;
+    if !a.allow(Op::Delete, R::Group, &request.group_id) {
+        let response = OffsetDeleteResponse::default().with_error_code(GROUP_AUTHORIZATION_FAILED);
+        return r.answer(&response);
     }
     let (allowed, denied) = split(std::mem::take(&mut request.topics), |t| {
         a.allow(Op::Read, R::Topic, &t.name)
@@ -502,15 +370,106 @@ pub(super) fn txn_offset_commit(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdi
     if denied.is_empty() {
         return Ok(Verdict::Forward);
     }
-    let denied: Vec<_> = denied
-        .iter()
-        .map(|t| failed(t, TOPIC_AUTHORIZATION_FAILED))
+    let denied: Vec<OffsetDeleteResponseTopic> = denied
+        .into_iter()
+        .map(|t| {
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    OffsetDeleteResponsePartition::default()
+                        .with_partition_index(p.partition_index)
+                        .with_error_code(TOPIC_AUTHORIZATION_FAILED)
+                })
+                .collect();
+            OffsetDeleteResponseTopic::default()
+                .with_name(t.name)
+                .with_partitions(partitions)
+        })
         .collect();
     if allowed.is_empty() {
-        return r.answer(&TxnOffsetCommitResponse::default().with_topics(denied));
+        return r.answer(&OffsetDeleteResponse::default().with_topics(denied));
     }
     request.topics = allowed;
-    r.rewrite::<_, TxnOffsetCommitRequest>(Some(&request), move |response| {
+    r.rewrite::<_, OffsetDeleteRequest>(Some(&request), move |response| {
         response.topics.extend(denied)
+    })
+}
+
+/// CONSUMER_GROUP_HEARTBEAT (KIP-848): READ on the group, then DESCRIBE on each subscribed
+/// topic name; a denied topic fails the heartbeat with TOPIC_AUTHORIZATION_FAILED and the
+/// group is not joined. (A regex subscription is resolved by the group coordinator, as the
+/// proxy's principal: the assignment may name topics the caller may not describe, but each
+/// Fetch of them is still decided on READ.)
+pub(super) fn consumer_group_heartbeat(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict> {
+    let request: ConsumerGroupHeartbeatRequest = r.decode()?;
+    let code = if !a.allow(Op::Read, R::Group, &request.group_id) {
+        GROUP_AUTHORIZATION_FAILED
+    } else if !request
+        .subscribed_topic_names
+        .iter()
+        .flatten()
+        .all(|t| a.allow(Op::Describe, R::Topic, t))
+    {
+        TOPIC_AUTHORIZATION_FAILED
+    } else {
+        return Ok(Verdict::Forward);
+    };
+    r.answer(
+        &ConsumerGroupHeartbeatResponse::default()
+            .with_error_code(code)
+            .with_error_message(error_message(code)),
+    )
+}
+
+/// CONSUMER_GROUP_DESCRIBE: DESCRIBE on each group. A described group whose members are
+/// assigned (or about to be) a topic the caller may not describe is replaced by
+/// TOPIC_AUTHORIZATION_FAILED without members, as Kafka 4 does.
+pub(super) fn consumer_group_describe(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict> {
+    use consumer_group_describe_response::DescribedGroup;
+    let mut request: ConsumerGroupDescribeRequest = r.decode()?;
+    let (allowed, denied) = split(std::mem::take(&mut request.group_ids), |g| {
+        a.allow(Op::Describe, R::Group, g)
+    });
+    let denied: Vec<DescribedGroup> = denied
+        .into_iter()
+        .map(|g| {
+            DescribedGroup::default()
+                .with_group_id(g)
+                .with_error_code(GROUP_AUTHORIZATION_FAILED)
+                .with_error_message(error_message(GROUP_AUTHORIZATION_FAILED))
+                .with_authorized_operations(i32::MIN)
+        })
+        .collect();
+    if allowed.is_empty() {
+        return r.answer(&ConsumerGroupDescribeResponse::default().with_groups(denied));
+    }
+    let changed = !denied.is_empty();
+    let operations = request.include_authorized_operations;
+    request.group_ids = allowed;
+    let filter = Visibility::of(a);
+    let body = changed.then_some(&request);
+    r.rewrite::<_, ConsumerGroupDescribeRequest>(body, move |response| {
+        for g in &mut response.groups {
+            let hidden = g.members.iter().any(|m| {
+                [&m.assignment, &m.target_assignment]
+                    .into_iter()
+                    .flat_map(|a| &a.topic_partitions)
+                    .any(|t| !filter.topic(Op::Describe, &t.topic_name))
+            });
+            if hidden {
+                *g = DescribedGroup::default()
+                    .with_group_id(g.group_id.clone())
+                    .with_error_code(TOPIC_AUTHORIZATION_FAILED)
+                    .with_error_message(Some(StrBytes::from_static_str(
+                        "The group has described topic(s) that the client is not authorized \
+                         to describe.",
+                    )))
+                    .with_authorized_operations(i32::MIN);
+            } else if operations && g.error_code == 0 {
+                g.authorized_operations = filter.operations(R::Group, &g.group_id);
+            }
+        }
+        response.groups.extend(denied)
     })
 }

@@ -13,10 +13,15 @@
 //! has seen would make a decision depend on which responses happened to pass through it, and
 //! a client never needs those versions: each older one is still served by Kafka 4 brokers.
 
+mod admin;
+mod cursor;
 mod groups;
+#[cfg(test)]
+mod rows;
 #[cfg(test)]
 mod tests;
 mod topics;
+mod transactions;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -133,6 +138,24 @@ fn handles(api: ApiKey) -> bool {
             | A::DescribeCluster
             | A::DescribeConfigs
             | A::ConsumerGroupHeartbeat
+            | A::AlterConfigs
+            | A::IncrementalAlterConfigs
+            | A::ListConfigResources
+            | A::CreatePartitions
+            | A::DeleteRecords
+            | A::ElectLeaders
+            | A::AlterPartitionReassignments
+            | A::ListPartitionReassignments
+            | A::DescribeLogDirs
+            | A::AlterReplicaLogDirs
+            | A::DescribeClientQuotas
+            | A::AlterClientQuotas
+            | A::DescribeProducers
+            | A::OffsetDelete
+            | A::ConsumerGroupDescribe
+            | A::DescribeTransactions
+            | A::ListTransactions
+            | A::DescribeTopicPartitions
             | A::GetTelemetrySubscriptions
             | A::PushTelemetry
     )
@@ -166,19 +189,36 @@ pub(crate) fn authorize(
         A::OffsetCommit => groups::offset_commit(&a, &r),
         A::OffsetFetch => groups::offset_fetch(&a, &r),
         A::FindCoordinator => groups::find_coordinator(&a, &r),
-        A::JoinGroup | A::Heartbeat | A::LeaveGroup | A::SyncGroup | A::ConsumerGroupHeartbeat => {
-            groups::membership(&a, &r)
-        }
+        A::JoinGroup | A::Heartbeat | A::LeaveGroup | A::SyncGroup => groups::membership(&a, &r),
+        A::ConsumerGroupHeartbeat => groups::consumer_group_heartbeat(&a, &r),
+        A::ConsumerGroupDescribe => groups::consumer_group_describe(&a, &r),
+        A::DescribeTransactions => transactions::describe_transactions(&a, &r),
+        A::ListTransactions => transactions::list_transactions(&a, &r),
+        A::DescribeTopicPartitions => topics::describe_topic_partitions(&a, &r),
         A::DescribeGroups => groups::describe_groups(&a, &r),
         A::ListGroups => groups::list_groups(&a, &r),
         A::DeleteGroups => groups::delete_groups(&a, &r),
-        A::InitProducerId => groups::init_producer_id(&a, &r),
-        A::AddPartitionsToTxn => groups::add_partitions_to_txn(&a, &r),
-        A::AddOffsetsToTxn => groups::add_offsets_to_txn(&a, &r),
-        A::EndTxn => groups::end_txn(&a, &r),
-        A::TxnOffsetCommit => groups::txn_offset_commit(&a, &r),
+        A::InitProducerId => transactions::init_producer_id(&a, &r),
+        A::AddPartitionsToTxn => transactions::add_partitions_to_txn(&a, &r),
+        A::AddOffsetsToTxn => transactions::add_offsets_to_txn(&a, &r),
+        A::EndTxn => transactions::end_txn(&a, &r),
+        A::TxnOffsetCommit => transactions::txn_offset_commit(&a, &r),
         A::DescribeCluster => topics::describe_cluster(&a, &r),
-        A::DescribeConfigs => topics::describe_configs(&a, &r),
+        A::DescribeConfigs => admin::describe_configs(&a, &r),
+        A::AlterConfigs => admin::alter_configs(&a, &r),
+        A::IncrementalAlterConfigs => admin::incremental_alter_configs(&a, &r),
+        A::ListConfigResources => admin::list_config_resources(&a, &r),
+        A::CreatePartitions => admin::create_partitions(&a, &r),
+        A::DeleteRecords => admin::delete_records(&a, &r),
+        A::ElectLeaders => admin::elect_leaders(&a, &r),
+        A::AlterPartitionReassignments => admin::alter_partition_reassignments(&a, &r),
+        A::ListPartitionReassignments => admin::list_partition_reassignments(&a, &r),
+        A::DescribeLogDirs => admin::describe_log_dirs(&a, &r),
+        A::AlterReplicaLogDirs => admin::alter_replica_log_dirs(&a, &r),
+        A::DescribeClientQuotas => admin::describe_client_quotas(&a, &r),
+        A::AlterClientQuotas => admin::alter_client_quotas(&a, &r),
+        A::DescribeProducers => topics::describe_producers(&a, &r),
+        A::OffsetDelete => groups::offset_delete(&a, &r),
         // Kafka performs no authorization check for client telemetry.
         A::GetTelemetrySubscriptions | A::PushTelemetry => Ok(Verdict::Forward),
         _ => Ok(Verdict::Refuse(format!(
@@ -387,6 +427,13 @@ impl Req<'_> {
             close_after: false,
         })
     }
+}
+
+/// Kafka's message for an error code, for the responses whose entries carry one.
+fn error_message(code: i16) -> Option<kafka_protocol::protocol::StrBytes> {
+    Some(kafka_protocol::protocol::StrBytes::from_static_str(
+        kafka::error_code::message(code),
+    ))
 }
 
 /// Splits `items` into (allowed, denied) by `allowed`.

@@ -408,23 +408,54 @@ fn list_groups_shows_only_describable_groups_without_cluster_describe() {
 }
 
 #[test]
-fn describe_cluster_needs_describe_on_the_cluster() {
-    let r = answered::<DescribeClusterRequest>(
-        decide(&acls(&[]), 1, &DescribeClusterRequest::default()),
-        1,
+fn describe_cluster_needs_describe_only_for_the_authorized_operations() {
+    let plain = DescribeClusterRequest::default();
+    assert!(matches!(decide(&acls(&[]), 1, &plain), Verdict::Forward));
+    let with_ops =
+        DescribeClusterRequest::default().with_include_cluster_authorized_operations(true);
+    let broker = DescribeClusterResponse::default().with_cluster_authorized_operations(0x7fe);
+    let (_, r) = rewritten::<DescribeClusterRequest>(decide(&acls(&[]), 1, &with_ops), 1, &broker);
+    assert_eq!(r.error_code, 0);
+    assert_eq!(
+        r.cluster_authorized_operations, 0,
+        "no DESCRIBE, no operations"
     );
-    assert_eq!(r.error_code, CLUSTER_AUTHORIZATION_FAILED);
+    let alter = acls(&["ALLOW Group:producers ALTER CLUSTER LITERAL kafka-cluster"]);
+    let (_, r) = rewritten::<DescribeClusterRequest>(decide(&alter, 1, &with_ops), 1, &broker);
+    let bit = |op: Operation| 1 << op.code();
+    assert_eq!(
+        r.cluster_authorized_operations,
+        bit(Operation::Alter) | bit(Operation::Describe),
+        "ALTER implies DESCRIBE"
+    );
 }
 
 #[test]
 fn an_api_key_without_a_handler_is_refused() {
-    let request = ElectLeadersRequest::default();
+    let request = CreateAclsRequest::default();
     assert!(matches!(
-        decide(&acls(&[]), 2, &request),
+        decide(&acls(&[]), 3, &request),
         Verdict::Refuse(_)
     ));
-    for api in [ApiKey::ElectLeaders, ApiKey::AlterConfigs] {
-        assert_eq!(lowest_version(api), None, "{api:?}");
+    assert_eq!(lowest_version(ApiKey::CreateAcls), None);
+}
+
+#[test]
+fn every_forwarded_api_key_has_a_handler() {
+    for s in crate::kafka::versions::SUPPORTED
+        .iter()
+        .filter(|s| !s.local)
+    {
+        assert!(
+            lowest_version(s.api).is_some(),
+            "{:?} has no handler",
+            s.api
+        );
+        assert!(
+            crate::authz::apis::is_mapped(s.api),
+            "{:?} has no row in the mapping",
+            s.api
+        );
     }
 }
 

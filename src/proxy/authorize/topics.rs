@@ -1,9 +1,9 @@
 //! Requests about topics and the cluster: Produce, Fetch, ListOffsets, Metadata,
-//! OffsetForLeaderEpoch, CreateTopics, DeleteTopics, DescribeConfigs, DescribeCluster.
+//! OffsetForLeaderEpoch, CreateTopics, DeleteTopics, DescribeCluster, DescribeProducers,
+//! DescribeTopicPartitions.
 
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
-use kafka_protocol::messages::describe_configs_response::DescribeConfigsResult;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
@@ -15,9 +15,9 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::*;
 
-use super::{AuthorizeError, Authorizer, Req, Verdict, split};
+use super::{AuthorizeError, Authorizer, Req, Verdict, error_message, split};
 use crate::authz::{Operation as Op, ResourceType as R};
-use crate::kafka::error_code::{CLUSTER_AUTHORIZATION_FAILED, TOPIC_AUTHORIZATION_FAILED};
+use crate::kafka::error_code::TOPIC_AUTHORIZATION_FAILED;
 
 type Result<T> = std::result::Result<T, AuthorizeError>;
 
@@ -245,8 +245,7 @@ pub(super) fn metadata(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict> {
             }
         }
         if cluster_ops {
-            response.cluster_authorized_operations =
-                filter.operations(R::Cluster, crate::authz::acl::CLUSTER_NAME);
+            response.cluster_authorized_operations = filter.cluster_operations();
         }
         response.topics.extend(denied);
     })
@@ -353,65 +352,131 @@ pub(super) fn delete_topics(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict> 
     })
 }
 
-/// A config resource's authorization: the resource type and name to check, and the error
-/// code of a denial. Kafka's `ConfigResource.Type` codes: TOPIC 2, BROKER 4, BROKER_LOGGER 8,
-/// CLIENT_METRICS 16, GROUP 32. Unknown types are refused.
-fn config_resource(resource_type: i8, name: &str) -> (R, &str, i16) {
-    use crate::kafka::error_code::GROUP_AUTHORIZATION_FAILED;
-    let cluster = crate::authz::acl::CLUSTER_NAME;
-    match resource_type {
-        2 => (R::Topic, name, TOPIC_AUTHORIZATION_FAILED),
-        32 => (R::Group, name, GROUP_AUTHORIZATION_FAILED),
-        _ => (R::Cluster, cluster, CLUSTER_AUTHORIZATION_FAILED),
+/// DESCRIBE_CLUSTER: no check for the request (as for Metadata's broker list); DESCRIBE on
+/// the cluster only decides the cluster's authorized operations, 0 without it, as Kafka does.
+pub(super) fn describe_cluster(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict> {
+    let request: DescribeClusterRequest = r.decode()?;
+    if !request.include_cluster_authorized_operations {
+        return Ok(Verdict::Forward);
     }
+    let filter = Visibility::of(a);
+    r.rewrite::<DescribeClusterRequest, DescribeClusterRequest>(None, move |response| {
+        response.cluster_authorized_operations = filter.cluster_operations();
+    })
 }
 
-/// DESCRIBE_CONFIGS: DESCRIBE_CONFIGS on each topic or group, on the cluster for broker,
-/// broker-logger and client-metrics resources.
-pub(super) fn describe_configs(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict> {
-    let mut request: DescribeConfigsRequest = r.decode()?;
-    let (allowed, denied) = split(std::mem::take(&mut request.resources), |res| {
-        let known = matches!(res.resource_type, 2 | 4 | 8 | 16 | 32);
-        let (rt, name, _) = config_resource(res.resource_type, &res.resource_name);
-        known && a.allow(Op::DescribeConfigs, rt, name)
+/// DESCRIBE_PRODUCERS: READ on each topic.
+pub(super) fn describe_producers(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict> {
+    use describe_producers_response::{PartitionResponse, TopicResponse};
+    let mut request: DescribeProducersRequest = r.decode()?;
+    let (allowed, denied) = split(std::mem::take(&mut request.topics), |t| {
+        a.allow(Op::Read, R::Topic, &t.name)
     });
     if denied.is_empty() {
         return Ok(Verdict::Forward);
     }
-    let denied: Vec<DescribeConfigsResult> = denied
+    let denied: Vec<TopicResponse> = denied
         .into_iter()
-        .map(|res| {
-            let (_, _, code) = config_resource(res.resource_type, &res.resource_name);
-            DescribeConfigsResult::default()
-                .with_error_code(code)
-                .with_error_message(Some("Authorization failed.".into()))
-                .with_resource_type(res.resource_type)
-                .with_resource_name(res.resource_name)
+        .map(|t| {
+            let partitions = t
+                .partition_indexes
+                .iter()
+                .map(|&p| {
+                    PartitionResponse::default()
+                        .with_partition_index(p)
+                        .with_error_code(TOPIC_AUTHORIZATION_FAILED)
+                        .with_error_message(error_message(TOPIC_AUTHORIZATION_FAILED))
+                })
+                .collect();
+            TopicResponse::default()
+                .with_name(t.name)
+                .with_partitions(partitions)
         })
         .collect();
     if allowed.is_empty() {
-        return r.answer(&DescribeConfigsResponse::default().with_results(denied));
+        return r.answer(&DescribeProducersResponse::default().with_topics(denied));
     }
-    request.resources = allowed;
-    r.rewrite::<_, DescribeConfigsRequest>(Some(&request), move |response| {
-        response.results.extend(denied)
+    request.topics = allowed;
+    r.rewrite::<_, DescribeProducersRequest>(Some(&request), move |response| {
+        response.topics.extend(denied)
     })
 }
 
-/// DESCRIBE_CLUSTER: DESCRIBE on the cluster.
-pub(super) fn describe_cluster(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict> {
-    if !a.cluster(Op::Describe) {
-        let response = DescribeClusterResponse::default()
-            .with_error_code(CLUSTER_AUTHORIZATION_FAILED)
-            .with_controller_id(BrokerId(-1));
-        return r.answer(&response);
+/// DESCRIBE_TOPIC_PARTITIONS: DESCRIBE on each named topic; a denied one comes back with
+/// TOPIC_AUTHORIZATION_FAILED and no topic id, after the described ones. A listing (no names)
+/// leaves out what the caller may not describe, and a next-page cursor that names such a
+/// topic is sealed (see [`super::cursor`]). Authorized operations are always recomputed for
+/// the caller: the broker computes them for the proxy's principal.
+pub(super) fn describe_topic_partitions(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict> {
+    use describe_topic_partitions_response::DescribeTopicPartitionsResponseTopic as Described;
+    let mut request: DescribeTopicPartitionsRequest = r.decode()?;
+    let mut changed = false;
+    if let Some(c) = request.cursor.as_mut()
+        && let Some(name) = super::cursor::open(&c.topic_name)
+    {
+        c.topic_name = TopicName(name.into());
+        changed = true;
     }
-    let filter = Visibility::of(a);
-    r.rewrite::<DescribeClusterRequest, DescribeClusterRequest>(None, move |response| {
-        if response.cluster_authorized_operations != i32::MIN {
-            response.cluster_authorized_operations =
-                filter.operations(R::Cluster, crate::authz::acl::CLUSTER_NAME);
+    let lists = request.topics.is_empty();
+    let (allowed, denied) = split(std::mem::take(&mut request.topics), |t| {
+        a.allow(Op::Describe, R::Topic, &t.name)
+    });
+    let denied: Vec<Described> = denied
+        .into_iter()
+        .map(|t| {
+            Described::default()
+                .with_name(Some(t.name))
+                .with_error_code(TOPIC_AUTHORIZATION_FAILED)
+        })
+        .collect();
+    changed |= !denied.is_empty();
+    if let Some(c) = &request.cursor
+        && !lists
+        && !allowed.iter().any(|t| t.name == c.topic_name)
+    {
+        // The cursor named a denied topic: the next page starts at the first allowed topic
+        // after it, as Kafka pages only over the authorized topics.
+        let next = allowed
+            .iter()
+            .map(|t| &t.name)
+            .filter(|n| n.as_str() > c.topic_name.as_str())
+            .min()
+            .cloned();
+        request.cursor = next.map(|n| {
+            describe_topic_partitions_request::Cursor::default()
+                .with_topic_name(n)
+                .with_partition_index(0)
+        });
+        if request.cursor.is_none() {
+            return r.answer(&DescribeTopicPartitionsResponse::default().with_topics(denied));
         }
+    }
+    if !lists && allowed.is_empty() {
+        return r.answer(&DescribeTopicPartitionsResponse::default().with_topics(denied));
+    }
+    request.topics = allowed;
+    let filter = Visibility::of(a);
+    let body = changed.then_some(&request);
+    r.rewrite::<_, DescribeTopicPartitionsRequest>(body, move |response| {
+        response.topics.retain(|t| {
+            t.name
+                .as_ref()
+                .is_none_or(|n| filter.topic(Op::Describe, n))
+        });
+        for t in &mut response.topics {
+            if let Some(n) = &t.name {
+                t.topic_authorized_operations = filter.operations(R::Topic, n);
+            }
+        }
+        if let Some(c) = response.next_cursor.as_mut()
+            && !filter.topic(Op::Describe, &c.topic_name)
+        {
+            match super::cursor::seal(&c.topic_name) {
+                Some(sealed) => c.topic_name = TopicName(sealed.into()),
+                None => response.next_cursor = None,
+            }
+        }
+        response.topics.extend(denied)
     })
 }
 
@@ -443,5 +508,16 @@ impl Visibility {
 
     pub(super) fn operations(&self, resource: R, name: &str) -> i32 {
         super::authorized_operations(&self.acls, &self.caller, resource, name)
+    }
+
+    /// The cluster's authorized operations: none without DESCRIBE on it (Kafka's rule for
+    /// Metadata and DescribeCluster).
+    pub(super) fn cluster_operations(&self) -> i32 {
+        let cluster = crate::authz::acl::CLUSTER_NAME;
+        if self.allows(Op::Describe, R::Cluster, cluster) {
+            self.operations(R::Cluster, cluster)
+        } else {
+            0
+        }
     }
 }

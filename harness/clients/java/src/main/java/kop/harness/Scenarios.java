@@ -30,6 +30,10 @@ import java.util.stream.Collectors;
 import org.apache.kafka.clients.CommonClientConfigs;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.AlterConfigOp;
+import org.apache.kafka.clients.admin.ConfigEntry;
+import org.apache.kafka.clients.admin.NewPartitions;
+import org.apache.kafka.clients.admin.RecordsToDelete;
 import org.apache.kafka.clients.admin.DescribeClusterResult;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.OffsetSpec;
@@ -49,7 +53,10 @@ import org.apache.kafka.common.Node;
 import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.TopicPartitionInfo;
+import org.apache.kafka.common.ElectionType;
+import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.config.SaslConfigs;
+import org.apache.kafka.common.quota.ClientQuotaFilter;
 import org.apache.kafka.common.errors.AuthenticationException;
 import org.apache.kafka.common.errors.SaslAuthenticationException;
 import org.apache.kafka.common.Metric;
@@ -105,7 +112,12 @@ import org.apache.kafka.common.utils.internals.AppInfoParser; // only to report 
  * authz-admin        one Admin: listTopics ("list_topics": sorted names | exception), then
  *                    --create A,B (1 partition, --replication-factor), --delete A,B, and
  *                    --describe-group G, each independent: "create"/"delete" {topic: result},
- *                    "describe_group".
+ *                    "describe_group"; --ops T (a topic with one partition): one of each
+ *                    administrative operation on T and on the cluster, "ops" {operation: result}
+ *                    (describe_topic describe_configs alter_configs create_partitions
+ *                    delete_records describe_producers list_offsets elect_leaders
+ *                    list_reassignments describe_log_dirs describe_client_quotas broker_configs
+ *                    list_transactions).
  * authz-txn          (--topic T --transactional-id X) init, begin, send one record, commit:
  *                    "txn" ("ok"|exception) and "step" (init|begin|send|commit|done).
  *                    The authz-* scenarios report, they do not judge: "ok" is true when they ran
@@ -166,6 +178,7 @@ public final class Scenarios {
         final List<String> create = new ArrayList<>();
         final List<String> delete = new ArrayList<>();
         String describeGroup;
+        String opsTopic;
         String transactionalId;
         final String tag = UUID.randomUUID().toString().replace("-", "").substring(0, 10);
     }
@@ -193,6 +206,7 @@ public final class Scenarios {
                 case "--create" -> o.create.addAll(list(v));
                 case "--delete" -> o.delete.addAll(list(v));
                 case "--describe-group" -> o.describeGroup = v;
+                case "--ops" -> o.opsTopic = v;
                 case "--transactional-id" -> o.transactionalId = v;
                 case "--group" -> o.group = v;
                 case "--messages" -> o.messages = Integer.parseInt(v);
@@ -1250,7 +1264,51 @@ public final class Scenarios {
                     result.put("describe_group", refused("describe_group", e));
                 }
             }
+            if (o.opsTopic != null) result.put("ops", adminOps(admin, o.opsTopic)); // (e)
         }
+    }
+
+    /** A call of the Admin API whose result is awaited. */
+    interface AdminCall {
+        Future<?> call() throws Exception;
+    }
+
+    static void adminOp(Map<String, String> ops, String name, AdminCall op) {
+        try {
+            awaitOp(op.call());
+            ops.put(name, "ok");
+        } catch (Exception e) {
+            ops.put(name, refused(name, e));
+        }
+    }
+
+    /** One of each administrative operation on topic t (one partition) and on the cluster. */
+    static Map<String, String> adminOps(Admin admin, String t) {
+        Map<String, String> ops = new LinkedHashMap<>();
+        TopicPartition p0 = new TopicPartition(t, 0);
+        ConfigResource topic = new ConfigResource(ConfigResource.Type.TOPIC, t);
+        AlterConfigOp retention = new AlterConfigOp(new ConfigEntry("retention.ms", "604800000"), AlterConfigOp.OpType.SET);
+        adminOp(ops, "describe_topic", () -> admin.describeTopics(List.of(t)).allTopicNames());
+        adminOp(ops, "describe_configs", () -> admin.describeConfigs(List.of(topic)).all());
+        adminOp(ops, "alter_configs", () -> admin.incrementalAlterConfigs(Map.of(topic, List.of(retention))).all());
+        adminOp(ops, "create_partitions", () -> admin.createPartitions(Map.of(t, NewPartitions.increaseTo(2))).all());
+        adminOp(ops, "delete_records", () -> admin.deleteRecords(Map.of(p0, RecordsToDelete.beforeOffset(0))).all());
+        adminOp(ops, "describe_producers", () -> admin.describeProducers(List.of(p0)).all());
+        adminOp(ops, "list_offsets", () -> admin.listOffsets(Map.of(p0, OffsetSpec.latest())).all());
+        // Per-partition outcomes (e.g. ElectionNotNeeded) are results; a refusal fails the call.
+        adminOp(ops, "elect_leaders", () -> admin.electLeaders(ElectionType.PREFERRED, Set.of(p0)).partitions());
+        adminOp(ops, "list_reassignments", () -> admin.listPartitionReassignments().reassignments());
+        adminOp(ops, "describe_log_dirs", () -> {
+            int node = awaitOp(admin.describeCluster().nodes()).iterator().next().id();
+            return admin.describeLogDirs(List.of(node)).allDescriptions();
+        });
+        adminOp(ops, "describe_client_quotas", () -> admin.describeClientQuotas(ClientQuotaFilter.all()).entities());
+        adminOp(ops, "broker_configs", () -> {
+            int node = awaitOp(admin.describeCluster().nodes()).iterator().next().id();
+            return admin.describeConfigs(List.of(new ConfigResource(ConfigResource.Type.BROKER, String.valueOf(node)))).all();
+        });
+        adminOp(ops, "list_transactions", () -> admin.listTransactions().all());
+        return ops;
     }
 
     static void authzTxn(Options o) {
