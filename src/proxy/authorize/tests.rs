@@ -494,3 +494,305 @@ fn describe_configs_checks_each_resource_on_its_own_type() {
         ]
     );
 }
+
+fn group_id(name: &'static str) -> GroupId {
+    GroupId(StrBytes::from_static_str(name))
+}
+
+#[test]
+fn delete_records_forwards_allowed_topics_and_merges_the_denied_partitions() {
+    use delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic};
+    let acls = acls(&["ALLOW Group:producers DELETE TOPIC PREFIXED orders."]);
+    let topic_with = |name: &str, partitions: &[i32]| {
+        DeleteRecordsTopic::default()
+            .with_name(topic(name))
+            .with_partitions(
+                partitions
+                    .iter()
+                    .map(|&p| DeleteRecordsPartition::default().with_partition_index(p))
+                    .collect(),
+            )
+    };
+    let request = DeleteRecordsRequest::default().with_topics(vec![
+        topic_with("orders.eu", &[0]),
+        topic_with("payments", &[0, 1]),
+    ]);
+    let (forwarded, merged) = rewritten::<DeleteRecordsRequest>(
+        decide(&acls, 2, &request),
+        2,
+        &DeleteRecordsResponse::default(),
+    );
+    let forwarded = forwarded.expect("request");
+    assert_eq!(forwarded.topics.len(), 1);
+    assert_eq!(forwarded.topics[0].name.as_str(), "orders.eu");
+    let denied = &merged.topics[0];
+    assert_eq!(denied.name.as_str(), "payments");
+    assert!(
+        denied
+            .partitions
+            .iter()
+            .all(|p| { p.error_code == TOPIC_AUTHORIZATION_FAILED && p.low_watermark == -1 })
+    );
+    assert_eq!(denied.partitions.len(), 2);
+}
+
+#[test]
+fn offset_delete_needs_delete_on_the_group_before_any_topic() {
+    use offset_delete_request::{OffsetDeleteRequestPartition, OffsetDeleteRequestTopic};
+    let request = |group: &'static str| {
+        OffsetDeleteRequest::default()
+            .with_group_id(group_id(group))
+            .with_topics(vec![
+                OffsetDeleteRequestTopic::default()
+                    .with_name(topic("orders.eu"))
+                    .with_partitions(vec![OffsetDeleteRequestPartition::default()]),
+            ])
+    };
+    let acls = acls(&[
+        "ALLOW Group:producers DELETE GROUP PREFIXED orders-",
+        "ALLOW Group:producers READ TOPIC PREFIXED orders.",
+    ]);
+    assert!(matches!(
+        decide(&acls, 0, &request("orders-app")),
+        Verdict::Forward
+    ));
+    let r = answered::<OffsetDeleteRequest>(decide(&acls, 0, &request("billing")), 0);
+    assert_eq!(r.error_code, GROUP_AUTHORIZATION_FAILED);
+    assert!(r.topics.is_empty());
+}
+
+#[test]
+fn cluster_operations_are_refused_whole_with_their_errors() {
+    let none = acls(&[]);
+    let elect = ElectLeadersRequest::default().with_topic_partitions(Some(vec![
+        elect_leaders_request::TopicPartitions::default()
+            .with_topic(topic("orders.eu"))
+            .with_partitions(vec![0, 1]),
+    ]));
+    let r = answered::<ElectLeadersRequest>(decide(&none, 2, &elect), 2);
+    assert_eq!(r.error_code, CLUSTER_AUTHORIZATION_FAILED);
+    let partitions = &r.replica_election_results[0].partition_result;
+    assert_eq!(partitions.len(), 2);
+    assert!(
+        partitions
+            .iter()
+            .all(|p| p.error_code == CLUSTER_AUTHORIZATION_FAILED)
+    );
+    let alter = acls(&["ALLOW Group:producers ALTER CLUSTER LITERAL kafka-cluster"]);
+    assert!(matches!(decide(&alter, 2, &elect), Verdict::Forward));
+    // DescribeLogDirs: an empty result, the error at the top from v3.
+    let r =
+        answered::<DescribeLogDirsRequest>(decide(&none, 4, &DescribeLogDirsRequest::default()), 4);
+    assert_eq!(r.error_code, CLUSTER_AUTHORIZATION_FAILED);
+    assert!(r.results.is_empty());
+    let r =
+        answered::<DescribeLogDirsRequest>(decide(&none, 1, &DescribeLogDirsRequest::default()), 1);
+    assert!(r.results.is_empty(), "v1 has no error field: just nothing");
+}
+
+#[test]
+fn describe_topic_partitions_pages_only_over_what_the_caller_may_describe() {
+    use describe_topic_partitions_request::{Cursor, TopicRequest};
+    use describe_topic_partitions_response::DescribeTopicPartitionsResponseTopic as Described;
+    let acls = acls(&["ALLOW Group:producers DESCRIBE TOPIC PREFIXED orders."]);
+    let named = |names: &[&str]| {
+        DescribeTopicPartitionsRequest::default()
+            .with_response_partition_limit(2000)
+            .with_topics(
+                names
+                    .iter()
+                    .map(|n| TopicRequest::default().with_name(topic(n)))
+                    .collect(),
+            )
+    };
+    // A cursor on a denied topic moves to the next allowed one.
+    let request = named(&["orders.a", "orders.z", "archive"]).with_cursor(Some(
+        Cursor::default()
+            .with_topic_name(topic("archive"))
+            .with_partition_index(3),
+    ));
+    let (forwarded, merged) = rewritten::<DescribeTopicPartitionsRequest>(
+        decide(&acls, 0, &request),
+        0,
+        &DescribeTopicPartitionsResponse::default(),
+    );
+    let forwarded = forwarded.expect("request");
+    let cursor = forwarded.cursor.expect("a cursor");
+    assert_eq!(
+        (cursor.topic_name.as_str(), cursor.partition_index),
+        ("orders.a", 0),
+        "the first allowed name after the denied one"
+    );
+    assert_eq!(forwarded.topics.len(), 2);
+    assert_eq!(merged.topics.len(), 1);
+    assert_eq!(merged.topics[0].error_code, TOPIC_AUTHORIZATION_FAILED);
+    assert!(merged.topics[0].topic_id.is_nil());
+
+    // A listing hides denied topics, and a next page that starts at one gets a sealed cursor
+    // that opens again when the client sends it back.
+    let listed = DescribeTopicPartitionsResponse::default()
+        .with_topics(vec![
+            Described::default().with_name(Some(topic("orders.a"))),
+            Described::default().with_name(Some(topic("payments"))),
+        ])
+        .with_next_cursor(Some(
+            describe_topic_partitions_response::Cursor::default()
+                .with_topic_name(topic("payments.cards"))
+                .with_partition_index(7),
+        ));
+    let (_, merged) =
+        rewritten::<DescribeTopicPartitionsRequest>(decide(&acls, 0, &named(&[])), 0, &listed);
+    let names: Vec<_> = merged
+        .topics
+        .iter()
+        .filter_map(|t| t.name.as_ref().map(|n| n.as_str().to_owned()))
+        .collect();
+    assert_eq!(names, ["orders.a"]);
+    assert_eq!(
+        merged.topics[0].topic_authorized_operations,
+        1 << Operation::Describe.code()
+    );
+    let sealed = merged.next_cursor.expect("next cursor");
+    assert!(!sealed.topic_name.as_str().contains("payments"));
+    assert_eq!(sealed.partition_index, 7);
+    let next = named(&[]).with_cursor(Some(
+        Cursor::default()
+            .with_topic_name(sealed.topic_name.clone())
+            .with_partition_index(7),
+    ));
+    let (forwarded, _) = rewritten::<DescribeTopicPartitionsRequest>(
+        decide(&acls, 0, &next),
+        0,
+        &DescribeTopicPartitionsResponse::default(),
+    );
+    let opened = forwarded.expect("request").cursor.expect("cursor");
+    assert_eq!(opened.topic_name.as_str(), "payments.cards");
+}
+
+#[test]
+fn a_consumer_group_with_undescribable_assigned_topics_is_not_shown() {
+    use consumer_group_describe_response::{Assignment, DescribedGroup, Member, TopicPartitions};
+    let acls = acls(&[
+        "ALLOW Group:producers DESCRIBE GROUP PREFIXED orders-",
+        "ALLOW Group:producers DESCRIBE TOPIC PREFIXED orders.",
+    ]);
+    let group_assigned = |group: &'static str, t: &str| {
+        let assignment = Assignment::default().with_topic_partitions(vec![
+            TopicPartitions::default()
+                .with_topic_name(topic(t))
+                .with_partitions(vec![0]),
+        ]);
+        DescribedGroup::default()
+            .with_group_id(group_id(group))
+            .with_members(vec![Member::default().with_target_assignment(assignment)])
+    };
+    let request = ConsumerGroupDescribeRequest::default().with_group_ids(vec![
+        group_id("orders-a"),
+        group_id("orders-b"),
+        group_id("billing"),
+    ]);
+    let broker = ConsumerGroupDescribeResponse::default().with_groups(vec![
+        group_assigned("orders-a", "orders.eu"),
+        group_assigned("orders-b", "payments"),
+    ]);
+    let (forwarded, merged) =
+        rewritten::<ConsumerGroupDescribeRequest>(decide(&acls, 1, &request), 1, &broker);
+    assert_eq!(forwarded.expect("request").group_ids.len(), 2);
+    let outcome: Vec<(&str, i16, usize)> = merged
+        .groups
+        .iter()
+        .map(|g| (g.group_id.as_str(), g.error_code, g.members.len()))
+        .collect();
+    assert_eq!(
+        outcome,
+        [
+            ("orders-a", 0, 1),
+            ("orders-b", TOPIC_AUTHORIZATION_FAILED, 0),
+            ("billing", GROUP_AUTHORIZATION_FAILED, 0)
+        ]
+    );
+}
+
+#[test]
+fn transactions_are_described_and_listed_only_as_far_as_the_caller_may_describe() {
+    use describe_transactions_response::{TopicData, TransactionState};
+    let acls = acls(&[
+        "ALLOW Group:producers DESCRIBE TRANSACTIONAL_ID PREFIXED orders-",
+        "ALLOW Group:producers DESCRIBE TOPIC PREFIXED orders.",
+    ]);
+    let id = |n: &'static str| TransactionalId(StrBytes::from_static_str(n));
+    let request = DescribeTransactionsRequest::default()
+        .with_transactional_ids(vec![id("orders-tx"), id("billing-tx")]);
+    let broker = DescribeTransactionsResponse::default().with_transaction_states(vec![
+        TransactionState::default()
+            .with_transactional_id(id("orders-tx"))
+            .with_topics(vec![
+                TopicData::default().with_topic(topic("orders.eu")),
+                TopicData::default().with_topic(topic("payments")),
+            ]),
+    ]);
+    let (_, merged) =
+        rewritten::<DescribeTransactionsRequest>(decide(&acls, 0, &request), 0, &broker);
+    let described = &merged.transaction_states[0];
+    let topics: Vec<&str> = described.topics.iter().map(|t| t.topic.as_str()).collect();
+    assert_eq!(topics, ["orders.eu"]);
+    assert_eq!(
+        merged.transaction_states[1].error_code,
+        TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+    );
+
+    use list_transactions_response::TransactionState as Listed;
+    let broker = ListTransactionsResponse::default().with_transaction_states(vec![
+        Listed::default().with_transactional_id(id("orders-tx")),
+        Listed::default().with_transactional_id(id("billing-tx")),
+    ]);
+    let (_, listed) = rewritten::<ListTransactionsRequest>(
+        decide(&acls, 1, &ListTransactionsRequest::default()),
+        1,
+        &broker,
+    );
+    let ids: Vec<&str> = listed
+        .transaction_states
+        .iter()
+        .map(|t| t.transactional_id.as_str())
+        .collect();
+    assert_eq!(ids, ["orders-tx"]);
+}
+
+#[test]
+fn alter_configs_merge_each_denied_resource_with_its_types_error() {
+    use incremental_alter_configs_request::AlterConfigsResource;
+    let acls = acls(&["ALLOW Group:producers ALTER_CONFIGS TOPIC PREFIXED orders."]);
+    let resource = |t: i8, n: &'static str| {
+        AlterConfigsResource::default()
+            .with_resource_type(t)
+            .with_resource_name(StrBytes::from_static_str(n))
+    };
+    let request = IncrementalAlterConfigsRequest::default().with_resources(vec![
+        resource(2, "orders.eu"),
+        resource(32, "orders-app"),
+        resource(8, "1"),
+    ]);
+    let (forwarded, merged) = rewritten::<IncrementalAlterConfigsRequest>(
+        decide(&acls, 1, &request),
+        1,
+        &IncrementalAlterConfigsResponse::default(),
+    );
+    assert_eq!(forwarded.expect("request").resources.len(), 1);
+    let codes: Vec<(i8, i16)> = merged
+        .responses
+        .iter()
+        .map(|r| (r.resource_type, r.error_code))
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            (32, GROUP_AUTHORIZATION_FAILED),
+            (8, CLUSTER_AUTHORIZATION_FAILED)
+        ]
+    );
+    assert_eq!(
+        merged.responses[0].error_message.as_deref(),
+        Some("Group authorization failed.")
+    );
+}
