@@ -5,8 +5,8 @@
 #
 # CLIENT:   confluent | kafka-python | kafkajs | java
 # SCENARIO: basic group acks0 idempotent transactions brokers auth-fail reauth   (every client)
+#           authz-produce authz-consume authz-admin authz-txn                     (every client)
 #           produce-continuous consume-verify                                     (java only)
-#           authz-produce authz-consume authz-admin authz-txn                     (java only)
 # Options (all clients): --topic T (default: unique) --group G (default: unique) --messages N
 #   (10000) --partitions P (6) --replication-factor R (3)
 #   --security-protocol PLAINTEXT|SSL|SASL_PLAINTEXT|SASL_SSL --ca-file PEM
@@ -18,13 +18,24 @@
 # auth-fail: passes only if the client reports an authentication failure; "error_text" in the
 #   JSON; --expect-error REGEX must match it if given.
 # reauth: --duration-s S (30) --rate MSG_PER_S (20) --min-reauth N (0): producer + consumer for
-#   S seconds; every acked message consumed, no authentication error, >= N re-authentications.
+#   S seconds; every acknowledged message consumed, no authentication error, >= N re-authentications.
 # java and confluent: --group-protocol classic|consumer (consumer = KIP-848; default classic)
 # java only: --rate (1000 for produce-continuous), --acked-file F
-# authz-* (java only; report what the client sees, "ok" even when refused): --topic T (repeatable)
-#   or --topics A,B; authz-produce: one record per topic; authz-consume: --topics --group
-#   [--duration-s 10]; authz-admin: [--create A,B] [--delete A,B] [--describe-group G];
-#   authz-txn: --topic T --transactional-id X
+# authz-* (report what the client sees, "ok" even when refused): --topic T (repeatable) or
+#   --topics A,B; authz-produce: one record per topic ("produce" {topic: "ok"|error},
+#   "delivered_offsets"); authz-consume: --topics --group [--duration-s 10] ("consume",
+#   "records", "commit"); authz-admin: list_topics, then [--create A,B] [--delete A,B]
+#   [--describe-group G] ("list_topics", "create"/"delete" {topic: result}, "describe_group");
+#   authz-txn: --topic T --transactional-id X ("txn", "step": init|begin|send|commit|done).
+#   A refusal is the library's own name for the error, its text in "error_texts": java the
+#   exception's simple class name (TopicAuthorizationException), confluent librdkafka's error
+#   name (TOPIC_AUTHORIZATION_FAILED), kafka-python the exception class
+#   (TopicAuthorizationFailedError), kafkajs the error's type (TOPIC_AUTHORIZATION_FAILED), or its
+#   name when it has none: kafkajs turns a refused FindCoordinator (group or transactional id)
+#   into KafkaJSGroupCoordinatorNotFound and its scenario lists the dropped error types in
+#   "coordinator_errors"; its transaction() does init and begin in one call, so its "step" is
+#   never "begin". Each operation is bounded to ~15 s by the library's own timeouts, and each
+#   wait for one to about 20 s.
 #
 # Prints one JSON line on stdout ({"ok":true,...}); exit 0 only if every check passed,
 # 1 failed check or error (reason on stderr), 2 bad usage, 3 hard timeout.

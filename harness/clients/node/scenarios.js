@@ -27,6 +27,22 @@
  *               than reauthenticationThreshold (10 s default) of the session is left.
  *               "reauthentications" = SASL authentications - connections (from kafkajs's debug
  *               log), "token_fetches"/"token_calls" from the token provider.
+ * authz-produce (--topics A,B) one producer (acks=all) sends one record to each topic:
+ *               "produce" {topic: "ok" | error name}, "delivered_offsets" {topic: offset}.
+ * authz-consume (--topics A,B --group G) a consumer in G subscribes (from the beginning) and runs
+ *               for --duration-s (10) or until it crashes, then commits the offsets after the
+ *               records it got: "consume", "records", "commit" ("skipped" after an error).
+ * authz-admin   one admin client: listTopics ("list_topics": sorted names), then --create A,B
+ *               (1 partition, --replication-factor), --delete A,B and --describe-group G, each
+ *               independent: "create"/"delete" {topic: result}, "describe_group".
+ * authz-txn     (--topic T --transactional-id X) transaction() (init and begin in one call),
+ *               send one record, commit: "txn" and "step" (init|send|commit|done).
+ *               The authz-* scenarios report, they do not judge: "ok" is true when they ran to
+ *               the end, refusals included. An error is reported by its kafkajs type (the Kafka
+ *               error name, e.g. TOPIC_AUTHORIZATION_FAILED), else its name (e.g.
+ *               KafkaJSGroupCoordinatorNotFound, which is what kafkajs makes of a refused
+ *               FindCoordinator; the refusals it dropped are in "coordinator_errors"); its text
+ *               in "error_texts". Every operation is bounded to ~15 s.
  *
  * OAUTHBEARER (--security-protocol SASL_PLAINTEXT|SASL_SSL): sasl.oauthBearerProvider returns
  * { value } from a client-credentials grant (node fetch, client_secret_basic), cached by the
@@ -49,7 +65,9 @@ const USAGE = `usage: scenarios.js SCENARIO --bootstrap HOST:PORT[,...] [--topic
   [--sasl-mechanism OAUTHBEARER] [--oauth-token-url URL] [--oauth-client-id ID]
   [--oauth-client-secret SECRET] [--oauth-scope SCOPE]
   [--duration-s S] [--rate MSG_PER_S] [--min-reauth N] [--expect-error REGEX]
-scenarios: basic group acks0 idempotent transactions brokers auth-fail reauth`
+  [--topics A,B] [--create A,B] [--delete A,B] [--describe-group G] [--transactional-id X]
+scenarios: basic group acks0 idempotent transactions brokers auth-fail reauth
+  authz-produce authz-consume authz-admin authz-txn`
 
 // ---- options, result line, checks, deadline ------------------------------------------------
 
@@ -59,7 +77,12 @@ function parseOptions (argv) {
     allowPositionals: true,
     options: {
       bootstrap: { type: 'string' },
-      topic: { type: 'string' },
+      topic: { type: 'string', multiple: true },
+      topics: { type: 'string', multiple: true },
+      create: { type: 'string', multiple: true },
+      delete: { type: 'string', multiple: true },
+      'describe-group': { type: 'string' },
+      'transactional-id': { type: 'string' },
       group: { type: 'string' },
       messages: { type: 'string', default: '10000' },
       partitions: { type: 'string', default: '6' },
@@ -73,7 +96,7 @@ function parseOptions (argv) {
       'oauth-client-id': { type: 'string' },
       'oauth-client-secret': { type: 'string' },
       'oauth-scope': { type: 'string' },
-      'duration-s': { type: 'string', default: '30' },
+      'duration-s': { type: 'string' },
       rate: { type: 'string', default: '20' },
       'min-reauth': { type: 'string', default: '0' },
       'expect-error': { type: 'string' }
@@ -94,10 +117,16 @@ function parseOptions (argv) {
     oauthClientId: values['oauth-client-id'],
     oauthClientSecret: values['oauth-client-secret'],
     oauthScope: values['oauth-scope'],
-    durationS: Number(values['duration-s']),
+    durationS: Number(values['duration-s'] ?? (positionals[0] === 'authz-consume' ? '10' : '30')),
     rate: Number(values.rate),
     minReauth: Number(values['min-reauth']),
     expectError: values['expect-error'],
+    // authz-*: every --topic and --topics value, once each
+    topics: unique([...(values.topic || []), ...(values.topics || []).flatMap(splitList)]),
+    create: unique((values.create || []).flatMap(splitList)),
+    delete: unique((values.delete || []).flatMap(splitList)),
+    describeGroup: values['describe-group'],
+    transactionalId: values['transactional-id'],
     tag
   }
   if (positionals.length !== 1 || !(opts.scenario in SCENARIOS)) throw new Error(`missing or unknown scenario: ${positionals}`)
@@ -117,9 +146,23 @@ function parseOptions (argv) {
   }
   if (!(opts.durationS > 0) || !(opts.rate > 0) || !(opts.minReauth >= 0)) throw new Error('--duration-s, --rate and --min-reauth must be positive numbers')
   if (!(opts.messages >= 1) || !(opts.timeoutS > 0)) throw new Error('--messages and --timeout must be positive numbers')
-  opts.topic = values.topic || `kop-kafkajs-${opts.scenario}-${tag}`
+  if (['authz-produce', 'authz-consume', 'authz-txn'].includes(opts.scenario) && !opts.topics.length) throw new Error(`${opts.scenario} needs --topic or --topics`)
+  if (opts.scenario === 'authz-txn') {
+    if (opts.topics.length !== 1) throw new Error('authz-txn takes exactly one --topic')
+    if (!opts.transactionalId) throw new Error('authz-txn needs --transactional-id')
+  }
+  opts.topic = (values.topic && values.topic[values.topic.length - 1]) || `kop-kafkajs-${opts.scenario}-${tag}`
   opts.group = values.group || `kop-kafkajs-${opts.scenario}-${tag}`
   return opts
+}
+
+/** A comma-separated list option: the non-empty, trimmed items. */
+function splitList (v) {
+  return v.split(',').map(s => s.trim()).filter(s => s)
+}
+
+function unique (list) {
+  return [...new Set(list)]
 }
 
 const result = {}
@@ -178,11 +221,20 @@ const AUTH_ERROR = /SASL_AUTHENTICATION_FAILED|SASL \w+ authentication failed|Au
 const SASL_STATE_ERROR = /ILLEGAL_SASL_STATE|not valid given the current SASL state/i
 
 /**
+ * Error types of FindCoordinator responses, from kafkajs's debug log: kafkajs asks every broker
+ * in turn, drops each error that is not GROUP_COORDINATOR_NOT_AVAILABLE, and then reports only
+ * KafkaJSGroupCoordinatorNotFound (cluster/index.js findGroupCoordinatorMetadata, brokerPool
+ * withBroker). The authz-* scenarios show them as "coordinator_errors".
+ */
+const coordinatorErrors = new Set()
+
+/**
  * kafkajs logs through console (stdout) by default: send everything to stderr instead, and
  * only up to WARN (the reauth and auth-fail scenarios run at DEBUG to count SASL events).
  */
 const stderrLogCreator = () => ({ namespace, level, label, log: entry }) => {
   const { message, ...rest } = entry
+  if (message === 'Tried to find group coordinator' && rest.error && rest.error.type) coordinatorErrors.add(rest.error.type)
   if (message === 'Connecting') saslEvents.connects++
   else if (/^SASL \w+ authentication successful/.test(message)) saslEvents.authentications++
   else if (level <= logLevel.WARN) {
@@ -250,10 +302,16 @@ function clientConfig (opts) {
   const config = {
     clientId: `kop-kafkajs-${opts.scenario}`,
     brokers: opts.bootstrap.split(','),
-    logLevel: ['reauth', 'auth-fail'].includes(opts.scenario) ? logLevel.DEBUG : logLevel.WARN,
+    logLevel: ['reauth', 'auth-fail'].includes(opts.scenario) || opts.scenario.startsWith('authz-') ? logLevel.DEBUG : logLevel.WARN,
     logCreator: stderrLogCreator,
     connectionTimeout: 10000,
     requestTimeout: 30000
+  }
+  if (opts.scenario.startsWith('authz-')) {
+    // Each request bounded to 10 s and few retries, so that a refusal kafkajs retries (or does
+    // not recognise) still ends within about AUTHZ_OP_MS.
+    config.requestTimeout = 10000
+    config.retry = { retries: 2, initialRetryTime: 300, maxRetryTime: 3000 }
   }
   if (opts.securityProtocol === 'SSL' || opts.securityProtocol === 'SASL_SSL') {
     config.ssl = opts.caFile ? { ca: [fs.readFileSync(opts.caFile, 'utf8')] } : true
@@ -723,7 +781,215 @@ async function reauth (kafka, opts, deadline) {
   })
 }
 
-const SCENARIOS = { basic, group, acks0, idempotent, transactions, brokers, 'auth-fail': authFail, reauth }
+// ---- authorization scenarios: report what the client observes ------------------------------------
+
+/** Bound (ms) of one authz-* operation, so that a refused one never hangs the scenario. */
+const AUTHZ_OP_MS = 15000
+
+/**
+ * (name, text) of a failed operation: kafkajs's error type (the Kafka error name, e.g.
+ * TOPIC_AUTHORIZATION_FAILED) of the first error in the chain that has one (under the
+ * retrier's KafkaJSNumberOfRetriesExceeded and similar wrappers), else the outermost name.
+ */
+function errorName (e) {
+  for (let c = e, i = 0; c && i < 10; c = c.originalError || c.cause, i++) {
+    if (c.type) return { name: c.type, text: errorText(c) }
+  }
+  return { name: (e && e.name) || String(e), text: errorText(e) }
+}
+
+/** Records a failed operation (its name and text in "error_texts") and returns its name. */
+function refused (what, { name, text }) {
+  log(`${what}: ${text}`)
+  result.error_texts = result.error_texts || {}
+  result.error_texts[what] = text
+  if (coordinatorErrors.size) result.coordinator_errors = [...coordinatorErrors].sort()
+  return name
+}
+
+/** Rejects with a KafkaJSTimeout-like error if `promise` takes longer than `ms`. */
+function bounded (promise, ms, what) {
+  let timer
+  const timeout = new Promise((resolve, reject) => {
+    timer = setTimeout(() => reject(Object.assign(new Error(`${what}: no answer within ${ms} ms`), { name: 'Timeout' })), ms)
+  })
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+}
+
+/** "ok" if op() resolves within AUTHZ_OP_MS (and the deadline), else the name of its failure. */
+async function attempt (what, op, deadline) {
+  try {
+    await bounded(op(), Math.max(1, deadline.remaining(AUTHZ_OP_MS + 5000)), what)
+    return 'ok'
+  } catch (e) {
+    return refused(what, errorName(e))
+  }
+}
+
+/** One producer (acks=all) sends one record to each topic. */
+async function authzProduce (kafka, opts, deadline) {
+  const produce = {}
+  const offsets = {}
+  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner })
+  await producer.connect()
+  try {
+    for (const topic of opts.topics) {
+      produce[topic] = await attempt(`produce ${topic}`, async () => {
+        const [md] = await producer.send({ topic, messages: [{ key: 'authz', value: `v-${opts.tag}` }], acks: -1, timeout: 10000 })
+        offsets[topic] = Number(md.baseOffset)
+      }, deadline)
+    }
+  } finally {
+    await producer.disconnect()
+  }
+  Object.assign(result, { produce, delivered_offsets: offsets })
+}
+
+/**
+ * A consumer in --group subscribes (from the beginning) and runs for --duration-s or until it
+ * crashes, then commits the offsets after the records it got (commitOffsets).
+ */
+async function authzConsume (kafka, opts, deadline) {
+  let consume = 'ok'
+  let commit = 'skipped'
+  let records = 0
+  const byTopic = {}
+  const assigned = new Set()
+  const next = new Map() // "topic\0partition" -> offset after the last record
+  const crashed = deferred()
+  const consumer = kafka.consumer({ groupId: opts.group, retry: { retries: 2, initialRetryTime: 300, maxRetryTime: 3000, restartOnFailure: async () => false } })
+  consumer.on(consumer.events.CRASH, ({ payload }) => {
+    if (consume === 'ok') consume = refused('consume', errorName(payload.error))
+    crashed.resolve()
+  })
+  consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+    for (const [topic, parts] of Object.entries(payload.memberAssignment)) parts.forEach(p => assigned.add(`${topic}-${p}`))
+  })
+  try {
+    await consumer.connect()
+    await consumer.subscribe({ topics: opts.topics, fromBeginning: true })
+    await consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch }) => {
+        if (!batch.messages.length) return
+        records += batch.messages.length
+        byTopic[batch.topic] = (byTopic[batch.topic] || 0) + batch.messages.length
+        next.set(`${batch.topic}\0${batch.partition}`, (BigInt(batch.messages[batch.messages.length - 1].offset) + 1n).toString())
+      }
+    })
+    await Promise.race([crashed.promise, sleep(Math.min(opts.durationS * 1000, deadline.remaining()))])
+  } catch (e) {
+    if (consume === 'ok') consume = refused('consume', errorName(e))
+  }
+  try {
+    if (consume === 'ok') {
+      const offsets = [...next].map(([k, offset]) => {
+        const [topic, partition] = k.split('\0')
+        return { topic, partition: Number(partition), offset }
+      })
+      commit = await attempt('commit', () => consumer.commitOffsets(offsets), deadline)
+    }
+  } finally {
+    await bounded(consumer.disconnect(), Math.max(1, deadline.remaining(5000)), 'disconnect').catch(e => log(`disconnect: ${e.message}`))
+  }
+  Object.assign(result, { consume, records, records_by_topic: byTopic, assigned: [...assigned].sort(), commit })
+}
+
+/**
+ * One admin client: listTopics, then --create (one createTopics request, whose per-topic
+ * errors kafkajs gathers in a KafkaJSAggregateError), --delete (one deleteTopics request per
+ * topic: kafkajs reports only the first error of a response, without its topic) and
+ * --describe-group (describeGroups), each independent.
+ */
+async function authzAdmin (kafka, opts, deadline) {
+  const admin = kafka.admin()
+  await admin.connect()
+  try {
+    try {
+      result.list_topics = (await bounded(admin.listTopics(), deadline.remaining(AUTHZ_OP_MS), 'list_topics')).sort()
+    } catch (e) {
+      result.list_topics = refused('list_topics', errorName(e))
+    }
+    if (opts.create.length) {
+      const refusedTopics = {}
+      try {
+        await bounded(admin.createTopics({
+          topics: opts.create.map(topic => ({ topic, numPartitions: 1, replicationFactor: opts.replicationFactor })),
+          waitForLeaders: false,
+          timeout: AUTHZ_OP_MS
+        }), deadline.remaining(AUTHZ_OP_MS + 5000), 'create')
+      } catch (e) {
+        for (const err of e.errors || []) {
+          if (err.topic && !refusedTopics[err.topic]) refusedTopics[err.topic] = refused(`create ${err.topic}`, errorName(err))
+        }
+        if (!e.errors) {
+          const name = refused('create', errorName(e))
+          opts.create.forEach(t => { refusedTopics[t] = name })
+        }
+      }
+      result.create = Object.fromEntries(opts.create.map(t => [t, refusedTopics[t] || 'ok']))
+    }
+    if (opts.delete.length) {
+      const del = {}
+      for (const topic of opts.delete) {
+        del[topic] = await attempt(`delete ${topic}`, () => admin.deleteTopics({ topics: [topic], timeout: AUTHZ_OP_MS }), deadline)
+      }
+      result.delete = del
+    }
+    if (opts.describeGroup) {
+      result.describe_group = await attempt('describe_group', async () => {
+        const { groups: [g] } = await admin.describeGroups([opts.describeGroup])
+        if (g.errorCode) throw Object.assign(new Error(`describeGroups error code ${g.errorCode}`), { type: `error code ${g.errorCode}` })
+        result.describe_group_state = g.state
+      }, deadline)
+    }
+  } finally {
+    await admin.disconnect()
+  }
+}
+
+/**
+ * producer.transaction() (InitProducerId on first use, then begin), send one record, commit:
+ * "txn" and the step that failed ("init" covers transaction(), "begin" is never reported
+ * apart: kafkajs begins locally in the same call).
+ */
+async function authzTxn (kafka, opts, deadline) {
+  result.transactional_id = opts.transactionalId
+  const producer = kafka.producer({
+    transactionalId: opts.transactionalId, idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner
+  })
+  let step = 'init'
+  try {
+    result.txn = await attempt('txn', async () => {
+      await producer.connect()
+      const tx = await producer.transaction()
+      step = 'send'
+      const [md] = await tx.send({ topic: opts.topics[0], messages: [{ key: 'authz-txn', value: `v-${opts.tag}` }], acks: -1, timeout: 10000 })
+      result.delivered_offset = Number(md.baseOffset)
+      step = 'commit'
+      await tx.commit()
+      step = 'done'
+    }, deadline)
+  } finally {
+    await bounded(producer.disconnect(), Math.max(1, deadline.remaining(5000)), 'disconnect').catch(e => log(`disconnect: ${e.message}`))
+  }
+  result.step = step
+}
+
+const SCENARIOS = {
+  basic,
+  group,
+  acks0,
+  idempotent,
+  transactions,
+  brokers,
+  'auth-fail': authFail,
+  reauth,
+  'authz-produce': authzProduce,
+  'authz-consume': authzConsume,
+  'authz-admin': authzAdmin,
+  'authz-txn': authzTxn
+}
 
 async function main () {
   let opts
@@ -734,9 +1000,13 @@ async function main () {
     process.exit(2)
   }
   scenarioName = opts.scenario
-  Object.assign(result, {
-    client: 'kafkajs', library_version: require('kafkajs/package.json').version, scenario: opts.scenario, topic: opts.topic
-  })
+  Object.assign(result, { client: 'kafkajs', library_version: require('kafkajs/package.json').version, scenario: opts.scenario })
+  if (opts.scenario.startsWith('authz-') && opts.scenario !== 'authz-txn') {
+    if (opts.topics.length) result.topics = opts.topics
+    if (opts.scenario === 'authz-consume') result.group = opts.group
+  } else {
+    result.topic = opts.topic
+  }
   // Hard watchdog: also keeps the process alive if a promise is never settled.
   setTimeout(() => finish(false, `hard timeout: still running after ${opts.timeoutS}s`, 3), opts.timeoutS * 1000)
   process.on('unhandledRejection', e => finish(false, `unhandled rejection: ${e && e.stack ? e.stack : e}`, 1))

@@ -26,7 +26,9 @@ def parse_args(client, scenarios, argv=None):
     p = argparse.ArgumentParser(prog=f"run.sh {client}", description=f"{client} scenarios")
     p.add_argument("scenario", choices=sorted(scenarios))
     p.add_argument("--bootstrap", required=True, help="HOST:PORT[,HOST:PORT...]")
-    p.add_argument("--topic", help="topic name (default: unique random name)")
+    p.add_argument("--topic", action="append", default=[],
+                   help="topic name (default: unique random name); authz-*: repeatable")
+    p.add_argument("--topics", action="append", default=[], help="authz-*: topics A,B")
     p.add_argument("--group", help="consumer group id (default: unique random name)")
     p.add_argument("--messages", type=int, default=10000)
     p.add_argument("--partitions", type=int, default=6)
@@ -40,8 +42,9 @@ def parse_args(client, scenarios, argv=None):
     p.add_argument("--oauth-client-id")
     p.add_argument("--oauth-client-secret")
     p.add_argument("--oauth-scope", help="scope to request (optional)")
-    p.add_argument("--duration-s", type=float, default=30.0,
-                   help="reauth: how long the producer and the consumer run")
+    p.add_argument("--duration-s", type=float,
+                   help="reauth: how long the producer and the consumer run (30); "
+                        "authz-consume: how long to poll (10)")
     p.add_argument("--rate", type=float, default=20.0, help="reauth: messages per second")
     p.add_argument("--min-reauth", type=int, default=0,
                    help="reauth: fail unless at least this many re-authentications were counted")
@@ -53,7 +56,26 @@ def parse_args(client, scenarios, argv=None):
     p.add_argument("--keep-topic", action="store_true", help="do not delete the topic at the end")
     p.add_argument("--group-protocol", default="classic", choices=["classic", "consumer"],
                    help="consumer group protocol (consumer = KIP-848; confluent only)")
+    p.add_argument("--create", action="append", default=[], help="authz-admin: topics A,B to create")
+    p.add_argument("--delete", action="append", default=[], help="authz-admin: topics A,B to delete")
+    p.add_argument("--describe-group", help="authz-admin: a consumer group to describe")
+    p.add_argument("--transactional-id", help="authz-txn: the producer's transactional.id")
     args = p.parse_args(argv)
+    topics = args.topic + [t for v in args.topics for t in split_list(v)]
+    args.topics = list(dict.fromkeys(topics))  # every --topic and --topics value, once each
+    args.topic = args.topic[-1] if args.topic else None
+    args.create = list(dict.fromkeys(t for v in args.create for t in split_list(v)))
+    args.delete = list(dict.fromkeys(t for v in args.delete for t in split_list(v)))
+    if args.duration_s is None:
+        args.duration_s = 10.0 if args.scenario == "authz-consume" else 30.0
+    if args.scenario in ("authz-produce", "authz-consume", "authz-txn") and not args.topics:
+        p.error(f"{args.scenario} needs --topic or --topics")
+    if args.scenario == "authz-txn":
+        if len(args.topics) != 1:
+            p.error("authz-txn takes exactly one --topic")
+        if not args.transactional_id:
+            p.error("authz-txn needs --transactional-id")
+        args.topic = args.topics[0]
     if args.messages < 1:
         p.error("--messages must be >= 1")
     if args.security_protocol.startswith("SASL_"):
@@ -74,6 +96,11 @@ def parse_args(client, scenarios, argv=None):
     args.topic = args.topic or f"kop-{client}-{args.scenario}-{tag}"
     args.group = args.group or f"kop-{client}-{args.scenario}-{tag}"
     return args
+
+
+def split_list(value):
+    """A comma-separated list option: the non-empty, trimmed items."""
+    return [v.strip() for v in value.split(",") if v.strip()]
 
 
 class Deadline:
@@ -193,6 +220,31 @@ def verify_reauth(result, args, acked, consumed, auth_errors, reauths=None):
                      f"{reauths} re-authentications counted, expected >= {args.min_reauth}")
 
 
+# --- authz-* scenarios: report what the client observes ---------------------------------
+# They do not judge: "ok" is true when they ran to the end, refusals included. A failed
+# operation is reported by the library's own name for the error (each program's error_name),
+# its text goes into "error_texts". Every operation is bounded by the library's own timeouts
+# to about AUTHZ_OP_S, so a refusal that a library does not recognise shows as a timeout
+# instead of hanging the scenario.
+AUTHZ_OP_S = 15.0
+
+
+def refused(result, what, name, text):
+    """Records a failed operation (name and text) and returns its name."""
+    log(f"{what}: {name}: {text}")
+    result.setdefault("error_texts", {})[what] = f"{name}: {text}"
+    return name
+
+
+def attempt(result, what, op, error_name):
+    """Runs op(): "ok", or the name error_name(exception) -> (name, text) gives for its failure."""
+    try:
+        op()
+        return "ok"
+    except Exception as e:  # noqa: BLE001 - what the client saw is the result
+        return refused(result, what, *error_name(e))
+
+
 def log(msg):
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
@@ -235,8 +287,14 @@ def main(client, library_version, scenarios, argv=None):
     """Parse options, run one scenario under a deadline, print the JSON line, exit."""
     args = parse_args(client, scenarios, argv)
     debug_log = library_debug_log(client, args)
-    result = Result(client=client, library_version=library_version, scenario=args.scenario,
-                    topic=args.topic)
+    result = Result(client=client, library_version=library_version, scenario=args.scenario)
+    if args.scenario.startswith("authz-") and args.scenario != "authz-txn":
+        if args.topics:
+            result["topics"] = args.topics
+        if args.scenario == "authz-consume":
+            result["group"] = args.group
+    else:
+        result["topic"] = args.topic
     started = time.monotonic()
     out_lock = threading.Lock()
 

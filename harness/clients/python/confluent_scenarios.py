@@ -28,6 +28,19 @@ Scenarios and what they check:
                 reported; "reauthentications" = SaslAuthenticate requests - connections
                 (librdkafka statistics). With short-lived tokens (KIP-368) it must be > 0
                 (--min-reauth N).
+  authz-produce (--topics A,B) one producer (acks=all) sends one record to each topic:
+                "produce" {topic: "ok" | error name}, "delivered_offsets" {topic: offset}.
+  authz-consume (--topics A,B --group G) a consumer in G subscribes (earliest) and polls for
+                --duration-s (10) or until an error event librdkafka does not retry, then
+                commits synchronously: "consume", "records", "commit" ("skipped" after an error).
+  authz-admin   one AdminClient: list_topics ("list_topics": sorted names), then --create A,B
+                (1 partition, --replication-factor), --delete A,B and --describe-group G, each
+                independent: "create"/"delete" {topic: result}, "describe_group".
+  authz-txn     (--topic T --transactional-id X) init, begin, produce one record, commit: "txn"
+                and "step" (init|begin|send|commit|done).
+                The authz-* scenarios report, they do not judge (see common.py): an error is
+                reported by librdkafka's name for it (KafkaError.name(), e.g.
+                TOPIC_AUTHORIZATION_FAILED), its text in "error_texts".
 OAUTHBEARER (--security-protocol SASL_PLAINTEXT|SASL_SSL): sasl.oauthbearer.method=oidc, so
 librdkafka fetches and refreshes the token itself from --oauth-token-url.
 Every topic the program creates is deleted at the end (unless --keep-topic).
@@ -554,9 +567,157 @@ def reauth(args, result, deadline, admin):
                          reauths=auths - connects if stats else None)
 
 
+# --- authorization scenarios: report what the client observes ----------------------------
+
+def error_name(e):
+    """(name, text) of a failed operation: librdkafka's error name (KafkaError.name(), e.g.
+    TOPIC_AUTHORIZATION_FAILED) for a KafkaException or a KafkaError, else the exception's type."""
+    err = e.args[0] if isinstance(e, KafkaException) and e.args else e
+    if isinstance(err, KafkaError):
+        return err.name(), err.str()
+    return type(e).__name__, str(e)
+
+
+def bounded(**extra):
+    """Settings that bound each request to 10 s."""
+    return {"socket.timeout.ms": 10000, **extra}
+
+
+def bounded_producer(**extra):
+    """Producer settings that bound each request to 10 s and each delivery to common.AUTHZ_OP_S."""
+    return bounded(acks="all", **{"message.timeout.ms": ms(common.AUTHZ_OP_S), **extra})
+
+
+def deliver(producer, topic, key, value, deadline):
+    """Produce one record and wait for its delivery report: the offset, or KafkaException with
+    the report's error. A record still queued after message.timeout.ms (plus 5 s) is purged,
+    which reports it as _PURGE_QUEUE/_PURGE_INFLIGHT."""
+    report = {}
+    producer.produce(topic, key=key, value=value,
+                     on_delivery=lambda err, msg: report.update(err=err, msg=msg))
+    producer.flush(deadline.remaining(common.AUTHZ_OP_S + 5))
+    if not report:
+        producer.purge()
+        producer.flush(deadline.remaining(1))
+    if not report:
+        raise TimeoutError("no delivery report before the deadline")
+    if report["err"] is not None:
+        raise KafkaException(report["err"])
+    return report["msg"].offset()
+
+
+def authz_produce(args, result, deadline):
+    """One producer (acks=all) sends one record to each topic."""
+    produce_result, offsets = {}, {}
+    producer = Producer(client_config(args, **bounded_producer()))
+
+    def send(topic):
+        offsets[topic] = deliver(producer, topic, "authz", f"v-{args.tag}", deadline)
+
+    for topic in args.topics:
+        produce_result[topic] = common.attempt(result, f"produce {topic}", lambda: send(topic), error_name)
+    result.update(produce=produce_result, delivered_offsets=offsets)
+
+
+def authz_consume(args, result, deadline):
+    """A consumer in --group subscribes (earliest) and polls for --duration-s or until an error
+    event that librdkafka does not retry by itself, then commits synchronously."""
+    consume_result, commit, records = "ok", "skipped", 0
+    by_topic, assigned = {}, set()
+    consumer = Consumer(consumer_conf(args, **bounded()))
+    try:
+        consumer.subscribe(args.topics)
+        end = time.monotonic() + args.duration_s
+        while time.monotonic() < end and not deadline.expired() and consume_result == "ok":
+            for m in consumer.consume(500, timeout=deadline.remaining(min(0.5, max(0.01, end - time.monotonic())))):
+                err = m.error()
+                if err is None:
+                    records += 1
+                    by_topic[m.topic()] = by_topic.get(m.topic(), 0) + 1
+                elif err.retriable() and not err.fatal():
+                    log(f"consumer error (librdkafka retries): {err}")
+                elif consume_result == "ok":
+                    consume_result = common.refused(result, "consume", *error_name(err))
+            assigned.update(f"{tp.topic}-{tp.partition}" for tp in consumer.assignment())
+        if consume_result == "ok":
+            commit = common.attempt(result, "commit", lambda: consumer.commit(asynchronous=False), error_name)
+    finally:
+        consumer.close()
+    result.update(consume=consume_result, records=records, records_by_topic=by_topic,
+                  assigned=sorted(assigned), commit=commit)
+
+
+def admin_outcomes(result, what, names, futures, deadline):
+    """{name: "ok" | error name} for the futures of one admin request."""
+    return {n: common.attempt(result, f"{what} {n}",
+                              lambda f=futures[n]: f.result(timeout=deadline.remaining(common.AUTHZ_OP_S + 5)),
+                              error_name)
+            for n in names}
+
+
+def authz_admin(args, result, deadline):
+    """One AdminClient: list_topics, then --create, --delete and --describe-group, each
+    independent. "list_topics" holds the sorted names the metadata returned without an error
+    (internal topics included, as librdkafka lists them); "list_topics_errors" any with one."""
+    admin = AdminClient(client_config(args, **bounded()))
+    op = {"request_timeout": common.AUTHZ_OP_S}
+    try:
+        md = admin.list_topics(timeout=deadline.remaining(common.AUTHZ_OP_S))
+        result["list_topics"] = sorted(n for n, t in md.topics.items() if t.error is None)
+        errors = {n: t.error.name() for n, t in md.topics.items() if t.error is not None}
+        if errors:
+            result["list_topics_errors"] = errors
+    except Exception as e:  # noqa: BLE001 - what the client saw is the result
+        result["list_topics"] = common.refused(result, "list_topics", *error_name(e))
+    for what, names, call in (
+            ("create", args.create, lambda: admin.create_topics(
+                [NewTopic(n, num_partitions=1, replication_factor=args.replication_factor) for n in args.create],
+                operation_timeout=common.AUTHZ_OP_S, **op)),
+            ("delete", args.delete, lambda: admin.delete_topics(
+                args.delete, operation_timeout=common.AUTHZ_OP_S, **op))):
+        if not names:
+            continue
+        try:
+            result[what] = admin_outcomes(result, what, names, call(), deadline)
+        except Exception as e:  # noqa: BLE001 - the request itself could not be made
+            name = common.refused(result, what, *error_name(e))
+            result[what] = {n: name for n in names}
+    if args.describe_group:
+        g = args.describe_group
+
+        def describe():
+            d = admin.describe_consumer_groups([g], **op)[g].result(timeout=deadline.remaining(common.AUTHZ_OP_S + 5))
+            result["describe_group_state"] = d.state.name
+
+        result["describe_group"] = common.attempt(result, "describe_group", describe, error_name)
+
+
+def authz_txn(args, result, deadline):
+    """init_transactions, begin_transaction, produce one record, commit_transaction: "txn" and the
+    step that failed (or "done")."""
+    result["transactional_id"] = args.transactional_id
+    producer = Producer(client_config(args, **bounded_producer(**{"transactional.id": args.transactional_id})))
+    step = "init"
+
+    def run():
+        nonlocal step
+        producer.init_transactions(deadline.remaining(common.AUTHZ_OP_S))
+        step = "begin"
+        producer.begin_transaction()
+        step = "send"
+        result["delivered_offset"] = deliver(producer, args.topic, "authz-txn", f"v-{args.tag}", deadline)
+        step = "commit"
+        producer.commit_transaction(deadline.remaining(common.AUTHZ_OP_S))
+        step = "done"
+
+    result["txn"] = common.attempt(result, "txn", run, error_name)
+    result["step"] = step
+
+
 SCENARIOS = {"basic": basic, "group": group, "acks0": acks0, "idempotent": idempotent,
              "transactions": transactions, "brokers": brokers, "auth-fail": auth_fail,
-             "reauth": reauth}
+             "reauth": reauth, "authz-produce": authz_produce, "authz-consume": authz_consume,
+             "authz-admin": authz_admin, "authz-txn": authz_txn}
 
 if __name__ == "__main__":
     common.main("confluent", f"{confluent_kafka.__version__} (librdkafka {confluent_kafka.libversion()[0]})",

@@ -24,6 +24,19 @@ Scenarios and what they check:
   reauth        a producer (acks=all) and a consumer run for --duration-s at --rate msg/s on one
                 topic; every acknowledged message must be consumed and no authentication error
                 reported; counts re-authentications (KIP-368) and token fetches.
+  authz-produce (--topics A,B) one producer (acks=all) sends one record to each topic:
+                "produce" {topic: "ok" | error name}, "delivered_offsets" {topic: offset}.
+  authz-consume (--topics A,B --group G) a consumer in G subscribes (earliest) and polls for
+                --duration-s (10) or until poll raises, then commits synchronously: "consume",
+                "records", "commit" ("skipped" after an error).
+  authz-admin   one KafkaAdminClient: list_topics ("list_topics": sorted names), then --create
+                A,B (1 partition, --replication-factor), --delete A,B and --describe-group G,
+                each independent: "create"/"delete" {topic: result}, "describe_group".
+  authz-txn     (--topic T --transactional-id X) init, begin, send one record, commit: "txn" and
+                "step" (init|begin|send|commit|done).
+                The authz-* scenarios report, they do not judge (see common.py): an error is
+                reported by its kafka.errors class name (e.g. TopicAuthorizationFailedError),
+                its text in "error_texts".
 OAUTHBEARER (--security-protocol SASL_PLAINTEXT|SASL_SSL): sasl_oauth_token_provider is
 ClientCredentialsTokenProvider below (client-credentials grant with urllib, cached until 80% of
 the token's lifetime).
@@ -610,9 +623,148 @@ def reauth(args, result, deadline, admin):
                          reauths=SASL_EVENTS.reauth_begun if args.sasl_mechanism else None)
 
 
+# --- authorization scenarios: report what the client observes ----------------------------
+
+def error_name(e):
+    """(name, text) of a failed operation: the class name of the first kafka.errors exception in
+    the cause chain (e.g. TopicAuthorizationFailedError), else of the exception itself."""
+    c = e
+    while c is not None:
+        if isinstance(c, KafkaError):
+            return type(c).__name__, str(c)
+        c = c.__cause__ or c.__context__
+    return type(e).__name__, str(e)
+
+
+def code_name(code):
+    """kafka-python's exception class name for a Kafka error code in a response."""
+    return kafka.errors.for_code(code).__name__
+
+
+# Each request bounded to 10 s, each blocking call and each delivery to common.AUTHZ_OP_S.
+BOUNDED = {"request_timeout_ms": 10000}
+BOUNDED_PRODUCER = {**BOUNDED, "acks": "all", "max_block_ms": ms(common.AUTHZ_OP_S),
+                    "delivery_timeout_ms": ms(common.AUTHZ_OP_S)}
+
+
+def authz_produce(args, result, deadline):
+    """One producer (acks=all, kafka-python's default idempotence) sends one record to each topic."""
+    produce_result, offsets = {}, {}
+    p = producer(args, **BOUNDED_PRODUCER)
+
+    def send(topic):
+        md = p.send(topic, key="authz", value=f"v-{args.tag}").get(timeout=deadline.remaining(common.AUTHZ_OP_S + 5))
+        offsets[topic] = md.offset
+
+    try:
+        for topic in args.topics:
+            produce_result[topic] = common.attempt(result, f"produce {topic}", lambda: send(topic), error_name)
+    finally:
+        p.close(timeout=deadline.remaining(5))
+    result.update(produce=produce_result, delivered_offsets=offsets)
+
+
+def authz_consume(args, result, deadline):
+    """A consumer in --group subscribes (earliest) and polls for --duration-s or until poll raises,
+    then commits synchronously. The topics are looked up first (see subscribe())."""
+    consume_result, commit, records = "ok", "skipped", 0
+    by_topic, assigned = {}, set()
+    c = consumer(args, **BOUNDED)
+    try:
+        end = time.monotonic() + args.duration_s
+        try:
+            for topic in args.topics:
+                c.partitions_for_topic(topic)
+            c.subscribe(args.topics)
+            while time.monotonic() < end and not deadline.expired():
+                left = deadline.remaining(min(0.5, max(0.001, end - time.monotonic())))
+                for tp, batch in c.poll(timeout_ms=ms(left)).items():
+                    records += len(batch)
+                    by_topic[tp.topic] = by_topic.get(tp.topic, 0) + len(batch)
+                assigned.update(f"{tp.topic}-{tp.partition}" for tp in c.assignment())
+        except Exception as e:  # noqa: BLE001 - what the client saw is the result
+            consume_result = common.refused(result, "consume", *error_name(e))
+        if consume_result == "ok":
+            commit = common.attempt(result, "commit", lambda: c.commit(timeout_ms=ms(common.AUTHZ_OP_S)),
+                                    error_name)
+    finally:
+        c.close(autocommit=False, timeout_ms=ms(deadline.remaining(5)))
+    result.update(consume=consume_result, records=records, records_by_topic=by_topic,
+                  assigned=sorted(assigned), commit=commit)
+
+
+def authz_admin(args, result, deadline):
+    """One KafkaAdminClient: list_topics, then --create (one CreateTopics request) and --delete (one
+    DeleteTopics request), whose per-topic error codes are reported by kafka-python's names for
+    them, and --describe-group (describe_groups)."""
+    admin = KafkaAdminClient(**client_config(args, **BOUNDED))
+    timeout_ms = ms(common.AUTHZ_OP_S)
+    try:
+        try:
+            result["list_topics"] = sorted(admin.list_topics())
+        except Exception as e:  # noqa: BLE001 - what the client saw is the result
+            result["list_topics"] = common.refused(result, "list_topics", *error_name(e))
+        for what, names, call in (
+                ("create", args.create, lambda: admin.create_topics(
+                    {n: {"num_partitions": 1, "replication_factor": args.replication_factor} for n in args.create},
+                    timeout_ms=timeout_ms, raise_errors=False)),
+                ("delete", args.delete, lambda: admin.delete_topics(
+                    args.delete, timeout_ms=timeout_ms, raise_errors=False))):
+            if not names:
+                continue
+            try:
+                codes = {t["name"]: (t["error_code"], t.get("error_message")) for t in call()["topics"]}
+                outcome = {}
+                for n in names:
+                    code, message = codes.get(n, (None, "not in the response"))
+                    outcome[n] = "ok" if code == 0 else common.refused(
+                        result, f"{what} {n}", code_name(code) if code is not None else "missing", str(message))
+                result[what] = outcome
+            except Exception as e:  # noqa: BLE001 - the request itself could not be made
+                name = common.refused(result, what, *error_name(e))
+                result[what] = {n: name for n in names}
+        if args.describe_group:
+            g = args.describe_group
+
+            def describe():
+                result["describe_group_state"] = admin.describe_groups([g])[g].get("group_state")
+
+            result["describe_group"] = common.attempt(result, "describe_group", describe, error_name)
+    finally:
+        admin.close()
+
+
+def authz_txn(args, result, deadline):
+    """init_transactions, begin_transaction, send one record, commit_transaction: "txn" and the
+    step that failed (or "done"); each blocks at most max_block_ms."""
+    result["transactional_id"] = args.transactional_id
+    p = producer(args, transactional_id=args.transactional_id, **BOUNDED_PRODUCER)
+    step = "init"
+
+    def run():
+        nonlocal step
+        p.init_transactions()
+        step = "begin"
+        p.begin_transaction()
+        step = "send"
+        md = p.send(args.topic, key="authz-txn", value=f"v-{args.tag}").get(
+            timeout=deadline.remaining(common.AUTHZ_OP_S + 5))
+        result["delivered_offset"] = md.offset
+        step = "commit"
+        p.commit_transaction()
+        step = "done"
+
+    try:
+        result["txn"] = common.attempt(result, "txn", run, error_name)
+    finally:
+        p.close(timeout=deadline.remaining(5))
+    result["step"] = step
+
+
 SCENARIOS = {"basic": basic, "group": group, "acks0": acks0, "idempotent": idempotent,
              "transactions": transactions, "brokers": brokers, "auth-fail": auth_fail,
-             "reauth": reauth}
+             "reauth": reauth, "authz-produce": authz_produce, "authz-consume": authz_consume,
+             "authz-admin": authz_admin, "authz-txn": authz_txn}
 
 if __name__ == "__main__":
     common.main("kafka-python", kafka.__version__, SCENARIOS)
