@@ -342,26 +342,50 @@ async fn metadata_hides_what_the_caller_may_not_describe_and_creates_only_with_c
     assert_eq!(code(&named_r, &mine), 0);
     assert_eq!(code(&named_r, &theirs), TOPIC_AUTHORIZATION_FAILED);
 
-    // Auto-creation needs CREATE: orders.auto* may be created, orders.other* may not.
+    // Auto-creation needs CREATE: orders.auto* may be created, orders.other* may not, and
+    // asking for it is refused as Kafka refuses it.
     let (creatable, not_creatable) = (format!("orders.auto{t}"), format!("orders.other{t}"));
-    let ask = |n: &str| {
+    let ask = |names: &[&str]| {
         MetadataRequest::default()
-            .with_topics(named(&[n]))
+            .with_topics(named(names))
             .with_allow_auto_topic_creation(true)
     };
-    let r = c.request(12, &ask(&not_creatable)).await;
-    assert_eq!(code(&r, &not_creatable), UNKNOWN_TOPIC_OR_PARTITION);
+    let r = c.request(12, &ask(&[&not_creatable])).await;
+    assert_eq!(code(&r, &not_creatable), TOPIC_AUTHORIZATION_FAILED);
+    wait_for_log(&[
+        "authorization denied",
+        "operation=CREATE",
+        &format!("resource=TOPIC:{not_creatable}"),
+        "api=Metadata",
+    ])
+    .await;
+    // One request naming an existing topic without CREATE, a creatable new one and an
+    // uncreatable new one (as a producer with all three asks): the creatable one is created.
+    let partitions = |r: &MetadataResponse, n: &str| {
+        r.topics
+            .iter()
+            .find(|t| t.name.as_ref().is_some_and(|x| x.0.as_str() == n))
+            .map_or(0, |t| t.partitions.len())
+    };
     let mut created = false;
     for _ in 0..50 {
-        let r = c.request(12, &ask(&creatable)).await;
-        if code(&r, &creatable) == 0 && !r.topics[0].partitions.is_empty() {
+        let r = c
+            .request(12, &ask(&[&mine, &creatable, &not_creatable]))
+            .await;
+        assert_eq!(r.topics.len(), 3, "each asked topic answered once");
+        assert_eq!(code(&r, &mine), 0);
+        assert_eq!(code(&r, &not_creatable), TOPIC_AUTHORIZATION_FAILED);
+        if code(&r, &creatable) == 0 && partitions(&r, &creatable) > 0 {
             created = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert!(created, "{creatable} was auto-created");
-    let r = c.request(12, &ask(&not_creatable)).await;
+    let without_creation = MetadataRequest::default()
+        .with_topics(named(&[&not_creatable]))
+        .with_allow_auto_topic_creation(false);
+    let r = c.request(12, &without_creation).await;
     assert_eq!(
         code(&r, &not_creatable),
         UNKNOWN_TOPIC_OR_PARTITION,

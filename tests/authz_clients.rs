@@ -250,6 +250,25 @@ async fn each_grant_as_seen_by(client: &str, refusals: Refusals) {
     assert_eq!(produced["produce"][&orders], "ok", "{produced}");
     assert_eq!(produced["produce"][&payments], refusals.topic, "{produced}");
 
+    // Automatic creation, per topic as in Kafka: one producer writes an existing topic, a new
+    // one it may create (orders.new*) and a new one it may not.
+    let (creatable, uncreatable) = (format!("orders.newauto{t}"), format!("orders.other{t}"));
+    let produced = run(
+        "authz-produce",
+        "kafka-producer",
+        vec![
+            "--topics".into(),
+            format!("{orders},{creatable},{uncreatable}"),
+        ],
+    )
+    .await;
+    assert_eq!(produced["produce"][&orders], "ok", "{produced}");
+    assert_eq!(produced["produce"][&creatable], "ok", "{produced}");
+    assert_eq!(
+        produced["produce"][&uncreatable], refusals.topic,
+        "{produced}"
+    );
+
     let consume = |group: String| {
         run(
             "authz-consume",

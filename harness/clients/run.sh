@@ -26,6 +26,8 @@
 #   "delivered_offsets"); authz-consume: --topics --group [--duration-s 10] ("consume",
 #   "records", "commit"); authz-admin: list_topics, then [--create A,B] [--delete A,B]
 #   [--describe-group G] ("list_topics", "create"/"delete" {topic: result}, "describe_group");
+#   java only: [--ops T] one of each administrative operation on topic T (one partition) and on
+#   the cluster ("ops" {operation: result}, see Scenarios.java);
 #   authz-txn: --topic T --transactional-id X ("txn", "step": init|begin|send|commit|done).
 #   A refusal is the library's own name for the error, its text in "error_texts": java the
 #   exception's simple class name (TopicAuthorizationException), confluent librdkafka's error

@@ -12,6 +12,8 @@ pub const UNSUPPORTED_SASL_MECHANISM: i16 = 33;
 pub const SASL_AUTHENTICATION_FAILED: i16 = 58;
 /// The coordinator is not available.
 pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
+/// The topic or partition does not exist.
+pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 /// The caller may not do this to the topic.
 pub const TOPIC_AUTHORIZATION_FAILED: i16 = 29;
 /// The caller may not do this to the consumer group.

@@ -38,7 +38,13 @@ struct Expect {
     /// Applied to the response body before it reaches the client (authorization merges
     /// and filters).
     fix: Option<Fix>,
+    /// Set for the first of a pair of requests made from one client request: the response
+    /// body is kept here for the second one's fix, and the client gets nothing for it.
+    stash: Option<Stash>,
 }
+
+/// Where the first response of a pair waits for the second.
+pub(super) type Stash = Arc<std::sync::Mutex<Option<Bytes>>>;
 
 /// An open connection to the session's broker.
 pub(super) struct UpstreamLink {
@@ -102,6 +108,26 @@ impl UpstreamLink {
             version,
             reply: None,
             fix,
+            stash: None,
+        };
+        self.expect.send(expect).map_err(|_| UpstreamError::Closed)
+    }
+
+    /// Tells the reader that the next response is to be kept in `stash`, not sent on.
+    pub(super) fn expect_stashed(
+        &self,
+        correlation_id: i32,
+        api: ApiKey,
+        version: i16,
+        stash: Stash,
+    ) -> Result<(), UpstreamError> {
+        let expect = Expect {
+            correlation_id,
+            api,
+            version,
+            reply: None,
+            fix: None,
+            stash: Some(stash),
         };
         self.expect.send(expect).map_err(|_| UpstreamError::Closed)
     }
@@ -167,6 +193,7 @@ impl Exchange for UpstreamLink {
             version,
             reply: Some(tx),
             fix: None,
+            stash: None,
         };
         self.expect
             .send(expect)
@@ -230,6 +257,13 @@ async fn read_loop(
         if let Some(reply) = expect.reply {
             if reply.send(frame).is_err() {
                 return;
+            }
+            continue;
+        }
+        if let Some(stash) = expect.stash {
+            match stash.lock() {
+                Ok(mut slot) => *slot = Some(frame.slice(offset..)),
+                Err(_) => return,
             }
             continue;
         }

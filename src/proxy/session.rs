@@ -26,8 +26,8 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio_util::task::AbortOnDropHandle;
 
 use super::auth::{self, AuthState};
-use super::authorize::{self, Caller, Fix, Verdict};
-use super::link::UpstreamLink;
+use super::authorize::{self, Caller, Fix, FixError, Verdict};
+use super::link::{Stash, UpstreamLink};
 use super::upstream::{BoxRead, BoxWrite, UpstreamError};
 use super::{Shared, Target};
 use crate::config::Authentication;
@@ -407,6 +407,28 @@ impl Session {
                         }
                         Ok(())
                     }
+                    Verdict::Pair { first, then, merge } => {
+                        let stash = Stash::default();
+                        let link = self.open_link().await?;
+                        link.expect_stashed(
+                            header.correlation_id,
+                            api,
+                            header.api_version,
+                            stash.clone(),
+                        )
+                        .map_err(End::Upstream)?;
+                        link.write(&first, false).await.map_err(End::Upstream)?;
+                        let fix: Fix = Box::new(move |body| {
+                            let first = stash
+                                .lock()
+                                .ok()
+                                .and_then(|mut s| s.take())
+                                .ok_or(FixError::Unpaired)?;
+                            merge(first, body)
+                        });
+                        self.forward(then, &header, api, slots, more_buffered, Some(fix))
+                            .await
+                    }
                     Verdict::Answer(answer) => self.push(slots, Slot::Local(answer)).await,
                     Verdict::Refuse(why) => Err(End::Refused(why)),
                 }
@@ -423,22 +445,7 @@ impl Session {
         more_buffered: bool,
         fix: Option<Fix>,
     ) -> Result<(), End> {
-        let link = match &mut self.upstream {
-            Some(link) => link,
-            None => {
-                let responses = self
-                    .responses
-                    .take()
-                    .ok_or(End::Upstream(UpstreamError::Closed))?;
-                let link = UpstreamLink::open(&self.shared, self.listener, self.target, responses)
-                    .await
-                    .map_err(End::Upstream)?;
-                self.upstream.insert(link)
-            }
-        };
-        link.reauthenticate_if_due(&self.shared)
-            .await
-            .map_err(End::Upstream)?;
+        let link = self.open_link().await?;
         let expects_response = api != ApiKey::Produce
             || kafka::produce_acks(header.api_version, &frame[header.body_offset..])
                 .map_err(|e| End::Client(e.into()))?
@@ -453,6 +460,28 @@ impl Session {
             .await
             .map_err(End::Upstream)?;
         Ok(())
+    }
+
+    /// The session's link to its broker, opened on first use and re-authenticated when due.
+    async fn open_link(&mut self) -> Result<&mut UpstreamLink, End> {
+        if self.upstream.is_none() {
+            let responses = self
+                .responses
+                .take()
+                .ok_or(End::Upstream(UpstreamError::Closed))?;
+            let link = UpstreamLink::open(&self.shared, self.listener, self.target, responses)
+                .await
+                .map_err(End::Upstream)?;
+            self.upstream = Some(link);
+        }
+        let link = self
+            .upstream
+            .as_mut()
+            .ok_or(End::Upstream(UpstreamError::Closed))?;
+        link.reauthenticate_if_due(&self.shared)
+            .await
+            .map_err(End::Upstream)?;
+        Ok(link)
     }
 
     /// When the session must end unless something changes: the authentication timeout before

@@ -67,7 +67,13 @@ pub(crate) enum FixError {
     Decode(#[from] DecodeError),
     #[error("{0}")]
     Encode(#[from] EncodeError),
+    #[error("the first response of a pair is missing")]
+    Unpaired,
 }
+
+/// Merges the responses to the two requests of a [`Verdict::Pair`] (bodies, in order) into
+/// the client's response body.
+pub(crate) type Merge = Box<dyn FnOnce(Bytes, Bytes) -> Result<Bytes, FixError> + Send>;
 
 /// What to do with a request.
 pub(crate) enum Verdict {
@@ -80,6 +86,14 @@ pub(crate) enum Verdict {
         /// The request expects no response (acks=0 Produce) and had denied entities: Kafka
         /// closes such a connection after appending the allowed part.
         close_after: bool,
+    },
+    /// Forward two requests in place of the client's, `first` then `then` (same header), and
+    /// answer the client with `merge` of their responses: for a request whose parts need
+    /// different settings (Metadata auto-creation for some of its topics only).
+    Pair {
+        first: Bytes,
+        then: Bytes,
+        merge: Merge,
     },
     /// Nothing of the request is allowed: this is the response.
     Answer(Bytes),
@@ -252,43 +266,28 @@ impl Authorizer<'_> {
         let decision = self
             .acls
             .decide(&self.caller.subject(), operation, resource, name);
-        let grounds = || match decision.grounds {
-            Grounds::Binding(b) => format!("denied by {b}"),
-            Grounds::NoMatch => "no matching ALLOW binding".to_owned(),
-            Grounds::SuperUser(_) => String::new(),
-        };
-        self.record(decision.allowed, log, operation, resource, name, grounds)
+        self.count(decision.allowed);
+        if !decision.allowed && log {
+            audit(
+                self.caller,
+                self.api,
+                operation,
+                resource,
+                name,
+                &decision.grounds,
+            );
+        }
+        decision.allowed
     }
 
-    /// Counts a decision and, for a denial that is to be logged, writes the audit line.
-    fn record(
-        &self,
-        allowed: bool,
-        log: bool,
-        operation: Operation,
-        resource: ResourceType,
-        name: &str,
-        grounds: impl FnOnce() -> String,
-    ) -> bool {
+    /// Counts a decision by its outcome.
+    fn count(&self, allowed: bool) {
         let counter = if allowed {
             &self.stats.authz_allowed
         } else {
             &self.stats.authz_denied
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        if !allowed && log {
-            tracing::info!(
-                organization = %self.caller.organization,
-                principal = %format_args!("User:{}", self.caller.user),
-                operation = %operation,
-                resource = %format_args!("{}:{name}", resource.kafka_name()),
-                api = ?self.api,
-                client = %self.caller.peer,
-                grounds = %grounds(),
-                "authorization denied"
-            );
-        }
-        allowed
     }
 
     /// CLUSTER resource checks, by the cluster's one name.
@@ -314,14 +313,50 @@ impl Authorizer<'_> {
         let allowed = self
             .acls
             .allows_any(&self.caller.subject(), operation, resource);
-        self.record(allowed, true, operation, resource, "<any>", || {
-            "no ALLOW binding for any resource of the type".to_owned()
-        })
+        self.count(allowed);
+        if !allowed {
+            audit(
+                self.caller,
+                self.api,
+                operation,
+                resource,
+                "<any>",
+                &Grounds::NoMatch,
+            );
+        }
+        allowed
     }
 
     fn acls_arc(&self) -> Arc<AclIndex> {
         self.acls.clone()
     }
+}
+
+/// The audit line of one denial: one INFO line with who, what, on which resource, through
+/// which API, from where, and the binding (or absence of one) that decided it.
+fn audit(
+    caller: &Caller,
+    api: ApiKey,
+    operation: Operation,
+    resource: ResourceType,
+    name: &str,
+    grounds: &Grounds<'_>,
+) {
+    let grounds = match grounds {
+        Grounds::Binding(b) => format!("denied by {b}"),
+        Grounds::NoMatch => "no matching ALLOW binding".to_owned(),
+        Grounds::SuperUser(_) => String::new(),
+    };
+    tracing::info!(
+        organization = %caller.organization,
+        principal = %format_args!("User:{}", caller.user),
+        operation = %operation,
+        resource = %format_args!("{}:{name}", resource.kafka_name()),
+        api = ?api,
+        client = %caller.peer,
+        grounds = %grounds,
+        "authorization denied"
+    );
 }
 
 /// The bit set of operations a caller may do on a resource, as Kafka reports it in

@@ -97,7 +97,7 @@ impl Outcome {
 fn run<R>(acls: &Arc<AclIndex>, request: R, broker: R::Response) -> Outcome
 where
     R: Request + Encodable + Debug,
-    R::Response: Encodable + Debug,
+    R::Response: Encodable + Debug + Default,
 {
     let api = ApiKey::try_from(R::KEY).expect("key");
     let offered = crate::kafka::versions::supported(api)
@@ -124,6 +124,24 @@ where
             let response = crate::kafka::decode_response::<R>(version, &frame.slice(offset..))
                 .expect("response");
             Outcome::Answered(format!("{response:?}"))
+        }
+        Verdict::Pair { first, then, merge } => {
+            let decode = |f: &Bytes| {
+                let header = parse_request_header(f).expect("header");
+                let r =
+                    crate::kafka::decode_request::<R>(version, &header.body(f)).expect("request");
+                format!("{r:?}")
+            };
+            let request = format!("{} then {}", decode(&first), decode(&then));
+            let empty =
+                crate::kafka::encode_body(version, &R::Response::default()).expect("encode");
+            let body = crate::kafka::encode_body(version, &broker).expect("encode");
+            let merged = merge(empty, body).expect("merge");
+            let response = crate::kafka::decode_response::<R>(version, &merged).expect("merged");
+            Outcome::Rewritten {
+                request,
+                response: format!("{response:?}"),
+            }
         }
         Verdict::Rewrite { frame, fix, .. } => {
             let request = match frame {

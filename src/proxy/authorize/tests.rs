@@ -287,6 +287,60 @@ fn metadata_filters_listings_refuses_named_topics_and_guards_auto_creation() {
         ),
         "CREATE granted, nothing denied: the request goes as it came, auto-creation on"
     );
+    // Creatable and uncreatable topics in one request: two requests, merged; a topic without
+    // CREATE that does not exist is refused, one that exists is described.
+    let Verdict::Pair { first, then, merge } = decide(
+        &acls,
+        12,
+        &named(&["orders.auto2", "orders.eu", "orders.gone"]),
+    ) else {
+        panic!("a pair of requests");
+    };
+    let sent = |f: &Bytes| {
+        let header = parse_request_header(f).expect("header");
+        crate::kafka::decode_request::<MetadataRequest>(12, &header.body(f)).expect("request")
+    };
+    let (first, then) = (sent(&first), sent(&then));
+    assert!(first.allow_auto_topic_creation);
+    assert_eq!(first.topics.expect("named").len(), 1);
+    assert!(!then.allow_auto_topic_creation);
+    assert_eq!(then.topics.expect("named").len(), 2);
+    let response = |topics: &[(&str, i16)]| {
+        let body = MetadataResponse::default().with_topics(
+            topics
+                .iter()
+                .map(|&(n, code)| {
+                    MetadataResponseTopic::default()
+                        .with_name(Some(topic(n)))
+                        .with_error_code(code)
+                })
+                .collect(),
+        );
+        crate::kafka::encode_body(12, &body).expect("encode")
+    };
+    let merged = merge(
+        response(&[("orders.auto2", 5)]),
+        response(&[
+            ("orders.eu", 0),
+            ("orders.gone", UNKNOWN_TOPIC_OR_PARTITION),
+        ]),
+    )
+    .expect("merged");
+    let merged = crate::kafka::decode_response::<MetadataRequest>(12, &merged).expect("decode");
+    let mut codes: Vec<(String, i16)> = merged
+        .topics
+        .iter()
+        .map(|t| (t.name.as_ref().expect("name").to_string(), t.error_code))
+        .collect();
+    codes.sort();
+    assert_eq!(
+        codes,
+        [
+            ("orders.auto2".to_owned(), 5),
+            ("orders.eu".to_owned(), 0),
+            ("orders.gone".to_owned(), TOPIC_AUTHORIZATION_FAILED)
+        ]
+    );
 }
 
 #[test]

@@ -15,9 +15,11 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::*;
 
-use super::{AuthorizeError, Authorizer, Req, Verdict, error_message, split};
+use bytes::Bytes;
+
+use super::{AuthorizeError, Authorizer, Merge, Req, Verdict, error_message, split};
 use crate::authz::{Operation as Op, ResourceType as R};
-use crate::kafka::error_code::TOPIC_AUTHORIZATION_FAILED;
+use crate::kafka::error_code::{TOPIC_AUTHORIZATION_FAILED, UNKNOWN_TOPIC_OR_PARTITION};
 
 type Result<T> = std::result::Result<T, AuthorizeError>;
 
@@ -175,16 +177,21 @@ pub(super) fn list_offsets(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict> {
 
 /// METADATA: DESCRIBE on each topic. For all topics, those the caller may not describe are
 /// left out silently; named ones come back with TOPIC_AUTHORIZATION_FAILED and are never
-/// asked of the broker (so it cannot auto-create them). Automatic creation stays on only when
-/// the caller may CREATE every named topic (on the cluster, else on the topic). The
-/// `*_authorized_operations` fields are recomputed for the caller: the broker computes them
-/// for the proxy's own principal.
+/// asked of the broker (so it cannot auto-create them). Automatic creation, when asked for,
+/// follows Kafka: a topic the caller may CREATE (on the cluster, else on the topic) is
+/// created, one it may not create comes back with TOPIC_AUTHORIZATION_FAILED if it does not
+/// exist. A request naming both kinds is sent as two, the creatable topics with creation on
+/// and the others with it off, and the responses are merged. The `*_authorized_operations`
+/// fields are recomputed for the caller: the broker computes them for the proxy's principal.
 pub(super) fn metadata(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict> {
+    use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
     let mut request: MetadataRequest = r.decode()?;
     let mut denied = Vec::new();
     let mut changed = false;
+    let mut uncreatable: Vec<TopicName> = Vec::new();
+    let mut creatable: Vec<MetadataRequestTopic> = Vec::new();
     if let Some(topics) = request.topics.take() {
-        let (allowed, refused) = split(topics, |t| {
+        let (mut allowed, refused) = split(topics, |t| {
             t.name
                 .as_ref()
                 .is_none_or(|n| a.allow(Op::Describe, R::Topic, n))
@@ -198,28 +205,34 @@ pub(super) fn metadata(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict> {
                     .with_error_code(TOPIC_AUTHORIZATION_FAILED)
             })
             .collect();
-        if request.allow_auto_topic_creation
-            && !a.cluster_quietly(Op::Create)
-            && !allowed.iter().all(|t| {
+        if request.allow_auto_topic_creation && !a.cluster_quietly(Op::Create) {
+            let (can, cannot) = split(allowed, |t| {
                 t.name
                     .as_ref()
                     .is_some_and(|n| a.quietly(Op::Create, R::Topic, n))
-            })
-        {
-            request.allow_auto_topic_creation = false;
-            changed = true;
+            });
+            if cannot.is_empty() {
+                allowed = can;
+            } else {
+                request.allow_auto_topic_creation = false;
+                changed = true;
+                uncreatable = cannot.iter().filter_map(|t| t.name.clone()).collect();
+                creatable = can;
+                allowed = cannot;
+            }
         }
         request.topics = Some(allowed);
     }
     let topic_ops = request.include_topic_authorized_operations;
     let cluster_ops = request.include_cluster_authorized_operations;
     // Named topics were all decided above; only a listing, topics asked for by ID, refusals
-    // to merge and authorized-operation sets need the response changed.
+    // to merge, uncreatable topics and authorized-operation sets need the response changed.
     let lists = request
         .topics
         .as_ref()
         .is_none_or(|ts| ts.iter().any(|t| t.name.is_none()));
-    if !(lists || topic_ops || cluster_ops || !denied.is_empty()) {
+    let fixes = lists || topic_ops || cluster_ops || !denied.is_empty() || !uncreatable.is_empty();
+    if !fixes {
         if !changed {
             return Ok(Verdict::Forward);
         }
@@ -230,25 +243,45 @@ pub(super) fn metadata(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict> {
         });
     }
     let filter = Visibility::of(a);
-    let body = changed.then_some(&request);
-    r.rewrite::<_, MetadataRequest>(body, move |response| {
+    let fix = move |response: &mut MetadataResponse| {
         response.topics.retain(|t| {
             t.name
                 .as_ref()
                 .is_none_or(|n| filter.topic(Op::Describe, n))
         });
-        if topic_ops {
-            for t in &mut response.topics {
-                if let Some(n) = &t.name {
-                    t.topic_authorized_operations = filter.operations(R::Topic, n);
-                }
+        for t in &mut response.topics {
+            let Some(n) = &t.name else { continue };
+            if t.error_code == UNKNOWN_TOPIC_OR_PARTITION && uncreatable.contains(n) {
+                filter.audit(Op::Create, R::Topic, n);
+                *t = MetadataResponseTopic::default()
+                    .with_name(Some(n.clone()))
+                    .with_error_code(TOPIC_AUTHORIZATION_FAILED);
+            } else if topic_ops {
+                t.topic_authorized_operations = filter.operations(R::Topic, n);
             }
         }
         if cluster_ops {
             response.cluster_authorized_operations = filter.cluster_operations();
         }
         response.topics.extend(denied);
-    })
+    };
+    if creatable.is_empty() {
+        let body = changed.then_some(&request);
+        return r.rewrite::<_, MetadataRequest>(body, fix);
+    }
+    let then = r.with_body(&request)?;
+    request.topics = Some(creatable);
+    request.allow_auto_topic_creation = true;
+    let first = r.with_body(&request)?;
+    let version = r.version();
+    let merge: Merge = Box::new(move |first: Bytes, then: Bytes| {
+        let created = crate::kafka::decode_response::<MetadataRequest>(version, &first)?;
+        let mut response = crate::kafka::decode_response::<MetadataRequest>(version, &then)?;
+        response.topics.extend(created.topics);
+        fix(&mut response);
+        Ok(crate::kafka::encode_body(version, &response)?)
+    });
+    Ok(Verdict::Pair { first, then, merge })
 }
 
 /// OFFSET_FOR_LEADER_EPOCH: CLUSTER_ACTION on the cluster (followers), else DESCRIBE on each
@@ -485,6 +518,7 @@ pub(super) fn describe_topic_partitions(a: &Authorizer<'_>, r: &Req<'_>) -> Resu
 pub(super) struct Visibility {
     acls: std::sync::Arc<crate::authz::AclIndex>,
     caller: super::Caller,
+    api: kafka_protocol::messages::ApiKey,
 }
 
 impl Visibility {
@@ -492,7 +526,25 @@ impl Visibility {
         Self {
             acls: a.acls_arc(),
             caller: a.caller.clone(),
+            api: a.api,
         }
+    }
+
+    /// Writes the audit line of a denial found only in the broker's response (a topic the
+    /// caller may not create turned out not to exist); the decision was counted with the
+    /// request.
+    pub(super) fn audit(&self, operation: Op, resource: R, name: &str) {
+        let decision = self
+            .acls
+            .decide(&self.caller.subject(), operation, resource, name);
+        super::audit(
+            &self.caller,
+            self.api,
+            operation,
+            resource,
+            name,
+            &decision.grounds,
+        );
     }
 
     /// Decides without logging (a filter).
