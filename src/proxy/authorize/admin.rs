@@ -249,8 +249,14 @@ pub(super) fn elect_leaders(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict> 
                 .with_partition_result(partitions)
         })
         .collect();
+    // v0 has no top-level error: the partitions carry it.
+    let top = if r.version() >= 1 {
+        CLUSTER_AUTHORIZATION_FAILED
+    } else {
+        0
+    };
     let response = ElectLeadersResponse::default()
-        .with_error_code(CLUSTER_AUTHORIZATION_FAILED)
+        .with_error_code(top)
         .with_replica_election_results(results);
     r.answer(&response)
 }
