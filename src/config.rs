@@ -28,6 +28,74 @@ pub struct Config {
     /// ACL bindings and super users, per organization.
     #[serde(default)]
     pub authorization: crate::authz::AuthorizationConfig,
+    /// The management API (absent: no API and no store).
+    pub management: Option<Management>,
+    /// Where the management API keeps what it registers.
+    #[serde(default)]
+    pub store: StoreConfig,
+}
+
+/// The management REST API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Management {
+    /// Address and port it listens on (plain HTTP; put TLS in front, or keep it on loopback).
+    pub listen: std::net::SocketAddr,
+    /// API tokens, by their SHA-256.
+    #[serde(default)]
+    pub tokens: Vec<ApiToken>,
+    /// Largest request body, in bytes; larger ones are refused with 413.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+}
+
+fn default_max_body() -> usize {
+    64 * 1024
+}
+
+/// One API token: stored as the SHA-256 (hex) of the token, never the token itself.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiToken {
+    /// A name for logs.
+    pub name: String,
+    /// Lowercase hex SHA-256 of the token (`kafka-oidc-proxy hash-token` prints it).
+    pub sha256: String,
+    /// The one organization it may manage, or `*` for all (a platform administrator).
+    pub organization: String,
+}
+
+/// The store of the management API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `sqlite://PATH` or `postgres://USER:PASSWORD@HOST/DB`; absent: an SQLite file in
+    /// `data_dir`.
+    pub url: Option<Secret>,
+    /// Directory of the default SQLite file.
+    pub data_dir: PathBuf,
+    /// How often to look for changes made by other proxies sharing the store.
+    pub poll_interval_ms: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            data_dir: PathBuf::from("data"),
+            poll_interval_ms: 1000,
+        }
+    }
+}
+
+impl StoreConfig {
+    /// The store's URL.
+    pub fn url(&self) -> String {
+        match &self.url {
+            Some(u) => u.expose().to_owned(),
+            None => format!("sqlite://{}/kafka-oidc-proxy.db", self.data_dir.display()),
+        }
+    }
 }
 
 /// Identity providers and the rules for authenticated sessions.
@@ -150,6 +218,12 @@ impl Secret {
     /// The secret itself, for the one place that sends it.
     pub fn expose(&self) -> &str {
         &self.0
+    }
+}
+
+impl From<String> for Secret {
+    fn from(secret: String) -> Self {
+        Self(secret)
     }
 }
 
@@ -368,6 +442,12 @@ impl Config {
             .collect();
         for (field, message) in self.authorization.problems(&organizations) {
             errors.push(field, message);
+        }
+        if let Some(m) = &self.management {
+            m.validate(&mut errors);
+        }
+        if self.store.poll_interval_ms == 0 {
+            errors.push("store.poll_interval_ms", "must be greater than 0");
         }
         if errors.0.is_empty() {
             Ok(())
@@ -589,6 +669,36 @@ impl Identity {
                     );
                 }
             }
+        }
+    }
+}
+
+impl Management {
+    fn validate(&self, errors: &mut ConfigErrors) {
+        for (i, t) in self.tokens.iter().enumerate() {
+            let at = format!("management.tokens[{i}]");
+            let hex = t.sha256.len() == 64
+                && t.sha256
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            if !hex {
+                errors.push(
+                    format!("{at}.sha256"),
+                    "must be 64 lowercase hex digits (the SHA-256 of the token)",
+                );
+            }
+            if t.organization.trim().is_empty() {
+                errors.push(
+                    format!("{at}.organization"),
+                    "must name an organization, or be \"*\" for all",
+                );
+            }
+            if self.tokens[..i].iter().any(|o| o.sha256 == t.sha256) {
+                errors.push(format!("{at}.sha256"), "the same token is listed twice");
+            }
+        }
+        if self.max_body_bytes == 0 {
+            errors.push("management.max_body_bytes", "must be greater than 0");
         }
     }
 }

@@ -5,6 +5,8 @@ pub mod authz;
 pub mod config;
 pub mod identity;
 pub mod kafka;
+pub mod management;
 pub mod proxy;
 pub mod sasl;
+pub mod store;
 pub mod tls;

@@ -1,0 +1,350 @@
+//! The management REST API: organizations register their identity providers (and, next, the
+//! ACL bindings that grant their users and groups access). What it accepts is stored (see
+//! [`crate::store`]) and applied to the data plane before the answer is sent, so a new
+//! provider's tokens authenticate on the very next connection. Proxies sharing one store
+//! notice each other's changes by polling the store's revision.
+//!
+//! Callers authenticate with an API token (`Authorization: Bearer`), configured by its
+//! SHA-256 and scoped to one organization or to all; any other organization is answered 404,
+//! as if it did not exist.
+
+mod body;
+mod errors;
+mod providers;
+mod time;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderMap, header};
+use axum::routing::get;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{ApiToken, Management};
+use crate::identity::ProviderSpec;
+use crate::store::{Store, StoredProvider};
+use errors::ApiError;
+
+pub use providers::REDACTED;
+
+/// Where committed changes go: the running proxy.
+pub trait DataPlane: Send + Sync + 'static {
+    /// Makes `stored` (with the configuration file's) the providers the proxy accepts.
+    /// Problems are (field, message) pairs; nothing changes then.
+    fn apply_providers(&self, stored: Vec<ProviderSpec>) -> Result<(), Vec<(String, String)>>;
+}
+
+/// The API's state.
+pub struct Api {
+    store: Store,
+    tokens: Vec<ApiToken>,
+    allow_http_loopback: bool,
+    max_body_bytes: usize,
+    /// Providers of the configuration file: read-only here.
+    config_providers: Vec<ProviderSpec>,
+    data_plane: Arc<dyn DataPlane>,
+    /// The store revision last applied.
+    applied: Mutex<Option<i64>>,
+}
+
+impl Api {
+    /// The API over `store`, applying to `data_plane`.
+    pub fn new(
+        management: &Management,
+        store: Store,
+        allow_http_loopback: bool,
+        config_providers: Vec<ProviderSpec>,
+        data_plane: Arc<dyn DataPlane>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            tokens: management.tokens.clone(),
+            allow_http_loopback,
+            max_body_bytes: management.max_body_bytes,
+            config_providers,
+            data_plane,
+            applied: Mutex::new(None),
+        })
+    }
+
+    /// Checks the caller's token against `org`: 401 without a valid token, 404 for an
+    /// organization the token does not manage.
+    fn authorize(&self, headers: &HeaderMap, org: &str) -> Result<(), ApiError> {
+        let token = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(ApiError::Unauthenticated)?;
+        let digest = hex(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref());
+        let rule = self
+            .tokens
+            .iter()
+            .find(|t| t.sha256 == digest)
+            .ok_or(ApiError::Unauthenticated)?;
+        if rule.organization == "*" || rule.organization == org {
+            Ok(())
+        } else {
+            Err(ApiError::NotFound)
+        }
+    }
+
+    /// One of an organization's stored providers, 404 if there is none.
+    async fn find(&self, org: &str, id: &str) -> Result<StoredProvider, ApiError> {
+        if uuid::Uuid::parse_str(id).is_err() {
+            return Err(ApiError::NotFound);
+        }
+        self.store
+            .provider(org, id)
+            .await?
+            .ok_or(ApiError::NotFound)
+    }
+
+    /// After a committed change: applies the store to the data plane now.
+    async fn changed(&self) {
+        if let Err(e) = self.sync().await {
+            tracing::error!(error = %e, "a committed change could not be applied yet; retrying on the next poll");
+        }
+    }
+
+    /// Applies the store's current content to the data plane if it changed since the last
+    /// time (or always, the first time).
+    pub async fn sync(&self) -> Result<bool, crate::store::StoreError> {
+        let mut applied = self.applied.lock().await;
+        let revision = self.store.revision().await?;
+        if *applied == Some(revision) {
+            return Ok(false);
+        }
+        let stored = self.store.all_providers().await?;
+        let specs: Vec<ProviderSpec> = stored.iter().filter_map(spec_of).collect();
+        match self.data_plane.apply_providers(specs) {
+            Ok(()) => {
+                tracing::info!(revision, providers = stored.len(), "store applied");
+                *applied = Some(revision);
+                Ok(true)
+            }
+            Err(problems) => {
+                for (field, message) in problems {
+                    tracing::error!(field, message, "stored providers not applied");
+                }
+                Ok(false)
+            }
+        }
+    }
+}
+
+/// The data plane's form of a stored provider, with the configuration file's defaults for
+/// what the API does not set (clock skew, JWKS refresh timing).
+fn spec_of(p: &StoredProvider) -> Option<ProviderSpec> {
+    let value = json!({
+        "organization": p.organization,
+        "identifier": p.identifier,
+        "issuer": p.issuer,
+        "jwks_endpoint_uri": p.jwks_endpoint_uri,
+        "audience": p.audience,
+        "scope": p.scope,
+        "token_endpoint_uri": p.token_endpoint_uri,
+        "sub_claim_name": p.sub_claim_name,
+        "groups_claim_name": p.groups_claim_name,
+        "authorize_endpoint_uri": p.authorize_endpoint_uri,
+        "refresh_token": p.refresh_token,
+        "cfk_client_id": p.cfk_client_id,
+        "cfk_client_secret": p.cfk_client_secret,
+    });
+    let value = strip_nulls(value);
+    match serde_json::from_value(value) {
+        Ok(spec) => Some(spec),
+        Err(e) => {
+            tracing::error!(id = %p.id, error = %e, "stored provider unreadable; skipped");
+            None
+        }
+    }
+}
+
+fn strip_nulls(value: Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            Value::Object(map.into_iter().filter(|(_, v)| !v.is_null()).collect())
+        }
+        other => other,
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The SHA-256 of an API token as the configuration lists it.
+pub fn token_hash(token: &str) -> String {
+    hex(ring::digest::digest(&ring::digest::SHA256, token.trim().as_bytes()).as_ref())
+}
+
+/// One page of a list: `limit` items from `offset`.
+pub(crate) struct Page {
+    limit: i64,
+    offset: i64,
+}
+
+impl Page {
+    /// The list answer: `count`, `next` and `previous` page links and the `results`.
+    fn body(&self, path: &str, count: i64, results: Vec<Value>) -> Value {
+        let link = |offset: i64| format!("{path}?limit={}&offset={offset}", self.limit);
+        let next = (self.offset + self.limit < count).then(|| link(self.offset + self.limit));
+        let previous = (self.offset > 0).then(|| link((self.offset - self.limit).max(0)));
+        json!({ "count": count, "next": next, "previous": previous, "results": results })
+    }
+}
+
+/// The routes. Each collection and item path is served with and without its trailing slash.
+pub fn router(api: Arc<Api>) -> Router {
+    let collection = get(providers::list).post(providers::create);
+    let item = get(providers::get)
+        .put(providers::replace)
+        .patch(providers::patch)
+        .delete(providers::delete);
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/organizations/{org}/oauth-providers", collection.clone())
+        .route("/organizations/{org}/oauth-providers/", collection)
+        .route("/organizations/{org}/oauth-providers/{id}", item.clone())
+        .route("/organizations/{org}/oauth-providers/{id}/", item)
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .fallback(|| async { ApiError::NotFound })
+        .with_state(api)
+}
+
+async fn healthz() -> axum::Json<Value> {
+    axum::Json(json!({ "status": "ok" }))
+}
+
+async fn readyz(
+    axum::extract::State(api): axum::extract::State<Arc<Api>>,
+) -> Result<axum::Json<Value>, ApiError> {
+    api.store.ping().await?;
+    Ok(axum::Json(json!({ "status": "ready" })))
+}
+
+/// Serves the API on `listener` until `shutdown`, and polls the store for changes made by
+/// other proxies every `poll`.
+pub async fn serve(
+    listener: TcpListener,
+    api: Arc<Api>,
+    poll: Duration,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let poller = {
+        let (api, shutdown) = (api.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(poll);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tick.tick() => {
+                        if let Err(e) = api.sync().await {
+                            tracing::warn!(error = %e, "management store poll failed");
+                        }
+                    }
+                }
+            }
+        })
+    };
+    let result = axum::serve(listener, router(api))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await;
+    poller.abort();
+    result
+}
+
+/// Why the management API did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("store: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("management.listen {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A running management API.
+pub struct Running {
+    addr: std::net::SocketAddr,
+    api: Arc<Api>,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// The address it listens on.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
+    /// Applies the store now if it changed (what the poll does).
+    pub async fn sync(&self) -> Result<bool, crate::store::StoreError> {
+        self.api.sync().await
+    }
+
+    /// Stops serving and waits until it has.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Opens the store of `config`, applies what it holds to `data_plane`, and serves the API on
+/// `management.listen`.
+pub async fn start(
+    config: &crate::config::Config,
+    management: &Management,
+    data_plane: Arc<dyn DataPlane>,
+) -> Result<Running, StartError> {
+    let url = config.store.url();
+    let store = Store::open(&url).await?;
+    tracing::info!(backend = ?store.backend(), "management store open");
+    let api = Api::new(
+        management,
+        store,
+        config.identity.allow_http_loopback,
+        config.identity.providers.clone(),
+        data_plane,
+    );
+    api.sync().await?;
+    let listener = TcpListener::bind(management.listen)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: management.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: management.listen,
+        source,
+    })?;
+    tracing::info!(%addr, "management API listening");
+    let shutdown = CancellationToken::new();
+    let poll = Duration::from_millis(config.store.poll_interval_ms);
+    let task = tokio::spawn(serve(listener, api.clone(), poll, shutdown.clone()));
+    Ok(Running {
+        addr,
+        api,
+        shutdown,
+        task,
+    })
+}

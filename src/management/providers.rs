@@ -1,0 +1,336 @@
+//! `/organizations/{org}/oauth-providers/`: an organization's identity providers, as the
+//! product documentation describes them. The client secret is write-only: stored and used,
+//! answered as `********`, never logged. Sending `********` back (a body read from a GET)
+//! keeps the stored secret.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::body::{Fields, Given, json_object};
+use super::errors::ApiError;
+use super::time::{now_micros, rfc3339_micros};
+use super::{Api, Page};
+use crate::store::StoredProvider;
+
+/// How a write-only secret is shown.
+pub const REDACTED: &str = "********";
+
+/// The fields the API sets itself.
+const READ_ONLY: [&str; 3] = ["id", "created_at", "updated_at"];
+
+/// A provider as the API shows it.
+pub(crate) fn to_json(p: &StoredProvider) -> Value {
+    json!({
+        "id": p.id,
+        "organization": p.organization,
+        "identifier": p.identifier,
+        "issuer": p.issuer,
+        "jwks_endpoint_uri": p.jwks_endpoint_uri,
+        "audience": p.audience,
+        "scope": p.scope,
+        "token_endpoint_uri": p.token_endpoint_uri,
+        "sub_claim_name": p.sub_claim_name,
+        "groups_claim_name": p.groups_claim_name,
+        "authorize_endpoint_uri": p.authorize_endpoint_uri,
+        "refresh_token": p.refresh_token,
+        "cfk_client_id": p.cfk_client_id,
+        "cfk_client_secret": p.cfk_client_secret.as_ref().map(|_| REDACTED),
+        "created_at": rfc3339_micros(p.created_at),
+        "updated_at": rfc3339_micros(p.updated_at),
+    })
+}
+
+/// How a body is read: a new provider or a full replacement (required fields must be
+/// given), or a partial change (only what is given changes).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Create,
+    Replace,
+    Patch,
+}
+
+/// Applies a body to `p` (a blank one for a create), checking every field.
+fn read_body(api: &Api, org: &str, mode: Mode, fields: &mut Fields, p: &mut StoredProvider) {
+    fields.ignore(&READ_ONLY);
+    match fields.string("organization") {
+        Given::Value(o) if o != org => fields.error(
+            "organization",
+            format!("Must be the organization of the path, {org:?}."),
+        ),
+        Given::Null => fields.error("organization", "Must not be null."),
+        _ => {}
+    }
+    let required = mode != Mode::Patch;
+    for (field, slot) in [
+        ("identifier", &mut p.identifier),
+        ("issuer", &mut p.issuer),
+        ("audience", &mut p.audience),
+    ] {
+        match fields.string(field) {
+            Given::Value(v) => *slot = v,
+            Given::Null => fields.error(field, "Must not be null."),
+            Given::Absent if required => fields.error(field, "This field is required."),
+            Given::Absent => {}
+        }
+    }
+    for (field, slot, default) in [
+        ("scope", &mut p.scope, ""),
+        ("sub_claim_name", &mut p.sub_claim_name, "sub"),
+        ("groups_claim_name", &mut p.groups_claim_name, "groups"),
+    ] {
+        match fields.string(field) {
+            Given::Value(v) => *slot = v,
+            Given::Null => fields.error(field, "Must not be null."),
+            Given::Absent if required => *slot = default.to_owned(),
+            Given::Absent => {}
+        }
+    }
+    for (field, slot) in [
+        ("jwks_endpoint_uri", &mut p.jwks_endpoint_uri),
+        ("token_endpoint_uri", &mut p.token_endpoint_uri),
+        ("authorize_endpoint_uri", &mut p.authorize_endpoint_uri),
+        ("cfk_client_id", &mut p.cfk_client_id),
+    ] {
+        match fields.string(field) {
+            Given::Value(v) => *slot = Some(v),
+            Given::Null => *slot = None,
+            Given::Absent if required => *slot = None,
+            Given::Absent => {}
+        }
+    }
+    match fields.string("cfk_client_secret") {
+        Given::Value(v) if v == REDACTED => {}
+        Given::Value(v) => p.cfk_client_secret = Some(v),
+        Given::Null => p.cfk_client_secret = None,
+        // Write-only: a replacement that leaves it out keeps it.
+        Given::Absent if mode == Mode::Create => p.cfk_client_secret = None,
+        Given::Absent => {}
+    }
+    match fields.boolean("refresh_token") {
+        Given::Value(b) => p.refresh_token = b,
+        Given::Null => fields.error("refresh_token", "Must not be null."),
+        Given::Absent if required => p.refresh_token = true,
+        Given::Absent => {}
+    }
+    check(api, fields, p);
+}
+
+/// The rules on the values, as for providers in the configuration file.
+fn check(api: &Api, fields: &mut Fields, p: &StoredProvider) {
+    for (field, value) in [
+        ("identifier", &p.identifier),
+        ("audience", &p.audience),
+        ("sub_claim_name", &p.sub_claim_name),
+        ("groups_claim_name", &p.groups_claim_name),
+    ] {
+        if value.trim().is_empty() {
+            fields.error(field, "Must not be empty.");
+        } else if value.len() > 1024 || value.chars().any(char::is_control) {
+            fields.error(
+                field,
+                "Must be at most 1024 characters, without control characters.",
+            );
+        }
+    }
+    let urls = [
+        ("issuer", Some(&p.issuer)),
+        ("jwks_endpoint_uri", p.jwks_endpoint_uri.as_ref()),
+        ("token_endpoint_uri", p.token_endpoint_uri.as_ref()),
+        ("authorize_endpoint_uri", p.authorize_endpoint_uri.as_ref()),
+    ];
+    for (field, url) in urls {
+        let Some(url) = url else { continue };
+        if field == "issuer" && url.is_empty() {
+            continue; // already "required" or set: reported by the presence check
+        }
+        if let Err(e) = crate::config::check_provider_url(url, api.allow_http_loopback) {
+            fields.error(field, e);
+        }
+    }
+}
+
+/// A conflict with the configuration file's providers (the store checks its own).
+fn config_conflict(api: &Api, p: &StoredProvider) -> Option<ApiError> {
+    api.config_providers.iter().find_map(|spec| {
+        if spec.organization == p.organization && spec.identifier == p.identifier {
+            Some(ApiError::conflict(
+                "identifier",
+                "the configuration file defines a provider with this identifier",
+            ))
+        } else if spec.issuer == p.issuer && spec.audience == p.audience {
+            Some(ApiError::conflict(
+                "issuer",
+                "the configuration file defines a provider with this issuer and audience",
+            ))
+        } else {
+            None
+        }
+    })
+}
+
+fn blank(org: &str) -> StoredProvider {
+    let now = now_micros();
+    StoredProvider {
+        id: uuid::Uuid::new_v4().to_string(),
+        organization: org.to_owned(),
+        identifier: String::new(),
+        issuer: String::new(),
+        jwks_endpoint_uri: None,
+        audience: String::new(),
+        scope: String::new(),
+        token_endpoint_uri: None,
+        sub_claim_name: "sub".into(),
+        groups_claim_name: "groups".into(),
+        authorize_endpoint_uri: None,
+        refresh_token: true,
+        cfk_client_id: None,
+        cfk_client_secret: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// The field-level problems of a body, or the body's fields split out.
+async fn fields_of(api: &Api, headers: &HeaderMap, body: Body) -> Result<Fields, ApiError> {
+    Ok(Fields::new(
+        json_object(headers, body, api.max_body_bytes).await?,
+    ))
+}
+
+/// POST: registers a provider.
+pub(crate) async fn create(
+    State(api): State<Arc<Api>>,
+    Path(org): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    api.authorize(&headers, &org)?;
+    let mut fields = fields_of(&api, &headers, body).await?;
+    let mut p = blank(&org);
+    read_body(&api, &org, Mode::Create, &mut fields, &mut p);
+    fields.finish()?;
+    if let Some(e) = config_conflict(&api, &p) {
+        return Err(e);
+    }
+    api.store.create_provider(&p).await?;
+    api.changed().await;
+    tracing::info!(organization = %org, id = %p.id, identifier = %p.identifier, issuer = %p.issuer, "provider registered");
+    Ok((StatusCode::CREATED, axum::Json(to_json(&p))).into_response())
+}
+
+/// GET on the collection: one page of the organization's providers.
+pub(crate) async fn list(
+    State(api): State<Arc<Api>>,
+    Path(org): Path<String>,
+    Query(page): Query<PageQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    api.authorize(&headers, &org)?;
+    let page = page.check()?;
+    let (items, count) = api.store.providers(&org, page.limit, page.offset).await?;
+    let results: Vec<Value> = items.iter().map(to_json).collect();
+    let path = format!("/organizations/{org}/oauth-providers/");
+    Ok(axum::Json(page.body(&path, count, results)).into_response())
+}
+
+/// GET on one provider.
+pub(crate) async fn get(
+    State(api): State<Arc<Api>>,
+    Path((org, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    api.authorize(&headers, &org)?;
+    let p = api.find(&org, &id).await?;
+    Ok(axum::Json(to_json(&p)).into_response())
+}
+
+/// PUT: replaces a provider.
+pub(crate) async fn replace(
+    State(api): State<Arc<Api>>,
+    Path((org, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    change(api, org, id, headers, body, Mode::Replace).await
+}
+
+/// PATCH: changes some of a provider's fields.
+pub(crate) async fn patch(
+    State(api): State<Arc<Api>>,
+    Path((org, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    change(api, org, id, headers, body, Mode::Patch).await
+}
+
+async fn change(
+    api: Arc<Api>,
+    org: String,
+    id: String,
+    headers: HeaderMap,
+    body: Body,
+    mode: Mode,
+) -> Result<Response, ApiError> {
+    api.authorize(&headers, &org)?;
+    let mut p = api.find(&org, &id).await?;
+    let mut fields = fields_of(&api, &headers, body).await?;
+    read_body(&api, &org, mode, &mut fields, &mut p);
+    fields.finish()?;
+    if let Some(e) = config_conflict(&api, &p) {
+        return Err(e);
+    }
+    p.updated_at = now_micros().max(p.created_at);
+    if !api.store.update_provider(&p).await? {
+        return Err(ApiError::NotFound);
+    }
+    api.changed().await;
+    tracing::info!(organization = %org, id = %p.id, identifier = %p.identifier, "provider changed");
+    Ok(axum::Json(to_json(&p)).into_response())
+}
+
+/// DELETE: removes a provider; its tokens are refused on new connections at once.
+pub(crate) async fn delete(
+    State(api): State<Arc<Api>>,
+    Path((org, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    api.authorize(&headers, &org)?;
+    if uuid::Uuid::parse_str(&id).is_err() || !api.store.delete_provider(&org, &id).await? {
+        return Err(ApiError::NotFound);
+    }
+    api.changed().await;
+    tracing::info!(organization = %org, id = %id, "provider deleted");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `?limit=&offset=` of a list.
+#[derive(Debug, Deserialize)]
+pub(crate) struct PageQuery {
+    limit: Option<String>,
+    offset: Option<String>,
+}
+
+impl PageQuery {
+    pub(crate) fn check(&self) -> Result<Page, ApiError> {
+        let number = |field: &str, v: &Option<String>, default: i64, max: i64| match v {
+            None => Ok(default),
+            Some(s) => match s.parse::<i64>() {
+                Ok(n) if (0..=max).contains(&n) => Ok(n),
+                _ => Err(ApiError::field(
+                    field,
+                    format!("Must be a whole number from 0 to {max}."),
+                )),
+            },
+        };
+        let limit = number("limit", &self.limit, 100, 1000)?.max(1);
+        let offset = number("offset", &self.offset, 0, i64::from(i32::MAX))?;
+        Ok(Page { limit, offset })
+    }
+}

@@ -1,0 +1,424 @@
+//! The management API's store: identity providers and ACL bindings per organization, in an
+//! embedded SQLite file (the default) or PostgreSQL, through sqlx's `Any` driver so that one
+//! set of queries serves both. Migrations (`migrations/`) run when the store opens; every
+//! committed change bumps a revision that proxies sharing the store poll.
+//!
+//! Columns are portable types only: text, 64-bit integers (booleans 0/1, times in
+//! microseconds since the Unix epoch, UTC).
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+use sqlx::{AnyPool, Row};
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The change would break a uniqueness rule; `field` names the field at fault.
+    #[error("{field}: {message}")]
+    Conflict {
+        field: &'static str,
+        message: String,
+    },
+    /// The database refused or could not be reached.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The schema could not be brought up to date.
+    #[error("migration: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    /// The store's location is unusable.
+    #[error("{0}")]
+    Location(String),
+}
+
+/// The migrations, in order, compiled in.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "management",
+    include_str!("../../migrations/0001_management.sql"),
+)];
+
+#[derive(Debug)]
+struct Embedded;
+
+impl MigrationSource<'static> for Embedded {
+    fn resolve(
+        self,
+    ) -> Pin<
+        Box<dyn Future<Output = Result<Vec<Migration>, sqlx::error::BoxDynError>> + Send + 'static>,
+    > {
+        Box::pin(async {
+            Ok(MIGRATIONS
+                .iter()
+                .map(|&(version, description, sql)| {
+                    Migration::new(
+                        version,
+                        Cow::Borrowed(description),
+                        MigrationType::Simple,
+                        Cow::Borrowed(sql),
+                        false,
+                    )
+                })
+                .collect())
+        })
+    }
+}
+
+/// An identity provider as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredProvider {
+    pub id: String,
+    pub organization: String,
+    pub identifier: String,
+    pub issuer: String,
+    pub jwks_endpoint_uri: Option<String>,
+    pub audience: String,
+    pub scope: String,
+    pub token_endpoint_uri: Option<String>,
+    pub sub_claim_name: String,
+    pub groups_claim_name: String,
+    pub authorize_endpoint_uri: Option<String>,
+    pub refresh_token: bool,
+    pub cfk_client_id: Option<String>,
+    pub cfk_client_secret: Option<String>,
+    /// Microseconds since the Unix epoch.
+    pub created_at: i64,
+    /// Microseconds since the Unix epoch.
+    pub updated_at: i64,
+}
+
+const PROVIDER_COLUMNS: &str = "id, organization, identifier, issuer, jwks_endpoint_uri, \
+     audience, scope, token_endpoint_uri, sub_claim_name, groups_claim_name, \
+     authorize_endpoint_uri, refresh_token, cfk_client_id, cfk_client_secret, created_at, \
+     updated_at";
+
+fn provider_from(row: &AnyRow) -> Result<StoredProvider, sqlx::Error> {
+    Ok(StoredProvider {
+        id: row.try_get("id")?,
+        organization: row.try_get("organization")?,
+        identifier: row.try_get("identifier")?,
+        issuer: row.try_get("issuer")?,
+        jwks_endpoint_uri: row.try_get("jwks_endpoint_uri")?,
+        audience: row.try_get("audience")?,
+        scope: row.try_get("scope")?,
+        token_endpoint_uri: row.try_get("token_endpoint_uri")?,
+        sub_claim_name: row.try_get("sub_claim_name")?,
+        groups_claim_name: row.try_get("groups_claim_name")?,
+        authorize_endpoint_uri: row.try_get("authorize_endpoint_uri")?,
+        refresh_token: row.try_get::<i64, _>("refresh_token")? != 0,
+        cfk_client_id: row.try_get("cfk_client_id")?,
+        cfk_client_secret: row.try_get("cfk_client_secret")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+/// Which database a store is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// An open store.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
+
+impl Store {
+    /// Opens (creating an SQLite file and its directory if needed) and migrates the store at
+    /// `url`: `sqlite://PATH` or `postgres://…`.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::Location(format!(
+                "store.url must start with sqlite:// or postgres://, not {:?}",
+                url.split(':').next().unwrap_or_default()
+            )));
+        };
+        let url = match backend {
+            Backend::Sqlite => sqlite_url(url)?,
+            Backend::Postgres => url.to_owned(),
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(match backend {
+                // One writer at a time in SQLite; a few connections keep reads concurrent.
+                Backend::Sqlite => 4,
+                Backend::Postgres => 8,
+            })
+            .connect(&url)
+            .await?;
+        Migrator::new(Embedded).await?.run(&pool).await?;
+        Ok(Self { pool, backend })
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// The revision: changes with every committed write.
+    pub async fn revision(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT value FROM store_revision WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("value")?)
+    }
+
+    /// Every stored provider, oldest first.
+    pub async fn all_providers(&self) -> Result<Vec<StoredProvider>, StoreError> {
+        let sql = format!("SELECT {PROVIDER_COLUMNS} FROM oauth_providers ORDER BY created_at, id");
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(provider_from).collect::<Result<_, _>>()?)
+    }
+
+    /// One page of an organization's providers, oldest first, and how many it has.
+    pub async fn providers(
+        &self,
+        organization: &str,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<StoredProvider>, i64), StoreError> {
+        let sql = format!(
+            "SELECT {PROVIDER_COLUMNS} FROM oauth_providers WHERE organization = $1 \
+             ORDER BY created_at, id LIMIT $2 OFFSET $3"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(organization)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.pool)
+            .await?;
+        let count =
+            sqlx::query("SELECT COUNT(*) AS n FROM oauth_providers WHERE organization = $1")
+                .bind(organization)
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("n")?;
+        Ok((
+            rows.iter().map(provider_from).collect::<Result<_, _>>()?,
+            count,
+        ))
+    }
+
+    /// One of an organization's providers.
+    pub async fn provider(
+        &self,
+        organization: &str,
+        id: &str,
+    ) -> Result<Option<StoredProvider>, StoreError> {
+        let sql = format!(
+            "SELECT {PROVIDER_COLUMNS} FROM oauth_providers WHERE organization = $1 AND id = $2"
+        );
+        let row = sqlx::query(&sql)
+            .bind(organization)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(provider_from).transpose()?)
+    }
+
+    /// Stores a new provider.
+    pub async fn create_provider(&self, p: &StoredProvider) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        provider_conflicts(&mut tx, p).await?;
+        let sql = format!(
+            "INSERT INTO oauth_providers ({PROVIDER_COLUMNS}) VALUES \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+        );
+        bind_provider(sqlx::query(&sql), p)
+            .execute(&mut *tx)
+            .await
+            .map_err(unique_violation)?;
+        bump(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Replaces a stored provider (found by organization and id; its `created_at` is kept).
+    /// `false` when there is none.
+    pub async fn update_provider(&self, p: &StoredProvider) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        provider_conflicts(&mut tx, p).await?;
+        let sql = "UPDATE oauth_providers SET identifier = $1, issuer = $2, \
+                   jwks_endpoint_uri = $3, audience = $4, scope = $5, token_endpoint_uri = $6, \
+                   sub_claim_name = $7, groups_claim_name = $8, authorize_endpoint_uri = $9, \
+                   refresh_token = $10, cfk_client_id = $11, cfk_client_secret = $12, \
+                   updated_at = $13 WHERE organization = $14 AND id = $15";
+        let done = sqlx::query(sql)
+            .bind(&p.identifier)
+            .bind(&p.issuer)
+            .bind(&p.jwks_endpoint_uri)
+            .bind(&p.audience)
+            .bind(&p.scope)
+            .bind(&p.token_endpoint_uri)
+            .bind(&p.sub_claim_name)
+            .bind(&p.groups_claim_name)
+            .bind(&p.authorize_endpoint_uri)
+            .bind(i64::from(p.refresh_token))
+            .bind(&p.cfk_client_id)
+            .bind(&p.cfk_client_secret)
+            .bind(p.updated_at)
+            .bind(&p.organization)
+            .bind(&p.id)
+            .execute(&mut *tx)
+            .await
+            .map_err(unique_violation)?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        bump(&mut tx).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Deletes one of an organization's providers; `false` when there is none.
+    pub async fn delete_provider(&self, organization: &str, id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query("DELETE FROM oauth_providers WHERE organization = $1 AND id = $2")
+            .bind(organization)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        bump(&mut tx).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}
+
+/// The uniqueness rules, checked in the writing transaction so that the answer names the
+/// field: an identifier once per organization, an issuer and audience once in all.
+async fn provider_conflicts(tx: &mut Tx<'_>, p: &StoredProvider) -> Result<(), StoreError> {
+    let same_identifier = sqlx::query(
+        "SELECT id FROM oauth_providers WHERE organization = $1 AND identifier = $2 AND id <> $3",
+    )
+    .bind(&p.organization)
+    .bind(&p.identifier)
+    .bind(&p.id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if same_identifier.is_some() {
+        return Err(StoreError::Conflict {
+            field: "identifier",
+            message: format!(
+                "organization {:?} already has a provider {:?}",
+                p.organization, p.identifier
+            ),
+        });
+    }
+    let same_issuer = sqlx::query(
+        "SELECT id FROM oauth_providers WHERE issuer = $1 AND audience = $2 AND id <> $3",
+    )
+    .bind(&p.issuer)
+    .bind(&p.audience)
+    .bind(&p.id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if same_issuer.is_some() {
+        return Err(StoreError::Conflict {
+            field: "issuer",
+            message: "a provider with this issuer and audience is already registered".into(),
+        });
+    }
+    Ok(())
+}
+
+/// A write that lost a race with another one breaking the same rule.
+fn unique_violation(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict {
+            field: if d.message().contains("identifier") {
+                "identifier"
+            } else {
+                "issuer"
+            },
+            message: "conflicts with a provider registered at the same time".into(),
+        },
+        _ => StoreError::Database(e),
+    }
+}
+
+fn bind_provider<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    p: &'q StoredProvider,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    q.bind(&p.id)
+        .bind(&p.organization)
+        .bind(&p.identifier)
+        .bind(&p.issuer)
+        .bind(&p.jwks_endpoint_uri)
+        .bind(&p.audience)
+        .bind(&p.scope)
+        .bind(&p.token_endpoint_uri)
+        .bind(&p.sub_claim_name)
+        .bind(&p.groups_claim_name)
+        .bind(&p.authorize_endpoint_uri)
+        .bind(i64::from(p.refresh_token))
+        .bind(&p.cfk_client_id)
+        .bind(&p.cfk_client_secret)
+        .bind(p.created_at)
+        .bind(p.updated_at)
+}
+
+async fn bump(tx: &mut Tx<'_>) -> Result<(), StoreError> {
+    sqlx::query("UPDATE store_revision SET value = value + 1 WHERE id = 1")
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// An SQLite URL that creates the file (and its directory) when missing.
+fn sqlite_url(url: &str) -> Result<String, StoreError> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or_default();
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path.is_empty() || path == ":memory:" {
+        return Err(StoreError::Location(
+            "store.url: an SQLite store needs a file path".into(),
+        ));
+    }
+    if let Some(dir) = Path::new(path)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Location(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    let mode = if query.contains("mode=") {
+        ""
+    } else {
+        "mode=rwc"
+    };
+    let sep = if query.is_empty() || mode.is_empty() {
+        ""
+    } else {
+        "&"
+    };
+    Ok(format!("sqlite://{path}?{query}{sep}{mode}"))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,111 @@
+//! The store on a real SQLite file (PostgreSQL runs the same queries in the integration
+//! tests).
+
+use super::*;
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "kop-store-{name}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn provider(id: &str, identifier: &str, issuer: &str) -> StoredProvider {
+    StoredProvider {
+        id: id.into(),
+        organization: "acme".into(),
+        identifier: identifier.into(),
+        issuer: issuer.into(),
+        jwks_endpoint_uri: Some(format!("{issuer}/v1/keys")),
+        audience: "api://default".into(),
+        scope: "kafka".into(),
+        token_endpoint_uri: None,
+        sub_claim_name: "sub".into(),
+        groups_claim_name: "groups".into(),
+        authorize_endpoint_uri: None,
+        refresh_token: true,
+        cfk_client_id: Some("client".into()),
+        cfk_client_secret: Some("secret".into()),
+        created_at: 1_743_924_850_689_912,
+        updated_at: 1_743_924_850_689_935,
+    }
+}
+
+#[tokio::test]
+async fn providers_are_stored_listed_changed_and_deleted_and_outlive_the_store() {
+    let dir = scratch("crud");
+    let url = format!("sqlite://{}/nested/store.db", dir.display());
+    let store = Store::open(&url).await.expect("opens, creating the file");
+    assert_eq!(store.backend(), Backend::Sqlite);
+    let r0 = store.revision().await.expect("revision");
+    let a = provider("a", "dev-1", "https://one.example");
+    store.create_provider(&a).await.expect("created");
+    assert_eq!(
+        store.provider("acme", "a").await.expect("read"),
+        Some(a.clone())
+    );
+    assert_eq!(store.provider("other", "a").await.expect("read"), None);
+    assert!(store.revision().await.expect("revision") > r0);
+
+    let b = provider("b", "dev-2", "https://two.example");
+    store.create_provider(&b).await.expect("created");
+    let (page, count) = store.providers("acme", 1, 1).await.expect("page");
+    assert_eq!((page, count), (vec![b.clone()], 2));
+
+    let mut changed = a.clone();
+    changed.scope = "kafka admin".into();
+    changed.updated_at += 1;
+    assert!(store.update_provider(&changed).await.expect("updated"));
+    drop(store);
+
+    let store = Store::open(&url).await.expect("reopens");
+    assert_eq!(
+        store.provider("acme", "a").await.expect("read"),
+        Some(changed)
+    );
+    assert!(store.delete_provider("acme", "a").await.expect("deleted"));
+    assert!(!store.delete_provider("acme", "a").await.expect("gone"));
+    assert_eq!(store.all_providers().await.expect("all"), vec![b]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn uniqueness_rules_name_the_field() {
+    let dir = scratch("unique");
+    let store = Store::open(&format!("sqlite://{}/s.db", dir.display()))
+        .await
+        .expect("opens");
+    store
+        .create_provider(&provider("a", "dev-1", "https://one.example"))
+        .await
+        .expect("created");
+    let same_identifier = provider("b", "dev-1", "https://two.example");
+    match store.create_provider(&same_identifier).await {
+        Err(StoreError::Conflict { field, .. }) => assert_eq!(field, "identifier"),
+        other => panic!("expected a conflict: {other:?}"),
+    }
+    let same_issuer = provider("c", "dev-3", "https://one.example");
+    match store.create_provider(&same_issuer).await {
+        Err(StoreError::Conflict { field, .. }) => assert_eq!(field, "issuer"),
+        other => panic!("expected a conflict: {other:?}"),
+    }
+    // Another organization may use the identifier, not the issuer and audience.
+    let mut elsewhere = provider("d", "dev-1", "https://four.example");
+    elsewhere.organization = "beta".into();
+    store.create_provider(&elsewhere).await.expect("created");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn unusable_locations_are_refused_clearly() {
+    for url in ["mysql://x", "sqlite::memory:", "sqlite://"] {
+        let e = Store::open(url).await.err().expect("refused");
+        assert!(matches!(e, StoreError::Location(_)), "{url}: {e}");
+    }
+}

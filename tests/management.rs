@@ -1,0 +1,427 @@
+//! The management API over HTTP, on a real SQLite store: the product documentation's example,
+//! and every error rule (400 malformed or invalid, 401, 404 for other organizations, 409,
+//! 413, 415). What reaches the data plane is recorded.
+
+use std::sync::{Arc, Mutex};
+
+use kafka_oidc_proxy::config::Config;
+use kafka_oidc_proxy::identity::ProviderSpec;
+use kafka_oidc_proxy::management::{self, DataPlane, Running};
+use serde_json::{Value, json};
+
+const ADMIN_TOKEN: &str = "platform-admin-token";
+const ACME_TOKEN: &str = "acme-team-token";
+
+/// The providers the API applied last.
+#[derive(Default)]
+struct Recorded(Mutex<Vec<ProviderSpec>>);
+
+impl DataPlane for Recorded {
+    fn apply_providers(&self, stored: Vec<ProviderSpec>) -> Result<(), Vec<(String, String)>> {
+        *self.0.lock().expect("lock") = stored;
+        Ok(())
+    }
+}
+
+struct Server {
+    running: Running,
+    applied: Arc<Recorded>,
+    http: reqwest::Client,
+    dir: std::path::PathBuf,
+}
+
+fn config(dir: &std::path::Path, extra: &str) -> Config {
+    let text = format!(
+        r#"
+        [upstream]
+        bootstrap_servers = ["127.0.0.1:9"]
+        [[listeners]]
+        name = "plain"
+        bind_address = "127.0.0.1"
+        advertised_host = "localhost"
+        bootstrap_port = 0
+        broker_port_base = 0
+        authentication = "none"
+        [management]
+        listen = "127.0.0.1:0"
+        [[management.tokens]]
+        name = "admin"
+        sha256 = "{admin}"
+        organization = "*"
+        [[management.tokens]]
+        name = "acme"
+        sha256 = "{acme}"
+        organization = "acme"
+        [store]
+        data_dir = "{dir}"
+        {extra}
+        "#,
+        admin = management::token_hash(ADMIN_TOKEN),
+        acme = management::token_hash(ACME_TOKEN),
+        dir = dir.display(),
+    );
+    Config::parse(&text).expect("config")
+}
+
+async fn server(extra: &str) -> Server {
+    let dir = std::env::temp_dir().join(format!(
+        "kop-management-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default()
+    ));
+    let config = config(&dir, extra);
+    let applied = Arc::new(Recorded::default());
+    let running = management::start(
+        &config,
+        config.management.as_ref().expect("management"),
+        applied.clone(),
+    )
+    .await
+    .expect("starts");
+    Server {
+        running,
+        applied,
+        http: kafka_oidc_proxy::identity::http_client().expect("client"),
+        dir,
+    }
+}
+
+impl Server {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.running.addr())
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self.http.request(method, self.url(path));
+        if let Some(t) = token {
+            request = request.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            request = request.json(&b);
+        }
+        let response = request.send().await.expect("answered");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        let json = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+        };
+        (status, json)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The product documentation's request.
+fn seed(org: &str) -> Value {
+    json!({
+        "organization": org,
+        "identifier": "dev-47119201",
+        "issuer": "https://dev-47119201.okta.com/oauth2/default",
+        "jwks_endpoint_uri": "https://dev-47119201.okta.com/oauth2/default/v1/keys",
+        "audience": "api://default",
+        "scope": "kafka",
+        "token_endpoint_uri": "https://dev-47119201.okta.com/oauth2/default/v1/token",
+        "sub_claim_name": "sub",
+        "groups_claim_name": "groups",
+        "authorize_endpoint_uri": "https://dev-47119201.okta.com/oauth2/default/v1/authorize",
+        "refresh_token": true,
+        "cfk_client_id": "<oidc-client-id>",
+        "cfk_client_secret": "<oidc-client-secret>"
+    })
+}
+
+fn is_rfc3339_micros(v: &Value) -> bool {
+    let s = v.as_str().unwrap_or_default();
+    s.len() == 27
+        && s.ends_with('Z')
+        && s.as_bytes()[10] == b'T'
+        && s.as_bytes()[19] == b'.'
+        && s[20..26].bytes().all(|b| b.is_ascii_digit())
+}
+
+use reqwest::Method;
+
+#[tokio::test]
+async fn the_documented_example_is_created_read_listed_changed_and_deleted() {
+    let s = server("").await;
+    let path = "/organizations/acme/oauth-providers/";
+    let (status, created) = s
+        .send(Method::POST, path, Some(ACME_TOKEN), Some(seed("acme")))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    // Exactly the documented fields, plus id and the two times; the secret write-only.
+    let mut expected = seed("acme");
+    expected["cfk_client_secret"] = json!(management::REDACTED);
+    let mut keys: Vec<&String> = created.as_object().expect("object").keys().collect();
+    keys.sort();
+    let mut want: Vec<String> = expected
+        .as_object()
+        .expect("object")
+        .keys()
+        .cloned()
+        .chain(["id", "created_at", "updated_at"].map(String::from))
+        .collect();
+    want.sort();
+    assert_eq!(keys, want.iter().collect::<Vec<_>>());
+    for (k, v) in expected.as_object().expect("object") {
+        assert_eq!(&created[k], v, "{k}");
+    }
+    let id = created["id"].as_str().expect("id").to_owned();
+    let uuid = uuid::Uuid::parse_str(&id).expect("a UUID");
+    assert_eq!(uuid.get_version_num(), 4);
+    assert!(is_rfc3339_micros(&created["created_at"]), "{created}");
+    assert!(is_rfc3339_micros(&created["updated_at"]), "{created}");
+
+    // The data plane got it, secret included.
+    let applied = s.applied.0.lock().expect("lock").clone();
+    assert_eq!(applied.len(), 1);
+    assert_eq!(
+        applied[0].issuer,
+        "https://dev-47119201.okta.com/oauth2/default"
+    );
+    assert_eq!(
+        applied[0].cfk_client_secret.as_ref().map(|x| x.expose()),
+        Some("<oidc-client-secret>")
+    );
+
+    // GET, with and without the trailing slash.
+    for item in [format!("{path}{id}/"), format!("{path}{id}")] {
+        let (status, got) = s.send(Method::GET, &item, Some(ACME_TOKEN), None).await;
+        assert_eq!(status, 200);
+        assert_eq!(got, created);
+    }
+    let (status, list) = s
+        .send(
+            Method::GET,
+            "/organizations/acme/oauth-providers",
+            Some(ADMIN_TOKEN),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(list["count"], 1);
+    assert_eq!(list["results"][0], created);
+    assert_eq!(list["next"], Value::Null);
+
+    // PATCH changes what it names and updated_at; the redacted secret sent back keeps it.
+    let (status, patched) = s
+        .send(
+            Method::PATCH,
+            &format!("{path}{id}/"),
+            Some(ACME_TOKEN),
+            Some(json!({"scope": "kafka admin", "cfk_client_secret": management::REDACTED})),
+        )
+        .await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(patched["scope"], "kafka admin");
+    assert_eq!(patched["created_at"], created["created_at"]);
+    assert!(patched["updated_at"].as_str() > created["updated_at"].as_str());
+    let applied = s.applied.0.lock().expect("lock").clone();
+    assert_eq!(
+        applied[0].cfk_client_secret.as_ref().map(|x| x.expose()),
+        Some("<oidc-client-secret>")
+    );
+
+    // PUT replaces: what it leaves out takes its default (the secret is kept).
+    let mut body = seed("acme");
+    body.as_object_mut().expect("object").remove("scope");
+    body.as_object_mut()
+        .expect("object")
+        .remove("cfk_client_secret");
+    let (status, put) = s
+        .send(
+            Method::PUT,
+            &format!("{path}{id}"),
+            Some(ACME_TOKEN),
+            Some(body),
+        )
+        .await;
+    assert_eq!(status, 200, "{put}");
+    assert_eq!(put["scope"], "");
+    assert_eq!(put["cfk_client_secret"], management::REDACTED);
+
+    let (status, _) = s
+        .send(
+            Method::DELETE,
+            &format!("{path}{id}/"),
+            Some(ACME_TOKEN),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert!(s.applied.0.lock().expect("lock").is_empty());
+    let (status, gone) = s
+        .send(Method::GET, &format!("{path}{id}/"), Some(ACME_TOKEN), None)
+        .await;
+    assert_eq!((status, &gone["detail"]), (404, &json!("Not found.")));
+}
+
+#[tokio::test]
+async fn tokens_are_required_and_scoped_to_their_organization() {
+    let s = server("").await;
+    let path = "/organizations/acme/oauth-providers/";
+    let (status, body) = s.send(Method::GET, path, None, None).await;
+    assert_eq!(status, 401, "{body}");
+    let (status, _) = s.send(Method::GET, path, Some("wrong"), None).await;
+    assert_eq!(status, 401);
+    // A token for acme sees nothing of beta, not even that it exists.
+    let other = "/organizations/beta/oauth-providers/";
+    let (status, body) = s
+        .send(Method::POST, other, Some(ACME_TOKEN), Some(seed("beta")))
+        .await;
+    assert_eq!((status, &body["detail"]), (404, &json!("Not found.")));
+    let (status, _) = s.send(Method::GET, other, Some(ACME_TOKEN), None).await;
+    assert_eq!(status, 404);
+    let (status, _) = s.send(Method::GET, other, Some(ADMIN_TOKEN), None).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn bad_bodies_get_a_clear_answer_naming_each_field() {
+    let s = server("").await;
+    let path = "/organizations/acme/oauth-providers/";
+    let post = |body: Value| s.send(Method::POST, path, Some(ACME_TOKEN), Some(body));
+
+    // Malformed JSON, and not an object.
+    let raw = s
+        .http
+        .post(s.url(path))
+        .bearer_auth(ACME_TOKEN)
+        .header("content-type", "application/json")
+        .body("{\"identifier\": ")
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(raw.status().as_u16(), 400);
+    let body: Value = raw.json().await.expect("json");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("JSON parse error")
+    );
+    let (status, _) = post(json!([1, 2])).await;
+    assert_eq!(status, 400);
+
+    // Not declared as JSON.
+    let raw = s
+        .http
+        .post(s.url(path))
+        .bearer_auth(ACME_TOKEN)
+        .header("content-type", "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(raw.status().as_u16(), 415);
+
+    // Missing and unknown fields, wrong types, another organization, bad URLs: all at once.
+    let mut body = seed("beta");
+    let o = body.as_object_mut().expect("object");
+    o.remove("audience");
+    o.insert("colour".into(), json!("blue"));
+    o.insert("refresh_token".into(), json!("yes"));
+    o.insert("issuer".into(), json!("http://idp.example.com"));
+    o.insert("jwks_endpoint_uri".into(), json!("not a url"));
+    let (status, errors) = post(body).await;
+    assert_eq!(status, 400, "{errors}");
+    for field in [
+        "audience",
+        "colour",
+        "refresh_token",
+        "organization",
+        "issuer",
+        "jwks_endpoint_uri",
+    ] {
+        assert!(errors[field].is_array(), "{field} named: {errors}");
+    }
+    assert_eq!(errors["audience"][0], "This field is required.");
+    assert_eq!(errors["colour"][0], "Unknown field.");
+
+    // Loopback http only when the operator allows it.
+    let mut local = seed("acme");
+    local["issuer"] = json!("http://127.0.0.1:19400");
+    let (status, errors) = post(local.clone()).await;
+    assert_eq!(status, 400, "{errors}");
+    assert!(errors["issuer"].is_array());
+
+    // Over 64 KiB.
+    let mut big = seed("acme");
+    big["scope"] = json!("x".repeat(70 * 1024));
+    let (status, body) = post(big).await;
+    assert_eq!(status, 413, "{body}");
+
+    // Duplicates: the identifier in the organization, the issuer and audience anywhere.
+    let (status, _) = post(seed("acme")).await;
+    assert_eq!(status, 201);
+    let (status, errors) = post(seed("acme")).await;
+    assert_eq!(status, 409, "{errors}");
+    assert!(errors["identifier"].is_array(), "{errors}");
+    let mut same_issuer = seed("acme");
+    same_issuer["identifier"] = json!("another");
+    let (status, errors) = post(same_issuer).await;
+    assert_eq!(status, 409, "{errors}");
+    assert!(errors["issuer"].is_array(), "{errors}");
+
+    // Unknown paths, ids and methods.
+    let (status, _) = s
+        .send(
+            Method::GET,
+            &format!("{path}not-a-uuid/"),
+            Some(ACME_TOKEN),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = s.send(Method::DELETE, path, Some(ACME_TOKEN), None).await;
+    assert_eq!(status, 405);
+    let (status, _) = s
+        .send(Method::GET, "/nothing", Some(ACME_TOKEN), None)
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = s
+        .send(
+            Method::GET,
+            "/organizations/acme/oauth-providers/?limit=abc",
+            Some(ACME_TOKEN),
+            None,
+        )
+        .await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn loopback_http_is_accepted_when_allowed_and_health_answers() {
+    let s = server("[identity]\nallow_http_loopback = true").await;
+    let mut local = seed("acme");
+    local["issuer"] = json!("http://127.0.0.1:19400");
+    local["jwks_endpoint_uri"] = json!("http://127.0.0.1:19400/jwks");
+    let (status, body) = s
+        .send(
+            Method::POST,
+            "/organizations/acme/oauth-providers",
+            Some(ADMIN_TOKEN),
+            Some(local),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    for path in ["/healthz", "/readyz"] {
+        let (status, _) = s.send(Method::GET, path, None, None).await;
+        assert_eq!(status, 200, "{path}");
+    }
+}
