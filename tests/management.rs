@@ -4,6 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use kafka_oidc_proxy::authz::AclBinding;
 use kafka_oidc_proxy::config::Config;
 use kafka_oidc_proxy::identity::ProviderSpec;
 use kafka_oidc_proxy::management::{self, DataPlane, Running};
@@ -12,13 +13,18 @@ use serde_json::{Value, json};
 const ADMIN_TOKEN: &str = "platform-admin-token";
 const ACME_TOKEN: &str = "acme-team-token";
 
-/// The providers the API applied last.
+/// The providers and bindings the API applied last.
 #[derive(Default)]
-struct Recorded(Mutex<Vec<ProviderSpec>>);
+struct Recorded(Mutex<Vec<ProviderSpec>>, Mutex<Vec<AclBinding>>);
 
 impl DataPlane for Recorded {
-    fn apply_providers(&self, stored: Vec<ProviderSpec>) -> Result<(), Vec<(String, String)>> {
-        *self.0.lock().expect("lock") = stored;
+    fn apply(
+        &self,
+        providers: Vec<ProviderSpec>,
+        acls: Vec<AclBinding>,
+    ) -> Result<(), Vec<(String, String)>> {
+        *self.0.lock().expect("lock") = providers;
+        *self.1.lock().expect("lock") = acls;
         Ok(())
     }
 }
@@ -424,4 +430,146 @@ async fn loopback_http_is_accepted_when_allowed_and_health_answers() {
         let (status, _) = s.send(Method::GET, path, None, None).await;
         assert_eq!(status, 200, "{path}");
     }
+}
+
+#[tokio::test]
+async fn acl_bindings_are_created_one_or_many_listed_with_filters_and_deleted() {
+    let s = server("").await;
+    let path = "/organizations/acme/acls/";
+    let one = json!({
+        "principal": "Group:payments",
+        "resource_type": "TOPIC",
+        "resource_name": "payments.",
+        "pattern_type": "PREFIXED",
+        "operation": "WRITE",
+        "permission": "ALLOW"
+    });
+    let (status, created) = s
+        .send(Method::POST, path, Some(ACME_TOKEN), Some(one))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["host"], "*", "the default host");
+    assert_eq!(created["organization"], "acme");
+    assert!(is_rfc3339_micros(&created["created_at"]), "{created}");
+    let many = json!([
+        {"principal": "Group:payments", "resource_type": "GROUP", "resource_name": "payments-",
+         "pattern_type": "PREFIXED", "operation": "READ", "permission": "ALLOW"},
+        {"principal": "User:mallory", "resource_type": "TOPIC", "resource_name": "*",
+         "operation": "ALL", "permission": "DENY"}
+    ]);
+    let (status, batch) = s
+        .send(
+            Method::POST,
+            "/organizations/acme/acls",
+            Some(ACME_TOKEN),
+            Some(many),
+        )
+        .await;
+    assert_eq!(status, 201, "{batch}");
+    assert_eq!(batch.as_array().map(Vec::len), Some(2));
+    assert_eq!(batch[1]["pattern_type"], "LITERAL", "the default pattern");
+    assert_eq!(s.applied.1.lock().expect("lock").len(), 3);
+
+    let list = |query: &str| {
+        let path = format!("{path}{query}");
+        let s = &s;
+        async move { s.send(Method::GET, &path, Some(ACME_TOKEN), None).await }
+    };
+    let (status, all) = list("").await;
+    assert_eq!((status, &all["count"]), (200, &json!(3)));
+    let (_, by_principal) = list("?principal=Group:payments").await;
+    assert_eq!(by_principal["count"], 2);
+    let (_, by_type) = list("?resource_type=topic&pattern_type=prefixed").await;
+    assert_eq!(
+        by_type["count"], 1,
+        "names are matched as Kafka writes them"
+    );
+    let (_, by_name) = list("?resource_name=*").await;
+    assert_eq!(by_name["results"][0]["principal"], "User:mallory");
+    let (_, paged) = list("?limit=2&offset=0").await;
+    assert_eq!(paged["results"].as_array().map(Vec::len), Some(2));
+    assert_eq!(paged["next"], "/organizations/acme/acls/?limit=2&offset=2");
+    let (status, bad) = list("?resource_type=QUEUE").await;
+    assert_eq!(status, 400, "{bad}");
+    assert!(bad["resource_type"].is_array());
+
+    let id = created["id"].as_str().expect("id");
+    let (status, got) = s
+        .send(Method::GET, &format!("{path}{id}"), Some(ACME_TOKEN), None)
+        .await;
+    assert_eq!((status, &got), (200, &created));
+    let (status, _) = s
+        .send(
+            Method::DELETE,
+            &format!("{path}{id}/"),
+            Some(ACME_TOKEN),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(s.applied.1.lock().expect("lock").len(), 2);
+    let (status, _) = s
+        .send(
+            Method::DELETE,
+            &format!("{path}{id}/"),
+            Some(ACME_TOKEN),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = s
+        .send(
+            Method::GET,
+            "/organizations/beta/acls/",
+            Some(ACME_TOKEN),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404, "another organization's bindings");
+}
+
+#[tokio::test]
+async fn bad_acl_bindings_are_refused_naming_each_field_and_nothing_is_stored() {
+    let s = server("").await;
+    let path = "/organizations/acme/acls/";
+    let (status, errors) = s
+        .send(
+            Method::POST,
+            path,
+            Some(ACME_TOKEN),
+            Some(json!({
+                "principal": "Role:admin",
+                "resource_type": "CLUSTER",
+                "resource_name": "prod",
+                "operation": "FLY",
+                "colour": "red"
+            })),
+        )
+        .await;
+    assert_eq!(status, 400, "{errors}");
+    for field in ["principal", "operation", "permission", "colour"] {
+        assert!(errors[field].is_array(), "{field}: {errors}");
+    }
+    // In a batch, each problem names its item; one bad item stores none.
+    let (status, errors) = s
+        .send(
+            Method::POST,
+            path,
+            Some(ACME_TOKEN),
+            Some(json!([
+                {"principal": "User:alice", "resource_type": "TOPIC", "resource_name": "a",
+                 "operation": "READ", "permission": "ALLOW"},
+                {"principal": "User:bob", "resource_type": "CLUSTER", "resource_name": "prod",
+                 "operation": "ALTER", "permission": "ALLOW"}
+            ])),
+        )
+        .await;
+    assert_eq!(status, 400, "{errors}");
+    assert!(errors["[1].resource_name"].is_array(), "{errors}");
+    let (_, all) = s.send(Method::GET, path, Some(ACME_TOKEN), None).await;
+    assert_eq!(all["count"], 0);
+    let (status, _) = s
+        .send(Method::POST, path, Some(ACME_TOKEN), Some(json!([])))
+        .await;
+    assert_eq!(status, 400);
 }

@@ -16,6 +16,18 @@ pub(crate) async fn json_object(
     body: Body,
     limit: usize,
 ) -> Result<Map<String, Value>, ApiError> {
+    match json_value(headers, body, limit).await? {
+        Value::Object(map) => Ok(map),
+        _ => Err(ApiError::Malformed("expected a JSON object".into())),
+    }
+}
+
+/// Reads a JSON body of at most `limit` bytes.
+pub(crate) async fn json_value(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Value, ApiError> {
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -44,17 +56,15 @@ pub(crate) async fn json_object(
             }
         })?
         .to_bytes();
-    match serde_json::from_slice::<Value>(&bytes) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(ApiError::Malformed("expected a JSON object".into())),
-        Err(e) => Err(ApiError::Malformed(e.to_string())),
-    }
+    serde_json::from_slice::<Value>(&bytes).map_err(|e| ApiError::Malformed(e.to_string()))
 }
 
 /// The fields of a body, taken one by one; problems collect until [`Fields::finish`].
 pub(crate) struct Fields {
     map: Map<String, Value>,
     errors: BTreeMap<String, Vec<String>>,
+    /// Put before each field's name in errors (`[2].` for the third item of a list).
+    prefix: String,
 }
 
 /// A field as given: absent, `null`, or a value.
@@ -66,16 +76,22 @@ pub(crate) enum Given<T> {
 
 impl Fields {
     pub(crate) fn new(map: Map<String, Value>) -> Self {
+        Self::item(map, String::new())
+    }
+
+    /// The fields of one item of a list body, reported under `prefix`.
+    pub(crate) fn item(map: Map<String, Value>, prefix: String) -> Self {
         Self {
             map,
             errors: BTreeMap::new(),
+            prefix,
         }
     }
 
     /// Records a problem with `field`.
     pub(crate) fn error(&mut self, field: &str, message: impl Into<String>) {
         self.errors
-            .entry(field.to_owned())
+            .entry(format!("{}{field}", self.prefix))
             .or_default()
             .push(message.into());
     }
@@ -114,15 +130,21 @@ impl Fields {
     }
 
     /// Every problem found, unknown fields included; `Ok` when there are none.
-    pub(crate) fn finish(mut self) -> Result<(), ApiError> {
+    pub(crate) fn finish(self) -> Result<(), ApiError> {
+        let errors = self.problems();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Invalid(errors))
+        }
+    }
+
+    /// Every problem found, unknown fields included.
+    pub(crate) fn problems(mut self) -> BTreeMap<String, Vec<String>> {
         let unknown: Vec<String> = self.map.keys().cloned().collect();
         for field in unknown {
             self.error(&field, "Unknown field.");
         }
-        if self.errors.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::Invalid(self.errors))
-        }
+        self.errors
     }
 }

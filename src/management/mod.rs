@@ -1,5 +1,5 @@
-//! The management REST API: organizations register their identity providers (and, next, the
-//! ACL bindings that grant their users and groups access). What it accepts is stored (see
+//! The management REST API: organizations register their identity providers and the ACL
+//! bindings that grant their users and groups access. What it accepts is stored (see
 //! [`crate::store`]) and applied to the data plane before the answer is sent, so a new
 //! provider's tokens authenticate on the very next connection. Proxies sharing one store
 //! notice each other's changes by polling the store's revision.
@@ -8,6 +8,7 @@
 //! SHA-256 and scoped to one organization or to all; any other organization is answered 404,
 //! as if it did not exist.
 
+mod acls;
 mod body;
 mod errors;
 mod providers;
@@ -24,6 +25,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
+use crate::authz::AclBinding;
 use crate::config::{ApiToken, Management};
 use crate::identity::ProviderSpec;
 use crate::store::{Store, StoredProvider};
@@ -33,9 +35,13 @@ pub use providers::REDACTED;
 
 /// Where committed changes go: the running proxy.
 pub trait DataPlane: Send + Sync + 'static {
-    /// Makes `stored` (with the configuration file's) the providers the proxy accepts.
-    /// Problems are (field, message) pairs; nothing changes then.
-    fn apply_providers(&self, stored: Vec<ProviderSpec>) -> Result<(), Vec<(String, String)>>;
+    /// Makes the stored providers and ACL bindings (with the configuration file's) those the
+    /// proxy decides with. Problems are (field, message) pairs; nothing changes then.
+    fn apply(
+        &self,
+        providers: Vec<ProviderSpec>,
+        acls: Vec<AclBinding>,
+    ) -> Result<(), Vec<(String, String)>>;
 }
 
 /// The API's state.
@@ -125,15 +131,28 @@ impl Api {
         }
         let stored = self.store.all_providers().await?;
         let specs: Vec<ProviderSpec> = stored.iter().filter_map(spec_of).collect();
-        match self.data_plane.apply_providers(specs) {
+        let acls: Vec<AclBinding> = self
+            .store
+            .all_acls()
+            .await?
+            .iter()
+            .filter_map(acls::binding_of)
+            .collect();
+        let counts = (specs.len(), acls.len());
+        match self.data_plane.apply(specs, acls) {
             Ok(()) => {
-                tracing::info!(revision, providers = stored.len(), "store applied");
+                tracing::info!(
+                    revision,
+                    providers = counts.0,
+                    bindings = counts.1,
+                    "store applied"
+                );
                 *applied = Some(revision);
                 Ok(true)
             }
             Err(problems) => {
                 for (field, message) in problems {
-                    tracing::error!(field, message, "stored providers not applied");
+                    tracing::error!(field, message, "store not applied");
                 }
                 Ok(false)
             }
@@ -210,6 +229,8 @@ pub fn router(api: Arc<Api>) -> Router {
         .put(providers::replace)
         .patch(providers::patch)
         .delete(providers::delete);
+    let acl_collection = get(acls::list).post(acls::create);
+    let acl_item = get(acls::get).delete(acls::delete);
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -217,6 +238,10 @@ pub fn router(api: Arc<Api>) -> Router {
         .route("/organizations/{org}/oauth-providers/", collection)
         .route("/organizations/{org}/oauth-providers/{id}", item.clone())
         .route("/organizations/{org}/oauth-providers/{id}/", item)
+        .route("/organizations/{org}/acls", acl_collection.clone())
+        .route("/organizations/{org}/acls/", acl_collection)
+        .route("/organizations/{org}/acls/{id}", acl_item.clone())
+        .route("/organizations/{org}/acls/{id}/", acl_item)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .fallback(|| async { ApiError::NotFound })
         .with_state(api)

@@ -307,6 +307,156 @@ impl Store {
     }
 }
 
+/// An ACL binding as stored: Kafka's names as text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAcl {
+    pub id: String,
+    pub organization: String,
+    pub permission: String,
+    pub principal: String,
+    pub host: String,
+    pub operation: String,
+    pub resource_type: String,
+    pub pattern_type: String,
+    pub resource_name: String,
+    /// Microseconds since the Unix epoch.
+    pub created_at: i64,
+}
+
+/// What a list of ACL bindings is narrowed to (each absent: any).
+#[derive(Debug, Clone, Default)]
+pub struct AclFilter {
+    pub principal: Option<String>,
+    pub resource_type: Option<String>,
+    pub resource_name: Option<String>,
+    pub pattern_type: Option<String>,
+}
+
+const ACL_COLUMNS: &str = "id, organization, permission, principal, host, operation, \
+     resource_type, pattern_type, resource_name, created_at";
+
+fn acl_from(row: &AnyRow) -> Result<StoredAcl, sqlx::Error> {
+    Ok(StoredAcl {
+        id: row.try_get("id")?,
+        organization: row.try_get("organization")?,
+        permission: row.try_get("permission")?,
+        principal: row.try_get("principal")?,
+        host: row.try_get("host")?,
+        operation: row.try_get("operation")?,
+        resource_type: row.try_get("resource_type")?,
+        pattern_type: row.try_get("pattern_type")?,
+        resource_name: row.try_get("resource_name")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+impl Store {
+    /// Stores bindings, all or none.
+    pub async fn create_acls(&self, acls: &[StoredAcl]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let sql = format!(
+            "INSERT INTO acl_bindings ({ACL_COLUMNS}) VALUES \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        );
+        for a in acls {
+            sqlx::query(&sql)
+                .bind(&a.id)
+                .bind(&a.organization)
+                .bind(&a.permission)
+                .bind(&a.principal)
+                .bind(&a.host)
+                .bind(&a.operation)
+                .bind(&a.resource_type)
+                .bind(&a.pattern_type)
+                .bind(&a.resource_name)
+                .bind(a.created_at)
+                .execute(&mut *tx)
+                .await?;
+        }
+        bump(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every stored binding, oldest first.
+    pub async fn all_acls(&self) -> Result<Vec<StoredAcl>, StoreError> {
+        let sql = format!("SELECT {ACL_COLUMNS} FROM acl_bindings ORDER BY created_at, id");
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(acl_from).collect::<Result<_, _>>()?)
+    }
+
+    /// One page of an organization's bindings that match `filter`, and how many match.
+    pub async fn acls(
+        &self,
+        organization: &str,
+        filter: &AclFilter,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<StoredAcl>, i64), StoreError> {
+        let mut conditions = vec!["organization = $1".to_owned()];
+        let mut values = vec![organization.to_owned()];
+        for (column, value) in [
+            ("principal", &filter.principal),
+            ("resource_type", &filter.resource_type),
+            ("resource_name", &filter.resource_name),
+            ("pattern_type", &filter.pattern_type),
+        ] {
+            if let Some(v) = value {
+                values.push(v.clone());
+                conditions.push(format!("{column} = ${}", values.len()));
+            }
+        }
+        let condition = conditions.join(" AND ");
+        let n = values.len();
+        let sql = format!(
+            "SELECT {ACL_COLUMNS} FROM acl_bindings WHERE {condition} \
+             ORDER BY created_at, id LIMIT ${} OFFSET ${}",
+            n + 1,
+            n + 2
+        );
+        let mut query = sqlx::query(&sql);
+        for v in &values {
+            query = query.bind(v);
+        }
+        let rows = query.bind(limit).bind(offset).fetch_all(&self.pool).await?;
+        let count_sql = format!("SELECT COUNT(*) AS n FROM acl_bindings WHERE {condition}");
+        let mut count = sqlx::query(&count_sql);
+        for v in &values {
+            count = count.bind(v);
+        }
+        let count: i64 = count.fetch_one(&self.pool).await?.try_get("n")?;
+        Ok((rows.iter().map(acl_from).collect::<Result<_, _>>()?, count))
+    }
+
+    /// One of an organization's bindings.
+    pub async fn acl(&self, organization: &str, id: &str) -> Result<Option<StoredAcl>, StoreError> {
+        let sql =
+            format!("SELECT {ACL_COLUMNS} FROM acl_bindings WHERE organization = $1 AND id = $2");
+        let row = sqlx::query(&sql)
+            .bind(organization)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(acl_from).transpose()?)
+    }
+
+    /// Deletes one of an organization's bindings; `false` when there is none.
+    pub async fn delete_acl(&self, organization: &str, id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query("DELETE FROM acl_bindings WHERE organization = $1 AND id = $2")
+            .bind(organization)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        bump(&mut tx).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}
+
 /// The uniqueness rules, checked in the writing transaction so that the answer names the
 /// field: an identifier once per organization, an issuer and audience once in all.
 async fn provider_conflicts(tx: &mut Tx<'_>, p: &StoredProvider) -> Result<(), StoreError> {

@@ -1,0 +1,293 @@
+//! `/organizations/{org}/acls/`: the ACL bindings that grant an organization's users and
+//! groups access, in Kafka's model (see [`crate::authz`]). A POST creates one binding (an
+//! object) or several at once (an array, all or none); a list can be narrowed by principal,
+//! resource type, resource name and pattern type; a binding is deleted by its id. A change
+//! applies to the next request of every connection.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::Api;
+use super::body::{Fields, Given, json_value};
+use super::errors::ApiError;
+use super::providers::PageQuery;
+use super::time::{now_micros, rfc3339_micros};
+use crate::authz::{AclBinding, Host, Operation, PatternType, Permission, Principal, ResourceType};
+use crate::store::{AclFilter, StoredAcl};
+
+/// Most bindings one POST may create.
+const MAX_BATCH: usize = 1000;
+
+/// A binding as the API shows it.
+pub(crate) fn to_json(a: &StoredAcl) -> Value {
+    json!({
+        "id": a.id,
+        "organization": a.organization,
+        "principal": a.principal,
+        "host": a.host,
+        "resource_type": a.resource_type,
+        "resource_name": a.resource_name,
+        "pattern_type": a.pattern_type,
+        "operation": a.operation,
+        "permission": a.permission,
+        "created_at": rfc3339_micros(a.created_at),
+    })
+}
+
+/// The data plane's form of a stored binding; `None` if it no longer parses.
+pub(crate) fn binding_of(a: &StoredAcl) -> Option<AclBinding> {
+    let parsed = (|| {
+        Some(AclBinding {
+            organization: a.organization.clone(),
+            principal: a.principal.parse().ok()?,
+            host: a.host.parse().ok()?,
+            resource_type: a.resource_type.parse().ok()?,
+            resource_name: a.resource_name.clone(),
+            pattern_type: a.pattern_type.parse().ok()?,
+            operation: a.operation.parse().ok()?,
+            permission: a.permission.parse().ok()?,
+        })
+    })();
+    if parsed.is_none() {
+        tracing::error!(id = %a.id, "stored ACL binding unreadable; skipped");
+    }
+    parsed
+}
+
+/// A required field parsed with `FromStr`; its problem recorded.
+fn parsed<T: FromStr>(fields: &mut Fields, field: &str, default: Option<T>) -> Option<T>
+where
+    T::Err: std::fmt::Display,
+{
+    match fields.string(field) {
+        Given::Value(v) => match v.parse() {
+            Ok(t) => Some(t),
+            Err(e) => {
+                fields.error(field, e.to_string());
+                None
+            }
+        },
+        Given::Absent if default.is_some() => default,
+        Given::Null | Given::Absent => {
+            fields.error(field, "This field is required.");
+            None
+        }
+    }
+}
+
+/// One binding of a body; `None` when it has problems (recorded in `fields`).
+fn read_binding(org: &str, fields: &mut Fields) -> Option<AclBinding> {
+    fields.ignore(&["id", "created_at"]);
+    match fields.string("organization") {
+        Given::Value(o) if o != org => fields.error(
+            "organization",
+            format!("Must be the organization of the path, {org:?}."),
+        ),
+        Given::Null => fields.error("organization", "Must not be null."),
+        _ => {}
+    }
+    let principal: Option<Principal> = parsed(fields, "principal", None);
+    let host: Option<Host> = parsed(fields, "host", Some(Host::Any));
+    let resource_type: Option<ResourceType> = parsed(fields, "resource_type", None);
+    let pattern_type: Option<PatternType> =
+        parsed(fields, "pattern_type", Some(PatternType::Literal));
+    let operation: Option<Operation> = parsed(fields, "operation", None);
+    let permission: Option<Permission> = parsed(fields, "permission", None);
+    let resource_name = match fields.string("resource_name") {
+        Given::Value(v) => Some(v),
+        Given::Null | Given::Absent => {
+            fields.error("resource_name", "This field is required.");
+            None
+        }
+    };
+    let binding = AclBinding {
+        organization: org.to_owned(),
+        principal: principal?,
+        host: host?,
+        resource_type: resource_type?,
+        resource_name: resource_name?,
+        pattern_type: pattern_type?,
+        operation: operation?,
+        permission: permission?,
+    };
+    let problems = binding.problems();
+    for (field, message) in &problems {
+        fields.error(field, message.clone());
+    }
+    problems.is_empty().then_some(binding)
+}
+
+fn stored(b: &AclBinding, now: i64) -> StoredAcl {
+    StoredAcl {
+        id: uuid::Uuid::new_v4().to_string(),
+        organization: b.organization.clone(),
+        permission: b.permission.to_string(),
+        principal: b.principal.to_string(),
+        host: b.host.to_string(),
+        operation: b.operation.to_string(),
+        resource_type: b.resource_type.to_string(),
+        pattern_type: b.pattern_type.to_string(),
+        resource_name: b.resource_name.clone(),
+        created_at: now,
+    }
+}
+
+/// POST: one binding (an object) or several (an array), all or none.
+pub(crate) async fn create(
+    State(api): State<Arc<Api>>,
+    Path(org): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    api.authorize(&headers, &org)?;
+    let value = json_value(&headers, body, api.max_body_bytes).await?;
+    let (items, many) = match value {
+        Value::Object(map) => (vec![map], false),
+        Value::Array(values) => {
+            if values.is_empty() || values.len() > MAX_BATCH {
+                return Err(ApiError::field(
+                    "non_field_errors",
+                    format!("Expected from 1 to {MAX_BATCH} bindings."),
+                ));
+            }
+            let mut maps = Vec::with_capacity(values.len());
+            for (i, v) in values.into_iter().enumerate() {
+                match v {
+                    Value::Object(map) => maps.push(map),
+                    _ => return Err(ApiError::field(&format!("[{i}]"), "Must be an object.")),
+                }
+            }
+            (maps, true)
+        }
+        _ => {
+            return Err(ApiError::Malformed(
+                "expected a JSON object or an array of objects".into(),
+            ));
+        }
+    };
+    let mut errors: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut bindings = Vec::with_capacity(items.len());
+    for (i, map) in items.into_iter().enumerate() {
+        let prefix = if many {
+            format!("[{i}].")
+        } else {
+            String::new()
+        };
+        let mut fields = Fields::item(map, prefix);
+        let binding = read_binding(&org, &mut fields);
+        let problems = fields.problems();
+        if problems.is_empty() {
+            bindings.extend(binding);
+        }
+        errors.extend(problems);
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Invalid(errors));
+    }
+    let now = now_micros();
+    let rows: Vec<StoredAcl> = bindings.iter().map(|b| stored(b, now)).collect();
+    api.store.create_acls(&rows).await?;
+    api.changed().await;
+    for b in &bindings {
+        tracing::info!(organization = %org, binding = %b, "ACL binding created");
+    }
+    let body = if many {
+        Value::Array(rows.iter().map(to_json).collect())
+    } else {
+        to_json(&rows[0])
+    };
+    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+}
+
+/// The filters of a list.
+#[derive(Debug, Deserialize)]
+pub(crate) struct AclQuery {
+    principal: Option<String>,
+    resource_type: Option<String>,
+    resource_name: Option<String>,
+    pattern_type: Option<String>,
+    #[serde(flatten)]
+    page: PageQuery,
+}
+
+impl AclQuery {
+    fn filter(&self) -> Result<AclFilter, ApiError> {
+        fn normalized<T: FromStr + ToString>(
+            field: &str,
+            v: &Option<String>,
+        ) -> Result<Option<String>, ApiError>
+        where
+            T::Err: std::fmt::Display,
+        {
+            v.as_ref()
+                .map(|s| {
+                    s.parse::<T>()
+                        .map(|t| t.to_string())
+                        .map_err(|e| ApiError::field(field, e.to_string()))
+                })
+                .transpose()
+        }
+        Ok(AclFilter {
+            principal: normalized::<Principal>("principal", &self.principal)?,
+            resource_type: normalized::<ResourceType>("resource_type", &self.resource_type)?,
+            resource_name: self.resource_name.clone(),
+            pattern_type: normalized::<PatternType>("pattern_type", &self.pattern_type)?,
+        })
+    }
+}
+
+/// GET on the collection: one page of the organization's bindings that match the filters.
+pub(crate) async fn list(
+    State(api): State<Arc<Api>>,
+    Path(org): Path<String>,
+    Query(query): Query<AclQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    api.authorize(&headers, &org)?;
+    let filter = query.filter()?;
+    let page = query.page.check()?;
+    let (items, count) = api
+        .store
+        .acls(&org, &filter, page.limit, page.offset)
+        .await?;
+    let results: Vec<Value> = items.iter().map(to_json).collect();
+    let path = format!("/organizations/{org}/acls/");
+    Ok(axum::Json(page.body(&path, count, results)).into_response())
+}
+
+/// GET on one binding.
+pub(crate) async fn get(
+    State(api): State<Arc<Api>>,
+    Path((org, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    api.authorize(&headers, &org)?;
+    if uuid::Uuid::parse_str(&id).is_err() {
+        return Err(ApiError::NotFound);
+    }
+    let acl = api.store.acl(&org, &id).await?.ok_or(ApiError::NotFound)?;
+    Ok(axum::Json(to_json(&acl)).into_response())
+}
+
+/// DELETE: the next request of every connection is decided without it.
+pub(crate) async fn delete(
+    State(api): State<Arc<Api>>,
+    Path((org, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    api.authorize(&headers, &org)?;
+    if uuid::Uuid::parse_str(&id).is_err() || !api.store.delete_acl(&org, &id).await? {
+        return Err(ApiError::NotFound);
+    }
+    api.changed().await;
+    tracing::info!(organization = %org, id = %id, "ACL binding deleted");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
