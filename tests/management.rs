@@ -573,3 +573,53 @@ async fn bad_acl_bindings_are_refused_naming_each_field_and_nothing_is_stored() 
         .await;
     assert_eq!(status, 400);
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_what_is_served() {
+    let s = server("").await;
+    let (status, doc) = s.send(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(doc["openapi"], "3.0.3");
+    let paths: Vec<&String> = doc["paths"].as_object().expect("paths").keys().collect();
+    for p in [
+        "/healthz",
+        "/readyz",
+        "/openapi.json",
+        "/organizations/{org}/oauth-providers/",
+        "/organizations/{org}/oauth-providers/{id}/",
+        "/organizations/{org}/acls/",
+        "/organizations/{org}/acls/{id}/",
+    ] {
+        assert!(paths.iter().any(|x| x.as_str() == p), "{p} documented");
+    }
+    // Every field of an answer is a documented property, and every required one is there.
+    let (_, provider) = s
+        .send(
+            Method::POST,
+            "/organizations/acme/oauth-providers/",
+            Some(ACME_TOKEN),
+            Some(seed("acme")),
+        )
+        .await;
+    let acl = json!({"principal": "User:a", "resource_type": "TOPIC", "resource_name": "t",
+                     "operation": "READ", "permission": "ALLOW"});
+    let (_, acl) = s
+        .send(Method::POST, "/organizations/acme/acls/", Some(ACME_TOKEN), Some(acl))
+        .await;
+    for (schema, answer) in [("Provider", provider), ("Acl", acl)] {
+        let schema = &doc["components"]["schemas"][schema];
+        let mut required: Vec<String> = schema["required"]
+            .as_array()
+            .expect("required")
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect();
+        let mut keys: Vec<String> = answer.as_object().expect("object").keys().cloned().collect();
+        required.sort();
+        keys.sort();
+        assert_eq!(required, keys, "{schema}");
+        for k in &keys {
+            assert!(schema["properties"][k].is_object(), "{k} documented");
+        }
+    }
+}

@@ -11,6 +11,7 @@
 mod acls;
 mod body;
 mod errors;
+mod openapi;
 mod providers;
 mod time;
 
@@ -234,6 +235,10 @@ pub fn router(api: Arc<Api>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route(
+            "/openapi.json",
+            get(|| async { axum::Json(openapi::document()) }),
+        )
         .route("/organizations/{org}/oauth-providers", collection.clone())
         .route("/organizations/{org}/oauth-providers/", collection)
         .route("/organizations/{org}/oauth-providers/{id}", item.clone())

@@ -1,0 +1,306 @@
+//! The OpenAPI 3.0 document of the API, served at `/openapi.json`. Each path is also served
+//! without its trailing slash; the document lists the canonical form.
+
+use serde_json::{Value, json};
+
+fn string() -> Value {
+    json!({ "type": "string" })
+}
+
+fn nullable_string() -> Value {
+    json!({ "type": "string", "nullable": true })
+}
+
+fn error_responses(extra: &[(&str, &str)]) -> serde_json::Map<String, Value> {
+    let mut responses = serde_json::Map::new();
+    let detail = json!({ "$ref": "#/components/schemas/Detail" });
+    let fields = json!({ "$ref": "#/components/schemas/FieldErrors" });
+    for (code, description) in extra {
+        let schema = match *code {
+            "400" | "409" => json!({ "oneOf": [fields.clone(), detail.clone()] }),
+            _ => detail.clone(),
+        };
+        responses.insert(
+            (*code).to_owned(),
+            json!({
+                "description": description,
+                "content": { "application/json": { "schema": schema } }
+            }),
+        );
+    }
+    responses
+}
+
+fn json_response(description: &str, schema: Value) -> Value {
+    json!({ "description": description, "content": { "application/json": { "schema": schema } } })
+}
+
+fn operation(
+    summary: &str,
+    ok: (&str, Value),
+    errors: &[(&str, &str)],
+    body: Option<Value>,
+) -> Value {
+    let mut responses = error_responses(errors);
+    responses.insert(ok.0.to_owned(), ok.1);
+    let mut op = json!({ "summary": summary, "responses": responses });
+    if let Some(schema) = body {
+        op["requestBody"] = json!({
+            "required": true,
+            "content": { "application/json": { "schema": schema } }
+        });
+    }
+    op
+}
+
+const READ: &[(&str, &str)] = &[
+    ("401", "No valid API token."),
+    ("404", "No such organization or resource for this token."),
+    ("503", "The store is unavailable."),
+];
+const WRITE: &[(&str, &str)] = &[
+    ("400", "Malformed JSON, or fields at fault, each named."),
+    ("401", "No valid API token."),
+    ("404", "No such organization or resource for this token."),
+    ("409", "A uniqueness rule, with the field at fault."),
+    ("413", "The body is larger than the limit."),
+    ("415", "The body is not declared as application/json."),
+    ("503", "The store is unavailable."),
+];
+const LIST: &[(&str, &str)] = &[
+    ("400", "A query parameter at fault, named."),
+    ("401", "No valid API token."),
+    ("404", "No such organization for this token."),
+    ("503", "The store is unavailable."),
+];
+
+/// The document.
+pub(crate) fn document() -> Value {
+    let provider_fields = json!({
+        "organization": string(),
+        "identifier": string(),
+        "issuer": { "type": "string", "description": "https URL (loopback http when the operator allows it)" },
+        "jwks_endpoint_uri": nullable_string(),
+        "audience": string(),
+        "scope": string(),
+        "token_endpoint_uri": nullable_string(),
+        "sub_claim_name": string(),
+        "groups_claim_name": string(),
+        "authorize_endpoint_uri": nullable_string(),
+        "refresh_token": { "type": "boolean" },
+        "cfk_client_id": nullable_string(),
+        "cfk_client_secret": { "type": "string", "nullable": true, "writeOnly": true,
+            "description": "write-only: answered as \"********\"; sending that value keeps the stored secret" },
+        "id": { "type": "string", "readOnly": true },
+        "created_at": { "type": "string", "readOnly": true },
+        "updated_at": { "type": "string", "readOnly": true },
+    });
+    let mut provider_out = provider_fields.clone();
+    provider_out["id"] = json!({ "type": "string", "format": "uuid" });
+    provider_out["created_at"] = json!({ "type": "string", "format": "date-time" });
+    provider_out["updated_at"] = json!({ "type": "string", "format": "date-time" });
+    provider_out["cfk_client_secret"] =
+        json!({ "type": "string", "nullable": true, "enum": ["********", null] });
+    let provider_keys: Vec<&str> = vec![
+        "id",
+        "organization",
+        "identifier",
+        "issuer",
+        "jwks_endpoint_uri",
+        "audience",
+        "scope",
+        "token_endpoint_uri",
+        "sub_claim_name",
+        "groups_claim_name",
+        "authorize_endpoint_uri",
+        "refresh_token",
+        "cfk_client_id",
+        "cfk_client_secret",
+        "created_at",
+        "updated_at",
+    ];
+    let acl_fields = json!({
+        "organization": string(),
+        "principal": { "type": "string", "description": "User:<name>, User:* or Group:<name>" },
+        "host": { "type": "string", "description": "* (the default) or an IP address" },
+        "resource_type": { "type": "string", "description": "TOPIC, GROUP, CLUSTER or TRANSACTIONAL_ID" },
+        "resource_name": string(),
+        "pattern_type": { "type": "string", "description": "LITERAL (the default) or PREFIXED" },
+        "operation": { "type": "string", "description": "ALL, READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS or IDEMPOTENT_WRITE" },
+        "permission": { "type": "string", "description": "ALLOW or DENY" },
+        "id": { "type": "string", "readOnly": true },
+        "created_at": { "type": "string", "readOnly": true },
+    });
+    let mut acl_out = acl_fields.clone();
+    acl_out["id"] = json!({ "type": "string", "format": "uuid" });
+    acl_out["created_at"] = json!({ "type": "string", "format": "date-time" });
+    let acl_keys = [
+        "id",
+        "organization",
+        "principal",
+        "host",
+        "resource_type",
+        "resource_name",
+        "pattern_type",
+        "operation",
+        "permission",
+        "created_at",
+    ];
+    let page = |item: &str| {
+        json!({
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["count", "next", "previous", "results"],
+            "properties": {
+                "count": { "type": "integer", "minimum": 0 },
+                "next": nullable_string(),
+                "previous": nullable_string(),
+                "results": { "type": "array", "items": { "$ref": format!("#/components/schemas/{item}") } }
+            }
+        })
+    };
+    let org = json!({ "name": "org", "in": "path", "required": true, "schema": string() });
+    let id = json!({ "name": "id", "in": "path", "required": true, "schema": string() });
+    let paging = [
+        json!({ "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 0, "maximum": 1000 } }),
+        json!({ "name": "offset", "in": "query", "schema": { "type": "integer", "minimum": 0, "maximum": 2147483647_i64 } }),
+    ];
+    let reference = |name: &str| json!({ "$ref": format!("#/components/schemas/{name}") });
+    let mut acl_list_params = vec![org.clone()];
+    for f in [
+        "principal",
+        "resource_type",
+        "resource_name",
+        "pattern_type",
+    ] {
+        acl_list_params.push(json!({ "name": f, "in": "query", "schema": string() }));
+    }
+    acl_list_params.extend(paging.iter().cloned());
+    let mut provider_list_params = vec![org.clone()];
+    provider_list_params.extend(paging.iter().cloned());
+
+    let mut list_providers = operation(
+        "List an organization's identity providers",
+        ("200", json_response("One page.", reference("ProviderPage"))),
+        LIST,
+        None,
+    );
+    list_providers["parameters"] = json!(provider_list_params);
+    let mut list_acls = operation(
+        "List an organization's ACL bindings",
+        ("200", json_response("One page.", reference("AclPage"))),
+        LIST,
+        None,
+    );
+    list_acls["parameters"] = json!(acl_list_params);
+
+    let mut create_provider = operation(
+        "Register an identity provider",
+        ("201", json_response("Registered.", reference("Provider"))),
+        WRITE,
+        Some(reference("ProviderInput")),
+    );
+    create_provider["parameters"] = json!([org.clone()]);
+    let mut create_acls = operation(
+        "Create one ACL binding, or several at once (all or none)",
+        (
+            "201",
+            json_response(
+                "Created.",
+                json!({ "oneOf": [reference("Acl"), { "type": "array", "items": reference("Acl") }] }),
+            ),
+        ),
+        WRITE,
+        Some(json!({
+            "oneOf": [reference("AclInput"), { "type": "array", "minItems": 1, "maxItems": 1000, "items": reference("AclInput") }]
+        })),
+    );
+    create_acls["parameters"] = json!([org.clone()]);
+
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "kafka-oidc-proxy management API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Identity providers and ACL bindings per organization. Changes apply to the running proxy at once."
+        },
+        "security": [{ "bearerAuth": [] }],
+        "paths": {
+            "/healthz": { "get": {
+                "summary": "Liveness", "security": [],
+                "responses": { "200": json_response("Alive.", json!({ "type": "object" })) }
+            }},
+            "/readyz": { "get": {
+                "summary": "Readiness: the store answers", "security": [],
+                "responses": {
+                    "200": json_response("Ready.", json!({ "type": "object" })),
+                    "503": json_response("The store is unavailable.", reference("Detail"))
+                }
+            }},
+            "/openapi.json": { "get": {
+                "summary": "This document", "security": [],
+                "responses": { "200": json_response("The document.", json!({ "type": "object" })) }
+            }},
+            "/organizations/{org}/oauth-providers/": {
+                "get": list_providers,
+                "post": create_provider
+            },
+            "/organizations/{org}/oauth-providers/{id}/": {
+                "parameters": [org.clone(), id.clone()],
+                "get": operation("An identity provider", ("200", json_response("The provider.", reference("Provider"))), READ, None),
+                "put": operation("Replace an identity provider", ("200", json_response("Replaced.", reference("Provider"))), WRITE, Some(reference("ProviderInput"))),
+                "patch": operation("Change some fields of an identity provider", ("200", json_response("Changed.", reference("Provider"))), WRITE, Some(reference("ProviderPatch"))),
+                "delete": operation("Delete an identity provider", ("204", json!({ "description": "Deleted." })), READ, None)
+            },
+            "/organizations/{org}/acls/": {
+                "get": list_acls,
+                "post": create_acls
+            },
+            "/organizations/{org}/acls/{id}/": {
+                "parameters": [org, id],
+                "get": operation("An ACL binding", ("200", json_response("The binding.", reference("Acl"))), READ, None),
+                "delete": operation("Delete an ACL binding", ("204", json!({ "description": "Deleted." })), READ, None)
+            }
+        },
+        "components": {
+            "securitySchemes": { "bearerAuth": { "type": "http", "scheme": "bearer" } },
+            "schemas": {
+                "ProviderInput": {
+                    "type": "object", "additionalProperties": false,
+                    "required": ["identifier", "issuer", "audience"],
+                    "properties": provider_fields.clone()
+                },
+                "ProviderPatch": {
+                    "type": "object", "additionalProperties": false,
+                    "properties": provider_fields
+                },
+                "Provider": {
+                    "type": "object", "additionalProperties": false,
+                    "required": provider_keys,
+                    "properties": provider_out
+                },
+                "ProviderPage": page("Provider"),
+                "AclInput": {
+                    "type": "object", "additionalProperties": false,
+                    "required": ["principal", "resource_type", "resource_name", "operation", "permission"],
+                    "properties": acl_fields
+                },
+                "Acl": {
+                    "type": "object", "additionalProperties": false,
+                    "required": acl_keys,
+                    "properties": acl_out
+                },
+                "AclPage": page("Acl"),
+                "Detail": {
+                    "type": "object", "required": ["detail"],
+                    "properties": { "detail": string() }
+                },
+                "FieldErrors": {
+                    "type": "object",
+                    "description": "Each field at fault, with its messages",
+                    "additionalProperties": { "type": "array", "items": string() }
+                }
+            }
+        }
+    })
+}
