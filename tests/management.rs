@@ -36,7 +36,7 @@ struct Server {
     dir: std::path::PathBuf,
 }
 
-fn config(dir: &std::path::Path, extra: &str) -> Config {
+fn config(store: &str, extra: &str) -> Config {
     let text = format!(
         r#"
         [upstream]
@@ -59,26 +59,65 @@ fn config(dir: &std::path::Path, extra: &str) -> Config {
         sha256 = "{acme}"
         organization = "acme"
         [store]
-        data_dir = "{dir}"
+        {store}
         {extra}
         "#,
         admin = management::token_hash(ADMIN_TOKEN),
         acme = management::token_hash(ACME_TOKEN),
-        dir = dir.display(),
+        store = store,
     );
     Config::parse(&text).expect("config")
 }
 
-async fn server(extra: &str) -> Server {
-    let dir = std::env::temp_dir().join(format!(
-        "kop-management-{}-{}",
+/// Which database a test server stores in.
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+fn unique() -> String {
+    format!(
+        "{}_{}",
         std::process::id(),
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or_default()
-    ));
-    let config = config(&dir, extra);
+    )
+}
+
+/// A fresh database on the harness's PostgreSQL (scripts/test.sh starts it).
+async fn postgres_database() -> String {
+    use sqlx::Connection;
+    let url = std::env::var("KOP_PG_URL").expect(
+        "KOP_PG_URL is not set: run the tests with scripts/test.sh, which starts PostgreSQL",
+    );
+    let name = format!("kop_test_{}", unique());
+    let mut admin = sqlx::PgConnection::connect(&url)
+        .await
+        .expect("PostgreSQL answers");
+    sqlx::Executor::execute(&mut admin, format!("CREATE DATABASE {name}").as_str())
+        .await
+        .expect("database created");
+    let base = url
+        .rsplit_once('/')
+        .map_or(url.as_str(), |(b, _)| b)
+        .to_owned();
+    format!("{base}/{name}")
+}
+
+async fn server(extra: &str) -> Server {
+    server_on(Backend::Sqlite, extra).await
+}
+
+async fn server_on(backend: Backend, extra: &str) -> Server {
+    let dir = std::env::temp_dir().join(format!("kop-management-{}", unique()));
+    let store = match backend {
+        Backend::Sqlite => format!("data_dir = \"{}\"", dir.display()),
+        Backend::Postgres => format!("url = \"{}\"", postgres_database().await),
+    };
+    let config = config(&store, extra);
     let applied = Arc::new(Recorded::default());
     let running = management::start(
         &config,
@@ -164,7 +203,16 @@ use reqwest::Method;
 
 #[tokio::test]
 async fn the_documented_example_is_created_read_listed_changed_and_deleted() {
-    let s = server("").await;
+    documented_example(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn the_documented_example_on_postgresql() {
+    documented_example(Backend::Postgres).await;
+}
+
+async fn documented_example(backend: Backend) {
+    let s = server_on(backend, "").await;
     let path = "/organizations/acme/oauth-providers/";
     let (status, created) = s
         .send(Method::POST, path, Some(ACME_TOKEN), Some(seed("acme")))
@@ -434,7 +482,16 @@ async fn loopback_http_is_accepted_when_allowed_and_health_answers() {
 
 #[tokio::test]
 async fn acl_bindings_are_created_one_or_many_listed_with_filters_and_deleted() {
-    let s = server("").await;
+    acl_lifecycle(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn acl_bindings_on_postgresql() {
+    acl_lifecycle(Backend::Postgres).await;
+}
+
+async fn acl_lifecycle(backend: Backend) {
+    let s = server_on(backend, "").await;
     let path = "/organizations/acme/acls/";
     let one = json!({
         "principal": "Group:payments",
@@ -604,7 +661,12 @@ async fn the_openapi_document_describes_what_is_served() {
     let acl = json!({"principal": "User:a", "resource_type": "TOPIC", "resource_name": "t",
                      "operation": "READ", "permission": "ALLOW"});
     let (_, acl) = s
-        .send(Method::POST, "/organizations/acme/acls/", Some(ACME_TOKEN), Some(acl))
+        .send(
+            Method::POST,
+            "/organizations/acme/acls/",
+            Some(ACME_TOKEN),
+            Some(acl),
+        )
         .await;
     for (schema, answer) in [("Provider", provider), ("Acl", acl)] {
         let schema = &doc["components"]["schemas"][schema];
@@ -614,7 +676,12 @@ async fn the_openapi_document_describes_what_is_served() {
             .iter()
             .filter_map(|v| v.as_str().map(str::to_owned))
             .collect();
-        let mut keys: Vec<String> = answer.as_object().expect("object").keys().cloned().collect();
+        let mut keys: Vec<String> = answer
+            .as_object()
+            .expect("object")
+            .keys()
+            .cloned()
+            .collect();
         required.sort();
         keys.sort();
         assert_eq!(required, keys, "{schema}");
