@@ -112,12 +112,16 @@ pub struct Identity {
     pub authentication_timeout_secs: u64,
     /// Providers from this file (the management API adds stored ones).
     pub providers: Vec<crate::identity::ProviderSpec>,
+    /// How long the sessions of a provider removed at run time may go on without
+    /// re-authenticating (0: they end at once).
+    pub removed_provider_grace_secs: u64,
 }
 
 impl Default for Identity {
     fn default() -> Self {
         Self {
             allow_http_loopback: false,
+            removed_provider_grace_secs: 60,
             max_session_lifetime_secs: 3600,
             authentication_timeout_secs: 30,
             providers: Vec::new(),

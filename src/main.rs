@@ -39,6 +39,9 @@ enum Command {
         #[command(subcommand)]
         command: AclCommand,
     },
+    /// Reads a management API token on stdin and prints its SHA-256, as
+    /// `management.tokens[].sha256` lists it.
+    HashToken,
 }
 
 #[derive(Subcommand)]
@@ -92,6 +95,15 @@ fn main() -> ExitCode {
             }
         },
         acl @ Command::Acl { .. } => acl_check(acl),
+        Command::HashToken => {
+            let mut token = String::new();
+            if std::io::stdin().read_line(&mut token).is_err() || token.trim().is_empty() {
+                eprintln!("hash-token: give the token on stdin");
+                return ExitCode::from(2);
+            }
+            println!("{}", kafka_oidc_proxy::management::token_hash(token.trim()));
+            ExitCode::SUCCESS
+        }
         Command::Run { config: path } => {
             let config = match Config::load(&path) {
                 Ok(c) => c,
@@ -230,14 +242,30 @@ fn identity_of(config: &Config, token: String) -> Result<Identity, String> {
 
 async fn run(config: Config, path: PathBuf) -> ExitCode {
     let grace = Duration::from_secs(config.limits.shutdown_grace_secs);
-    let proxy = match Proxy::start(config).await {
+    let proxy = match Proxy::start(config.clone()).await {
         Ok(p) => p,
         Err(e) => {
             tracing::error!(error = %e, "cannot start");
             return ExitCode::FAILURE;
         }
     };
+    let management = match &config.management {
+        None => None,
+        Some(m) => {
+            match kafka_oidc_proxy::management::start(&config, m, proxy.data_plane()).await {
+                Ok(running) => Some(running),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot start the management API");
+                    proxy.shutdown(grace).await;
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+    };
     wait_for_signal(&proxy, &path).await;
+    if let Some(running) = management {
+        running.stop().await;
+    }
     tracing::info!(
         grace_secs = grace.as_secs(),
         "shutting down: no new connections, draining in-flight requests"

@@ -193,6 +193,11 @@ pub struct Provider {
     pub spec: ProviderSpec,
     /// Its keys.
     pub jwks: Jwks,
+    /// Cancelled when the provider leaves the registered set: its background work stops.
+    pub retired: tokio_util::sync::CancellationToken,
+    /// Cancelled when the sessions it authenticated must end (its removal, after a grace
+    /// period).
+    pub revoked: tokio_util::sync::CancellationToken,
 }
 
 impl Provider {
@@ -205,13 +210,29 @@ impl Provider {
             http,
             timing,
         );
-        Self { spec, jwks }
+        Self::from_parts(spec, jwks)
+    }
+
+    fn from_parts(spec: ProviderSpec, jwks: Jwks) -> Self {
+        Self {
+            spec,
+            jwks,
+            retired: Default::default(),
+            revoked: Default::default(),
+        }
+    }
+
+    /// Whether `other` registers the same provider in every respect, secret included (so
+    /// that a replacement can keep this one and its keys).
+    pub fn is_registered_as(&self, other: &ProviderSpec) -> bool {
+        let secret = |s: &ProviderSpec| s.cfk_client_secret.as_ref().map(|x| x.expose().to_owned());
+        format!("{:?}", self.spec) == format!("{other:?}") && secret(&self.spec) == secret(other)
     }
 
     /// A provider whose keys are given, for tests without a provider.
     pub fn with_keys(spec: ProviderSpec, jwks: &Value, http: reqwest::Client) -> Self {
         let jwks = Jwks::with_keys(&spec.issuer, jwks, http, timing(&spec));
-        Self { spec, jwks }
+        Self::from_parts(spec, jwks)
     }
 }
 
@@ -287,6 +308,12 @@ impl Providers {
     /// Every provider.
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Provider>> {
         self.by_issuer.values().flatten()
+    }
+
+    /// The provider `identifier` of `organization`.
+    pub fn find(&self, organization: &str, identifier: &str) -> Option<&Arc<Provider>> {
+        self.iter()
+            .find(|p| p.spec.organization == organization && p.spec.identifier == identifier)
     }
 
     /// Verifies a bearer token and returns who it identifies.

@@ -32,6 +32,9 @@ pub(crate) enum AuthState {
         identity: Identity,
         deadline: Instant,
         reauth: bool,
+        /// Cancelled when the provider that issued the token is removed (after its grace
+        /// period): the session ends then.
+        revoked: tokio_util::sync::CancellationToken,
     },
 }
 
@@ -187,10 +190,15 @@ pub(crate) async fn authenticate(
             } else {
                 0
             };
+            let revoked = providers
+                .find(&identity.organization, &identity.provider)
+                .map(|p| p.revoked.clone())
+                .unwrap_or_default();
             *state = AuthState::Authenticated {
                 identity: identity.clone(),
                 deadline,
                 reauth: false,
+                revoked,
             };
             let response = SaslAuthenticateResponse::default().with_session_lifetime_ms(reported);
             (response, Step::Continue, Some(Outcome::Success(identity)))

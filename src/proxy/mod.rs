@@ -25,7 +25,7 @@ use tracing::Instrument;
 
 use crate::authz::{AclIndex, AuthorizationConfig};
 use crate::config::{Authentication, Config, Listener};
-use crate::identity::{Provider, Providers};
+use crate::identity::{Provider, ProviderSpec, Providers};
 use topology::Topology;
 use upstream::{Connector, UpstreamError};
 
@@ -104,6 +104,19 @@ pub(crate) struct Shared {
     snapshot: RwLock<Arc<Snapshot>>,
     /// Authentication outcomes by provider and outcome (`success` or a failure reason).
     auth_counts: Mutex<BTreeMap<(String, String), u64>>,
+    /// Where the snapshot comes from: the configuration file's ACL section (replaced on
+    /// SIGHUP) and what the management API stored. Held while a new snapshot is built, so
+    /// that two changes never interleave.
+    sources: Mutex<Sources>,
+    /// The client for identity providers.
+    http: reqwest::Client,
+}
+
+/// The parts a snapshot is built from.
+#[derive(Default)]
+struct Sources {
+    file_authorization: AuthorizationConfig,
+    stored_acls: Vec<crate::authz::AclBinding>,
 }
 
 /// What the data plane decides with, replaced whole on every change (DESIGN.md decision 12).
@@ -147,6 +160,11 @@ impl Proxy {
                 acls: Arc::new(config.authorization.index()),
             })),
             auth_counts: Mutex::default(),
+            sources: Mutex::new(Sources {
+                file_authorization: config.authorization.clone(),
+                stored_acls: Vec::new(),
+            }),
+            http: http.clone(),
             connection_slots: Arc::new(Semaphore::new(config.limits.max_connections)),
             config,
             listeners,
@@ -217,35 +235,108 @@ impl Proxy {
             .unwrap_or_default()
     }
 
-    /// Replaces the ACL bindings and super users. The next request of every connection is
-    /// decided by the new ones; nothing restarts. A section with problems (each with its
-    /// field) changes nothing.
+    /// Replaces the ACL bindings and super users of the configuration file (those the
+    /// management API stored stay). The next request of every connection is decided by the
+    /// new ones; nothing restarts. A section with problems (each with its field) changes
+    /// nothing.
     pub fn set_authorization(
         &self,
         authorization: &AuthorizationConfig,
     ) -> Result<(), Vec<(String, String)>> {
-        let current = self.shared.snapshot();
-        let organizations = current
+        let organizations = self
+            .shared
+            .config
+            .identity
             .providers
             .iter()
-            .map(|p| p.spec.organization.as_str())
+            .map(|p| p.organization.as_str())
             .collect();
         let problems = authorization.problems(&organizations);
         if !problems.is_empty() {
             return Err(problems);
         }
-        let next = Snapshot {
-            providers: current.providers.clone(),
-            acls: Arc::new(authorization.index()),
+        let Ok(mut sources) = self.shared.sources.lock() else {
+            return Err(vec![("authorization".into(), "state unavailable".into())]);
         };
-        if let Ok(mut s) = self.shared.snapshot.write() {
-            *s = Arc::new(next);
-        }
+        sources.file_authorization = authorization.clone();
+        let providers = self.shared.providers();
+        self.shared.install(providers, &sources);
         tracing::info!(
             bindings = authorization.acls.len(),
             "authorization replaced"
         );
         Ok(())
+    }
+
+    /// Makes `stored` (beside the configuration file's) the identity providers and
+    /// `stored_acls` the API's ACL bindings. A provider registered as before keeps its key
+    /// cache. A new one's tokens authenticate on the next connection; a removed (or changed)
+    /// one's tokens are refused on new connections at once, and the sessions it
+    /// authenticated end at their next re-authentication or after
+    /// `identity.removed_provider_grace_secs`, whichever comes first. Problems (each with its
+    /// field) change nothing.
+    pub fn set_stored(
+        &self,
+        stored: Vec<ProviderSpec>,
+        stored_acls: Vec<crate::authz::AclBinding>,
+    ) -> Result<(), Vec<(String, String)>> {
+        let file = &self.shared.config.identity.providers;
+        let problems = stored_problems(file, &stored);
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let Ok(mut sources) = self.shared.sources.lock() else {
+            return Err(vec![("store".into(), "state unavailable".into())]);
+        };
+        let current = self.shared.providers();
+        let mut kept = Vec::new();
+        let mut added = Vec::new();
+        for spec in file.iter().chain(&stored) {
+            match current.iter().find(|p| p.is_registered_as(spec)) {
+                Some(p) => kept.push(p.clone()),
+                None => {
+                    let p = Arc::new(Provider::new(spec.clone(), self.shared.http.clone()));
+                    added.push(p.clone());
+                    kept.push(p);
+                }
+            }
+        }
+        let removed: Vec<Arc<Provider>> = current
+            .iter()
+            .filter(|p| !kept.iter().any(|k| Arc::ptr_eq(k, p)))
+            .cloned()
+            .collect();
+        sources.stored_acls = stored_acls;
+        self.shared
+            .install(Arc::new(Providers::new(kept)), &sources);
+        drop(sources);
+        for p in &added {
+            tracing::info!(organization = %p.spec.organization, provider = %p.spec.identifier, issuer = %p.spec.issuer, "identity provider added");
+            self.shared
+                .tracker
+                .spawn(jwks_refresh_loop(self.shared.shutdown.clone(), p.clone()));
+        }
+        let grace = Duration::from_secs(self.shared.config.identity.removed_provider_grace_secs);
+        for p in removed {
+            tracing::info!(organization = %p.spec.organization, provider = %p.spec.identifier, grace_secs = grace.as_secs(), "identity provider removed; its sessions end at re-authentication or after the grace period");
+            p.retired.cancel();
+            let shutdown = self.shared.shutdown.clone();
+            self.shared.tracker.spawn(async move {
+                tokio::select! {
+                    _ = tokio::time::sleep(grace) => p.revoked.cancel(),
+                    _ = shutdown.cancelled() => {}
+                }
+            });
+        }
+        Ok(())
+    }
+
+    /// The proxy as the management API's data plane.
+    pub fn data_plane(&self) -> Arc<dyn crate::management::DataPlane> {
+        Arc::new(Self {
+            shared: self.shared.clone(),
+            bootstrap: Vec::new(),
+        })
     }
 
     /// Open-connection gauges.
@@ -288,6 +379,21 @@ async fn bind(listener: &str, addr: SocketAddr) -> Result<TcpListener, StartErro
 }
 
 impl Shared {
+    /// Builds and swaps in the snapshot of `providers` and the ACLs of `sources`.
+    fn install(&self, providers: Arc<Providers>, sources: &Sources) {
+        let mut authorization = sources.file_authorization.clone();
+        authorization
+            .acls
+            .extend(sources.stored_acls.iter().cloned());
+        let next = Snapshot {
+            providers,
+            acls: Arc::new(authorization.index()),
+        };
+        if let Ok(mut s) = self.snapshot.write() {
+            *s = Arc::new(next);
+        }
+    }
+
     fn snapshot(&self) -> Arc<Snapshot> {
         self.snapshot.read().map(|s| s.clone()).unwrap_or_default()
     }
@@ -476,7 +582,40 @@ async fn jwks_refresh_loop(shutdown: CancellationToken, provider: Arc<Provider>)
         };
         tokio::select! {
             _ = shutdown.cancelled() => return,
+            _ = provider.retired.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}
         }
     }
+}
+
+impl crate::management::DataPlane for Proxy {
+    fn apply(
+        &self,
+        providers: Vec<ProviderSpec>,
+        acls: Vec<crate::authz::AclBinding>,
+    ) -> Result<(), Vec<(String, String)>> {
+        self.set_stored(providers, acls)
+    }
+}
+
+/// What would make the stored providers clash with the file's or with each other (the API
+/// checks each write; this guards what two writers may have raced in).
+fn stored_problems(file: &[ProviderSpec], stored: &[ProviderSpec]) -> Vec<(String, String)> {
+    let mut problems = Vec::new();
+    for (i, p) in stored.iter().enumerate() {
+        let at = format!("store provider {}/{}", p.organization, p.identifier);
+        let earlier = file.iter().chain(&stored[..i]);
+        for other in earlier {
+            if other.organization == p.organization && other.identifier == p.identifier {
+                problems.push((at.clone(), "identifier registered twice".to_owned()));
+            }
+            if other.issuer == p.issuer && other.audience == p.audience {
+                problems.push((
+                    at.clone(),
+                    "issuer and audience registered twice".to_owned(),
+                ));
+            }
+        }
+    }
+    problems
 }

@@ -234,9 +234,20 @@ impl Session {
                     None => std::future::pending().await,
                 }
             };
+            let revoked = match &self.auth {
+                AuthState::Authenticated { revoked, .. } => Some(revoked.clone()),
+                _ => None,
+            };
+            let provider_removed = async move {
+                match revoked {
+                    Some(r) => r.cancelled_owned().await,
+                    None => std::future::pending().await,
+                }
+            };
             let next = tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break End::Shutdown,
+                _ = provider_removed => break End::Expired("identity provider removed"),
                 _ = expiry => break if self.auth.serves_requests() {
                     self.shared.stats.sessions_expired.fetch_add(1, Ordering::Relaxed);
                     End::Expired("session expired (token lifetime)")

@@ -124,6 +124,8 @@ impl Default for ProxyOptions {
 pub struct TestProxy {
     pub proxy: Proxy,
     pub bootstrap: SocketAddr,
+    /// The configuration it runs with.
+    pub config: Config,
 }
 
 impl TestProxy {
@@ -156,14 +158,18 @@ pub async fn start_proxy(options: ProxyOptions) -> TestProxy {
     );
     let config =
         Config::parse(&text).unwrap_or_else(|e| panic!("test config invalid: {e}\n{text}"));
-    let proxy = Proxy::start(config).await.expect("proxy starts");
+    let proxy = Proxy::start(config.clone()).await.expect("proxy starts");
     if options.wait_ready {
         tokio::time::timeout(Duration::from_secs(60), proxy.ready())
             .await
             .expect("the proxy reaches the cluster within 60 s");
     }
     let bootstrap = proxy.bootstrap_addr("test").expect("test listener");
-    TestProxy { proxy, bootstrap }
+    TestProxy {
+        proxy,
+        bootstrap,
+        config,
+    }
 }
 
 /// The JSON line a client program printed, once it exited successfully.

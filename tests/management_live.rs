@@ -1,0 +1,218 @@
+//! The management API on a running proxy, end to end with the real provider, cluster and Java
+//! client: a provider registered through the API authenticates on the next connection, an ACL
+//! created through it lets a real client produce, deleting the ACL denies the next request of
+//! a live connection, and deleting the provider refuses new connections and ends its live
+//! sessions within the grace period. No restart anywhere.
+
+mod common;
+
+use bytes::Bytes;
+use common::raw::Raw;
+use common::{Idp, ProxyOptions, start_proxy};
+use kafka_oidc_proxy::kafka::error_code::{SASL_AUTHENTICATION_FAILED, TOPIC_AUTHORIZATION_FAILED};
+use kafka_oidc_proxy::management;
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::{
+    MetadataRequest, SaslAuthenticateRequest, SaslHandshakeRequest, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+use serde_json::{Value, json};
+
+const TOKEN: &str = "live-test-admin-token";
+
+/// A raw connection authenticated with `token`; the SaslAuthenticate error code.
+async fn login_with(addr: &str, token: &str) -> (Raw, i16) {
+    let mut c = Raw::connect(addr).await;
+    let hs = c
+        .request(
+            1,
+            &SaslHandshakeRequest::default().with_mechanism("OAUTHBEARER".into()),
+        )
+        .await;
+    assert_eq!(hs.error_code, 0);
+    let auth = c
+        .request(
+            2,
+            &SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(format!(
+                "n,,\u{1}auth=Bearer {token}\u{1}\u{1}"
+            ))),
+        )
+        .await;
+    if auth.error_code == 0 && !auth.auth_bytes.is_empty() {
+        // RFC 7628: a refusal is an error challenge first; the client's %x01 gets the error.
+        let ack = c
+            .request(
+                2,
+                &SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from_static(b"\x01")),
+            )
+            .await;
+        return (c, ack.error_code);
+    }
+    (c, auth.error_code)
+}
+
+async fn topic_code(c: &mut Raw, topic: &str) -> i16 {
+    let request = MetadataRequest::default()
+        .with_allow_auto_topic_creation(false)
+        .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(
+            TopicName(StrBytes::from_string(topic.to_owned())),
+        ))]));
+    let r = c.request(12, &request).await;
+    r.topics[0].error_code
+}
+
+async fn api(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = http.request(method, url).bearer_auth(TOKEN);
+    if let Some(b) = body {
+        request = request.json(&b);
+    }
+    let response = request.send().await.expect("answered");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn providers_and_acls_registered_through_the_api_apply_at_once() {
+    let t = common::unique_tag();
+    let dir = std::env::temp_dir().join(format!("kop-live-{t}"));
+    // The file knows only acme (the main provider); globex comes through the API.
+    let extra = format!(
+        "[identity]\nallow_http_loopback = true\nremoved_provider_grace_secs = 2\n\
+         [[identity.providers]]\norganization = \"acme\"\nidentifier = \"main-idp\"\n\
+         issuer = {issuer:?}\naudience = \"kafka\"\nscope = \"kafka\"\n\
+         [authorization.super_users]\nacme = [\"Group:platform-admins\"]\n\
+         [management]\nlisten = \"127.0.0.1:0\"\n\
+         [[management.tokens]]\nname = \"t\"\nsha256 = {hash:?}\norganization = \"*\"\n\
+         [store]\ndata_dir = {dir:?}\n",
+        issuer = Idp::issuer(),
+        hash = management::token_hash(TOKEN),
+        dir = dir.display().to_string(),
+    );
+    let proxy = start_proxy(ProxyOptions {
+        authentication: "oauthbearer",
+        extra,
+        ..ProxyOptions::default()
+    })
+    .await;
+    let running = management::start(
+        &proxy.config,
+        proxy.config.management.as_ref().expect("management"),
+        proxy.proxy.data_plane(),
+    )
+    .await
+    .expect("management starts");
+    let base = format!("http://{}/organizations/globex", running.addr());
+    let http = kafka_oidc_proxy::identity::http_client().expect("client");
+    let topic = format!("globex.live{t}");
+    let created = common::run_as(
+        &proxy,
+        "java",
+        "authz-admin",
+        "kafka-admin",
+        &["--create", &topic],
+    )
+    .await;
+    assert_eq!(created["create"][&topic], "ok", "{created}");
+
+    // Unknown issuer: refused.
+    let second = Idp::token(&Idp::second_issuer(), "kafka-producer").await;
+    let (_, code) = login_with(&proxy.bootstrap(), &second).await;
+    assert_eq!(code, SASL_AUTHENTICATION_FAILED);
+
+    // Registered through the API: the next connection authenticates.
+    let (status, provider) = api(
+        &http,
+        reqwest::Method::POST,
+        format!("{base}/oauth-providers/"),
+        Some(json!({
+            "organization": "globex", "identifier": "second-idp",
+            "issuer": Idp::second_issuer(), "audience": "kafka", "scope": "kafka",
+            "token_endpoint_uri": format!("{}/token", Idp::second_issuer()),
+            "refresh_token": true
+        })),
+    )
+    .await;
+    assert_eq!(status, 201, "{provider}");
+    let (mut live, code) = login_with(&proxy.bootstrap(), &second).await;
+    assert_eq!(code, 0, "the registered provider's token is accepted");
+    assert_eq!(
+        topic_code(&mut live, &topic).await,
+        TOPIC_AUTHORIZATION_FAILED,
+        "no grant yet"
+    );
+
+    // An ACL through the API: the live connection's next request, and a real client.
+    let (status, binding) = api(
+        &http,
+        reqwest::Method::POST,
+        format!("{base}/acls/"),
+        Some(json!({
+            "principal": "User:kafka-producer", "resource_type": "TOPIC",
+            "resource_name": topic, "operation": "WRITE", "permission": "ALLOW"
+        })),
+    )
+    .await;
+    assert_eq!(status, 201, "{binding}");
+    assert_eq!(topic_code(&mut live, &topic).await, 0);
+    let login = [
+        "--security-protocol",
+        "SASL_PLAINTEXT",
+        "--oauth-token-url",
+        &format!("{}/token", Idp::second_issuer()),
+        "--oauth-client-id",
+        "kafka-producer",
+        "--oauth-client-secret",
+        "kafka-producer-secret",
+    ];
+    let bootstrap = proxy.bootstrap();
+    let mut args = vec!["--bootstrap", bootstrap.as_str()];
+    args.extend_from_slice(&login);
+    args.extend_from_slice(&["--topics", &topic]);
+    let produced = common::run_client("java", "authz-produce", &args)
+        .await
+        .json;
+    assert_eq!(produced["produce"][&topic], "ok", "{produced}");
+
+    // The ACL deleted: the live connection's next request is denied.
+    let id = binding["id"].as_str().expect("id");
+    let (status, _) = api(
+        &http,
+        reqwest::Method::DELETE,
+        format!("{base}/acls/{id}/"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    assert_eq!(
+        topic_code(&mut live, &topic).await,
+        TOPIC_AUTHORIZATION_FAILED
+    );
+
+    // The provider deleted: new connections are refused, the live session ends within the
+    // grace period.
+    let id = provider["id"].as_str().expect("id");
+    let (status, _) = api(
+        &http,
+        reqwest::Method::DELETE,
+        format!("{base}/oauth-providers/{id}/"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (_, code) = login_with(&proxy.bootstrap(), &second).await;
+    assert_eq!(code, SASL_AUTHENTICATION_FAILED);
+    live.expect_closed().await;
+    common::wait_for_log(&["closing client connection", "identity provider removed"]).await;
+    // acme's file provider was never touched.
+    let acme = Idp::token(&Idp::issuer(), "kafka-admin").await;
+    let (_, code) = login_with(&proxy.bootstrap(), &acme).await;
+    assert_eq!(code, 0);
+    running.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
