@@ -62,6 +62,7 @@ up() {
     setsid target/release/kafka-oidc-proxy run --config config/proxy.toml >"$log_file" 2>&1 </dev/null &
     echo $! >"$pid_file"
     kop_wait_port 127.0.0.1 9092 30 || { cat "$log_file"; exit 1; }
+    kop_wait_port 127.0.0.1 8080 30 || { cat "$log_file"; exit 1; }
   fi
   cat <<MSG
 
@@ -80,6 +81,9 @@ Try it with the Kafka tools the stack installed:
       --command-property bootstrap.servers=127.0.0.1:9092
   scripts/stack.sh tool console-consumer --bootstrap-server 127.0.0.1:9092 \\
       --command-config $java_config --topic demo --from-beginning --max-messages 10
+
+Management API: http://127.0.0.1:8080 (token "local-admin-token"; README, "Management API"),
+storing what it registers in data/kafka-oidc-proxy.db (SQLite).
 
 127.0.0.1:9192 is the same cluster without authentication (listener "insecure-local", for
 benchmarks). Proxy log: $log_file     Stop everything: scripts/stack.sh down

@@ -2,6 +2,8 @@
 //! and every error rule (400 malformed or invalid, 401, 404 for other organizations, 409,
 //! 413, 415). What reaches the data plane is recorded.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
 use kafka_oidc_proxy::authz::AclBinding;
@@ -87,26 +89,6 @@ fn unique() -> String {
     )
 }
 
-/// A fresh database on the harness's PostgreSQL (scripts/test.sh starts it).
-async fn postgres_database() -> String {
-    use sqlx::Connection;
-    let url = std::env::var("KOP_PG_URL").expect(
-        "KOP_PG_URL is not set: run the tests with scripts/test.sh, which starts PostgreSQL",
-    );
-    let name = format!("kop_test_{}", unique());
-    let mut admin = sqlx::PgConnection::connect(&url)
-        .await
-        .expect("PostgreSQL answers");
-    sqlx::Executor::execute(&mut admin, format!("CREATE DATABASE {name}").as_str())
-        .await
-        .expect("database created");
-    let base = url
-        .rsplit_once('/')
-        .map_or(url.as_str(), |(b, _)| b)
-        .to_owned();
-    format!("{base}/{name}")
-}
-
 async fn server(extra: &str) -> Server {
     server_on(Backend::Sqlite, extra).await
 }
@@ -115,7 +97,7 @@ async fn server_on(backend: Backend, extra: &str) -> Server {
     let dir = std::env::temp_dir().join(format!("kop-management-{}", unique()));
     let store = match backend {
         Backend::Sqlite => format!("data_dir = \"{}\"", dir.display()),
-        Backend::Postgres => format!("url = \"{}\"", postgres_database().await),
+        Backend::Postgres => format!("url = \"{}\"", common::postgres_database().await),
     };
     let config = config(&store, extra);
     let applied = Arc::new(Recorded::default());

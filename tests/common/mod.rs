@@ -416,3 +416,19 @@ pub fn acl(
          operation = {op:?}\npermission = {permission:?}\n"
     )
 }
+
+/// A fresh, empty database on the harness's PostgreSQL (scripts/test.sh starts it), as a
+/// `postgres://` URL.
+pub async fn postgres_database() -> String {
+    use sqlx::Connection;
+    let url = env("KOP_PG_URL");
+    let name = format!("kop_test_{}", unique_tag());
+    let mut admin = sqlx::PgConnection::connect(&url)
+        .await
+        .expect("PostgreSQL answers");
+    sqlx::Executor::execute(&mut admin, format!("CREATE DATABASE {name}").as_str())
+        .await
+        .expect("database created");
+    let base = url.rsplit_once('/').map_or(url.as_str(), |(b, _)| b);
+    format!("{base}/{name}")
+}
