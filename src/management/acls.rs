@@ -9,14 +9,14 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::Api;
-use super::body::{Fields, Given, json_value};
+use super::body::{Fields, Given, json_value, query};
 use super::errors::ApiError;
 use super::providers::PageQuery;
 use super::time::{now_micros, rfc3339_micros};
@@ -143,10 +143,11 @@ fn stored(b: &AclBinding, now: i64) -> StoredAcl {
 /// POST: one binding (an object) or several (an array), all or none.
 pub(crate) async fn create(
     State(api): State<Arc<Api>>,
-    Path(org): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    let Path(org) = path.map_err(|_| ApiError::NotFound)?;
     api.authorize(&headers, &org)?;
     let value = json_value(&headers, body, api.max_body_bytes).await?;
     let (items, many) = match value {
@@ -207,53 +208,52 @@ pub(crate) async fn create(
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
 }
 
-/// The filters of a list.
-#[derive(Debug, Deserialize)]
-pub(crate) struct AclQuery {
-    principal: Option<String>,
-    resource_type: Option<String>,
-    resource_name: Option<String>,
-    pattern_type: Option<String>,
-    #[serde(flatten)]
-    page: PageQuery,
-}
-
-impl AclQuery {
-    fn filter(&self) -> Result<AclFilter, ApiError> {
-        fn normalized<T: FromStr + ToString>(
-            field: &str,
-            v: &Option<String>,
-        ) -> Result<Option<String>, ApiError>
-        where
-            T::Err: std::fmt::Display,
-        {
-            v.as_ref()
-                .map(|s| {
-                    s.parse::<T>()
-                        .map(|t| t.to_string())
-                        .map_err(|e| ApiError::field(field, e.to_string()))
-                })
-                .transpose()
-        }
-        Ok(AclFilter {
-            principal: normalized::<Principal>("principal", &self.principal)?,
-            resource_type: normalized::<ResourceType>("resource_type", &self.resource_type)?,
-            resource_name: self.resource_name.clone(),
-            pattern_type: normalized::<PatternType>("pattern_type", &self.pattern_type)?,
+/// The filters of a list, as Kafka writes the names.
+fn filter(params: &mut BTreeMap<String, String>) -> Result<AclFilter, ApiError> {
+    fn normalized<T: FromStr + ToString>(
+        field: &str,
+        v: Option<String>,
+    ) -> Result<Option<String>, ApiError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        v.map(|s| {
+            s.parse::<T>()
+                .map(|t| t.to_string())
+                .map_err(|e| ApiError::field(field, e.to_string()))
         })
+        .transpose()
     }
+    Ok(AclFilter {
+        principal: normalized::<Principal>("principal", params.remove("principal"))?,
+        resource_type: normalized::<ResourceType>("resource_type", params.remove("resource_type"))?,
+        resource_name: params.remove("resource_name"),
+        pattern_type: normalized::<PatternType>("pattern_type", params.remove("pattern_type"))?,
+    })
 }
 
 /// GET on the collection: one page of the organization's bindings that match the filters.
 pub(crate) async fn list(
     State(api): State<Arc<Api>>,
-    Path(org): Path<String>,
-    Query(query): Query<AclQuery>,
+    path: Result<Path<String>, PathRejection>,
+    RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let Path(org) = path.map_err(|_| ApiError::NotFound)?;
     api.authorize(&headers, &org)?;
-    let filter = query.filter()?;
-    let page = query.page.check()?;
+    let mut params = query(
+        raw.as_deref(),
+        &[
+            "principal",
+            "resource_type",
+            "resource_name",
+            "pattern_type",
+            "limit",
+            "offset",
+        ],
+    )?;
+    let filter = filter(&mut params)?;
+    let page = PageQuery::from(&mut params).check()?;
     let (items, count) = api
         .store
         .acls(&org, &filter, page.limit, page.offset)
@@ -266,9 +266,10 @@ pub(crate) async fn list(
 /// GET on one binding.
 pub(crate) async fn get(
     State(api): State<Arc<Api>>,
-    Path((org, id)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let Path((org, id)) = path.map_err(|_| ApiError::NotFound)?;
     api.authorize(&headers, &org)?;
     if uuid::Uuid::parse_str(&id).is_err() {
         return Err(ApiError::NotFound);
@@ -280,9 +281,10 @@ pub(crate) async fn get(
 /// DELETE: the next request of every connection is decided without it.
 pub(crate) async fn delete(
     State(api): State<Arc<Api>>,
-    Path((org, id)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let Path((org, id)) = path.map_err(|_| ApiError::NotFound)?;
     api.authorize(&headers, &org)?;
     if uuid::Uuid::parse_str(&id).is_err() || !api.store.delete_acl(&org, &id).await? {
         return Err(ApiError::NotFound);

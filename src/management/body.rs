@@ -148,3 +148,31 @@ impl Fields {
         self.errors
     }
 }
+
+/// The parameters of a query string, each given at most once and each one of `allowed`.
+pub(crate) fn query(
+    raw: Option<&str>,
+    allowed: &[&str],
+) -> Result<BTreeMap<String, String>, ApiError> {
+    let mut params = BTreeMap::new();
+    let mut errors: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (name, value) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        let name = name.into_owned();
+        if !allowed.contains(&name.as_str()) {
+            errors
+                .entry(name)
+                .or_default()
+                .push("Unknown query parameter.".into());
+        } else if params.insert(name.clone(), value.into_owned()).is_some() {
+            errors
+                .entry(name)
+                .or_default()
+                .push("Given more than once.".into());
+        }
+    }
+    if errors.is_empty() {
+        Ok(params)
+    } else {
+        Err(ApiError::Invalid(errors))
+    }
+}

@@ -11,6 +11,22 @@ fn nullable_string() -> Value {
     json!({ "type": "string", "nullable": true })
 }
 
+/// A name as providers take it: not blank, no control characters, at most 1024 characters.
+fn text() -> Value {
+    json!({
+        "type": "string", "maxLength": 1024,
+        "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    })
+}
+
+/// An https URL (the operator may also allow loopback http, which this pattern leaves out).
+fn url(nullable: bool) -> Value {
+    json!({
+        "type": "string", "nullable": nullable,
+        "pattern": "^https://[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~/-]*)?$"
+    })
+}
+
 fn error_responses(extra: &[(&str, &str)]) -> serde_json::Map<String, Value> {
     let mut responses = serde_json::Map::new();
     let detail = json!({ "$ref": "#/components/schemas/Detail" });
@@ -36,6 +52,7 @@ fn json_response(description: &str, schema: Value) -> Value {
 }
 
 fn operation(
+    id: &str,
     summary: &str,
     ok: (&str, Value),
     errors: &[(&str, &str)],
@@ -43,7 +60,7 @@ fn operation(
 ) -> Value {
     let mut responses = error_responses(errors);
     responses.insert(ok.0.to_owned(), ok.1);
-    let mut op = json!({ "summary": summary, "responses": responses });
+    let mut op = json!({ "operationId": id, "summary": summary, "responses": responses });
     if let Some(schema) = body {
         op["requestBody"] = json!({
             "required": true,
@@ -78,15 +95,15 @@ const LIST: &[(&str, &str)] = &[
 pub(crate) fn document() -> Value {
     let provider_fields = json!({
         "organization": string(),
-        "identifier": string(),
-        "issuer": { "type": "string", "description": "https URL (loopback http when the operator allows it)" },
-        "jwks_endpoint_uri": nullable_string(),
-        "audience": string(),
+        "identifier": text(),
+        "issuer": url(false),
+        "jwks_endpoint_uri": url(true),
+        "audience": text(),
         "scope": string(),
-        "token_endpoint_uri": nullable_string(),
-        "sub_claim_name": string(),
-        "groups_claim_name": string(),
-        "authorize_endpoint_uri": nullable_string(),
+        "token_endpoint_uri": url(true),
+        "sub_claim_name": text(),
+        "groups_claim_name": text(),
+        "authorize_endpoint_uri": url(true),
         "refresh_token": { "type": "boolean" },
         "cfk_client_id": nullable_string(),
         "cfk_client_secret": { "type": "string", "nullable": true, "writeOnly": true,
@@ -121,13 +138,13 @@ pub(crate) fn document() -> Value {
     ];
     let acl_fields = json!({
         "organization": string(),
-        "principal": { "type": "string", "description": "User:<name>, User:* or Group:<name>" },
+        "principal": { "type": "string", "pattern": "^(User|Group):.+$", "description": "User:<name>, User:* or Group:<name>" },
         "host": { "type": "string", "description": "* (the default) or an IP address" },
-        "resource_type": { "type": "string", "description": "TOPIC, GROUP, CLUSTER or TRANSACTIONAL_ID" },
-        "resource_name": string(),
-        "pattern_type": { "type": "string", "description": "LITERAL (the default) or PREFIXED" },
-        "operation": { "type": "string", "description": "ALL, READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS or IDEMPOTENT_WRITE" },
-        "permission": { "type": "string", "description": "ALLOW or DENY" },
+        "resource_type": { "type": "string", "enum": ["TOPIC", "GROUP", "CLUSTER", "TRANSACTIONAL_ID"] },
+        "resource_name": { "type": "string", "minLength": 1, "description": "a name, a prefix (PREFIXED), * (LITERAL: every resource of the type); kafka-cluster for CLUSTER" },
+        "pattern_type": { "type": "string", "enum": ["LITERAL", "PREFIXED"], "description": "LITERAL is the default" },
+        "operation": { "type": "string", "enum": ["ALL", "READ", "WRITE", "CREATE", "DELETE", "ALTER", "DESCRIBE", "CLUSTER_ACTION", "DESCRIBE_CONFIGS", "ALTER_CONFIGS", "IDEMPOTENT_WRITE"] },
+        "permission": { "type": "string", "enum": ["ALLOW", "DENY"] },
         "id": { "type": "string", "readOnly": true },
         "created_at": { "type": "string", "readOnly": true },
     });
@@ -173,13 +190,18 @@ pub(crate) fn document() -> Value {
         "resource_name",
         "pattern_type",
     ] {
-        acl_list_params.push(json!({ "name": f, "in": "query", "schema": string() }));
+        let schema = match f {
+            "principal" | "resource_type" | "pattern_type" => acl_fields[f].clone(),
+            _ => string(),
+        };
+        acl_list_params.push(json!({ "name": f, "in": "query", "schema": schema }));
     }
     acl_list_params.extend(paging.iter().cloned());
     let mut provider_list_params = vec![org.clone()];
     provider_list_params.extend(paging.iter().cloned());
 
     let mut list_providers = operation(
+        "listProviders",
         "List an organization's identity providers",
         ("200", json_response("One page.", reference("ProviderPage"))),
         LIST,
@@ -187,6 +209,7 @@ pub(crate) fn document() -> Value {
     );
     list_providers["parameters"] = json!(provider_list_params);
     let mut list_acls = operation(
+        "listAcls",
         "List an organization's ACL bindings",
         ("200", json_response("One page.", reference("AclPage"))),
         LIST,
@@ -195,13 +218,22 @@ pub(crate) fn document() -> Value {
     list_acls["parameters"] = json!(acl_list_params);
 
     let mut create_provider = operation(
+        "createProvider",
         "Register an identity provider",
         ("201", json_response("Registered.", reference("Provider"))),
         WRITE,
         Some(reference("ProviderInput")),
     );
     create_provider["parameters"] = json!([org.clone()]);
+    let item_link = |op: &str| json!({ "operationId": op, "parameters": { "org": "$request.path.org", "id": "$response.body#/id" } });
+    create_provider["responses"]["201"]["links"] = json!({
+        "GetProvider": item_link("getProvider"),
+        "ReplaceProvider": item_link("replaceProvider"),
+        "PatchProvider": item_link("patchProvider"),
+        "DeleteProvider": item_link("deleteProvider"),
+    });
     let mut create_acls = operation(
+        "createAcls",
         "Create one ACL binding, or several at once (all or none)",
         (
             "201",
@@ -216,6 +248,10 @@ pub(crate) fn document() -> Value {
         })),
     );
     create_acls["parameters"] = json!([org.clone()]);
+    create_acls["responses"]["201"]["links"] = json!({
+        "GetAcl": item_link("getAcl"),
+        "DeleteAcl": item_link("deleteAcl"),
+    });
 
     json!({
         "openapi": "3.0.3",
@@ -247,10 +283,18 @@ pub(crate) fn document() -> Value {
             },
             "/organizations/{org}/oauth-providers/{id}/": {
                 "parameters": [org.clone(), id.clone()],
-                "get": operation("An identity provider", ("200", json_response("The provider.", reference("Provider"))), READ, None),
-                "put": operation("Replace an identity provider", ("200", json_response("Replaced.", reference("Provider"))), WRITE, Some(reference("ProviderInput"))),
-                "patch": operation("Change some fields of an identity provider", ("200", json_response("Changed.", reference("Provider"))), WRITE, Some(reference("ProviderPatch"))),
-                "delete": operation("Delete an identity provider", ("204", json!({ "description": "Deleted." })), READ, None)
+                "get": operation(
+        "getProvider",
+        "An identity provider", ("200", json_response("The provider.", reference("Provider"))), READ, None),
+                "put": operation(
+        "replaceProvider",
+        "Replace an identity provider", ("200", json_response("Replaced.", reference("Provider"))), WRITE, Some(reference("ProviderInput"))),
+                "patch": operation(
+        "patchProvider",
+        "Change some fields of an identity provider", ("200", json_response("Changed.", reference("Provider"))), WRITE, Some(reference("ProviderPatch"))),
+                "delete": operation(
+        "deleteProvider",
+        "Delete an identity provider", ("204", json!({ "description": "Deleted." })), READ, None)
             },
             "/organizations/{org}/acls/": {
                 "get": list_acls,
@@ -258,8 +302,12 @@ pub(crate) fn document() -> Value {
             },
             "/organizations/{org}/acls/{id}/": {
                 "parameters": [org, id],
-                "get": operation("An ACL binding", ("200", json_response("The binding.", reference("Acl"))), READ, None),
-                "delete": operation("Delete an ACL binding", ("204", json!({ "description": "Deleted." })), READ, None)
+                "get": operation(
+        "getAcl",
+        "An ACL binding", ("200", json_response("The binding.", reference("Acl"))), READ, None),
+                "delete": operation(
+        "deleteAcl",
+        "Delete an ACL binding", ("204", json!({ "description": "Deleted." })), READ, None)
             }
         },
         "components": {

@@ -6,13 +6,13 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::body::{Fields, Given, json_object};
+use super::body::{Fields, Given, json_object, query};
 use super::errors::ApiError;
 use super::time::{now_micros, rfc3339_micros};
 use super::{Api, Page};
@@ -131,7 +131,7 @@ fn check(api: &Api, fields: &mut Fields, p: &StoredProvider) {
     ] {
         if value.trim().is_empty() {
             fields.error(field, "Must not be empty.");
-        } else if value.len() > 1024 || value.chars().any(char::is_control) {
+        } else if value.chars().count() > 1024 || value.chars().any(char::is_control) {
             fields.error(
                 field,
                 "Must be at most 1024 characters, without control characters.",
@@ -206,10 +206,11 @@ async fn fields_of(api: &Api, headers: &HeaderMap, body: Body) -> Result<Fields,
 /// POST: registers a provider.
 pub(crate) async fn create(
     State(api): State<Arc<Api>>,
-    Path(org): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    let Path(org) = path.map_err(|_| ApiError::NotFound)?;
     api.authorize(&headers, &org)?;
     let mut fields = fields_of(&api, &headers, body).await?;
     let mut p = blank(&org);
@@ -227,12 +228,14 @@ pub(crate) async fn create(
 /// GET on the collection: one page of the organization's providers.
 pub(crate) async fn list(
     State(api): State<Arc<Api>>,
-    Path(org): Path<String>,
-    Query(page): Query<PageQuery>,
+    path: Result<Path<String>, PathRejection>,
+    RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let Path(org) = path.map_err(|_| ApiError::NotFound)?;
     api.authorize(&headers, &org)?;
-    let page = page.check()?;
+    let mut params = query(raw.as_deref(), &["limit", "offset"])?;
+    let page = PageQuery::from(&mut params).check()?;
     let (items, count) = api.store.providers(&org, page.limit, page.offset).await?;
     let results: Vec<Value> = items.iter().map(to_json).collect();
     let path = format!("/organizations/{org}/oauth-providers/");
@@ -242,9 +245,10 @@ pub(crate) async fn list(
 /// GET on one provider.
 pub(crate) async fn get(
     State(api): State<Arc<Api>>,
-    Path((org, id)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let Path((org, id)) = path.map_err(|_| ApiError::NotFound)?;
     api.authorize(&headers, &org)?;
     let p = api.find(&org, &id).await?;
     Ok(axum::Json(to_json(&p)).into_response())
@@ -253,20 +257,22 @@ pub(crate) async fn get(
 /// PUT: replaces a provider.
 pub(crate) async fn replace(
     State(api): State<Arc<Api>>,
-    Path((org, id)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    let Path((org, id)) = path.map_err(|_| ApiError::NotFound)?;
     change(api, org, id, headers, body, Mode::Replace).await
 }
 
 /// PATCH: changes some of a provider's fields.
 pub(crate) async fn patch(
     State(api): State<Arc<Api>>,
-    Path((org, id)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    let Path((org, id)) = path.map_err(|_| ApiError::NotFound)?;
     change(api, org, id, headers, body, Mode::Patch).await
 }
 
@@ -298,9 +304,10 @@ async fn change(
 /// DELETE: removes a provider; its tokens are refused on new connections at once.
 pub(crate) async fn delete(
     State(api): State<Arc<Api>>,
-    Path((org, id)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let Path((org, id)) = path.map_err(|_| ApiError::NotFound)?;
     api.authorize(&headers, &org)?;
     if uuid::Uuid::parse_str(&id).is_err() || !api.store.delete_provider(&org, &id).await? {
         return Err(ApiError::NotFound);
@@ -311,13 +318,20 @@ pub(crate) async fn delete(
 }
 
 /// `?limit=&offset=` of a list.
-#[derive(Debug, Deserialize)]
 pub(crate) struct PageQuery {
     limit: Option<String>,
     offset: Option<String>,
 }
 
 impl PageQuery {
+    /// The page parameters of `params`.
+    pub(crate) fn from(params: &mut std::collections::BTreeMap<String, String>) -> Self {
+        Self {
+            limit: params.remove("limit"),
+            offset: params.remove("offset"),
+        }
+    }
+
     pub(crate) fn check(&self) -> Result<Page, ApiError> {
         let number = |field: &str, v: &Option<String>, default: i64, max: i64| match v {
             None => Ok(default),

@@ -32,9 +32,9 @@ pub(crate) enum AuthState {
         identity: Identity,
         deadline: Instant,
         reauth: bool,
-        /// Cancelled when the provider that issued the token is removed (after its grace
-        /// period): the session ends then.
-        revoked: tokio_util::sync::CancellationToken,
+        /// The provider that issued the token: when it is removed (after its grace period,
+        /// its `revoked` token) the session ends.
+        provider: Option<std::sync::Arc<crate::identity::Provider>>,
     },
 }
 
@@ -190,15 +190,14 @@ pub(crate) async fn authenticate(
             } else {
                 0
             };
-            let revoked = providers
+            let provider = providers
                 .find(&identity.organization, &identity.provider)
-                .map(|p| p.revoked.clone())
-                .unwrap_or_default();
+                .cloned();
             *state = AuthState::Authenticated {
                 identity: identity.clone(),
                 deadline,
                 reauth: false,
-                revoked,
+                provider,
             };
             let response = SaslAuthenticateResponse::default().with_session_lifetime_ms(reported);
             (response, Step::Continue, Some(Outcome::Success(identity)))

@@ -226,6 +226,10 @@ impl Session {
         };
         let mut frames = FrameReader::new(read, max_frame);
         let shutdown = self.shared.shutdown.clone();
+        let mut watched: Option<(
+            Arc<crate::identity::Provider>,
+            std::pin::Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>,
+        )> = None;
         let end = loop {
             let deadline = self.deadline();
             let expiry = async move {
@@ -234,13 +238,24 @@ impl Session {
                     None => std::future::pending().await,
                 }
             };
-            let revoked = match &self.auth {
-                AuthState::Authenticated { revoked, .. } => Some(revoked.clone()),
+            // The wait on the session's provider is made once per authentication, not per
+            // request: registering a waiter takes a lock shared by all the provider's sessions.
+            let provider = match &self.auth {
+                AuthState::Authenticated { provider, .. } => provider.as_ref(),
                 _ => None,
             };
-            let provider_removed = async move {
-                match revoked {
-                    Some(r) => r.cancelled_owned().await,
+            let same = match (provider, &watched) {
+                (Some(p), Some((w, _))) => Arc::ptr_eq(p, w),
+                (None, None) => true,
+                _ => false,
+            };
+            if !same {
+                watched =
+                    provider.map(|p| (p.clone(), Box::pin(p.revoked.clone().cancelled_owned())));
+            }
+            let provider_removed = async {
+                match &mut watched {
+                    Some((_, wait)) => wait.as_mut().await,
                     None => std::future::pending().await,
                 }
             };

@@ -1,0 +1,129 @@
+//! Two proxies sharing one PostgreSQL store: a provider registered through one proxy's API
+//! authenticates clients on the other proxy too, and its deletion there too, by the store
+//! poll (store.poll_interval_ms), with no restart.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::raw::Raw;
+use common::{Idp, ProxyOptions, TestProxy, start_proxy};
+use kafka_oidc_proxy::management::{self, Running};
+use kafka_protocol::messages::{SaslAuthenticateRequest, SaslHandshakeRequest};
+use serde_json::json;
+
+const TOKEN: &str = "shared-store-token";
+
+/// Whether `token` authenticates on `addr` (the RFC 7628 refusal takes a second step).
+async fn authenticates(addr: &str, token: &str) -> bool {
+    let mut c = Raw::connect(addr).await;
+    let hs = c
+        .request(
+            1,
+            &SaslHandshakeRequest::default().with_mechanism("OAUTHBEARER".into()),
+        )
+        .await;
+    assert_eq!(hs.error_code, 0);
+    let auth = c
+        .request(
+            2,
+            &SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(format!(
+                "n,,\u{1}auth=Bearer {token}\u{1}\u{1}"
+            ))),
+        )
+        .await;
+    auth.error_code == 0 && auth.auth_bytes.is_empty()
+}
+
+async fn proxy_on(store_url: &str) -> (TestProxy, Running) {
+    let extra = format!(
+        "[identity]\nallow_http_loopback = true\n\
+         [[identity.providers]]\norganization = \"acme\"\nidentifier = \"main-idp\"\n\
+         issuer = {issuer:?}\naudience = \"kafka\"\nscope = \"kafka\"\n\
+         [management]\nlisten = \"127.0.0.1:0\"\n\
+         [[management.tokens]]\nname = \"t\"\nsha256 = {hash:?}\norganization = \"*\"\n\
+         [store]\nurl = {store_url:?}\npoll_interval_ms = 200\n",
+        issuer = Idp::issuer(),
+        hash = management::token_hash(TOKEN),
+    );
+    let proxy = start_proxy(ProxyOptions {
+        authentication: "oauthbearer",
+        extra,
+        ..ProxyOptions::default()
+    })
+    .await;
+    let running = management::start(
+        &proxy.config,
+        proxy.config.management.as_ref().expect("management"),
+        proxy.proxy.data_plane(),
+    )
+    .await
+    .expect("management starts");
+    (proxy, running)
+}
+
+/// Waits (generously) until `check` holds; returns how long it took.
+async fn until(what: &str, mut check: impl AsyncFnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !check().await {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{what}: not within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    start.elapsed()
+}
+
+#[tokio::test]
+async fn two_proxies_on_one_postgresql_apply_each_others_changes() {
+    let store = common::postgres_database().await;
+    let (a, api_a) = proxy_on(&store).await;
+    let (b, _api_b) = proxy_on(&store).await;
+    let second = Idp::token(&Idp::second_issuer(), "kafka-producer").await;
+    assert!(!authenticates(&b.bootstrap(), &second).await);
+
+    let http = kafka_oidc_proxy::identity::http_client().expect("client");
+    let created = http
+        .post(format!(
+            "http://{}/organizations/globex/oauth-providers/",
+            api_a.addr()
+        ))
+        .bearer_auth(TOKEN)
+        .json(
+            &json!({"identifier": "second-idp", "issuer": Idp::second_issuer(),
+                      "audience": "kafka", "scope": "kafka"}),
+        )
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(created.status().as_u16(), 201);
+    let created: serde_json::Value = created.json().await.expect("json");
+    assert!(
+        authenticates(&a.bootstrap(), &second).await,
+        "at once where it was registered"
+    );
+    let took = until("the other proxy accepts the new provider", async || {
+        authenticates(&b.bootstrap(), &second).await
+    })
+    .await;
+    eprintln!("the other proxy applied the new provider after {took:?}");
+
+    let id = created["id"].as_str().expect("id");
+    let deleted = http
+        .delete(format!(
+            "http://{}/organizations/globex/oauth-providers/{id}/",
+            api_a.addr()
+        ))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(deleted.status().as_u16(), 204);
+    let took = until("the other proxy refuses the deleted provider", async || {
+        !authenticates(&b.bootstrap(), &second).await
+    })
+    .await;
+    eprintln!("the other proxy applied the deletion after {took:?}");
+}
