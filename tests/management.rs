@@ -672,3 +672,73 @@ async fn the_openapi_document_describes_what_is_served() {
         }
     }
 }
+
+#[tokio::test]
+async fn providers_of_the_configuration_file_are_listed_read_only() {
+    let s = server(
+        "[[identity.providers]]\norganization = \"acme\"\nidentifier = \"from-file\"\n\
+         issuer = \"https://file.example.com\"\naudience = \"kafka\"\n",
+    )
+    .await;
+    let path = "/organizations/acme/oauth-providers/";
+    let (status, created) = s
+        .send(Method::POST, path, Some(ACME_TOKEN), Some(seed("acme")))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let (_, list) = s.send(Method::GET, path, Some(ACME_TOKEN), None).await;
+    assert_eq!(list["count"], 2, "{list}");
+    let file = &list["results"][0];
+    assert_eq!(file["identifier"], "from-file");
+    assert_eq!(file["read_only"], true);
+    assert_eq!(list["results"][1]["id"], created["id"]);
+    assert!(list["results"][1].get("read_only").is_none());
+    // Paging runs over both.
+    let (_, second) = s
+        .send(
+            Method::GET,
+            &format!("{path}?limit=1&offset=1"),
+            Some(ACME_TOKEN),
+            None,
+        )
+        .await;
+    assert_eq!(second["results"][0]["id"], created["id"], "{second}");
+    assert_eq!(
+        second["previous"],
+        "/organizations/acme/oauth-providers/?limit=1&offset=0"
+    );
+    let id = file["id"].as_str().expect("id");
+    let (status, got) = s
+        .send(Method::GET, &format!("{path}{id}/"), Some(ACME_TOKEN), None)
+        .await;
+    assert_eq!((status, &got), (200, file));
+    for method in [Method::PATCH, Method::PUT, Method::DELETE] {
+        let body = (method != Method::DELETE).then(|| json!({"scope": "x"}));
+        let (status, answer) = s
+            .send(
+                method.clone(),
+                &format!("{path}{id}/"),
+                Some(ACME_TOKEN),
+                body,
+            )
+            .await;
+        assert_eq!(status, 409, "{method}: {answer}");
+    }
+    // Its identifier is taken.
+    let mut same = seed("acme");
+    same["identifier"] = json!("from-file");
+    same["issuer"] = json!("https://other.example.com");
+    let (status, errors) = s
+        .send(Method::POST, path, Some(ACME_TOKEN), Some(same))
+        .await;
+    assert_eq!(status, 409, "{errors}");
+    // Another organization sees none of them.
+    let (_, beta) = s
+        .send(
+            Method::GET,
+            "/organizations/beta/oauth-providers/",
+            Some(ADMIN_TOKEN),
+            None,
+        )
+        .await;
+    assert_eq!(beta["count"], 0);
+}

@@ -31,6 +31,8 @@ pub(crate) enum ApiError {
     Conflict(BTreeMap<String, Vec<String>>),
     /// The store did not answer.
     Unavailable,
+    /// The resource comes from the configuration file.
+    ReadOnly,
 }
 
 impl ApiError {
@@ -94,6 +96,11 @@ impl IntoResponse for ApiError {
             ApiError::Conflict(fields) => {
                 (StatusCode::CONFLICT, axum::Json(json!(fields))).into_response()
             }
+            ApiError::ReadOnly => detail(
+                StatusCode::CONFLICT,
+                "Defined in the configuration file: read-only here.",
+            )
+            .into_response(),
             ApiError::Unavailable => detail(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "The store is unavailable; try again.",

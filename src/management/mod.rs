@@ -53,6 +53,8 @@ pub struct Api {
     max_body_bytes: usize,
     /// Providers of the configuration file: read-only here.
     config_providers: Vec<ProviderSpec>,
+    /// The same, as the API shows them.
+    file_providers: Vec<StoredProvider>,
     data_plane: Arc<dyn DataPlane>,
     /// The store revision last applied.
     applied: Mutex<Option<i64>>,
@@ -67,7 +69,13 @@ impl Api {
         config_providers: Vec<ProviderSpec>,
         data_plane: Arc<dyn DataPlane>,
     ) -> Arc<Self> {
+        let loaded_at = time::now_micros();
+        let file_providers = config_providers
+            .iter()
+            .map(|spec| providers::from_file(spec, loaded_at))
+            .collect();
         Arc::new(Self {
+            file_providers,
             store,
             tokens: management.tokens.clone(),
             allow_http_loopback,
@@ -102,6 +110,13 @@ impl Api {
         } else {
             Err(ApiError::NotFound)
         }
+    }
+
+    /// An organization's providers from the configuration file.
+    fn file_providers<'a>(&'a self, org: &'a str) -> impl Iterator<Item = &'a StoredProvider> {
+        self.file_providers
+            .iter()
+            .filter(move |p| p.organization == org)
     }
 
     /// One of an organization's stored providers, 404 if there is none.

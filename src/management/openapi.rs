@@ -113,6 +113,8 @@ pub(crate) fn document() -> Value {
         "updated_at": { "type": "string", "readOnly": true },
     });
     let mut provider_out = provider_fields.clone();
+    provider_out["read_only"] = json!({ "type": "boolean", "enum": [true],
+        "description": "present (true) on providers of the configuration file, which the API does not change" });
     provider_out["id"] = json!({ "type": "string", "format": "uuid" });
     provider_out["created_at"] = json!({ "type": "string", "format": "date-time" });
     provider_out["updated_at"] = json!({ "type": "string", "format": "date-time" });

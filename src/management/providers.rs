@@ -46,6 +46,42 @@ pub(crate) fn to_json(p: &StoredProvider) -> Value {
     })
 }
 
+/// A provider of the configuration file as the API shows it: marked read-only.
+fn read_only(mut v: Value) -> Value {
+    v["read_only"] = Value::Bool(true);
+    v
+}
+
+/// A provider of the configuration file in the stored form, with an id derived from its
+/// organization and identifier (stable across restarts) and the time the file was loaded.
+pub(crate) fn from_file(spec: &crate::identity::ProviderSpec, loaded_at: i64) -> StoredProvider {
+    let key = format!(
+        "kafka-oidc-proxy:provider:{}/{}",
+        spec.organization, spec.identifier
+    );
+    StoredProvider {
+        id: uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, key.as_bytes()).to_string(),
+        organization: spec.organization.clone(),
+        identifier: spec.identifier.clone(),
+        issuer: spec.issuer.clone(),
+        jwks_endpoint_uri: spec.jwks_endpoint_uri.clone(),
+        audience: spec.audience.clone(),
+        scope: spec.scope.clone(),
+        token_endpoint_uri: spec.token_endpoint_uri.clone(),
+        sub_claim_name: spec.sub_claim_name.clone(),
+        groups_claim_name: spec.groups_claim_name.clone(),
+        authorize_endpoint_uri: spec.authorize_endpoint_uri.clone(),
+        refresh_token: spec.refresh_token,
+        cfk_client_id: spec.cfk_client_id.clone(),
+        cfk_client_secret: spec
+            .cfk_client_secret
+            .as_ref()
+            .map(|x| x.expose().to_owned()),
+        created_at: loaded_at,
+        updated_at: loaded_at,
+    }
+}
+
 /// How a body is read: a new provider or a full replacement (required fields must be
 /// given), or a partial change (only what is given changes).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -236,8 +272,27 @@ pub(crate) async fn list(
     api.authorize(&headers, &org)?;
     let mut params = query(raw.as_deref(), &["limit", "offset"])?;
     let page = PageQuery::from(&mut params).check()?;
-    let (items, count) = api.store.providers(&org, page.limit, page.offset).await?;
-    let results: Vec<Value> = items.iter().map(to_json).collect();
+    // The configuration file's providers come first, then the stored ones.
+    let fixed: Vec<&StoredProvider> = api.file_providers(&org).collect();
+    let skip = usize::try_from(page.offset).unwrap_or(usize::MAX);
+    let limit = usize::try_from(page.limit).unwrap_or(usize::MAX);
+    let mut results: Vec<Value> = fixed
+        .iter()
+        .skip(skip)
+        .take(limit)
+        .map(|p| read_only(to_json(p)))
+        .collect();
+    let before = fixed.len() as i64;
+    let stored_offset = (page.offset - before).max(0);
+    let stored_limit = (page.limit - results.len() as i64).max(0);
+    let (items, count) = api
+        .store
+        .providers(&org, stored_limit.max(1), stored_offset)
+        .await?;
+    if stored_limit > 0 {
+        results.extend(items.iter().map(to_json));
+    }
+    let count = count + before;
     let path = format!("/organizations/{org}/oauth-providers/");
     Ok(axum::Json(page.body(&path, count, results)).into_response())
 }
@@ -250,6 +305,9 @@ pub(crate) async fn get(
 ) -> Result<Response, ApiError> {
     let Path((org, id)) = path.map_err(|_| ApiError::NotFound)?;
     api.authorize(&headers, &org)?;
+    if let Some(p) = api.file_providers(&org).find(|p| p.id == id) {
+        return Ok(axum::Json(read_only(to_json(p))).into_response());
+    }
     let p = api.find(&org, &id).await?;
     Ok(axum::Json(to_json(&p)).into_response())
 }
@@ -285,6 +343,9 @@ async fn change(
     mode: Mode,
 ) -> Result<Response, ApiError> {
     api.authorize(&headers, &org)?;
+    if api.file_providers(&org).any(|p| p.id == id) {
+        return Err(ApiError::ReadOnly);
+    }
     let mut p = api.find(&org, &id).await?;
     let mut fields = fields_of(&api, &headers, body).await?;
     read_body(&api, &org, mode, &mut fields, &mut p);
@@ -309,6 +370,9 @@ pub(crate) async fn delete(
 ) -> Result<Response, ApiError> {
     let Path((org, id)) = path.map_err(|_| ApiError::NotFound)?;
     api.authorize(&headers, &org)?;
+    if api.file_providers(&org).any(|p| p.id == id) {
+        return Err(ApiError::ReadOnly);
+    }
     if uuid::Uuid::parse_str(&id).is_err() || !api.store.delete_provider(&org, &id).await? {
         return Err(ApiError::NotFound);
     }
