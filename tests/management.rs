@@ -78,23 +78,12 @@ enum Backend {
     Postgres,
 }
 
-fn unique() -> String {
-    format!(
-        "{}_{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default()
-    )
-}
-
 async fn server(extra: &str) -> Server {
     server_on(Backend::Sqlite, extra).await
 }
 
 async fn server_on(backend: Backend, extra: &str) -> Server {
-    let dir = std::env::temp_dir().join(format!("kop-management-{}", unique()));
+    let dir = std::env::temp_dir().join(format!("kop-management-{}", common::unique_tag()));
     let store = match backend {
         Backend::Sqlite => format!("data_dir = \"{}\"", dir.display()),
         Backend::Postgres => format!("url = \"{}\"", common::postgres_database().await),

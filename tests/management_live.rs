@@ -6,50 +6,16 @@
 
 mod common;
 
-use bytes::Bytes;
 use common::raw::Raw;
 use common::{Idp, ProxyOptions, start_proxy};
 use kafka_oidc_proxy::kafka::error_code::{SASL_AUTHENTICATION_FAILED, TOPIC_AUTHORIZATION_FAILED};
 use kafka_oidc_proxy::management;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-use kafka_protocol::messages::{
-    MetadataRequest, SaslAuthenticateRequest, SaslHandshakeRequest, TopicName,
-};
+use kafka_protocol::messages::{MetadataRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use serde_json::{Value, json};
 
 const TOKEN: &str = "live-test-admin-token";
-
-/// A raw connection authenticated with `token`; the SaslAuthenticate error code.
-async fn login_with(addr: &str, token: &str) -> (Raw, i16) {
-    let mut c = Raw::connect(addr).await;
-    let hs = c
-        .request(
-            1,
-            &SaslHandshakeRequest::default().with_mechanism("OAUTHBEARER".into()),
-        )
-        .await;
-    assert_eq!(hs.error_code, 0);
-    let auth = c
-        .request(
-            2,
-            &SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(format!(
-                "n,,\u{1}auth=Bearer {token}\u{1}\u{1}"
-            ))),
-        )
-        .await;
-    if auth.error_code == 0 && !auth.auth_bytes.is_empty() {
-        // RFC 7628: a refusal is an error challenge first; the client's %x01 gets the error.
-        let ack = c
-            .request(
-                2,
-                &SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from_static(b"\x01")),
-            )
-            .await;
-        return (c, ack.error_code);
-    }
-    (c, auth.error_code)
-}
 
 async fn topic_code(c: &mut Raw, topic: &str) -> i16 {
     let request = MetadataRequest::default()
@@ -122,7 +88,7 @@ async fn providers_and_acls_registered_through_the_api_apply_at_once() {
 
     // Unknown issuer: refused.
     let second = Idp::token(&Idp::second_issuer(), "kafka-producer").await;
-    let (_, code) = login_with(&proxy.bootstrap(), &second).await;
+    let (_, code) = Raw::login(&proxy.bootstrap(), &second).await;
     assert_eq!(code, SASL_AUTHENTICATION_FAILED);
 
     // Registered through the API: the next connection authenticates.
@@ -139,7 +105,7 @@ async fn providers_and_acls_registered_through_the_api_apply_at_once() {
     )
     .await;
     assert_eq!(status, 201, "{provider}");
-    let (mut live, code) = login_with(&proxy.bootstrap(), &second).await;
+    let (mut live, code) = Raw::login(&proxy.bootstrap(), &second).await;
     assert_eq!(code, 0, "the registered provider's token is accepted");
     assert_eq!(
         topic_code(&mut live, &topic).await,
@@ -205,13 +171,13 @@ async fn providers_and_acls_registered_through_the_api_apply_at_once() {
     )
     .await;
     assert_eq!(status, 204);
-    let (_, code) = login_with(&proxy.bootstrap(), &second).await;
+    let (_, code) = Raw::login(&proxy.bootstrap(), &second).await;
     assert_eq!(code, SASL_AUTHENTICATION_FAILED);
     live.expect_closed().await;
     common::wait_for_log(&["closing client connection", "identity provider removed"]).await;
     // acme's file provider was never touched.
     let acme = Idp::token(&Idp::issuer(), "kafka-admin").await;
-    let (_, code) = login_with(&proxy.bootstrap(), &acme).await;
+    let (_, code) = Raw::login(&proxy.bootstrap(), &acme).await;
     assert_eq!(code, 0);
     running.stop().await;
     let _ = std::fs::remove_dir_all(&dir);

@@ -18,17 +18,6 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-fn unique() -> String {
-    format!(
-        "{}_{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default()
-    )
-}
-
 struct Proxy {
     child: tokio::process::Child,
 }
@@ -109,7 +98,7 @@ async fn get(api: &str, path: &str) -> Value {
 }
 
 async fn survives_restarts(store: String) {
-    let dir = std::env::temp_dir().join(format!("kop-restart-{}", unique()));
+    let dir = std::env::temp_dir().join(format!("kop-restart-{}", common::unique_tag()));
     std::fs::create_dir_all(&dir).expect("dir");
     let port = free_port();
     let config = dir.join("proxy.toml");
@@ -168,7 +157,7 @@ async fn survives_restarts(store: String) {
 
 #[tokio::test]
 async fn sqlite_keeps_everything_across_a_restart_and_a_kill_9() {
-    let dir = std::env::temp_dir().join(format!("kop-restart-db-{}", unique()));
+    let dir = std::env::temp_dir().join(format!("kop-restart-db-{}", common::unique_tag()));
     survives_restarts(format!("data_dir = {:?}", dir.display().to_string())).await;
     let _ = std::fs::remove_dir_all(&dir);
 }

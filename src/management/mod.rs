@@ -325,7 +325,6 @@ pub enum StartError {
 /// A running management API.
 pub struct Running {
     addr: std::net::SocketAddr,
-    api: Arc<Api>,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -334,11 +333,6 @@ impl Running {
     /// The address it listens on.
     pub fn addr(&self) -> std::net::SocketAddr {
         self.addr
-    }
-
-    /// Applies the store now if it changed (what the poll does).
-    pub async fn sync(&self) -> Result<bool, crate::store::StoreError> {
-        self.api.sync().await
     }
 
     /// Stops serving and waits until it has.
@@ -385,10 +379,9 @@ pub async fn start(
     tracing::info!(%addr, "management API listening");
     let shutdown = CancellationToken::new();
     let poll = Duration::from_millis(config.store.poll_interval_ms);
-    let task = tokio::spawn(serve(listener, api.clone(), poll, shutdown.clone()));
+    let task = tokio::spawn(serve(listener, api, poll, shutdown.clone()));
     Ok(Running {
         addr,
-        api,
         shutdown,
         task,
     })

@@ -258,27 +258,13 @@ impl Store {
     pub async fn update_provider(&self, p: &StoredProvider) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         provider_conflicts(&mut tx, p).await?;
-        let sql = "UPDATE oauth_providers SET identifier = $1, issuer = $2, \
-                   jwks_endpoint_uri = $3, audience = $4, scope = $5, token_endpoint_uri = $6, \
-                   sub_claim_name = $7, groups_claim_name = $8, authorize_endpoint_uri = $9, \
-                   refresh_token = $10, cfk_client_id = $11, cfk_client_secret = $12, \
-                   updated_at = $13 WHERE organization = $14 AND id = $15";
-        let done = sqlx::query(sql)
-            .bind(&p.identifier)
-            .bind(&p.issuer)
-            .bind(&p.jwks_endpoint_uri)
-            .bind(&p.audience)
-            .bind(&p.scope)
-            .bind(&p.token_endpoint_uri)
-            .bind(&p.sub_claim_name)
-            .bind(&p.groups_claim_name)
-            .bind(&p.authorize_endpoint_uri)
-            .bind(i64::from(p.refresh_token))
-            .bind(&p.cfk_client_id)
-            .bind(&p.cfk_client_secret)
-            .bind(p.updated_at)
-            .bind(&p.organization)
-            .bind(&p.id)
+        // The columns in bind_provider's order; organization and id locate the row.
+        let sql = "UPDATE oauth_providers SET identifier = $3, issuer = $4, \
+                   jwks_endpoint_uri = $5, audience = $6, scope = $7, token_endpoint_uri = $8, \
+                   sub_claim_name = $9, groups_claim_name = $10, authorize_endpoint_uri = $11, \
+                   refresh_token = $12, cfk_client_id = $13, cfk_client_secret = $14, \
+                   created_at = $15, updated_at = $16 WHERE id = $1 AND organization = $2";
+        let done = bind_provider(sqlx::query(sql), p)
             .execute(&mut *tx)
             .await
             .map_err(unique_violation)?;
@@ -292,8 +278,15 @@ impl Store {
 
     /// Deletes one of an organization's providers; `false` when there is none.
     pub async fn delete_provider(&self, organization: &str, id: &str) -> Result<bool, StoreError> {
+        self.delete("oauth_providers", organization, id).await
+    }
+
+    /// Deletes one of an organization's rows of `table`, bumping the revision; `false` when
+    /// there is none.
+    async fn delete(&self, table: &str, organization: &str, id: &str) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let done = sqlx::query("DELETE FROM oauth_providers WHERE organization = $1 AND id = $2")
+        let sql = format!("DELETE FROM {table} WHERE organization = $1 AND id = $2");
+        let done = sqlx::query(&sql)
             .bind(organization)
             .bind(id)
             .execute(&mut *tx)
@@ -442,18 +435,7 @@ impl Store {
 
     /// Deletes one of an organization's bindings; `false` when there is none.
     pub async fn delete_acl(&self, organization: &str, id: &str) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let done = sqlx::query("DELETE FROM acl_bindings WHERE organization = $1 AND id = $2")
-            .bind(organization)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        bump(&mut tx).await?;
-        tx.commit().await?;
-        Ok(true)
+        self.delete("acl_bindings", organization, id).await
     }
 }
 

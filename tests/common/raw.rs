@@ -76,3 +76,39 @@ impl Raw {
         }
     }
 }
+
+impl Raw {
+    /// Connects and authenticates with `token` (SaslHandshake v1, SaslAuthenticate v2).
+    /// Returns the connection and the error code the client ends up with: a refusal is an
+    /// RFC 7628 error challenge first, and the client's %x01 gets the error.
+    pub async fn login(addr: &str, token: &str) -> (Raw, i16) {
+        use kafka_protocol::messages::{SaslAuthenticateRequest, SaslHandshakeRequest};
+        let mut c = Raw::connect(addr).await;
+        let hs = c
+            .request(
+                1,
+                &SaslHandshakeRequest::default().with_mechanism("OAUTHBEARER".into()),
+            )
+            .await;
+        assert_eq!(hs.error_code, 0);
+        let auth = c
+            .request(
+                2,
+                &SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(format!(
+                    "n,,\u{1}auth=Bearer {token}\u{1}\u{1}"
+                ))),
+            )
+            .await;
+        if auth.error_code == 0 && !auth.auth_bytes.is_empty() {
+            let ack = c
+                .request(
+                    2,
+                    &SaslAuthenticateRequest::default()
+                        .with_auth_bytes(Bytes::from_static(b"\x01")),
+                )
+                .await;
+            return (c, ack.error_code);
+        }
+        (c, auth.error_code)
+    }
+}
