@@ -50,23 +50,8 @@ async fn authz_proxy(acls: &[String]) -> TestProxy {
 /// Connects to `addr` and logs in as the provider's `client`.
 async fn login(addr: &str, client: &str) -> Raw {
     let token = Idp::token(&Idp::issuer(), client).await;
-    let mut c = Raw::connect(addr).await;
-    let hs = c
-        .request(
-            1,
-            &SaslHandshakeRequest::default().with_mechanism("OAUTHBEARER".into()),
-        )
-        .await;
-    assert_eq!(hs.error_code, 0);
-    let auth = c
-        .request(
-            2,
-            &SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(format!(
-                "n,,\u{1}auth=Bearer {token}\u{1}\u{1}"
-            ))),
-        )
-        .await;
-    assert_eq!(auth.error_code, 0, "{:?}", auth.error_message);
+    let (c, code) = Raw::login(addr, &token).await;
+    assert_eq!(code, 0, "{client} authenticates");
     c
 }
 
