@@ -47,6 +47,72 @@ pub struct Management {
     /// Largest request body, in bytes; larger ones are refused with 413.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// Single sign-on: access tokens of the platform's identity provider, for users in an
+    /// admin group.
+    pub sso: Option<Sso>,
+}
+
+/// Single sign-on for the management API. Tokens of this provider are verified exactly as
+/// the data plane verifies clients' tokens (signature by its JWKS, issuer, audience, expiry,
+/// scope); the groups claim then decides which organizations the caller manages. Give it an
+/// audience of its own, so that a Kafka client's token is not also a management token.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sso {
+    /// The exact `iss` of its tokens.
+    pub issuer: String,
+    /// Its JWKS URL; absent means OIDC discovery from the issuer.
+    pub jwks_endpoint_uri: Option<String>,
+    /// A value the token's `aud` must contain.
+    pub audience: String,
+    /// A scope the token's `scope` must contain (empty: none required).
+    #[serde(default)]
+    pub scope: String,
+    /// The claim holding the user's name, for the audit log.
+    #[serde(default = "crate::identity::default_sub_claim")]
+    pub sub_claim_name: String,
+    /// The claim holding the user's groups.
+    #[serde(default = "crate::identity::default_groups_claim")]
+    pub groups_claim_name: String,
+    /// Tolerance for `exp`, `nbf` and `iat` against the proxy's clock.
+    #[serde(default = "crate::identity::default_clock_skew")]
+    pub clock_skew_secs: u64,
+    /// The groups whose members may use the API, each for one organization or all.
+    pub admin_groups: Vec<AdminGroup>,
+}
+
+/// A group of the platform's provider and the organization its members manage.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminGroup {
+    /// The group name, as the groups claim carries it.
+    pub group: String,
+    /// The one organization its members may manage, or `*` for all.
+    pub organization: String,
+}
+
+impl Sso {
+    /// The provider the data plane's validator checks tokens against.
+    pub fn provider_spec(&self) -> crate::identity::ProviderSpec {
+        crate::identity::ProviderSpec {
+            organization: "management".into(),
+            identifier: "sso".into(),
+            issuer: self.issuer.clone(),
+            jwks_endpoint_uri: self.jwks_endpoint_uri.clone(),
+            audience: self.audience.clone(),
+            scope: self.scope.clone(),
+            token_endpoint_uri: None,
+            sub_claim_name: self.sub_claim_name.clone(),
+            groups_claim_name: self.groups_claim_name.clone(),
+            authorize_endpoint_uri: None,
+            refresh_token: false,
+            cfk_client_id: None,
+            cfk_client_secret: None,
+            clock_skew_secs: self.clock_skew_secs,
+            jwks_refresh_secs: crate::identity::default_jwks_refresh(),
+            jwks_min_refresh_secs: crate::identity::default_jwks_min_refresh(),
+        }
+    }
 }
 
 fn default_max_body() -> usize {
@@ -448,7 +514,7 @@ impl Config {
             errors.push(field, message);
         }
         if let Some(m) = &self.management {
-            m.validate(&mut errors);
+            m.validate(self.identity.allow_http_loopback, &mut errors);
         }
         if self.store.poll_interval_ms == 0 {
             errors.push("store.poll_interval_ms", "must be greater than 0");
@@ -612,6 +678,43 @@ pub fn check_provider_url(url: &str, allow_http_loopback: bool) -> Result<(), St
     }
 }
 
+/// Checks one provider registration, naming fields under `at`.
+fn check_provider(
+    at: &str,
+    p: &crate::identity::ProviderSpec,
+    allow_http_loopback: bool,
+    errors: &mut ConfigErrors,
+) {
+    for (field, value) in [
+        ("organization", &p.organization),
+        ("identifier", &p.identifier),
+        ("audience", &p.audience),
+    ] {
+        if value.trim().is_empty() {
+            errors.push(format!("{at}.{field}"), "must not be empty");
+        }
+    }
+    let urls = [
+        ("issuer", Some(&p.issuer)),
+        ("jwks_endpoint_uri", p.jwks_endpoint_uri.as_ref()),
+        ("token_endpoint_uri", p.token_endpoint_uri.as_ref()),
+        ("authorize_endpoint_uri", p.authorize_endpoint_uri.as_ref()),
+    ];
+    for (field, url) in urls {
+        if let Some(Err(e)) = url.map(|u| check_provider_url(u, allow_http_loopback)) {
+            errors.push(format!("{at}.{field}"), e);
+        }
+    }
+    for (field, value) in [
+        ("sub_claim_name", &p.sub_claim_name),
+        ("groups_claim_name", &p.groups_claim_name),
+    ] {
+        if value.trim().is_empty() {
+            errors.push(format!("{at}.{field}"), "must not be empty");
+        }
+    }
+}
+
 impl Identity {
     fn validate(&self, errors: &mut ConfigErrors) {
         if self.max_session_lifetime_secs == 0 {
@@ -628,34 +731,7 @@ impl Identity {
         }
         for (i, p) in self.providers.iter().enumerate() {
             let at = format!("identity.providers[{i}]");
-            for (field, value) in [
-                ("organization", &p.organization),
-                ("identifier", &p.identifier),
-                ("audience", &p.audience),
-            ] {
-                if value.trim().is_empty() {
-                    errors.push(format!("{at}.{field}"), "must not be empty");
-                }
-            }
-            let urls = [
-                ("issuer", Some(&p.issuer)),
-                ("jwks_endpoint_uri", p.jwks_endpoint_uri.as_ref()),
-                ("token_endpoint_uri", p.token_endpoint_uri.as_ref()),
-                ("authorize_endpoint_uri", p.authorize_endpoint_uri.as_ref()),
-            ];
-            for (field, url) in urls {
-                if let Some(Err(e)) = url.map(|u| check_provider_url(u, self.allow_http_loopback)) {
-                    errors.push(format!("{at}.{field}"), e);
-                }
-            }
-            for (field, value) in [
-                ("sub_claim_name", &p.sub_claim_name),
-                ("groups_claim_name", &p.groups_claim_name),
-            ] {
-                if value.trim().is_empty() {
-                    errors.push(format!("{at}.{field}"), "must not be empty");
-                }
-            }
+            check_provider(&at, p, self.allow_http_loopback, errors);
             for (j, other) in self.providers.iter().enumerate().take(i) {
                 if other.organization == p.organization && other.identifier == p.identifier {
                     errors.push(
@@ -678,7 +754,7 @@ impl Identity {
 }
 
 impl Management {
-    fn validate(&self, errors: &mut ConfigErrors) {
+    fn validate(&self, allow_http_loopback: bool, errors: &mut ConfigErrors) {
         for (i, t) in self.tokens.iter().enumerate() {
             let at = format!("management.tokens[{i}]");
             let hex = t.sha256.len() == 64
@@ -703,6 +779,32 @@ impl Management {
         }
         if self.max_body_bytes == 0 {
             errors.push("management.max_body_bytes", "must be greater than 0");
+        }
+        if let Some(sso) = &self.sso {
+            check_provider(
+                "management.sso",
+                &sso.provider_spec(),
+                allow_http_loopback,
+                errors,
+            );
+            if sso.admin_groups.is_empty() {
+                errors.push(
+                    "management.sso.admin_groups",
+                    "must name at least one group (single sign-on grants nothing without one)",
+                );
+            }
+            for (i, g) in sso.admin_groups.iter().enumerate() {
+                let at = format!("management.sso.admin_groups[{i}]");
+                if g.group.trim().is_empty() {
+                    errors.push(format!("{at}.group"), "must not be empty");
+                }
+                if g.organization.trim().is_empty() {
+                    errors.push(
+                        format!("{at}.organization"),
+                        "must name an organization, or be \"*\" for all",
+                    );
+                }
+            }
         }
     }
 }
@@ -852,6 +954,49 @@ mod tests {
         Config::parse(&allowed).unwrap();
         assert!(check_provider_url("https://dev-47119201.okta.com/oauth2/default", false).is_ok());
         assert!(check_provider_url("not a url", true).is_err());
+    }
+
+    #[test]
+    fn single_sign_on_is_checked_like_a_provider() {
+        let management = "[management]\nlisten = \"127.0.0.1:0\"\n[management.sso]\n";
+        let text = format!(
+            "{MINIMAL}\n{management}issuer = \"http://idp.internal\"\naudience = \" \"\n\
+             groups_claim_name = \"\"\nadmin_groups = []\n"
+        );
+        let err = Config::parse(&text).unwrap_err();
+        let fields: Vec<&str> = err.0.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "management.sso.audience",
+                "management.sso.issuer",
+                "management.sso.groups_claim_name",
+                "management.sso.admin_groups",
+            ],
+            "{err}"
+        );
+        let text = format!(
+            "{MINIMAL}\n{management}issuer = \"https://login.example.com\"\naudience = \"admin\"\n\
+             admin_groups = [{{ group = \"\", organization = \"\" }}]\n"
+        );
+        let err = Config::parse(&text).unwrap_err();
+        let fields: Vec<&str> = err.0.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "management.sso.admin_groups[0].group",
+                "management.sso.admin_groups[0].organization",
+            ],
+            "{err}"
+        );
+        let text = text.replace(
+            "group = \"\", organization = \"\"",
+            "group = \"kafka-admins\", organization = \"*\"",
+        );
+        let config = Config::parse(&text).unwrap();
+        let sso = config.management.unwrap().sso.unwrap();
+        assert_eq!(sso.provider_spec().sub_claim_name, "sub");
+        assert_eq!(sso.provider_spec().groups_claim_name, "groups");
     }
 
     #[test]

@@ -316,6 +316,119 @@ async fn tokens_are_required_and_scoped_to_their_organization() {
     assert_eq!(status, 200);
 }
 
+/// `[management.sso]` with the harness's provider: its admins manage every organization,
+/// team-a manages acme.
+fn sso_config() -> String {
+    format!(
+        "[identity]\nallow_http_loopback = true\n\
+         [management.sso]\nissuer = {issuer:?}\naudience = \"kafka\"\nscope = \"kafka\"\n\
+         [[management.sso.admin_groups]]\ngroup = \"platform-admins\"\norganization = \"*\"\n\
+         [[management.sso.admin_groups]]\ngroup = \"team-a\"\norganization = \"acme\"\n",
+        issuer = common::Idp::issuer(),
+    )
+}
+
+#[tokio::test]
+async fn single_sign_on_admits_admin_groups_to_their_organizations() {
+    common::init_logs();
+    let s = server(&sso_config()).await;
+    let issuer = common::Idp::issuer();
+    let (acme, globex) = (
+        "/organizations/acme/oauth-providers/",
+        "/organizations/globex/oauth-providers/",
+    );
+    // Group platform-admins: every organization; changes are logged under the user's name.
+    let admin = common::Idp::token(&issuer, "kafka-admin").await;
+    let mut body = seed("globex");
+    body["identifier"] = json!(format!("sso-{}", common::unique_tag()));
+    let (status, created) = s.send(Method::POST, globex, Some(&admin), Some(body)).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().expect("id").to_owned();
+    common::wait_for_log(&["provider registered", &id, "by=sso:kafka-admin"]).await;
+    // Group team-a: acme only; globex does not exist for it.
+    let team = common::Idp::token(&issuer, "kafka-producer").await;
+    let (status, _) = s.send(Method::GET, acme, Some(&team), None).await;
+    assert_eq!(status, 200);
+    let (status, _) = s.send(Method::GET, globex, Some(&team), None).await;
+    assert_eq!(status, 404);
+    let item = format!("{globex}{id}/");
+    let (status, _) = s.send(Method::DELETE, &item, Some(&team), None).await;
+    assert_eq!(status, 404);
+    // A valid token of a user in no admin group.
+    let outsider = common::Idp::token(&issuer, "kafka-consumer").await;
+    let (status, body) = s.send(Method::GET, acme, Some(&outsider), None).await;
+    assert_eq!(status, 403, "{body}");
+    // API tokens still work beside single sign-on.
+    let (status, _) = s.send(Method::DELETE, &item, Some(ADMIN_TOKEN), None).await;
+    assert_eq!(status, 204);
+}
+
+#[tokio::test]
+async fn single_sign_on_refuses_bad_tokens_saying_why() {
+    let s = server(&sso_config()).await;
+    let issuer = common::Idp::issuer();
+    let admin_claims = |extra: Value| {
+        let mut claims = json!({"sub": "kafka-admin", "client_id": "kafka-admin", "groups": ["platform-admins"]});
+        for (k, v) in extra.as_object().expect("object") {
+            claims[k] = v.clone();
+        }
+        json!({ "claims": claims })
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let cases = [
+        (
+            common::Idp::sign(&issuer, json!({"key": "unpublished"})).await,
+            "token signing key not found",
+        ),
+        (
+            common::Idp::sign(&issuer, admin_claims(json!({"aud": "other"}))).await,
+            "token audience not accepted",
+        ),
+        (
+            common::Idp::sign(&issuer, admin_claims(json!({"exp": now - 3600}))).await,
+            "token expired",
+        ),
+        (
+            common::Idp::sign(&issuer, admin_claims(json!({"scope": "other"}))).await,
+            "token lacks the required scope",
+        ),
+        (
+            common::Idp::token(&common::Idp::second_issuer(), "kafka-producer").await,
+            "token issuer not accepted",
+        ),
+        ("not-a-token".to_owned(), "malformed token"),
+    ];
+    for (token, why) in cases {
+        let response = s
+            .http
+            .get(s.url("/organizations/acme/acls/"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(response.status().as_u16(), 401, "{why}");
+        let challenge = response.headers()["www-authenticate"]
+            .to_str()
+            .expect("ascii");
+        assert_eq!(challenge, "Bearer error=\"invalid_token\"", "{why}");
+        let body: Value = response.json().await.expect("JSON");
+        assert_eq!(
+            body["detail"],
+            json!(format!("The access token was refused: {why}.")),
+        );
+    }
+    // The same admin claims, properly signed, are accepted: the cases above fail for their
+    // one defect only.
+    let good = common::Idp::sign(&issuer, admin_claims(json!({}))).await;
+    let (status, body) = s
+        .send(Method::GET, "/organizations/acme/acls/", Some(&good), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
 #[tokio::test]
 async fn bad_bodies_get_a_clear_answer_naming_each_field() {
     let s = server("").await;

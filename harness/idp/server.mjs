@@ -22,6 +22,8 @@
 //   kafka-no-scope   RS256  kafka  other              producers              300 s
 //   kafka-admin      RS256  kafka  kafka              platform-admins        300 s
 //   kafka-proxy      RS256  kafka  kafka              proxies                300 s
+//   platform-admin   RS256  kafka-management  kafka-management  platform-admins  300 s
+//                    (a user of the management API's single sign-on, not a Kafka client)
 // Token: header {alg, typ: "at+jwt", kid}; claims sub (= client id), client_id, iss, aud (string),
 // scope (space-separated), groups (array), iat, exp, jti. A request without `scope` gets the
 // client's whole scope (as Keycloak's default client scopes do); requested scopes the client does
@@ -61,6 +63,7 @@ const CLIENTS = {
   'kafka-no-scope': { scope: 'other' },
   'kafka-admin': { groups: ['platform-admins'] },
   'kafka-proxy': { groups: ['proxies'] },
+  'platform-admin': { audience: 'kafka-management', scope: 'kafka-management', groups: ['platform-admins'] },
 };
 const client = (id) => ({ ...DEFAULTS, ...CLIENTS[id] });
 

@@ -61,22 +61,22 @@ pub struct ProviderSpec {
     pub jwks_min_refresh_secs: u64,
 }
 
-fn default_sub_claim() -> String {
+pub(crate) fn default_sub_claim() -> String {
     "sub".into()
 }
-fn default_groups_claim() -> String {
+pub(crate) fn default_groups_claim() -> String {
     "groups".into()
 }
 fn default_true() -> bool {
     true
 }
-fn default_clock_skew() -> u64 {
+pub(crate) fn default_clock_skew() -> u64 {
     30
 }
-fn default_jwks_refresh() -> u64 {
+pub(crate) fn default_jwks_refresh() -> u64 {
     300
 }
-fn default_jwks_min_refresh() -> u64 {
+pub(crate) fn default_jwks_min_refresh() -> u64 {
     10
 }
 
@@ -264,6 +264,34 @@ fn timing(spec: &ProviderSpec) -> JwksTiming {
         refresh_interval: Duration::from_secs(spec.jwks_refresh_secs.max(1)),
         min_refresh_interval: Duration::from_secs(spec.jwks_min_refresh_secs),
         unknown_kid_wait: Duration::from_secs(5),
+    }
+}
+
+/// Keeps one provider's keys fresh: at once, then every `jwks_refresh_secs` (sooner after a
+/// failure, so that a provider that was down at startup is picked up quickly).
+pub async fn keep_keys_fresh(
+    shutdown: tokio_util::sync::CancellationToken,
+    provider: Arc<Provider>,
+) {
+    let every = provider.jwks.refresh_interval();
+    loop {
+        let wait = match provider.jwks.refresh().await {
+            Ok(()) => every,
+            Err(e) => {
+                tracing::warn!(
+                    organization = %provider.spec.organization,
+                    provider = %provider.spec.identifier,
+                    error = %e,
+                    "JWKS refresh failed; keeping the last good keys"
+                );
+                every.min(Duration::from_secs(10))
+            }
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = provider.retired.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
     }
 }
 

@@ -148,7 +148,7 @@ pub(crate) async fn create(
     body: Body,
 ) -> Result<Response, ApiError> {
     let Path(org) = path.map_err(|_| ApiError::NotFound)?;
-    api.authorize(&headers, &org)?;
+    let caller = api.authorize(&headers, &org).await?;
     let value = json_value(&headers, body, api.max_body_bytes).await?;
     let (items, many) = match value {
         Value::Object(map) => (vec![map], false),
@@ -198,7 +198,7 @@ pub(crate) async fn create(
     api.store.create_acls(&rows).await?;
     api.changed().await;
     for b in &bindings {
-        tracing::info!(organization = %org, binding = %b, "ACL binding created");
+        tracing::info!(organization = %org, binding = %b, by = %caller, "ACL binding created");
     }
     let body = if many {
         Value::Array(rows.iter().map(to_json).collect())
@@ -240,7 +240,7 @@ pub(crate) async fn list(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let Path(org) = path.map_err(|_| ApiError::NotFound)?;
-    api.authorize(&headers, &org)?;
+    api.authorize(&headers, &org).await?;
     let mut params = query(
         raw.as_deref(),
         &[
@@ -270,7 +270,7 @@ pub(crate) async fn get(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let Path((org, id)) = path.map_err(|_| ApiError::NotFound)?;
-    api.authorize(&headers, &org)?;
+    api.authorize(&headers, &org).await?;
     if uuid::Uuid::parse_str(&id).is_err() {
         return Err(ApiError::NotFound);
     }
@@ -285,11 +285,11 @@ pub(crate) async fn delete(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let Path((org, id)) = path.map_err(|_| ApiError::NotFound)?;
-    api.authorize(&headers, &org)?;
+    let caller = api.authorize(&headers, &org).await?;
     if uuid::Uuid::parse_str(&id).is_err() || !api.store.delete_acl(&org, &id).await? {
         return Err(ApiError::NotFound);
     }
     api.changed().await;
-    tracing::info!(organization = %org, id = %id, "ACL binding deleted");
+    tracing::info!(organization = %org, id = %id, by = %caller, "ACL binding deleted");
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -15,6 +15,10 @@ use crate::store::StoreError;
 pub(crate) enum ApiError {
     /// No valid API token.
     Unauthenticated,
+    /// A single sign-on token that was refused, and why (nothing internal in it).
+    InvalidToken(String),
+    /// Valid credentials that grant no access to the API.
+    Forbidden,
     /// Nothing here for this caller (also what a token of another organization gets).
     NotFound,
     /// The method is not one the path serves.
@@ -73,6 +77,23 @@ impl IntoResponse for ApiError {
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
                 r
             }
+            ApiError::InvalidToken(why) => {
+                let mut r = detail(
+                    StatusCode::UNAUTHORIZED,
+                    &format!("The access token was refused: {why}."),
+                )
+                .into_response();
+                r.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer error=\"invalid_token\""),
+                );
+                r
+            }
+            ApiError::Forbidden => detail(
+                StatusCode::FORBIDDEN,
+                "You do not have permission to perform this action.",
+            )
+            .into_response(),
             ApiError::NotFound => detail(StatusCode::NOT_FOUND, "Not found.").into_response(),
             ApiError::MethodNotAllowed => {
                 detail(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed.").into_response()

@@ -4,11 +4,11 @@
 //! provider's tokens authenticate on the very next connection. Proxies sharing one store
 //! notice each other's changes by polling the store's revision.
 //!
-//! Callers authenticate with an API token (`Authorization: Bearer`), configured by its
-//! SHA-256 and scoped to one organization or to all; any other organization is answered 404,
-//! as if it did not exist.
+//! Callers authenticate with an API token or, with single sign-on, an access token of the
+//! platform's identity provider (see [`auth`]).
 
 mod acls;
+mod auth;
 mod body;
 mod errors;
 mod openapi;
@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use axum::routing::get;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -27,7 +27,7 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use crate::authz::AclBinding;
-use crate::config::{ApiToken, Management};
+use crate::config::Management;
 use crate::identity::ProviderSpec;
 use crate::store::{Store, StoredProvider};
 use errors::ApiError;
@@ -48,7 +48,7 @@ pub trait DataPlane: Send + Sync + 'static {
 /// The API's state.
 pub struct Api {
     store: Store,
-    tokens: Vec<ApiToken>,
+    auth: auth::Authenticator,
     allow_http_loopback: bool,
     max_body_bytes: usize,
     /// Providers of the configuration file: read-only here.
@@ -61,13 +61,15 @@ pub struct Api {
 }
 
 impl Api {
-    /// The API over `store`, applying to `data_plane`.
+    /// The API over `store`, applying to `data_plane`; `http` fetches the single sign-on
+    /// provider's keys.
     pub fn new(
         management: &Management,
         store: Store,
         allow_http_loopback: bool,
         config_providers: Vec<ProviderSpec>,
         data_plane: Arc<dyn DataPlane>,
+        http: reqwest::Client,
     ) -> Arc<Self> {
         let loaded_at = time::now_micros();
         let file_providers = config_providers
@@ -77,7 +79,11 @@ impl Api {
         Arc::new(Self {
             file_providers,
             store,
-            tokens: management.tokens.clone(),
+            auth: auth::Authenticator::new(
+                management.tokens.clone(),
+                management.sso.as_ref(),
+                http,
+            ),
             allow_http_loopback,
             max_body_bytes: management.max_body_bytes,
             config_providers,
@@ -86,30 +92,9 @@ impl Api {
         })
     }
 
-    /// Checks the caller's token against `org`: 401 without a valid token, 404 for an
-    /// organization the token does not manage.
-    fn authorize(&self, headers: &HeaderMap, org: &str) -> Result<(), ApiError> {
-        let token = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or(ApiError::Unauthenticated)?;
-        let digest = hex(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref());
-        let rule = self
-            .tokens
-            .iter()
-            .find(|t| t.sha256 == digest)
-            .ok_or(ApiError::Unauthenticated)?;
-        if rule.organization == "*" || rule.organization == org {
-            Ok(())
-        } else {
-            Err(ApiError::NotFound)
-        }
+    /// Checks the caller's credentials against `org` (see [`auth`]).
+    async fn authorize(&self, headers: &HeaderMap, org: &str) -> Result<auth::Caller, ApiError> {
+        self.auth.authorize(headers, org).await
     }
 
     /// An organization's providers from the configuration file.
@@ -213,13 +198,13 @@ fn strip_nulls(value: Value) -> Value {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The SHA-256 of an API token as the configuration lists it.
 pub fn token_hash(token: &str) -> String {
-    hex(ring::digest::digest(&ring::digest::SHA256, token.trim().as_bytes()).as_ref())
+    ring::digest::digest(&ring::digest::SHA256, token.trim().as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// One page of a list: `limit` items from `offset`.
@@ -303,6 +288,9 @@ pub async fn serve(
             }
         })
     };
+    if let Some(provider) = api.auth.sso_provider() {
+        tokio::spawn(crate::identity::keep_keys_fresh(shutdown.clone(), provider));
+    }
     let result = axum::serve(listener, router(api))
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await;
@@ -315,6 +303,8 @@ pub async fn serve(
 pub enum StartError {
     #[error("store: {0}")]
     Store(#[from] crate::store::StoreError),
+    #[error("cannot build the HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
     #[error("management.listen {addr}: {source}")]
     Bind {
         addr: std::net::SocketAddr,
@@ -364,6 +354,7 @@ pub async fn start(
         config.identity.allow_http_loopback,
         config.identity.providers.clone(),
         data_plane,
+        crate::identity::http_client()?,
     );
     api.sync().await?;
     let listener = TcpListener::bind(management.listen)

@@ -71,13 +71,15 @@ fn operation(
 }
 
 const READ: &[(&str, &str)] = &[
-    ("401", "No valid API token."),
+    ("401", "No valid API token or single sign-on token."),
+    ("403", "A single sign-on user in no admin group."),
     ("404", "No such organization or resource for this token."),
     ("503", "The store is unavailable."),
 ];
 const WRITE: &[(&str, &str)] = &[
     ("400", "Malformed JSON, or fields at fault, each named."),
-    ("401", "No valid API token."),
+    ("401", "No valid API token or single sign-on token."),
+    ("403", "A single sign-on user in no admin group."),
     ("404", "No such organization or resource for this token."),
     ("409", "A uniqueness rule, with the field at fault."),
     ("413", "The body is larger than the limit."),
@@ -86,7 +88,8 @@ const WRITE: &[(&str, &str)] = &[
 ];
 const LIST: &[(&str, &str)] = &[
     ("400", "A query parameter at fault, named."),
-    ("401", "No valid API token."),
+    ("401", "No valid API token or single sign-on token."),
+    ("403", "A single sign-on user in no admin group."),
     ("404", "No such organization for this token."),
     ("503", "The store is unavailable."),
 ];
@@ -313,7 +316,10 @@ pub(crate) fn document() -> Value {
             }
         },
         "components": {
-            "securitySchemes": { "bearerAuth": { "type": "http", "scheme": "bearer" } },
+            "securitySchemes": { "bearerAuth": {
+                "type": "http", "scheme": "bearer",
+                "description": "An API token of the configuration, or (with management.sso) an access token of the platform's identity provider for a user in an admin group."
+            } },
             "schemas": {
                 "ProviderInput": {
                     "type": "object", "additionalProperties": false,

@@ -247,7 +247,7 @@ pub(crate) async fn create(
     body: Body,
 ) -> Result<Response, ApiError> {
     let Path(org) = path.map_err(|_| ApiError::NotFound)?;
-    api.authorize(&headers, &org)?;
+    let caller = api.authorize(&headers, &org).await?;
     let mut fields = fields_of(&api, &headers, body).await?;
     let mut p = blank(&org);
     read_body(&api, &org, Mode::Create, &mut fields, &mut p);
@@ -257,7 +257,7 @@ pub(crate) async fn create(
     }
     api.store.create_provider(&p).await?;
     api.changed().await;
-    tracing::info!(organization = %org, id = %p.id, identifier = %p.identifier, issuer = %p.issuer, "provider registered");
+    tracing::info!(organization = %org, id = %p.id, identifier = %p.identifier, issuer = %p.issuer, by = %caller, "provider registered");
     Ok((StatusCode::CREATED, axum::Json(to_json(&p))).into_response())
 }
 
@@ -269,7 +269,7 @@ pub(crate) async fn list(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let Path(org) = path.map_err(|_| ApiError::NotFound)?;
-    api.authorize(&headers, &org)?;
+    api.authorize(&headers, &org).await?;
     let mut params = query(raw.as_deref(), &["limit", "offset"])?;
     let page = PageQuery::from(&mut params).check()?;
     // The configuration file's providers come first, then the stored ones.
@@ -304,7 +304,7 @@ pub(crate) async fn get(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let Path((org, id)) = path.map_err(|_| ApiError::NotFound)?;
-    api.authorize(&headers, &org)?;
+    api.authorize(&headers, &org).await?;
     if let Some(p) = api.file_providers(&org).find(|p| p.id == id) {
         return Ok(axum::Json(read_only(to_json(p))).into_response());
     }
@@ -342,7 +342,7 @@ async fn change(
     body: Body,
     mode: Mode,
 ) -> Result<Response, ApiError> {
-    api.authorize(&headers, &org)?;
+    let caller = api.authorize(&headers, &org).await?;
     if api.file_providers(&org).any(|p| p.id == id) {
         return Err(ApiError::ReadOnly);
     }
@@ -358,7 +358,7 @@ async fn change(
         return Err(ApiError::NotFound);
     }
     api.changed().await;
-    tracing::info!(organization = %org, id = %p.id, identifier = %p.identifier, "provider changed");
+    tracing::info!(organization = %org, id = %p.id, identifier = %p.identifier, by = %caller, "provider changed");
     Ok(axum::Json(to_json(&p)).into_response())
 }
 
@@ -369,7 +369,7 @@ pub(crate) async fn delete(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let Path((org, id)) = path.map_err(|_| ApiError::NotFound)?;
-    api.authorize(&headers, &org)?;
+    let caller = api.authorize(&headers, &org).await?;
     if api.file_providers(&org).any(|p| p.id == id) {
         return Err(ApiError::ReadOnly);
     }
@@ -377,7 +377,7 @@ pub(crate) async fn delete(
         return Err(ApiError::NotFound);
     }
     api.changed().await;
-    tracing::info!(organization = %org, id = %id, "provider deleted");
+    tracing::info!(organization = %org, id = %id, by = %caller, "provider deleted");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

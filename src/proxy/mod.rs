@@ -192,9 +192,10 @@ impl Proxy {
         }
         shared.tracker.spawn(refresh_loop(shared.clone()));
         for provider in shared.providers().iter() {
-            shared
-                .tracker
-                .spawn(jwks_refresh_loop(shared.shutdown.clone(), provider.clone()));
+            shared.tracker.spawn(crate::identity::keep_keys_fresh(
+                shared.shutdown.clone(),
+                provider.clone(),
+            ));
         }
         Ok(Self { shared, bootstrap })
     }
@@ -312,9 +313,10 @@ impl Proxy {
         drop(sources);
         for p in &added {
             tracing::info!(organization = %p.spec.organization, provider = %p.spec.identifier, issuer = %p.spec.issuer, "identity provider added");
-            self.shared
-                .tracker
-                .spawn(jwks_refresh_loop(self.shared.shutdown.clone(), p.clone()));
+            self.shared.tracker.spawn(crate::identity::keep_keys_fresh(
+                self.shared.shutdown.clone(),
+                p.clone(),
+            ));
         }
         let grace = Duration::from_secs(self.shared.config.identity.removed_provider_grace_secs);
         for p in removed {
@@ -561,31 +563,6 @@ async fn refresh(shared: &Arc<Shared>) -> Result<(), UpstreamError> {
     }
     shared.topology.mark_known();
     Ok(())
-}
-
-/// Keeps one provider's keys fresh: at once, then every `jwks_refresh_secs` (sooner after a
-/// failure, so that a provider that was down at startup is picked up quickly).
-async fn jwks_refresh_loop(shutdown: CancellationToken, provider: Arc<Provider>) {
-    let every = provider.jwks.refresh_interval();
-    loop {
-        let wait = match provider.jwks.refresh().await {
-            Ok(()) => every,
-            Err(e) => {
-                tracing::warn!(
-                    organization = %provider.spec.organization,
-                    provider = %provider.spec.identifier,
-                    error = %e,
-                    "JWKS refresh failed; keeping the last good keys"
-                );
-                every.min(Duration::from_secs(10))
-            }
-        };
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = provider.retired.cancelled() => return,
-            _ = tokio::time::sleep(wait) => {}
-        }
-    }
 }
 
 impl crate::management::DataPlane for Proxy {

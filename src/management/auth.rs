@@ -1,0 +1,120 @@
+//! Who calls the API and which organizations they manage. Two kinds of credentials, both sent
+//! as `Authorization: Bearer`:
+//! - API tokens from the configuration, known only by their SHA-256, each scoped to one
+//!   organization or to all;
+//! - with `[management.sso]`, access tokens of the platform's identity provider, verified by
+//!   the data plane's validator ([`crate::identity::Providers`]); the caller's groups, mapped
+//!   by `admin_groups`, decide the organizations.
+//!
+//! An organization the caller does not manage is answered 404, as if it did not exist; a valid
+//! single sign-on token of a user in no admin group gets 403.
+
+use std::fmt;
+use std::sync::Arc;
+
+use axum::http::{HeaderMap, header};
+
+use super::errors::ApiError;
+use crate::config::{AdminGroup, ApiToken, Sso};
+use crate::identity::{Provider, Providers};
+
+/// Who made a request, for the audit log.
+#[derive(Debug, Clone)]
+pub(crate) enum Caller {
+    /// An API token, by its configured name.
+    Token(String),
+    /// A user of the platform's identity provider, by the subject claim.
+    User(String),
+}
+
+impl fmt::Display for Caller {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Caller::Token(name) => write!(f, "token:{name}"),
+            Caller::User(user) => write!(f, "sso:{user}"),
+        }
+    }
+}
+
+/// The credentials the API accepts.
+pub(crate) struct Authenticator {
+    tokens: Vec<ApiToken>,
+    sso: Option<SingleSignOn>,
+}
+
+struct SingleSignOn {
+    provider: Arc<Provider>,
+    providers: Providers,
+    admin_groups: Vec<AdminGroup>,
+}
+
+impl Authenticator {
+    pub(crate) fn new(tokens: Vec<ApiToken>, sso: Option<&Sso>, http: reqwest::Client) -> Self {
+        let sso = sso.map(|sso| {
+            let provider = Arc::new(Provider::new(sso.provider_spec(), http));
+            SingleSignOn {
+                providers: Providers::new([provider.clone()]),
+                provider,
+                admin_groups: sso.admin_groups.clone(),
+            }
+        });
+        Self { tokens, sso }
+    }
+
+    /// The single sign-on provider, whose keys must be kept fresh.
+    pub(crate) fn sso_provider(&self) -> Option<Arc<Provider>> {
+        self.sso.as_ref().map(|s| s.provider.clone())
+    }
+
+    /// Checks the caller's credentials against `org`: 401 without valid credentials, 403 for
+    /// a user in no admin group, 404 for an organization they do not manage.
+    pub(crate) async fn authorize(
+        &self,
+        headers: &HeaderMap,
+        org: &str,
+    ) -> Result<Caller, ApiError> {
+        let token = bearer(headers).ok_or(ApiError::Unauthenticated)?;
+        let digest = super::token_hash(token);
+        if let Some(rule) = self.tokens.iter().find(|t| t.sha256 == digest) {
+            return if manages(&rule.organization, org) {
+                Ok(Caller::Token(rule.name.clone()))
+            } else {
+                Err(ApiError::NotFound)
+            };
+        }
+        let Some(sso) = &self.sso else {
+            return Err(ApiError::Unauthenticated);
+        };
+        let identity = sso.providers.validate(token).await.map_err(|failure| {
+            tracing::info!(reason = failure.reason(), "management token refused");
+            ApiError::InvalidToken(failure.to_string())
+        })?;
+        let mut granted = sso
+            .admin_groups
+            .iter()
+            .filter(|g| identity.groups.contains(&g.group))
+            .peekable();
+        if granted.peek().is_none() {
+            tracing::info!(user = %identity.user, "management access refused: in no admin group");
+            return Err(ApiError::Forbidden);
+        }
+        if granted.any(|g| manages(&g.organization, org)) {
+            Ok(Caller::User(identity.user))
+        } else {
+            Err(ApiError::NotFound)
+        }
+    }
+}
+
+/// Whether a grant for `scope` (an organization or `*`) covers `org`.
+fn manages(scope: &str, org: &str) -> bool {
+    scope == "*" || scope == org
+}
+
+/// The bearer token of a request, if it has one.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
