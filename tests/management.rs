@@ -15,9 +15,14 @@ use serde_json::{Value, json};
 const ADMIN_TOKEN: &str = "platform-admin-token";
 const ACME_TOKEN: &str = "acme-team-token";
 
-/// The providers and bindings the API applied last.
+/// The providers and bindings the API applied last, and the configuration file's bindings
+/// (replaced by a test as a reload would).
 #[derive(Default)]
-struct Recorded(Mutex<Vec<ProviderSpec>>, Mutex<Vec<AclBinding>>);
+struct Recorded(
+    Mutex<Vec<ProviderSpec>>,
+    Mutex<Vec<AclBinding>>,
+    Mutex<Vec<AclBinding>>,
+);
 
 impl DataPlane for Recorded {
     fn apply(
@@ -28,6 +33,10 @@ impl DataPlane for Recorded {
         *self.0.lock().expect("lock") = providers;
         *self.1.lock().expect("lock") = acls;
         Ok(())
+    }
+
+    fn file_acls(&self) -> Vec<AclBinding> {
+        self.2.lock().expect("lock").clone()
     }
 }
 
@@ -90,6 +99,7 @@ async fn server_on(backend: Backend, extra: &str) -> Server {
     };
     let config = config(&store, extra);
     let applied = Arc::new(Recorded::default());
+    *applied.2.lock().expect("lock") = config.authorization.acls.clone();
     let running = management::start(
         &config,
         config.management.as_ref().expect("management"),
@@ -838,6 +848,99 @@ async fn providers_of_the_configuration_file_are_listed_read_only() {
         .send(
             Method::GET,
             "/organizations/beta/oauth-providers/",
+            Some(ADMIN_TOKEN),
+            None,
+        )
+        .await;
+    assert_eq!(beta["count"], 0);
+}
+
+#[tokio::test]
+async fn acl_bindings_of_the_configuration_file_are_listed_read_only() {
+    let file_binding = |principal: &str| {
+        format!(
+            "[[authorization.acls]]\norganization = \"acme\"\nprincipal = {principal:?}\n\
+             resource_type = \"TOPIC\"\nresource_name = \"orders.\"\npattern_type = \"PREFIXED\"\n\
+             operation = \"READ\"\npermission = \"ALLOW\"\n"
+        )
+    };
+    let s = server(&format!(
+        "[[identity.providers]]\norganization = \"acme\"\nidentifier = \"from-file\"\n\
+         issuer = \"https://file.example.com\"\naudience = \"kafka\"\n{}{}",
+        file_binding("Group:readers"),
+        file_binding("User:alice"),
+    ))
+    .await;
+    let path = "/organizations/acme/acls/";
+    let body = json!({"principal": "Group:readers", "resource_type": "GROUP",
+        "resource_name": "orders-app", "operation": "READ", "permission": "ALLOW"});
+    let (status, created) = s
+        .send(Method::POST, path, Some(ACME_TOKEN), Some(body))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let (_, list) = s.send(Method::GET, path, Some(ACME_TOKEN), None).await;
+    assert_eq!(list["count"], 3, "{list}");
+    let file = list["results"][0].clone();
+    assert_eq!(
+        (
+            &file["principal"],
+            &file["resource_name"],
+            &file["read_only"]
+        ),
+        (&json!("Group:readers"), &json!("orders."), &json!(true)),
+        "{list}"
+    );
+    assert_eq!(list["results"][1]["principal"], "User:alice");
+    assert_eq!(list["results"][2]["id"], created["id"]);
+    assert!(list["results"][2].get("read_only").is_none());
+    // Filters and paging run over both.
+    let (_, readers) = s
+        .send(
+            Method::GET,
+            &format!("{path}?principal=Group:readers"),
+            Some(ACME_TOKEN),
+            None,
+        )
+        .await;
+    assert_eq!(readers["count"], 2, "{readers}");
+    let (_, topics) = s
+        .send(
+            Method::GET,
+            &format!("{path}?resource_type=TOPIC&limit=1&offset=1"),
+            Some(ACME_TOKEN),
+            None,
+        )
+        .await;
+    assert_eq!(topics["count"], 2, "{topics}");
+    assert_eq!(topics["results"][0]["principal"], "User:alice", "{topics}");
+    let (_, last) = s
+        .send(
+            Method::GET,
+            &format!("{path}?limit=2&offset=2"),
+            Some(ACME_TOKEN),
+            None,
+        )
+        .await;
+    assert_eq!(last["results"][0]["id"], created["id"], "{last}");
+    // One of them by its id, which stays the same across loads; it cannot be deleted.
+    let id = file["id"].as_str().expect("id");
+    let item = format!("{path}{id}/");
+    let (status, got) = s.send(Method::GET, &item, Some(ACME_TOKEN), None).await;
+    assert_eq!((status, &got), (200, &file));
+    let (status, answer) = s.send(Method::DELETE, &item, Some(ACME_TOKEN), None).await;
+    assert_eq!(status, 409, "{answer}");
+    // A reload that drops it: gone from the list, and its id is unknown.
+    let alice = s.applied.2.lock().expect("lock")[1].clone();
+    *s.applied.2.lock().expect("lock") = vec![alice];
+    let (_, list) = s.send(Method::GET, path, Some(ACME_TOKEN), None).await;
+    assert_eq!(list["count"], 2, "{list}");
+    let (status, _) = s.send(Method::GET, &item, Some(ACME_TOKEN), None).await;
+    assert_eq!(status, 404);
+    // Another organization sees none of them.
+    let (_, beta) = s
+        .send(
+            Method::GET,
+            "/organizations/beta/acls/",
             Some(ADMIN_TOKEN),
             None,
         )

@@ -179,6 +179,27 @@ async fn providers_and_acls_registered_through_the_api_apply_at_once() {
     let acme = Idp::token(&Idp::issuer(), "kafka-admin").await;
     let (_, code) = Raw::login(&proxy.bootstrap(), &acme).await;
     assert_eq!(code, 0);
+
+    // The file's bindings, as a SIGHUP reload replaces them, are listed read-only.
+    let file: kafka_oidc_proxy::authz::AuthorizationConfig = toml::from_str(&format!(
+        "[[acls]]\norganization = \"acme\"\nprincipal = \"Group:producers\"\n\
+         resource_type = \"TOPIC\"\nresource_name = {topic:?}\noperation = \"WRITE\"\n\
+         permission = \"ALLOW\"\n"
+    ))
+    .expect("authorization");
+    proxy.proxy.set_authorization(&file).expect("reloaded");
+    let acme_acls = format!("http://{}/organizations/acme/acls/", running.addr());
+    let (status, list) = api(&http, reqwest::Method::GET, acme_acls, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(list["count"], 1, "{list}");
+    assert_eq!(
+        (
+            &list["results"][0]["resource_name"],
+            &list["results"][0]["read_only"]
+        ),
+        (&json!(topic), &json!(true)),
+        "{list}"
+    );
     running.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }

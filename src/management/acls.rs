@@ -15,11 +15,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::Api;
 use super::body::{Fields, Given, json_value, query};
 use super::errors::ApiError;
 use super::providers::PageQuery;
 use super::time::{now_micros, rfc3339_micros};
+use super::{Api, read_only};
 use crate::authz::{AclBinding, Host, Operation, PatternType, Permission, Principal, ResourceType};
 use crate::store::{AclFilter, StoredAcl};
 
@@ -40,6 +40,36 @@ pub(crate) fn to_json(a: &StoredAcl) -> Value {
         "permission": a.permission,
         "created_at": rfc3339_micros(a.created_at),
     })
+}
+
+/// The configuration file's bindings of `org` in the stored form, each once, with an id
+/// derived from its content (stable across restarts and reloads) and the time the file was
+/// read.
+fn file_acls(api: &Api, org: &str) -> Vec<StoredAcl> {
+    let mut seen = std::collections::BTreeSet::new();
+    api.data_plane
+        .file_acls()
+        .iter()
+        .filter(|b| b.organization == org)
+        .map(|b| {
+            let mut a = stored(b, api.loaded_at);
+            let key = json!([
+                "kafka-oidc-proxy:acl",
+                a.organization,
+                a.permission,
+                a.principal,
+                a.host,
+                a.operation,
+                a.resource_type,
+                a.pattern_type,
+                a.resource_name,
+            ]);
+            a.id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, key.to_string().as_bytes())
+                .to_string();
+            a
+        })
+        .filter(|a| seen.insert(a.id.clone()))
+        .collect()
 }
 
 /// The data plane's form of a stored binding; `None` if it no longer parses.
@@ -254,11 +284,18 @@ pub(crate) async fn list(
     )?;
     let filter = filter(&mut params)?;
     let page = PageQuery::from(&mut params).check()?;
-    let (items, count) = api
-        .store
-        .acls(&org, &filter, page.limit, page.offset)
+    // The configuration file's bindings come first, then the stored ones.
+    let fixed = file_acls(&api, &org)
+        .iter()
+        .filter(|a| filter.matches(a))
+        .map(|a| read_only(to_json(a)))
+        .collect();
+    let (results, count) = page
+        .over(fixed, async |limit, offset| {
+            let (items, count) = api.store.acls(&org, &filter, limit, offset).await?;
+            Ok((items.iter().map(to_json).collect(), count))
+        })
         .await?;
-    let results: Vec<Value> = items.iter().map(to_json).collect();
     let path = format!("/organizations/{org}/acls/");
     Ok(axum::Json(page.body(&path, count, results)).into_response())
 }
@@ -271,6 +308,9 @@ pub(crate) async fn get(
 ) -> Result<Response, ApiError> {
     let Path((org, id)) = path.map_err(|_| ApiError::NotFound)?;
     api.authorize(&headers, &org).await?;
+    if let Some(a) = file_acls(&api, &org).iter().find(|a| a.id == id) {
+        return Ok(axum::Json(read_only(to_json(a))).into_response());
+    }
     if uuid::Uuid::parse_str(&id).is_err() {
         return Err(ApiError::NotFound);
     }
@@ -286,6 +326,9 @@ pub(crate) async fn delete(
 ) -> Result<Response, ApiError> {
     let Path((org, id)) = path.map_err(|_| ApiError::NotFound)?;
     let caller = api.authorize(&headers, &org).await?;
+    if file_acls(&api, &org).iter().any(|a| a.id == id) {
+        return Err(ApiError::ReadOnly);
+    }
     if uuid::Uuid::parse_str(&id).is_err() || !api.store.delete_acl(&org, &id).await? {
         return Err(ApiError::NotFound);
     }

@@ -43,6 +43,10 @@ pub trait DataPlane: Send + Sync + 'static {
         providers: Vec<ProviderSpec>,
         acls: Vec<AclBinding>,
     ) -> Result<(), Vec<(String, String)>>;
+
+    /// The ACL bindings of the configuration file it decides with now (they change on a
+    /// reload): the API lists them read-only.
+    fn file_acls(&self) -> Vec<AclBinding>;
 }
 
 /// The API's state.
@@ -55,6 +59,8 @@ pub struct Api {
     config_providers: Vec<ProviderSpec>,
     /// The same, as the API shows them.
     file_providers: Vec<StoredProvider>,
+    /// When the configuration file was read: what its items show as `created_at`.
+    loaded_at: i64,
     data_plane: Arc<dyn DataPlane>,
     /// The store revision last applied.
     applied: Mutex<Option<i64>>,
@@ -78,6 +84,7 @@ impl Api {
             .collect();
         Arc::new(Self {
             file_providers,
+            loaded_at,
             store,
             auth: auth::Authenticator::new(
                 management.tokens.clone(),
@@ -221,6 +228,34 @@ impl Page {
         let previous = (self.offset > 0).then(|| link((self.offset - self.limit).max(0)));
         json!({ "count": count, "next": next, "previous": previous, "results": results })
     }
+
+    /// This page over the configuration file's items (`fixed`, listed first, already shown)
+    /// and the store's after them; `stored(limit, offset)` reads a page of the store's items
+    /// and counts them all. Answers the page's items and the count of both.
+    async fn over(
+        &self,
+        fixed: Vec<Value>,
+        stored: impl AsyncFnOnce(i64, i64) -> Result<(Vec<Value>, i64), ApiError>,
+    ) -> Result<(Vec<Value>, i64), ApiError> {
+        let before = fixed.len() as i64;
+        let skip = usize::try_from(self.offset).unwrap_or(usize::MAX);
+        let take = usize::try_from(self.limit).unwrap_or(usize::MAX);
+        let mut results: Vec<Value> = fixed.into_iter().skip(skip).take(take).collect();
+        let stored_offset = (self.offset - before).max(0);
+        let stored_limit = self.limit - results.len() as i64;
+        // The store is asked even when the page is full of the file's items: for the count.
+        let (items, count) = stored(stored_limit.max(1), stored_offset).await?;
+        if stored_limit > 0 {
+            results.extend(items);
+        }
+        Ok((results, count + before))
+    }
+}
+
+/// An item of the configuration file as the API shows it: marked read-only.
+fn read_only(mut v: Value) -> Value {
+    v["read_only"] = Value::Bool(true);
+    v
 }
 
 /// The routes. Each collection and item path is served with and without its trailing slash.

@@ -73,24 +73,31 @@ fn operation(
 const READ: &[(&str, &str)] = &[
     ("401", "No valid API token or single sign-on token."),
     ("403", "A single sign-on user in no admin group."),
-    ("404", "No such organization or resource for this token."),
+    ("404", "No such organization or resource for this caller."),
     ("503", "The store is unavailable."),
 ];
 const WRITE: &[(&str, &str)] = &[
     ("400", "Malformed JSON, or fields at fault, each named."),
     ("401", "No valid API token or single sign-on token."),
     ("403", "A single sign-on user in no admin group."),
-    ("404", "No such organization or resource for this token."),
+    ("404", "No such organization or resource for this caller."),
     ("409", "A uniqueness rule, with the field at fault."),
     ("413", "The body is larger than the limit."),
     ("415", "The body is not declared as application/json."),
+    ("503", "The store is unavailable."),
+];
+const DELETE: &[(&str, &str)] = &[
+    ("401", "No valid API token or single sign-on token."),
+    ("403", "A single sign-on user in no admin group."),
+    ("404", "No such organization or resource for this caller."),
+    ("409", "Defined in the configuration file: read-only here."),
     ("503", "The store is unavailable."),
 ];
 const LIST: &[(&str, &str)] = &[
     ("400", "A query parameter at fault, named."),
     ("401", "No valid API token or single sign-on token."),
     ("403", "A single sign-on user in no admin group."),
-    ("404", "No such organization for this token."),
+    ("404", "No such organization for this caller."),
     ("503", "The store is unavailable."),
 ];
 
@@ -156,6 +163,8 @@ pub(crate) fn document() -> Value {
     let mut acl_out = acl_fields.clone();
     acl_out["id"] = json!({ "type": "string", "format": "uuid" });
     acl_out["created_at"] = json!({ "type": "string", "format": "date-time" });
+    acl_out["read_only"] = json!({ "type": "boolean", "enum": [true],
+        "description": "present (true) on bindings of the configuration file, which the API does not change" });
     let acl_keys = [
         "id",
         "organization",
@@ -299,7 +308,7 @@ pub(crate) fn document() -> Value {
         "Change some fields of an identity provider", ("200", json_response("Changed.", reference("Provider"))), WRITE, Some(reference("ProviderPatch"))),
                 "delete": operation(
         "deleteProvider",
-        "Delete an identity provider", ("204", json!({ "description": "Deleted." })), READ, None)
+        "Delete an identity provider", ("204", json!({ "description": "Deleted." })), DELETE, None)
             },
             "/organizations/{org}/acls/": {
                 "get": list_acls,
@@ -312,7 +321,7 @@ pub(crate) fn document() -> Value {
         "An ACL binding", ("200", json_response("The binding.", reference("Acl"))), READ, None),
                 "delete": operation(
         "deleteAcl",
-        "Delete an ACL binding", ("204", json!({ "description": "Deleted." })), READ, None)
+        "Delete an ACL binding", ("204", json!({ "description": "Deleted." })), DELETE, None)
             }
         },
         "components": {

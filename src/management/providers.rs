@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use super::body::{Fields, Given, json_object, query};
 use super::errors::ApiError;
 use super::time::{now_micros, rfc3339_micros};
-use super::{Api, Page};
+use super::{Api, Page, read_only};
 use crate::store::StoredProvider;
 
 /// How a write-only secret is shown.
@@ -47,11 +47,6 @@ pub(crate) fn to_json(p: &StoredProvider) -> Value {
 }
 
 /// A provider of the configuration file as the API shows it: marked read-only.
-fn read_only(mut v: Value) -> Value {
-    v["read_only"] = Value::Bool(true);
-    v
-}
-
 /// A provider of the configuration file in the stored form, with an id derived from its
 /// organization and identifier (stable across restarts) and the time the file was loaded.
 pub(crate) fn from_file(spec: &crate::identity::ProviderSpec, loaded_at: i64) -> StoredProvider {
@@ -272,27 +267,16 @@ pub(crate) async fn list(
     api.authorize(&headers, &org).await?;
     let mut params = query(raw.as_deref(), &["limit", "offset"])?;
     let page = PageQuery::from(&mut params).check()?;
-    // The configuration file's providers come first, then the stored ones.
-    let fixed: Vec<&StoredProvider> = api.file_providers(&org).collect();
-    let skip = usize::try_from(page.offset).unwrap_or(usize::MAX);
-    let limit = usize::try_from(page.limit).unwrap_or(usize::MAX);
-    let mut results: Vec<Value> = fixed
-        .iter()
-        .skip(skip)
-        .take(limit)
+    let fixed = api
+        .file_providers(&org)
         .map(|p| read_only(to_json(p)))
         .collect();
-    let before = fixed.len() as i64;
-    let stored_offset = (page.offset - before).max(0);
-    let stored_limit = (page.limit - results.len() as i64).max(0);
-    let (items, count) = api
-        .store
-        .providers(&org, stored_limit.max(1), stored_offset)
+    let (results, count) = page
+        .over(fixed, async |limit, offset| {
+            let (items, count) = api.store.providers(&org, limit, offset).await?;
+            Ok((items.iter().map(to_json).collect(), count))
+        })
         .await?;
-    if stored_limit > 0 {
-        results.extend(items.iter().map(to_json));
-    }
-    let count = count + before;
     let path = format!("/organizations/{org}/oauth-providers/");
     Ok(axum::Json(page.body(&path, count, results)).into_response())
 }

@@ -573,6 +573,14 @@ impl crate::management::DataPlane for Proxy {
     ) -> Result<(), Vec<(String, String)>> {
         self.set_stored(providers, acls)
     }
+
+    fn file_acls(&self) -> Vec<crate::authz::AclBinding> {
+        self.shared
+            .sources
+            .lock()
+            .map(|s| s.file_authorization.acls.clone())
+            .unwrap_or_default()
+    }
 }
 
 /// What would make the stored providers clash with the file's or with each other (the API

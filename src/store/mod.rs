@@ -325,6 +325,20 @@ pub struct AclFilter {
     pub pattern_type: Option<String>,
 }
 
+impl AclFilter {
+    /// Whether `a` passes the filter, as the store's query decides it.
+    pub fn matches(&self, a: &StoredAcl) -> bool {
+        [
+            (&self.principal, &a.principal),
+            (&self.resource_type, &a.resource_type),
+            (&self.resource_name, &a.resource_name),
+            (&self.pattern_type, &a.pattern_type),
+        ]
+        .into_iter()
+        .all(|(wanted, value)| wanted.as_ref().is_none_or(|w| w == value))
+    }
+}
+
 const ACL_COLUMNS: &str = "id, organization, permission, principal, host, operation, \
      resource_type, pattern_type, resource_name, created_at";
 
