@@ -640,6 +640,23 @@ async fn acl_lifecycle(backend: Backend) {
     let (_, paged) = list("?limit=2&offset=0").await;
     assert_eq!(paged["results"].as_array().map(Vec::len), Some(2));
     assert_eq!(paged["next"], "/organizations/acme/acls/?limit=2&offset=2");
+    // A filtered list's links keep the filter, as Kafka writes it, percent-encoded; following
+    // them pages through the filtered list.
+    let (_, first) = list("?principal=Group:payments&limit=1").await;
+    let next = first["next"].as_str().expect("a next page");
+    assert_eq!(
+        next,
+        "/organizations/acme/acls/?principal=Group%3Apayments&limit=1&offset=1"
+    );
+    let (status, second) = s.send(Method::GET, next, Some(ACME_TOKEN), None).await;
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(second["results"][0]["principal"], "Group:payments");
+    assert_ne!(second["results"][0]["id"], first["results"][0]["id"]);
+    assert_eq!(second["next"], Value::Null, "{second}");
+    assert_eq!(
+        second["previous"],
+        "/organizations/acme/acls/?principal=Group%3Apayments&limit=1&offset=0"
+    );
     let (status, bad) = list("?resource_type=QUEUE").await;
     assert_eq!(status, 400, "{bad}");
     assert!(bad["resource_type"].is_array());

@@ -296,8 +296,17 @@ pub(crate) async fn list(
             Ok((items.iter().map(to_json).collect(), count))
         })
         .await?;
-    let path = format!("/organizations/{org}/acls/");
-    Ok(axum::Json(page.body(&path, count, results)).into_response())
+    let filters: Vec<(&str, &str)> = [
+        ("principal", &filter.principal),
+        ("resource_type", &filter.resource_type),
+        ("resource_name", &filter.resource_name),
+        ("pattern_type", &filter.pattern_type),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| Some((name, value.as_deref()?)))
+    .collect();
+    let body = page.body(&org, "acls", &filters, count, results);
+    Ok(axum::Json(body).into_response())
 }
 
 /// GET on one binding.

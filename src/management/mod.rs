@@ -221,9 +221,24 @@ pub(crate) struct Page {
 }
 
 impl Page {
-    /// The list answer: `count`, `next` and `previous` page links and the `results`.
-    fn body(&self, path: &str, count: i64, results: Vec<Value>) -> Value {
-        let link = |offset: i64| format!("{path}?limit={}&offset={offset}", self.limit);
+    /// The list answer: `count`, `next` and `previous` page links and the `results`. The
+    /// links are to `collection` of `org`, with the list's `filters` kept, all percent-encoded.
+    fn body(
+        &self,
+        org: &str,
+        collection: &str,
+        filters: &[(&str, &str)],
+        count: i64,
+        results: Vec<Value>,
+    ) -> Value {
+        let path = format!("/organizations/{}/{collection}/", path_segment(org));
+        let link = |offset: i64| {
+            let mut query = url::form_urlencoded::Serializer::new(String::new());
+            query.extend_pairs(filters);
+            query.append_pair("limit", &self.limit.to_string());
+            query.append_pair("offset", &offset.to_string());
+            format!("{path}?{}", query.finish())
+        };
         let next = (self.offset + self.limit < count).then(|| link(self.offset + self.limit));
         let previous = (self.offset > 0).then(|| link((self.offset - self.limit).max(0)));
         json!({ "count": count, "next": next, "previous": previous, "results": results })
@@ -250,6 +265,19 @@ impl Page {
         }
         Ok((results, count + before))
     }
+}
+
+/// `segment` percent-encoded for a URL path: everything but RFC 3986's unreserved characters.
+fn path_segment(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// An item of the configuration file as the API shows it: marked read-only.
@@ -411,4 +439,41 @@ pub async fn start(
         shutdown,
         task,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_links_are_percent_encoded_and_keep_the_filters() {
+        let page = Page {
+            limit: 2,
+            offset: 2,
+        };
+        let body = page.body(
+            "acme corp/ü",
+            "acls",
+            &[("principal", "Group:a&b c"), ("resource_name", "orders.*")],
+            5,
+            Vec::new(),
+        );
+        let path = "/organizations/acme%20corp%2F%C3%BC/acls/";
+        let filters = "principal=Group%3Aa%26b+c&resource_name=orders.*";
+        assert_eq!(body["next"], format!("{path}?{filters}&limit=2&offset=4"));
+        assert_eq!(
+            body["previous"],
+            format!("{path}?{filters}&limit=2&offset=0")
+        );
+        let last = Page {
+            limit: 2,
+            offset: 4,
+        }
+        .body("acme", "oauth-providers", &[], 5, Vec::new());
+        assert_eq!(last["next"], Value::Null);
+        assert_eq!(
+            last["previous"],
+            "/organizations/acme/oauth-providers/?limit=2&offset=2"
+        );
+    }
 }

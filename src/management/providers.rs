@@ -277,8 +277,8 @@ pub(crate) async fn list(
             Ok((items.iter().map(to_json).collect(), count))
         })
         .await?;
-    let path = format!("/organizations/{org}/oauth-providers/");
-    Ok(axum::Json(page.body(&path, count, results)).into_response())
+    let body = page.body(&org, "oauth-providers", &[], count, results);
+    Ok(axum::Json(body).into_response())
 }
 
 /// GET on one provider.
