@@ -138,7 +138,7 @@ impl Api {
             return Ok(false);
         }
         let stored = self.store.all_providers().await?;
-        let specs: Vec<ProviderSpec> = stored.iter().filter_map(spec_of).collect();
+        let specs: Vec<ProviderSpec> = stored.iter().map(spec_of).collect();
         let acls: Vec<AclBinding> = self
             .store
             .all_acls()
@@ -168,40 +168,26 @@ impl Api {
     }
 }
 
-/// The data plane's form of a stored provider, with the configuration file's defaults for
-/// what the API does not set (clock skew, JWKS refresh timing).
-fn spec_of(p: &StoredProvider) -> Option<ProviderSpec> {
-    let value = json!({
-        "organization": p.organization,
-        "identifier": p.identifier,
-        "issuer": p.issuer,
-        "jwks_endpoint_uri": p.jwks_endpoint_uri,
-        "audience": p.audience,
-        "scope": p.scope,
-        "token_endpoint_uri": p.token_endpoint_uri,
-        "sub_claim_name": p.sub_claim_name,
-        "groups_claim_name": p.groups_claim_name,
-        "authorize_endpoint_uri": p.authorize_endpoint_uri,
-        "refresh_token": p.refresh_token,
-        "cfk_client_id": p.cfk_client_id,
-        "cfk_client_secret": p.cfk_client_secret,
-    });
-    let value = strip_nulls(value);
-    match serde_json::from_value(value) {
-        Ok(spec) => Some(spec),
-        Err(e) => {
-            tracing::error!(id = %p.id, error = %e, "stored provider unreadable; skipped");
-            None
-        }
-    }
-}
-
-fn strip_nulls(value: Value) -> Value {
-    match value {
-        Value::Object(map) => {
-            Value::Object(map.into_iter().filter(|(_, v)| !v.is_null()).collect())
-        }
-        other => other,
+/// The data plane's form of a stored provider, with the defaults of the configuration file
+/// for what the API does not set (clock skew, JWKS refresh timing).
+fn spec_of(p: &StoredProvider) -> ProviderSpec {
+    ProviderSpec {
+        organization: p.organization.clone(),
+        identifier: p.identifier.clone(),
+        issuer: p.issuer.clone(),
+        jwks_endpoint_uri: p.jwks_endpoint_uri.clone(),
+        audience: p.audience.clone(),
+        scope: p.scope.clone(),
+        token_endpoint_uri: p.token_endpoint_uri.clone(),
+        sub_claim_name: p.sub_claim_name.clone(),
+        groups_claim_name: p.groups_claim_name.clone(),
+        authorize_endpoint_uri: p.authorize_endpoint_uri.clone(),
+        refresh_token: p.refresh_token,
+        cfk_client_id: p.cfk_client_id.clone(),
+        cfk_client_secret: p.cfk_client_secret.clone().map(Into::into),
+        clock_skew_secs: crate::identity::default_clock_skew(),
+        jwks_refresh_secs: crate::identity::default_jwks_refresh(),
+        jwks_min_refresh_secs: crate::identity::default_jwks_min_refresh(),
     }
 }
 
