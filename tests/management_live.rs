@@ -145,6 +145,27 @@ async fn providers_and_acls_registered_through_the_api_apply_at_once() {
         .json;
     assert_eq!(produced["produce"][&topic], "ok", "{produced}");
 
+    // A new client secret (client settings only): the live session goes on past the grace
+    // period, and the provider's tokens still authenticate.
+    let id = provider["id"].as_str().expect("id");
+    let (status, patched) = api(
+        &http,
+        reqwest::Method::PATCH,
+        format!("{base}/oauth-providers/{id}/"),
+        Some(json!({ "cfk_client_secret": "rotated-secret" })),
+    )
+    .await;
+    assert_eq!(status, 200, "{patched}");
+    common::wait_for_log(&["identity provider changed (client settings only)", "globex"]).await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(
+        topic_code(&mut live, &topic).await,
+        0,
+        "the session went on"
+    );
+    let (_, code) = Raw::login(&proxy.bootstrap(), &second).await;
+    assert_eq!(code, 0);
+
     // The ACL deleted: the live connection's next request is denied.
     let id = binding["id"].as_str().expect("id");
     let (status, _) = api(

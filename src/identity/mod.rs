@@ -191,8 +191,8 @@ impl AuthFailure {
 pub struct Provider {
     /// Its registration.
     pub spec: ProviderSpec,
-    /// Its keys.
-    pub jwks: Jwks,
+    /// Its keys (shared with a successor that verifies tokens the same way).
+    pub jwks: Arc<Jwks>,
     /// Cancelled when the provider leaves the registered set: its background work stops.
     pub retired: tokio_util::sync::CancellationToken,
     /// Cancelled when the sessions it authenticated must end (its removal, after a grace
@@ -216,7 +216,7 @@ impl Provider {
     fn from_parts(spec: ProviderSpec, jwks: Jwks) -> Self {
         Self {
             spec,
-            jwks,
+            jwks: Arc::new(jwks),
             retired: Default::default(),
             revoked: Default::default(),
         }
@@ -227,6 +227,28 @@ impl Provider {
     pub fn is_registered_as(&self, other: &ProviderSpec) -> bool {
         let secret = |s: &ProviderSpec| s.cfk_client_secret.as_ref().map(|x| x.expose().to_owned());
         format!("{:?}", self.spec) == format!("{other:?}") && secret(&self.spec) == secret(other)
+    }
+
+    /// The provider that takes this one's place when its registration becomes `next` and
+    /// tokens are verified exactly as before: only what clients use to obtain tokens changed
+    /// (token and authorize endpoints, client id and secret). It keeps this provider's keys
+    /// and its sessions, which a change must not end: rotating a client secret would
+    /// otherwise disconnect every client of the organization. `None` for any other change.
+    pub fn succeeded_by(&self, next: &ProviderSpec) -> Option<Provider> {
+        let verification = |s: &ProviderSpec| {
+            let mut s = s.clone();
+            s.token_endpoint_uri = None;
+            s.authorize_endpoint_uri = None;
+            s.cfk_client_id = None;
+            s.cfk_client_secret = None;
+            format!("{s:?}")
+        };
+        (verification(&self.spec) == verification(next)).then(|| Provider {
+            spec: next.clone(),
+            jwks: self.jwks.clone(),
+            retired: Default::default(),
+            revoked: self.revoked.clone(),
+        })
     }
 
     /// A provider whose keys are given, for tests without a provider.

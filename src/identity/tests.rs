@@ -290,3 +290,30 @@ fn verified_tokens_are_cached_until_they_expire() {
         );
     });
 }
+
+#[tokio::test]
+async fn a_change_of_client_settings_only_keeps_keys_and_sessions() {
+    let jwks: Value = serde_json::from_str(include_str!("testdata/jwks.json")).unwrap();
+    let old = Provider::with_keys(spec(ISSUER), &jwks, http_client().unwrap());
+    let mut rotated = spec(ISSUER);
+    rotated.cfk_client_id = Some("proxy".into());
+    rotated.cfk_client_secret = Some("new-secret".to_owned().into());
+    rotated.token_endpoint_uri = Some("https://idp.example.com/token".into());
+    let next = old.succeeded_by(&rotated).expect("a successor");
+    assert!(Arc::ptr_eq(&old.jwks, &next.jwks), "the keys are kept");
+    assert!(!next.revoked.is_cancelled());
+    old.revoked.cancel();
+    assert!(next.revoked.is_cancelled(), "one revocation for both");
+    assert!(!next.retired.is_cancelled());
+    assert_eq!(next.spec.cfk_client_id.as_deref(), Some("proxy"));
+    // Anything that changes how tokens are verified is a new provider.
+    let mut audience = spec(ISSUER);
+    audience.audience = "other".into();
+    let mut scope = spec(ISSUER);
+    scope.scope = String::new();
+    let mut refresh = spec(ISSUER);
+    refresh.refresh_token = false;
+    for changed in [audience, scope, refresh] {
+        assert!(old.succeeded_by(&changed).is_none(), "{changed:?}");
+    }
+}

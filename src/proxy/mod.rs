@@ -271,10 +271,11 @@ impl Proxy {
 
     /// Makes `stored` (beside the configuration file's) the identity providers and
     /// `stored_acls` the API's ACL bindings. A provider registered as before keeps its key
-    /// cache. A new one's tokens authenticate on the next connection; a removed (or changed)
-    /// one's tokens are refused on new connections at once, and the sessions it
-    /// authenticated end at their next re-authentication or after
-    /// `identity.removed_provider_grace_secs`, whichever comes first. Problems (each with its
+    /// cache. A new one's tokens authenticate on the next connection; a removed one's tokens
+    /// are refused on new connections at once, and the sessions it authenticated end at their
+    /// next re-authentication or after `identity.removed_provider_grace_secs`, whichever comes
+    /// first. A changed one counts as removed and added, unless only its client settings
+    /// changed ([`Provider::succeeded_by`]): then its sessions go on. Problems (each with its
     /// field) change nothing.
     pub fn set_stored(
         &self,
@@ -292,25 +293,46 @@ impl Proxy {
         let current = self.shared.providers();
         let mut kept = Vec::new();
         let mut added = Vec::new();
+        let mut succeeded = Vec::new();
         for spec in file.iter().chain(&stored) {
-            match current.iter().find(|p| p.is_registered_as(spec)) {
-                Some(p) => kept.push(p.clone()),
-                None => {
-                    let p = Arc::new(Provider::new(spec.clone(), self.shared.http.clone()));
-                    added.push(p.clone());
-                    kept.push(p);
-                }
+            if let Some(p) = current.iter().find(|p| p.is_registered_as(spec)) {
+                kept.push(p.clone());
+                continue;
             }
+            let predecessor = current
+                .iter()
+                .filter(|p| {
+                    p.spec.organization == spec.organization && p.spec.identifier == spec.identifier
+                })
+                .find_map(|p| Some((p.clone(), p.succeeded_by(spec)?)));
+            let p = match predecessor {
+                Some((old, next)) => {
+                    succeeded.push(old);
+                    Arc::new(next)
+                }
+                None => Arc::new(Provider::new(spec.clone(), self.shared.http.clone())),
+            };
+            added.push(p.clone());
+            kept.push(p);
+        }
+        let gone = |p: &&Arc<Provider>| !kept.iter().any(|k| Arc::ptr_eq(k, p));
+        for p in current.iter().filter(gone) {
+            // A succeeded provider's keys loop stops; its successor runs its own.
+            p.retired.cancel();
         }
         let removed: Vec<Arc<Provider>> = current
             .iter()
-            .filter(|p| !kept.iter().any(|k| Arc::ptr_eq(k, p)))
+            .filter(gone)
+            .filter(|p| !succeeded.iter().any(|s| Arc::ptr_eq(s, p)))
             .cloned()
             .collect();
         sources.stored_acls = stored_acls;
         self.shared
             .install(Arc::new(Providers::new(kept)), &sources);
         drop(sources);
+        for p in &succeeded {
+            tracing::info!(organization = %p.spec.organization, provider = %p.spec.identifier, "identity provider changed (client settings only); its sessions go on");
+        }
         for p in &added {
             tracing::info!(organization = %p.spec.organization, provider = %p.spec.identifier, issuer = %p.spec.issuer, "identity provider added");
             self.shared.tracker.spawn(crate::identity::keep_keys_fresh(
@@ -321,7 +343,6 @@ impl Proxy {
         let grace = Duration::from_secs(self.shared.config.identity.removed_provider_grace_secs);
         for p in removed {
             tracing::info!(organization = %p.spec.organization, provider = %p.spec.identifier, grace_secs = grace.as_secs(), "identity provider removed; its sessions end at re-authentication or after the grace period");
-            p.retired.cancel();
             let shutdown = self.shared.shutdown.clone();
             self.shared.tracker.spawn(async move {
                 tokio::select! {
