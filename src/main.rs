@@ -242,6 +242,11 @@ fn identity_of(config: &Config, token: String) -> Result<Identity, String> {
 
 async fn run(config: Config, path: PathBuf) -> ExitCode {
     let grace = Duration::from_secs(config.limits.shutdown_grace_secs);
+    // Installed first: a SIGHUP while the proxy starts must not end it (the default action).
+    let Some(signals) = Signals::install() else {
+        tracing::error!("cannot install signal handlers; not starting");
+        return ExitCode::FAILURE;
+    };
     let proxy = match Proxy::start(config.clone()).await {
         Ok(p) => p,
         Err(e) => {
@@ -262,7 +267,7 @@ async fn run(config: Config, path: PathBuf) -> ExitCode {
             }
         }
     };
-    wait_for_signal(&proxy, &path).await;
+    signals.wait(&proxy, &path).await;
     if let Some(running) = management {
         running.stop().await;
     }
@@ -276,25 +281,34 @@ async fn run(config: Config, path: PathBuf) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Waits for SIGTERM or SIGINT. On SIGHUP, reloads `[authorization]` from the configuration
-/// file: the next request of every connection is decided by the new bindings. A file with
-/// errors changes nothing (each error is logged with its field). Other sections are read at
-/// start only.
-async fn wait_for_signal(proxy: &Proxy, path: &Path) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::hangup()),
-    ) else {
-        tracing::error!("cannot install signal handlers; stopping");
-        return;
-    };
-    loop {
-        tokio::select! {
-            _ = term.recv() => return,
-            _ = int.recv() => return,
-            _ = hup.recv() => reload_authorization(proxy, path),
+/// The signals the proxy acts on.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Option<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Some(Self {
+            term: signal(SignalKind::terminate()).ok()?,
+            int: signal(SignalKind::interrupt()).ok()?,
+            hup: signal(SignalKind::hangup()).ok()?,
+        })
+    }
+
+    /// Waits for SIGTERM or SIGINT. On SIGHUP, reloads `[authorization]` from the
+    /// configuration file: the next request of every connection is decided by the new
+    /// bindings. A file with errors changes nothing (each error is logged with its field).
+    /// Other sections are read at start only.
+    async fn wait(mut self, proxy: &Proxy, path: &Path) {
+        loop {
+            tokio::select! {
+                _ = self.term.recv() => return,
+                _ = self.int.recv() => return,
+                _ = self.hup.recv() => reload_authorization(proxy, path),
+            }
         }
     }
 }

@@ -166,11 +166,9 @@ fn produce(topics: &[&str], acks: i16) -> ProduceRequest {
         )
 }
 
-/// The end offset of partition 0, as a platform admin sees it.
-async fn end_offset(proxy: &TestProxy, topic: &str) -> i64 {
-    let mut admin = login(&proxy.bootstrap(), "kafka-admin").await;
-    let addr = leader(&mut admin, topic).await;
-    let mut admin = login(&addr, "kafka-admin").await;
+/// The latest offset of partition 0 as the leader `c` is connected to answers it: the error
+/// code and the offset.
+async fn latest_offset(c: &mut Raw, topic: &str) -> (i16, i64) {
     let request = ListOffsetsRequest::default()
         .with_replica_id(BrokerId(-1))
         .with_topics(vec![
@@ -180,9 +178,33 @@ async fn end_offset(proxy: &TestProxy, topic: &str) -> i64 {
                     list_offsets_request::ListOffsetsPartition::default().with_timestamp(-1),
                 ]),
         ]);
-    let r = admin.request(7, &request).await;
-    assert_eq!(r.topics[0].partitions[0].error_code, 0);
-    r.topics[0].partitions[0].offset
+    let r = c.request(7, &request).await;
+    let p = &r.topics[0].partitions[0];
+    (p.error_code, p.offset)
+}
+
+/// A connection of `client` to the leader of `topic`'s partition 0, once that broker serves
+/// it: a new topic's leader can answer UNKNOWN_TOPIC_OR_PARTITION for a moment after the
+/// others list it.
+async fn on_leader(proxy: &TestProxy, client: &str, topic: &str) -> Raw {
+    let mut c = login(&proxy.bootstrap(), client).await;
+    let addr = leader(&mut c, topic).await;
+    let mut c = login(&addr, client).await;
+    for _ in 0..100 {
+        if latest_offset(&mut c, topic).await.0 == 0 {
+            return c;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("{addr} does not serve {topic}");
+}
+
+/// The end offset of partition 0, as a platform admin sees it.
+async fn end_offset(proxy: &TestProxy, topic: &str) -> i64 {
+    let mut admin = on_leader(proxy, "kafka-admin", topic).await;
+    let (code, offset) = latest_offset(&mut admin, topic).await;
+    assert_eq!(code, 0);
+    offset
 }
 
 /// `authorization(acls)` as the section itself, for [`kafka_oidc_proxy::Proxy::set_authorization`].
@@ -215,9 +237,7 @@ async fn a_produce_to_an_allowed_and_a_denied_topic_delivers_only_the_allowed_on
     .await;
     create_topics(&proxy, &[&orders, &payments]).await;
     // On the leader of the allowed topic; the denied one never reaches any broker.
-    let mut c = login(&proxy.bootstrap(), "kafka-producer").await;
-    let addr = leader(&mut c, &orders).await;
-    let mut c = login(&addr, "kafka-producer").await;
+    let mut c = on_leader(&proxy, "kafka-producer", &orders).await;
     let denied_before = proxy
         .proxy
         .stats()
@@ -392,9 +412,7 @@ async fn an_acl_removed_at_run_time_denies_the_next_request_of_a_live_connection
     )];
     let proxy = authz_proxy(&grant).await;
     create_topics(&proxy, &[&topic]).await;
-    let mut c = login(&proxy.bootstrap(), "kafka-producer").await;
-    let addr = leader(&mut c, &topic).await;
-    let mut c = login(&addr, "kafka-producer").await;
+    let mut c = on_leader(&proxy, "kafka-producer", &topic).await;
     let r = c.request(9, &produce(&[&topic], -1)).await;
     assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
 
@@ -438,9 +456,7 @@ async fn fetches_are_sessionless_and_denied_topics_get_the_error() {
     )])
     .await;
     create_topics(&proxy, &[&mine, &theirs]).await;
-    let mut c = login(&proxy.bootstrap(), "kafka-producer").await;
-    let addr = leader(&mut c, &mine).await;
-    let mut c = login(&addr, "kafka-producer").await;
+    let mut c = on_leader(&proxy, "kafka-producer", &mine).await;
     let topic = |n: &str| {
         FetchTopic::default()
             .with_topic(tn(n))
