@@ -82,7 +82,8 @@ Try it with the Kafka tools the stack installed:
   scripts/stack.sh tool console-consumer --bootstrap-server 127.0.0.1:9092 \\
       --command-config $java_config --topic demo --from-beginning --max-messages 10
 
-Management API: http://127.0.0.1:8080 (token "local-admin-token"; README, "Management API"),
+Management API: http://127.0.0.1:8080 (token "local-admin-token", or single sign-on with a
+token of the provider's client "platform-admin"; README, "Management API"),
 storing what it registers in data/kafka-oidc-proxy.db (SQLite).
 
 127.0.0.1:9192 is the same cluster without authentication (listener "insecure-local", for
