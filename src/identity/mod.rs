@@ -17,7 +17,7 @@ use jwks::{Jwks, JwksTiming};
 
 /// An identity provider as registered for an organization (the management API's fields, plus
 /// timing settings).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderSpec {
     /// The organization whose users this provider authenticates.
@@ -225,8 +225,7 @@ impl Provider {
     /// Whether `other` registers the same provider in every respect, secret included (so
     /// that a replacement can keep this one and its keys).
     pub fn is_registered_as(&self, other: &ProviderSpec) -> bool {
-        let secret = |s: &ProviderSpec| s.cfk_client_secret.as_ref().map(|x| x.expose().to_owned());
-        format!("{:?}", self.spec) == format!("{other:?}") && secret(&self.spec) == secret(other)
+        self.spec == *other
     }
 
     /// The provider that takes this one's place when its registration becomes `next` and
@@ -235,13 +234,12 @@ impl Provider {
     /// and its sessions, which a change must not end: rotating a client secret would
     /// otherwise disconnect every client of the organization. `None` for any other change.
     pub fn succeeded_by(&self, next: &ProviderSpec) -> Option<Provider> {
-        let verification = |s: &ProviderSpec| {
-            let mut s = s.clone();
-            s.token_endpoint_uri = None;
-            s.authorize_endpoint_uri = None;
-            s.cfk_client_id = None;
-            s.cfk_client_secret = None;
-            format!("{s:?}")
+        let verification = |s: &ProviderSpec| ProviderSpec {
+            token_endpoint_uri: None,
+            authorize_endpoint_uri: None,
+            cfk_client_id: None,
+            cfk_client_secret: None,
+            ..s.clone()
         };
         (verification(&self.spec) == verification(next)).then(|| Provider {
             spec: next.clone(),

@@ -294,17 +294,26 @@ impl Proxy {
         let mut kept = Vec::new();
         let mut added = Vec::new();
         let mut succeeded = Vec::new();
+        // Identifiers are unique in an organization (checked above): one lookup per spec,
+        // so that a change costs the same with 10 providers as with thousands.
+        let by_name: HashMap<(&str, &str), &Arc<Provider>> = current
+            .iter()
+            .map(|p| {
+                (
+                    (p.spec.organization.as_str(), p.spec.identifier.as_str()),
+                    p,
+                )
+            })
+            .collect();
         for spec in file.iter().chain(&stored) {
-            if let Some(p) = current.iter().find(|p| p.is_registered_as(spec)) {
+            let same_name = by_name
+                .get(&(spec.organization.as_str(), spec.identifier.as_str()))
+                .copied();
+            if let Some(p) = same_name.filter(|p| p.is_registered_as(spec)) {
                 kept.push(p.clone());
                 continue;
             }
-            let predecessor = current
-                .iter()
-                .filter(|p| {
-                    p.spec.organization == spec.organization && p.spec.identifier == spec.identifier
-                })
-                .find_map(|p| Some((p.clone(), p.succeeded_by(spec)?)));
+            let predecessor = same_name.and_then(|p| Some((p.clone(), p.succeeded_by(spec)?)));
             let p = match predecessor {
                 Some((old, next)) => {
                     succeeded.push(old);
@@ -315,7 +324,9 @@ impl Proxy {
             added.push(p.clone());
             kept.push(p);
         }
-        let gone = |p: &&Arc<Provider>| !kept.iter().any(|k| Arc::ptr_eq(k, p));
+        let kept_ptrs: std::collections::HashSet<*const Provider> =
+            kept.iter().map(Arc::as_ptr).collect();
+        let gone = |p: &&Arc<Provider>| !kept_ptrs.contains(&Arc::as_ptr(p));
         for p in current.iter().filter(gone) {
             // A succeeded provider's keys loop stops; its successor runs its own.
             p.retired.cancel();
@@ -607,20 +618,20 @@ impl crate::management::DataPlane for Proxy {
 /// What would make the stored providers clash with the file's or with each other (the API
 /// checks each write; this guards what two writers may have raced in).
 fn stored_problems(file: &[ProviderSpec], stored: &[ProviderSpec]) -> Vec<(String, String)> {
+    let mut names = std::collections::HashSet::new();
+    let mut issuers = std::collections::HashSet::new();
+    for p in file {
+        names.insert((p.organization.as_str(), p.identifier.as_str()));
+        issuers.insert((p.issuer.as_str(), p.audience.as_str()));
+    }
     let mut problems = Vec::new();
-    for (i, p) in stored.iter().enumerate() {
-        let at = format!("store provider {}/{}", p.organization, p.identifier);
-        let earlier = file.iter().chain(&stored[..i]);
-        for other in earlier {
-            if other.organization == p.organization && other.identifier == p.identifier {
-                problems.push((at.clone(), "identifier registered twice".to_owned()));
-            }
-            if other.issuer == p.issuer && other.audience == p.audience {
-                problems.push((
-                    at.clone(),
-                    "issuer and audience registered twice".to_owned(),
-                ));
-            }
+    for p in stored {
+        let at = || format!("store provider {}/{}", p.organization, p.identifier);
+        if !names.insert((p.organization.as_str(), p.identifier.as_str())) {
+            problems.push((at(), "identifier registered twice".to_owned()));
+        }
+        if !issuers.insert((p.issuer.as_str(), p.audience.as_str())) {
+            problems.push((at(), "issuer and audience registered twice".to_owned()));
         }
     }
     problems
