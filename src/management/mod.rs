@@ -147,7 +147,13 @@ impl Api {
             .filter_map(acls::binding_of)
             .collect();
         let counts = (specs.len(), acls.len());
-        match self.data_plane.apply(specs, acls) {
+        // Building the snapshot takes milliseconds at thousands of providers and bindings:
+        // off the runtime's workers, which carry the Kafka traffic.
+        let data_plane = self.data_plane.clone();
+        let outcome = tokio::task::spawn_blocking(move || data_plane.apply(specs, acls))
+            .await
+            .unwrap_or_else(|e| Err(vec![("store".into(), format!("apply failed: {e}"))]));
+        match outcome {
             Ok(()) => {
                 tracing::info!(
                     revision,

@@ -36,11 +36,18 @@ pub enum StoreError {
 }
 
 /// The migrations, in order, compiled in.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "management",
-    include_str!("../../migrations/0001_management.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "management",
+        include_str!("../../migrations/0001_management.sql"),
+    ),
+    (
+        2,
+        "list order",
+        include_str!("../../migrations/0002_list_order.sql"),
+    ),
+];
 
 #[derive(Debug)]
 struct Embedded;

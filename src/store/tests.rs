@@ -109,3 +109,33 @@ async fn unusable_locations_are_refused_clearly() {
         assert!(matches!(e, StoreError::Location(_)), "{url}: {e}");
     }
 }
+
+#[tokio::test]
+async fn a_store_of_the_first_schema_is_migrated_keeping_its_content() {
+    let dir = scratch("upgrade");
+    let url = format!("sqlite://{}/store.db", dir.display());
+    let store = Store::open(&url).await.expect("opens");
+    let a = provider("a", "dev-1", "https://one.example");
+    store.create_provider(&a).await.expect("created");
+    // Back to what the first schema's release left: no later index, no later migration.
+    for sql in [
+        "DROP INDEX oauth_providers_list_order",
+        "DROP INDEX acl_bindings_list_order",
+        "DELETE FROM _sqlx_migrations WHERE version > 1",
+    ] {
+        sqlx::query(sql).execute(&store.pool).await.expect(sql);
+    }
+    drop(store);
+    let store = Store::open(&url).await.expect("migrates");
+    assert_eq!(store.provider("acme", "a").await.expect("read"), Some(a));
+    let indexes: i64 = sqlx::query(
+        "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'index' AND name LIKE '%_list_order'",
+    )
+    .fetch_one(&store.pool)
+    .await
+    .expect("indexes")
+    .try_get("n")
+    .expect("n");
+    assert_eq!(indexes, 2);
+    let _ = std::fs::remove_dir_all(&dir);
+}
