@@ -62,8 +62,8 @@ pub struct Api {
     /// When the configuration file was read: what its items show as `created_at`.
     loaded_at: i64,
     data_plane: Arc<dyn DataPlane>,
-    /// The store revision last applied.
-    applied: Mutex<Option<i64>>,
+    /// What was last applied, by revision.
+    applied: Mutex<Applied>,
 }
 
 impl Api {
@@ -95,7 +95,7 @@ impl Api {
             max_body_bytes: management.max_body_bytes,
             config_providers,
             data_plane,
-            applied: Mutex::new(None),
+            applied: Mutex::new(Applied::default()),
         })
     }
 
@@ -130,38 +130,64 @@ impl Api {
     }
 
     /// Applies the store's current content to the data plane if it changed since the last
-    /// time (or always, the first time).
+    /// time (or always, the first time). Only the kinds of content whose revision moved are
+    /// read again.
     pub async fn sync(&self) -> Result<bool, crate::store::StoreError> {
         let mut applied = self.applied.lock().await;
-        let revision = self.store.revision().await?;
-        if *applied == Some(revision) {
+        let revisions = self.store.revisions().await?;
+        if applied.all == Some(revisions.all) {
             return Ok(false);
         }
-        let stored = self.store.all_providers().await?;
-        let specs: Vec<ProviderSpec> = stored.iter().map(spec_of).collect();
-        let acls: Vec<AclBinding> = self
-            .store
-            .all_acls()
-            .await?
-            .iter()
-            .filter_map(acls::binding_of)
-            .collect();
+        // Read (and kept) before the apply, even if it fails: the content is what the store
+        // holds at these revisions either way.
+        if applied.providers.as_ref().map(|(r, _)| *r) != Some(revisions.providers) {
+            let specs = self
+                .store
+                .all_providers()
+                .await?
+                .iter()
+                .map(spec_of)
+                .collect();
+            applied.providers = Some((revisions.providers, Arc::new(specs)));
+        }
+        if applied.acls.as_ref().map(|(r, _)| *r) != Some(revisions.acls) {
+            let acls = self
+                .store
+                .all_acls()
+                .await?
+                .iter()
+                .filter_map(acls::binding_of)
+                .collect();
+            applied.acls = Some((revisions.acls, Arc::new(acls)));
+        }
+        let specs = applied
+            .providers
+            .as_ref()
+            .map(|(_, s)| s.clone())
+            .unwrap_or_default();
+        let acls = applied
+            .acls
+            .as_ref()
+            .map(|(_, a)| a.clone())
+            .unwrap_or_default();
         let counts = (specs.len(), acls.len());
         // Building the snapshot takes milliseconds at thousands of providers and bindings:
         // off the runtime's workers, which carry the Kafka traffic.
         let data_plane = self.data_plane.clone();
-        let outcome = tokio::task::spawn_blocking(move || data_plane.apply(specs, acls))
-            .await
-            .unwrap_or_else(|e| Err(vec![("store".into(), format!("apply failed: {e}"))]));
+        let outcome = tokio::task::spawn_blocking(move || {
+            data_plane.apply(specs.as_ref().clone(), acls.as_ref().clone())
+        })
+        .await
+        .unwrap_or_else(|e| Err(vec![("store".into(), format!("apply failed: {e}"))]));
         match outcome {
             Ok(()) => {
                 tracing::info!(
-                    revision,
+                    revision = revisions.all,
                     providers = counts.0,
                     bindings = counts.1,
                     "store applied"
                 );
-                *applied = Some(revision);
+                applied.all = Some(revisions.all);
                 Ok(true)
             }
             Err(problems) => {
@@ -172,6 +198,14 @@ impl Api {
             }
         }
     }
+}
+
+/// The content last read from the store, by revision, and the store revision last applied.
+#[derive(Default)]
+struct Applied {
+    all: Option<i64>,
+    providers: Option<(i64, Arc<Vec<ProviderSpec>>)>,
+    acls: Option<(i64, Arc<Vec<AclBinding>>)>,
 }
 
 /// The data plane's form of a stored provider, with the defaults of the configuration file

@@ -47,7 +47,36 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "list order",
         include_str!("../../migrations/0002_list_order.sql"),
     ),
+    (
+        3,
+        "revisions",
+        include_str!("../../migrations/0003_revisions.sql"),
+    ),
 ];
+
+/// What a write changes, for the revision it bumps beside the store's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Providers,
+    Acls,
+}
+
+impl Kind {
+    fn revision_id(self) -> i64 {
+        match self {
+            Kind::Providers => 2,
+            Kind::Acls => 3,
+        }
+    }
+}
+
+/// The store's revisions: of everything, and of each kind of content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Revisions {
+    pub all: i64,
+    pub providers: i64,
+    pub acls: i64,
+}
 
 #[derive(Debug)]
 struct Embedded;
@@ -190,6 +219,27 @@ impl Store {
         Ok(row.try_get("value")?)
     }
 
+    /// The revisions of everything and of each kind, read together.
+    pub async fn revisions(&self) -> Result<Revisions, StoreError> {
+        let rows = sqlx::query("SELECT id, value FROM store_revision WHERE id IN (1, 2, 3)")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut revisions = Revisions {
+            all: 0,
+            providers: 0,
+            acls: 0,
+        };
+        for row in rows {
+            let value: i64 = row.try_get("value")?;
+            match row.try_get::<i64, _>("id")? {
+                1 => revisions.all = value,
+                2 => revisions.providers = value,
+                _ => revisions.acls = value,
+            }
+        }
+        Ok(revisions)
+    }
+
     /// Every stored provider, oldest first.
     pub async fn all_providers(&self) -> Result<Vec<StoredProvider>, StoreError> {
         let sql = format!("SELECT {PROVIDER_COLUMNS} FROM oauth_providers ORDER BY created_at, id");
@@ -255,7 +305,7 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(unique_violation)?;
-        bump(&mut tx).await?;
+        bump(&mut tx, Kind::Providers).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -278,19 +328,23 @@ impl Store {
         if done.rows_affected() == 0 {
             return Ok(false);
         }
-        bump(&mut tx).await?;
+        bump(&mut tx, Kind::Providers).await?;
         tx.commit().await?;
         Ok(true)
     }
 
     /// Deletes one of an organization's providers; `false` when there is none.
     pub async fn delete_provider(&self, organization: &str, id: &str) -> Result<bool, StoreError> {
-        self.delete("oauth_providers", organization, id).await
+        self.delete(Kind::Providers, organization, id).await
     }
 
-    /// Deletes one of an organization's rows of `table`, bumping the revision; `false` when
+    /// Deletes one of an organization's rows of `kind`, bumping the revisions; `false` when
     /// there is none.
-    async fn delete(&self, table: &str, organization: &str, id: &str) -> Result<bool, StoreError> {
+    async fn delete(&self, kind: Kind, organization: &str, id: &str) -> Result<bool, StoreError> {
+        let table = match kind {
+            Kind::Providers => "oauth_providers",
+            Kind::Acls => "acl_bindings",
+        };
         let mut tx = self.pool.begin().await?;
         let sql = format!("DELETE FROM {table} WHERE organization = $1 AND id = $2");
         let done = sqlx::query(&sql)
@@ -301,7 +355,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Ok(false);
         }
-        bump(&mut tx).await?;
+        bump(&mut tx, kind).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -387,7 +441,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        bump(&mut tx).await?;
+        bump(&mut tx, Kind::Acls).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -456,7 +510,7 @@ impl Store {
 
     /// Deletes one of an organization's bindings; `false` when there is none.
     pub async fn delete_acl(&self, organization: &str, id: &str) -> Result<bool, StoreError> {
-        self.delete("acl_bindings", organization, id).await
+        self.delete(Kind::Acls, organization, id).await
     }
 }
 
@@ -534,8 +588,10 @@ fn bind_provider<'q>(
         .bind(p.updated_at)
 }
 
-async fn bump(tx: &mut Tx<'_>) -> Result<(), StoreError> {
-    sqlx::query("UPDATE store_revision SET value = value + 1 WHERE id = 1")
+/// Bumps the store's revision and that of `kind`.
+async fn bump(tx: &mut Tx<'_>, kind: Kind) -> Result<(), StoreError> {
+    sqlx::query("UPDATE store_revision SET value = value + 1 WHERE id IN (1, $1)")
+        .bind(kind.revision_id())
         .execute(&mut **tx)
         .await?;
     Ok(())

@@ -121,6 +121,7 @@ async fn a_store_of_the_first_schema_is_migrated_keeping_its_content() {
     for sql in [
         "DROP INDEX oauth_providers_list_order",
         "DROP INDEX acl_bindings_list_order",
+        "DELETE FROM store_revision WHERE id > 1",
         "DELETE FROM _sqlx_migrations WHERE version > 1",
     ] {
         sqlx::query(sql).execute(&store.pool).await.expect(sql);
@@ -137,5 +138,58 @@ async fn a_store_of_the_first_schema_is_migrated_keeping_its_content() {
     .try_get("n")
     .expect("n");
     assert_eq!(indexes, 2);
+    let before = store.revisions().await.expect("revisions");
+    store
+        .create_provider(&provider("b", "dev-2", "https://two.example"))
+        .await
+        .expect("created");
+    let after = store.revisions().await.expect("revisions");
+    assert_eq!(
+        (after.all, after.providers, after.acls),
+        (before.all + 1, before.providers + 1, before.acls)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn each_write_bumps_the_revision_of_what_it_changes() {
+    let dir = scratch("revisions");
+    let store = Store::open(&format!("sqlite://{}/store.db", dir.display()))
+        .await
+        .expect("opens");
+    let r0 = store.revisions().await.expect("revisions");
+    let a = provider("a", "dev-1", "https://one.example");
+    store.create_provider(&a).await.expect("created");
+    let r1 = store.revisions().await.expect("revisions");
+    assert_eq!(
+        (r1.all, r1.providers, r1.acls),
+        (r0.all + 1, r0.providers + 1, r0.acls)
+    );
+    let acl = StoredAcl {
+        id: "x".into(),
+        organization: "acme".into(),
+        permission: "ALLOW".into(),
+        principal: "User:a".into(),
+        host: "*".into(),
+        operation: "READ".into(),
+        resource_type: "TOPIC".into(),
+        pattern_type: "LITERAL".into(),
+        resource_name: "t".into(),
+        created_at: 1,
+    };
+    store.create_acls(&[acl]).await.expect("created");
+    let r2 = store.revisions().await.expect("revisions");
+    assert_eq!(
+        (r2.all, r2.providers, r2.acls),
+        (r1.all + 1, r1.providers, r1.acls + 1)
+    );
+    assert!(store.delete_acl("acme", "x").await.expect("deleted"));
+    assert!(store.delete_provider("acme", "a").await.expect("deleted"));
+    let r3 = store.revisions().await.expect("revisions");
+    assert_eq!(
+        (r3.all, r3.providers, r3.acls),
+        (r2.all + 2, r2.providers + 1, r2.acls + 1)
+    );
+    assert_eq!(store.revision().await.expect("revision"), r3.all);
     let _ = std::fs::remove_dir_all(&dir);
 }
