@@ -964,3 +964,76 @@ async fn acl_bindings_of_the_configuration_file_are_listed_read_only() {
         .await;
     assert_eq!(beta["count"], 0);
 }
+
+#[tokio::test]
+async fn a_change_made_beside_the_api_is_read_back_before_its_own_next_change_applies() {
+    // No poll during the test: only the API's own changes apply.
+    let s = server("poll_interval_ms = 600000").await;
+    let path = "/organizations/acme/acls/";
+    let binding = |name: &str| {
+        json!({"principal": "User:a", "resource_type": "TOPIC", "resource_name": name,
+               "operation": "READ", "permission": "ALLOW"})
+    };
+    let names = |s: &Server| -> Vec<String> {
+        let mut v: Vec<String> = s
+            .applied
+            .1
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|b| b.resource_name.clone())
+            .collect();
+        v.sort();
+        v
+    };
+    let (status, one) = s
+        .send(Method::POST, path, Some(ACME_TOKEN), Some(binding("one")))
+        .await;
+    assert_eq!(status, 201, "{one}");
+    assert_eq!(names(&s), ["one"]);
+    // Another writer of the same store (a second proxy) adds a binding the API has not read.
+    let url = format!("sqlite://{}/kafka-oidc-proxy.db", s.dir.display());
+    let other = kafka_oidc_proxy::store::Store::open(&url)
+        .await
+        .expect("opens");
+    let beside = kafka_oidc_proxy::store::StoredAcl {
+        id: uuid::Uuid::new_v4().to_string(),
+        organization: "acme".into(),
+        permission: "ALLOW".into(),
+        principal: "User:a".into(),
+        host: "*".into(),
+        operation: "READ".into(),
+        resource_type: "TOPIC".into(),
+        pattern_type: "LITERAL".into(),
+        resource_name: "beside".into(),
+        created_at: 1,
+    };
+    other
+        .create_acls(std::slice::from_ref(&beside))
+        .await
+        .expect("stored");
+    assert_eq!(names(&s), ["one"], "not applied yet: no poll");
+    // The API's next change applies both.
+    let (status, _) = s
+        .send(Method::POST, path, Some(ACME_TOKEN), Some(binding("two")))
+        .await;
+    assert_eq!(status, 201);
+    assert_eq!(names(&s), ["beside", "one", "two"]);
+    // The same for deletions.
+    other
+        .delete_acl("acme", &beside.id)
+        .await
+        .expect("deleted")
+        .expect("there");
+    let id = one["id"].as_str().expect("id");
+    let (status, _) = s
+        .send(
+            Method::DELETE,
+            &format!("{path}{id}/"),
+            Some(ACME_TOKEN),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(names(&s), ["two"]);
+}

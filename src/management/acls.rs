@@ -225,8 +225,13 @@ pub(crate) async fn create(
     }
     let now = now_micros();
     let rows: Vec<StoredAcl> = bindings.iter().map(|b| stored(b, now)).collect();
-    api.store.create_acls(&rows).await?;
-    api.changed().await;
+    let revision = api.store.create_acls(&rows).await?;
+    let added = rows
+        .iter()
+        .map(|r| r.id.clone())
+        .zip(bindings.iter().cloned());
+    api.changed_acls(revision, super::AclChange::Added(added.collect()))
+        .await;
     for b in &bindings {
         tracing::info!(organization = %org, binding = %b, by = %caller, "ACL binding created");
     }
@@ -338,10 +343,16 @@ pub(crate) async fn delete(
     if file_acls(&api, &org).iter().any(|a| a.id == id) {
         return Err(ApiError::ReadOnly);
     }
-    if uuid::Uuid::parse_str(&id).is_err() || !api.store.delete_acl(&org, &id).await? {
+    if uuid::Uuid::parse_str(&id).is_err() {
         return Err(ApiError::NotFound);
     }
-    api.changed().await;
+    let revision = api
+        .store
+        .delete_acl(&org, &id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    api.changed_acls(revision, super::AclChange::Removed(id.clone()))
+        .await;
     tracing::info!(organization = %org, id = %id, by = %caller, "ACL binding deleted");
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -129,6 +129,32 @@ impl Api {
         }
     }
 
+    /// After this proxy committed `change` to the bindings, making their revision `revision`:
+    /// if it is the only change since the bindings were last read, it is made to what was
+    /// read instead of reading every binding back; then the store is applied.
+    async fn changed_acls(&self, revision: i64, change: AclChange) {
+        {
+            let mut applied = self.applied.lock().await;
+            if let Some((read, acls)) = applied.acls.as_mut()
+                && *read + 1 == revision
+            {
+                let acls = Arc::make_mut(acls);
+                match change {
+                    AclChange::Added(added) => {
+                        // Already there if a poll read the bindings just after the commit.
+                        let ids: std::collections::HashSet<&str> =
+                            added.iter().map(|(id, _)| id.as_str()).collect();
+                        acls.retain(|(id, _)| !ids.contains(id.as_str()));
+                        acls.extend(added);
+                    }
+                    AclChange::Removed(id) => acls.retain(|(other, _)| *other != id),
+                }
+                *read = revision;
+            }
+        }
+        self.changed().await;
+    }
+
     /// Applies the store's current content to the data plane if it changed since the last
     /// time (or always, the first time). Only the kinds of content whose revision moved are
     /// read again.
@@ -156,7 +182,7 @@ impl Api {
                 .all_acls()
                 .await?
                 .iter()
-                .filter_map(acls::binding_of)
+                .filter_map(|a| Some((a.id.clone(), acls::binding_of(a)?)))
                 .collect();
             applied.acls = Some((revisions.acls, Arc::new(acls)));
         }
@@ -175,7 +201,8 @@ impl Api {
         // off the runtime's workers, which carry the Kafka traffic.
         let data_plane = self.data_plane.clone();
         let outcome = tokio::task::spawn_blocking(move || {
-            data_plane.apply(specs.as_ref().clone(), acls.as_ref().clone())
+            let bindings = acls.iter().map(|(_, b)| b.clone()).collect();
+            data_plane.apply(specs.as_ref().clone(), bindings)
         })
         .await
         .unwrap_or_else(|e| Err(vec![("store".into(), format!("apply failed: {e}"))]));
@@ -200,12 +227,24 @@ impl Api {
     }
 }
 
-/// The content last read from the store, by revision, and the store revision last applied.
+/// The content last read from the store, by revision (bindings with their ids), and the
+/// store revision last applied.
 #[derive(Default)]
 struct Applied {
     all: Option<i64>,
     providers: Option<(i64, Arc<Vec<ProviderSpec>>)>,
-    acls: Option<(i64, Arc<Vec<AclBinding>>)>,
+    acls: Option<(i64, Arc<Vec<IdentifiedBinding>>)>,
+}
+
+/// A stored binding's id and the binding.
+type IdentifiedBinding = (String, AclBinding);
+
+/// A change this proxy made to the stored bindings.
+pub(crate) enum AclChange {
+    /// These were created (ids and bindings).
+    Added(Vec<IdentifiedBinding>),
+    /// The binding of this id was deleted.
+    Removed(String),
 }
 
 /// The data plane's form of a stored provider, with the defaults of the configuration file

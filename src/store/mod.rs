@@ -335,12 +335,20 @@ impl Store {
 
     /// Deletes one of an organization's providers; `false` when there is none.
     pub async fn delete_provider(&self, organization: &str, id: &str) -> Result<bool, StoreError> {
-        self.delete(Kind::Providers, organization, id).await
+        Ok(self
+            .delete(Kind::Providers, organization, id)
+            .await?
+            .is_some())
     }
 
-    /// Deletes one of an organization's rows of `kind`, bumping the revisions; `false` when
-    /// there is none.
-    async fn delete(&self, kind: Kind, organization: &str, id: &str) -> Result<bool, StoreError> {
+    /// Deletes one of an organization's rows of `kind`, bumping the revisions; answers the
+    /// new revision of `kind`, `None` when there is no such row.
+    async fn delete(
+        &self,
+        kind: Kind,
+        organization: &str,
+        id: &str,
+    ) -> Result<Option<i64>, StoreError> {
         let table = match kind {
             Kind::Providers => "oauth_providers",
             Kind::Acls => "acl_bindings",
@@ -353,11 +361,11 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         if done.rows_affected() == 0 {
-            return Ok(false);
+            return Ok(None);
         }
-        bump(&mut tx, kind).await?;
+        let revision = bump(&mut tx, kind).await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(Some(revision))
     }
 }
 
@@ -419,8 +427,8 @@ fn acl_from(row: &AnyRow) -> Result<StoredAcl, sqlx::Error> {
 }
 
 impl Store {
-    /// Stores bindings, all or none.
-    pub async fn create_acls(&self, acls: &[StoredAcl]) -> Result<(), StoreError> {
+    /// Stores bindings, all or none; answers the new revision of the bindings.
+    pub async fn create_acls(&self, acls: &[StoredAcl]) -> Result<i64, StoreError> {
         let mut tx = self.pool.begin().await?;
         let sql = format!(
             "INSERT INTO acl_bindings ({ACL_COLUMNS}) VALUES \
@@ -441,9 +449,9 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        bump(&mut tx, Kind::Acls).await?;
+        let revision = bump(&mut tx, Kind::Acls).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(revision)
     }
 
     /// Every stored binding, oldest first.
@@ -508,8 +516,13 @@ impl Store {
         Ok(row.as_ref().map(acl_from).transpose()?)
     }
 
-    /// Deletes one of an organization's bindings; `false` when there is none.
-    pub async fn delete_acl(&self, organization: &str, id: &str) -> Result<bool, StoreError> {
+    /// Deletes one of an organization's bindings; answers the new revision of the bindings,
+    /// `None` when there is no such binding.
+    pub async fn delete_acl(
+        &self,
+        organization: &str,
+        id: &str,
+    ) -> Result<Option<i64>, StoreError> {
         self.delete(Kind::Acls, organization, id).await
     }
 }
@@ -588,13 +601,18 @@ fn bind_provider<'q>(
         .bind(p.updated_at)
 }
 
-/// Bumps the store's revision and that of `kind`.
-async fn bump(tx: &mut Tx<'_>, kind: Kind) -> Result<(), StoreError> {
+/// Bumps the store's revision and that of `kind`; answers the new revision of `kind` (the
+/// transaction holds the row, so no other write can come between).
+async fn bump(tx: &mut Tx<'_>, kind: Kind) -> Result<i64, StoreError> {
     sqlx::query("UPDATE store_revision SET value = value + 1 WHERE id IN (1, $1)")
         .bind(kind.revision_id())
         .execute(&mut **tx)
         .await?;
-    Ok(())
+    let row = sqlx::query("SELECT value FROM store_revision WHERE id = $1")
+        .bind(kind.revision_id())
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok(row.try_get("value")?)
 }
 
 /// An SQLite URL that creates the file (and its directory) when missing.

@@ -183,7 +183,10 @@ async fn each_write_bumps_the_revision_of_what_it_changes() {
         (r2.all, r2.providers, r2.acls),
         (r1.all + 1, r1.providers, r1.acls + 1)
     );
-    assert!(store.delete_acl("acme", "x").await.expect("deleted"));
+    assert_eq!(
+        store.delete_acl("acme", "x").await.expect("deleted"),
+        Some(r2.acls + 1)
+    );
     assert!(store.delete_provider("acme", "a").await.expect("deleted"));
     let r3 = store.revisions().await.expect("revisions");
     assert_eq!(
