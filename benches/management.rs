@@ -20,9 +20,10 @@
 //! connection; latencies are end to end, and client, API, store and data plane share the
 //! machine's cores.
 //!
-//! Every committed change re-reads the whole store and rebuilds the data plane's snapshot,
-//! so a POST costs more as the store grows (about 0.1 s at full size) and filling by POST
-//! alone would take minutes on a busy machine. So the order is: bindings first (no stored provider yet), filled with
+//! Every committed change rebuilds the data plane's snapshot (after reading back what the
+//! proxy cannot know: the kinds of content other writers changed), so a POST costs more as
+//! the store grows and filling by POST alone would take minutes on a busy machine. So the
+//! order is: bindings first (no stored provider yet), filled with
 //! arrays and timed one POST at a time at the start, the middle and the end of the fill;
 //! providers by POST for `KOP_BENCH_FILL_SECS`, the rest written to the store directly (A's
 //! next poll applies them) and the last `KOP_BENCH_SAMPLES` by POST again; the lists; single
