@@ -350,11 +350,30 @@ pub struct ListenerTls {
 pub struct Limits {
     /// Client connections open at once, over all listeners; more are refused.
     pub max_connections: usize,
+    /// Connections that have not authenticated yet, over all listeners that authenticate;
+    /// more are refused at accept.
+    pub max_unauthenticated_connections: usize,
+    /// Connections not authenticated yet from one source address; more are refused at
+    /// accept, so that one peer's idle sockets cannot hold every slot.
+    pub max_unauthenticated_per_address: usize,
+    /// Bytes that the frames of all unauthenticated connections may hold together, beyond a
+    /// small allowance per frame; a read that would exceed it waits.
+    pub max_pre_auth_bytes_total: usize,
+    /// The listen backlog of every listener socket (capped by the kernel's somaxconn).
+    pub listen_backlog: u32,
     /// Largest frame accepted before a client has authenticated (Kafka's
     /// `sasl.server.max.receive.size`).
     pub max_frame_bytes_pre_auth: usize,
-    /// Largest frame accepted afterwards (Kafka's `socket.request.max.bytes`).
+    /// Largest Produce frame accepted afterwards (Kafka's `socket.request.max.bytes`).
     pub max_frame_bytes: usize,
+    /// Largest frame of any other API key accepted afterwards (and never more than
+    /// `max_frame_bytes`). Only Produce carries data; every other request names resources,
+    /// and the proxy decodes it to decide on them.
+    pub max_request_bytes: usize,
+    /// Most array entries (topics, partitions, groups, ids..., at every depth) one request may
+    /// hold; a request with more is refused and its connection closed. Bounds the work and
+    /// memory one request can cost whatever its size.
+    pub max_request_entries: usize,
     /// Requests of one connection awaiting their response; reading pauses at the limit.
     pub max_in_flight_per_connection: usize,
     /// A connection with no request for this long and nothing in flight is closed.
@@ -367,8 +386,14 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_connections: 10_000,
+            max_unauthenticated_connections: 1_000,
+            max_unauthenticated_per_address: 256,
+            max_pre_auth_bytes_total: 64 * 1024 * 1024,
+            listen_backlog: 1024,
             max_frame_bytes_pre_auth: 512 * 1024,
             max_frame_bytes: 100 * 1024 * 1024,
+            max_request_bytes: 8 * 1024 * 1024,
+            max_request_entries: 100_000,
             max_in_flight_per_connection: 256,
             idle_timeout_secs: 600,
             shutdown_grace_secs: 30,
@@ -814,10 +839,28 @@ impl Limits {
         let positive = [
             ("limits.max_connections", self.max_connections as u64),
             (
+                "limits.max_unauthenticated_connections",
+                self.max_unauthenticated_connections as u64,
+            ),
+            (
+                "limits.max_unauthenticated_per_address",
+                self.max_unauthenticated_per_address as u64,
+            ),
+            (
+                "limits.max_pre_auth_bytes_total",
+                self.max_pre_auth_bytes_total as u64,
+            ),
+            ("limits.listen_backlog", u64::from(self.listen_backlog)),
+            (
                 "limits.max_frame_bytes_pre_auth",
                 self.max_frame_bytes_pre_auth as u64,
             ),
             ("limits.max_frame_bytes", self.max_frame_bytes as u64),
+            ("limits.max_request_bytes", self.max_request_bytes as u64),
+            (
+                "limits.max_request_entries",
+                self.max_request_entries as u64,
+            ),
             (
                 "limits.max_in_flight_per_connection",
                 self.max_in_flight_per_connection as u64,
@@ -833,6 +876,12 @@ impl Limits {
             errors.push(
                 "limits.max_frame_bytes",
                 format!("must be at most {}", i32::MAX),
+            );
+        }
+        if self.max_frame_bytes_pre_auth > self.max_pre_auth_bytes_total {
+            errors.push(
+                "limits.max_frame_bytes_pre_auth",
+                "must not exceed limits.max_pre_auth_bytes_total (such a frame could never be read)",
             );
         }
         if self.max_frame_bytes_pre_auth > self.max_frame_bytes {

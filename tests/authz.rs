@@ -9,6 +9,7 @@ mod common;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use common::binary::Binary;
 use common::raw::Raw;
 use common::{Idp, ProxyOptions, TestProxy, acl, start_proxy, wait_for_log};
 use kafka_oidc_proxy::authz::AuthorizationConfig;
@@ -527,82 +528,11 @@ async fn api_keys_the_proxy_cannot_authorize_are_neither_offered_nor_forwarded()
     wait_for_log(&["CreateAcls v3 is not supported by the proxy"]).await;
 }
 
-/// The binary, run with a configuration file; its stderr is collected.
-struct Binary {
-    child: tokio::process::Child,
-    stderr: std::sync::Arc<std::sync::Mutex<String>>,
-}
-
-impl Binary {
-    async fn start(config: &std::path::Path) -> Binary {
-        use tokio::io::AsyncBufReadExt;
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_kafka-oidc-proxy"))
-            .args(["run", "--config"])
-            .arg(config)
-            .env("RUST_LOG", "info")
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("the proxy binary starts");
-        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        let mut lines = tokio::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
-        let sink = stderr.clone();
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = lines.next_line().await {
-                eprintln!("proxy: {line}");
-                let mut s = sink.lock().expect("log");
-                s.push_str(&line);
-                s.push('\n');
-            }
-        });
-        Binary { child, stderr }
-    }
-
-    /// Waits for a log line containing every part, and returns it.
-    async fn line(&self, parts: &[&str]) -> String {
-        for _ in 0..300 {
-            let found = self
-                .stderr
-                .lock()
-                .expect("log")
-                .lines()
-                .find(|l| parts.iter().all(|p| l.contains(p)))
-                .map(str::to_owned);
-            if let Some(l) = found {
-                return l;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("no log line with {parts:?}");
-    }
-
-    fn hangup(&self) {
-        let pid = self.child.id().expect("running").to_string();
-        let status = std::process::Command::new("kill")
-            .args(["-HUP", &pid])
-            .status()
-            .expect("kill");
-        assert!(status.success());
-    }
-}
-
 #[tokio::test]
 async fn sighup_reloads_the_acls_of_the_configuration_file() {
     let t = common::unique_tag();
-    let dir = common::repo().join("target").join("test-configs");
-    std::fs::create_dir_all(&dir).expect("config dir");
-    let path = dir.join(format!("sighup-{t}.toml"));
-    let servers: Vec<String> = common::kafka_bootstrap()
-        .iter()
-        .map(|s| format!("{s:?}"))
-        .collect();
-    let base = format!(
-        "[upstream]\nbootstrap_servers = [{}]\n\
-         [[listeners]]\nname = \"oauth\"\nbind_address = \"127.0.0.1\"\nadvertised_host = \"127.0.0.1\"\n\
-         bootstrap_port = 0\nbroker_port_base = 0\nauthentication = \"oauthbearer\"\n{}",
-        servers.join(", "),
-        Idp::identity_toml("")
-    );
+    let (listener, path) = common::binary::oauth_listener_config("sighup");
+    let base = format!("{listener}{}", Idp::identity_toml(""));
     let describe = acl(
         "ALLOW",
         "Group:producers",
@@ -613,14 +543,7 @@ async fn sighup_reloads_the_acls_of_the_configuration_file() {
     );
     std::fs::write(&path, format!("{base}{}", authorization(&[describe]))).expect("write");
     let proxy = Binary::start(&path).await;
-    let ready = proxy
-        .line(&["bootstrap listener ready", "listener=oauth"])
-        .await;
-    let addr = ready
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("addr="))
-        .expect("addr= in the line")
-        .to_owned();
+    let addr = proxy.bootstrap("oauth").await;
     let mut c = login(&addr, "kafka-producer").await;
     let name = format!("orders.absent{t}");
     let ask = MetadataRequest::default()

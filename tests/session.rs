@@ -131,7 +131,12 @@ async fn connections_over_the_limit_are_refused() {
     );
     let mut third = Raw::connect(&proxy.bootstrap()).await;
     third.expect_closed().await;
-    wait_for_log(&["connection refused: limits.max_connections reached"]).await;
+    wait_for_log(&["connection refused", "limit=limits.max_connections"]).await;
+    assert_eq!(
+        proxy.proxy.refusals().count("limits.max_connections"),
+        1,
+        "counted"
+    );
     drop(a);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut fourth = Raw::connect(&proxy.bootstrap()).await;

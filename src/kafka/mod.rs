@@ -6,6 +6,7 @@ pub mod error_code;
 pub mod error_response;
 pub mod header;
 pub mod schema;
+pub mod tail;
 pub mod versions;
 mod walk;
 
@@ -31,6 +32,13 @@ pub enum DecodeError {
         count: usize,
         /// Bytes left in the body when the count was read.
         remaining: usize,
+    },
+    /// A request holds more array entries, at every depth, than the proxy accepts in one
+    /// request (`limits.max_request_entries`).
+    #[error("more than {limit} array entries in one request (limits.max_request_entries)")]
+    TooManyEntries {
+        /// The limit in force.
+        limit: usize,
     },
     /// The body has bytes after its last field.
     #[error("{0} trailing bytes after the message")]
@@ -114,6 +122,18 @@ pub fn check_body(
     schema::check(api, direction, version, body)
 }
 
+/// Structurally checks a request body and bounds its array entries (at every depth) by
+/// `max_entries`, before anything decodes it.
+pub fn check_request(
+    key: i16,
+    version: i16,
+    body: &[u8],
+    max_entries: usize,
+) -> Result<(), DecodeError> {
+    let api = ApiKey::try_from(key).map_err(|()| DecodeError::UnknownApiKey(key))?;
+    schema::check_within(api, Direction::Request, version, body, max_entries)
+}
+
 /// The `acks` of a Produce request (v3+): 0 means the broker sends no response.
 pub fn produce_acks(version: i16, body: &[u8]) -> Result<i16, DecodeError> {
     let mut w = walk::Walker::new(body, version >= 9);
@@ -170,6 +190,26 @@ pub fn encode_response<M: Encodable>(
         correlation_id,
         body,
     )
+}
+
+/// A complete response frame for a request from a body already encoded.
+pub fn response_frame(
+    api: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: &[u8],
+) -> Result<Bytes, EncodeError> {
+    let header_version = api.response_header_version(version);
+    let mut buf = BytesMut::with_capacity(9 + body.len());
+    buf.put_i32(0);
+    buf.put_i32(correlation_id);
+    if header_version >= 1 {
+        buf.put_u8(0); // empty tagged fields
+    }
+    buf.put_slice(body);
+    let len = i32::try_from(buf.len() - 4).map_err(|_| EncodeError("frame too large".into()))?;
+    buf[..4].copy_from_slice(&len.to_be_bytes());
+    Ok(buf.freeze())
 }
 
 /// As [`encode_response`] with an explicit response header version (ApiVersions always uses 0,

@@ -46,8 +46,19 @@ pub(crate) fn check(
     version: i16,
     body: &[u8],
 ) -> Result<(), DecodeError> {
+    check_within(api, direction, version, body, usize::MAX)
+}
+
+/// As [`check`], refusing a body with more than `max_entries` array entries in all.
+pub(crate) fn check_within(
+    api: ApiKey,
+    direction: Direction,
+    version: i16,
+    body: &[u8],
+    max_entries: usize,
+) -> Result<(), DecodeError> {
     let flexible = first_flexible_version(api).is_some_and(|v| version >= v);
-    let mut w = Walker::new(body, flexible);
+    let mut w = Walker::with_max_entries(body, flexible, max_entries);
     let v = version;
     match (api, direction) {
         (ApiKey::ApiVersions, Direction::Request) => api_versions_request(&mut w, v)?,

@@ -14,14 +14,26 @@ pub(crate) struct Walker<'a> {
     buf: &'a [u8],
     pos: usize,
     flexible: bool,
+    /// Array entries the rest of the walk may still meet, and the limit they count against.
+    entries_left: usize,
+    max_entries: usize,
 }
 
 impl<'a> Walker<'a> {
     pub(crate) fn new(buf: &'a [u8], flexible: bool) -> Self {
+        Self::with_max_entries(buf, flexible, usize::MAX)
+    }
+
+    /// A walker that refuses a body with more than `max_entries` array entries in all (at
+    /// every depth): what one decoded request costs grows with its entries, each of which
+    /// can be a single byte on the wire.
+    pub(crate) fn with_max_entries(buf: &'a [u8], flexible: bool, max_entries: usize) -> Self {
         Self {
             buf,
             pos: 0,
             flexible,
+            entries_left: max_entries,
+            max_entries,
         }
     }
 
@@ -132,6 +144,12 @@ impl<'a> Walker<'a> {
                 remaining: self.remaining(),
             });
         }
+        self.entries_left =
+            self.entries_left
+                .checked_sub(count)
+                .ok_or(DecodeError::TooManyEntries {
+                    limit: self.max_entries,
+                })?;
         for _ in 0..count {
             element(self)?;
         }
@@ -187,6 +205,24 @@ mod tests {
                 count: 0x7fff_ffff,
                 remaining: 1
             }
+        ));
+    }
+
+    #[test]
+    fn entries_are_counted_at_every_depth() {
+        // Two arrays of two arrays of one INT32 each: 2 + 2 + 2 entries.
+        let one = [0, 0, 0, 1, 0, 0, 0, 9];
+        let mut body = vec![0, 0, 0, 2];
+        body.extend_from_slice(&one);
+        body.extend_from_slice(&one);
+        let walk = |max| {
+            let mut w = Walker::with_max_entries(&body, false, max);
+            w.array(|w| w.array(|w| w.i32().map(|_| ())).map(|_| ()))
+        };
+        assert_eq!(walk(4).unwrap(), 2);
+        assert!(matches!(
+            walk(3),
+            Err(DecodeError::TooManyEntries { limit: 3 })
         ));
     }
 

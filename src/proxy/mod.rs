@@ -1,6 +1,7 @@
 //! The data plane: listeners (a bootstrap port and one port per broker on each configured
 //! listener), client sessions, upstream connections and the background topology refresh.
 
+mod admission;
 mod auth;
 mod authorize;
 mod link;
@@ -17,7 +18,6 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -26,6 +26,7 @@ use tracing::Instrument;
 use crate::authz::{AclIndex, AuthorizationConfig};
 use crate::config::{Authentication, Config, Listener};
 use crate::identity::{Provider, ProviderSpec, Providers};
+pub use admission::Refusals;
 use topology::Topology;
 use upstream::{Connector, UpstreamError};
 
@@ -95,7 +96,7 @@ pub(crate) struct Shared {
     pub(crate) topology: Topology,
     pub(crate) connector: Connector,
     pub(crate) stats: Arc<Stats>,
-    connection_slots: Arc<Semaphore>,
+    admission: Arc<admission::Admission>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
     refresh: tokio::sync::Notify,
@@ -165,7 +166,7 @@ impl Proxy {
                 stored_acls: Vec::new(),
             }),
             http: http.clone(),
-            connection_slots: Arc::new(Semaphore::new(config.limits.max_connections)),
+            admission: admission::Admission::new(&config.limits),
             config,
             listeners,
             topology: Topology::default(),
@@ -178,7 +179,7 @@ impl Proxy {
         let mut bootstrap = Vec::new();
         for (index, l) in shared.listeners.iter().enumerate() {
             let addr = SocketAddr::new(l.config.bind_address, l.config.bootstrap_port);
-            let tcp = bind(&l.config.name, addr).await?;
+            let tcp = bind(&l.config.name, addr, shared.config.limits.listen_backlog).await?;
             let local = tcp.local_addr().map_err(|source| StartError::Bind {
                 listener: l.config.name.clone(),
                 addr,
@@ -378,6 +379,11 @@ impl Proxy {
         self.shared.stats.clone()
     }
 
+    /// Connections refused at accept, by the limit that refused them.
+    pub fn refusals(&self) -> Arc<Refusals> {
+        self.shared.admission.refusals.clone()
+    }
+
     /// Waits until the first complete refresh: the brokers, their API versions and their
     /// listeners are known.
     pub async fn ready(&self) {
@@ -402,14 +408,24 @@ impl Proxy {
     }
 }
 
-async fn bind(listener: &str, addr: SocketAddr) -> Result<TcpListener, StartError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| StartError::Bind {
-            listener: listener.to_owned(),
-            addr,
-            source,
-        })
+async fn bind(listener: &str, addr: SocketAddr, backlog: u32) -> Result<TcpListener, StartError> {
+    listen(addr, backlog).map_err(|source| StartError::Bind {
+        listener: listener.to_owned(),
+        addr,
+        source,
+    })
+}
+
+/// A listening socket with `backlog` (`limits.listen_backlog`): during a burst of connects,
+/// a short backlog makes the kernel drop SYNs, which clients retry only after a second.
+fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
 }
 
 impl Shared {
@@ -488,9 +504,7 @@ impl Shared {
             })?
         };
         let addr = SocketAddr::new(l.config.bind_address, port);
-        let std_listener = std::net::TcpListener::bind(addr)?;
-        std_listener.set_nonblocking(true)?;
-        let tcp = TcpListener::from_std(std_listener)?;
+        let tcp = listen(addr, self.config.limits.listen_backlog)?;
         let bound = tcp.local_addr()?.port();
         tracing::info!(listener = %l.config.name, node, port = bound, "broker listener ready");
         ports.insert(node, bound);
@@ -517,8 +531,9 @@ async fn accept_loop(shared: Arc<Shared>, listener: usize, target: Target, tcp: 
                 continue;
             }
         };
-        let Ok(permit) = shared.connection_slots.clone().try_acquire_owned() else {
-            tracing::warn!(listener = %name, %peer, limit = shared.config.limits.max_connections, "connection refused: limits.max_connections reached");
+        let authenticates =
+            shared.listeners[listener].config.authentication != Authentication::None;
+        let Some(admitted) = shared.admission.admit(&name, peer.ip(), authenticates) else {
             continue;
         };
         let span = tracing::info_span!(
@@ -529,7 +544,7 @@ async fn accept_loop(shared: Arc<Shared>, listener: usize, target: Target, tcp: 
             client_id = tracing::field::Empty,
             principal = tracing::field::Empty
         );
-        let task = session::serve(shared.clone(), listener, target, socket, peer, permit);
+        let task = session::serve(shared.clone(), listener, target, socket, peer, admitted);
         shared.tracker.spawn(task.instrument(span));
     }
 }

@@ -22,19 +22,21 @@ use kafka_protocol::messages::{
 };
 use tokio::io::{AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
-use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::task::AbortOnDropHandle;
 
+use super::admission::{Admitted, FREE_PRE_AUTH_FRAME};
 use super::auth::{self, AuthState};
 use super::authorize::{self, Caller, Fix, FixError, Verdict};
 use super::link::{Stash, UpstreamLink};
 use super::upstream::{BoxRead, BoxWrite, UpstreamError};
 use super::{Shared, Target};
+use crate::clip::Clip;
 use crate::config::Authentication;
-use crate::kafka::codec::{FrameError, FrameReader};
+use crate::kafka::codec::{FrameError, FrameLimits, FrameReader};
 use crate::kafka::error_response::error_response;
 use crate::kafka::header::{RequestHeader, parse_request_header};
-use crate::kafka::{self, DecodeError, Direction, error_code};
+use crate::kafka::{self, DecodeError, error_code};
 
 const WRITE_BUFFER: usize = 64 * 1024;
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -116,7 +118,7 @@ pub(super) async fn serve(
     target: Target,
     socket: TcpStream,
     peer: SocketAddr,
-    _permit: OwnedSemaphorePermit,
+    admitted: Admitted,
 ) {
     let stats = shared.stats.clone();
     let _gauge = Gauge::new(&stats.client_connections);
@@ -152,6 +154,7 @@ pub(super) async fn serve(
         },
         auth_deadline: Instant::now()
             + Duration::from_secs(shared.config.identity.authentication_timeout_secs),
+        admitted,
         shared,
         listener,
         target,
@@ -167,7 +170,7 @@ pub(super) async fn serve(
         End::Idle => tracing::info!("closing idle connection (limits.idle_timeout_secs)"),
         End::Shutdown => tracing::debug!("connection drained for shutdown"),
         End::Refused(why) => {
-            tracing::info!(side = "downstream", reason = %why, "closing client connection")
+            tracing::info!(side = "downstream", reason = %Clip(&why), "closing client connection")
         }
         End::Expired(why) => tracing::info!(
             side = "downstream",
@@ -175,7 +178,8 @@ pub(super) async fn serve(
             "closing client connection"
         ),
         End::Client(e) => {
-            tracing::info!(side = "downstream", error = %e, "closing client connection")
+            let e = e.to_string();
+            tracing::info!(side = "downstream", error = %Clip(&e), "closing client connection")
         }
         End::Upstream(e) => {
             tracing::warn!(side = "upstream", error = %e, "closing client connection")
@@ -194,6 +198,8 @@ struct Session {
     auth: AuthState,
     /// When a client that has not authenticated by then is disconnected.
     auth_deadline: Instant,
+    /// The connection's slot, and its unauthenticated ticket until it authenticates.
+    admitted: Admitted,
     peer: SocketAddr,
     /// Who the session authenticated as: every request is authorized for it. `None` on
     /// listeners without authentication, whose requests are all forwarded.
@@ -219,12 +225,14 @@ impl Session {
             responses_rx,
             self.in_flight.clone(),
         )));
-        let max_frame = if self.include_sasl {
-            limits.max_frame_bytes_pre_auth
+        let frame_limits = if self.include_sasl {
+            pre_auth_limits(limits)
         } else {
-            limits.max_frame_bytes
+            request_limits(limits)
         };
-        let mut frames = FrameReader::new(read, max_frame);
+        let mut frames = FrameReader::with_limits(read, frame_limits);
+        // Before authentication nothing is read ahead: every byte held is accounted for.
+        frames.set_read_ahead(!self.include_sasl);
         let shutdown = self.shared.shutdown.clone();
         let mut watched: Option<(
             Arc<crate::identity::Provider>,
@@ -259,6 +267,11 @@ impl Session {
                     None => std::future::pending().await,
                 }
             };
+            let budget = self
+                .admitted
+                .unauthenticated
+                .is_some()
+                .then(|| self.shared.admission.budget());
             let next = tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break End::Shutdown,
@@ -274,9 +287,9 @@ impl Session {
                     Ok(Err(WriteEnd::Client(e))) => End::Client(ClientError::Frame(FrameError::Io(e))),
                     Err(e) => End::Internal(e.to_string()),
                 },
-                r = tokio::time::timeout(idle, frames.next_frame()) => r,
+                r = tokio::time::timeout(idle, read_frame(&mut frames, budget)) => r,
             };
-            let frame = match next {
+            let (frame, _held) = match next {
                 Err(_) if self.in_flight.load(Ordering::Relaxed) == 0 => break End::Idle,
                 Err(_) => continue,
                 Ok(Ok(Some(frame))) => frame,
@@ -290,7 +303,8 @@ impl Session {
                 break end;
             }
             if self.auth.serves_requests() {
-                frames.set_max_frame(self.shared.config.limits.max_frame_bytes);
+                frames.set_limits(request_limits(&self.shared.config.limits));
+                frames.set_read_ahead(true);
             }
         };
         if let End::Shutdown | End::Refused(_) = end {
@@ -321,7 +335,8 @@ impl Session {
         if !self.client_id_recorded {
             self.client_id_recorded = true;
             if let Some(id) = header.client_id(&frame) {
-                tracing::Span::current().record("client_id", &*id);
+                let id = Clip(&id).to_string();
+                tracing::Span::current().record("client_id", id.as_str());
             }
         }
         let api = header
@@ -379,14 +394,15 @@ impl Session {
                         version: header.api_version,
                     }));
                 }
-                // Bodies the proxy knows how to walk are checked before any broker sees them;
-                // the others (Produce, Fetch, ...) are not decoded at all on this path.
+                // Bodies the proxy knows how to walk are checked before anything decodes them or
+                // any broker sees them, and their array entries are bounded (what deciding on a
+                // request costs grows with its entries, each as small as one byte on the wire).
                 let body = &frame[header.body_offset..];
-                match kafka::check_body(
+                match kafka::check_request(
                     header.api_key,
-                    Direction::Request,
                     header.api_version,
                     body,
+                    self.shared.config.limits.max_request_entries,
                 ) {
                     Ok(()) | Err(DecodeError::NoSchema) => {}
                     Err(error) => {
@@ -536,6 +552,7 @@ impl Session {
             Some(auth::Outcome::Success(identity)) => {
                 self.shared
                     .record_auth(&identity.provider_label(), "success");
+                self.admitted.unauthenticated = None;
                 self.caller = Some(Arc::new(Caller {
                     organization: identity.organization.clone(),
                     user: identity.user.clone(),
@@ -543,7 +560,7 @@ impl Session {
                     peer: self.peer,
                 }));
                 if first {
-                    let principal = format!("User:{}", identity.user);
+                    let principal = format!("User:{}", Clip(&identity.user));
                     tracing::Span::current().record("principal", principal.as_str());
                 } else {
                     let stats = &self.shared.stats;
@@ -565,7 +582,7 @@ impl Session {
             }) => {
                 let provider = provider.as_deref().unwrap_or("-");
                 self.shared.record_auth(provider, reason);
-                tracing::info!(provider, reason, detail = %detail, "authentication failed");
+                tracing::info!(provider, reason, detail = %Clip(&detail), "authentication failed");
             }
             None => {}
         }
@@ -651,6 +668,60 @@ impl Session {
             .map_err(|_| End::Upstream(UpstreamError::Closed))
     }
 }
+
+/// The next frame. Before authentication (`budget` given) a frame larger than
+/// [`FREE_PRE_AUTH_FRAME`] is read only once the byte budget of all unauthenticated
+/// connections has room for it, and its share is held until the returned permit is dropped.
+async fn read_frame<R: tokio::io::AsyncRead + Unpin>(
+    frames: &mut FrameReader<R>,
+    budget: Option<Arc<Semaphore>>,
+) -> Result<Option<(Bytes, Option<OwnedSemaphorePermit>)>, FrameError> {
+    let Some(budget) = budget else {
+        return Ok(frames.next_frame().await?.map(|f| (f, None)));
+    };
+    let Some(size) = frames.announced().await? else {
+        return Ok(None);
+    };
+    let held = if size > FREE_PRE_AUTH_FRAME {
+        // The size passed max_frame_bytes_pre_auth, which fits both u32 and the budget.
+        let permits = u32::try_from(size).unwrap_or(u32::MAX);
+        let permit = budget.acquire_many_owned(permits).await.map_err(|_| {
+            FrameError::Io(std::io::Error::other("pre-authentication budget closed"))
+        })?;
+        Some(permit)
+    } else {
+        None
+    };
+    Ok(frames.next_frame().await?.map(|f| (f, held)))
+}
+
+/// The frame limits of a session that serves requests: Produce may be as large as
+/// `max_frame_bytes`, anything else only `max_request_bytes` (never more), and the SASL
+/// frames of a re-authentication `max_frame_bytes_pre_auth`.
+fn request_limits(limits: &crate::config::Limits) -> FrameLimits {
+    FrameLimits {
+        produce: limits.max_frame_bytes,
+        sasl: limits.max_frame_bytes_pre_auth,
+        other: limits.max_request_bytes.min(limits.max_frame_bytes),
+    }
+}
+
+/// Before authentication only the SASL frames may be as large as `max_frame_bytes_pre_auth`
+/// (a token with many groups). ApiVersions is small, and any other request is refused
+/// (answered with ILLEGAL_SASL_STATE once a SASL exchange has begun, as Kafka does), so it
+/// need not be larger than what a small refusal can hold.
+fn pre_auth_limits(limits: &crate::config::Limits) -> FrameLimits {
+    let small = PRE_AUTH_OTHER_BYTES.min(limits.max_frame_bytes_pre_auth);
+    FrameLimits {
+        produce: small,
+        sasl: limits.max_frame_bytes_pre_auth,
+        other: small,
+    }
+}
+
+/// The largest frame other than SaslHandshake and SaslAuthenticate read before
+/// authentication.
+const PRE_AUTH_OTHER_BYTES: usize = 64 * 1024;
 
 /// Answers ApiVersions from the supported-versions table and the brokers' versions.
 async fn api_versions(

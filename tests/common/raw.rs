@@ -35,6 +35,11 @@ impl Raw {
         self.writer.write_all(bytes).await.expect("write");
     }
 
+    /// Sends bytes the proxy may refuse part way (it closes the connection instead).
+    pub async fn try_send_bytes(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.writer.write_all(bytes).await
+    }
+
     /// Sends a request and returns its decoded response (decoded directly with kafka-protocol:
     /// the test trusts the proxy's output enough to read it).
     pub async fn request<R: Request + Encodable>(

@@ -16,7 +16,7 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
 use super::topics::Visibility;
-use super::{AuthorizeError, Authorizer, Req, Verdict, error_message, split};
+use super::{AuthorizeError, Authorizer, Req, Verdict, error_message, split, split_to_tail};
 use crate::authz::{Operation as Op, ResourceType as R};
 use crate::kafka::error_code::{
     CLUSTER_AUTHORIZATION_FAILED, GROUP_AUTHORIZATION_FAILED, TOPIC_AUTHORIZATION_FAILED,
@@ -237,30 +237,28 @@ pub(super) fn find_coordinator(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdic
             ),
         };
     }
-    let mut denied = Vec::new();
+    let mut denied = r.tail();
     let mut allowed = Vec::new();
     for key in std::mem::take(&mut request.coordinator_keys) {
         match decide(&key) {
             None => allowed.push(key),
             Some(code) => denied.push(
-                Coordinator::default()
+                &Coordinator::default()
                     .with_key(key)
                     .with_node_id(BrokerId(-1))
                     .with_port(-1)
                     .with_error_code(code),
-            ),
+            )?,
         }
     }
     if denied.is_empty() {
         return Ok(Verdict::Forward);
     }
     if allowed.is_empty() {
-        return r.answer(&FindCoordinatorResponse::default().with_coordinators(denied));
+        return r.answer_with_tail(FindCoordinatorResponse::default(), &denied);
     }
     request.coordinator_keys = allowed;
-    r.rewrite::<_, FindCoordinatorRequest>(Some(&request), move |response| {
-        response.coordinators.extend(denied)
-    })
+    r.rewrite_with_tail::<_, FindCoordinatorRequest>(Some(&request), |_| {}, denied)
 }
 
 /// JOIN_GROUP, SYNC_GROUP, HEARTBEAT, LEAVE_GROUP: READ on the group, the request's first
@@ -286,33 +284,36 @@ pub(super) fn membership(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict> {
 /// DESCRIBE_GROUPS: DESCRIBE on each group.
 pub(super) fn describe_groups(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict> {
     let mut request: DescribeGroupsRequest = r.decode()?;
-    let (allowed, denied) = split(std::mem::take(&mut request.groups), |g| {
-        a.allow(Op::Describe, R::Group, g)
-    });
-    let denied: Vec<DescribedGroup> = denied
-        .into_iter()
-        .map(|g| {
+    let mut denied = r.tail();
+    let allowed = split_to_tail(
+        std::mem::take(&mut request.groups),
+        &mut denied,
+        |g| a.allow(Op::Describe, R::Group, g),
+        |g| {
             DescribedGroup::default()
                 .with_group_id(g)
                 .with_error_code(GROUP_AUTHORIZATION_FAILED)
-        })
-        .collect();
+        },
+    )?;
     if allowed.is_empty() {
-        return r.answer(&DescribeGroupsResponse::default().with_groups(denied));
+        return r.answer_with_tail(DescribeGroupsResponse::default(), &denied);
     }
     let changed = !denied.is_empty();
     let operations = request.include_authorized_operations;
     request.groups = allowed;
     let filter = Visibility::of(a);
     let body = changed.then_some(&request);
-    r.rewrite::<_, DescribeGroupsRequest>(body, move |response| {
-        if operations {
-            for g in &mut response.groups {
-                g.authorized_operations = filter.operations(R::Group, &g.group_id);
+    r.rewrite_with_tail::<_, DescribeGroupsRequest>(
+        body,
+        move |response| {
+            if operations {
+                for g in &mut response.groups {
+                    g.authorized_operations = filter.operations(R::Group, &g.group_id);
+                }
             }
-        }
-        response.groups.extend(denied)
-    })
+        },
+        denied,
+    )
 }
 
 /// LIST_GROUPS: DESCRIBE on the cluster lists every group; otherwise only the groups the
@@ -332,27 +333,25 @@ pub(super) fn list_groups(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict> {
 /// DELETE_GROUPS: DELETE on each group.
 pub(super) fn delete_groups(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict> {
     let mut request: DeleteGroupsRequest = r.decode()?;
-    let (allowed, denied) = split(std::mem::take(&mut request.groups_names), |g| {
-        a.allow(Op::Delete, R::Group, g)
-    });
-    if denied.is_empty() {
-        return Ok(Verdict::Forward);
-    }
-    let denied: Vec<DeletableGroupResult> = denied
-        .into_iter()
-        .map(|g| {
+    let mut denied = r.tail();
+    let allowed = split_to_tail(
+        std::mem::take(&mut request.groups_names),
+        &mut denied,
+        |g| a.allow(Op::Delete, R::Group, g),
+        |g| {
             DeletableGroupResult::default()
                 .with_group_id(g)
                 .with_error_code(GROUP_AUTHORIZATION_FAILED)
-        })
-        .collect();
+        },
+    )?;
+    if denied.is_empty() {
+        return Ok(Verdict::Forward);
+    }
     if allowed.is_empty() {
-        return r.answer(&DeleteGroupsResponse::default().with_results(denied));
+        return r.answer_with_tail(DeleteGroupsResponse::default(), &denied);
     }
     request.groups_names = allowed;
-    r.rewrite::<_, DeleteGroupsRequest>(Some(&request), move |response| {
-        response.results.extend(denied)
-    })
+    r.rewrite_with_tail::<_, DeleteGroupsRequest>(Some(&request), |_| {}, denied)
 }
 
 /// OFFSET_DELETE: DELETE on the group (a refusal fails the whole request), then READ on each
@@ -428,28 +427,28 @@ pub(super) fn consumer_group_heartbeat(a: &Authorizer<'_>, r: &Req<'_>) -> Resul
 pub(super) fn consumer_group_describe(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict> {
     use consumer_group_describe_response::DescribedGroup;
     let mut request: ConsumerGroupDescribeRequest = r.decode()?;
-    let (allowed, denied) = split(std::mem::take(&mut request.group_ids), |g| {
-        a.allow(Op::Describe, R::Group, g)
-    });
-    let denied: Vec<DescribedGroup> = denied
-        .into_iter()
-        .map(|g| {
+    let mut denied = r.tail();
+    let allowed = split_to_tail(
+        std::mem::take(&mut request.group_ids),
+        &mut denied,
+        |g| a.allow(Op::Describe, R::Group, g),
+        |g| {
             DescribedGroup::default()
                 .with_group_id(g)
                 .with_error_code(GROUP_AUTHORIZATION_FAILED)
                 .with_error_message(error_message(GROUP_AUTHORIZATION_FAILED))
                 .with_authorized_operations(i32::MIN)
-        })
-        .collect();
+        },
+    )?;
     if allowed.is_empty() {
-        return r.answer(&ConsumerGroupDescribeResponse::default().with_groups(denied));
+        return r.answer_with_tail(ConsumerGroupDescribeResponse::default(), &denied);
     }
     let changed = !denied.is_empty();
     let operations = request.include_authorized_operations;
     request.group_ids = allowed;
     let filter = Visibility::of(a);
     let body = changed.then_some(&request);
-    r.rewrite::<_, ConsumerGroupDescribeRequest>(body, move |response| {
+    let fix = move |response: &mut ConsumerGroupDescribeResponse| {
         for g in &mut response.groups {
             let hidden = g.members.iter().any(|m| {
                 [&m.assignment, &m.target_assignment]
@@ -470,6 +469,6 @@ pub(super) fn consumer_group_describe(a: &Authorizer<'_>, r: &Req<'_>) -> Result
                 g.authorized_operations = filter.operations(R::Group, &g.group_id);
             }
         }
-        response.groups.extend(denied)
-    })
+    };
+    r.rewrite_with_tail::<_, ConsumerGroupDescribeRequest>(body, fix, denied)
 }

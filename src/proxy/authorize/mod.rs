@@ -14,6 +14,7 @@
 //! a client never needs those versions: each older one is still served by Kafka 4 brokers.
 
 mod admin;
+mod audit;
 mod cursor;
 mod groups;
 #[cfg(test)]
@@ -23,6 +24,7 @@ mod tests;
 mod topics;
 mod transactions;
 
+use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -34,6 +36,7 @@ use kafka_protocol::protocol::{Encodable, Request};
 use super::Stats;
 use crate::authz::{AclIndex, Grounds, Operation, ResourceType, Subject};
 use crate::kafka::header::RequestHeader;
+use crate::kafka::tail::{LastArray, Tail, encode_with_tail};
 use crate::kafka::{self, DecodeError, EncodeError};
 
 /// Who sent a request: the authenticated identity of a session and where it connects from.
@@ -189,64 +192,72 @@ pub(crate) fn authorize(
         stats,
         caller,
         api,
+        audit: RefCell::default(),
     };
-    let r = Req { header, frame };
+    let verdict = decide(&a, &Req { header, frame });
+    a.audit.into_inner().log(caller, api);
+    verdict
+}
+
+fn decide(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict, AuthorizeError> {
     use ApiKey as A;
-    match api {
-        A::Produce => topics::produce(&a, &r),
-        A::Fetch => topics::fetch(&a, &r),
-        A::ListOffsets => topics::list_offsets(&a, &r),
-        A::Metadata => topics::metadata(&a, &r),
-        A::OffsetForLeaderEpoch => topics::offset_for_leader_epoch(&a, &r),
-        A::CreateTopics => topics::create_topics(&a, &r),
-        A::DeleteTopics => topics::delete_topics(&a, &r),
-        A::OffsetCommit => groups::offset_commit(&a, &r),
-        A::OffsetFetch => groups::offset_fetch(&a, &r),
-        A::FindCoordinator => groups::find_coordinator(&a, &r),
-        A::JoinGroup | A::Heartbeat | A::LeaveGroup | A::SyncGroup => groups::membership(&a, &r),
-        A::ConsumerGroupHeartbeat => groups::consumer_group_heartbeat(&a, &r),
-        A::ConsumerGroupDescribe => groups::consumer_group_describe(&a, &r),
-        A::DescribeTransactions => transactions::describe_transactions(&a, &r),
-        A::ListTransactions => transactions::list_transactions(&a, &r),
-        A::DescribeTopicPartitions => topics::describe_topic_partitions(&a, &r),
-        A::DescribeGroups => groups::describe_groups(&a, &r),
-        A::ListGroups => groups::list_groups(&a, &r),
-        A::DeleteGroups => groups::delete_groups(&a, &r),
-        A::InitProducerId => transactions::init_producer_id(&a, &r),
-        A::AddPartitionsToTxn => transactions::add_partitions_to_txn(&a, &r),
-        A::AddOffsetsToTxn => transactions::add_offsets_to_txn(&a, &r),
-        A::EndTxn => transactions::end_txn(&a, &r),
-        A::TxnOffsetCommit => transactions::txn_offset_commit(&a, &r),
-        A::DescribeCluster => topics::describe_cluster(&a, &r),
-        A::DescribeConfigs => admin::describe_configs(&a, &r),
-        A::AlterConfigs => admin::alter_configs(&a, &r),
-        A::IncrementalAlterConfigs => admin::incremental_alter_configs(&a, &r),
-        A::ListConfigResources => admin::list_config_resources(&a, &r),
-        A::CreatePartitions => admin::create_partitions(&a, &r),
-        A::DeleteRecords => admin::delete_records(&a, &r),
-        A::ElectLeaders => admin::elect_leaders(&a, &r),
-        A::AlterPartitionReassignments => admin::alter_partition_reassignments(&a, &r),
-        A::ListPartitionReassignments => admin::list_partition_reassignments(&a, &r),
-        A::DescribeLogDirs => admin::describe_log_dirs(&a, &r),
-        A::AlterReplicaLogDirs => admin::alter_replica_log_dirs(&a, &r),
-        A::DescribeClientQuotas => admin::describe_client_quotas(&a, &r),
-        A::AlterClientQuotas => admin::alter_client_quotas(&a, &r),
-        A::DescribeProducers => topics::describe_producers(&a, &r),
-        A::OffsetDelete => groups::offset_delete(&a, &r),
+    match a.api {
+        A::Produce => topics::produce(a, r),
+        A::Fetch => topics::fetch(a, r),
+        A::ListOffsets => topics::list_offsets(a, r),
+        A::Metadata => topics::metadata(a, r),
+        A::OffsetForLeaderEpoch => topics::offset_for_leader_epoch(a, r),
+        A::CreateTopics => topics::create_topics(a, r),
+        A::DeleteTopics => topics::delete_topics(a, r),
+        A::OffsetCommit => groups::offset_commit(a, r),
+        A::OffsetFetch => groups::offset_fetch(a, r),
+        A::FindCoordinator => groups::find_coordinator(a, r),
+        A::JoinGroup | A::Heartbeat | A::LeaveGroup | A::SyncGroup => groups::membership(a, r),
+        A::ConsumerGroupHeartbeat => groups::consumer_group_heartbeat(a, r),
+        A::ConsumerGroupDescribe => groups::consumer_group_describe(a, r),
+        A::DescribeTransactions => transactions::describe_transactions(a, r),
+        A::ListTransactions => transactions::list_transactions(a, r),
+        A::DescribeTopicPartitions => topics::describe_topic_partitions(a, r),
+        A::DescribeGroups => groups::describe_groups(a, r),
+        A::ListGroups => groups::list_groups(a, r),
+        A::DeleteGroups => groups::delete_groups(a, r),
+        A::InitProducerId => transactions::init_producer_id(a, r),
+        A::AddPartitionsToTxn => transactions::add_partitions_to_txn(a, r),
+        A::AddOffsetsToTxn => transactions::add_offsets_to_txn(a, r),
+        A::EndTxn => transactions::end_txn(a, r),
+        A::TxnOffsetCommit => transactions::txn_offset_commit(a, r),
+        A::DescribeCluster => topics::describe_cluster(a, r),
+        A::DescribeConfigs => admin::describe_configs(a, r),
+        A::AlterConfigs => admin::alter_configs(a, r),
+        A::IncrementalAlterConfigs => admin::incremental_alter_configs(a, r),
+        A::ListConfigResources => admin::list_config_resources(a, r),
+        A::CreatePartitions => admin::create_partitions(a, r),
+        A::DeleteRecords => admin::delete_records(a, r),
+        A::ElectLeaders => admin::elect_leaders(a, r),
+        A::AlterPartitionReassignments => admin::alter_partition_reassignments(a, r),
+        A::ListPartitionReassignments => admin::list_partition_reassignments(a, r),
+        A::DescribeLogDirs => admin::describe_log_dirs(a, r),
+        A::AlterReplicaLogDirs => admin::alter_replica_log_dirs(a, r),
+        A::DescribeClientQuotas => admin::describe_client_quotas(a, r),
+        A::AlterClientQuotas => admin::alter_client_quotas(a, r),
+        A::DescribeProducers => topics::describe_producers(a, r),
+        A::OffsetDelete => groups::offset_delete(a, r),
         // Kafka performs no authorization check for client telemetry.
         A::GetTelemetrySubscriptions | A::PushTelemetry => Ok(Verdict::Forward),
-        _ => Ok(Verdict::Refuse(format!(
+        api => Ok(Verdict::Refuse(format!(
             "{api:?} has no authorization mapping in this proxy"
         ))),
     }
 }
 
-/// One request's decisions: counted, and each denial logged once at INFO (the audit line).
+/// One request's decisions: counted, and its denials logged at INFO (the audit lines, one
+/// per operation and resource type).
 pub(crate) struct Authorizer<'a> {
     acls: &'a Arc<AclIndex>,
     stats: &'a Stats,
     caller: &'a Caller,
     api: ApiKey,
+    audit: RefCell<audit::Audit>,
 }
 
 impl Authorizer<'_> {
@@ -268,14 +279,9 @@ impl Authorizer<'_> {
             .decide(&self.caller.subject(), operation, resource, name);
         self.count(decision.allowed);
         if !decision.allowed && log {
-            audit(
-                self.caller,
-                self.api,
-                operation,
-                resource,
-                name,
-                &decision.grounds,
-            );
+            self.audit
+                .borrow_mut()
+                .deny(operation, resource, name, &decision.grounds);
         }
         decision.allowed
     }
@@ -315,14 +321,9 @@ impl Authorizer<'_> {
             .allows_any(&self.caller.subject(), operation, resource);
         self.count(allowed);
         if !allowed {
-            audit(
-                self.caller,
-                self.api,
-                operation,
-                resource,
-                "<any>",
-                &Grounds::NoMatch,
-            );
+            self.audit
+                .borrow_mut()
+                .deny(operation, resource, "<any>", &Grounds::NoMatch);
         }
         allowed
     }
@@ -330,33 +331,6 @@ impl Authorizer<'_> {
     fn acls_arc(&self) -> Arc<AclIndex> {
         self.acls.clone()
     }
-}
-
-/// The audit line of one denial: one INFO line with who, what, on which resource, through
-/// which API, from where, and the binding (or absence of one) that decided it.
-fn audit(
-    caller: &Caller,
-    api: ApiKey,
-    operation: Operation,
-    resource: ResourceType,
-    name: &str,
-    grounds: &Grounds<'_>,
-) {
-    let grounds = match grounds {
-        Grounds::Binding(b) => format!("denied by {b}"),
-        Grounds::NoMatch => "no matching ALLOW binding".to_owned(),
-        Grounds::SuperUser(_) => String::new(),
-    };
-    tracing::info!(
-        organization = %caller.organization,
-        principal = %format_args!("User:{}", caller.user),
-        operation = %operation,
-        resource = %format_args!("{}:{name}", resource.kafka_name()),
-        api = ?api,
-        client = %caller.peer,
-        grounds = %grounds,
-        "authorization denied"
-    );
 }
 
 /// The bit set of operations a caller may do on a resource, as Kafka reports it in
@@ -446,6 +420,48 @@ impl Req<'_> {
         Ok(Verdict::Answer(frame))
     }
 
+    /// An empty tail for this request's response.
+    fn tail(&self) -> Tail {
+        Tail::new(self.version())
+    }
+
+    /// A response of the request's version made here, with `tail` after the entries of its
+    /// last array.
+    fn answer_with_tail<M: LastArray>(
+        &self,
+        response: M,
+        tail: &Tail,
+    ) -> Result<Verdict, AuthorizeError> {
+        let body = encode_with_tail(response, tail)?;
+        let frame =
+            kafka::response_frame(M::API, self.version(), self.header.correlation_id, &body)?;
+        Ok(Verdict::Answer(frame))
+    }
+
+    /// As [`Req::rewrite`], and the response gets `tail` after the entries of its last array.
+    fn rewrite_with_tail<M: Encodable, R: Request>(
+        &self,
+        body: Option<&M>,
+        fix: impl FnOnce(&mut R::Response) + Send + 'static,
+        tail: Tail,
+    ) -> Result<Verdict, AuthorizeError>
+    where
+        R::Response: LastArray + Send,
+    {
+        let frame = body.map(|b| self.with_body(b)).transpose()?;
+        let version = self.version();
+        let fix: Fix = Box::new(move |body: Bytes| {
+            let mut response = kafka::decode_response::<R>(version, &body)?;
+            fix(&mut response);
+            Ok(encode_with_tail(response, &tail)?)
+        });
+        Ok(Verdict::Rewrite {
+            frame,
+            fix: Some(fix),
+            close_after: false,
+        })
+    }
+
     /// Forwards `body` instead of the request's and fixes the response with `fix`.
     fn rewrite<M: Encodable, R: Request>(
         &self,
@@ -469,6 +485,25 @@ fn error_message(code: i16) -> Option<kafka_protocol::protocol::StrBytes> {
     Some(kafka_protocol::protocol::StrBytes::from_static_str(
         kafka::error_code::message(code),
     ))
+}
+
+/// Keeps the `items` that are `allowed`; each other one becomes a response entry (`denied`)
+/// in `tail` as soon as it is decided.
+fn split_to_tail<T, E: Encodable>(
+    items: Vec<T>,
+    tail: &mut Tail,
+    mut allowed: impl FnMut(&T) -> bool,
+    denied: impl Fn(T) -> E,
+) -> Result<Vec<T>, EncodeError> {
+    let mut kept = Vec::new();
+    for item in items {
+        if allowed(&item) {
+            kept.push(item);
+        } else {
+            tail.push(&denied(item))?;
+        }
+    }
+    Ok(kept)
 }
 
 /// Splits `items` into (allowed, denied) by `allowed`.

@@ -17,7 +17,8 @@ use kafka_protocol::messages::*;
 
 use bytes::Bytes;
 
-use super::{AuthorizeError, Authorizer, Merge, Req, Verdict, error_message, split};
+use super::audit::Audit;
+use super::{AuthorizeError, Authorizer, Merge, Req, Verdict, error_message, split, split_to_tail};
 use crate::authz::{Operation as Op, ResourceType as R};
 use crate::kafka::error_code::{TOPIC_AUTHORIZATION_FAILED, UNKNOWN_TOPIC_OR_PARTITION};
 
@@ -244,6 +245,7 @@ pub(super) fn metadata(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict> {
     }
     let filter = Visibility::of(a);
     let fix = move |response: &mut MetadataResponse| {
+        let mut audit = Audit::default();
         response.topics.retain(|t| {
             t.name
                 .as_ref()
@@ -252,7 +254,7 @@ pub(super) fn metadata(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict> {
         for t in &mut response.topics {
             let Some(n) = &t.name else { continue };
             if t.error_code == UNKNOWN_TOPIC_OR_PARTITION && uncreatable.contains(n) {
-                filter.audit(Op::Create, R::Topic, n);
+                filter.deny(&mut audit, Op::Create, R::Topic, n);
                 *t = MetadataResponseTopic::default()
                     .with_name(Some(n.clone()))
                     .with_error_code(TOPIC_AUTHORIZATION_FAILED);
@@ -264,6 +266,7 @@ pub(super) fn metadata(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict> {
             response.cluster_authorized_operations = filter.cluster_operations();
         }
         response.topics.extend(denied);
+        filter.log(audit);
     };
     if creatable.is_empty() {
         let body = changed.then_some(&request);
@@ -362,27 +365,25 @@ pub(super) fn create_topics(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict> 
 /// offered).
 pub(super) fn delete_topics(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict> {
     let mut request: DeleteTopicsRequest = r.decode()?;
-    let (allowed, denied) = split(std::mem::take(&mut request.topic_names), |n| {
-        a.allow(Op::Delete, R::Topic, n)
-    });
-    if denied.is_empty() {
-        return Ok(Verdict::Forward);
-    }
-    let denied: Vec<DeletableTopicResult> = denied
-        .into_iter()
-        .map(|n| {
+    let mut denied = r.tail();
+    let allowed = split_to_tail(
+        std::mem::take(&mut request.topic_names),
+        &mut denied,
+        |n| a.allow(Op::Delete, R::Topic, n),
+        |n| {
             DeletableTopicResult::default()
                 .with_name(Some(n))
                 .with_error_code(TOPIC_AUTHORIZATION_FAILED)
-        })
-        .collect();
+        },
+    )?;
+    if denied.is_empty() {
+        return Ok(Verdict::Forward);
+    }
     if allowed.is_empty() {
-        return r.answer(&DeleteTopicsResponse::default().with_responses(denied));
+        return r.answer_with_tail(DeleteTopicsResponse::default(), &denied);
     }
     request.topic_names = allowed;
-    r.rewrite::<_, DeleteTopicsRequest>(Some(&request), move |response| {
-        response.responses.extend(denied)
-    })
+    r.rewrite_with_tail::<_, DeleteTopicsRequest>(Some(&request), |_| {}, denied)
 }
 
 /// DESCRIBE_CLUSTER: no check for the request (as for Metadata's broker list); DESCRIBE on
@@ -530,21 +531,18 @@ impl Visibility {
         }
     }
 
-    /// Writes the audit line of a denial found only in the broker's response (a topic the
-    /// caller may not create turned out not to exist); the decision was counted with the
-    /// request.
-    pub(super) fn audit(&self, operation: Op, resource: R, name: &str) {
+    /// Records a denial found only in the broker's response (a topic the caller may not
+    /// create turned out not to exist); the decision was counted with the request.
+    pub(super) fn deny(&self, audit: &mut Audit, operation: Op, resource: R, name: &str) {
         let decision = self
             .acls
             .decide(&self.caller.subject(), operation, resource, name);
-        super::audit(
-            &self.caller,
-            self.api,
-            operation,
-            resource,
-            name,
-            &decision.grounds,
-        );
+        audit.deny(operation, resource, name, &decision.grounds);
+    }
+
+    /// Writes the audit lines of the denials found in a response.
+    pub(super) fn log(&self, audit: Audit) {
+        audit.log(&self.caller, self.api);
     }
 
     /// Decides without logging (a filter).

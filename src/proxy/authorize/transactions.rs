@@ -10,7 +10,7 @@ use kafka_protocol::messages::txn_offset_commit_response::{
 use kafka_protocol::messages::*;
 
 use super::topics::Visibility;
-use super::{AuthorizeError, Authorizer, Req, Verdict, split};
+use super::{AuthorizeError, Authorizer, Req, Verdict, split, split_to_tail};
 use crate::authz::{Operation as Op, ResourceType as R};
 use crate::kafka::error_code::{
     CLUSTER_AUTHORIZATION_FAILED, GROUP_AUTHORIZATION_FAILED, OPERATION_NOT_ATTEMPTED,
@@ -174,32 +174,32 @@ pub(super) fn txn_offset_commit(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdi
 pub(super) fn describe_transactions(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict> {
     use describe_transactions_response::TransactionState;
     let mut request: DescribeTransactionsRequest = r.decode()?;
-    let (allowed, denied) = split(std::mem::take(&mut request.transactional_ids), |id| {
-        a.allow(Op::Describe, R::TransactionalId, id)
-    });
-    let denied: Vec<TransactionState> = denied
-        .into_iter()
-        .map(|id| {
+    let mut denied = r.tail();
+    let allowed = split_to_tail(
+        std::mem::take(&mut request.transactional_ids),
+        &mut denied,
+        |id| a.allow(Op::Describe, R::TransactionalId, id),
+        |id| {
             TransactionState::default()
                 .with_transactional_id(id)
                 .with_error_code(TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
-        })
-        .collect();
+        },
+    )?;
     if allowed.is_empty() {
-        return r.answer(&DescribeTransactionsResponse::default().with_transaction_states(denied));
+        return r.answer_with_tail(DescribeTransactionsResponse::default(), &denied);
     }
     let changed = !denied.is_empty();
     request.transactional_ids = allowed;
     let filter = Visibility::of(a);
     let body = changed.then_some(&request);
-    r.rewrite::<_, DescribeTransactionsRequest>(body, move |response| {
+    let fix = move |response: &mut DescribeTransactionsResponse| {
         for state in &mut response.transaction_states {
             state
                 .topics
                 .retain(|t| filter.topic(Op::Describe, &t.topic));
         }
-        response.transaction_states.extend(denied)
-    })
+    };
+    r.rewrite_with_tail::<_, DescribeTransactionsRequest>(body, fix, denied)
 }
 
 /// LIST_TRANSACTIONS: only the transactions whose id the caller may describe are listed.

@@ -1,0 +1,130 @@
+//! The real binary, run as users run it: with a configuration file, its stderr collected,
+//! its memory read from /proc.
+
+use std::time::Duration;
+
+/// The start of a configuration file for the binary: the harness's cluster upstream and one
+/// OAUTHBEARER listener named `oauth` on ephemeral ports; then a path in target/ to write it
+/// to, named after `name`.
+pub fn oauth_listener_config(name: &str) -> (String, std::path::PathBuf) {
+    let dir = super::repo().join("target").join("test-configs");
+    std::fs::create_dir_all(&dir).expect("config dir");
+    let path = dir.join(format!("{name}-{}.toml", super::unique_tag()));
+    let servers: Vec<String> = super::kafka_bootstrap()
+        .iter()
+        .map(|s| format!("{s:?}"))
+        .collect();
+    let base = format!(
+        "[upstream]\nbootstrap_servers = [{}]\n\
+         [[listeners]]\nname = \"oauth\"\nbind_address = \"127.0.0.1\"\nadvertised_host = \"127.0.0.1\"\n\
+         bootstrap_port = 0\nbroker_port_base = 0\nauthentication = \"oauthbearer\"\n",
+        servers.join(", "),
+    );
+    (base, path)
+}
+
+/// The binary, run with a configuration file; its stderr is collected.
+pub struct Binary {
+    child: tokio::process::Child,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Binary {
+    pub async fn start(config: &std::path::Path) -> Binary {
+        use tokio::io::AsyncBufReadExt;
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_kafka-oidc-proxy"))
+            .args(["run", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "info")
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the proxy binary starts");
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut lines = tokio::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let sink = stderr.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                eprintln!("proxy: {line}");
+                let mut s = sink.lock().expect("log");
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        Binary { child, stderr }
+    }
+
+    /// Waits for a log line containing every part, and returns it.
+    pub async fn line(&self, parts: &[&str]) -> String {
+        for _ in 0..300 {
+            let found = self
+                .stderr
+                .lock()
+                .expect("log")
+                .lines()
+                .find(|l| parts.iter().all(|p| l.contains(p)))
+                .map(str::to_owned);
+            if let Some(l) = found {
+                return l;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no log line with {parts:?}");
+    }
+
+    pub fn hangup(&self) {
+        let pid = self.child.id().expect("running").to_string();
+        let status = std::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+}
+
+impl Binary {
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("running")
+    }
+
+    /// Whether the process is still running.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Every line logged so far.
+    pub fn log(&self) -> String {
+        self.stderr.lock().expect("log").clone()
+    }
+
+    /// A field of /proc/<pid>/status in KiB (`VmRSS`, `VmHWM`).
+    pub fn status_kib(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("/proc status of the proxy");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
+            .unwrap_or_else(|| panic!("{field} in /proc/<pid>/status"))
+    }
+
+    /// Resets the peak resident size (VmHWM) to the current one and returns it in KiB.
+    pub fn reset_peak(&self) -> u64 {
+        std::fs::write(format!("/proc/{}/clear_refs", self.pid()), "5")
+            .expect("reset the peak RSS through /proc/<pid>/clear_refs");
+        self.status_kib("VmRSS")
+    }
+
+    /// The address of a listener, read off its "bootstrap listener ready" line.
+    pub async fn bootstrap(&self, listener: &str) -> String {
+        let ready = self
+            .line(&["bootstrap listener ready", &format!("listener={listener}")])
+            .await;
+        ready
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("addr="))
+            .expect("addr= in the line")
+            .to_owned()
+    }
+}
