@@ -697,6 +697,79 @@ async fn acl_lifecycle(backend: Backend) {
 }
 
 #[tokio::test]
+async fn an_identical_binding_is_stored_once() {
+    stored_once(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn an_identical_binding_is_stored_once_on_postgresql() {
+    stored_once(Backend::Postgres).await;
+}
+
+/// Posting a binding again (a client retrying after a crash) answers the stored one with 200;
+/// duplicates within an array collapse; deleting the binding then removes the grant.
+async fn stored_once(backend: Backend) {
+    let s = server_on(backend, "").await;
+    let path = "/organizations/acme/acls/";
+    let one = json!({
+        "principal": "Group:payments", "resource_type": "TOPIC", "resource_name": "payments.",
+        "pattern_type": "PREFIXED", "operation": "WRITE", "permission": "ALLOW"
+    });
+    let (status, first) = s
+        .send(Method::POST, path, Some(ACME_TOKEN), Some(one.clone()))
+        .await;
+    assert_eq!(status, 201, "{first}");
+    // The same binding as Kafka's names in another case, with the default host spelt out.
+    let again = json!({
+        "principal": "Group:payments", "resource_type": "topic", "resource_name": "payments.",
+        "pattern_type": "prefixed", "operation": "write", "permission": "allow", "host": "*"
+    });
+    let (status, second) = s
+        .send(Method::POST, path, Some(ACME_TOKEN), Some(again))
+        .await;
+    assert_eq!(status, 200, "nothing created: {second}");
+    assert_eq!(second, first, "the stored binding is answered");
+    let other = json!({
+        "principal": "User:alice", "resource_type": "GROUP", "resource_name": "g",
+        "operation": "READ", "permission": "ALLOW"
+    });
+    let (status, batch) = s
+        .send(
+            Method::POST,
+            path,
+            Some(ACME_TOKEN),
+            Some(json!([one.clone(), other.clone(), other])),
+        )
+        .await;
+    assert_eq!(status, 201, "one new binding: {batch}");
+    assert_eq!(
+        batch.as_array().map(Vec::len),
+        Some(2),
+        "duplicates collapse"
+    );
+    assert_eq!(batch[0], first);
+    let (status, repeat) = s
+        .send(Method::POST, path, Some(ACME_TOKEN), Some(batch.clone()))
+        .await;
+    assert_eq!((status, &repeat), (200, &batch), "the same batch again");
+    let (_, all) = s.send(Method::GET, path, Some(ACME_TOKEN), None).await;
+    assert_eq!(all["count"], 2);
+    assert_eq!(s.applied.1.lock().expect("lock").len(), 2);
+    let id = first["id"].as_str().expect("id");
+    let (status, _) = s
+        .send(
+            Method::DELETE,
+            &format!("{path}{id}/"),
+            Some(ACME_TOKEN),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let applied = s.applied.1.lock().expect("lock").clone();
+    assert_eq!(applied.len(), 1, "the grant is gone: {applied:?}");
+}
+
+#[tokio::test]
 async fn bad_acl_bindings_are_refused_naming_each_field_and_nothing_is_stored() {
     let s = server("").await;
     let path = "/organizations/acme/acls/";

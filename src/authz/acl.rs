@@ -275,6 +275,10 @@ impl fmt::Display for Host {
 /// The name Kafka gives the one cluster resource.
 pub const CLUSTER_NAME: &str = "kafka-cluster";
 
+/// The longest resource name or principal a binding may have (Kafka's own names are far
+/// shorter: a topic name at most 249 characters).
+pub const MAX_NAME_BYTES: usize = 1024;
+
 /// One ACL binding of an organization.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -312,6 +316,18 @@ impl AclBinding {
         }
         if self.resource_name.is_empty() {
             problems.push(("resource_name", "must not be empty".to_owned()));
+        }
+        if self.resource_name.len() > MAX_NAME_BYTES {
+            problems.push((
+                "resource_name",
+                format!("must be at most {MAX_NAME_BYTES} bytes"),
+            ));
+        }
+        if self.principal.to_string().len() > MAX_NAME_BYTES {
+            problems.push((
+                "principal",
+                format!("must be at most {MAX_NAME_BYTES} bytes"),
+            ));
         }
         if self.resource_type == ResourceType::Cluster
             && !(self.resource_name == CLUSTER_NAME && self.pattern_type == PatternType::Literal)

@@ -170,7 +170,9 @@ fn stored(b: &AclBinding, now: i64) -> StoredAcl {
     }
 }
 
-/// POST: one binding (an object) or several (an array), all or none.
+/// POST: one binding (an object) or several (an array), all or none. A binding identical to
+/// a stored one is not stored again: the stored one is answered, with 200 instead of 201 when
+/// the request created nothing; identical bindings of one array collapse into one.
 pub(crate) async fn create(
     State(api): State<Arc<Api>>,
     path: Result<Path<String>, PathRejection>,
@@ -223,24 +225,45 @@ pub(crate) async fn create(
     if !errors.is_empty() {
         return Err(ApiError::Invalid(errors));
     }
-    let now = now_micros();
-    let rows: Vec<StoredAcl> = bindings.iter().map(|b| stored(b, now)).collect();
-    let revision = api.store.create_acls(&rows).await?;
-    let added = rows
-        .iter()
-        .map(|r| r.id.clone())
-        .zip(bindings.iter().cloned());
-    api.changed_acls(revision, super::AclChange::Added(added.collect()))
-        .await;
-    for b in &bindings {
-        tracing::info!(organization = %org, binding = %b, by = %caller, "ACL binding created");
+    // Identical bindings of one body collapse into the first; one identical to a stored
+    // binding is answered by that one (200 when nothing was created).
+    let mut distinct: Vec<AclBinding> = Vec::with_capacity(bindings.len());
+    for b in bindings {
+        if !distinct.contains(&b) {
+            distinct.push(b);
+        }
     }
-    let body = if many {
-        Value::Array(rows.iter().map(to_json).collect())
+    let now = now_micros();
+    let rows: Vec<StoredAcl> = distinct.iter().map(|b| stored(b, now)).collect();
+    let created = api.store.create_acls(&rows).await?;
+    if let Some(revision) = created.revision {
+        let added = created
+            .rows
+            .iter()
+            .zip(&distinct)
+            .filter(|((_, new), _)| *new)
+            .map(|((row, _), b)| (row.id.clone(), b.clone()));
+        api.changed_acls(revision, super::AclChange::Added(added.collect()))
+            .await;
+    }
+    for ((row, new), b) in created.rows.iter().zip(&distinct) {
+        if *new {
+            tracing::info!(organization = %org, binding = %b, by = %caller, "ACL binding created");
+        } else {
+            tracing::info!(organization = %org, binding = %b, id = %row.id, by = %caller, "ACL binding already stored; answered with the stored one");
+        }
+    }
+    let status = if created.rows.iter().any(|(_, new)| *new) {
+        StatusCode::CREATED
     } else {
-        to_json(&rows[0])
+        StatusCode::OK
     };
-    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+    let body = if many {
+        Value::Array(created.rows.iter().map(|(row, _)| to_json(row)).collect())
+    } else {
+        to_json(&created.rows[0].0)
+    };
+    Ok((status, axum::Json(body)).into_response())
 }
 
 /// The filters of a list, as Kafka writes the names.

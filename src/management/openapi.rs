@@ -262,6 +262,10 @@ pub(crate) fn document() -> Value {
         })),
     );
     create_acls["parameters"] = json!([org.clone()]);
+    create_acls["responses"]["200"] = json_response(
+        "Nothing created: every binding was already stored, and the stored ones are answered.",
+        json!({ "oneOf": [reference("Acl"), { "type": "array", "items": reference("Acl") }] }),
+    );
     create_acls["responses"]["201"]["links"] = json!({
         "GetAcl": item_link("getAcl"),
         "DeleteAcl": item_link("deleteAcl"),

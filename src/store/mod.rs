@@ -52,6 +52,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "revisions",
         include_str!("../../migrations/0003_revisions.sql"),
     ),
+    (
+        4,
+        "unique acl bindings",
+        include_str!("../../migrations/0004_unique_acl_bindings.sql"),
+    ),
 ];
 
 /// What a write changes, for the revision it bumps beside the store's.
@@ -426,16 +431,33 @@ fn acl_from(row: &AnyRow) -> Result<StoredAcl, sqlx::Error> {
     })
 }
 
+/// What [`Store::create_acls`] did.
+#[derive(Debug)]
+pub struct CreatedAcls {
+    /// Per binding asked for, in order: the stored row, and whether this call created it.
+    pub rows: Vec<(StoredAcl, bool)>,
+    /// The new revision of the bindings, when any was created.
+    pub revision: Option<i64>,
+}
+
 impl Store {
-    /// Stores bindings, all or none; answers the new revision of the bindings.
-    pub async fn create_acls(&self, acls: &[StoredAcl]) -> Result<i64, StoreError> {
+    /// Stores the bindings that are not stored yet, all or none. A binding identical to a
+    /// stored one (same organization, principal, host, operation, permission, resource type,
+    /// pattern and name) is not stored again: the stored one is answered in its place.
+    pub async fn create_acls(&self, acls: &[StoredAcl]) -> Result<CreatedAcls, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let sql = format!(
+        let insert = format!(
             "INSERT INTO acl_bindings ({ACL_COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING"
         );
+        let existing = format!(
+            "SELECT {ACL_COLUMNS} FROM acl_bindings WHERE organization = $1 AND permission = $2 \
+             AND principal = $3 AND host = $4 AND operation = $5 AND resource_type = $6 \
+             AND pattern_type = $7 AND resource_name = $8"
+        );
+        let mut rows = Vec::with_capacity(acls.len());
         for a in acls {
-            sqlx::query(&sql)
+            let inserted = sqlx::query(&insert)
                 .bind(&a.id)
                 .bind(&a.organization)
                 .bind(&a.permission)
@@ -447,11 +469,32 @@ impl Store {
                 .bind(&a.resource_name)
                 .bind(a.created_at)
                 .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if inserted == 1 {
+                rows.push((a.clone(), true));
+                continue;
+            }
+            let row = sqlx::query(&existing)
+                .bind(&a.organization)
+                .bind(&a.permission)
+                .bind(&a.principal)
+                .bind(&a.host)
+                .bind(&a.operation)
+                .bind(&a.resource_type)
+                .bind(&a.pattern_type)
+                .bind(&a.resource_name)
+                .fetch_one(&mut *tx)
                 .await?;
+            rows.push((acl_from(&row)?, false));
         }
-        let revision = bump(&mut tx, Kind::Acls).await?;
+        let revision = if rows.iter().any(|(_, created)| *created) {
+            Some(bump(&mut tx, Kind::Acls).await?)
+        } else {
+            None
+        };
         tx.commit().await?;
-        Ok(revision)
+        Ok(CreatedAcls { rows, revision })
     }
 
     /// Every stored binding, oldest first.

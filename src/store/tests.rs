@@ -121,6 +121,7 @@ async fn a_store_of_the_first_schema_is_migrated_keeping_its_content() {
     for sql in [
         "DROP INDEX oauth_providers_list_order",
         "DROP INDEX acl_bindings_list_order",
+        "DROP INDEX acl_bindings_identity",
         "DELETE FROM store_revision WHERE id > 1",
         "DELETE FROM _sqlx_migrations WHERE version > 1",
     ] {
@@ -148,6 +149,70 @@ async fn a_store_of_the_first_schema_is_migrated_keeping_its_content() {
         (after.all, after.providers, after.acls),
         (before.all + 1, before.providers + 1, before.acls)
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn binding(id: &str, created_at: i64) -> StoredAcl {
+    StoredAcl {
+        id: id.into(),
+        organization: "acme".into(),
+        permission: "ALLOW".into(),
+        principal: "User:a".into(),
+        host: "*".into(),
+        operation: "READ".into(),
+        resource_type: "TOPIC".into(),
+        pattern_type: "LITERAL".into(),
+        resource_name: "t".into(),
+        created_at,
+    }
+}
+
+#[tokio::test]
+async fn identical_bindings_of_an_older_store_collapse_into_the_oldest() {
+    let dir = scratch("dedupe");
+    let url = format!("sqlite://{}/store.db", dir.display());
+    let store = Store::open(&url).await.expect("opens");
+    // Back to the store before bindings were unique, holding the same binding three times.
+    for sql in [
+        "DROP INDEX acl_bindings_identity",
+        "DELETE FROM _sqlx_migrations WHERE version > 3",
+    ] {
+        sqlx::query(sql).execute(&store.pool).await.expect(sql);
+    }
+    for (id, at) in [("b", 2), ("a", 2), ("c", 1)] {
+        let row = binding(id, at);
+        sqlx::query(
+            "INSERT INTO acl_bindings (id, organization, permission, principal, host, operation, \
+             resource_type, pattern_type, resource_name, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(row.id)
+        .bind(row.organization)
+        .bind(row.permission)
+        .bind(row.principal)
+        .bind(row.host)
+        .bind(row.operation)
+        .bind(row.resource_type)
+        .bind(row.pattern_type)
+        .bind(row.resource_name)
+        .bind(row.created_at)
+        .execute(&store.pool)
+        .await
+        .expect("insert");
+    }
+    let before = store.revisions().await.expect("revisions");
+    drop(store);
+    let store = Store::open(&url).await.expect("migrates");
+    let left = store.all_acls().await.expect("bindings");
+    assert_eq!(left, vec![binding("c", 1)], "the oldest stays");
+    let after = store.revisions().await.expect("revisions");
+    assert_eq!((after.all, after.acls), (before.all + 1, before.acls + 1));
+    let again = store
+        .create_acls(&[binding("d", 5)])
+        .await
+        .expect("answered");
+    assert_eq!(again.rows, vec![(binding("c", 1), false)]);
+    assert_eq!(again.revision, None, "nothing changed");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
