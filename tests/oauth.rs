@@ -470,3 +470,140 @@ async fn key_rotation_and_jwks_outage() {
     outcome.await;
     Idp::admin(&issuer, "/admin/reset", json!({})).await;
 }
+
+async fn jwks_hits(issuer: &str) -> u64 {
+    Idp::state(issuer).await["hits"]["jwks"]
+        .as_u64()
+        .expect("a JWKS hit counter")
+}
+
+/// Waits up to `secs` for a log line containing every one of `parts`.
+async fn wait_for_log_within(secs: u64, parts: &[&str]) -> String {
+    for _ in 0..secs * 10 {
+        if let Some(l) = common::logs()
+            .lines()
+            .find(|l| parts.iter().all(|p| l.contains(p)))
+        {
+            return l.to_owned();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no log line with {parts:?}");
+}
+
+#[tokio::test]
+async fn a_rotated_key_is_accepted_on_first_use_and_made_up_kids_are_rate_limited() {
+    let _alone = PROVIDER_STATE.write().await;
+    let proxy = oauth_proxy("").await;
+    let issuer = Idp::issuer();
+    login(&proxy, &Idp::token(&issuer, "kafka-producer").await).await;
+    // Twenty made-up kids at once: each refused, at most one JWKS fetch a second.
+    let unknown = Idp::sign(&issuer, json!({"key": "unpublished"})).await;
+    let before = jwks_hits(&issuer).await;
+    let started = Instant::now();
+    let mut clients = Vec::new();
+    for _ in 0..20 {
+        let mut c = Raw::connect(&proxy.bootstrap()).await;
+        handshake(&mut c).await;
+        clients.push(c);
+    }
+    let frame = kafka_oidc_proxy::kafka::encode_request(
+        kafka_protocol::messages::ApiKey::SaslAuthenticate,
+        2,
+        1000,
+        "raw-test",
+        &SaslAuthenticateRequest::default().with_auth_bytes(client_message(&unknown, None)),
+    )
+    .expect("encode");
+    for c in &mut clients {
+        c.send_bytes(&frame).await;
+    }
+    for c in &mut clients {
+        let challenge = c.read_frame().await.expect("an error challenge");
+        assert!(
+            String::from_utf8_lossy(&challenge).contains("invalid_token"),
+            "refused"
+        );
+    }
+    let fetched = jwks_hits(&issuer).await - before;
+    let allowed = started.elapsed().as_secs() + 1;
+    assert!(
+        fetched <= allowed,
+        "{fetched} JWKS fetches in {:?}",
+        started.elapsed()
+    );
+    // A made-up kid has just spent the refresh when the provider rotates: the first login
+    // with the new key is accepted all the same.
+    refused(&proxy, &unknown, None).await;
+    Idp::admin(&issuer, "/admin/rotate", json!({})).await;
+    let (mut c, _) = login(&proxy, &Idp::token(&issuer, "kafka-producer").await).await;
+    metadata_works(&mut c).await;
+}
+
+#[tokio::test]
+async fn an_unknown_kid_is_answered_at_once_when_no_fetch_is_due() {
+    let _alone = PROVIDER_STATE.write().await;
+    let issuer = Idp::issuer();
+    let proxy = start_proxy(ProxyOptions {
+        authentication: "oauthbearer",
+        extra: format!(
+            "[identity]\nallow_http_loopback = true\n[[identity.providers]]\norganization = \"acme\"\n\
+             identifier = \"main-idp\"\nissuer = {issuer:?}\naudience = \"kafka\"\nscope = \"kafka\"\n\
+             jwks_min_refresh_secs = 30\n\
+             [authorization.super_users]\nacme = [\"User:*\"]\n"
+        ),
+        ..ProxyOptions::default()
+    })
+    .await;
+    login(&proxy, &Idp::token(&issuer, "kafka-producer").await).await;
+    let before = jwks_hits(&issuer).await;
+    let unknown = Idp::sign(&issuer, json!({"key": "unpublished"})).await;
+    let started = Instant::now();
+    let got = refused(&proxy, &unknown, None).await;
+    assert_eq!(got, "Authentication failed: token signing key not found");
+    // No fetch may start for 30 s: the refusal does not wait for one (it used to take 5 s).
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "refused after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(jwks_hits(&issuer).await, before, "no fetch");
+}
+
+#[tokio::test]
+async fn a_stalled_or_absent_provider_is_logged_with_the_cause() {
+    let _alone = PROVIDER_STATE.write().await;
+    let issuer = Idp::issuer();
+    // Down from the start: the log says there are no keys, not that it keeps the last good.
+    Idp::admin(&issuer, "/admin/jwks?status=503", json!({})).await;
+    let proxy = oauth_proxy("").await;
+    let line = wait_for_log_within(15, &["JWKS refresh of acme/main-idp failed", "503"]).await;
+    assert!(line.contains("no keys yet"), "{line}");
+    assert!(!line.contains("keeping the last good keys"), "{line}");
+    // Keys once loaded, then the provider stalls: an unknown kid is refused within the wait,
+    // and the fetch that never gets an answer is logged as timed out.
+    Idp::admin(&issuer, "/admin/reset", json!({})).await;
+    let token = Idp::token(&issuer, "kafka-producer").await;
+    for _ in 0..50 {
+        let mut c = Raw::connect(&proxy.bootstrap()).await;
+        if authenticate(&mut c, &token, None)
+            .await
+            .auth_bytes
+            .is_empty()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Idp::admin(&issuer, "/admin/jwks?stall=1", json!({})).await;
+    let unknown = Idp::sign(&issuer, json!({"key": "unpublished"})).await;
+    assert_eq!(
+        refused(&proxy, &unknown, None).await,
+        "Authentication failed: token signing key not found"
+    );
+    let line =
+        wait_for_log_within(20, &["JWKS refresh for an unknown key failed", "timed out"]).await;
+    assert!(line.contains(&issuer), "{line}");
+    assert!(line.contains("keeping the last good keys"), "{line}");
+    Idp::admin(&issuer, "/admin/reset", json!({})).await;
+}

@@ -37,6 +37,7 @@
 //                                     unless drop=1. New tokens carry the new kids.
 //   POST /admin/jwks?status=503       JWKS answers that status (any 100-599); status=200 restores.
 //        [&cache_control=max-age=5]   also sets the JWKS Cache-Control header ("" removes it)
+//   POST /admin/jwks?stall=1          JWKS requests are accepted and never answered (stall=0 ends it)
 //   POST /admin/reset                 JWKS back to 200 without Cache-Control, hit counters to 0
 //   POST /admin/sign  {alg, header, claims, key}   a token for negative tests, see signToken()
 import crypto from 'node:crypto';
@@ -243,12 +244,13 @@ async function admin(state, req, res, url) {
       const status = Number(q.get('status') ?? 200);
       if (!Number.isInteger(status) || status < 100 || status > 599) return reply(res, 400, { error: 'status must be 100-599' });
       state.jwks.status = status;
+      if (q.has('stall')) state.jwks.stall = q.get('stall') === '1';
       if (q.has('cache_control')) state.jwks.cacheControl = q.get('cache_control');
       log(state.issuer, 'jwks set to', JSON.stringify(state.jwks));
       break;
     }
     case 'POST /admin/reset':
-      state.jwks = { status: 200, cacheControl: '' };
+      state.jwks = { status: 200, cacheControl: '', stall: false };
       state.hits = { jwks: 0, discovery: 0, token: 0 };
       break;
     case 'POST /admin/sign': {
@@ -272,6 +274,7 @@ async function handle(state, req, res) {
   if (url.pathname.startsWith('/admin/')) return admin(state, req, res, url);
   if (url.pathname === '/jwks') {
     state.hits.jwks += 1;
+    if (state.jwks.stall) return; // accepted, never answered
     if (state.jwks.status !== 200) return reply(res, state.jwks.status, { error: 'jwks outage (test hook)' });
     if (state.jwks.cacheControl) res.setHeader('cache-control', state.jwks.cacheControl);
   } else if (url.pathname === '/.well-known/openid-configuration') {

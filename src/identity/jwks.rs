@@ -106,19 +106,50 @@ impl Jwks {
         self.timing.refresh_interval
     }
 
-    /// The key for a token header's `kid`, refreshing once (rate-limited, waiting briefly) when
-    /// it is unknown. `None` when the provider does not publish it.
-    pub async fn key(&self, kid: Option<&str>) -> Option<Key> {
+    /// The key for a token header's `kid`. An unknown one waits, for at most
+    /// `unknown_kid_wait`, for a refresh that is in flight or may start within that wait (at
+    /// most one per `min_refresh_interval`, however many unknown keys arrive); otherwise the
+    /// answer is at once. The refresh runs on its own, so that its outcome is logged even when
+    /// no one waits for it any more. `None` when the provider does not publish the key.
+    pub async fn key(self: &Arc<Self>, kid: Option<&str>) -> Option<Key> {
         if let Some(k) = self.lookup(kid) {
             return Some(k);
         }
         let asked_at = Instant::now();
-        let refresh = self.refresh_for_unknown_kid(asked_at);
-        let refreshed = tokio::time::timeout(self.timing.unknown_kid_wait, refresh).await;
-        if let Ok(Err(e)) = refreshed {
-            tracing::warn!(issuer = %self.issuer, error = %e, "JWKS refresh for an unknown key failed; keeping the last good keys");
+        let in_flight = self.refreshing.try_lock().is_err();
+        let next_allowed = self
+            .last_attempt
+            .lock()
+            .ok()
+            .and_then(|t| *t)
+            .map_or(asked_at, |last| last + self.timing.min_refresh_interval);
+        if !in_flight && next_allowed > asked_at + self.timing.unknown_kid_wait {
+            return None;
         }
+        let jwks = self.clone();
+        let refresh = tokio::spawn(async move {
+            if let Err(e) = jwks.refresh_for_unknown_kid(asked_at).await {
+                jwks.log_failure("JWKS refresh for an unknown key failed", &e);
+            }
+        });
+        let _ = tokio::time::timeout(self.timing.unknown_kid_wait, refresh).await;
         self.lookup(kid)
+    }
+
+    /// Whether any key has been loaded.
+    pub fn has_keys(&self) -> bool {
+        self.keys
+            .read()
+            .is_ok_and(|k| !k.by_kid.is_empty() || !k.anonymous.is_empty())
+    }
+
+    /// Logs a failed fetch with its cause, and what it means for the provider's tokens.
+    pub fn log_failure(&self, what: &str, error: &JwksError) {
+        if self.has_keys() {
+            tracing::warn!(issuer = %self.issuer, error = %error, "{what}; keeping the last good keys");
+        } else {
+            tracing::warn!(issuer = %self.issuer, error = %error, "{what}; no keys yet: this provider's tokens are refused until a fetch succeeds");
+        }
     }
 
     fn lookup(&self, kid: Option<&str>) -> Option<Key> {
@@ -201,7 +232,7 @@ impl Jwks {
             .get(url)
             .send()
             .await
-            .map_err(|e| fetch(e.without_url().to_string()))?;
+            .map_err(|e| fetch(describe(e)))?;
         if !response.status().is_success() {
             if self.configured_url.is_none() {
                 // A moved JWKS is found again through discovery next time.
@@ -211,10 +242,7 @@ impl Jwks {
             }
             return Err(fetch(format!("HTTP {}", response.status())));
         }
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| fetch(e.without_url().to_string()))?;
+        let body = response.bytes().await.map_err(|e| fetch(describe(e)))?;
         serde_json::from_slice(&body).map_err(|e| JwksError::Document {
             url: url.to_owned(),
             message: e.to_string(),
@@ -239,6 +267,23 @@ impl Jwks {
         }
         cache
     }
+}
+
+/// A failed request with its causes: `timed out`, `connection refused`, ... rather than
+/// reqwest's bare `error sending request`.
+fn describe(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    if e.is_timeout() {
+        return "no answer in time (timed out)".to_owned();
+    }
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// Keeps the verification keys of the set: asymmetric keys meant for signatures. Symmetric

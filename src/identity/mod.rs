@@ -77,7 +77,7 @@ pub(crate) fn default_jwks_refresh() -> u64 {
     300
 }
 pub(crate) fn default_jwks_min_refresh() -> u64 {
-    10
+    1
 }
 
 /// The algorithms tokens may be signed with. `none` and HMAC never: a public key must not be
@@ -279,11 +279,14 @@ pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
     }
 }
 
+/// How long a login with a token whose key is unknown may wait for the provider's keys.
+const UNKNOWN_KID_WAIT: Duration = Duration::from_secs(1);
+
 fn timing(spec: &ProviderSpec) -> JwksTiming {
     JwksTiming {
         refresh_interval: Duration::from_secs(spec.jwks_refresh_secs.max(1)),
         min_refresh_interval: Duration::from_secs(spec.jwks_min_refresh_secs),
-        unknown_kid_wait: Duration::from_secs(5),
+        unknown_kid_wait: UNKNOWN_KID_WAIT,
     }
 }
 
@@ -298,11 +301,9 @@ pub async fn keep_keys_fresh(
         let wait = match provider.jwks.refresh().await {
             Ok(()) => every,
             Err(e) => {
-                tracing::warn!(
-                    organization = %provider.spec.organization,
-                    provider = %provider.spec.identifier,
-                    error = %e,
-                    "JWKS refresh failed; keeping the last good keys"
+                provider.jwks.log_failure(
+                    &format!("JWKS refresh of {} failed", provider.spec.label()),
+                    &e,
                 );
                 every.min(Duration::from_secs(10))
             }
