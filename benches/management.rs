@@ -407,8 +407,10 @@ impl Instance {
              audience = \"kafka\"\n\
              [management]\nlisten = \"127.0.0.1:0\"\nmax_body_bytes = 262144\n\
              [[management.tokens]]\nname = \"bench\"\nsha256 = {hash:?}\norganization = \"*\"\n\
-             [store]\nurl = {store_url:?}\npoll_interval_ms = {poll_ms}\n",
+             [store]\nurl = {store_url:?}\npoll_interval_ms = {poll_ms}\n\
+             secret_keys_file = {keys:?}\n",
             hash = management::token_hash(TOKEN),
+            keys = store_keys_file().display().to_string(),
         );
         let config = Config::parse(&text).unwrap_or_else(|e| panic!("bench config: {e}\n{text}"));
         let proxy = Proxy::start(config.clone()).await.expect("proxy starts");
@@ -523,6 +525,27 @@ fn stored_provider(keys: &KeyServer, tenant: &str) -> StoredProvider {
         updated_at: now,
         issuer,
     }
+}
+
+/// The key the bench's stores seal client secrets with (every proxy of a run shares it).
+const STORE_KEY: &str = "bench:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+
+/// A file holding [`STORE_KEY`], as `store.secret_keys_file` names it.
+fn store_keys_file() -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("kop-bench-store-keys-{}", std::process::id()));
+    std::fs::write(&path, STORE_KEY).expect("store key file");
+    path
+}
+
+/// A handle of its own on the store at `url`, sealing with [`STORE_KEY`].
+async fn open_store(url: &str) -> Store {
+    let keys = kafka_oidc_proxy::store::secrets::SecretKeys::parse(STORE_KEY).expect("key");
+    Store::open(url)
+        .await
+        .expect("store")
+        .with_secret_keys(Some(keys))
+        .await
+        .expect("store keys")
 }
 
 /// Binding `i`, in the shapes platform teams write (as `benches/authz.rs`): literal topics per
@@ -762,7 +785,7 @@ impl Bench<'_> {
         self.table.requests(b, &last, &posts.part(n - tenth..n), "");
 
         if self.providers < total - samples {
-            let store = Store::open(self.store_url).await.expect("store");
+            let store = open_store(self.store_url).await;
             let last = self.tenant(total - samples - 1);
             let applied = self.a.observed.watch(Change::Provider(last));
             let from = self.providers;
@@ -902,7 +925,7 @@ impl Bench<'_> {
     async fn apply_cost(&mut self) {
         let a = self.a;
         a.stop_api().await;
-        let store = Store::open(self.store_url).await.expect("store");
+        let store = open_store(self.store_url).await;
         let api = Api::new(
             a.config.management.as_ref().expect("management"),
             store.clone(),

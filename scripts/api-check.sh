@@ -40,7 +40,9 @@ sha256 = "$(printf %s "$token" | target/debug/kafka-oidc-proxy hash-token)"
 organization = "*"
 [store]
 data_dir = "$run/data"
+secret_keys_file = "$run/store-keys"
 TOML
+target/debug/kafka-oidc-proxy gen-store-key --id api-check >"$run/store-keys"
 target/debug/kafka-oidc-proxy run --config "$run/proxy.toml" >"$run/proxy.log" 2>&1 &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true' EXIT

@@ -18,6 +18,7 @@ pid_file=$run_dir/proxy.pid
 log_file=$run_dir/proxy.log
 token_url=http://127.0.0.1:19400/token
 java_config=$run_dir/client.properties
+keys_file=$run_dir/store-keys
 rdkafka_config=$run_dir/librdkafka.properties
 
 # Client settings for the local provider's kafka-producer client (client-credentials grant):
@@ -59,7 +60,10 @@ up() {
     echo "proxy already running (pid $(cat "$pid_file"))"
   else
     target/release/kafka-oidc-proxy check-config --config config/proxy.toml
-    setsid target/release/kafka-oidc-proxy run --config config/proxy.toml >"$log_file" 2>&1 </dev/null &
+    # The key that seals client secrets in the stack's store, made once and kept.
+    [[ -s $keys_file ]] || target/release/kafka-oidc-proxy gen-store-key --id stack >"$keys_file"
+    KAFKA_OIDC_PROXY_STORE_KEYS=$(cat "$keys_file") \
+      setsid target/release/kafka-oidc-proxy run --config config/proxy.toml >"$log_file" 2>&1 </dev/null &
     echo $! >"$pid_file"
     kop_wait_port 127.0.0.1 9092 30 || { cat "$log_file"; exit 1; }
     kop_wait_port 127.0.0.1 8080 30 || { cat "$log_file"; exit 1; }
@@ -84,7 +88,8 @@ Try it with the Kafka tools the stack installed:
 
 Management API: http://127.0.0.1:8080 (token "local-admin-token", or single sign-on with a
 token of the provider's client "platform-admin"; README, "Management API"),
-storing what it registers in data/kafka-oidc-proxy.db (SQLite).
+storing what it registers in data/kafka-oidc-proxy.db (SQLite), client secrets sealed with the
+key in $keys_file.
 
 127.0.0.1:9192 is the same cluster without authentication (listener "insecure-local", for
 benchmarks). Proxy log: $log_file     Stop everything: scripts/stack.sh down

@@ -142,6 +142,11 @@ pub struct StoreConfig {
     pub data_dir: PathBuf,
     /// How often to look for changes made by other proxies sharing the store.
     pub poll_interval_ms: u64,
+    /// A file of keys that seal client secrets in the store (AES-256-GCM): one
+    /// `<id>:<base64 of 32 bytes>` per line, the first sealing, the others opening what older
+    /// keys sealed. The `KAFKA_OIDC_PROXY_STORE_KEYS` environment variable, when set, is used
+    /// instead. Without either, client secrets are refused.
+    pub secret_keys_file: Option<PathBuf>,
 }
 
 impl Default for StoreConfig {
@@ -150,11 +155,38 @@ impl Default for StoreConfig {
             url: None,
             data_dir: PathBuf::from("data"),
             poll_interval_ms: 1000,
+            secret_keys_file: None,
         }
     }
 }
 
 impl StoreConfig {
+    /// The keys that seal client secrets: from `KAFKA_OIDC_PROXY_STORE_KEYS` when it is set,
+    /// else from `secret_keys_file`; `None` without either. The error names where they came
+    /// from.
+    pub fn secret_keys(&self) -> Result<Option<crate::store::secrets::SecretKeys>, String> {
+        use crate::store::secrets::{KEYS_ENV, SecretKeys};
+        if let Ok(text) = std::env::var(KEYS_ENV)
+            && !text.trim().is_empty()
+        {
+            return SecretKeys::parse(&text)
+                .map(Some)
+                .map_err(|e| format!("{KEYS_ENV}: {e}"));
+        }
+        let Some(path) = &self.secret_keys_file else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            format!(
+                "store.secret_keys_file: cannot read {}: {e}",
+                path.display()
+            )
+        })?;
+        SecretKeys::parse(&text)
+            .map(Some)
+            .map_err(|e| format!("store.secret_keys_file: {}: {e}", path.display()))
+    }
+
     /// The store's URL.
     pub fn url(&self) -> String {
         match &self.url {
@@ -543,6 +575,12 @@ impl Config {
         }
         if self.store.poll_interval_ms == 0 {
             errors.push("store.poll_interval_ms", "must be greater than 0");
+        }
+        if self.store.secret_keys_file.is_some()
+            && let Err(e) = self.store.secret_keys()
+        {
+            let (field, message) = e.split_once(": ").unwrap_or(("store.secret_keys_file", &e));
+            errors.push(field, message);
         }
         if errors.0.is_empty() {
             Ok(())

@@ -42,6 +42,13 @@ enum Command {
     /// Reads a management API token on stdin and prints its SHA-256, as
     /// `management.tokens[].sha256` lists it.
     HashToken,
+    /// Prints a new key for sealing client secrets in the store, as
+    /// `store.secret_keys_file` and `KAFKA_OIDC_PROXY_STORE_KEYS` list them (`<id>:<base64>`).
+    GenStoreKey {
+        /// The key's id, recorded with every secret it seals.
+        #[arg(long, default_value = "k1")]
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -95,6 +102,20 @@ fn main() -> ExitCode {
             }
         },
         acl @ Command::Acl { .. } => acl_check(acl),
+        Command::GenStoreKey { id } => {
+            match kafka_oidc_proxy::store::secrets::SecretKeys::generate(&id)
+                .and_then(|k| kafka_oidc_proxy::store::secrets::SecretKeys::parse(&k).map(|_| k))
+            {
+                Ok(key) => {
+                    println!("{key}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("gen-store-key: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::HashToken => {
             let mut token = String::new();
             if std::io::stdin().read_line(&mut token).is_err() || token.trim().is_empty() {

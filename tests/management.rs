@@ -96,8 +96,14 @@ async fn server_on(backend: Backend, extra: &str) -> Server {
     let store = match backend {
         Backend::Sqlite => format!("data_dir = \"{}\"", dir.display()),
         Backend::Postgres => format!("url = \"{}\"", common::postgres_database().await),
-    };
-    let config = config(&store, extra);
+    } + "\n"
+        + &common::store_keys_line(&dir);
+    start_server(dir, &store, extra).await
+}
+
+/// A server whose `[store]` section is `store`, keeping its files in `dir`.
+async fn start_server(dir: std::path::PathBuf, store: &str, extra: &str) -> Server {
+    let config = config(store, extra);
     let applied = Arc::new(Recorded::default());
     *applied.2.lock().expect("lock") = config.authorization.acls.clone();
     let running = management::start(
@@ -767,6 +773,115 @@ async fn stored_once(backend: Backend) {
     assert_eq!(status, 204);
     let applied = s.applied.1.lock().expect("lock").clone();
     assert_eq!(applied.len(), 1, "the grant is gone: {applied:?}");
+}
+
+/// The client secret column of the provider `id`, as the SQLite file holds it.
+async fn stored_secret(dir: &std::path::Path, id: &str) -> Option<String> {
+    use sqlx::{Connection, Row};
+    sqlx::any::install_default_drivers();
+    let url = format!("sqlite://{}/kafka-oidc-proxy.db", dir.display());
+    let mut c = sqlx::AnyConnection::connect(&url)
+        .await
+        .expect("the store file");
+    sqlx::query("SELECT cfk_client_secret FROM oauth_providers WHERE id = $1")
+        .bind(id)
+        .fetch_one(&mut c)
+        .await
+        .expect("the row")
+        .try_get("cfk_client_secret")
+        .expect("the column")
+}
+
+#[tokio::test]
+async fn client_secrets_are_sealed_at_rest_and_refused_without_a_key() {
+    let dir = std::env::temp_dir().join(format!("kop-secrets-{}", common::unique_tag()));
+    let plain_store = format!("data_dir = {:?}", dir.display().to_string());
+    let mut servers = Vec::new();
+    // Without a key: a secret is refused, naming the field and the fix; the rest is stored.
+    let s = start_server(dir.clone(), &plain_store, "").await;
+    let path = "/organizations/acme/oauth-providers/";
+    let (status, refused) = s
+        .send(Method::POST, path, Some(ACME_TOKEN), Some(seed("acme")))
+        .await;
+    assert_eq!(status, 400, "{refused}");
+    let why = refused["cfk_client_secret"][0].as_str().unwrap_or_default();
+    assert!(why.contains("store.secret_keys_file"), "{refused}");
+    let mut without = seed("acme");
+    without["cfk_client_secret"] = Value::Null;
+    let (status, created) = s
+        .send(Method::POST, path, Some(ACME_TOKEN), Some(without))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().expect("id").to_owned();
+    // Kept running: dropping a server removes its directory.
+    servers.push(s);
+    // A store written before secrets were sealed: one in clear.
+    {
+        use sqlx::Connection;
+        let url = format!("sqlite://{}/kafka-oidc-proxy.db", dir.display());
+        let mut c = sqlx::AnyConnection::connect(&url).await.expect("store");
+        sqlx::query("UPDATE oauth_providers SET cfk_client_secret = 'from-before' WHERE id = $1")
+            .bind(&id)
+            .execute(&mut c)
+            .await
+            .expect("in clear");
+    }
+    // With a key: sealed on start, in use in clear.
+    let keyed = format!("{plain_store}\n{}", common::store_keys_line(&dir));
+    let s = start_server(dir.clone(), &keyed, "").await;
+    let sealed = stored_secret(&dir, &id).await.expect("a secret");
+    assert!(sealed.starts_with("enc:v1:test:"), "{sealed}");
+    assert!(!sealed.contains("from-before"));
+    let applied = s.applied.0.lock().expect("lock").clone();
+    assert_eq!(
+        applied[0].cfk_client_secret.as_ref().map(|x| x.expose()),
+        Some("from-before")
+    );
+    let (status, changed) = s
+        .send(
+            Method::PATCH,
+            &format!("{path}{id}/"),
+            Some(ACME_TOKEN),
+            Some(json!({"cfk_client_secret": "rotated"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(changed["cfk_client_secret"], management::REDACTED);
+    let resealed = stored_secret(&dir, &id).await.expect("a secret");
+    assert!(resealed.starts_with("enc:v1:test:") && !resealed.contains("rotated"));
+    servers.push(s);
+    // A new key first, the old one after it: re-sealed with the new one on start.
+    let old = std::fs::read_to_string(dir.join("store-keys")).expect("old key");
+    let new = kafka_oidc_proxy::store::secrets::SecretKeys::generate("next").expect("key");
+    std::fs::write(dir.join("store-keys"), format!("{new}\n{old}")).expect("keys");
+    let both = format!(
+        "{plain_store}\nsecret_keys_file = {:?}\n",
+        dir.join("store-keys").display().to_string()
+    );
+    let s = start_server(dir.clone(), &both, "").await;
+    let next = stored_secret(&dir, &id).await.expect("a secret");
+    assert!(next.starts_with("enc:v1:next:"), "{next}");
+    let applied = s.applied.0.lock().expect("lock").clone();
+    assert_eq!(
+        applied[0].cfk_client_secret.as_ref().map(|x| x.expose()),
+        Some("rotated")
+    );
+    servers.push(s);
+    // Without any key, a sealed store does not start, saying why.
+    let config = config(&plain_store, "");
+    let e = management::start(
+        &config,
+        config.management.as_ref().expect("management"),
+        Arc::new(Recorded::default()),
+    )
+    .await
+    .err()
+    .expect("refused");
+    assert!(
+        e.to_string().contains("no store keys are configured"),
+        "{e}"
+    );
+    drop(servers);
 }
 
 #[tokio::test]

@@ -55,10 +55,11 @@ async fn providers_and_acls_registered_through_the_api_apply_at_once() {
          [authorization.super_users]\nacme = [\"Group:platform-admins\"]\n\
          [management]\nlisten = \"127.0.0.1:0\"\n\
          [[management.tokens]]\nname = \"t\"\nsha256 = {hash:?}\norganization = \"*\"\n\
-         [store]\ndata_dir = {dir:?}\n",
+         [store]\ndata_dir = {dir:?}\n{keys}",
         issuer = Idp::issuer(),
         hash = management::token_hash(TOKEN),
         dir = dir.display().to_string(),
+        keys = common::store_keys_line(&dir),
     );
     let proxy = start_proxy(ProxyOptions {
         authentication: "oauthbearer",

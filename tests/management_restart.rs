@@ -167,3 +167,105 @@ async fn postgresql_keeps_everything_across_a_restart_and_a_kill_9() {
     let url = common::postgres_database().await;
     survives_restarts(format!("url = {url:?}")).await;
 }
+
+/// Polls /readyz until its status is `want`; returns the body.
+async fn readiness(api: &str, want: u16) -> Value {
+    let mut last = None;
+    for _ in 0..150 {
+        if let Ok(r) = http().get(format!("{api}/readyz")).send().await {
+            let status = r.status().as_u16();
+            let body: Value = r.json().await.unwrap_or_default();
+            if status == want {
+                return body;
+            }
+            last = Some((status, body));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("/readyz never answered {want}; last {last:?}");
+}
+
+/// Readiness tells the truth: not ready while another writer holds the SQLite store locked,
+/// nor while a provider of the configuration file has no keys; a provider registered through
+/// the API without keys is listed but keeps the proxy ready.
+#[tokio::test]
+async fn readiness_follows_the_store_and_the_platforms_providers() {
+    use sqlx::Connection;
+    let dir = std::env::temp_dir().join(format!("kop-ready-{}", common::unique_tag()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let port = free_port();
+    let config = dir.join("proxy.toml");
+    let base = format!(
+        "[upstream]\nbootstrap_servers = [\"127.0.0.1:9\"]\n\
+         [[listeners]]\nname = \"plain\"\nbind_address = \"127.0.0.1\"\n\
+         advertised_host = \"127.0.0.1\"\nbootstrap_port = 0\nbroker_port_base = 0\n\
+         authentication = \"none\"\n\
+         [management]\nlisten = \"127.0.0.1:{port}\"\n\
+         [[management.tokens]]\nname = \"t\"\nsha256 = {hash:?}\norganization = \"*\"\n\
+         [store]\ndata_dir = {data:?}\n",
+        hash = management::token_hash(TOKEN),
+        data = dir.display().to_string(),
+    );
+    std::fs::write(&config, &base).expect("config written");
+    let api = format!("http://127.0.0.1:{port}");
+    let mut proxy = Proxy::start(&config, &api).await;
+    post(
+        &api,
+        "/organizations/acme/oauth-providers/",
+        json!({"identifier": "dev-1", "issuer": "https://idp.example.com", "audience": "kafka"}),
+    )
+    .await;
+    let ready = readiness(&api, 200).await;
+    assert_eq!(ready["providers_without_keys"], json!(["acme/dev-1"]));
+    let db = format!("sqlite://{}/kafka-oidc-proxy.db", dir.display());
+    sqlx::any::install_default_drivers();
+    let mut locker = sqlx::AnyConnection::connect(&db)
+        .await
+        .expect("a second writer");
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut locker)
+        .await
+        .expect("locked");
+    let locked = readiness(&api, 503).await;
+    assert!(
+        locked["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("the store did not answer within 2 s")),
+        "{locked}"
+    );
+    sqlx::query("ROLLBACK")
+        .execute(&mut locker)
+        .await
+        .expect("released");
+    readiness(&api, 200).await;
+    proxy.terminate();
+    proxy.wait().await;
+
+    // A provider of the configuration file whose keys cannot be had: not ready, saying which.
+    std::fs::write(
+        &config,
+        format!(
+            "{base}[identity]\nallow_http_loopback = true\n[[identity.providers]]\n\
+             organization = \"acme\"\nidentifier = \"platform\"\nissuer = \"http://127.0.0.1:9\"\n\
+             jwks_endpoint_uri = \"http://127.0.0.1:9/jwks\"\naudience = \"kafka\"\n"
+        ),
+    )
+    .expect("config written");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_kafka-oidc-proxy"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the binary starts");
+    let unready = readiness(&api, 503).await;
+    assert!(
+        unready["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("identity provider acme/platform has no signing keys yet")),
+        "{unready}"
+    );
+    let _ = child.kill().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

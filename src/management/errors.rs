@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::store::StoreError;
+use crate::store::secrets::{KEYS_ENV, SecretError};
 
 /// Why a request was not served.
 #[derive(Debug)]
@@ -54,6 +55,16 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict { field, message } => Self::conflict(field, message),
+            StoreError::Secret {
+                source: SecretError::NoKeys,
+                ..
+            } => Self::field(
+                "cfk_client_secret",
+                format!(
+                    "Client secrets are stored sealed, and this proxy has no key to seal them \
+                     with: configure store.secret_keys_file or {KEYS_ENV}."
+                ),
+            ),
             other => {
                 tracing::error!(error = %other, "management store error");
                 Self::Unavailable

@@ -47,6 +47,12 @@ pub trait DataPlane: Send + Sync + 'static {
     /// The ACL bindings of the configuration file it decides with now (they change on a
     /// reload): the API lists them read-only.
     fn file_acls(&self) -> Vec<AclBinding>;
+
+    /// The providers (organization, identifier) that have no signing keys: their tokens are
+    /// refused until a fetch succeeds.
+    fn providers_without_keys(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
 }
 
 /// The API's state.
@@ -64,6 +70,8 @@ pub struct Api {
     data_plane: Arc<dyn DataPlane>,
     /// What was last applied, by revision.
     applied: Mutex<Applied>,
+    /// What the last readiness probe of the store found.
+    store_health: StoreHealth,
 }
 
 impl Api {
@@ -96,6 +104,7 @@ impl Api {
             config_providers,
             data_plane,
             applied: Mutex::new(Applied::default()),
+            store_health: StoreHealth::default(),
         })
     }
 
@@ -384,11 +393,98 @@ async fn healthz() -> axum::Json<Value> {
     axum::Json(json!({ "status": "ok" }))
 }
 
+/// How long the readiness probe waits for the store.
+const READY_STORE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often the store is probed for readiness.
+const READY_PROBE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// What the last readiness probe of the store found: `Some(None)` when it would take a
+/// write, `Some(Some(why))` when not; `None` before the first probe.
+type StoreHealth = std::sync::Mutex<Option<Option<String>>>;
+
+/// Probes the store once, waiting at most [`READY_STORE_TIMEOUT`], and records what it found.
+/// The probe runs on its own task (cancelling it inside a transaction would be unsafe), and
+/// its handle is returned so that a caller can wait for it to end before probing again.
+async fn probe_once(api: &Arc<Api>) -> (Option<String>, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let probe = tokio::spawn({
+        let api = api.clone();
+        async move {
+            let _ = tx.send(api.store.probe().await);
+        }
+    });
+    let found = match tokio::time::timeout(READY_STORE_TIMEOUT, rx).await {
+        Ok(Ok(Ok(()))) => None,
+        Ok(Ok(Err(e))) => {
+            tracing::warn!(error = %e, "readiness: the store failed");
+            Some("the store is unavailable".to_owned())
+        }
+        Ok(Err(_)) => Some("the store probe ended without an answer".to_owned()),
+        Err(_) => Some(format!(
+            "the store did not answer within {} s",
+            READY_STORE_TIMEOUT.as_secs()
+        )),
+    };
+    if let Ok(mut h) = api.store_health.lock() {
+        *h = Some(found.clone());
+    }
+    (found, probe)
+}
+
+/// Probes the store every [`READY_PROBE_INTERVAL`], one probe at a time, so that readiness
+/// answers from the last result without touching the store itself.
+async fn probe_store(api: Arc<Api>, shutdown: CancellationToken) {
+    loop {
+        let (_, probe) = probe_once(&api).await;
+        // A probe still waiting on a locked store is not doubled.
+        let _ = probe.await;
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(READY_PROBE_INTERVAL) => {}
+        }
+    }
+}
+
+/// Ready when the store takes writes (probed every second, answering within 2 s) and every
+/// provider of the configuration file (the platform's own) has signing keys. Providers
+/// registered through the API that have none are listed but do not make the proxy unready:
+/// one organization's unreachable provider must not take the proxy out of its load balancer
+/// for everyone.
 async fn readyz(
     axum::extract::State(api): axum::extract::State<Arc<Api>>,
-) -> Result<axum::Json<Value>, ApiError> {
-    api.store.ping().await?;
-    Ok(axum::Json(json!({ "status": "ready" })))
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let last = api.store_health.lock().map(|h| h.clone()).ok().flatten();
+    let store = match last {
+        Some(found) => found,
+        None => probe_once(&api).await.0,
+    };
+    let mut reasons: Vec<String> = store.into_iter().collect();
+    let mut without_keys = Vec::new();
+    for (organization, identifier) in api.data_plane.providers_without_keys() {
+        let from_file = api
+            .config_providers
+            .iter()
+            .any(|p| p.organization == organization && p.identifier == identifier);
+        let label = format!("{organization}/{identifier}");
+        if from_file {
+            reasons.push(format!("identity provider {label} has no signing keys yet"));
+        }
+        without_keys.push(label);
+    }
+    if reasons.is_empty() {
+        let body = json!({ "status": "ready", "providers_without_keys": without_keys });
+        return (axum::http::StatusCode::OK, axum::Json(body)).into_response();
+    }
+    let body = json!({
+        "detail": format!("Not ready: {}.", reasons.join("; ")),
+        "providers_without_keys": without_keys,
+    });
+    (
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        axum::Json(body),
+    )
+        .into_response()
 }
 
 /// Serves the API on `listener` until `shutdown`, and polls the store for changes made by
@@ -419,10 +515,12 @@ pub async fn serve(
     if let Some(provider) = api.auth.sso_provider() {
         tokio::spawn(crate::identity::keep_keys_fresh(shutdown.clone(), provider));
     }
+    let prober = tokio::spawn(probe_store(api.clone(), shutdown.clone()));
     let result = axum::serve(listener, router(api))
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await;
     poller.abort();
+    prober.abort();
     result
 }
 
@@ -431,6 +529,8 @@ pub async fn serve(
 pub enum StartError {
     #[error("store: {0}")]
     Store(#[from] crate::store::StoreError),
+    #[error("{0}")]
+    SecretKeys(String),
     #[error("cannot build the HTTP client: {0}")]
     Http(#[from] reqwest::Error),
     #[error("management.listen {addr}: {source}")]
@@ -474,7 +574,8 @@ pub async fn start(
     data_plane: Arc<dyn DataPlane>,
 ) -> Result<Running, StartError> {
     let url = config.store.url();
-    let store = Store::open(&url).await?;
+    let keys = config.store.secret_keys().map_err(StartError::SecretKeys)?;
+    let store = Store::open(&url).await?.with_secret_keys(keys).await?;
     tracing::info!(backend = ?store.backend(), "management store open");
     let api = Api::new(
         management,

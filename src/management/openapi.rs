@@ -285,10 +285,10 @@ pub(crate) fn document() -> Value {
                 "responses": { "200": json_response("Alive.", json!({ "type": "object" })) }
             }},
             "/readyz": { "get": {
-                "summary": "Readiness: the store answers", "security": [],
+                "summary": "Readiness: the store answers within 2 s and every provider of the configuration file has signing keys", "security": [],
                 "responses": {
-                    "200": json_response("Ready.", json!({ "type": "object" })),
-                    "503": json_response("The store is unavailable.", reference("Detail"))
+                    "200": json_response("Ready; providers registered through the API that have no keys yet are listed.", json!({ "type": "object" })),
+                    "503": json_response("Not ready, saying why.", reference("Detail"))
                 }
             }},
             "/openapi.json": { "get": {

@@ -628,6 +628,15 @@ impl crate::management::DataPlane for Proxy {
             .map(|s| s.file_authorization.acls.clone())
             .unwrap_or_default()
     }
+
+    fn providers_without_keys(&self) -> Vec<(String, String)> {
+        self.shared
+            .providers()
+            .iter()
+            .filter(|p| !p.jwks.has_keys())
+            .map(|p| (p.spec.organization.clone(), p.spec.identifier.clone()))
+            .collect()
+    }
 }
 
 /// What would make the stored providers clash with the file's or with each other (the API

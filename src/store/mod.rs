@@ -10,10 +10,13 @@ use std::borrow::Cow;
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use sqlx::{AnyPool, Row};
+
+pub mod secrets;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +36,14 @@ pub enum StoreError {
     /// The store's location is unusable.
     #[error("{0}")]
     Location(String),
+    /// A client secret cannot be sealed or opened.
+    #[error("{context}: {source}")]
+    Secret {
+        /// Which row, or what was being done.
+        context: String,
+        /// Why.
+        source: secrets::SecretError,
+    },
 }
 
 /// The migrations, in order, compiled in.
@@ -170,6 +181,8 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The keys client secrets are sealed with; without them a new secret is refused.
+    secrets: Option<Arc<secrets::SecretKeys>>,
 }
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
@@ -202,7 +215,147 @@ impl Store {
             .connect(&url)
             .await?;
         Migrator::new(Embedded).await?.run(&pool).await?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            secrets: None,
+        })
+    }
+
+    /// Seals client secrets with `keys` from now on, and re-seals every stored one that is
+    /// in clear (a store written before secrets were sealed) or sealed with another of the
+    /// keys than the first. Without keys, a sealed secret in the store is an error (it could
+    /// not be used), and a secret stored in clear is left as it is, with a warning.
+    pub async fn with_secret_keys(
+        mut self,
+        keys: Option<secrets::SecretKeys>,
+    ) -> Result<Self, StoreError> {
+        self.secrets = keys.map(Arc::new);
+        let rows = sqlx::query(
+            "SELECT id, organization, identifier, cfk_client_secret FROM oauth_providers \
+             WHERE cfk_client_secret IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut resealed = 0;
+        let mut in_clear = 0;
+        for row in &rows {
+            let id: String = row.try_get("id")?;
+            let stored: String = row.try_get("cfk_client_secret")?;
+            let context = || {
+                let org: String = row.try_get("organization").unwrap_or_default();
+                let name: String = row.try_get("identifier").unwrap_or_default();
+                format!("the client secret of provider {org}/{name}")
+            };
+            let fail = |source| StoreError::Secret {
+                context: context(),
+                source,
+            };
+            let Some(keys) = &self.secrets else {
+                if secrets::is_sealed(&stored) {
+                    return Err(fail(secrets::SecretError::NoKeys));
+                }
+                in_clear += 1;
+                continue;
+            };
+            if keys.is_current(&stored) {
+                // Opens, or the keys are not the ones it was sealed with.
+                keys.open(&id, &stored).map_err(fail)?;
+                continue;
+            }
+            let plain = if secrets::is_sealed(&stored) {
+                keys.open(&id, &stored).map_err(fail)?
+            } else {
+                stored.clone()
+            };
+            let sealed = keys.seal(&id, &plain).map_err(fail)?;
+            // Only if no one changed it meanwhile (another proxy sharing the store).
+            sqlx::query(
+                "UPDATE oauth_providers SET cfk_client_secret = $1 \
+                 WHERE id = $2 AND cfk_client_secret = $3",
+            )
+            .bind(&sealed)
+            .bind(&id)
+            .bind(&stored)
+            .execute(&self.pool)
+            .await?;
+            resealed += 1;
+        }
+        if resealed > 0 {
+            tracing::info!(
+                secrets = resealed,
+                key = self
+                    .secrets
+                    .as_ref()
+                    .map(|k| k.current())
+                    .unwrap_or_default(),
+                "client secrets sealed with the first store key"
+            );
+        }
+        if in_clear > 0 {
+            tracing::warn!(
+                secrets = in_clear,
+                "client secrets are stored in clear: configure store.secret_keys_file or {} to seal them",
+                secrets::KEYS_ENV
+            );
+        }
+        Ok(self)
+    }
+
+    /// Whether new client secrets can be stored (sealed).
+    pub fn seals_secrets(&self) -> bool {
+        self.secrets.is_some()
+    }
+
+    /// `p` as stored: its client secret sealed for its row.
+    fn sealed(&self, p: &StoredProvider) -> Result<StoredProvider, StoreError> {
+        let mut p = p.clone();
+        if let Some(secret) = &p.cfk_client_secret {
+            let keys = self.secrets.as_ref().ok_or_else(|| StoreError::Secret {
+                context: "cfk_client_secret".into(),
+                source: secrets::SecretError::NoKeys,
+            })?;
+            let sealed = keys
+                .seal(&p.id, secret)
+                .map_err(|source| StoreError::Secret {
+                    context: "cfk_client_secret".into(),
+                    source,
+                })?;
+            p.cfk_client_secret = Some(sealed);
+        }
+        Ok(p)
+    }
+
+    /// A provider as read: its client secret opened (one stored in clear is answered as is).
+    fn opened(&self, mut p: StoredProvider) -> Result<StoredProvider, StoreError> {
+        if let Some(stored) = &p.cfk_client_secret
+            && secrets::is_sealed(stored)
+        {
+            let keys = self.secrets.as_ref().ok_or_else(|| StoreError::Secret {
+                context: format!(
+                    "the client secret of provider {}/{}",
+                    p.organization, p.identifier
+                ),
+                source: secrets::SecretError::NoKeys,
+            })?;
+            let plain = keys
+                .open(&p.id, stored)
+                .map_err(|source| StoreError::Secret {
+                    context: format!(
+                        "the client secret of provider {}/{}",
+                        p.organization, p.identifier
+                    ),
+                    source,
+                })?;
+            p.cfk_client_secret = Some(plain);
+        }
+        Ok(p)
+    }
+
+    fn opened_rows(&self, rows: &[AnyRow]) -> Result<Vec<StoredProvider>, StoreError> {
+        rows.iter()
+            .map(|r| self.opened(provider_from(r)?))
+            .collect()
     }
 
     /// Which database this is.
@@ -210,9 +363,24 @@ impl Store {
         self.backend
     }
 
-    /// Whether the database answers.
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+    /// Whether the store answers as a write needs it to: SQLite reads the revision (which an
+    /// exclusive lock of another writer holds up; taking the write lock here would make the
+    /// API's own writers fail with "database is locked"), PostgreSQL reads it `FOR UPDATE`
+    /// (which a writer stuck holding it holds up) and rolls back.
+    pub async fn probe(&self) -> Result<(), StoreError> {
+        const REVISION: &str = "SELECT value FROM store_revision WHERE id = 1";
+        match self.backend {
+            Backend::Sqlite => {
+                sqlx::query(REVISION).fetch_one(&self.pool).await?;
+            }
+            Backend::Postgres => {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(&format!("{REVISION} FOR UPDATE"))
+                    .fetch_one(&mut *tx)
+                    .await?;
+                tx.rollback().await?;
+            }
+        }
         Ok(())
     }
 
@@ -249,7 +417,7 @@ impl Store {
     pub async fn all_providers(&self) -> Result<Vec<StoredProvider>, StoreError> {
         let sql = format!("SELECT {PROVIDER_COLUMNS} FROM oauth_providers ORDER BY created_at, id");
         let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
-        Ok(rows.iter().map(provider_from).collect::<Result<_, _>>()?)
+        self.opened_rows(&rows)
     }
 
     /// One page of an organization's providers, oldest first, and how many it has.
@@ -275,10 +443,7 @@ impl Store {
                 .fetch_one(&self.pool)
                 .await?
                 .try_get("n")?;
-        Ok((
-            rows.iter().map(provider_from).collect::<Result<_, _>>()?,
-            count,
-        ))
+        Ok((self.opened_rows(&rows)?, count))
     }
 
     /// One of an organization's providers.
@@ -295,11 +460,14 @@ impl Store {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.as_ref().map(provider_from).transpose()?)
+        row.as_ref()
+            .map(|r| self.opened(provider_from(r)?))
+            .transpose()
     }
 
     /// Stores a new provider.
     pub async fn create_provider(&self, p: &StoredProvider) -> Result<(), StoreError> {
+        let p = &self.sealed(p)?;
         let mut tx = self.pool.begin().await?;
         provider_conflicts(&mut tx, p).await?;
         let sql = format!(
@@ -318,6 +486,7 @@ impl Store {
     /// Replaces a stored provider (found by organization and id; its `created_at` is kept).
     /// `false` when there is none.
     pub async fn update_provider(&self, p: &StoredProvider) -> Result<bool, StoreError> {
+        let p = &self.sealed(p)?;
         let mut tx = self.pool.begin().await?;
         provider_conflicts(&mut tx, p).await?;
         // The columns in bind_provider's order; organization and id locate the row.

@@ -16,6 +16,15 @@ fn scratch(name: &str) -> std::path::PathBuf {
     dir
 }
 
+/// Opens the store at `url` sealing client secrets with one fixed test key.
+async fn open(url: &str) -> Result<Store, StoreError> {
+    const KEY: &str = "test:dGhpcnR5LXR3by1ieXRlcy1vZi10ZXN0LWtleS0hISE=";
+    Store::open(url)
+        .await?
+        .with_secret_keys(Some(secrets::SecretKeys::parse(KEY).expect("key")))
+        .await
+}
+
 fn provider(id: &str, identifier: &str, issuer: &str) -> StoredProvider {
     StoredProvider {
         id: id.into(),
@@ -41,7 +50,7 @@ fn provider(id: &str, identifier: &str, issuer: &str) -> StoredProvider {
 async fn providers_are_stored_listed_changed_and_deleted_and_outlive_the_store() {
     let dir = scratch("crud");
     let url = format!("sqlite://{}/nested/store.db", dir.display());
-    let store = Store::open(&url).await.expect("opens, creating the file");
+    let store = open(&url).await.expect("opens, creating the file");
     assert_eq!(store.backend(), Backend::Sqlite);
     let r0 = store.revision().await.expect("revision");
     let a = provider("a", "dev-1", "https://one.example");
@@ -64,7 +73,7 @@ async fn providers_are_stored_listed_changed_and_deleted_and_outlive_the_store()
     assert!(store.update_provider(&changed).await.expect("updated"));
     drop(store);
 
-    let store = Store::open(&url).await.expect("reopens");
+    let store = open(&url).await.expect("reopens");
     assert_eq!(
         store.provider("acme", "a").await.expect("read"),
         Some(changed)
@@ -78,7 +87,7 @@ async fn providers_are_stored_listed_changed_and_deleted_and_outlive_the_store()
 #[tokio::test]
 async fn uniqueness_rules_name_the_field() {
     let dir = scratch("unique");
-    let store = Store::open(&format!("sqlite://{}/s.db", dir.display()))
+    let store = open(&format!("sqlite://{}/s.db", dir.display()))
         .await
         .expect("opens");
     store
@@ -114,7 +123,7 @@ async fn unusable_locations_are_refused_clearly() {
 async fn a_store_of_the_first_schema_is_migrated_keeping_its_content() {
     let dir = scratch("upgrade");
     let url = format!("sqlite://{}/store.db", dir.display());
-    let store = Store::open(&url).await.expect("opens");
+    let store = open(&url).await.expect("opens");
     let a = provider("a", "dev-1", "https://one.example");
     store.create_provider(&a).await.expect("created");
     // Back to what the first schema's release left: no later index, no later migration.
@@ -128,7 +137,7 @@ async fn a_store_of_the_first_schema_is_migrated_keeping_its_content() {
         sqlx::query(sql).execute(&store.pool).await.expect(sql);
     }
     drop(store);
-    let store = Store::open(&url).await.expect("migrates");
+    let store = open(&url).await.expect("migrates");
     assert_eq!(store.provider("acme", "a").await.expect("read"), Some(a));
     let indexes: i64 = sqlx::query(
         "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'index' AND name LIKE '%_list_order'",
@@ -171,7 +180,7 @@ fn binding(id: &str, created_at: i64) -> StoredAcl {
 async fn identical_bindings_of_an_older_store_collapse_into_the_oldest() {
     let dir = scratch("dedupe");
     let url = format!("sqlite://{}/store.db", dir.display());
-    let store = Store::open(&url).await.expect("opens");
+    let store = open(&url).await.expect("opens");
     // Back to the store before bindings were unique, holding the same binding three times.
     for sql in [
         "DROP INDEX acl_bindings_identity",
@@ -202,7 +211,7 @@ async fn identical_bindings_of_an_older_store_collapse_into_the_oldest() {
     }
     let before = store.revisions().await.expect("revisions");
     drop(store);
-    let store = Store::open(&url).await.expect("migrates");
+    let store = open(&url).await.expect("migrates");
     let left = store.all_acls().await.expect("bindings");
     assert_eq!(left, vec![binding("c", 1)], "the oldest stays");
     let after = store.revisions().await.expect("revisions");
@@ -219,7 +228,7 @@ async fn identical_bindings_of_an_older_store_collapse_into_the_oldest() {
 #[tokio::test]
 async fn each_write_bumps_the_revision_of_what_it_changes() {
     let dir = scratch("revisions");
-    let store = Store::open(&format!("sqlite://{}/store.db", dir.display()))
+    let store = open(&format!("sqlite://{}/store.db", dir.display()))
         .await
         .expect("opens");
     let r0 = store.revisions().await.expect("revisions");

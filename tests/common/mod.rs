@@ -402,6 +402,15 @@ pub fn unique_tag() -> String {
     format!("{}{}", std::process::id(), nanos % 1_000_000_000)
 }
 
+/// Writes a new store key file into `dir` and answers the `[store]` line that names it.
+pub fn store_keys_line(dir: &std::path::Path) -> String {
+    std::fs::create_dir_all(dir).expect("key dir");
+    let path = dir.join("store-keys");
+    let key = kafka_oidc_proxy::store::secrets::SecretKeys::generate("test").expect("key");
+    std::fs::write(&path, format!("{key}\n")).expect("key file");
+    format!("secret_keys_file = {:?}\n", path.display().to_string())
+}
+
 /// One `[[authorization.acls]]` entry of organization acme, in TOML.
 pub fn acl(
     permission: &str,
