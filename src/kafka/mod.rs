@@ -238,6 +238,32 @@ pub fn encode_response_with_header_version<M: Encodable>(
 #[error("cannot encode message: {0}")]
 pub struct EncodeError(pub String);
 
+/// A complete request frame with a v1/v2 request header and a body already encoded.
+pub fn request_frame(
+    api: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    client_id: &str,
+    body: &[u8],
+) -> Result<Bytes, EncodeError> {
+    let mut buf = BytesMut::with_capacity(16 + client_id.len() + body.len());
+    buf.put_i32(0);
+    buf.put_i16(api as i16);
+    buf.put_i16(version);
+    buf.put_i32(correlation_id);
+    let id_len =
+        i16::try_from(client_id.len()).map_err(|_| EncodeError("client id too long".into()))?;
+    buf.put_i16(id_len);
+    buf.put_slice(client_id.as_bytes());
+    if api.request_header_version(version) >= 2 {
+        buf.put_u8(0);
+    }
+    buf.put_slice(body);
+    let len = i32::try_from(buf.len() - 4).map_err(|_| EncodeError("frame too large".into()))?;
+    buf[..4].copy_from_slice(&len.to_be_bytes());
+    Ok(buf.freeze())
+}
+
 /// Encodes a complete request frame with a v1/v2 request header, for the proxy's own requests
 /// to brokers.
 pub fn encode_request<M: Encodable>(

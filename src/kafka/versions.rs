@@ -75,7 +75,9 @@ pub const SUPPORTED: &[Supported] = &[
     fwd(ApiKey::CreateTopics, 2, 7, 7),
     fwd(ApiKey::DeleteTopics, 1, 5, 6),
     fwd(ApiKey::DeleteRecords, 0, 2, 2),
-    fwd(ApiKey::InitProducerId, 0, 6, 6),
+    // InitProducerId v6 (KIP-939, two-phase commit): kafka-protocol 0.18 lists it for the API
+    // key but its request type decodes only v0-5, so v6 could not be authorized.
+    fwd(ApiKey::InitProducerId, 0, 5, 6),
     fwd(ApiKey::OffsetForLeaderEpoch, 2, 4, 4),
     // AddPartitionsToTxn v4+ is for brokers (batched verification, KIP-890); clients use v0-3.
     fwd(ApiKey::AddPartitionsToTxn, 0, 3, 5),

@@ -4,6 +4,8 @@
 mod admission;
 mod auth;
 mod authorize;
+#[doc(hidden)]
+pub mod fuzzing;
 mod link;
 mod rewrite;
 mod session;
