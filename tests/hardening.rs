@@ -205,11 +205,20 @@ async fn still_served(served: &AtomicU64, what: &str) {
     panic!("the bystander was not served after {what}");
 }
 
+/// RLIMIT_DATA of the proxy in the amplification test.
+const MEMORY_LIMIT: u64 = 512 * 1024 * 1024;
+
 #[tokio::test]
 async fn list_of_names_requests_cost_bounded_memory_and_log() {
     let path = config_file("");
-    let mut proxy = Binary::start(&path).await;
+    // Under a memory limit far below the 3.456 GB that one such request once asked for.
+    let mut proxy = Binary::start_limited(&path, MEMORY_LIMIT).await;
     let addr = proxy.bootstrap("oauth").await;
+    assert_eq!(
+        proxy.limit("Max data size"),
+        MEMORY_LIMIT.to_string(),
+        "the memory limit applies"
+    );
     let (served, bystander_task) = bystander(login(&addr, "kafka-producer").await);
     still_served(&served, "start").await;
 

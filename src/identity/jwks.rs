@@ -46,6 +46,8 @@ struct KeySet {
     by_kid: HashMap<String, Key>,
     /// Keys without a `kid`, usable only when a token names none and the choice is unique.
     anonymous: Vec<Key>,
+    /// SHA-256 of the JWKS's `keys` as fetched: tells a changed set from a refetched one.
+    digest: [u8; 32],
 }
 
 /// Timing of refreshes.
@@ -203,10 +205,17 @@ impl Jwks {
                 message: "no usable signing key".into(),
             });
         }
-        tracing::info!(issuer = %self.issuer, keys = set.by_kid.len() + set.anonymous.len(), "JWKS loaded");
-        if let Ok(mut keys) = self.keys.write() {
-            *keys = Arc::new(set);
+        let count = set.by_kid.len() + set.anonymous.len();
+        let Ok(mut keys) = self.keys.write() else {
+            return Ok(());
+        };
+        // Scheduled and unknown-kid refetches of the same set are not news.
+        if keys.digest == set.digest {
+            tracing::debug!(issuer = %self.issuer, keys = count, "JWKS unchanged");
+        } else {
+            tracing::info!(issuer = %self.issuer, keys = count, "JWKS loaded");
         }
+        *keys = Arc::new(set);
         Ok(())
     }
 
@@ -290,6 +299,9 @@ fn describe(e: reqwest::Error) -> String {
 /// (`oct`) keys are dropped, so that a token can never be checked with a shared secret.
 fn parse_key_set(keys: &[serde_json::Value]) -> KeySet {
     let mut set = KeySet::default();
+    let fetched = serde_json::to_vec(keys).unwrap_or_default();
+    let digest = ring::digest::digest(&ring::digest::SHA256, &fetched);
+    set.digest.copy_from_slice(digest.as_ref());
     for value in keys {
         let Ok(jwk) = serde_json::from_value::<Jwk>(value.clone()) else {
             continue;

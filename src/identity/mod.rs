@@ -433,6 +433,16 @@ impl Providers {
         let unverified: Value = jsonwebtoken::dangerous::insecure_decode_claims(token)
             .map_err(|_| AuthFailure::Malformed)?;
         let provider = self.select(&unverified).ok_or(AuthFailure::UnknownIssuer)?;
+        // A token expired by its own claim can never be accepted, whoever signed it: refused
+        // before its key is looked for, so that a client presenting a stale token (one that
+        // could not reach its provider to renew it) drives no JWKS fetch and waits for none.
+        if unverified
+            .get("exp")
+            .and_then(Value::as_u64)
+            .is_some_and(|exp| exp.saturating_add(provider.spec.clock_skew_secs) < now)
+        {
+            return Err(AuthFailure::Expired);
+        }
         let key = provider
             .jwks
             .key(header.kid.as_deref())

@@ -250,6 +250,15 @@ fn tampering_and_foreign_keys() {
         &claims(),
     );
     assert_eq!(check(&unknown_kid), Err(AuthFailure::UnknownKey));
+    // Expired as well: refused as expired without looking for the key (this provider's JWKS
+    // endpoint is unreachable, so a lookup would answer unknown_key).
+    let stale = sign(
+        Algorithm::RS256,
+        "rsa-9",
+        include_bytes!("testdata/rsa.pem"),
+        &with(|c| c["exp"] = json!(NOW - 31)),
+    );
+    assert_eq!(check(&stale), Err(AuthFailure::Expired));
     // Second provider's issuer, but signed with a key only the first provider publishes.
     let cross = rsa(&with(|c| c["iss"] = json!(OTHER_ISSUER)));
     assert_eq!(check(&cross), Err(AuthFailure::UnknownKey));

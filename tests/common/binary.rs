@@ -31,8 +31,27 @@ pub struct Binary {
 
 impl Binary {
     pub async fn start(config: &std::path::Path) -> Binary {
+        Self::spawn(
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_kafka-oidc-proxy")),
+            config,
+        )
+    }
+
+    /// The binary under a memory limit: `prlimit` (util-linux) sets RLIMIT_DATA, which bounds
+    /// its private writable memory (heap, allocations, thread stacks), and execs it, so the
+    /// process keeps prlimit's pid. An allocation beyond the limit fails, and Rust aborts.
+    pub async fn start_limited(config: &std::path::Path, data_bytes: u64) -> Binary {
+        let mut command = tokio::process::Command::new("prlimit");
+        command
+            .arg(format!("--data={data_bytes}:{data_bytes}"))
+            .arg("--")
+            .arg(env!("CARGO_BIN_EXE_kafka-oidc-proxy"));
+        Self::spawn(command, config)
+    }
+
+    fn spawn(mut command: tokio::process::Command, config: &std::path::Path) -> Binary {
         use tokio::io::AsyncBufReadExt;
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_kafka-oidc-proxy"))
+        let mut child = command
             .args(["run", "--config"])
             .arg(config)
             .env("RUST_LOG", "info")
@@ -107,6 +126,18 @@ impl Binary {
             .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
             .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
             .unwrap_or_else(|| panic!("{field} in /proc/<pid>/status"))
+    }
+
+    /// The soft value of one limit in /proc/<pid>/limits ("Max data size"...).
+    pub fn limit(&self, name: &str) -> String {
+        let limits = std::fs::read_to_string(format!("/proc/{}/limits", self.pid()))
+            .expect("/proc limits of the proxy");
+        limits
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .unwrap_or_else(|| panic!("{name} in /proc/<pid>/limits"))
+            .to_owned()
     }
 
     /// Resets the peak resident size (VmHWM) to the current one and returns it in KiB.
