@@ -447,6 +447,41 @@ async fn reauthentication_and_session_expiry() {
     wait_for_log(&["session expired (token lifetime)"]).await;
 }
 
+/// KIP-368 as a broker has it: a re-authentication whose SaslHandshake came before the session
+/// ended may finish after it; any other request then ends the connection.
+#[tokio::test]
+async fn a_reauthentication_under_way_when_the_session_ends_may_finish() {
+    let _shared = PROVIDER_STATE.read().await;
+    let proxy = oauth_proxy("max_session_lifetime_secs = 3").await;
+    let token = Idp::token(&Idp::issuer(), "kafka-producer").await;
+    let reauthenticate =
+        SaslAuthenticateRequest::default().with_auth_bytes(client_message(&token, None));
+    let (mut c, _) = login(&proxy, &token).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    handshake(&mut c).await;
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let r = c.request(2, &reauthenticate).await;
+    assert_eq!(r.error_code, 0, "{:?}", r.error_message);
+    assert!(r.session_lifetime_ms > 0);
+    metadata_works(&mut c).await;
+
+    let (mut c, _) = login(&proxy, &token).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    handshake(&mut c).await;
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let metadata = kafka_oidc_proxy::kafka::encode_request(
+        kafka_protocol::messages::ApiKey::Metadata,
+        12,
+        9,
+        "raw-test",
+        &MetadataRequest::default().with_topics(Some(vec![])),
+    )
+    .expect("encode");
+    let _ = c.try_send_bytes(&metadata).await;
+    c.expect_closed().await;
+    wait_for_log(&["session expired (token lifetime)"]).await;
+}
+
 #[tokio::test]
 async fn key_rotation_and_jwks_outage() {
     let _alone = PROVIDER_STATE.write().await;

@@ -70,7 +70,7 @@ def svg(samples, throughput, events, path):
     t_end = max(s["t"] for s in samples)
     width, left, right, panel, gap, top = 900, 70, 20, 150, 40, 30
     legend_h = 18 * (len(events) + 1)
-    height = top + 3 * panel + 2 * gap + 40 + legend_h
+    height = top + 3 * panel + 2 * gap + 50 + legend_h
     plot_w = width - left - right
     x = lambda t: left + (t - t0) / max(1, t_end - t0) * plot_w
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -106,14 +106,14 @@ def svg(samples, throughput, events, path):
                 out.append(f'<line x1="{lx}" x2="{lx + 20}" y1="{y0 + 16 + 16 * k}" y2="{y0 + 16 + 16 * k}" '
                            f'stroke="{color}" stroke-width="2"/>')
                 out.append(f'<text x="{lx + 26}" y="{y0 + 20 + 16 * k}">{label}</text>')
-    axis_y = top + 3 * panel + 2 * gap
+    axis_y = top + 3 * panel + 2 * gap  # the bottom of the last panel
     minutes = int((t_end - t0) // 60)
     step = max(1, minutes // 10)
     for m in range(0, minutes + 1, step):
-        out.append(f'<text x="{x(t0 + 60 * m):.1f}" y="{axis_y - gap + 16}" text-anchor="middle">{m}</text>')
-    out.append(f'<text x="{left + plot_w / 2}" y="{axis_y - gap + 32}" text-anchor="middle">minutes</text>')
+        out.append(f'<text x="{x(t0 + 60 * m):.1f}" y="{axis_y + 16}" text-anchor="middle">{m}</text>')
+    out.append(f'<text x="{left + plot_w / 2}" y="{axis_y + 32}" text-anchor="middle">minutes</text>')
     for n, (t, label) in enumerate(events):
-        out.append(f'<text x="{left}" y="{axis_y + 18 * (n + 1)}">{n + 1}: {label} '
+        out.append(f'<text x="{left}" y="{axis_y + 40 + 18 * (n + 1)}">{n + 1}: {label} '
                    f'({(t - t0) / 60:.1f} min)</text>')
     out.append("</svg>")
     path.write_text("\n".join(out) + "\n")

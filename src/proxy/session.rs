@@ -154,6 +154,7 @@ pub(super) async fn serve(
         },
         auth_deadline: Instant::now()
             + Duration::from_secs(shared.config.identity.authentication_timeout_secs),
+        reauth_grace: None,
         admitted,
         shared,
         listener,
@@ -198,6 +199,10 @@ struct Session {
     auth: AuthState,
     /// When a client that has not authenticated by then is disconnected.
     auth_deadline: Instant,
+    /// Set when the session's time ran out during a re-authentication (between its
+    /// SaslHandshake and its SaslAuthenticate): the re-authentication may finish until then, as
+    /// a Kafka broker lets it, and nothing else is served meanwhile.
+    reauth_grace: Option<Instant>,
     /// The connection's slot, and its unauthenticated ticket until it authenticates.
     admitted: Admitted,
     peer: SocketAddr,
@@ -276,12 +281,20 @@ impl Session {
                 biased;
                 _ = shutdown.cancelled() => break End::Shutdown,
                 _ = provider_removed => break End::Expired("identity provider removed"),
-                _ = expiry => break if self.auth.serves_requests() {
+                _ = expiry => {
+                    if self.reauth_grace.is_none()
+                        && matches!(self.auth, AuthState::Authenticated { reauth: true, .. })
+                    {
+                        let grace = self.shared.config.identity.authentication_timeout_secs;
+                        self.reauth_grace = Some(Instant::now() + Duration::from_secs(grace));
+                        continue;
+                    }
+                    break if self.auth.serves_requests() {
                     self.shared.stats.sessions_expired.fetch_add(1, Ordering::Relaxed);
                     End::Expired("session expired (token lifetime)")
                 } else {
                     End::Expired("not authenticated within identity.authentication_timeout_secs")
-                },
+                }},
                 w = &mut writer => break match w {
                     Ok(Ok(())) | Ok(Err(WriteEnd::UpstreamClosed)) => End::Upstream(UpstreamError::Closed),
                     Ok(Err(WriteEnd::Client(e))) => End::Client(ClientError::Frame(FrameError::Io(e))),
@@ -342,6 +355,13 @@ impl Session {
         let api = header
             .api()
             .ok_or(End::Client(ClientError::UnknownApiKey(header.api_key)))?;
+        if self.reauth_grace.is_some() && api != ApiKey::SaslAuthenticate {
+            self.shared
+                .stats
+                .sessions_expired
+                .fetch_add(1, Ordering::Relaxed);
+            return Err(End::Expired("session expired (token lifetime)"));
+        }
         match api {
             ApiKey::ApiVersions => {
                 let answer = api_versions(&self.shared, self.include_sasl, &header, &frame).await?;
@@ -529,6 +549,9 @@ impl Session {
     /// When the session must end unless something changes: the authentication timeout before
     /// authentication, the token's expiry after.
     fn deadline(&self) -> Option<Instant> {
+        if self.reauth_grace.is_some() {
+            return self.reauth_grace;
+        }
         match &self.auth {
             AuthState::Open => None,
             AuthState::Authenticated { deadline, .. } => Some(*deadline),
@@ -559,6 +582,7 @@ impl Session {
                     groups: identity.groups.clone(),
                     peer: self.peer,
                 }));
+                self.reauth_grace = None;
                 if first {
                     let principal = format!("User:{}", Clip(&identity.user));
                     tracing::Span::current().record("principal", principal.as_str());
