@@ -929,7 +929,7 @@ impl Bench<'_> {
         let api = Api::new(
             a.config.management.as_ref().expect("management"),
             store.clone(),
-            a.config.identity.allow_http_loopback,
+            a.config.identity.plain_http(),
             a.config.identity.providers.clone(),
             a.observed.clone(),
             http_client().expect("HTTP client"),

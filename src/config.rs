@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod refs;
+
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -204,6 +206,9 @@ pub struct Identity {
     /// tests). Anything else must be https, so that a provider cannot point the proxy at
     /// internal services over plain HTTP.
     pub allow_http_loopback: bool,
+    /// Host names, besides loopback ones, whose provider URLs may be plain `http://`: a
+    /// provider on the same private network, such as a Compose service (`["keycloak"]`).
+    pub allow_http_hosts: Vec<String>,
     /// Upper bound of a session's lifetime, whatever the token's expiry.
     pub max_session_lifetime_secs: u64,
     /// A client that has not authenticated this long after connecting is disconnected.
@@ -219,6 +224,7 @@ impl Default for Identity {
     fn default() -> Self {
         Self {
             allow_http_loopback: false,
+            allow_http_hosts: Vec::new(),
             removed_provider_grace_secs: 60,
             max_session_lifetime_secs: 3600,
             authentication_timeout_secs: 30,
@@ -489,10 +495,22 @@ impl Config {
     }
 
     /// Parses and validates configuration text.
+    /// Secret fields may name an environment variable or a file instead (see `refs`).
     pub fn parse(text: &str) -> Result<Self, ConfigErrors> {
-        let config: Config = toml::from_str(text).map_err(|e| {
+        let syntax = |e: toml::de::Error| {
             ConfigErrors(vec![("config".into(), e.to_string().trim_end().to_owned())])
-        })?;
+        };
+        let mut table: toml::Table = toml::from_str(text).map_err(syntax)?;
+        let mut errors = ConfigErrors::default();
+        let config: Config = if refs::resolve(&mut table, &mut errors) {
+            if !errors.0.is_empty() {
+                return Err(errors);
+            }
+            table.try_into().map_err(syntax)?
+        } else {
+            // Parsed from the text, so that errors point at its lines.
+            toml::from_str(text).map_err(syntax)?
+        };
         config.validate()?;
         Ok(config)
     }
@@ -546,8 +564,7 @@ impl Config {
             .sasl
             .as_ref()
             .and_then(|s| s.token_endpoint_uri.as_ref());
-        if let Some(Err(e)) =
-            token_url.map(|u| check_provider_url(u, self.identity.allow_http_loopback))
+        if let Some(Err(e)) = token_url.map(|u| check_provider_url(u, &self.identity.plain_http()))
         {
             errors.push("upstream.sasl.token_endpoint_uri", e);
         }
@@ -555,10 +572,12 @@ impl Config {
             .listeners
             .iter()
             .any(|l| l.authentication == Authentication::Oauthbearer);
-        if needs_providers && self.identity.providers.is_empty() {
+        // With the management API, organizations register their providers there.
+        if needs_providers && self.identity.providers.is_empty() && self.management.is_none() {
             errors.push(
                 "identity.providers",
-                "a listener uses oauthbearer but no identity provider is configured",
+                "a listener uses oauthbearer but no identity provider is configured (and no \
+                 [management] API registers any)",
             );
         }
         let organizations = self
@@ -571,7 +590,7 @@ impl Config {
             errors.push(field, message);
         }
         if let Some(m) = &self.management {
-            m.validate(self.identity.allow_http_loopback, &mut errors);
+            m.validate(&self.identity.plain_http(), &mut errors);
         }
         if self.store.poll_interval_ms == 0 {
             errors.push("store.poll_interval_ms", "must be greater than 0");
@@ -722,18 +741,41 @@ impl Listener {
     }
 }
 
-/// Checks a provider URL: absolute, https (or http to a loopback host when allowed).
-pub fn check_provider_url(url: &str, allow_http_loopback: bool) -> Result<(), String> {
+/// Which provider URLs may be plain `http://` (`identity.allow_http_loopback` and
+/// `identity.allow_http_hosts`); every other one must be https.
+#[derive(Debug, Clone, Default)]
+pub struct PlainHttp {
+    /// Loopback hosts: `localhost`, 127.0.0.0/8, ::1.
+    pub loopback: bool,
+    /// These host names.
+    pub hosts: Vec<String>,
+}
+
+impl Identity {
+    /// The plain-http allowance of provider URLs.
+    pub fn plain_http(&self) -> PlainHttp {
+        PlainHttp {
+            loopback: self.allow_http_loopback,
+            hosts: self.allow_http_hosts.clone(),
+        }
+    }
+}
+
+/// Checks a provider URL: absolute, https (or http where `plain_http` allows it).
+pub fn check_provider_url(url: &str, plain_http: &PlainHttp) -> Result<(), String> {
     let parsed = reqwest::Url::parse(url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
-    let loopback = match parsed.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d == "localhost",
+    let (loopback, listed) = match parsed.host() {
+        Some(url::Host::Ipv4(ip)) => (ip.is_loopback(), false),
+        Some(url::Host::Ipv6(ip)) => (ip.is_loopback(), false),
+        Some(url::Host::Domain(d)) => (
+            d == "localhost",
+            plain_http.hosts.iter().any(|h| h.eq_ignore_ascii_case(d)),
+        ),
         None => return Err(format!("{url:?} has no host")),
     };
     match parsed.scheme() {
         "https" => Ok(()),
-        "http" if loopback && allow_http_loopback => Ok(()),
+        "http" if listed || (loopback && plain_http.loopback) => Ok(()),
         "http" if loopback => Err(format!(
             "{url:?} is http; set identity.allow_http_loopback = true to allow loopback http"
         )),
@@ -745,7 +787,7 @@ pub fn check_provider_url(url: &str, allow_http_loopback: bool) -> Result<(), St
 fn check_provider(
     at: &str,
     p: &crate::identity::ProviderSpec,
-    allow_http_loopback: bool,
+    plain_http: &PlainHttp,
     errors: &mut ConfigErrors,
 ) {
     for (field, value) in [
@@ -764,7 +806,7 @@ fn check_provider(
         ("authorize_endpoint_uri", p.authorize_endpoint_uri.as_ref()),
     ];
     for (field, url) in urls {
-        if let Some(Err(e)) = url.map(|u| check_provider_url(u, allow_http_loopback)) {
+        if let Some(Err(e)) = url.map(|u| check_provider_url(u, plain_http)) {
             errors.push(format!("{at}.{field}"), e);
         }
     }
@@ -794,7 +836,7 @@ impl Identity {
         }
         for (i, p) in self.providers.iter().enumerate() {
             let at = format!("identity.providers[{i}]");
-            check_provider(&at, p, self.allow_http_loopback, errors);
+            check_provider(&at, p, &self.plain_http(), errors);
             for (j, other) in self.providers.iter().enumerate().take(i) {
                 if other.organization == p.organization && other.identifier == p.identifier {
                     errors.push(
@@ -817,7 +859,7 @@ impl Identity {
 }
 
 impl Management {
-    fn validate(&self, allow_http_loopback: bool, errors: &mut ConfigErrors) {
+    fn validate(&self, plain_http: &PlainHttp, errors: &mut ConfigErrors) {
         for (i, t) in self.tokens.iter().enumerate() {
             let at = format!("management.tokens[{i}]");
             let hex = t.sha256.len() == 64
@@ -844,12 +886,7 @@ impl Management {
             errors.push("management.max_body_bytes", "must be greater than 0");
         }
         if let Some(sso) = &self.sso {
-            check_provider(
-                "management.sso",
-                &sso.provider_spec(),
-                allow_http_loopback,
-                errors,
-            );
+            check_provider("management.sso", &sso.provider_spec(), plain_http, errors);
             if sso.admin_groups.is_empty() {
                 errors.push(
                     "management.sso.admin_groups",
@@ -1039,8 +1076,83 @@ mod tests {
             provider("http://localhost:8080/realms/a", "local")
         );
         Config::parse(&allowed).unwrap();
-        assert!(check_provider_url("https://dev-47119201.okta.com/oauth2/default", false).is_ok());
-        assert!(check_provider_url("not a url", true).is_err());
+        let none = PlainHttp::default();
+        assert!(check_provider_url("https://dev-47119201.okta.com/oauth2/default", &none).is_ok());
+        let loopback = PlainHttp {
+            loopback: true,
+            hosts: Vec::new(),
+        };
+        assert!(check_provider_url("not a url", &loopback).is_err());
+        // A named host of a private network (a Compose service) may be plain http; nothing else.
+        let keycloak = PlainHttp {
+            loopback: false,
+            hosts: vec!["keycloak".into()],
+        };
+        let certs = "http://keycloak:8080/realms/kop/protocol/openid-connect/certs";
+        assert!(check_provider_url(certs, &keycloak).is_ok());
+        assert!(check_provider_url("http://KeyCloak/x", &keycloak).is_ok());
+        assert!(check_provider_url(certs, &loopback).is_err());
+        assert!(check_provider_url("http://keycloak.evil.example/x", &keycloak).is_err());
+        assert!(check_provider_url("http://127.0.0.1/x", &keycloak).is_err());
+        let hosts = format!(
+            "{listener_auth}\n[identity]\nallow_http_hosts = [\"keycloak\"]\n{}",
+            provider("http://keycloak:8080/realms/kop", "local")
+        );
+        Config::parse(&hosts).unwrap();
+    }
+
+    #[test]
+    fn secrets_may_come_from_the_environment_or_files() {
+        let dir = std::env::temp_dir().join(format!("kop-config-refs-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let hash = "bc32a9a66697ce5242e5517f4a801fa2a3dccf9960459f666fec8a166289401e";
+        let hash_file = dir.join("token-sha256");
+        std::fs::write(&hash_file, format!("{hash}\n")).unwrap();
+        // Any variable every process has will do for the environment.
+        let path = std::env::var("PATH").unwrap();
+        let management = format!(
+            "[management]\nlisten = \"127.0.0.1:0\"\n\
+             [[management.tokens]]\nname = \"ops\"\norganization = \"*\"\nsha256 = {{ file = {:?} }}\n\
+             [store]\nurl = {{ env = \"PATH\" }}\n",
+            hash_file.display().to_string()
+        );
+        let config = Config::parse(&format!("{MINIMAL}\n{management}")).unwrap();
+        let m = config.management.as_ref().unwrap();
+        assert_eq!(
+            m.tokens[0].sha256, hash,
+            "read from the file, its line break removed"
+        );
+        assert_eq!(
+            config.store.url.as_ref().map(Secret::expose),
+            Some(path.as_str())
+        );
+
+        // Each missing source is named with its field.
+        let broken = format!(
+            "{MINIMAL}\n[management]\nlisten = \"127.0.0.1:0\"\n\
+             [[management.tokens]]\nname = \"ops\"\norganization = \"*\"\nsha256 = {{ env = \"KOP_TEST_UNSET_VARIABLE\" }}\n\
+             [store]\nurl = {{ file = \"/nonexistent/kop-store-url\" }}\n\
+             [upstream.sasl]\nmechanism = \"PLAIN\"\nusername = \"u\"\npassword = {{ vault = \"x\" }}\n"
+        );
+        let err = Config::parse(&broken).unwrap_err().to_string();
+        assert!(
+            err.contains("store.url: cannot read /nonexistent/kop-store-url"),
+            "{err}"
+        );
+        assert!(
+            err.contains(
+                "management.tokens[0].sha256: environment variable KOP_TEST_UNSET_VARIABLE is not set"
+            ),
+            "{err}"
+        );
+        assert!(
+            err.contains("upstream.sasl.password: must be a string, { env"),
+            "{err}"
+        );
+        // Other fields take no reference.
+        let elsewhere = format!("{MINIMAL}\n[management]\nlisten = {{ env = \"PATH\" }}\n");
+        assert!(Config::parse(&elsewhere).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

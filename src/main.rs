@@ -42,6 +42,13 @@ enum Command {
     /// Reads a management API token on stdin and prints its SHA-256, as
     /// `management.tokens[].sha256` lists it.
     HashToken,
+    /// Asks a health endpoint and exits 0 if it answers 2xx within 5 s, 1 otherwise: the
+    /// container image's health check, which has no curl.
+    Probe {
+        /// The URL to ask; default `KAFKA_OIDC_PROXY_HEALTH_URL`, else the management
+        /// listener's `/healthz` on its default address.
+        url: Option<String>,
+    },
     /// Prints a new key for sealing client secrets in the store, as
     /// `store.secret_keys_file` and `KAFKA_OIDC_PROXY_STORE_KEYS` list them (`<id>:<base64>`).
     GenStoreKey {
@@ -116,6 +123,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Probe { url } => probe(url),
         Command::HashToken => {
             let mut token = String::new();
             if std::io::stdin().read_line(&mut token).is_err() || token.trim().is_empty() {
@@ -360,4 +368,39 @@ fn init_tracing() {
     std::panic::set_hook(Box::new(|info| {
         tracing::error!(panic = %info, "panic");
     }));
+}
+
+fn probe(url: Option<String>) -> ExitCode {
+    let url = url
+        .or_else(|| std::env::var("KAFKA_OIDC_PROXY_HEALTH_URL").ok())
+        .unwrap_or_else(|| "http://127.0.0.1:8080/healthz".to_owned());
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("probe: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let answer = runtime.block_on(async {
+        let client = http_client()?;
+        client
+            .get(&url)
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+    });
+    match answer {
+        Ok(response) if response.status().is_success() => ExitCode::SUCCESS,
+        Ok(response) => {
+            eprintln!("probe: {url} answered {}", response.status());
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("probe: {url}: {}", e.without_url());
+            ExitCode::FAILURE
+        }
+    }
 }

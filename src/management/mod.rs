@@ -59,7 +59,7 @@ pub trait DataPlane: Send + Sync + 'static {
 pub struct Api {
     store: Store,
     auth: auth::Authenticator,
-    allow_http_loopback: bool,
+    plain_http: crate::config::PlainHttp,
     max_body_bytes: usize,
     /// Providers of the configuration file: read-only here.
     config_providers: Vec<ProviderSpec>,
@@ -80,7 +80,7 @@ impl Api {
     pub fn new(
         management: &Management,
         store: Store,
-        allow_http_loopback: bool,
+        plain_http: crate::config::PlainHttp,
         config_providers: Vec<ProviderSpec>,
         data_plane: Arc<dyn DataPlane>,
         http: reqwest::Client,
@@ -99,7 +99,7 @@ impl Api {
                 management.sso.as_ref(),
                 http,
             ),
-            allow_http_loopback,
+            plain_http,
             max_body_bytes: management.max_body_bytes,
             config_providers,
             data_plane,
@@ -580,7 +580,7 @@ pub async fn start(
     let api = Api::new(
         management,
         store,
-        config.identity.allow_http_loopback,
+        config.identity.plain_http(),
         config.identity.providers.clone(),
         data_plane,
         crate::identity::http_client()?,

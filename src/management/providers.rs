@@ -180,7 +180,7 @@ fn check(api: &Api, fields: &mut Fields, p: &StoredProvider) {
         if field == "issuer" && url.is_empty() {
             continue; // already "required" or set: reported by the presence check
         }
-        if let Err(e) = crate::config::check_provider_url(url, api.allow_http_loopback) {
+        if let Err(e) = crate::config::check_provider_url(url, &api.plain_http) {
             fields.error(field, e);
         }
     }
