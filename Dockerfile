@@ -30,7 +30,7 @@ USER 10001:10001
 # The SQLite store (store.data_dir = "/var/lib/kafka-oidc-proxy"), when no PostgreSQL URL is set.
 WORKDIR /var/lib/kafka-oidc-proxy
 VOLUME /var/lib/kafka-oidc-proxy
-EXPOSE 9092 8080
+EXPOSE 9092 8080 9464
 # The management listener's /healthz; KAFKA_OIDC_PROXY_HEALTH_URL points it elsewhere.
 ENV KAFKA_OIDC_PROXY_HEALTH_URL=http://127.0.0.1:8080/healthz
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \

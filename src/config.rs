@@ -35,6 +35,17 @@ pub struct Config {
     /// Where the management API keeps what it registers.
     #[serde(default)]
     pub store: StoreConfig,
+    /// Prometheus metrics and the data plane's health on a listener of their own (absent:
+    /// none; the management API serves `/metrics` too).
+    pub metrics: Option<MetricsListener>,
+}
+
+/// The metrics listener: `/metrics`, `/healthz` and `/readyz` over plain HTTP.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsListener {
+    /// Address and port it listens on.
+    pub listen: std::net::SocketAddr,
 }
 
 /// The management REST API.

@@ -7,6 +7,7 @@ pub mod config;
 pub mod identity;
 pub mod kafka;
 pub mod management;
+pub mod metrics;
 pub mod proxy;
 pub mod sasl;
 pub mod store;

@@ -296,7 +296,21 @@ async fn run(config: Config, path: PathBuf) -> ExitCode {
             }
         }
     };
+    let metrics = match &config.metrics {
+        None => None,
+        Some(m) => match serve_metrics(m.listen, &proxy).await {
+            Ok(stop) => Some(stop),
+            Err(e) => {
+                tracing::error!(addr = %m.listen, error = %e, "cannot start the metrics listener");
+                proxy.shutdown(grace).await;
+                return ExitCode::FAILURE;
+            }
+        },
+    };
     signals.wait(&proxy, &path).await;
+    if let Some(stop) = metrics {
+        stop.cancel();
+    }
     if let Some(running) = management {
         running.stop().await;
     }
@@ -403,4 +417,27 @@ fn probe(url: Option<String>) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Serves the metrics listener until the returned token is cancelled.
+async fn serve_metrics(
+    addr: std::net::SocketAddr,
+    proxy: &Proxy,
+) -> std::io::Result<tokio_util::sync::CancellationToken> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let readiness = proxy.readiness();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let stopped = stop.clone();
+    tokio::spawn(async move {
+        let app = kafka_oidc_proxy::metrics::router(readiness);
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(stopped.cancelled_owned())
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "metrics listener failed");
+        }
+    });
+    tracing::info!(%addr, "metrics listening");
+    Ok(stop)
 }

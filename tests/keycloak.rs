@@ -1,5 +1,6 @@
 //! A real Keycloak 26 (harness/keycloak, the realm deploy/keycloak/realm-kop.json that
-//! docker-compose.yml imports too) registered through the management API as a user would:
+//! docker-compose.yml imports too) registered through the management API as a user would,
+//! with the body docs/identity-providers/keycloak.md shows:
 //! each real client library logs in with Keycloak tokens of each algorithm and produces and
 //! consumes; a key rotated in through Keycloak's admin REST API is accepted without a restart;
 //! a Keycloak user's token is a management API login (single sign-on).
@@ -118,27 +119,38 @@ async fn call(
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-/// Registers the realm as organization `org`'s provider, as the product page shows, and lets
-/// its producers do anything with every topic and group.
+/// The registration body of docs/identity-providers/keycloak.md, as printed there, with the
+/// guide's example host replaced by the test Keycloak's.
+fn guide_registration() -> Value {
+    let guide = std::fs::read_to_string(common::repo().join("docs/identity-providers/keycloak.md"))
+        .expect("the Keycloak guide");
+    let start = guide
+        .find("oauth-providers/")
+        .and_then(|at| guide[at..].find("-d '").map(|d| at + d + 4))
+        .expect("a curl -d body after the oauth-providers URL");
+    let end = start + guide[start..].find("}'").expect("the body's end") + 1;
+    let base = issuer().trim_end_matches("/realms/kop").to_owned();
+    let body = guide[start..end].replace("https://keycloak.example.com", &base);
+    serde_json::from_str(&body)
+        .unwrap_or_else(|e| panic!("the guide's body is not JSON ({e}): {body}"))
+}
+
+/// Registers the realm as organization `org`'s provider with the Keycloak guide's own body,
+/// and lets its producers do anything with every topic and group.
 async fn register(api: &str, org: &str) {
-    let issuer = issuer();
+    let body = guide_registration();
+    assert_eq!(
+        body["issuer"],
+        issuer(),
+        "the guide's issuer, on the test Keycloak"
+    );
+    assert_eq!(body["token_endpoint_uri"], env("KOP_KEYCLOAK_TOKEN_URL"));
     let (status, body) = call(
         api,
         TOKEN,
         reqwest::Method::POST,
         &format!("/organizations/{org}/oauth-providers/"),
-        Some(json!({
-            "identifier": "keycloak",
-            "issuer": issuer,
-            "jwks_endpoint_uri": env("KOP_KEYCLOAK_JWKS_URL"),
-            "audience": "kafka",
-            "scope": "kafka",
-            "token_endpoint_uri": env("KOP_KEYCLOAK_TOKEN_URL"),
-            "sub_claim_name": "preferred_username",
-            "groups_claim_name": "groups",
-            "authorize_endpoint_uri": env("KOP_KEYCLOAK_AUTHORIZE_URL"),
-            "refresh_token": true,
-        })),
+        Some(body),
     )
     .await;
     assert_eq!(status, 201, "{body}");

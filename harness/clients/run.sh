@@ -7,6 +7,7 @@
 # SCENARIO: basic group acks0 idempotent transactions brokers auth-fail reauth   (every client)
 #           authz-produce authz-consume authz-admin authz-txn                     (every client)
 #           produce-continuous consume-verify                                     (java only)
+#           produce-stats                                                         (confluent only)
 # Options (all clients): --topic T (default: unique) --group G (default: unique) --messages N
 #   (10000) --partitions P (6) --replication-factor R (3)
 #   --security-protocol PLAINTEXT|SSL|SASL_PLAINTEXT|SASL_SSL --ca-file PEM

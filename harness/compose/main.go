@@ -33,6 +33,7 @@ func main() {
 		cli.WithOsEnv,
 		cli.WithConsistency(true),
 		cli.WithResolvedPaths(true),
+		cli.WithProfiles([]string{"metrics"}), // the optional services are checked too
 	)
 	if err != nil {
 		fail("%v", err)

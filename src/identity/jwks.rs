@@ -196,6 +196,12 @@ impl Jwks {
         if let Ok(mut t) = self.last_attempt.lock() {
             *t = Some(Instant::now());
         }
+        let fetched = self.fetch_keys().await;
+        crate::metrics::METRICS.jwks_fetch(&self.issuer, fetched.is_ok());
+        fetched
+    }
+
+    async fn fetch_keys(&self) -> Result<(), JwksError> {
         let url = self.jwks_url().await?;
         let raw: RawSet = self.get_json(&url).await?;
         let set = parse_key_set(&raw.keys);

@@ -29,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 use crate::authz::AclBinding;
 use crate::config::Management;
 use crate::identity::ProviderSpec;
+use crate::metrics::METRICS;
 use crate::store::{Store, StoredProvider};
 use errors::ApiError;
 
@@ -171,8 +172,10 @@ impl Api {
         let mut applied = self.applied.lock().await;
         let revisions = self.store.revisions().await?;
         if applied.all == Some(revisions.all) {
+            METRICS.store_synced();
             return Ok(false);
         }
+        let started = std::time::Instant::now();
         // Read (and kept) before the apply, even if it fails: the content is what the store
         // holds at these revisions either way.
         if applied.providers.as_ref().map(|(r, _)| *r) != Some(revisions.providers) {
@@ -224,6 +227,8 @@ impl Api {
                     "store applied"
                 );
                 applied.all = Some(revisions.all);
+                METRICS.store_applied(started.elapsed());
+                METRICS.store_synced();
                 Ok(true)
             }
             Err(problems) => {
@@ -371,6 +376,7 @@ pub fn router(api: Arc<Api>) -> Router {
     let acl_item = get(acls::get).delete(acls::delete);
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(crate::metrics::scrape))
         .route("/readyz", get(readyz))
         .route(
             "/openapi.json",

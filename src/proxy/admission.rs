@@ -74,6 +74,7 @@ impl Refusals {
 
     fn record(&self, refusal: Refusal, listener: &str, peer: IpAddr) {
         let i = refusal.index();
+        crate::metrics::METRICS.refused(refusal.limit());
         let total = self.counts[i].fetch_add(1, Ordering::Relaxed) + 1;
         let Ok(mut logged) = self.logged.lock() else {
             return;

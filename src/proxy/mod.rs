@@ -113,6 +113,8 @@ pub(crate) struct Shared {
     sources: Mutex<Sources>,
     /// The client for identity providers.
     http: reqwest::Client,
+    /// Whether the last broker metadata refresh succeeded.
+    upstream_answers: std::sync::atomic::AtomicBool,
 }
 
 /// The parts a snapshot is built from.
@@ -168,6 +170,7 @@ impl Proxy {
                 stored_acls: Vec::new(),
             }),
             http: http.clone(),
+            upstream_answers: std::sync::atomic::AtomicBool::new(false),
             admission: admission::Admission::new(&config.limits),
             config,
             listeners,
@@ -386,6 +389,18 @@ impl Proxy {
         self.shared.admission.refusals.clone()
     }
 
+    /// The data plane's readiness, as the metrics listener's `/readyz` reports it: whether
+    /// the brokers answered the last metadata refresh, and the providers without keys.
+    pub fn readiness(&self) -> crate::metrics::Readiness {
+        let shared = self.shared.clone();
+        Arc::new(move || {
+            (
+                shared.upstream_answers.load(Ordering::Relaxed),
+                shared.providers_without_keys(),
+            )
+        })
+    }
+
     /// Waits until the first complete refresh: the brokers, their API versions and their
     /// listeners are known.
     pub async fn ready(&self) {
@@ -466,7 +481,17 @@ impl Shared {
         }
     }
 
+    /// The providers (`organization`, `identifier`) that have no keys yet.
+    fn providers_without_keys(&self) -> Vec<(String, String)> {
+        self.providers()
+            .iter()
+            .filter(|p| !p.jwks.has_keys())
+            .map(|p| (p.spec.organization.clone(), p.spec.identifier.clone()))
+            .collect()
+    }
+
     pub(crate) fn record_auth(&self, provider: &str, outcome: &str) {
+        crate::metrics::METRICS.authentication(provider, outcome);
         if let Ok(mut counts) = self.auth_counts.lock() {
             *counts
                 .entry((provider.to_owned(), outcome.to_owned()))
@@ -557,7 +582,11 @@ async fn refresh_loop(shared: Arc<Shared>) {
     let every = Duration::from_secs(shared.config.upstream.metadata_refresh_secs);
     let mut retry = Duration::from_millis(200);
     loop {
-        let wait = match refresh(&shared).await {
+        let refreshed = refresh(&shared).await;
+        shared
+            .upstream_answers
+            .store(refreshed.is_ok(), Ordering::Relaxed);
+        let wait = match refreshed {
             Ok(()) => {
                 retry = Duration::from_millis(200);
                 every
@@ -632,12 +661,7 @@ impl crate::management::DataPlane for Proxy {
     }
 
     fn providers_without_keys(&self) -> Vec<(String, String)> {
-        self.shared
-            .providers()
-            .iter()
-            .filter(|p| !p.jwks.has_keys())
-            .map(|p| (p.spec.organization.clone(), p.spec.identifier.clone()))
-            .collect()
+        self.shared.providers_without_keys()
     }
 }
 

@@ -37,6 +37,8 @@ use crate::kafka::codec::{FrameError, FrameLimits, FrameReader};
 use crate::kafka::error_response::error_response;
 use crate::kafka::header::{RequestHeader, parse_request_header};
 use crate::kafka::{self, DecodeError, error_code};
+use crate::metrics::{ConnectionState, ListenerBytes, METRICS, RequestMetric};
+use prometheus_client::metrics::counter::Counter;
 
 const WRITE_BUFFER: usize = 64 * 1024;
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -95,6 +97,13 @@ enum Slot {
     Upstream,
 }
 
+/// A request's latency metric and arrival, for the writer to observe when its response
+/// is written.
+type Timing = Option<(&'static RequestMetric, Instant)>;
+
+/// What the writer sends next, with the timing of the request it answers.
+type Queued = (Slot, Timing);
+
 /// Counts an open connection in a gauge of [`super::Stats`] for as long as it lives.
 pub(super) struct Gauge<'a>(&'a std::sync::atomic::AtomicI64);
 
@@ -146,7 +155,21 @@ pub(super) async fn serve(
         }
     };
     tracing::debug!(%peer, "client connected");
+    let config = &shared.listeners[listener].config;
+    let bootstrap = matches!(target, Target::Bootstrap);
+    let connection = METRICS.connection(
+        &config.name,
+        bootstrap,
+        match config.authentication {
+            Authentication::None => "open",
+            Authentication::Oauthbearer => "unauthenticated",
+        },
+    );
+    let bytes = METRICS.listener_bytes(&config.name, bootstrap);
     let session = Session {
+        connection,
+        bytes,
+        timing: None,
         include_sasl: shared.listeners[listener].config.authentication != Authentication::None,
         auth: match shared.listeners[listener].config.authentication {
             Authentication::None => AuthState::Open,
@@ -214,6 +237,12 @@ struct Session {
     responses: Option<mpsc::Sender<Bytes>>,
     in_flight: Arc<AtomicUsize>,
     client_id_recorded: bool,
+    /// The connection in the open-connections gauge of its state.
+    connection: ConnectionState,
+    /// Its listener's byte counters.
+    bytes: ListenerBytes,
+    /// The latency metric of the request being handled, until its answer is queued.
+    timing: Timing,
 }
 
 impl Session {
@@ -229,6 +258,7 @@ impl Session {
             slots_rx,
             responses_rx,
             self.in_flight.clone(),
+            self.bytes.sent.clone(),
         )));
         let frame_limits = if self.include_sasl {
             pre_auth_limits(limits)
@@ -305,7 +335,10 @@ impl Session {
             let (frame, _held) = match next {
                 Err(_) if self.in_flight.load(Ordering::Relaxed) == 0 => break End::Idle,
                 Err(_) => continue,
-                Ok(Ok(Some(frame))) => frame,
+                Ok(Ok(Some(frame))) => {
+                    self.bytes.received.inc_by(frame.0.len() as u64);
+                    frame
+                }
                 Ok(Ok(None)) => break End::ClientClosed,
                 Ok(Err(e)) => break End::Client(e.into()),
             };
@@ -338,7 +371,7 @@ impl Session {
     async fn handle(
         &mut self,
         frame: Bytes,
-        slots: &mpsc::Sender<Slot>,
+        slots: &mpsc::Sender<Queued>,
         more_buffered: bool,
     ) -> Result<(), End> {
         if let AuthState::Token { raw: true } = self.auth {
@@ -355,6 +388,10 @@ impl Session {
         let api = header
             .api()
             .ok_or(End::Client(ClientError::UnknownApiKey(header.api_key)))?;
+        if let Some(metric) = METRICS.request(api, matches!(self.target, Target::Bootstrap)) {
+            metric.arrived();
+            self.timing = Some((metric, Instant::now()));
+        }
         if self.reauth_grace.is_some() && api != ApiKey::SaslAuthenticate {
             self.shared
                 .stats
@@ -503,7 +540,7 @@ impl Session {
         frame: Bytes,
         header: &RequestHeader,
         api: ApiKey,
-        slots: &mpsc::Sender<Slot>,
+        slots: &mpsc::Sender<Queued>,
         more_buffered: bool,
         fix: Option<Fix>,
     ) -> Result<(), End> {
@@ -584,6 +621,7 @@ impl Session {
                 }));
                 self.reauth_grace = None;
                 if first {
+                    self.connection.set("authenticated");
                     let principal = format!("User:{}", Clip(&identity.user));
                     tracing::Span::current().record("principal", principal.as_str());
                 } else {
@@ -615,7 +653,7 @@ impl Session {
 
     /// A raw SASL frame after SaslHandshake v0: the token without a Kafka header. The answer is
     /// raw too; a failure cannot carry an error code in this mode, so the connection closes.
-    async fn raw_sasl(&mut self, frame: &Bytes, slots: &mpsc::Sender<Slot>) -> Result<(), End> {
+    async fn raw_sasl(&mut self, frame: &Bytes, slots: &mpsc::Sender<Queued>) -> Result<(), End> {
         let (answer, step) = self
             .authenticate(&frame[4..], |response| {
                 Ok(auth::raw_frame(&response.auth_bytes))
@@ -639,7 +677,7 @@ impl Session {
         api: ApiKey,
         header: &RequestHeader,
         frame: &Bytes,
-        slots: &mpsc::Sender<Slot>,
+        slots: &mpsc::Sender<Queued>,
     ) -> Result<(), End> {
         let refused = ClientError::NotAuthenticated(api);
         if let AuthState::Handshake = self.auth {
@@ -671,12 +709,12 @@ impl Session {
     /// A local answer also flushes the upstream writer: a forwarded request that another
     /// buffered frame followed was written without a flush, and when that frame is answered
     /// here nothing else would send it, while the local answer waits behind its response.
-    async fn push(&mut self, slots: &mpsc::Sender<Slot>, slot: Slot) -> Result<(), End> {
+    async fn push(&mut self, slots: &mpsc::Sender<Queued>, slot: Slot) -> Result<(), End> {
         if let (Slot::Local(_), Some(link)) = (&slot, &mut self.upstream) {
             link.flush().await.map_err(End::Upstream)?;
         }
         self.in_flight.fetch_add(1, Ordering::Relaxed);
-        let slot = match slots.try_send(slot) {
+        let slot = match slots.try_send((slot, self.timing.take())) {
             Ok(()) => return Ok(()),
             Err(mpsc::error::TrySendError::Full(slot)) => slot,
             Err(mpsc::error::TrySendError::Closed(_)) => {
@@ -821,12 +859,13 @@ enum WriteEnd {
 
 async fn write_loop(
     write: BoxWrite,
-    mut slots: mpsc::Receiver<Slot>,
+    mut slots: mpsc::Receiver<Queued>,
     mut responses: mpsc::Receiver<Bytes>,
     in_flight: Arc<AtomicUsize>,
+    sent: Counter,
 ) -> Result<(), WriteEnd> {
     let mut w = BufWriter::with_capacity(WRITE_BUFFER, write);
-    while let Some(slot) = next(&mut slots, &mut w).await? {
+    while let Some((slot, timing)) = next(&mut slots, &mut w).await? {
         let frame = match slot {
             Slot::Local(frame) => frame,
             Slot::Upstream => next(&mut responses, &mut w)
@@ -834,6 +873,10 @@ async fn write_loop(
                 .ok_or(WriteEnd::UpstreamClosed)?,
         };
         w.write_all(&frame).await.map_err(WriteEnd::Client)?;
+        sent.inc_by(frame.len() as u64);
+        if let Some((metric, arrived)) = timing {
+            metric.answered(arrived.elapsed());
+        }
         in_flight.fetch_sub(1, Ordering::Relaxed);
     }
     w.flush().await.map_err(WriteEnd::Client)?;

@@ -191,9 +191,15 @@ impl Connector {
 
     /// Connects to `addr` (`host:port`), with TLS and SASL as configured.
     pub async fn connect(&self, addr: &str) -> Result<Conn, UpstreamError> {
-        tokio::time::timeout(self.config.connect_timeout(), self.connect_inner(addr))
-            .await
-            .map_err(|_| UpstreamError::Timeout(addr.to_owned()))?
+        let connected =
+            tokio::time::timeout(self.config.connect_timeout(), self.connect_inner(addr))
+                .await
+                .map_err(|_| UpstreamError::Timeout(addr.to_owned()))
+                .and_then(|c| c);
+        if connected.is_err() {
+            crate::metrics::METRICS.upstream_error(addr);
+        }
+        connected
     }
 
     async fn connect_inner(&self, addr: &str) -> Result<Conn, UpstreamError> {

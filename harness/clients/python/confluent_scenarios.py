@@ -28,6 +28,9 @@ Scenarios and what they check:
                 reported; "reauthentications" = SaslAuthenticate requests - connections
                 (librdkafka statistics). With short-lived tokens (KIP-368) it must be > 0
                 (--min-reauth N).
+  produce-stats one producer (acks=all, no other client) sends --messages records to --topic
+                (created by the broker on first use) and reports librdkafka's own totals over
+                every connection: "librdkafka" {tx, txbytes, rx, rxbytes, connects}.
   authz-produce (--topics A,B) one producer (acks=all) sends one record to each topic:
                 "produce" {topic: "ok" | error name}, "delivered_offsets" {topic: offset}.
   authz-consume (--topics A,B --group G) a consumer in G subscribes (earliest) and polls for
@@ -567,6 +570,44 @@ def reauth(args, result, deadline, admin):
                          reauths=auths - connects if stats else None)
 
 
+def produce_stats(args, result, deadline):
+    """One producer (acks=all, no other client) sends --messages records to --topic (created
+    by the broker on first use), waits until nothing is in flight, and reports what
+    librdkafka itself counted on every connection it made, summed over its broker handles:
+    "tx" requests and "txbytes" sent, "rx" responses and "rxbytes" received, "connects".
+    These cover its broker connections: librdkafka drops the bootstrap connection from its
+    statistics once it knows the brokers (every handle's latest figures are kept, by name,
+    from every statistics document, and "handles" names them)."""
+    stats, handles = {}, {}
+
+    def on_stats(doc):
+        parsed = json.loads(doc)
+        stats["last"] = parsed
+        for name, b in parsed.get("brokers", {}).items():
+            handles[name] = b
+
+    producer = Producer(client_config(args, acks="all", **{
+        "statistics.interval.ms": 200, "stats_cb": on_stats}))
+    for i in range(args.messages):
+        producer.produce(args.topic, key=f"k-{i}", value=f"v-{i}-{args.tag}")
+        producer.poll(0)
+    left = producer.flush(deadline.remaining(60))
+    result.check(left == 0, f"{left} records not delivered")
+    # Quiet: nothing is sent any more; the statistics emitted from here on are final.
+    time.sleep(1.0)
+    stats.clear()
+    while "last" not in stats and not deadline.expired():
+        producer.poll(0.1)
+    totals = {"tx": 0, "txbytes": 0, "rx": 0, "rxbytes": 0, "connects": 0}
+    for b in handles.values():
+        for k in totals:
+            totals[k] += b.get(k, 0)
+    result["handles"] = sorted(handles)
+    result["produced"] = args.messages
+    result["librdkafka"] = totals
+    result.check(totals["tx"] > 0, "no statistics")
+
+
 # --- authorization scenarios: report what the client observes ----------------------------
 
 def error_name(e):
@@ -717,7 +758,7 @@ def authz_txn(args, result, deadline):
 SCENARIOS = {"basic": basic, "group": group, "acks0": acks0, "idempotent": idempotent,
              "transactions": transactions, "brokers": brokers, "auth-fail": auth_fail,
              "reauth": reauth, "authz-produce": authz_produce, "authz-consume": authz_consume,
-             "authz-admin": authz_admin, "authz-txn": authz_txn}
+             "authz-admin": authz_admin, "authz-txn": authz_txn, "produce-stats": produce_stats}
 
 if __name__ == "__main__":
     common.main("confluent", f"{confluent_kafka.__version__} (librdkafka {confluent_kafka.libversion()[0]})",

@@ -193,8 +193,11 @@ pub(crate) fn authorize(
         caller,
         api,
         audit: RefCell::default(),
+        counted: std::cell::Cell::default(),
     };
     let verdict = decide(&a, &Req { header, frame });
+    let (allowed, denied) = a.counted.get();
+    crate::metrics::METRICS.decisions(&caller.organization, api, allowed, denied);
     a.audit.into_inner().log(caller, api);
     verdict
 }
@@ -258,6 +261,8 @@ pub(crate) struct Authorizer<'a> {
     caller: &'a Caller,
     api: ApiKey,
     audit: RefCell<audit::Audit>,
+    /// This request's decisions (allowed, denied), exported once it is decided.
+    counted: std::cell::Cell<(u64, u64)>,
 }
 
 impl Authorizer<'_> {
@@ -288,6 +293,9 @@ impl Authorizer<'_> {
 
     /// Counts a decision by its outcome.
     fn count(&self, allowed: bool) {
+        let (a, d) = self.counted.get();
+        self.counted
+            .set(if allowed { (a + 1, d) } else { (a, d + 1) });
         let counter = if allowed {
             &self.stats.authz_allowed
         } else {

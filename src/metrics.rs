@@ -1,0 +1,562 @@
+//! Prometheus metrics of the process (one registry, as Prometheus scrapes a process), served at
+//! `/metrics` by the metrics listener and the management API. Labels stay bounded: listeners,
+//! API keys, organizations and providers (both registered by the operator), brokers, outcomes
+//! and reasons; never topic names or principals.
+
+use std::sync::LazyLock;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, SystemTime};
+
+use kafka_protocol::messages::ApiKey;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
+
+/// The process's metrics.
+pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ListenerLabels {
+    listener: String,
+    /// `bootstrap` (the bootstrap port) or `broker` (a broker's port).
+    connection: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConnectionLabels {
+    listener: String,
+    /// `unauthenticated`, `authenticated`, or `open` on a listener without authentication.
+    state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefusalLabels {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AuthLabels {
+    organization: String,
+    provider: String,
+    /// `success` or `failure`.
+    result: &'static str,
+    /// Why it failed (`expired`, `audience`...); empty on success.
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DecisionLabels {
+    organization: String,
+    api: &'static str,
+    /// `allowed` or `denied`.
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ApiLabels {
+    api: &'static str,
+    /// `bootstrap` or `broker`: which kind of port the request came in on.
+    connection: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BytesLabels {
+    listener: String,
+    connection: &'static str,
+    /// `in` (from clients) or `out` (to clients).
+    direction: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BrokerLabels {
+    broker: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct IssuerLabels {
+    issuer: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FetchLabels {
+    issuer: String,
+    /// `success` or `failure`.
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+}
+
+type Seconds = Gauge<f64, AtomicU64>;
+
+/// One API key's request count and latency, resolved once so that a request pays two
+/// updates and no label lookup.
+#[derive(Clone)]
+pub struct RequestMetric {
+    count: Counter,
+    seconds: Histogram,
+}
+
+impl RequestMetric {
+    /// A request of this API key arrived.
+    pub fn arrived(&self) {
+        self.count.inc();
+    }
+
+    /// Its response was written, `elapsed` after it arrived.
+    pub fn answered(&self, elapsed: Duration) {
+        self.seconds.observe(elapsed.as_secs_f64());
+    }
+}
+
+/// Bytes from and to the clients of one listener.
+#[derive(Clone)]
+pub struct ListenerBytes {
+    /// From clients: request frames, size prefix included.
+    pub received: Counter,
+    /// To clients: response frames, size prefix included.
+    pub sent: Counter,
+}
+
+/// Every metric the proxy exports.
+pub struct Metrics {
+    registry: Registry,
+    connections: Family<ConnectionLabels, Gauge>,
+    connections_opened: Family<ListenerLabels, Counter>,
+    refusals: Family<RefusalLabels, Counter>,
+    authentications: Family<AuthLabels, Counter>,
+    decisions: Family<DecisionLabels, Counter>,
+    requests: Vec<Option<RequestMetric>>,
+    bytes: Family<BytesLabels, Counter>,
+    upstream_errors: Family<BrokerLabels, Counter>,
+    jwks_fetches: Family<FetchLabels, Counter>,
+    jwks_loaded_at: Family<IssuerLabels, Seconds>,
+    jwks_key_age: Family<IssuerLabels, Seconds>,
+    store_apply: Histogram,
+    store_synced: Seconds,
+}
+
+/// Latency buckets from 100 µs to about 33 s.
+fn latency_buckets() -> impl Iterator<Item = f64> {
+    prometheus_client::metrics::histogram::exponential_buckets(0.0001, 2.0, 19)
+}
+
+fn api_name(api: ApiKey) -> &'static str {
+    // The variant names are Kafka's API names (Produce, Fetch, SaslAuthenticate...).
+    API_NAMES
+        .iter()
+        .find(|(k, _)| *k == api as i16)
+        .map_or("Unknown", |(_, n)| n)
+}
+
+/// Names of the API keys, from the crate's enum (its `Debug` is the variant name).
+static API_NAMES: LazyLock<Vec<(i16, &'static str)>> = LazyLock::new(|| {
+    (0..=i16::MAX)
+        .take(200)
+        .filter_map(|k| ApiKey::try_from(k).ok())
+        .map(|api| {
+            let name: &'static str = Box::leak(format!("{api:?}").into_boxed_str());
+            (api as i16, name)
+        })
+        .collect()
+});
+
+impl Metrics {
+    fn new() -> Self {
+        let mut registry = Registry::with_prefix("kop");
+        let connections = Family::<ConnectionLabels, Gauge>::default();
+        registry.register(
+            "client_connections",
+            "Client connections open, by listener and state",
+            connections.clone(),
+        );
+        let connections_opened = Family::<ListenerLabels, Counter>::default();
+        registry.register(
+            "client_connections_opened",
+            "Client connections accepted, by listener and kind of port (bootstrap or broker)",
+            connections_opened.clone(),
+        );
+        let refusals = Family::<RefusalLabels, Counter>::default();
+        registry.register(
+            "client_connections_refused",
+            "Client connections refused at accept, by the limit that refused them",
+            refusals.clone(),
+        );
+        let authentications = Family::<AuthLabels, Counter>::default();
+        registry.register(
+            "authentications",
+            "Client authentications and re-authentications, by organization, provider, result and reason",
+            authentications.clone(),
+        );
+        let decisions = Family::<DecisionLabels, Counter>::default();
+        registry.register(
+            "authorization_decisions",
+            "Authorization decisions (one per resource checked), by organization, API key and result",
+            decisions.clone(),
+        );
+        let request_count = Family::<ApiLabels, Counter>::default();
+        registry.register(
+            "requests",
+            "Client requests, by API key and kind of port (bootstrap or broker)",
+            request_count.clone(),
+        );
+        let request_seconds = Family::<ApiLabels, Histogram, _>::new_with_constructor(|| {
+            Histogram::new(latency_buckets())
+        });
+        registry.register_with_unit(
+            "request_duration",
+            "From a client request's arrival to its response written back, by API key and kind of port",
+            Unit::Seconds,
+            request_seconds.clone(),
+        );
+        let mut requests = Vec::new();
+        for &(key, name) in API_NAMES.iter() {
+            for (kind, connection) in CONNECTION_KINDS.iter().enumerate() {
+                let index = usize::try_from(key).unwrap_or(0) * 2 + kind;
+                if requests.len() <= index {
+                    requests.resize(index + 1, None);
+                }
+                let labels = ApiLabels {
+                    api: name,
+                    connection,
+                };
+                let count = request_count.get_or_create(&labels).clone();
+                let seconds = request_seconds.get_or_create(&labels).clone();
+                requests[index] = Some(RequestMetric { count, seconds });
+            }
+        }
+        let bytes = Family::<BytesLabels, Counter>::default();
+        registry.register_with_unit(
+            "client",
+            "Bytes of Kafka frames from and to clients, by listener, kind of port and direction",
+            Unit::Bytes,
+            bytes.clone(),
+        );
+        let upstream_errors = Family::<BrokerLabels, Counter>::default();
+        registry.register(
+            "upstream_connection_errors",
+            "Failed or broken connections to brokers, by broker (host:port)",
+            upstream_errors.clone(),
+        );
+        let jwks_fetches = Family::<FetchLabels, Counter>::default();
+        registry.register(
+            "jwks_fetches",
+            "Fetches of identity providers' keys, by issuer and result",
+            jwks_fetches.clone(),
+        );
+        let jwks_loaded_at = Family::<IssuerLabels, Seconds>::default();
+        registry.register_with_unit(
+            "jwks_last_success_timestamp",
+            "When an identity provider's keys were last fetched successfully (Unix time)",
+            Unit::Seconds,
+            jwks_loaded_at.clone(),
+        );
+        let jwks_key_age = Family::<IssuerLabels, Seconds>::default();
+        registry.register_with_unit(
+            "jwks_key_age",
+            "Age of the keys in use for an identity provider, since their last successful fetch",
+            Unit::Seconds,
+            jwks_key_age.clone(),
+        );
+        let store_apply = Histogram::new(latency_buckets());
+        registry.register_with_unit(
+            "store_apply_duration",
+            "Reading a store change and applying it to the data plane",
+            Unit::Seconds,
+            store_apply.clone(),
+        );
+        let store_synced = Seconds::default();
+        registry.register_with_unit(
+            "store_last_sync_timestamp",
+            "When this proxy last found its data plane current with the store (Unix time; \
+             the sync lag is time() minus this)",
+            Unit::Seconds,
+            store_synced.clone(),
+        );
+        let build = Family::<BuildLabels, Gauge>::default();
+        registry.register(
+            "build_info",
+            "The proxy's version (always 1)",
+            build.clone(),
+        );
+        build
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+            })
+            .set(1);
+        Self {
+            registry,
+            connections,
+            connections_opened,
+            refusals,
+            authentications,
+            decisions,
+            requests,
+            bytes,
+            upstream_errors,
+            jwks_fetches,
+            jwks_loaded_at,
+            jwks_key_age,
+            store_apply,
+            store_synced,
+        }
+    }
+
+    /// The metrics in Prometheus's text exposition format (OpenMetrics 1.0 text).
+    pub fn render(&self) -> String {
+        self.refresh_ages();
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+
+    fn refresh_ages(&self) {
+        let now = unix_seconds(SystemTime::now());
+        for issuer in self.issuers() {
+            let at = self.jwks_loaded_at.get_or_create(&issuer).get();
+            if at > 0.0 {
+                self.jwks_key_age.get_or_create(&issuer).set(now - at);
+            }
+        }
+    }
+
+    fn issuers(&self) -> Vec<IssuerLabels> {
+        KNOWN_ISSUERS
+            .lock()
+            .map(|s| {
+                s.iter()
+                    .map(|i| IssuerLabels { issuer: i.clone() })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The request metrics of an API key on a bootstrap (`bootstrap` true) or broker port.
+    pub fn request(&self, api: ApiKey, bootstrap: bool) -> Option<&RequestMetric> {
+        let index = usize::try_from(api as i16).ok()? * 2 + usize::from(!bootstrap);
+        self.requests.get(index).and_then(Option::as_ref)
+    }
+
+    /// The byte counters of a listener's bootstrap port (`bootstrap` true) or broker ports.
+    pub fn listener_bytes(&self, listener: &str, bootstrap: bool) -> ListenerBytes {
+        let labels = |direction| BytesLabels {
+            listener: listener.to_owned(),
+            connection: connection_kind(bootstrap),
+            direction,
+        };
+        // One statement each: a family's guard lives to the end of its statement, and a
+        // second lookup in the same statement would wait for it.
+        let received = self.bytes.get_or_create(&labels("in")).clone();
+        let sent = self.bytes.get_or_create(&labels("out")).clone();
+        ListenerBytes { received, sent }
+    }
+
+    /// A connection accepted on `listener`, counted open in `state` until it changes state
+    /// or closes (see [`ConnectionState`]).
+    pub fn connection(
+        &self,
+        listener: &str,
+        bootstrap: bool,
+        state: &'static str,
+    ) -> ConnectionState {
+        self.connections_opened
+            .get_or_create(&ListenerLabels {
+                listener: listener.to_owned(),
+                connection: connection_kind(bootstrap),
+            })
+            .inc();
+        let gauge = self.connection_gauge(listener, state);
+        gauge.inc();
+        ConnectionState {
+            listener: listener.to_owned(),
+            gauge,
+        }
+    }
+
+    fn connection_gauge(&self, listener: &str, state: &'static str) -> Gauge {
+        self.connections
+            .get_or_create(&ConnectionLabels {
+                listener: listener.to_owned(),
+                state,
+            })
+            .clone()
+    }
+
+    /// A connection refused at accept by `reason` (the limit).
+    pub fn refused(&self, reason: &'static str) {
+        self.refusals.get_or_create(&RefusalLabels { reason }).inc();
+    }
+
+    /// An authentication outcome; `provider` is `organization/identifier` or `-`, `outcome`
+    /// `success` or a failure reason.
+    pub fn authentication(&self, provider: &str, outcome: &str) {
+        let (organization, provider) = provider.split_once('/').unwrap_or(("", provider));
+        let (result, reason) = if outcome == "success" {
+            ("success", "")
+        } else {
+            ("failure", outcome)
+        };
+        self.authentications
+            .get_or_create(&AuthLabels {
+                organization: organization.to_owned(),
+                provider: provider.to_owned(),
+                result,
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    /// One request's authorization decisions.
+    pub fn decisions(&self, organization: &str, api: ApiKey, allowed: u64, denied: u64) {
+        for (result, n) in [("allowed", allowed), ("denied", denied)] {
+            if n > 0 {
+                self.decisions
+                    .get_or_create(&DecisionLabels {
+                        organization: organization.to_owned(),
+                        api: api_name(api),
+                        result,
+                    })
+                    .inc_by(n);
+            }
+        }
+    }
+
+    /// A connection to `broker` (host:port) failed or broke.
+    pub fn upstream_error(&self, broker: &str) {
+        self.upstream_errors
+            .get_or_create(&BrokerLabels {
+                broker: broker.to_owned(),
+            })
+            .inc();
+    }
+
+    /// A fetch of `issuer`'s keys ended.
+    pub fn jwks_fetch(&self, issuer: &str, ok: bool) {
+        let result = if ok { "success" } else { "failure" };
+        self.jwks_fetches
+            .get_or_create(&FetchLabels {
+                issuer: issuer.to_owned(),
+                result,
+            })
+            .inc();
+        if let Ok(mut known) = KNOWN_ISSUERS.lock()
+            && !known.iter().any(|i| i == issuer)
+        {
+            known.push(issuer.to_owned());
+        }
+        if ok {
+            let labels = IssuerLabels {
+                issuer: issuer.to_owned(),
+            };
+            self.jwks_loaded_at
+                .get_or_create(&labels)
+                .set(unix_seconds(SystemTime::now()));
+            self.jwks_key_age.get_or_create(&labels).set(0.0);
+        }
+    }
+
+    /// A store change read and applied to the data plane in `elapsed`.
+    pub fn store_applied(&self, elapsed: Duration) {
+        self.store_apply.observe(elapsed.as_secs_f64());
+    }
+
+    /// The data plane was found current with the store (nothing new, or a change applied).
+    pub fn store_synced(&self) {
+        self.store_synced.set(unix_seconds(SystemTime::now()));
+    }
+}
+
+/// The `connection` label's values, in the order of [`Metrics::request`]'s index.
+const CONNECTION_KINDS: [&str; 2] = ["bootstrap", "broker"];
+
+fn connection_kind(bootstrap: bool) -> &'static str {
+    CONNECTION_KINDS[usize::from(!bootstrap)]
+}
+
+/// Issuers whose keys were fetched, for the key-age gauges.
+static KNOWN_ISSUERS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+fn unix_seconds(t: SystemTime) -> f64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// A connection counted in the open-connections gauge of its current state.
+pub struct ConnectionState {
+    listener: String,
+    gauge: Gauge,
+}
+
+impl ConnectionState {
+    /// The connection moves to `state`.
+    pub fn set(&mut self, state: &'static str) {
+        self.gauge.dec();
+        self.gauge = METRICS.connection_gauge(&self.listener, state);
+        self.gauge.inc();
+    }
+}
+
+impl Drop for ConnectionState {
+    fn drop(&mut self) {
+        self.gauge.dec();
+    }
+}
+
+/// The content type of [`Metrics::render`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// `GET /metrics`: the process's metrics.
+pub async fn scrape() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, CONTENT_TYPE)],
+        METRICS.render(),
+    )
+}
+
+/// What `/readyz` of the metrics listener reports: whether the brokers answered the last
+/// metadata refresh, and the providers (`organization`, `identifier`) without keys.
+pub type Readiness = std::sync::Arc<dyn Fn() -> (bool, Vec<(String, String)>) + Send + Sync>;
+
+/// The metrics listener's routes: `/metrics`; `/healthz`, 200 while the process serves;
+/// `/readyz`, 200 when the brokers answer and every provider has keys, else 503 with what is
+/// missing.
+pub fn router(readiness: Readiness) -> axum::Router {
+    use axum::routing::get;
+    axum::Router::new()
+        .route("/metrics", get(scrape))
+        .route(
+            "/healthz",
+            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
+        )
+        .route(
+            "/readyz",
+            get(move || {
+                let (upstream, without_keys) = readiness();
+                async move {
+                    let without_keys: Vec<String> = without_keys
+                        .into_iter()
+                        .map(|(org, id)| format!("{org}/{id}"))
+                        .collect();
+                    let ready = upstream && without_keys.is_empty();
+                    let status = if ready {
+                        axum::http::StatusCode::OK
+                    } else {
+                        axum::http::StatusCode::SERVICE_UNAVAILABLE
+                    };
+                    let body = serde_json::json!({
+                        "status": if ready { "ready" } else { "not ready" },
+                        "upstream": if upstream { "answering" } else { "not answering" },
+                        "providers_without_keys": without_keys,
+                    });
+                    (status, axum::Json(body))
+                }
+            }),
+        )
+}
