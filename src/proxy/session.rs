@@ -38,7 +38,6 @@ use crate::kafka::error_response::error_response;
 use crate::kafka::header::{RequestHeader, parse_request_header};
 use crate::kafka::{self, DecodeError, error_code};
 use crate::metrics::{ConnectionState, ListenerBytes, METRICS, RequestMetric};
-use prometheus_client::metrics::counter::Counter;
 
 const WRITE_BUFFER: usize = 64 * 1024;
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -320,11 +319,12 @@ impl Session {
                         continue;
                     }
                     break if self.auth.serves_requests() {
-                    self.shared.stats.sessions_expired.fetch_add(1, Ordering::Relaxed);
-                    End::Expired("session expired (token lifetime)")
-                } else {
-                    End::Expired("not authenticated within identity.authentication_timeout_secs")
-                }},
+                        self.shared.stats.sessions_expired.fetch_add(1, Ordering::Relaxed);
+                        End::Expired("session expired (token lifetime)")
+                    } else {
+                        End::Expired("not authenticated within identity.authentication_timeout_secs")
+                    };
+                }
                 w = &mut writer => break match w {
                     Ok(Ok(())) | Ok(Err(WriteEnd::UpstreamClosed)) => End::Upstream(UpstreamError::Closed),
                     Ok(Err(WriteEnd::Client(e))) => End::Client(ClientError::Frame(FrameError::Io(e))),
@@ -862,7 +862,7 @@ async fn write_loop(
     mut slots: mpsc::Receiver<Queued>,
     mut responses: mpsc::Receiver<Bytes>,
     in_flight: Arc<AtomicUsize>,
-    sent: Counter,
+    sent: prometheus_client::metrics::counter::Counter,
 ) -> Result<(), WriteEnd> {
     let mut w = BufWriter::with_capacity(WRITE_BUFFER, write);
     while let Some((slot, timing)) = next(&mut slots, &mut w).await? {
