@@ -13,6 +13,8 @@ use serde::Deserialize;
 
 mod refs;
 
+pub use crate::secret::Secret;
+
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -326,30 +328,6 @@ pub struct UpstreamSasl {
     pub client_secret: Option<Secret>,
     /// OAUTHBEARER: the scope to request, if the provider needs one.
     pub scope: Option<String>,
-}
-
-/// A string that never appears in logs or debug output.
-#[derive(Clone, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    /// The secret itself, for the one place that sends it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl From<String> for Secret {
-    fn from(secret: String) -> Self {
-        Self(secret)
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("\"<redacted>\"")
-    }
 }
 
 /// How clients on a listener authenticate.

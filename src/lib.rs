@@ -10,5 +10,6 @@ pub mod management;
 pub mod metrics;
 pub mod proxy;
 pub mod sasl;
+pub mod secret;
 pub mod store;
 pub mod tls;

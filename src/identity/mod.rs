@@ -49,7 +49,7 @@ pub struct ProviderSpec {
     /// Client id registered for the platform at this provider.
     pub cfk_client_id: Option<String>,
     /// Its secret; never logged.
-    pub cfk_client_secret: Option<crate::config::Secret>,
+    pub cfk_client_secret: Option<crate::secret::Secret>,
     /// Tolerance for `exp`, `nbf` and `iat` against the proxy's clock.
     #[serde(default = "default_clock_skew")]
     pub clock_skew_secs: u64,

@@ -14,9 +14,9 @@ use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::task::AbortOnDropHandle;
 
+use super::Gauge;
 use super::authorize::Fix;
 use super::rewrite::{carries_addresses, rewrite_response};
-use super::session::Gauge;
 use super::upstream::{BoxRead, BoxWrite, Exchange, MAX_RESPONSE_BYTES, UpstreamError};
 use super::{Shared, Target};
 use crate::kafka::codec::FrameReader;

@@ -85,6 +85,22 @@ pub struct Stats {
     pub authz_denied: AtomicU64,
 }
 
+/// Counts an open connection in a gauge of [`Stats`] for as long as it lives.
+pub(crate) struct Gauge<'a>(&'a std::sync::atomic::AtomicI64);
+
+impl<'a> Gauge<'a> {
+    pub(crate) fn new(g: &'a std::sync::atomic::AtomicI64) -> Self {
+        g.fetch_add(1, Ordering::Relaxed);
+        Self(g)
+    }
+}
+
+impl Drop for Gauge<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 pub(crate) struct ListenerState {
     pub(crate) config: Listener,
     acceptor: Option<TlsAcceptor>,

@@ -30,7 +30,7 @@ use super::auth::{self, AuthState};
 use super::authorize::{self, Caller, Fix, FixError, Verdict};
 use super::link::{Stash, UpstreamLink};
 use super::upstream::{BoxRead, BoxWrite, UpstreamError};
-use super::{Shared, Target};
+use super::{Gauge, Shared, Target};
 use crate::clip::Clip;
 use crate::config::Authentication;
 use crate::kafka::codec::{FrameError, FrameLimits, FrameReader};
@@ -102,22 +102,6 @@ type Timing = Option<(&'static RequestMetric, Instant)>;
 
 /// What the writer sends next, with the timing of the request it answers.
 type Queued = (Slot, Timing);
-
-/// Counts an open connection in a gauge of [`super::Stats`] for as long as it lives.
-pub(super) struct Gauge<'a>(&'a std::sync::atomic::AtomicI64);
-
-impl<'a> Gauge<'a> {
-    pub(super) fn new(g: &'a std::sync::atomic::AtomicI64) -> Self {
-        g.fetch_add(1, Ordering::Relaxed);
-        Self(g)
-    }
-}
-
-impl Drop for Gauge<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
 
 /// Serves one accepted client connection until it ends.
 pub(super) async fn serve(
