@@ -28,7 +28,7 @@ pub struct Config {
     pub limits: Limits,
     /// Client authentication: identity providers and session rules.
     #[serde(default)]
-    pub identity: Identity,
+    pub identity: IdentityConfig,
     /// ACL bindings and super users, per organization.
     #[serde(default)]
     pub authorization: crate::authz::AuthorizationConfig,
@@ -214,7 +214,7 @@ impl StoreConfig {
 /// Identity providers and the rules for authenticated sessions.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct Identity {
+pub struct IdentityConfig {
     /// Allow `http://` provider URLs when the host is a loopback address (local stacks and
     /// tests). Anything else must be https, so that a provider cannot point the proxy at
     /// internal services over plain HTTP.
@@ -233,7 +233,7 @@ pub struct Identity {
     pub removed_provider_grace_secs: u64,
 }
 
-impl Default for Identity {
+impl Default for IdentityConfig {
     fn default() -> Self {
         Self {
             allow_http_loopback: false,
@@ -740,7 +740,7 @@ pub struct PlainHttp {
     pub hosts: Vec<String>,
 }
 
-impl Identity {
+impl IdentityConfig {
     /// The plain-http allowance of provider URLs.
     pub fn plain_http(&self) -> PlainHttp {
         PlainHttp {
@@ -809,7 +809,7 @@ fn check_provider(
     }
 }
 
-impl Identity {
+impl IdentityConfig {
     fn validate(&self, errors: &mut ConfigErrors) {
         if self.max_session_lifetime_secs == 0 {
             errors.push(
