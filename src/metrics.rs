@@ -560,3 +560,28 @@ pub fn router(readiness: Readiness) -> axum::Router {
             }),
         )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_keys_are_named_as_kafka_names_them() {
+        assert_eq!(api_name(ApiKey::Produce), "Produce");
+        assert_eq!(api_name(ApiKey::SaslAuthenticate), "SaslAuthenticate");
+        assert_eq!(api_name(ApiKey::DescribeGroups), "DescribeGroups");
+        // Every key has its two request metrics, one per kind of port.
+        for &(key, _) in API_NAMES.iter() {
+            let api = ApiKey::try_from(key).expect("a key");
+            assert!(METRICS.request(api, true).is_some());
+            assert!(METRICS.request(api, false).is_some());
+        }
+    }
+
+    #[test]
+    fn the_exposition_ends_as_openmetrics_requires() {
+        let text = METRICS.render();
+        assert!(text.contains("# TYPE kop_requests counter"), "{text}");
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+}
