@@ -241,8 +241,8 @@ async fn a_produce_to_an_allowed_and_a_denied_topic_delivers_only_the_allowed_on
     let mut c = on_leader(&proxy, "kafka-producer", &orders).await;
     let denied_before = proxy
         .proxy
-        .stats()
-        .authz_denied
+        .decisions()
+        .denied
         .load(std::sync::atomic::Ordering::Relaxed);
     let r = c.request(9, &produce(&[&orders, &payments], -1)).await;
     let by_name = |n: &str| {
@@ -278,8 +278,8 @@ async fn a_produce_to_an_allowed_and_a_denied_topic_delivers_only_the_allowed_on
     }
     let denied_after = proxy
         .proxy
-        .stats()
-        .authz_denied
+        .decisions()
+        .denied
         .load(std::sync::atomic::Ordering::Relaxed);
     assert!(denied_after > denied_before);
 }

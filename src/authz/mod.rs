@@ -5,11 +5,13 @@ pub mod acl;
 pub mod apis;
 pub mod explain;
 pub mod index;
+pub(crate) mod request;
 
 pub use acl::{
     AclBinding, AclError, Host, Operation, PatternType, Permission, Principal, ResourceType,
 };
 pub use index::{AclIndex, Decision, Grounds, Subject};
+pub use request::Decisions;
 
 use std::collections::{BTreeMap, BTreeSet};
 

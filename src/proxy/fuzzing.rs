@@ -6,9 +6,8 @@ use std::sync::{Arc, LazyLock};
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::*;
 
-use super::Stats;
-use super::authorize::{self, Caller, Verdict};
-use crate::authz::{AclIndex, AuthorizationConfig};
+use crate::authz::request::{self as authorize, Caller, Verdict};
+use crate::authz::{AclIndex, AuthorizationConfig, Decisions};
 use crate::kafka::header::parse_request_header;
 use crate::kafka::{self, DecodeError, Direction, versions};
 
@@ -64,8 +63,8 @@ pub fn request(frame: &[u8], response: &[u8]) {
         Ok(()) | Err(DecodeError::NoSchema) => {}
         Err(_) => return,
     }
-    let stats = Stats::default();
-    let verdict = authorize::authorize(&POLICY, &stats, &CALLER, api, &header, &frame);
+    let decisions = Decisions::default();
+    let verdict = authorize::authorize(&POLICY, &decisions, &CALLER, api, &header, &frame);
     match verdict {
         Ok(Verdict::Rewrite { fix: Some(fix), .. }) => {
             let _ = fix(Bytes::copy_from_slice(response));
@@ -328,7 +327,7 @@ mod tests {
         let header = parse_request_header(&frame).expect("header");
         let verdict = authorize::authorize(
             &POLICY,
-            &Stats::default(),
+            &Decisions::default(),
             &CALLER,
             ApiKey::DescribeGroups,
             &header,

@@ -15,10 +15,10 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::task::AbortOnDropHandle;
 
 use super::Gauge;
-use super::authorize::Fix;
 use super::rewrite::{carries_addresses, rewrite_response};
 use super::upstream::{BoxRead, BoxWrite, Exchange, MAX_RESPONSE_BYTES, UpstreamError};
 use super::{Shared, Target};
+use crate::authz::request::Fix;
 use crate::kafka::codec::FrameReader;
 use crate::kafka::header::{parse_request_header, parse_response_header};
 

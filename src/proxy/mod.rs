@@ -3,7 +3,6 @@
 
 mod admission;
 mod auth;
-mod authorize;
 #[doc(hidden)]
 pub mod fuzzing;
 mod link;
@@ -25,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use crate::authz::{AclIndex, AuthorizationConfig};
+use crate::authz::{AclIndex, AuthorizationConfig, Decisions};
 use crate::config::{Authentication, Config, Listener};
 use crate::identity::{Provider, ProviderSpec, Providers};
 pub use admission::Refusals;
@@ -79,10 +78,6 @@ pub struct Stats {
     pub sessions_expired: AtomicU64,
     /// Successful in-band re-authentications of clients (KIP-368).
     pub client_reauthentications: AtomicU64,
-    /// Authorization decisions that allowed (one per resource checked).
-    pub authz_allowed: AtomicU64,
-    /// Authorization decisions that denied.
-    pub authz_denied: AtomicU64,
 }
 
 /// Counts an open connection in a gauge of [`Stats`] for as long as it lives.
@@ -114,6 +109,7 @@ pub(crate) struct Shared {
     pub(crate) topology: Topology,
     pub(crate) connector: Connector,
     pub(crate) stats: Arc<Stats>,
+    pub(crate) decisions: Arc<Decisions>,
     admission: Arc<admission::Admission>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
@@ -193,6 +189,7 @@ impl Proxy {
             topology: Topology::default(),
             connector,
             stats: Arc::default(),
+            decisions: Arc::default(),
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
             refresh: tokio::sync::Notify::new(),
@@ -398,6 +395,11 @@ impl Proxy {
     /// Open-connection gauges.
     pub fn stats(&self) -> Arc<Stats> {
         self.shared.stats.clone()
+    }
+
+    /// Authorization decisions, by outcome.
+    pub fn decisions(&self) -> Arc<Decisions> {
+        self.shared.decisions.clone()
     }
 
     /// Connections refused at accept, by the limit that refused them.

@@ -27,10 +27,10 @@ use tokio_util::task::AbortOnDropHandle;
 
 use super::admission::{Admitted, FREE_PRE_AUTH_FRAME};
 use super::auth::{self, AuthState};
-use super::authorize::{self, Caller, Fix, FixError, Verdict};
 use super::link::{Stash, UpstreamLink};
 use super::upstream::{BoxRead, BoxWrite, UpstreamError};
 use super::{Gauge, Shared, Target};
+use crate::authz::request::{self as authorize, Caller, Fix, FixError, Verdict};
 use crate::clip::Clip;
 use crate::config::Authentication;
 use crate::kafka::codec::{FrameError, FrameLimits, FrameReader};
@@ -461,15 +461,21 @@ impl Session {
                         .await;
                 };
                 let acls = self.shared.acls();
-                let verdict =
-                    authorize::authorize(&acls, &self.shared.stats, caller, api, &header, &frame)
-                        .map_err(|error| {
-                        End::Client(ClientError::Authorize {
-                            api,
-                            version: header.api_version,
-                            error,
-                        })
-                    })?;
+                let verdict = authorize::authorize(
+                    &acls,
+                    &self.shared.decisions,
+                    caller,
+                    api,
+                    &header,
+                    &frame,
+                )
+                .map_err(|error| {
+                    End::Client(ClientError::Authorize {
+                        api,
+                        version: header.api_version,
+                        error,
+                    })
+                })?;
                 match verdict {
                     Verdict::Forward => {
                         self.forward(frame, &header, api, slots, more_buffered, None)

@@ -1,5 +1,5 @@
 //! Authorization of each request of an authenticated session against the organization's ACLs,
-//! with the checks of [`crate::authz::apis`], answered as a Kafka broker answers
+//! with the checks of [`super::apis`], answered as a Kafka broker answers
 //! (DESIGN.md decisions 10 and 11).
 //!
 //! A request is either forwarded as it came, forwarded with its denied entities taken out (the
@@ -27,14 +27,13 @@ mod transactions;
 use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::{Encodable, Request};
 
-use super::Stats;
-use crate::authz::{AclIndex, Grounds, Operation, ResourceType, Subject};
+use super::{AclIndex, Grounds, Operation, ResourceType, Subject};
 use crate::kafka::header::RequestHeader;
 use crate::kafka::tail::{LastArray, Tail, encode_with_tail};
 use crate::kafka::{self, DecodeError, EncodeError};
@@ -120,68 +119,24 @@ pub(crate) enum AuthorizeError {
 pub(crate) fn lowest_version(api: ApiKey) -> Option<i16> {
     match api {
         ApiKey::Metadata => Some(4),
-        _ if handles(api) => Some(0),
+        _ if super::apis::is_mapped(api) => Some(0),
         _ => None,
     }
 }
 
-/// The API keys this module authorizes.
-fn handles(api: ApiKey) -> bool {
-    use ApiKey as A;
-    matches!(
-        api,
-        A::Produce
-            | A::Fetch
-            | A::ListOffsets
-            | A::Metadata
-            | A::OffsetCommit
-            | A::OffsetFetch
-            | A::FindCoordinator
-            | A::JoinGroup
-            | A::Heartbeat
-            | A::LeaveGroup
-            | A::SyncGroup
-            | A::DescribeGroups
-            | A::ListGroups
-            | A::CreateTopics
-            | A::DeleteTopics
-            | A::InitProducerId
-            | A::OffsetForLeaderEpoch
-            | A::AddPartitionsToTxn
-            | A::AddOffsetsToTxn
-            | A::EndTxn
-            | A::TxnOffsetCommit
-            | A::DeleteGroups
-            | A::DescribeCluster
-            | A::DescribeConfigs
-            | A::ConsumerGroupHeartbeat
-            | A::AlterConfigs
-            | A::IncrementalAlterConfigs
-            | A::ListConfigResources
-            | A::CreatePartitions
-            | A::DeleteRecords
-            | A::ElectLeaders
-            | A::AlterPartitionReassignments
-            | A::ListPartitionReassignments
-            | A::DescribeLogDirs
-            | A::AlterReplicaLogDirs
-            | A::DescribeClientQuotas
-            | A::AlterClientQuotas
-            | A::DescribeProducers
-            | A::OffsetDelete
-            | A::ConsumerGroupDescribe
-            | A::DescribeTransactions
-            | A::ListTransactions
-            | A::DescribeTopicPartitions
-            | A::GetTelemetrySubscriptions
-            | A::PushTelemetry
-    )
+/// Authorization decisions of one proxy instance, by outcome (one per resource checked).
+#[derive(Debug, Default)]
+pub struct Decisions {
+    /// Decisions that allowed.
+    pub allowed: AtomicU64,
+    /// Decisions that denied.
+    pub denied: AtomicU64,
 }
 
 /// Decides one request.
 pub(crate) fn authorize(
     acls: &Arc<AclIndex>,
-    stats: &Stats,
+    decisions: &Decisions,
     caller: &Caller,
     api: ApiKey,
     header: &RequestHeader,
@@ -189,7 +144,7 @@ pub(crate) fn authorize(
 ) -> Result<Verdict, AuthorizeError> {
     let a = Authorizer {
         acls,
-        stats,
+        decisions,
         caller,
         api,
         audit: RefCell::default(),
@@ -257,7 +212,7 @@ fn decide(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict, AuthorizeError> {
 /// per operation and resource type).
 pub(crate) struct Authorizer<'a> {
     acls: &'a Arc<AclIndex>,
-    stats: &'a Stats,
+    decisions: &'a Decisions,
     caller: &'a Caller,
     api: ApiKey,
     audit: RefCell<audit::Audit>,
@@ -297,28 +252,20 @@ impl Authorizer<'_> {
         self.counted
             .set(if allowed { (a + 1, d) } else { (a, d + 1) });
         let counter = if allowed {
-            &self.stats.authz_allowed
+            &self.decisions.allowed
         } else {
-            &self.stats.authz_denied
+            &self.decisions.denied
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
     /// CLUSTER resource checks, by the cluster's one name.
     fn cluster(&self, operation: Operation) -> bool {
-        self.allow(
-            operation,
-            ResourceType::Cluster,
-            crate::authz::acl::CLUSTER_NAME,
-        )
+        self.allow(operation, ResourceType::Cluster, super::acl::CLUSTER_NAME)
     }
 
     fn cluster_quietly(&self, operation: Operation) -> bool {
-        self.quietly(
-            operation,
-            ResourceType::Cluster,
-            crate::authz::acl::CLUSTER_NAME,
-        )
+        self.quietly(operation, ResourceType::Cluster, super::acl::CLUSTER_NAME)
     }
 
     /// Whether some ALLOW binding lets the caller do `operation` on some resource of the type
