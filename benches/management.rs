@@ -8,7 +8,7 @@
 //!
 //! Everything runs in this process: real proxies (`Proxy::start`; the data plane needs no
 //! Kafka cluster, so the upstream is a closed port), the API as `management::start` runs it,
-//! applying to `Proxy::data_plane()`, and a loopback HTTP server publishing the providers'
+//! applying to `Proxy::published()`, and a loopback HTTP server publishing the providers'
 //! signing keys. Each registered provider has an issuer and JWKS URL of its own on that
 //! server, so the data plane's key fetches (one when a provider is added, then one every
 //! 300 s) stay inside the process and succeed: a failed fetch would be retried every 10 s.
@@ -49,11 +49,12 @@ use std::ops::Range;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use kafka_oidc_proxy::authz::AclBinding;
+use kafka_oidc_proxy::authz::{AclBinding, AuthorizationConfig};
 use kafka_oidc_proxy::config::Config;
 use kafka_oidc_proxy::identity::{ProviderSpec, http_client};
-use kafka_oidc_proxy::management::{self, Api, DataPlane, Running};
+use kafka_oidc_proxy::management::{self, Api, Running};
 use kafka_oidc_proxy::proxy::Proxy;
+use kafka_oidc_proxy::snapshot::{Problems, Publish, Snapshot, Stored};
 use kafka_oidc_proxy::store::{Store, StoredAcl, StoredProvider};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
@@ -319,13 +320,13 @@ impl Change {
 /// A proxy's own data plane, with the duration of each apply recorded and, when asked, the
 /// moment a given change has been applied.
 struct Observed {
-    proxy: Arc<dyn DataPlane>,
+    proxy: Arc<dyn Publish>,
     durations: Mutex<Vec<Duration>>,
     watch: Mutex<Option<(Change, oneshot::Sender<Instant>)>>,
 }
 
 impl Observed {
-    fn new(proxy: Arc<dyn DataPlane>) -> Arc<Self> {
+    fn new(proxy: Arc<dyn Publish>) -> Arc<Self> {
         Arc::new(Self {
             proxy,
             durations: Mutex::default(),
@@ -350,18 +351,18 @@ impl Observed {
     }
 }
 
-impl DataPlane for Observed {
-    fn apply(
-        &self,
-        providers: Vec<ProviderSpec>,
-        acls: Vec<AclBinding>,
-    ) -> Result<(), Vec<(String, String)>> {
+impl Publish for Observed {
+    fn set_file(&self, authorization: &AuthorizationConfig) -> Result<(), Problems> {
+        self.proxy.set_file(authorization)
+    }
+
+    fn set_stored(&self, stored: Stored) -> Result<(), Problems> {
         let mut watch = self.watch.lock().expect("watch");
         let watched = watch
             .as_ref()
-            .is_some_and(|(change, _)| change.is_in(&providers, &acls));
+            .is_some_and(|(change, _)| change.is_in(&stored.providers, &stored.acls));
         let start = Instant::now();
-        let result = self.proxy.apply(providers, acls);
+        let result = self.proxy.set_stored(stored);
         let applied = Instant::now();
         let mut durations = self.durations.lock().expect("durations");
         durations.push(applied - start);
@@ -374,8 +375,8 @@ impl DataPlane for Observed {
         result
     }
 
-    fn file_acls(&self) -> Vec<AclBinding> {
-        self.proxy.file_acls()
+    fn current(&self) -> Arc<Snapshot> {
+        self.proxy.current()
     }
 }
 
@@ -414,7 +415,7 @@ impl Instance {
         );
         let config = Config::parse(&text).unwrap_or_else(|e| panic!("bench config: {e}\n{text}"));
         let proxy = Proxy::start(config.clone()).await.expect("proxy starts");
-        let observed = Observed::new(proxy.data_plane());
+        let observed = Observed::new(proxy.published());
         let api = management::start(
             &config,
             config.management.as_ref().expect("management"),
@@ -708,8 +709,12 @@ impl Bench<'_> {
     fn creates(&mut self, operation: &str, posts: &Samples, applies: &Samples) {
         self.table.requests(self.backend, operation, posts, "");
         let note = format!("{} applies", applies.ms.len());
-        self.table
-            .latencies(self.backend, "  of which DataPlane::apply", applies, &note);
+        self.table.latencies(
+            self.backend,
+            "  of which Publish::set_stored",
+            applies,
+            &note,
+        );
     }
 
     /// Fills the bindings up to `settings.acls` with arrays, timing `settings.singles`
@@ -960,7 +965,7 @@ impl Bench<'_> {
             &syncs,
             &note,
         );
-        t.latencies(b, "  of which DataPlane::apply", &applies, "");
+        t.latencies(b, "  of which Publish::set_stored", &applies, "");
     }
 
     /// From a POST on A to the data planes having applied it: on A itself (before its answer)
@@ -972,7 +977,7 @@ impl Bench<'_> {
         let state = self.state();
         if let Some(b) = b {
             let first = b.observed.take_durations();
-            let operation = "B: DataPlane::apply of everything at its start";
+            let operation = "B: Publish::set_stored of everything at its start";
             self.table
                 .latencies(self.backend, operation, &first, &state);
         }
@@ -1045,7 +1050,7 @@ impl Bench<'_> {
             let note = format!("{} polls that found a change", applies.ms.len());
             self.table.latencies(
                 self.backend,
-                "B: DataPlane::apply per poll",
+                "B: Publish::set_stored per poll",
                 &applies,
                 &note,
             );

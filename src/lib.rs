@@ -11,5 +11,6 @@ pub mod metrics;
 pub mod proxy;
 pub mod sasl;
 pub mod secret;
+pub mod snapshot;
 pub mod store;
 pub mod tls;

@@ -9,6 +9,7 @@ use kafka_oidc_proxy::authz::{Operation, Principal, explain};
 use kafka_oidc_proxy::config::Config;
 use kafka_oidc_proxy::identity::{Identity, Providers, http_client};
 use kafka_oidc_proxy::proxy::Proxy;
+use kafka_oidc_proxy::snapshot::Publish;
 
 #[derive(Parser)]
 #[command(
@@ -285,16 +286,14 @@ async fn run(config: Config, path: PathBuf) -> ExitCode {
     };
     let management = match &config.management {
         None => None,
-        Some(m) => {
-            match kafka_oidc_proxy::management::start(&config, m, proxy.data_plane()).await {
-                Ok(running) => Some(running),
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot start the management API");
-                    proxy.shutdown(grace).await;
-                    return ExitCode::FAILURE;
-                }
+        Some(m) => match kafka_oidc_proxy::management::start(&config, m, proxy.published()).await {
+            Ok(running) => Some(running),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start the management API");
+                proxy.shutdown(grace).await;
+                return ExitCode::FAILURE;
             }
-        }
+        },
     };
     let metrics = match &config.metrics {
         None => None,
@@ -358,7 +357,7 @@ impl Signals {
 
 fn reload_authorization(proxy: &Proxy, path: &Path) {
     let problems = match Config::load(path) {
-        Ok(config) => match proxy.set_authorization(&config.authorization) {
+        Ok(config) => match proxy.published().set_file(&config.authorization) {
             Ok(()) => return,
             Err(problems) => problems,
         },

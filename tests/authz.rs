@@ -14,6 +14,7 @@ use common::raw::Raw;
 use common::{Idp, ProxyOptions, TestProxy, acl, start_proxy, wait_for_log};
 use kafka_oidc_proxy::authz::AuthorizationConfig;
 use kafka_oidc_proxy::kafka::encode_request;
+use kafka_oidc_proxy::snapshot::Publish;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
@@ -208,7 +209,7 @@ async fn end_offset(proxy: &TestProxy, topic: &str) -> i64 {
     offset
 }
 
-/// `authorization(acls)` as the section itself, for [`kafka_oidc_proxy::Proxy::set_authorization`].
+/// `authorization(acls)` as the section itself, for [`kafka_oidc_proxy::snapshot::Publish::set_file`].
 fn section(acls: &[String]) -> AuthorizationConfig {
     toml::from_str(&authorization(acls).replace("[authorization.", "[")).expect("section TOML")
 }
@@ -417,7 +418,11 @@ async fn an_acl_removed_at_run_time_denies_the_next_request_of_a_live_connection
     let r = c.request(9, &produce(&[&topic], -1)).await;
     assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
 
-    proxy.proxy.set_authorization(&section(&[])).expect("valid");
+    proxy
+        .proxy
+        .published()
+        .set_file(&section(&[]))
+        .expect("valid");
     let r = c.request(9, &produce(&[&topic], -1)).await;
     assert_eq!(
         r.responses[0].partition_responses[0].error_code,
@@ -426,7 +431,8 @@ async fn an_acl_removed_at_run_time_denies_the_next_request_of_a_live_connection
 
     proxy
         .proxy
-        .set_authorization(&section(&grant))
+        .published()
+        .set_file(&section(&grant))
         .expect("valid");
     let r = c.request(9, &produce(&[&topic], -1)).await;
     assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
@@ -434,7 +440,7 @@ async fn an_acl_removed_at_run_time_denies_the_next_request_of_a_live_connection
     let bad =
         section(&[acl("ALLOW", "User:x", "READ", "TOPIC", "LITERAL", "t")
             .replace("\"acme\"", "\"nobody\"")]);
-    let problems = proxy.proxy.set_authorization(&bad).unwrap_err();
+    let problems = proxy.proxy.published().set_file(&bad).unwrap_err();
     assert_eq!(problems[0].0, "authorization.acls[0].organization");
     let r = c.request(9, &produce(&[&topic], -1)).await;
     assert_eq!(

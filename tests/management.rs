@@ -6,10 +6,11 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use kafka_oidc_proxy::authz::AclBinding;
+use kafka_oidc_proxy::authz::{AclBinding, AuthorizationConfig};
 use kafka_oidc_proxy::config::Config;
 use kafka_oidc_proxy::identity::ProviderSpec;
-use kafka_oidc_proxy::management::{self, DataPlane, Running};
+use kafka_oidc_proxy::management::{self, Running};
+use kafka_oidc_proxy::snapshot::{Problems, Publish, Snapshot, Stored};
 use serde_json::{Value, json};
 
 const ADMIN_TOKEN: &str = "platform-admin-token";
@@ -24,19 +25,23 @@ struct Recorded(
     Mutex<Vec<AclBinding>>,
 );
 
-impl DataPlane for Recorded {
-    fn apply(
-        &self,
-        providers: Vec<ProviderSpec>,
-        acls: Vec<AclBinding>,
-    ) -> Result<(), Vec<(String, String)>> {
-        *self.0.lock().expect("lock") = providers;
-        *self.1.lock().expect("lock") = acls;
+impl Publish for Recorded {
+    fn set_file(&self, authorization: &AuthorizationConfig) -> Result<(), Problems> {
+        *self.2.lock().expect("lock") = authorization.acls.clone();
         Ok(())
     }
 
-    fn file_acls(&self) -> Vec<AclBinding> {
-        self.2.lock().expect("lock").clone()
+    fn set_stored(&self, stored: Stored) -> Result<(), Problems> {
+        *self.0.lock().expect("lock") = stored.providers;
+        *self.1.lock().expect("lock") = stored.acls;
+        Ok(())
+    }
+
+    fn current(&self) -> Arc<Snapshot> {
+        Arc::new(Snapshot {
+            file_acls: self.2.lock().expect("lock").clone().into(),
+            ..Snapshot::default()
+        })
     }
 }
 

@@ -10,6 +10,7 @@ use common::raw::Raw;
 use common::{Idp, ProxyOptions, start_proxy};
 use kafka_oidc_proxy::kafka::error_code::{SASL_AUTHENTICATION_FAILED, TOPIC_AUTHORIZATION_FAILED};
 use kafka_oidc_proxy::management;
+use kafka_oidc_proxy::snapshot::Publish;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{MetadataRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
@@ -70,7 +71,7 @@ async fn providers_and_acls_registered_through_the_api_apply_at_once() {
     let running = management::start(
         &proxy.config,
         proxy.config.management.as_ref().expect("management"),
-        proxy.proxy.data_plane(),
+        proxy.proxy.published(),
     )
     .await
     .expect("management starts");
@@ -209,7 +210,7 @@ async fn providers_and_acls_registered_through_the_api_apply_at_once() {
          permission = \"ALLOW\"\n"
     ))
     .expect("authorization");
-    proxy.proxy.set_authorization(&file).expect("reloaded");
+    proxy.proxy.published().set_file(&file).expect("reloaded");
     let acme_acls = format!("http://{}/organizations/acme/acls/", running.addr());
     let (status, list) = api(&http, reqwest::Method::GET, acme_acls, None).await;
     assert_eq!(status, 200);

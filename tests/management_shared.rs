@@ -38,7 +38,7 @@ async fn proxy_on(store_url: &str) -> (TestProxy, Running) {
     let running = management::start(
         &proxy.config,
         proxy.config.management.as_ref().expect("management"),
-        proxy.proxy.data_plane(),
+        proxy.proxy.published(),
     )
     .await
     .expect("management starts");

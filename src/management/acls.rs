@@ -48,7 +48,8 @@ pub(crate) fn to_json(a: &StoredAcl) -> Value {
 fn file_acls(api: &Api, org: &str) -> Vec<StoredAcl> {
     let mut seen = std::collections::BTreeSet::new();
     api.data_plane
-        .file_acls()
+        .current()
+        .file_acls
         .iter()
         .filter(|b| b.organization == org)
         .map(|b| {

@@ -30,31 +30,11 @@ use crate::authz::AclBinding;
 use crate::config::Management;
 use crate::identity::ProviderSpec;
 use crate::metrics::METRICS;
+use crate::snapshot::{Publish, Stored};
 use crate::store::{Store, StoredProvider};
 use errors::ApiError;
 
 pub use providers::REDACTED;
-
-/// Where committed changes go: the running proxy.
-pub trait DataPlane: Send + Sync + 'static {
-    /// Makes the stored providers and ACL bindings (with the configuration file's) those the
-    /// proxy decides with. Problems are (field, message) pairs; nothing changes then.
-    fn apply(
-        &self,
-        providers: Vec<ProviderSpec>,
-        acls: Vec<AclBinding>,
-    ) -> Result<(), Vec<(String, String)>>;
-
-    /// The ACL bindings of the configuration file it decides with now (they change on a
-    /// reload): the API lists them read-only.
-    fn file_acls(&self) -> Vec<AclBinding>;
-
-    /// The providers (organization, identifier) that have no signing keys: their tokens are
-    /// refused until a fetch succeeds.
-    fn providers_without_keys(&self) -> Vec<(String, String)> {
-        Vec::new()
-    }
-}
 
 /// The API's state.
 pub struct Api {
@@ -68,7 +48,8 @@ pub struct Api {
     file_providers: Vec<StoredProvider>,
     /// When the configuration file was read: what its items show as `created_at`.
     loaded_at: i64,
-    data_plane: Arc<dyn DataPlane>,
+    /// Where committed changes are published for the data plane.
+    data_plane: Arc<dyn Publish>,
     /// What was last applied, by revision.
     applied: Mutex<Applied>,
     /// What the last readiness probe of the store found.
@@ -83,7 +64,7 @@ impl Api {
         store: Store,
         plain_http: crate::config::PlainHttp,
         config_providers: Vec<ProviderSpec>,
-        data_plane: Arc<dyn DataPlane>,
+        data_plane: Arc<dyn Publish>,
         http: reqwest::Client,
     ) -> Arc<Self> {
         let loaded_at = time::now_micros();
@@ -213,8 +194,10 @@ impl Api {
         // off the runtime's workers, which carry the Kafka traffic.
         let data_plane = self.data_plane.clone();
         let outcome = tokio::task::spawn_blocking(move || {
-            let bindings = acls.iter().map(|(_, b)| b.clone()).collect();
-            data_plane.apply(specs.as_ref().clone(), bindings)
+            data_plane.set_stored(Stored {
+                providers: specs.as_ref().clone(),
+                acls: acls.iter().map(|(_, b)| b.clone()).collect(),
+            })
         })
         .await
         .unwrap_or_else(|e| Err(vec![("store".into(), format!("apply failed: {e}"))]));
@@ -467,7 +450,7 @@ async fn readyz(
     };
     let mut reasons: Vec<String> = store.into_iter().collect();
     let mut without_keys = Vec::new();
-    for (organization, identifier) in api.data_plane.providers_without_keys() {
+    for (organization, identifier) in api.data_plane.current().providers_without_keys() {
         let from_file = api
             .config_providers
             .iter()
@@ -577,7 +560,7 @@ impl Drop for Running {
 pub async fn start(
     config: &crate::config::Config,
     management: &Management,
-    data_plane: Arc<dyn DataPlane>,
+    data_plane: Arc<dyn Publish>,
 ) -> Result<Running, StartError> {
     let url = config.store.url();
     let keys = config.store.secret_keys().map_err(StartError::SecretKeys)?;

@@ -15,7 +15,7 @@ pub mod upstream_token;
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -24,9 +24,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use crate::authz::{AclIndex, AuthorizationConfig, Decisions};
+use crate::authz::Decisions;
 use crate::config::{Authentication, Config, Listener};
-use crate::identity::{Provider, ProviderSpec, Providers};
+use crate::snapshot::Published;
 pub use admission::Refusals;
 use topology::Topology;
 use upstream::{Connector, UpstreamError};
@@ -114,33 +114,13 @@ pub(crate) struct Shared {
     shutdown: CancellationToken,
     tracker: TaskTracker,
     refresh: tokio::sync::Notify,
-    /// Identity providers and the compiled ACLs: an immutable snapshot, swapped whole when
-    /// they change. Each request reads the ACLs of the moment it arrives.
-    snapshot: RwLock<Arc<Snapshot>>,
+    /// Identity providers and the compiled ACLs. Each request reads the ACLs of the moment
+    /// it arrives.
+    pub(crate) published: Arc<Published>,
     /// Authentication outcomes by provider and outcome (`success` or a failure reason).
     auth_counts: Mutex<BTreeMap<(String, String), u64>>,
-    /// Where the snapshot comes from: the configuration file's ACL section (replaced on
-    /// SIGHUP) and what the management API stored. Held while a new snapshot is built, so
-    /// that two changes never interleave.
-    sources: Mutex<Sources>,
-    /// The client for identity providers.
-    http: reqwest::Client,
     /// Whether the last broker metadata refresh succeeded.
     upstream_answers: std::sync::atomic::AtomicBool,
-}
-
-/// The parts a snapshot is built from.
-#[derive(Default)]
-struct Sources {
-    file_authorization: AuthorizationConfig,
-    stored_acls: Vec<crate::authz::AclBinding>,
-}
-
-/// What the data plane decides with, replaced whole on every change (DESIGN.md decision 12).
-#[derive(Default)]
-pub(crate) struct Snapshot {
-    pub(crate) providers: Arc<Providers>,
-    pub(crate) acls: Arc<AclIndex>,
 }
 
 /// A running proxy.
@@ -170,18 +150,17 @@ impl Proxy {
                 broker_ports: Mutex::default(),
             });
         }
-        let providers = Providers::from_specs(&config.identity.providers, &http);
+        let shutdown = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let published = Arc::new(Published::new(
+            &config,
+            http,
+            tracker.clone(),
+            shutdown.clone(),
+        ));
         let shared = Arc::new(Shared {
-            snapshot: RwLock::new(Arc::new(Snapshot {
-                providers: Arc::new(providers),
-                acls: Arc::new(config.authorization.index()),
-            })),
+            published,
             auth_counts: Mutex::default(),
-            sources: Mutex::new(Sources {
-                file_authorization: config.authorization.clone(),
-                stored_acls: Vec::new(),
-            }),
-            http: http.clone(),
             upstream_answers: std::sync::atomic::AtomicBool::new(false),
             admission: admission::Admission::new(&config.limits),
             config,
@@ -190,8 +169,8 @@ impl Proxy {
             connector,
             stats: Arc::default(),
             decisions: Arc::default(),
-            shutdown: CancellationToken::new(),
-            tracker: TaskTracker::new(),
+            shutdown,
+            tracker,
             refresh: tokio::sync::Notify::new(),
         });
         let mut bootstrap = Vec::new();
@@ -210,12 +189,6 @@ impl Proxy {
                 .spawn(accept_loop(shared.clone(), index, Target::Bootstrap, tcp));
         }
         shared.tracker.spawn(refresh_loop(shared.clone()));
-        for provider in shared.providers().iter() {
-            shared.tracker.spawn(crate::identity::keep_keys_fresh(
-                shared.shutdown.clone(),
-                provider.clone(),
-            ));
-        }
         Ok(Self { shared, bootstrap })
     }
 
@@ -255,141 +228,10 @@ impl Proxy {
             .unwrap_or_default()
     }
 
-    /// Replaces the ACL bindings and super users of the configuration file (those the
-    /// management API stored stay). The next request of every connection is decided by the
-    /// new ones; nothing restarts. A section with problems (each with its field) changes
-    /// nothing.
-    pub fn set_authorization(
-        &self,
-        authorization: &AuthorizationConfig,
-    ) -> Result<(), Vec<(String, String)>> {
-        let organizations = self
-            .shared
-            .config
-            .identity
-            .providers
-            .iter()
-            .map(|p| p.organization.as_str())
-            .collect();
-        let problems = authorization.problems(&organizations);
-        if !problems.is_empty() {
-            return Err(problems);
-        }
-        let Ok(mut sources) = self.shared.sources.lock() else {
-            return Err(vec![("authorization".into(), "state unavailable".into())]);
-        };
-        sources.file_authorization = authorization.clone();
-        let providers = self.shared.providers();
-        self.shared.install(providers, &sources);
-        tracing::info!(
-            bindings = authorization.acls.len(),
-            "authorization replaced"
-        );
-        Ok(())
-    }
-
-    /// Makes `stored` (beside the configuration file's) the identity providers and
-    /// `stored_acls` the API's ACL bindings. A provider registered as before keeps its key
-    /// cache. A new one's tokens authenticate on the next connection; a removed one's tokens
-    /// are refused on new connections at once, and the sessions it authenticated end at their
-    /// next re-authentication or after `identity.removed_provider_grace_secs`, whichever comes
-    /// first. A changed one counts as removed and added, unless only its client settings
-    /// changed ([`Provider::succeeded_by`]): then its sessions go on. Problems (each with its
-    /// field) change nothing.
-    pub fn set_stored(
-        &self,
-        stored: Vec<ProviderSpec>,
-        stored_acls: Vec<crate::authz::AclBinding>,
-    ) -> Result<(), Vec<(String, String)>> {
-        let file = &self.shared.config.identity.providers;
-        let problems = stored_problems(file, &stored);
-        if !problems.is_empty() {
-            return Err(problems);
-        }
-        let Ok(mut sources) = self.shared.sources.lock() else {
-            return Err(vec![("store".into(), "state unavailable".into())]);
-        };
-        let current = self.shared.providers();
-        let mut kept = Vec::new();
-        let mut added = Vec::new();
-        let mut succeeded = Vec::new();
-        // Identifiers are unique in an organization (checked above): one lookup per spec,
-        // so that a change costs the same with 10 providers as with thousands.
-        let by_name: HashMap<(&str, &str), &Arc<Provider>> = current
-            .iter()
-            .map(|p| {
-                (
-                    (p.spec.organization.as_str(), p.spec.identifier.as_str()),
-                    p,
-                )
-            })
-            .collect();
-        for spec in file.iter().chain(&stored) {
-            let same_name = by_name
-                .get(&(spec.organization.as_str(), spec.identifier.as_str()))
-                .copied();
-            if let Some(p) = same_name.filter(|p| p.is_registered_as(spec)) {
-                kept.push(p.clone());
-                continue;
-            }
-            let predecessor = same_name.and_then(|p| Some((p.clone(), p.succeeded_by(spec)?)));
-            let p = match predecessor {
-                Some((old, next)) => {
-                    succeeded.push(old);
-                    Arc::new(next)
-                }
-                None => Arc::new(Provider::new(spec.clone(), self.shared.http.clone())),
-            };
-            added.push(p.clone());
-            kept.push(p);
-        }
-        let kept_ptrs: std::collections::HashSet<*const Provider> =
-            kept.iter().map(Arc::as_ptr).collect();
-        let gone = |p: &&Arc<Provider>| !kept_ptrs.contains(&Arc::as_ptr(p));
-        for p in current.iter().filter(gone) {
-            // A succeeded provider's keys loop stops; its successor runs its own.
-            p.retired.cancel();
-        }
-        let removed: Vec<Arc<Provider>> = current
-            .iter()
-            .filter(gone)
-            .filter(|p| !succeeded.iter().any(|s| Arc::ptr_eq(s, p)))
-            .cloned()
-            .collect();
-        sources.stored_acls = stored_acls;
-        self.shared
-            .install(Arc::new(Providers::new(kept)), &sources);
-        drop(sources);
-        for p in &succeeded {
-            tracing::info!(organization = %p.spec.organization, provider = %p.spec.identifier, "identity provider changed (client settings only); its sessions go on");
-        }
-        for p in &added {
-            tracing::info!(organization = %p.spec.organization, provider = %p.spec.identifier, issuer = %p.spec.issuer, "identity provider added");
-            self.shared.tracker.spawn(crate::identity::keep_keys_fresh(
-                self.shared.shutdown.clone(),
-                p.clone(),
-            ));
-        }
-        let grace = Duration::from_secs(self.shared.config.identity.removed_provider_grace_secs);
-        for p in removed {
-            tracing::info!(organization = %p.spec.organization, provider = %p.spec.identifier, grace_secs = grace.as_secs(), "identity provider removed; its sessions end at re-authentication or after the grace period");
-            let shutdown = self.shared.shutdown.clone();
-            self.shared.tracker.spawn(async move {
-                tokio::select! {
-                    _ = tokio::time::sleep(grace) => p.revoked.cancel(),
-                    _ = shutdown.cancelled() => {}
-                }
-            });
-        }
-        Ok(())
-    }
-
-    /// The proxy as the management API's data plane.
-    pub fn data_plane(&self) -> Arc<dyn crate::management::DataPlane> {
-        Arc::new(Self {
-            shared: self.shared.clone(),
-            bootstrap: Vec::new(),
-        })
+    /// What the data plane decides with, and its writers' interface: the configuration
+    /// file's reload and the management API write through it.
+    pub fn published(&self) -> Arc<Published> {
+        self.shared.published.clone()
     }
 
     /// Open-connection gauges.
@@ -414,7 +256,7 @@ impl Proxy {
         Arc::new(move || {
             (
                 shared.upstream_answers.load(Ordering::Relaxed),
-                shared.providers_without_keys(),
+                shared.published.load().providers_without_keys(),
             )
         })
     }
@@ -464,48 +306,10 @@ fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
 }
 
 impl Shared {
-    /// Builds and swaps in the snapshot of `providers` and the ACLs of `sources`.
-    fn install(&self, providers: Arc<Providers>, sources: &Sources) {
-        let mut authorization = sources.file_authorization.clone();
-        authorization
-            .acls
-            .extend(sources.stored_acls.iter().cloned());
-        let next = Snapshot {
-            providers,
-            acls: Arc::new(authorization.index()),
-        };
-        if let Ok(mut s) = self.snapshot.write() {
-            *s = Arc::new(next);
-        }
-    }
-
-    fn snapshot(&self) -> Arc<Snapshot> {
-        self.snapshot.read().map(|s| s.clone()).unwrap_or_default()
-    }
-
-    /// The current identity providers.
-    pub(crate) fn providers(&self) -> Arc<Providers> {
-        self.snapshot().providers.clone()
-    }
-
-    /// The current ACLs.
-    pub(crate) fn acls(&self) -> Arc<AclIndex> {
-        self.snapshot().acls.clone()
-    }
-
     pub(crate) fn auth_rules(&self) -> auth::Rules {
         auth::Rules {
             max_session: Duration::from_secs(self.config.identity.max_session_lifetime_secs),
         }
-    }
-
-    /// The providers (`organization`, `identifier`) that have no keys yet.
-    fn providers_without_keys(&self) -> Vec<(String, String)> {
-        self.providers()
-            .iter()
-            .filter(|p| !p.jwks.has_keys())
-            .map(|p| (p.spec.organization.clone(), p.spec.identifier.clone()))
-            .collect()
     }
 
     pub(crate) fn record_auth(&self, provider: &str, outcome: &str) {
@@ -659,48 +463,4 @@ async fn refresh(shared: &Arc<Shared>) -> Result<(), UpstreamError> {
     }
     shared.topology.mark_known();
     Ok(())
-}
-
-impl crate::management::DataPlane for Proxy {
-    fn apply(
-        &self,
-        providers: Vec<ProviderSpec>,
-        acls: Vec<crate::authz::AclBinding>,
-    ) -> Result<(), Vec<(String, String)>> {
-        self.set_stored(providers, acls)
-    }
-
-    fn file_acls(&self) -> Vec<crate::authz::AclBinding> {
-        self.shared
-            .sources
-            .lock()
-            .map(|s| s.file_authorization.acls.clone())
-            .unwrap_or_default()
-    }
-
-    fn providers_without_keys(&self) -> Vec<(String, String)> {
-        self.shared.providers_without_keys()
-    }
-}
-
-/// What would make the stored providers clash with the file's or with each other (the API
-/// checks each write; this guards what two writers may have raced in).
-fn stored_problems(file: &[ProviderSpec], stored: &[ProviderSpec]) -> Vec<(String, String)> {
-    let mut names = std::collections::HashSet::new();
-    let mut issuers = std::collections::HashSet::new();
-    for p in file {
-        names.insert((p.organization.as_str(), p.identifier.as_str()));
-        issuers.insert((p.issuer.as_str(), p.audience.as_str()));
-    }
-    let mut problems = Vec::new();
-    for p in stored {
-        let at = || format!("store provider {}/{}", p.organization, p.identifier);
-        if !names.insert((p.organization.as_str(), p.identifier.as_str())) {
-            problems.push((at(), "identifier registered twice".to_owned()));
-        }
-        if !issuers.insert((p.issuer.as_str(), p.audience.as_str())) {
-            problems.push((at(), "issuer and audience registered twice".to_owned()));
-        }
-    }
-    problems
 }

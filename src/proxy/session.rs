@@ -460,9 +460,8 @@ impl Session {
                         .forward(frame, &header, api, slots, more_buffered, None)
                         .await;
                 };
-                let acls = self.shared.acls();
                 let verdict = authorize::authorize(
-                    &acls,
+                    &self.shared.published.load().acls,
                     &self.shared.decisions,
                     caller,
                     api,
@@ -593,7 +592,7 @@ impl Session {
         auth_bytes: &[u8],
         encode: impl FnOnce(&SaslAuthenticateResponse) -> Result<Bytes, End>,
     ) -> Result<(Bytes, auth::Step), End> {
-        let providers = self.shared.providers();
+        let providers = self.shared.published.load().providers.clone();
         let rules = self.shared.auth_rules();
         let first = !self.auth.serves_requests();
         let (response, step, outcome) =
