@@ -51,10 +51,11 @@ use std::time::{Duration, Instant};
 
 use kafka_oidc_proxy::authz::{AclBinding, AuthorizationConfig};
 use kafka_oidc_proxy::config::Config;
+use kafka_oidc_proxy::field_errors::FieldErrors;
 use kafka_oidc_proxy::identity::{ProviderSpec, http_client};
 use kafka_oidc_proxy::management::{self, Api, Running};
 use kafka_oidc_proxy::proxy::Proxy;
-use kafka_oidc_proxy::snapshot::{Problems, Publish, Snapshot, Stored};
+use kafka_oidc_proxy::snapshot::{Publish, Snapshot, Stored};
 use kafka_oidc_proxy::store::{Store, StoredAcl, StoredProvider};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
@@ -352,11 +353,11 @@ impl Observed {
 }
 
 impl Publish for Observed {
-    fn set_file(&self, authorization: &AuthorizationConfig) -> Result<(), Problems> {
+    fn set_file(&self, authorization: &AuthorizationConfig) -> Result<(), FieldErrors> {
         self.proxy.set_file(authorization)
     }
 
-    fn set_stored(&self, stored: Stored) -> Result<(), Problems> {
+    fn set_stored(&self, stored: Stored) -> Result<(), FieldErrors> {
         let mut watch = self.watch.lock().expect("watch");
         let watched = watch
             .as_ref()

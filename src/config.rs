@@ -4,7 +4,6 @@
 //! then [`Config::validate`], which reports every remaining problem at once, each naming its
 //! field.
 
-use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -13,6 +12,9 @@ use serde::Deserialize;
 
 mod refs;
 
+pub use crate::field_errors::FieldErrors;
+pub use crate::identity::PlainHttp;
+use crate::identity::rules::check_url;
 pub use crate::secret::Secret;
 
 /// The whole configuration.
@@ -447,35 +449,11 @@ impl Upstream {
     }
 }
 
-/// Every problem found in a configuration, each with the field it concerns.
-#[derive(Debug, Default)]
-pub struct ConfigErrors(pub Vec<(String, String)>);
-
-impl ConfigErrors {
-    fn push(&mut self, field: impl Into<String>, message: impl Into<String>) {
-        self.0.push((field.into(), message.into()));
-    }
-}
-
-impl fmt::Display for ConfigErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, (field, message)) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{field}: {message}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for ConfigErrors {}
-
 impl Config {
     /// Reads, parses and validates a configuration file.
-    pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
+    pub fn load(path: &Path) -> Result<Self, FieldErrors> {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigErrors(vec![(
+            FieldErrors(vec![(
                 path.display().to_string(),
                 format!("cannot read: {e}"),
             )])
@@ -485,12 +463,12 @@ impl Config {
 
     /// Parses and validates configuration text.
     /// Secret fields may name an environment variable or a file instead (see `refs`).
-    pub fn parse(text: &str) -> Result<Self, ConfigErrors> {
+    pub fn parse(text: &str) -> Result<Self, FieldErrors> {
         let syntax = |e: toml::de::Error| {
-            ConfigErrors(vec![("config".into(), e.to_string().trim_end().to_owned())])
+            FieldErrors(vec![("config".into(), e.to_string().trim_end().to_owned())])
         };
         let mut table: toml::Table = toml::from_str(text).map_err(syntax)?;
-        let mut errors = ConfigErrors::default();
+        let mut errors = FieldErrors::default();
         let config: Config = if refs::resolve(&mut table, &mut errors) {
             if !errors.0.is_empty() {
                 return Err(errors);
@@ -505,8 +483,8 @@ impl Config {
     }
 
     /// Checks everything serde cannot, reporting all problems at once.
-    pub fn validate(&self) -> Result<(), ConfigErrors> {
-        let mut errors = ConfigErrors::default();
+    pub fn validate(&self) -> Result<(), FieldErrors> {
+        let mut errors = FieldErrors::default();
         self.upstream.validate(&mut errors);
         if self.listeners.is_empty() {
             errors.push("listeners", "at least one listener is required");
@@ -553,8 +531,7 @@ impl Config {
             .sasl
             .as_ref()
             .and_then(|s| s.token_endpoint_uri.as_ref());
-        if let Some(Err(e)) = token_url.map(|u| check_provider_url(u, &self.identity.plain_http()))
-        {
+        if let Some(Err(e)) = token_url.map(|u| check_url(u, &self.identity.plain_http())) {
             errors.push("upstream.sasl.token_endpoint_uri", e);
         }
         let needs_providers = self
@@ -598,7 +575,7 @@ impl Config {
     }
 }
 
-fn check_file(field: &str, path: &Path, errors: &mut ConfigErrors) {
+fn check_file(field: &str, path: &Path, errors: &mut FieldErrors) {
     if !path.is_file() {
         errors.push(field, format!("file {} does not exist", path.display()));
     }
@@ -613,7 +590,7 @@ pub fn is_host_port(s: &str) -> bool {
 }
 
 impl Upstream {
-    fn validate(&self, errors: &mut ConfigErrors) {
+    fn validate(&self, errors: &mut FieldErrors) {
         if self.bootstrap_servers.is_empty() {
             errors.push(
                 "upstream.bootstrap_servers",
@@ -704,7 +681,7 @@ impl Upstream {
 }
 
 impl Listener {
-    fn validate(&self, at: &str, errors: &mut ConfigErrors) {
+    fn validate(&self, at: &str, errors: &mut FieldErrors) {
         if self.name.is_empty() {
             errors.push(format!("{at}.name"), "must not be empty");
         }
@@ -730,16 +707,6 @@ impl Listener {
     }
 }
 
-/// Which provider URLs may be plain `http://` (`identity.allow_http_loopback` and
-/// `identity.allow_http_hosts`); every other one must be https.
-#[derive(Debug, Clone, Default)]
-pub struct PlainHttp {
-    /// Loopback hosts: `localhost`, 127.0.0.0/8, ::1.
-    pub loopback: bool,
-    /// These host names.
-    pub hosts: Vec<String>,
-}
-
 impl IdentityConfig {
     /// The plain-http allowance of provider URLs.
     pub fn plain_http(&self) -> PlainHttp {
@@ -750,67 +717,8 @@ impl IdentityConfig {
     }
 }
 
-/// Checks a provider URL: absolute, https (or http where `plain_http` allows it).
-pub fn check_provider_url(url: &str, plain_http: &PlainHttp) -> Result<(), String> {
-    let parsed = reqwest::Url::parse(url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
-    let (loopback, listed) = match parsed.host() {
-        Some(url::Host::Ipv4(ip)) => (ip.is_loopback(), false),
-        Some(url::Host::Ipv6(ip)) => (ip.is_loopback(), false),
-        Some(url::Host::Domain(d)) => (
-            d == "localhost",
-            plain_http.hosts.iter().any(|h| h.eq_ignore_ascii_case(d)),
-        ),
-        None => return Err(format!("{url:?} has no host")),
-    };
-    match parsed.scheme() {
-        "https" => Ok(()),
-        "http" if listed || (loopback && plain_http.loopback) => Ok(()),
-        "http" if loopback => Err(format!(
-            "{url:?} is http; set identity.allow_http_loopback = true to allow loopback http"
-        )),
-        _ => Err(format!("{url:?} must be https")),
-    }
-}
-
-/// Checks one provider registration, naming fields under `at`.
-fn check_provider(
-    at: &str,
-    p: &crate::identity::ProviderSpec,
-    plain_http: &PlainHttp,
-    errors: &mut ConfigErrors,
-) {
-    for (field, value) in [
-        ("organization", &p.organization),
-        ("identifier", &p.identifier),
-        ("audience", &p.audience),
-    ] {
-        if value.trim().is_empty() {
-            errors.push(format!("{at}.{field}"), "must not be empty");
-        }
-    }
-    let urls = [
-        ("issuer", Some(&p.issuer)),
-        ("jwks_endpoint_uri", p.jwks_endpoint_uri.as_ref()),
-        ("token_endpoint_uri", p.token_endpoint_uri.as_ref()),
-        ("authorize_endpoint_uri", p.authorize_endpoint_uri.as_ref()),
-    ];
-    for (field, url) in urls {
-        if let Some(Err(e)) = url.map(|u| check_provider_url(u, plain_http)) {
-            errors.push(format!("{at}.{field}"), e);
-        }
-    }
-    for (field, value) in [
-        ("sub_claim_name", &p.sub_claim_name),
-        ("groups_claim_name", &p.groups_claim_name),
-    ] {
-        if value.trim().is_empty() {
-            errors.push(format!("{at}.{field}"), "must not be empty");
-        }
-    }
-}
-
 impl IdentityConfig {
-    fn validate(&self, errors: &mut ConfigErrors) {
+    fn validate(&self, errors: &mut FieldErrors) {
         if self.max_session_lifetime_secs == 0 {
             errors.push(
                 "identity.max_session_lifetime_secs",
@@ -825,7 +733,7 @@ impl IdentityConfig {
         }
         for (i, p) in self.providers.iter().enumerate() {
             let at = format!("identity.providers[{i}]");
-            check_provider(&at, p, &self.plain_http(), errors);
+            errors.nest(&at, p.problems(&self.plain_http()));
             for (j, other) in self.providers.iter().enumerate().take(i) {
                 if other.organization == p.organization && other.identifier == p.identifier {
                     errors.push(
@@ -848,7 +756,7 @@ impl IdentityConfig {
 }
 
 impl Management {
-    fn validate(&self, plain_http: &PlainHttp, errors: &mut ConfigErrors) {
+    fn validate(&self, plain_http: &PlainHttp, errors: &mut FieldErrors) {
         for (i, t) in self.tokens.iter().enumerate() {
             let at = format!("management.tokens[{i}]");
             let hex = t.sha256.len() == 64
@@ -875,7 +783,7 @@ impl Management {
             errors.push("management.max_body_bytes", "must be greater than 0");
         }
         if let Some(sso) = &self.sso {
-            check_provider("management.sso", &sso.provider_spec(), plain_http, errors);
+            errors.nest("management.sso", sso.provider_spec().problems(plain_http));
             if sso.admin_groups.is_empty() {
                 errors.push(
                     "management.sso.admin_groups",
@@ -899,7 +807,7 @@ impl Management {
 }
 
 impl Limits {
-    fn validate(&self, errors: &mut ConfigErrors) {
+    fn validate(&self, errors: &mut FieldErrors) {
         let positive = [
             ("limits.max_connections", self.max_connections as u64),
             (
@@ -1066,23 +974,23 @@ mod tests {
         );
         Config::parse(&allowed).unwrap();
         let none = PlainHttp::default();
-        assert!(check_provider_url("https://dev-47119201.okta.com/oauth2/default", &none).is_ok());
+        assert!(check_url("https://dev-47119201.okta.com/oauth2/default", &none).is_ok());
         let loopback = PlainHttp {
             loopback: true,
             hosts: Vec::new(),
         };
-        assert!(check_provider_url("not a url", &loopback).is_err());
+        assert!(check_url("not a url", &loopback).is_err());
         // A named host of a private network (a Compose service) may be plain http; nothing else.
         let keycloak = PlainHttp {
             loopback: false,
             hosts: vec!["keycloak".into()],
         };
         let certs = "http://keycloak:8080/realms/kop/protocol/openid-connect/certs";
-        assert!(check_provider_url(certs, &keycloak).is_ok());
-        assert!(check_provider_url("http://KeyCloak/x", &keycloak).is_ok());
-        assert!(check_provider_url(certs, &loopback).is_err());
-        assert!(check_provider_url("http://keycloak.evil.example/x", &keycloak).is_err());
-        assert!(check_provider_url("http://127.0.0.1/x", &keycloak).is_err());
+        assert!(check_url(certs, &keycloak).is_ok());
+        assert!(check_url("http://KeyCloak/x", &keycloak).is_ok());
+        assert!(check_url(certs, &loopback).is_err());
+        assert!(check_url("http://keycloak.evil.example/x", &keycloak).is_err());
+        assert!(check_url("http://127.0.0.1/x", &keycloak).is_err());
         let hosts = format!(
             "{listener_auth}\n[identity]\nallow_http_hosts = [\"keycloak\"]\n{}",
             provider("http://keycloak:8080/realms/kop", "local")

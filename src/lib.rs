@@ -4,6 +4,7 @@
 pub mod authz;
 pub mod clip;
 pub mod config;
+pub mod field_errors;
 pub mod identity;
 pub mod kafka;
 pub mod management;

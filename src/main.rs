@@ -361,7 +361,7 @@ fn reload_authorization(proxy: &Proxy, path: &Path) {
             Ok(()) => return,
             Err(problems) => problems,
         },
-        Err(errors) => errors.0,
+        Err(errors) => errors,
     };
     for (field, message) in problems {
         tracing::error!(file = %path.display(), field, message, "SIGHUP: configuration not reloaded");

@@ -18,7 +18,8 @@ use tokio_util::task::TaskTracker;
 
 use crate::authz::{AclBinding, AclIndex, AuthorizationConfig};
 use crate::config::Config;
-use crate::identity::{Provider, ProviderSpec, Providers};
+use crate::field_errors::FieldErrors;
+use crate::identity::{PlainHttp, Provider, ProviderSpec, Providers};
 
 /// What the data plane decides with at one moment; replaced whole on every change.
 #[derive(Default)]
@@ -51,19 +52,15 @@ pub struct Stored {
     pub acls: Vec<AclBinding>,
 }
 
-/// Problems that keep a write from being published, each as (field, message); nothing
-/// changes then.
-pub type Problems = Vec<(String, String)>;
-
 /// The writers' interface to the published state.
 pub trait Publish: Send + Sync + 'static {
     /// Replaces the configuration file's ACL bindings and super users (the stored ones
     /// stay). The next request of every connection is decided by the new ones.
-    fn set_file(&self, authorization: &AuthorizationConfig) -> Result<(), Problems>;
+    fn set_file(&self, authorization: &AuthorizationConfig) -> Result<(), FieldErrors>;
 
     /// Makes `stored` (beside the configuration file's) the identity providers and ACL
     /// bindings the data plane decides with.
-    fn set_stored(&self, stored: Stored) -> Result<(), Problems>;
+    fn set_stored(&self, stored: Stored) -> Result<(), FieldErrors>;
 
     /// The snapshot decided with now.
     fn current(&self) -> Arc<Snapshot>;
@@ -82,6 +79,8 @@ pub struct Published {
     /// Held while a snapshot is built and swapped in.
     sources: Mutex<Sources>,
     file_providers: Vec<ProviderSpec>,
+    /// Which provider URLs may be plain http.
+    plain_http: PlainHttp,
     removed_provider_grace: Duration,
     /// Fetches the providers' keys.
     http: reqwest::Client,
@@ -115,6 +114,7 @@ impl Published {
             current: ArcSwap::from_pointee(first),
             sources: Mutex::new(sources),
             file_providers: config.identity.providers.clone(),
+            plain_http: config.identity.plain_http(),
             removed_provider_grace: Duration::from_secs(
                 config.identity.removed_provider_grace_secs,
             ),
@@ -149,18 +149,15 @@ fn build(providers: Arc<Providers>, sources: &Sources) -> Snapshot {
 
 impl Publish for Published {
     /// A section with problems (each with its field) changes nothing.
-    fn set_file(&self, authorization: &AuthorizationConfig) -> Result<(), Problems> {
+    fn set_file(&self, authorization: &AuthorizationConfig) -> Result<(), FieldErrors> {
         let organizations: BTreeSet<&str> = self
             .file_providers
             .iter()
             .map(|p| p.organization.as_str())
             .collect();
-        let problems = authorization.problems(&organizations);
-        if !problems.is_empty() {
-            return Err(problems);
-        }
+        authorization.problems(&organizations).into_result()?;
         let Ok(mut sources) = self.sources.lock() else {
-            return Err(vec![("authorization".into(), "state unavailable".into())]);
+            return Err(FieldErrors::one("authorization", "state unavailable"));
         };
         sources.file_authorization = authorization.clone();
         self.install(self.load().providers.clone(), &sources);
@@ -176,16 +173,13 @@ impl Publish for Published {
     /// and the sessions it authenticated end at their next re-authentication or after
     /// `identity.removed_provider_grace_secs`, whichever comes first. A changed one counts as
     /// removed and added, unless only its client settings changed
-    /// ([`Provider::succeeded_by`]): then its sessions go on. Problems (each with its field)
+    /// ([`Provider::succeeded_by`]): then its sessions go on. FieldErrors (each with its field)
     /// change nothing.
-    fn set_stored(&self, stored: Stored) -> Result<(), Problems> {
+    fn set_stored(&self, stored: Stored) -> Result<(), FieldErrors> {
         let file = &self.file_providers;
-        let problems = stored_problems(file, &stored.providers);
-        if !problems.is_empty() {
-            return Err(problems);
-        }
+        self.stored_problems(&stored.providers).into_result()?;
         let Ok(mut sources) = self.sources.lock() else {
-            return Err(vec![("store".into(), "state unavailable".into())]);
+            return Err(FieldErrors::one("store", "state unavailable"));
         };
         let current = self.load().providers.clone();
         let mut kept = Vec::new();
@@ -265,24 +259,28 @@ impl Publish for Published {
     }
 }
 
-/// What would make the stored providers clash with the file's or with each other (the API
-/// checks each write; this guards what two writers may have raced in).
-fn stored_problems(file: &[ProviderSpec], stored: &[ProviderSpec]) -> Problems {
-    let mut names = HashSet::new();
-    let mut issuers = HashSet::new();
-    for p in file {
-        names.insert((p.organization.as_str(), p.identifier.as_str()));
-        issuers.insert((p.issuer.as_str(), p.audience.as_str()));
-    }
-    let mut problems = Vec::new();
-    for p in stored {
-        let at = || format!("store provider {}/{}", p.organization, p.identifier);
-        if !names.insert((p.organization.as_str(), p.identifier.as_str())) {
-            problems.push((at(), "identifier registered twice".to_owned()));
+impl Published {
+    /// What keeps the stored providers from being used: the rules of a registration, and a
+    /// clash with the file's providers or with each other (the API checks each write; this
+    /// guards what two writers may have raced in, or what reached the store around the API).
+    fn stored_problems(&self, stored: &[ProviderSpec]) -> FieldErrors {
+        let mut names = HashSet::new();
+        let mut issuers = HashSet::new();
+        for p in &self.file_providers {
+            names.insert((p.organization.as_str(), p.identifier.as_str()));
+            issuers.insert((p.issuer.as_str(), p.audience.as_str()));
         }
-        if !issuers.insert((p.issuer.as_str(), p.audience.as_str())) {
-            problems.push((at(), "issuer and audience registered twice".to_owned()));
+        let mut problems = FieldErrors::default();
+        for p in stored {
+            let at = format!("store provider {}/{}", p.organization, p.identifier);
+            problems.nest(&at, p.problems(&self.plain_http));
+            if !names.insert((p.organization.as_str(), p.identifier.as_str())) {
+                problems.push(&at, "identifier registered twice");
+            }
+            if !issuers.insert((p.issuer.as_str(), p.audience.as_str())) {
+                problems.push(&at, "issuer and audience registered twice");
+            }
         }
+        problems
     }
-    problems
 }

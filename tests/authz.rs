@@ -441,7 +441,7 @@ async fn an_acl_removed_at_run_time_denies_the_next_request_of_a_live_connection
         section(&[acl("ALLOW", "User:x", "READ", "TOPIC", "LITERAL", "t")
             .replace("\"acme\"", "\"nobody\"")]);
     let problems = proxy.proxy.published().set_file(&bad).unwrap_err();
-    assert_eq!(problems[0].0, "authorization.acls[0].organization");
+    assert_eq!(problems.0[0].0, "authorization.acls[0].organization");
     let r = c.request(9, &produce(&[&topic], -1)).await;
     assert_eq!(
         r.responses[0].partition_responses[0].error_code, 0,

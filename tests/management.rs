@@ -8,9 +8,10 @@ use std::sync::{Arc, Mutex};
 
 use kafka_oidc_proxy::authz::{AclBinding, AuthorizationConfig};
 use kafka_oidc_proxy::config::Config;
+use kafka_oidc_proxy::field_errors::FieldErrors;
 use kafka_oidc_proxy::identity::ProviderSpec;
 use kafka_oidc_proxy::management::{self, Running};
-use kafka_oidc_proxy::snapshot::{Problems, Publish, Snapshot, Stored};
+use kafka_oidc_proxy::snapshot::{Publish, Snapshot, Stored};
 use serde_json::{Value, json};
 
 const ADMIN_TOKEN: &str = "platform-admin-token";
@@ -26,12 +27,12 @@ struct Recorded(
 );
 
 impl Publish for Recorded {
-    fn set_file(&self, authorization: &AuthorizationConfig) -> Result<(), Problems> {
+    fn set_file(&self, authorization: &AuthorizationConfig) -> Result<(), FieldErrors> {
         *self.2.lock().expect("lock") = authorization.acls.clone();
         Ok(())
     }
 
-    fn set_stored(&self, stored: Stored) -> Result<(), Problems> {
+    fn set_stored(&self, stored: Stored) -> Result<(), FieldErrors> {
         *self.0.lock().expect("lock") = stored.providers;
         *self.1.lock().expect("lock") = stored.acls;
         Ok(())

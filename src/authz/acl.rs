@@ -8,6 +8,8 @@ use std::str::FromStr;
 
 use serde::Deserialize;
 
+use crate::field_errors::FieldErrors;
+
 /// Why a binding's field could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -309,39 +311,36 @@ fn literal() -> PatternType {
 
 impl AclBinding {
     /// Problems a valid binding cannot have, each with the field it concerns.
-    pub fn problems(&self) -> Vec<(&'static str, String)> {
-        let mut problems = Vec::new();
+    pub fn problems(&self) -> FieldErrors {
+        let mut problems = FieldErrors::default();
         if self.organization.is_empty() {
-            problems.push(("organization", "must not be empty".to_owned()));
+            problems.push("organization", "must not be empty");
         }
         if self.resource_name.is_empty() {
-            problems.push(("resource_name", "must not be empty".to_owned()));
+            problems.push("resource_name", "must not be empty");
         }
         if self.resource_name.len() > MAX_NAME_BYTES {
-            problems.push((
+            problems.push(
                 "resource_name",
                 format!("must be at most {MAX_NAME_BYTES} bytes"),
-            ));
+            );
         }
         if self.principal.to_string().len() > MAX_NAME_BYTES {
-            problems.push((
+            problems.push(
                 "principal",
                 format!("must be at most {MAX_NAME_BYTES} bytes"),
-            ));
+            );
         }
         if self.resource_type == ResourceType::Cluster
             && !(self.resource_name == CLUSTER_NAME && self.pattern_type == PatternType::Literal)
         {
-            problems.push((
+            problems.push(
                 "resource_name",
                 format!("a CLUSTER binding names the LITERAL resource {CLUSTER_NAME:?}"),
-            ));
+            );
         }
         if self.pattern_type == PatternType::Prefixed && self.resource_name == "*" {
-            problems.push((
-                "resource_name",
-                "PREFIXED \"*\" matches only names starting with \"*\"; use LITERAL \"*\" for every resource".to_owned(),
-            ));
+            problems.push("resource_name", "PREFIXED \"*\" matches only names starting with \"*\"; use LITERAL \"*\" for every resource");
         }
         problems
     }

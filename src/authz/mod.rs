@@ -17,6 +17,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
 
+use crate::field_errors::FieldErrors;
+
 /// `[authorization]` of the configuration file.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -30,7 +32,7 @@ pub struct AuthorizationConfig {
 impl AuthorizationConfig {
     /// Problems with the section, each with its field, given the organizations that have an
     /// identity provider (a binding for any other could never apply: most likely a typo).
-    pub fn problems(&self, organizations: &BTreeSet<&str>) -> Vec<(String, String)> {
+    pub fn problems(&self, organizations: &BTreeSet<&str>) -> FieldErrors {
         let unknown = |org: &str| {
             format!(
                 "organization {org:?} has no identity provider (known: {})",
@@ -41,21 +43,19 @@ impl AuthorizationConfig {
                     .join(", ")
             )
         };
-        let mut problems = Vec::new();
+        let mut problems = FieldErrors::default();
         for org in self.super_users.keys() {
             if !organizations.contains(org.as_str()) {
-                problems.push((format!("authorization.super_users.{org}"), unknown(org)));
+                problems.push(format!("authorization.super_users.{org}"), unknown(org));
             }
         }
         for (i, b) in self.acls.iter().enumerate() {
-            for (field, message) in b.problems() {
-                problems.push((format!("authorization.acls[{i}].{field}"), message));
-            }
+            problems.nest(&format!("authorization.acls[{i}]"), b.problems());
             if !b.organization.is_empty() && !organizations.contains(b.organization.as_str()) {
-                problems.push((
+                problems.push(
                     format!("authorization.acls[{i}].organization"),
                     unknown(&b.organization),
-                ));
+                );
             }
         }
         problems

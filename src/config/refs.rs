@@ -4,7 +4,7 @@
 //! only in the file: a provider registered through the management API cannot make the proxy read
 //! its environment or its files.
 
-use super::ConfigErrors;
+use super::FieldErrors;
 
 /// The fields that may refer to their value, as paths into the file (`*`: every array element).
 pub(super) const SECRET_FIELDS: &[&[&str]] = &[
@@ -17,7 +17,7 @@ pub(super) const SECRET_FIELDS: &[&[&str]] = &[
 
 /// Replaces every reference at a secret field by the value it names. Returns whether any was
 /// found; errors name the field.
-pub(super) fn resolve(table: &mut toml::Table, errors: &mut ConfigErrors) -> bool {
+pub(super) fn resolve(table: &mut toml::Table, errors: &mut FieldErrors) -> bool {
     let mut found = false;
     for path in SECRET_FIELDS {
         if let Some(value) = table.get_mut(path[0]) {
@@ -32,7 +32,7 @@ fn walk(
     rest: &[&str],
     at: String,
     found: &mut bool,
-    errors: &mut ConfigErrors,
+    errors: &mut FieldErrors,
 ) {
     match rest.split_first() {
         None => {
@@ -58,7 +58,7 @@ fn walk(
 
 /// The value a `{ env = ... }` or `{ file = ... }` table names; `None` when `value` is not a
 /// table (an ordinary value, left to the typed parse). A table that is neither is an error.
-fn reference(value: &toml::Value, at: &str, errors: &mut ConfigErrors) -> Option<String> {
+fn reference(value: &toml::Value, at: &str, errors: &mut FieldErrors) -> Option<String> {
     let table = value.as_table()?;
     let (kind, source) = match (table.len(), table.iter().next()) {
         (1, Some((kind, toml::Value::String(source)))) if kind == "env" || kind == "file" => {

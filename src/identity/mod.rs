@@ -4,6 +4,7 @@
 
 pub mod claims;
 pub mod jwks;
+pub mod rules;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use jwks::{Jwks, JwksTiming};
+pub use rules::PlainHttp;
 
 /// An identity provider as registered for an organization (the management API's fields, plus
 /// timing settings).

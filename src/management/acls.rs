@@ -150,10 +150,11 @@ fn read_binding(org: &str, fields: &mut Fields) -> Option<AclBinding> {
         permission: permission?,
     };
     let problems = binding.problems();
-    for (field, message) in &problems {
-        fields.error(field, message.clone());
+    let valid = problems.is_empty();
+    for (field, message) in problems {
+        fields.error(&field, message);
     }
-    problems.is_empty().then_some(binding)
+    valid.then_some(binding)
 }
 
 fn stored(b: &AclBinding, now: i64) -> StoredAcl {

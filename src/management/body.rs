@@ -96,6 +96,11 @@ impl Fields {
             .push(message.into());
     }
 
+    /// Whether a problem with `field` is recorded.
+    pub(crate) fn has_error(&self, field: &str) -> bool {
+        self.errors.contains_key(&format!("{}{field}", self.prefix))
+    }
+
     /// A string field.
     pub(crate) fn string(&mut self, field: &str) -> Given<String> {
         match self.map.remove(field) {

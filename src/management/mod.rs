@@ -40,7 +40,7 @@ pub use providers::REDACTED;
 pub struct Api {
     store: Store,
     auth: auth::Authenticator,
-    plain_http: crate::config::PlainHttp,
+    plain_http: crate::identity::PlainHttp,
     max_body_bytes: usize,
     /// Providers of the configuration file: read-only here.
     config_providers: Vec<ProviderSpec>,
@@ -62,7 +62,7 @@ impl Api {
     pub fn new(
         management: &Management,
         store: Store,
-        plain_http: crate::config::PlainHttp,
+        plain_http: crate::identity::PlainHttp,
         config_providers: Vec<ProviderSpec>,
         data_plane: Arc<dyn Publish>,
         http: reqwest::Client,
@@ -200,7 +200,12 @@ impl Api {
             })
         })
         .await
-        .unwrap_or_else(|e| Err(vec![("store".into(), format!("apply failed: {e}"))]));
+        .unwrap_or_else(|e| {
+            Err(crate::field_errors::FieldErrors::one(
+                "store",
+                format!("apply failed: {e}"),
+            ))
+        });
         match outcome {
             Ok(()) => {
                 tracing::info!(

@@ -152,36 +152,12 @@ fn read_body(api: &Api, org: &str, mode: Mode, fields: &mut Fields, p: &mut Stor
     check(api, fields, p);
 }
 
-/// The rules on the values, as for providers in the configuration file.
+/// The rules on the values, as for providers in the configuration file. A field already
+/// refused (absent, null, of the wrong type) is not reported again.
 fn check(api: &Api, fields: &mut Fields, p: &StoredProvider) {
-    for (field, value) in [
-        ("identifier", &p.identifier),
-        ("audience", &p.audience),
-        ("sub_claim_name", &p.sub_claim_name),
-        ("groups_claim_name", &p.groups_claim_name),
-    ] {
-        if value.trim().is_empty() {
-            fields.error(field, "Must not be empty.");
-        } else if value.chars().count() > 1024 || value.chars().any(char::is_control) {
-            fields.error(
-                field,
-                "Must be at most 1024 characters, without control characters.",
-            );
-        }
-    }
-    let urls = [
-        ("issuer", Some(&p.issuer)),
-        ("jwks_endpoint_uri", p.jwks_endpoint_uri.as_ref()),
-        ("token_endpoint_uri", p.token_endpoint_uri.as_ref()),
-        ("authorize_endpoint_uri", p.authorize_endpoint_uri.as_ref()),
-    ];
-    for (field, url) in urls {
-        let Some(url) = url else { continue };
-        if field == "issuer" && url.is_empty() {
-            continue; // already "required" or set: reported by the presence check
-        }
-        if let Err(e) = crate::config::check_provider_url(url, &api.plain_http) {
-            fields.error(field, e);
+    for (field, message) in super::spec_of(p).problems(&api.plain_http) {
+        if !fields.has_error(&field) {
+            fields.error(&field, message);
         }
     }
 }
