@@ -46,7 +46,7 @@ fn encode<M: kafka_protocol::protocol::Encodable>(
     body: &M,
 ) -> Result<Bytes, DecodeError> {
     encode_response(api, header.api_version, header.correlation_id, body)
-        .map_err(|e| DecodeError::Invalid(e.to_string()))
+        .map_err(|e| DecodeError::Invalid(e.into()))
 }
 
 #[cfg(test)]

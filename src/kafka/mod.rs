@@ -52,7 +52,7 @@ pub enum DecodeError {
     /// The message passed the structural check but the crate's decoder refused it
     /// (a version it does not know, invalid UTF-8, ...).
     #[error("invalid message: {0}")]
-    Invalid(String),
+    Invalid(#[source] anyhow::Error),
 }
 
 /// The one entry point through which any request body is decoded: the body is walked first
@@ -76,7 +76,7 @@ fn decode_checked<T: Decodable>(
     let api = ApiKey::try_from(key).map_err(|()| DecodeError::UnknownApiKey(key))?;
     schema::check(api, direction, version, body)?;
     let mut buf = body.clone();
-    T::decode(&mut buf, version).map_err(|e| DecodeError::Invalid(e.to_string()))
+    T::decode(&mut buf, version).map_err(DecodeError::Invalid)
 }
 
 /// Decodes a body of any message the proxy decodes, through the guarded entry point, and
@@ -152,15 +152,14 @@ pub fn leading_string(
     let flexible = schema::first_flexible_version(api).is_some_and(|v| version >= v);
     let mut w = walk::Walker::new(body, flexible);
     w.string()?
-        .map(|b| String::from_utf8(b.to_vec()).map_err(|e| DecodeError::Invalid(e.to_string())))
+        .map(|b| String::from_utf8(b.to_vec()).map_err(|e| DecodeError::Invalid(e.into())))
         .transpose()
 }
 
 /// Encodes a message body alone (no length, no header).
 pub fn encode_body<M: Encodable>(version: i16, body: &M) -> Result<Bytes, EncodeError> {
     let mut buf = BytesMut::with_capacity(64);
-    body.encode(&mut buf, version)
-        .map_err(|e| EncodeError(e.to_string()))?;
+    body.encode(&mut buf, version).map_err(EncodeError)?;
     Ok(buf.freeze())
 }
 
@@ -169,7 +168,7 @@ pub fn encode_body<M: Encodable>(version: i16, body: &M) -> Result<Bytes, Encode
 pub fn replace_body(frame: &[u8], body_offset: usize, body: &[u8]) -> Result<Bytes, EncodeError> {
     let header = &frame[4..body_offset];
     let len = i32::try_from(header.len() + body.len())
-        .map_err(|_| EncodeError("frame too large".into()))?;
+        .map_err(|_| EncodeError(anyhow::anyhow!("frame too large")))?;
     let mut buf = BytesMut::with_capacity(4 + header.len() + body.len());
     buf.put_i32(len);
     buf.put_slice(header);
@@ -207,7 +206,8 @@ pub fn response_frame(
         buf.put_u8(0); // empty tagged fields
     }
     buf.put_slice(body);
-    let len = i32::try_from(buf.len() - 4).map_err(|_| EncodeError("frame too large".into()))?;
+    let len = i32::try_from(buf.len() - 4)
+        .map_err(|_| EncodeError(anyhow::anyhow!("frame too large")))?;
     buf[..4].copy_from_slice(&len.to_be_bytes());
     Ok(buf.freeze())
 }
@@ -226,9 +226,9 @@ pub fn encode_response_with_header_version<M: Encodable>(
     if header_version >= 1 {
         buf.put_u8(0); // empty tagged fields
     }
-    body.encode(&mut buf, version)
-        .map_err(|e| EncodeError(e.to_string()))?;
-    let len = i32::try_from(buf.len() - 4).map_err(|_| EncodeError("frame too large".into()))?;
+    body.encode(&mut buf, version).map_err(EncodeError)?;
+    let len = i32::try_from(buf.len() - 4)
+        .map_err(|_| EncodeError(anyhow::anyhow!("frame too large")))?;
     buf[..4].copy_from_slice(&len.to_be_bytes());
     Ok(buf.freeze())
 }
@@ -236,7 +236,7 @@ pub fn encode_response_with_header_version<M: Encodable>(
 /// A message could not be encoded (a field does not fit the version).
 #[derive(Debug, thiserror::Error)]
 #[error("cannot encode message: {0}")]
-pub struct EncodeError(pub String);
+pub struct EncodeError(#[source] pub anyhow::Error);
 
 /// A complete request frame with a v1/v2 request header and a body already encoded.
 pub fn request_frame(
@@ -251,15 +251,16 @@ pub fn request_frame(
     buf.put_i16(api as i16);
     buf.put_i16(version);
     buf.put_i32(correlation_id);
-    let id_len =
-        i16::try_from(client_id.len()).map_err(|_| EncodeError("client id too long".into()))?;
+    let id_len = i16::try_from(client_id.len())
+        .map_err(|_| EncodeError(anyhow::anyhow!("client id too long")))?;
     buf.put_i16(id_len);
     buf.put_slice(client_id.as_bytes());
     if api.request_header_version(version) >= 2 {
         buf.put_u8(0);
     }
     buf.put_slice(body);
-    let len = i32::try_from(buf.len() - 4).map_err(|_| EncodeError("frame too large".into()))?;
+    let len = i32::try_from(buf.len() - 4)
+        .map_err(|_| EncodeError(anyhow::anyhow!("frame too large")))?;
     buf[..4].copy_from_slice(&len.to_be_bytes());
     Ok(buf.freeze())
 }
@@ -278,16 +279,16 @@ pub fn encode_request<M: Encodable>(
     buf.put_i16(api as i16);
     buf.put_i16(version);
     buf.put_i32(correlation_id);
-    let id_len =
-        i16::try_from(client_id.len()).map_err(|_| EncodeError("client id too long".into()))?;
+    let id_len = i16::try_from(client_id.len())
+        .map_err(|_| EncodeError(anyhow::anyhow!("client id too long")))?;
     buf.put_i16(id_len);
     buf.put_slice(client_id.as_bytes());
     if api.request_header_version(version) >= 2 {
         buf.put_u8(0);
     }
-    body.encode(&mut buf, version)
-        .map_err(|e| EncodeError(e.to_string()))?;
-    let len = i32::try_from(buf.len() - 4).map_err(|_| EncodeError("frame too large".into()))?;
+    body.encode(&mut buf, version).map_err(EncodeError)?;
+    let len = i32::try_from(buf.len() - 4)
+        .map_err(|_| EncodeError(anyhow::anyhow!("frame too large")))?;
     buf[..4].copy_from_slice(&len.to_be_bytes());
     Ok(buf.freeze())
 }

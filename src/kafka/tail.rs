@@ -68,7 +68,7 @@ impl Tail {
     pub fn push<T: Encodable>(&mut self, entry: &T) -> Result<(), EncodeError> {
         entry
             .encode(&mut self.bytes, self.version)
-            .map_err(|e| EncodeError(e.to_string()))?;
+            .map_err(EncodeError)?;
         self.count += 1;
         Ok(())
     }
@@ -95,7 +95,7 @@ pub fn encode_with_tail<M: LastArray>(mut response: M, tail: &Tail) -> Result<By
     let empty = super::encode_body(version, &response)?;
     let marker: &[u8] = if flexible { &[1, 0] } else { &[0, 0, 0, 0] };
     if !empty.ends_with(marker) {
-        return Err(EncodeError(format!(
+        return Err(EncodeError(anyhow::anyhow!(
             "{:?} v{version}: its last field is not an empty array",
             M::API
         )));
@@ -113,8 +113,7 @@ pub fn encode_with_tail<M: LastArray>(mut response: M, tail: &Tail) -> Result<By
         out.put_i32(i32::try_from(count).map_err(|_| too_many(count))?);
     }
     for e in &entries {
-        e.encode(&mut out, version)
-            .map_err(|e| EncodeError(e.to_string()))?;
+        e.encode(&mut out, version).map_err(EncodeError)?;
     }
     out.put_slice(&tail.bytes);
     if flexible {
@@ -129,7 +128,7 @@ pub fn encode_with_tail<M: LastArray>(mut response: M, tail: &Tail) -> Result<By
 }
 
 fn too_many(count: usize) -> EncodeError {
-    EncodeError(format!("{count} entries do not fit one array"))
+    EncodeError(anyhow::anyhow!("{count} entries do not fit one array"))
 }
 
 fn put_uvarint(buf: &mut BytesMut, mut value: u32) {

@@ -135,6 +135,12 @@ pub enum UpstreamError {
     /// The broker refused the proxy's SASL credentials or mechanism.
     #[error("sasl authentication to the broker failed: {0}")]
     Sasl(String),
+    /// No token for the proxy's own OAUTHBEARER login.
+    #[error("sasl authentication to the broker: {0}")]
+    Token(#[from] crate::proxy::upstream_token::TokenError),
+    /// One of the proxy's own requests could not be encoded.
+    #[error("{0}")]
+    Encode(#[from] crate::kafka::EncodeError),
     /// The broker's bytes could not be framed.
     #[error("broker framing: {0}")]
     Frame(#[from] FrameError),
@@ -247,10 +253,7 @@ impl Connector {
         };
         let credentials = match &self.token {
             Some(source) => {
-                let token = source
-                    .token()
-                    .await
-                    .map_err(|e| UpstreamError::Sasl(e.to_string()))?;
+                let token = source.token().await?;
                 Credentials::Token(token)
             }
             None => Credentials::Password {
@@ -298,14 +301,13 @@ pub async fn round_trip<R: Request + Encodable>(
     request: &R,
 ) -> Result<R::Response, UpstreamError> {
     let api = ApiKey::try_from(R::KEY).map_err(|()| DecodeError::UnknownApiKey(R::KEY))?;
-    let frame = kafka::encode_request(api, version, correlation_id, client_id, request)
-        .map_err(|e| UpstreamError::Sasl(e.to_string()))?;
+    let frame = kafka::encode_request(api, version, correlation_id, client_id, request)?;
     let frame = exchange.exchange(frame, api, version).await?;
     let (id, offset) = parse_response_header(&frame, api.response_header_version(version))?;
     if id != correlation_id {
-        return Err(UpstreamError::Decode(DecodeError::Invalid(format!(
-            "correlation id {id}, expected {correlation_id}"
-        ))));
+        return Err(UpstreamError::Decode(DecodeError::Invalid(
+            anyhow::anyhow!("correlation id {id}, expected {correlation_id}"),
+        )));
     }
     Ok(kafka::decode_response::<R>(
         version,

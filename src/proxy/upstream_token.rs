@@ -14,9 +14,15 @@ pub enum TokenError {
     /// The configuration lacks a field (validation normally catches this first).
     #[error("upstream.sasl.{0} is required for OAUTHBEARER")]
     Missing(&'static str),
-    /// The token endpoint could not be reached or refused the client.
+    /// The token endpoint could not be reached, or its answer could not be read.
     #[error("token endpoint: {0}")]
-    Endpoint(String),
+    Unreachable(#[source] reqwest::Error),
+    /// The token endpoint refused the client.
+    #[error("token endpoint: HTTP {status} for client {client_id:?}")]
+    Refused {
+        status: reqwest::StatusCode,
+        client_id: String,
+    },
 }
 
 #[derive(Deserialize)]
@@ -74,7 +80,6 @@ impl TokenSource {
                 &url::form_urlencoded::byte_serialize(scope.as_bytes()).collect::<String>(),
             );
         }
-        let endpoint_err = |e: String| TokenError::Endpoint(e);
         let response = self
             .http
             .post(&self.endpoint)
@@ -83,18 +88,18 @@ impl TokenSource {
             .body(form)
             .send()
             .await
-            .map_err(|e| endpoint_err(e.without_url().to_string()))?;
+            .map_err(|e| TokenError::Unreachable(e.without_url()))?;
         let status = response.status();
         if !status.is_success() {
-            return Err(endpoint_err(format!(
-                "HTTP {status} for client {:?}",
-                self.client_id
-            )));
+            return Err(TokenError::Refused {
+                status,
+                client_id: self.client_id.clone(),
+            });
         }
         let body: TokenResponse = response
             .json()
             .await
-            .map_err(|e| endpoint_err(e.without_url().to_string()))?;
+            .map_err(|e| TokenError::Unreachable(e.without_url()))?;
         let lifetime = Duration::from_secs(body.expires_in.unwrap_or(300));
         *cached = Some((
             body.access_token.clone(),

@@ -357,10 +357,9 @@ impl Req<'_> {
         let mut buf = BytesMut::with_capacity(self.frame.len());
         buf.put_i32(0);
         buf.put_slice(header);
-        body.encode(&mut buf, self.version())
-            .map_err(|e| EncodeError(e.to_string()))?;
-        let len =
-            i32::try_from(buf.len() - 4).map_err(|_| EncodeError("frame too large".into()))?;
+        body.encode(&mut buf, self.version()).map_err(EncodeError)?;
+        let len = i32::try_from(buf.len() - 4)
+            .map_err(|_| EncodeError(anyhow::anyhow!("frame too large")))?;
         buf[..4].copy_from_slice(&len.to_be_bytes());
         Ok(buf.freeze())
     }
