@@ -20,18 +20,18 @@ use crate::identity::{Provider, Providers};
 
 /// Who made a request, for the audit log.
 #[derive(Debug, Clone)]
-pub(crate) enum Caller {
+pub(crate) enum ApiCaller {
     /// An API token, by its configured name.
     Token(String),
     /// A user of the platform's identity provider, by the subject claim.
     User(String),
 }
 
-impl fmt::Display for Caller {
+impl fmt::Display for ApiCaller {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Caller::Token(name) => write!(f, "token:{name}"),
-            Caller::User(user) => write!(f, "sso:{user}"),
+            ApiCaller::Token(name) => write!(f, "token:{name}"),
+            ApiCaller::User(user) => write!(f, "sso:{user}"),
         }
     }
 }
@@ -72,12 +72,12 @@ impl Authenticator {
         &self,
         headers: &HeaderMap,
         org: &str,
-    ) -> Result<Caller, ApiError> {
+    ) -> Result<ApiCaller, ApiError> {
         let token = bearer(headers).ok_or(ApiError::Unauthenticated)?;
         let digest = super::token_hash(token);
         if let Some(rule) = self.tokens.iter().find(|t| t.sha256 == digest) {
             return if manages(&rule.organization, org) {
-                Ok(Caller::Token(rule.name.clone()))
+                Ok(ApiCaller::Token(rule.name.clone()))
             } else {
                 Err(ApiError::NotFound)
             };
@@ -99,7 +99,7 @@ impl Authenticator {
             return Err(ApiError::Forbidden);
         }
         if granted.any(|g| manages(&g.organization, org)) {
-            Ok(Caller::User(identity.user))
+            Ok(ApiCaller::User(identity.user))
         } else {
             Err(ApiError::NotFound)
         }

@@ -91,7 +91,7 @@ impl Api {
     }
 
     /// Checks the caller's credentials against `org` (see [`auth`]).
-    async fn authorize(&self, headers: &HeaderMap, org: &str) -> Result<auth::Caller, ApiError> {
+    async fn authorize(&self, headers: &HeaderMap, org: &str) -> Result<auth::ApiCaller, ApiError> {
         self.auth.authorize(headers, org).await
     }
 
