@@ -91,6 +91,19 @@ fn bench(c: &mut Criterion) {
             produce_acks(h.api_version, &frame[h.body_offset..]).expect("acks")
         })
     });
+    // The structural check every request passes before it is decoded or forwarded.
+    g.bench_function("check (produce v9, 1 topic)", |b| {
+        b.iter(|| {
+            let h = parse_request_header(&frame).expect("header");
+            kafka_oidc_proxy::kafka::check_request(
+                0,
+                h.api_version,
+                &frame[h.body_offset..],
+                100_000,
+            )
+            .expect("valid")
+        })
+    });
     // What the metrics add to one request on the data plane: its bytes in and out, its
     // count, the clock read at arrival and the latency observed when its response is written.
     let bytes = METRICS.listener_bytes("bench", false);

@@ -46,6 +46,9 @@ pub enum DecodeError {
     /// The proxy never decodes this message, so it has no walker for it.
     #[error("the proxy does not decode this message")]
     NoSchema,
+    /// Kafka's definitions (as kafka-protocol decodes them) have no such version.
+    #[error("{api} v{version} is not a version Kafka defines")]
+    UnknownVersion { api: &'static str, version: i16 },
     /// The API key is not one Kafka defines.
     #[error("unknown API key {0}")]
     UnknownApiKey(i16),
