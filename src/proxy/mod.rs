@@ -7,7 +7,11 @@ mod auth;
 pub mod fuzzing;
 mod link;
 mod rewrite;
+#[cfg(test)]
+mod scripted;
 mod session;
+#[cfg(test)]
+mod tests;
 pub mod topology;
 pub mod upstream;
 pub mod upstream_token;

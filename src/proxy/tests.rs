@@ -1,0 +1,172 @@
+//! The session loop byte by byte, against the scripted broker: order of responses, local
+//! answers among forwarded ones, `acks=0`, and the rewrite of broker addresses.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Decodable, Request, StrBytes};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+use super::Proxy;
+use super::scripted::{Reply, Script, ScriptedBroker};
+use crate::config::Config;
+use crate::kafka::codec::FrameReader;
+use crate::kafka::encode_request;
+use crate::kafka::header::parse_response_header;
+
+/// A proxy with one plain listener (`authentication = "none"`) in front of `broker`, once it
+/// knows the broker.
+async fn proxy_for(broker: &ScriptedBroker) -> Proxy {
+    let text = format!(
+        "[upstream]\nbootstrap_servers = [\"{}\"]\n\
+         [[listeners]]\nname = \"test\"\nbind_address = \"127.0.0.1\"\nadvertised_host = \"127.0.0.1\"\n\
+         bootstrap_port = 0\nbroker_port_base = 0\nauthentication = \"none\"\n",
+        broker.addr
+    );
+    let config = Config::parse(&text).expect("valid configuration");
+    let proxy = Proxy::start(config).await.expect("starts");
+    tokio::time::timeout(Duration::from_secs(10), proxy.ready())
+        .await
+        .expect("the proxy knows the scripted broker");
+    proxy
+}
+
+struct Client {
+    frames: FrameReader<OwnedReadHalf>,
+    write: OwnedWriteHalf,
+}
+
+impl Client {
+    async fn connect(proxy: &Proxy) -> Self {
+        let addr = proxy.bootstrap_addr("test").expect("the test listener");
+        let (read, write) = TcpStream::connect(addr)
+            .await
+            .expect("connect")
+            .into_split();
+        Self {
+            frames: FrameReader::new(read, 1 << 20),
+            write,
+        }
+    }
+
+    /// Sends a request without waiting for its response.
+    async fn send<R: Request>(&mut self, version: i16, correlation_id: i32, request: &R) {
+        let api = ApiKey::try_from(R::KEY).expect("known");
+        let frame = encode_request(api, version, correlation_id, "scripted-test", request)
+            .expect("encodes");
+        self.write.write_all(&frame).await.expect("write");
+    }
+
+    /// The next response: its correlation id and body, read as a response to `R`.
+    async fn receive<R: Request>(&mut self, version: i16) -> (i32, R::Response) {
+        let api = ApiKey::try_from(R::KEY).expect("known");
+        let frame = tokio::time::timeout(Duration::from_secs(10), self.frames.next_frame())
+            .await
+            .expect("a response within 10 s")
+            .expect("readable")
+            .expect("not closed");
+        let (id, offset) =
+            parse_response_header(&frame, api.response_header_version(version)).expect("header");
+        let body = R::Response::decode(&mut frame.slice(offset..), version).expect("decodes");
+        (id, body)
+    }
+}
+
+fn script(
+    f: impl Fn(ApiKey, &crate::kafka::header::RequestHeader, &Bytes) -> Reply + Send + Sync + 'static,
+) -> Script {
+    Arc::new(f)
+}
+
+#[tokio::test]
+async fn responses_leave_in_request_order_with_local_answers_among_them() {
+    let broker = ScriptedBroker::start(script(|api, header, _| match api {
+        // The first request is slow at the broker; the local answer behind it must wait.
+        ApiKey::ListGroups => Reply::after(
+            Duration::from_millis(300),
+            header,
+            &ListGroupsResponse::default(),
+        ),
+        ApiKey::Heartbeat => Reply::now(header, &HeartbeatResponse::default()),
+        other => panic!("unexpected {other:?}"),
+    }))
+    .await;
+    let proxy = proxy_for(&broker).await;
+    let mut c = Client::connect(&proxy).await;
+    c.send(4, 1, &ListGroupsRequest::default()).await;
+    c.send(3, 2, &ApiVersionsRequest::default()).await;
+    c.send(4, 3, &HeartbeatRequest::default()).await;
+    assert_eq!(c.receive::<ListGroupsRequest>(4).await.0, 1);
+    let (id, versions) = c.receive::<ApiVersionsRequest>(3).await;
+    assert_eq!(id, 2);
+    assert!(
+        versions
+            .api_keys
+            .iter()
+            .any(|k| k.api_key == ApiKey::Produce as i16),
+        "answered by the proxy with its versions: {versions:?}"
+    );
+    assert_eq!(c.receive::<HeartbeatRequest>(4).await.0, 3);
+    // ApiVersions was answered here, never forwarded.
+    let forwarded: Vec<ApiKey> = broker
+        .received()
+        .into_iter()
+        .map(|(api, _)| api)
+        .filter(|api| matches!(api, ApiKey::ListGroups | ApiKey::Heartbeat))
+        .collect();
+    assert_eq!(forwarded, [ApiKey::ListGroups, ApiKey::Heartbeat]);
+    proxy.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn a_produce_with_acks_0_gets_no_response_and_the_next_request_does() {
+    let broker = ScriptedBroker::start(script(|api, header, _| match api {
+        ApiKey::Produce => Reply::Nothing,
+        ApiKey::Heartbeat => Reply::now(header, &HeartbeatResponse::default()),
+        other => panic!("unexpected {other:?}"),
+    }))
+    .await;
+    let proxy = proxy_for(&broker).await;
+    let mut c = Client::connect(&proxy).await;
+    let produce = ProduceRequest::default().with_acks(0).with_topic_data(vec![
+        produce_request::TopicProduceData::default()
+            .with_name(TopicName(StrBytes::from_static_str("orders")))
+            .with_partition_data(vec![produce_request::PartitionProduceData::default()]),
+    ]);
+    c.send(9, 1, &produce).await;
+    c.send(4, 2, &HeartbeatRequest::default()).await;
+    assert_eq!(c.receive::<HeartbeatRequest>(4).await.0, 2);
+    assert!(broker.received().contains(&(ApiKey::Produce, 9)));
+    proxy.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn metadata_names_the_proxy_ports_never_the_broker() {
+    let broker = ScriptedBroker::start(script(|api, _, _| panic!("unexpected {api:?}"))).await;
+    let proxy = proxy_for(&broker).await;
+    let mut c = Client::connect(&proxy).await;
+    let request = MetadataRequest::default().with_topics(Some(vec![
+        metadata_request::MetadataRequestTopic::default()
+            .with_name(Some(TopicName(StrBytes::from_static_str("orders")))),
+    ]));
+    c.send(12, 7, &request).await;
+    let (id, metadata) = c.receive::<MetadataRequest>(12).await;
+    assert_eq!(id, 7);
+    let port_of_node_0 = proxy
+        .broker_ports("test")
+        .into_iter()
+        .find(|(node, _)| *node == 0)
+        .map(|(_, port)| i32::from(port))
+        .expect("a port for node 0");
+    assert_eq!(metadata.brokers.len(), 1);
+    let broker_entry = &metadata.brokers[0];
+    assert_eq!(broker_entry.host.as_str(), "127.0.0.1");
+    assert_eq!(broker_entry.port, port_of_node_0);
+    assert_ne!(broker_entry.port, i32::from(broker.addr.port()));
+    assert_eq!(metadata.topics.len(), 1, "{metadata:?}");
+    proxy.shutdown(Duration::from_secs(1)).await;
+}
