@@ -126,15 +126,50 @@ pub fn check_body(
 }
 
 /// Structurally checks a request body and bounds its array entries (at every depth) by
-/// `max_entries`, before anything decodes it.
+/// `max_entries`, before anything decodes it. The answer vouches for the body, so that the
+/// decode that follows need not walk it again ([`decode_checked_request`]).
 pub fn check_request(
     key: i16,
     version: i16,
     body: &[u8],
     max_entries: usize,
-) -> Result<(), DecodeError> {
+) -> Result<Checked, DecodeError> {
     let api = ApiKey::try_from(key).map_err(|()| DecodeError::UnknownApiKey(key))?;
-    schema::check_within(api, Direction::Request, version, body, max_entries)
+    schema::check_within(api, Direction::Request, version, body, max_entries)?;
+    Ok(Checked {
+        api_key: key,
+        version,
+        len: body.len(),
+    })
+}
+
+/// A request body that passed [`check_request`]: its API key, version and length. Only the
+/// check makes one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checked {
+    api_key: i16,
+    version: i16,
+    len: usize,
+}
+
+/// Decodes a request body that `checked` vouches for without walking it again; a body it
+/// does not vouch for (another key, version or length, or none) is walked first, as
+/// [`decode_request`] does.
+pub fn decode_checked_request<R: Request>(
+    checked: Option<Checked>,
+    version: i16,
+    body: &Bytes,
+) -> Result<R, DecodeError> {
+    let vouched = Checked {
+        api_key: R::KEY,
+        version,
+        len: body.len(),
+    };
+    if checked != Some(vouched) {
+        return decode_request(version, body);
+    }
+    let mut buf = body.clone();
+    R::decode(&mut buf, version).map_err(DecodeError::Invalid)
 }
 
 /// The `acks` of a Produce request (v3+): 0 means the broker sends no response.
@@ -294,4 +329,34 @@ pub fn encode_request<M: Encodable>(
         .map_err(|_| EncodeError(anyhow::anyhow!("frame too large")))?;
     buf[..4].copy_from_slice(&len.to_be_bytes());
     Ok(buf.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use kafka_protocol::messages::MetadataRequest;
+
+    use super::*;
+
+    #[test]
+    fn a_check_vouches_only_for_the_body_it_checked() {
+        let valid = encode_body(12, &MetadataRequest::default()).expect("encodes");
+        let checked = check_request(3, 12, &valid, 1000).expect("valid");
+        let decoded: MetadataRequest =
+            decode_checked_request(Some(checked), 12, &valid).expect("decodes");
+        assert_eq!(decoded, MetadataRequest::default());
+        // A topic count of 0x7fffffff in five bytes: the crate's decoder alone would try to
+        // allocate for it. Neither another body nor no check at all skips the walk.
+        let hostile = Bytes::from_static(&[0x80, 0x80, 0x80, 0x80, 0x08]);
+        assert!(check_request(3, 12, &hostile, 1000).is_err());
+        for proof in [Some(checked), None] {
+            let refused = decode_checked_request::<MetadataRequest>(proof, 12, &hostile);
+            assert!(
+                matches!(refused, Err(DecodeError::ImpossibleCount { .. })),
+                "{refused:?}"
+            );
+        }
+        // Nor a check of another version.
+        let other = check_request(3, 11, &valid, 1000).expect("valid");
+        assert!(decode_checked_request::<MetadataRequest>(Some(other), 12, &hostile).is_err());
+    }
 }

@@ -59,12 +59,14 @@ pub fn request(frame: &[u8], response: &[u8]) {
         return;
     }
     let body = &frame[header.body_offset..];
-    match kafka::check_request(header.api_key, header.api_version, body, MAX_ENTRIES) {
-        Ok(()) | Err(DecodeError::NoSchema) => {}
+    let checked = match kafka::check_request(header.api_key, header.api_version, body, MAX_ENTRIES)
+    {
+        Ok(checked) => Some(checked),
+        Err(DecodeError::NoSchema) => None,
         Err(_) => return,
-    }
+    };
     let decisions = Decisions::default();
-    let verdict = authorize::authorize(&POLICY, &decisions, &CALLER, api, &header, &frame);
+    let verdict = authorize::authorize(&POLICY, &decisions, &CALLER, api, &header, &frame, checked);
     match verdict {
         Ok(Verdict::Rewrite { fix: Some(fix), .. }) => {
             let _ = fix(Bytes::copy_from_slice(response));
@@ -332,6 +334,7 @@ mod tests {
             ApiKey::DescribeGroups,
             &header,
             &frame,
+            None,
         );
         assert!(
             matches!(verdict, Ok(Verdict::Rewrite { frame: Some(_), .. })),

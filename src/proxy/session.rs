@@ -439,13 +439,14 @@ impl Session {
                 // any broker sees them, and their array entries are bounded (what deciding on a
                 // request costs grows with its entries, each as small as one byte on the wire).
                 let body = &frame[header.body_offset..];
-                match kafka::check_request(
+                let checked = match kafka::check_request(
                     header.api_key,
                     header.api_version,
                     body,
                     self.shared.config.limits.max_request_entries,
                 ) {
-                    Ok(()) | Err(DecodeError::NoSchema) => {}
+                    Ok(checked) => Some(checked),
+                    Err(DecodeError::NoSchema) => None,
                     Err(error) => {
                         let version = header.api_version;
                         return Err(End::Client(ClientError::Body {
@@ -454,7 +455,7 @@ impl Session {
                             error,
                         }));
                     }
-                }
+                };
                 let Some(caller) = &self.caller else {
                     return self
                         .forward(frame, &header, api, slots, more_buffered, None)
@@ -467,6 +468,7 @@ impl Session {
                     api,
                     &header,
                     &frame,
+                    checked,
                 )
                 .map_err(|error| {
                     End::Client(ClientError::Authorize {

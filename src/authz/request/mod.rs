@@ -141,6 +141,7 @@ pub(crate) fn authorize(
     api: ApiKey,
     header: &RequestHeader,
     frame: &Bytes,
+    checked: Option<kafka::Checked>,
 ) -> Result<Verdict, AuthorizeError> {
     let a = Authorizer {
         acls,
@@ -150,7 +151,14 @@ pub(crate) fn authorize(
         audit: RefCell::default(),
         counted: std::cell::Cell::default(),
     };
-    let verdict = decide(&a, &Req { header, frame });
+    let verdict = decide(
+        &a,
+        &Req {
+            header,
+            frame,
+            checked,
+        },
+    );
     let (allowed, denied) = a.counted.get();
     crate::metrics::METRICS.decisions(&caller.organization, api, allowed, denied);
     a.audit.into_inner().log(caller, api);
@@ -329,6 +337,8 @@ fn authorized_operations(
 pub(crate) struct Req<'a> {
     header: &'a RequestHeader,
     frame: &'a Bytes,
+    /// The structural check the body passed, if any: the decode need not walk it again.
+    checked: Option<kafka::Checked>,
 }
 
 impl Req<'_> {
@@ -338,7 +348,7 @@ impl Req<'_> {
 
     /// The body through the guarded decoder.
     fn decode<R: Request>(&self) -> Result<R, DecodeError> {
-        kafka::decode_request(self.version(), &self.header.body(self.frame))
+        kafka::decode_checked_request(self.checked, self.version(), &self.header.body(self.frame))
     }
 
     /// The request's first field, a string (a group or transactional id), read without

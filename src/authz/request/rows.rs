@@ -125,7 +125,15 @@ where
         groups: Vec::new(),
         peer: "127.0.0.1:5000".parse().expect("address"),
     };
-    let verdict = match authorize(acls, &Decisions::default(), &caller, api, &header, &frame) {
+    let verdict = match authorize(
+        acls,
+        &Decisions::default(),
+        &caller,
+        api,
+        &header,
+        &frame,
+        None,
+    ) {
         Ok(v) => v,
         Err(e) => return Outcome::Failed(format!("deciding: {e}")),
     };

@@ -48,7 +48,16 @@ fn decide<R: Request + Encodable>(acls: &Arc<AclIndex>, version: i16, request: &
     let api = ApiKey::try_from(R::KEY).expect("key");
     let frame = crate::kafka::encode_request(api, version, 7, "t", request).expect("encode");
     let header = parse_request_header(&frame).expect("header");
-    authorize(acls, &Decisions::default(), &caller(), api, &header, &frame).expect("decided")
+    authorize(
+        acls,
+        &Decisions::default(),
+        &caller(),
+        api,
+        &header,
+        &frame,
+        None,
+    )
+    .expect("decided")
 }
 
 fn answered<R: Request>(verdict: Verdict, version: i16) -> R::Response {
