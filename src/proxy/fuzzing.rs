@@ -6,7 +6,7 @@ use std::sync::{Arc, LazyLock};
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::*;
 
-use crate::authz::request::{self as authorize, Caller, Verdict};
+use crate::authz::request::{self as authorize, Caller, NoEdit, Verdict};
 use crate::authz::{AclIndex, AuthorizationConfig, Decisions};
 use crate::kafka::header::parse_request_header;
 use crate::kafka::{self, DecodeError, Direction, versions};
@@ -69,11 +69,15 @@ pub fn request(frame: &[u8], response: &[u8]) {
     let verdict = authorize::authorize(&POLICY, &decisions, &CALLER, api, &header, &frame, checked);
     match verdict {
         Ok(Verdict::Rewrite { fix: Some(fix), .. }) => {
-            let _ = fix(Bytes::copy_from_slice(response));
+            let _ = fix(Bytes::copy_from_slice(response), &mut NoEdit);
         }
         Ok(Verdict::Pair { merge, .. }) => {
             let (first, then) = response.split_at(response.len() / 2);
-            let _ = merge(Bytes::copy_from_slice(first), Bytes::copy_from_slice(then));
+            let _ = merge(
+                Bytes::copy_from_slice(first),
+                Bytes::copy_from_slice(then),
+                &mut NoEdit,
+            );
         }
         _ => {}
     }

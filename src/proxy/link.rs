@@ -15,10 +15,10 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::task::AbortOnDropHandle;
 
 use super::Gauge;
-use super::rewrite::{carries_addresses, rewrite_response};
+use super::rewrite::{Addresses, carries_addresses};
 use super::upstream::{BoxRead, BoxWrite, Exchange, MAX_RESPONSE_BYTES, UpstreamError};
 use super::{Shared, Target};
-use crate::authz::request::Fix;
+use crate::authz::request::{Edit, Fix, NoEdit};
 use crate::kafka::codec::FrameReader;
 use crate::kafka::header::{parse_request_header, parse_response_header};
 
@@ -275,8 +275,16 @@ async fn read_loop(
             continue;
         }
         let mut body = frame.slice(offset..);
+        // An authorization fix that decodes the response rewrites its addresses in the same
+        // decode; otherwise the rewrite decodes it.
+        let mut rewriter = Addresses::new(&shared, listener);
         if let Some(fix) = expect.fix {
-            body = match fix(body) {
+            let edit: &mut dyn Edit = if addresses {
+                &mut rewriter
+            } else {
+                &mut NoEdit
+            };
+            body = match fix(body, edit) {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::warn!(side = "upstream", api = ?expect.api, error = %e, "cannot apply authorization to the broker's response");
@@ -284,15 +292,8 @@ async fn read_loop(
                 }
             };
         }
-        let frame = if addresses {
-            match rewrite_response(
-                &shared,
-                listener,
-                expect.api,
-                expect.version,
-                correlation_id,
-                &body,
-            ) {
+        let frame = if addresses && !rewriter.rewritten {
+            match rewriter.rewrite_response(expect.api, expect.version, correlation_id, &body) {
                 Ok(f) => f,
                 Err(e) => {
                     tracing::warn!(side = "upstream", api = ?expect.api, error = %e, "cannot rewrite broker addresses");

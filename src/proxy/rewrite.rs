@@ -3,14 +3,18 @@
 //! DescribeCluster (`brokers`). Each address seen is also recorded in the topology, and gets a
 //! proxy port on the client's listener before the client can learn it.
 
+use std::any::Any;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use kafka_protocol::messages::{
-    ApiKey, DescribeClusterRequest, FindCoordinatorRequest, MetadataRequest,
+    ApiKey, DescribeClusterRequest, DescribeClusterResponse, FindCoordinatorRequest,
+    FindCoordinatorResponse, MetadataRequest, MetadataResponse,
 };
+use kafka_protocol::protocol::StrBytes;
 
 use super::Shared;
+use crate::authz::request::{Edit, FixError};
 use crate::kafka::{self, DecodeError, EncodeError};
 
 /// Why a response could not be rewritten; the client connection is closed rather than let a
@@ -41,57 +45,118 @@ pub(crate) fn carries_addresses(api: ApiKey) -> bool {
     )
 }
 
-/// Returns the response frame with every broker address replaced by this listener's.
-pub(crate) fn rewrite_response(
-    shared: &Arc<Shared>,
+/// Replaces broker addresses by this listener's, in responses already decoded or in a
+/// response body; each address seen is recorded in the topology.
+pub(crate) struct Addresses<'a> {
+    shared: &'a Arc<Shared>,
     listener: usize,
-    api: ApiKey,
-    version: i16,
-    correlation_id: i32,
-    body: &Bytes,
-) -> Result<Bytes, RewriteError> {
-    let host = shared.listeners[listener].config.advertised_host.as_str();
-    let proxy_port = |node: i32, real_host: &str, real_port: i32| -> Result<i32, RewriteError> {
-        shared.register_broker(node, real_host, real_port);
-        shared
-            .broker_port(listener, node)
+    /// Whether an [`Edit`] has rewritten a decoded response.
+    pub(crate) rewritten: bool,
+}
+
+impl<'a> Addresses<'a> {
+    pub(crate) fn new(shared: &'a Arc<Shared>, listener: usize) -> Self {
+        Self {
+            shared,
+            listener,
+            rewritten: false,
+        }
+    }
+
+    fn host(&self) -> StrBytes {
+        StrBytes::from_string(
+            self.shared.listeners[self.listener]
+                .config
+                .advertised_host
+                .clone(),
+        )
+    }
+
+    /// The proxy port of a broker, recorded in the topology and opened on this listener.
+    fn proxy_port(&self, node: i32, real_host: &str, real_port: i32) -> Result<i32, RewriteError> {
+        self.shared.register_broker(node, real_host, real_port);
+        self.shared
+            .broker_port(self.listener, node)
             .map(i32::from)
             .map_err(|e| RewriteError::Listener {
                 node,
                 message: e.to_string(),
             })
-    };
-    match api {
-        ApiKey::Metadata => {
-            let mut r = kafka::decode_response::<MetadataRequest>(version, body)?;
-            for b in &mut r.brokers {
-                b.port = proxy_port(b.node_id.0, &b.host, b.port)?;
-                b.host = host.to_owned().into();
-            }
-            Ok(kafka::encode_response(api, version, correlation_id, &r)?)
+    }
+
+    fn metadata(&self, r: &mut MetadataResponse) -> Result<(), RewriteError> {
+        for b in &mut r.brokers {
+            b.port = self.proxy_port(b.node_id.0, &b.host, b.port)?;
+            b.host = self.host();
         }
-        ApiKey::FindCoordinator => {
-            let mut r = kafka::decode_response::<FindCoordinatorRequest>(version, body)?;
-            if r.node_id.0 >= 0 && !r.host.is_empty() {
-                r.port = proxy_port(r.node_id.0, &r.host, r.port)?;
-                r.host = host.to_owned().into();
-            }
-            for c in &mut r.coordinators {
-                if c.node_id.0 >= 0 && !c.host.is_empty() {
-                    c.port = proxy_port(c.node_id.0, &c.host, c.port)?;
-                    c.host = host.to_owned().into();
-                }
-            }
-            Ok(kafka::encode_response(api, version, correlation_id, &r)?)
+        Ok(())
+    }
+
+    fn find_coordinator(&self, r: &mut FindCoordinatorResponse) -> Result<(), RewriteError> {
+        if r.node_id.0 >= 0 && !r.host.is_empty() {
+            r.port = self.proxy_port(r.node_id.0, &r.host, r.port)?;
+            r.host = self.host();
         }
-        ApiKey::DescribeCluster => {
-            let mut r = kafka::decode_response::<DescribeClusterRequest>(version, body)?;
-            for b in &mut r.brokers {
-                b.port = proxy_port(b.broker_id.0, &b.host, b.port)?;
-                b.host = host.to_owned().into();
+        for c in &mut r.coordinators {
+            if c.node_id.0 >= 0 && !c.host.is_empty() {
+                c.port = self.proxy_port(c.node_id.0, &c.host, c.port)?;
+                c.host = self.host();
             }
-            Ok(kafka::encode_response(api, version, correlation_id, &r)?)
         }
-        _ => Err(RewriteError::Decode(DecodeError::NoSchema)),
+        Ok(())
+    }
+
+    fn describe_cluster(&self, r: &mut DescribeClusterResponse) -> Result<(), RewriteError> {
+        for b in &mut r.brokers {
+            b.port = self.proxy_port(b.broker_id.0, &b.host, b.port)?;
+            b.host = self.host();
+        }
+        Ok(())
+    }
+
+    /// Returns the response frame with every broker address replaced by this listener's.
+    pub(crate) fn rewrite_response(
+        &self,
+        api: ApiKey,
+        version: i16,
+        correlation_id: i32,
+        body: &Bytes,
+    ) -> Result<Bytes, RewriteError> {
+        match api {
+            ApiKey::Metadata => {
+                let mut r = kafka::decode_response::<MetadataRequest>(version, body)?;
+                self.metadata(&mut r)?;
+                Ok(kafka::encode_response(api, version, correlation_id, &r)?)
+            }
+            ApiKey::FindCoordinator => {
+                let mut r = kafka::decode_response::<FindCoordinatorRequest>(version, body)?;
+                self.find_coordinator(&mut r)?;
+                Ok(kafka::encode_response(api, version, correlation_id, &r)?)
+            }
+            ApiKey::DescribeCluster => {
+                let mut r = kafka::decode_response::<DescribeClusterRequest>(version, body)?;
+                self.describe_cluster(&mut r)?;
+                Ok(kafka::encode_response(api, version, correlation_id, &r)?)
+            }
+            _ => Err(RewriteError::Decode(DecodeError::NoSchema)),
+        }
+    }
+}
+
+/// The rewrite in the same decode as an authorization fix.
+impl Edit for Addresses<'_> {
+    fn edit(&mut self, response: &mut dyn Any) -> Result<(), FixError> {
+        let done = if let Some(r) = response.downcast_mut::<MetadataResponse>() {
+            self.metadata(r)
+        } else if let Some(r) = response.downcast_mut::<FindCoordinatorResponse>() {
+            self.find_coordinator(r)
+        } else if let Some(r) = response.downcast_mut::<DescribeClusterResponse>() {
+            self.describe_cluster(r)
+        } else {
+            return Ok(());
+        };
+        done.map_err(|e| FixError::Edit(Box::new(e)))?;
+        self.rewritten = true;
+        Ok(())
     }
 }

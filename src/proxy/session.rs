@@ -508,13 +508,13 @@ impl Session {
                         )
                         .map_err(End::Upstream)?;
                         link.write(&first, false).await.map_err(End::Upstream)?;
-                        let fix: Fix = Box::new(move |body| {
+                        let fix: Fix = Box::new(move |body, edit| {
                             let first = stash
                                 .lock()
                                 .ok()
                                 .and_then(|mut s| s.take())
                                 .ok_or(FixError::Unpaired)?;
-                            merge(first, body)
+                            merge(first, body, edit)
                         });
                         self.forward(then, &header, api, slots, more_buffered, Some(fix))
                             .await

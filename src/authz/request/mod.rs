@@ -59,8 +59,25 @@ impl Caller {
 }
 
 /// Applied to the broker's response body: merges back what was taken out of the request,
-/// filters what the caller may not see. Returns the new body.
-pub(crate) type Fix = Box<dyn FnOnce(Bytes) -> Result<Bytes, FixError> + Send>;
+/// filters what the caller may not see. Returns the new body. A fix that decodes the response
+/// lets `edit` change it too before encoding it again, so that the proxy's own change (the
+/// broker addresses) costs no second decode.
+pub(crate) type Fix = Box<dyn FnOnce(Bytes, &mut dyn Edit) -> Result<Bytes, FixError> + Send>;
+
+/// A change to a decoded response besides the authorization's: given each response a fix
+/// decodes (a kafka-protocol response type), it changes those of the types it knows.
+pub(crate) trait Edit {
+    fn edit(&mut self, response: &mut dyn std::any::Any) -> Result<(), FixError>;
+}
+
+/// No change.
+pub(crate) struct NoEdit;
+
+impl Edit for NoEdit {
+    fn edit(&mut self, _: &mut dyn std::any::Any) -> Result<(), FixError> {
+        Ok(())
+    }
+}
 
 /// A response could not be fixed; the connection closes rather than pass it on unchanged.
 #[derive(Debug, thiserror::Error)]
@@ -71,11 +88,14 @@ pub(crate) enum FixError {
     Encode(#[from] EncodeError),
     #[error("the first response of a pair is missing")]
     Unpaired,
+    #[error("{0}")]
+    Edit(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Merges the responses to the two requests of a [`Verdict::Pair`] (bodies, in order) into
 /// the client's response body.
-pub(crate) type Merge = Box<dyn FnOnce(Bytes, Bytes) -> Result<Bytes, FixError> + Send>;
+pub(crate) type Merge =
+    Box<dyn FnOnce(Bytes, Bytes, &mut dyn Edit) -> Result<Bytes, FixError> + Send>;
 
 /// What to do with a request.
 pub(crate) enum Verdict {
@@ -410,13 +430,14 @@ impl Req<'_> {
         tail: Tail,
     ) -> Result<Verdict, AuthorizeError>
     where
-        R::Response: LastArray + Send,
+        R::Response: LastArray + Send + 'static,
     {
         let frame = body.map(|b| self.with_body(b)).transpose()?;
         let version = self.version();
-        let fix: Fix = Box::new(move |body: Bytes| {
+        let fix: Fix = Box::new(move |body: Bytes, edit: &mut dyn Edit| {
             let mut response = kafka::decode_response::<R>(version, &body)?;
             fix(&mut response);
+            edit.edit(&mut response)?;
             Ok(encode_with_tail(response, &tail)?)
         });
         Ok(Verdict::Rewrite {
@@ -433,7 +454,7 @@ impl Req<'_> {
         fix: impl FnOnce(&mut R::Response) + Send + 'static,
     ) -> Result<Verdict, AuthorizeError>
     where
-        R::Response: Encodable + Send,
+        R::Response: Encodable + Send + 'static,
     {
         let frame = body.map(|b| self.with_body(b)).transpose()?;
         Ok(Verdict::Rewrite {
@@ -481,11 +502,12 @@ fn response_fix<R: Request>(
     fix: impl FnOnce(&mut R::Response) + Send + 'static,
 ) -> Fix
 where
-    R::Response: Encodable,
+    R::Response: Encodable + 'static,
 {
-    Box::new(move |body: Bytes| {
+    Box::new(move |body: Bytes, edit: &mut dyn Edit| {
         let mut response = kafka::decode_response::<R>(version, &body)?;
         fix(&mut response);
+        edit.edit(&mut response)?;
         Ok(kafka::encode_body(version, &response)?)
     })
 }

@@ -158,7 +158,7 @@ where
             let empty =
                 crate::kafka::encode_body(version, &R::Response::default()).expect("encode");
             let body = crate::kafka::encode_body(version, &broker).expect("encode");
-            let merged = match merge(empty, body) {
+            let merged = match merge(empty, body, &mut NoEdit) {
                 Ok(m) => m,
                 Err(e) => return Outcome::Failed(format!("merging: {e}")),
             };
@@ -180,7 +180,7 @@ where
             };
             let body: Bytes = crate::kafka::encode_body(version, &broker).expect("encode");
             let fixed = match fix {
-                Some(fix) => match fix(body) {
+                Some(fix) => match fix(body, &mut NoEdit) {
                     Ok(b) => b,
                     Err(e) => return Outcome::Failed(format!("fixing: {e}")),
                 },

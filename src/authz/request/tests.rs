@@ -89,7 +89,7 @@ where
     });
     let body = crate::kafka::encode_body(version, response).expect("encode");
     let fixed = match fix {
-        Some(fix) => fix(body).expect("fix"),
+        Some(fix) => fix(body, &mut NoEdit).expect("fix"),
         None => body,
     };
     let fixed = crate::kafka::decode_response::<R>(version, &fixed).expect("fixed response");
@@ -333,6 +333,7 @@ fn metadata_filters_listings_refuses_named_topics_and_guards_auto_creation() {
             ("orders.eu", 0),
             ("orders.gone", UNKNOWN_TOPIC_OR_PARTITION),
         ]),
+        &mut NoEdit,
     )
     .expect("merged");
     let merged = crate::kafka::decode_response::<MetadataRequest>(12, &merged).expect("decode");
@@ -858,4 +859,53 @@ fn alter_configs_merge_each_denied_resource_with_its_types_error() {
         merged.responses[0].error_message.as_deref(),
         Some("Group authorization failed.")
     );
+}
+
+/// Counts the responses it is given and renames each Metadata broker, as the proxy's address
+/// rewrite does.
+struct Renaming(usize);
+
+impl Edit for Renaming {
+    fn edit(&mut self, response: &mut dyn std::any::Any) -> Result<(), FixError> {
+        self.0 += 1;
+        if let Some(r) = response.downcast_mut::<MetadataResponse>() {
+            for b in &mut r.brokers {
+                b.host = StrBytes::from_static_str("proxy.example");
+            }
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_fix_lets_the_proxy_edit_the_response_in_the_same_decode() {
+    let acls = acls(&["ALLOW Group:producers DESCRIBE TOPIC PREFIXED orders."]);
+    let request = MetadataRequest::default().with_topics(None);
+    let Verdict::Rewrite { fix: Some(fix), .. } = decide(&acls, 12, &request) else {
+        panic!("a listing is filtered");
+    };
+    let response = MetadataResponse::default()
+        .with_brokers(vec![
+            metadata_response::MetadataResponseBroker::default()
+                .with_host(StrBytes::from_static_str("broker-1.internal")),
+        ])
+        .with_topics(
+            ["orders.eu", "payments"]
+                .map(|n| {
+                    metadata_response::MetadataResponseTopic::default().with_name(Some(topic(n)))
+                })
+                .to_vec(),
+        );
+    let body = crate::kafka::encode_body(12, &response).expect("encode");
+    let mut edit = Renaming(0);
+    let fixed = fix(body, &mut edit).expect("fixed");
+    assert_eq!(edit.0, 1, "edited once, in the fix's decode");
+    let fixed = crate::kafka::decode_response::<MetadataRequest>(12, &fixed).expect("decode");
+    assert_eq!(fixed.brokers[0].host.as_str(), "proxy.example");
+    let names: Vec<&str> = fixed
+        .topics
+        .iter()
+        .filter_map(|t| t.name.as_ref().map(|n| n.0.as_str()))
+        .collect();
+    assert_eq!(names, ["orders.eu"], "and filtered");
 }

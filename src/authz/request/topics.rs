@@ -18,7 +18,9 @@ use kafka_protocol::messages::*;
 use bytes::Bytes;
 
 use super::audit::Audit;
-use super::{AuthorizeError, Authorizer, Merge, Req, Verdict, error_message, split, split_to_tail};
+use super::{
+    AuthorizeError, Authorizer, Edit, Merge, Req, Verdict, error_message, split, split_to_tail,
+};
 use crate::authz::{Operation as Op, ResourceType as R};
 use crate::kafka::error_code::{TOPIC_AUTHORIZATION_FAILED, UNKNOWN_TOPIC_OR_PARTITION};
 
@@ -277,11 +279,12 @@ pub(super) fn metadata(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict> {
     request.allow_auto_topic_creation = true;
     let first = r.with_body(&request)?;
     let version = r.version();
-    let merge: Merge = Box::new(move |first: Bytes, then: Bytes| {
+    let merge: Merge = Box::new(move |first: Bytes, then: Bytes, edit: &mut dyn Edit| {
         let created = crate::kafka::decode_response::<MetadataRequest>(version, &first)?;
         let mut response = crate::kafka::decode_response::<MetadataRequest>(version, &then)?;
         response.topics.extend(created.topics);
         fix(&mut response);
+        edit.edit(&mut response)?;
         Ok(crate::kafka::encode_body(version, &response)?)
     });
     Ok(Verdict::Pair { first, then, merge })
