@@ -1,6 +1,11 @@
-//! The one table of API versions the proxy forwards and enforces, and the ApiVersions answer
-//! built from it: the intersection of this table, what kafka-protocol can parse, and what the
-//! upstream brokers advertise. API keys missing here are never advertised and never forwarded.
+//! The one table of what the proxy knows about each API key it serves: the versions it
+//! forwards and enforces, the lowest one it offers where ACLs apply, and whether its responses
+//! carry broker addresses. Kafka's own definition of each message (its versions, flexible
+//! encoding and the walk of its bodies) is generated beside it, in `schema/generated.rs`.
+//!
+//! The ApiVersions answer is built from it: the intersection of this table, what
+//! kafka-protocol can parse, and what the upstream brokers advertise. API keys missing here
+//! are never advertised and never forwarded.
 
 use std::collections::HashMap;
 
@@ -23,6 +28,11 @@ pub struct Supported {
     pub reviewed_crate_max: i16,
     /// Answered by the proxy itself, never forwarded (its range does not depend on brokers).
     pub local: bool,
+    /// The lowest version offered on listeners that enforce ACLs (older ones cannot be
+    /// authorized as Kafka would).
+    pub min_with_acls: i16,
+    /// Its responses name brokers, whose addresses the proxy rewrites to its own.
+    pub addresses: bool,
 }
 
 const fn fwd(api: ApiKey, min: i16, max: i16, reviewed_crate_max: i16) -> Supported {
@@ -32,6 +42,33 @@ const fn fwd(api: ApiKey, min: i16, max: i16, reviewed_crate_max: i16) -> Suppor
         max,
         reviewed_crate_max,
         local: false,
+        min_with_acls: min,
+        addresses: false,
+    }
+}
+
+const fn local(api: ApiKey, min: i16, max: i16) -> Supported {
+    Supported {
+        local: true,
+        ..fwd(api, min, max, max)
+    }
+}
+
+impl Supported {
+    /// Responses name brokers.
+    const fn addresses(self) -> Self {
+        Self {
+            addresses: true,
+            ..self
+        }
+    }
+
+    /// Offered from `version` on where ACLs apply.
+    const fn with_acls_from(self, version: i16) -> Self {
+        Self {
+            min_with_acls: version,
+            ..self
+        }
     }
 }
 
@@ -48,30 +85,22 @@ pub const SUPPORTED: &[Supported] = &[
     fwd(ApiKey::Produce, 3, 9, 13),
     fwd(ApiKey::Fetch, 4, 12, 18),
     fwd(ApiKey::ListOffsets, 1, 10, 10),
-    fwd(ApiKey::Metadata, 0, 13, 13),
+    // Metadata v0-3 cannot turn automatic topic creation off, so a caller without CREATE could
+    // create topics through it.
+    fwd(ApiKey::Metadata, 0, 13, 13)
+        .with_acls_from(4)
+        .addresses(),
     fwd(ApiKey::OffsetCommit, 2, 9, 10),
     fwd(ApiKey::OffsetFetch, 1, 9, 10),
-    fwd(ApiKey::FindCoordinator, 0, 6, 6),
+    fwd(ApiKey::FindCoordinator, 0, 6, 6).addresses(),
     fwd(ApiKey::JoinGroup, 0, 9, 9),
     fwd(ApiKey::Heartbeat, 0, 4, 4),
     fwd(ApiKey::LeaveGroup, 0, 5, 5),
     fwd(ApiKey::SyncGroup, 0, 5, 5),
     fwd(ApiKey::DescribeGroups, 0, 6, 6),
     fwd(ApiKey::ListGroups, 0, 5, 5),
-    Supported {
-        api: ApiKey::SaslHandshake,
-        min: 0,
-        max: 1,
-        reviewed_crate_max: 1,
-        local: true,
-    },
-    Supported {
-        api: ApiKey::ApiVersions,
-        min: 0,
-        max: 4,
-        reviewed_crate_max: 4,
-        local: true,
-    },
+    local(ApiKey::SaslHandshake, 0, 1),
+    local(ApiKey::ApiVersions, 0, 4),
     fwd(ApiKey::CreateTopics, 2, 7, 7),
     fwd(ApiKey::DeleteTopics, 1, 5, 6),
     fwd(ApiKey::DeleteRecords, 0, 2, 2),
@@ -88,13 +117,7 @@ pub const SUPPORTED: &[Supported] = &[
     fwd(ApiKey::AlterConfigs, 0, 2, 2),
     fwd(ApiKey::AlterReplicaLogDirs, 1, 2, 2),
     fwd(ApiKey::DescribeLogDirs, 1, 4, 4),
-    Supported {
-        api: ApiKey::SaslAuthenticate,
-        min: 0,
-        max: 2,
-        reviewed_crate_max: 2,
-        local: true,
-    },
+    local(ApiKey::SaslAuthenticate, 0, 2),
     fwd(ApiKey::CreatePartitions, 0, 3, 3),
     fwd(ApiKey::DeleteGroups, 0, 2, 2),
     fwd(ApiKey::ElectLeaders, 0, 2, 2),
@@ -104,7 +127,7 @@ pub const SUPPORTED: &[Supported] = &[
     fwd(ApiKey::OffsetDelete, 0, 0, 0),
     fwd(ApiKey::DescribeClientQuotas, 0, 1, 1),
     fwd(ApiKey::AlterClientQuotas, 0, 1, 1),
-    fwd(ApiKey::DescribeCluster, 0, 2, 2),
+    fwd(ApiKey::DescribeCluster, 0, 2, 2).addresses(),
     fwd(ApiKey::DescribeProducers, 0, 0, 0),
     fwd(ApiKey::DescribeTransactions, 0, 0, 0),
     fwd(ApiKey::ListTransactions, 0, 2, 2),
@@ -143,8 +166,21 @@ const FEATURE_NEEDS: &[FeatureNeeds] = &[
 
 /// Looks up the row for an API key.
 pub fn supported(api: ApiKey) -> Option<&'static Supported> {
-    SUPPORTED.iter().find(|s| s.api == api)
+    let i = *INDEX.get(api as usize)?;
+    SUPPORTED.get(usize::from(i))
 }
+
+/// Positions in [`SUPPORTED`] by API key (`u8::MAX`: none), computed at compile time: the
+/// lookup is made for every request and response.
+const INDEX: [u8; 128] = {
+    let mut index = [u8::MAX; 128];
+    let mut i = 0;
+    while i < SUPPORTED.len() {
+        index[SUPPORTED[i].api as usize] = i as u8;
+        i += 1;
+    }
+    index
+};
 
 /// What the upstream brokers advertised: version ranges (intersected over every broker seen)
 /// and the feature sections of their ApiVersions answer, passed on to clients.
@@ -295,6 +331,25 @@ mod tests {
                 "{:?} outside the crate",
                 row.api
             );
+        }
+    }
+
+    #[test]
+    fn every_row_has_kafkas_definition_of_its_versions() {
+        for row in SUPPORTED {
+            let message = crate::kafka::schema::message(row.api)
+                .unwrap_or_else(|| panic!("{:?} has no generated definition", row.api));
+            assert_eq!(message.api_key, row.api as i16);
+            assert!(
+                message.versions.0 <= row.min && row.max <= message.versions.1,
+                "{:?} v{}-{} outside Kafka's v{}-{}",
+                row.api,
+                row.min,
+                row.max,
+                message.versions.0,
+                message.versions.1
+            );
+            assert!(row.min <= row.min_with_acls && row.min_with_acls <= row.max);
         }
     }
 

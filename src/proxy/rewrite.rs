@@ -37,12 +37,9 @@ pub(crate) enum RewriteError {
     },
 }
 
-/// Whether responses of this API carry broker addresses.
+/// Whether responses of this API carry broker addresses (the table's `addresses`).
 pub(crate) fn carries_addresses(api: ApiKey) -> bool {
-    matches!(
-        api,
-        ApiKey::Metadata | ApiKey::FindCoordinator | ApiKey::DescribeCluster
-    )
+    crate::kafka::versions::supported(api).is_some_and(|s| s.addresses)
 }
 
 /// Replaces broker addresses by this listener's, in responses already decoded or in a

@@ -132,16 +132,14 @@ pub(crate) enum AuthorizeError {
     Encode(#[from] EncodeError),
 }
 
-/// The lowest version of `api` offered on listeners that authenticate, `None` for API keys
-/// this module does not authorize: those are neither advertised nor forwarded there. Metadata
-/// v0-3 cannot turn automatic topic creation off, so a caller without CREATE could create
-/// topics through it.
+/// The lowest version of `api` offered on listeners that authenticate (the table's
+/// `min_with_acls`), `None` for API keys this module does not authorize: those are neither
+/// advertised nor forwarded there.
 pub(crate) fn lowest_version(api: ApiKey) -> Option<i16> {
-    match api {
-        ApiKey::Metadata => Some(4),
-        _ if super::apis::is_mapped(api) => Some(0),
-        _ => None,
+    if !super::apis::is_mapped(api) {
+        return None;
     }
+    kafka::versions::supported(api).map(|s| s.min_with_acls)
 }
 
 /// Authorization decisions of one proxy instance, by outcome (one per resource checked).
