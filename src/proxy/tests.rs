@@ -21,10 +21,15 @@ use crate::kafka::header::parse_response_header;
 /// A proxy with one plain listener (`authentication = "none"`) in front of `broker`, once it
 /// knows the broker.
 async fn proxy_for(broker: &ScriptedBroker) -> Proxy {
+    proxy_with(broker, "none", "").await
+}
+
+/// As [`proxy_for`], with the listener's `authentication` and more configuration.
+async fn proxy_with(broker: &ScriptedBroker, authentication: &str, extra: &str) -> Proxy {
     let text = format!(
         "[upstream]\nbootstrap_servers = [\"{}\"]\n\
          [[listeners]]\nname = \"test\"\nbind_address = \"127.0.0.1\"\nadvertised_host = \"127.0.0.1\"\n\
-         bootstrap_port = 0\nbroker_port_base = 0\nauthentication = \"none\"\n",
+         bootstrap_port = 0\nbroker_port_base = 0\nauthentication = \"{authentication}\"\n{extra}",
         broker.addr
     );
     let config = Config::parse(&text).expect("valid configuration");
@@ -168,5 +173,158 @@ async fn metadata_names_the_proxy_ports_never_the_broker() {
     assert_eq!(broker_entry.port, port_of_node_0);
     assert_ne!(broker_entry.port, i32::from(broker.addr.port()));
     assert_eq!(metadata.topics.len(), 1, "{metadata:?}");
+    proxy.shutdown(Duration::from_secs(1)).await;
+}
+
+// -------------------------------------------------------------------------------------------
+// In-band re-authentication (KIP-368), with tokens signed by the test keys of `identity` and
+// their public keys served from this process.
+
+const ISSUER: &str = "https://idp.example.com/realms/acme";
+
+/// Serves the test keys' JWKS on loopback; returns its URL.
+async fn jwks_endpoint() -> String {
+    let jwks: serde_json::Value =
+        serde_json::from_str(include_str!("../identity/testdata/jwks.json")).expect("jwks");
+    let app = axum::Router::new().route(
+        "/jwks",
+        axum::routing::get(move || {
+            let jwks = jwks.clone();
+            async move { axum::Json(jwks) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}/jwks")
+}
+
+/// A token of the test issuer for `sub`, valid for `lifetime_secs`.
+fn token(sub: &str, lifetime_secs: u64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let claims = serde_json::json!({
+        "iss": ISSUER, "aud": "kafka", "sub": sub, "scope": "kafka",
+        "iat": now - 5, "exp": now + lifetime_secs,
+    });
+    let key =
+        jsonwebtoken::EncodingKey::from_rsa_pem(include_bytes!("../identity/testdata/rsa.pem"))
+            .expect("key");
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = Some("rsa-1".into());
+    jsonwebtoken::encode(&header, &claims, &key).expect("signed")
+}
+
+/// An OAUTHBEARER listener whose provider's keys come from [`jwks_endpoint`], and `svc-orders`
+/// a super user.
+async fn oauth_proxy_for(broker: &ScriptedBroker) -> Proxy {
+    let jwks = jwks_endpoint().await;
+    let extra = format!(
+        "[identity]\nallow_http_loopback = true\n\
+         [[identity.providers]]\norganization = \"acme\"\nidentifier = \"test\"\n\
+         issuer = \"{ISSUER}\"\njwks_endpoint_uri = \"{jwks}\"\naudience = \"kafka\"\nscope = \"kafka\"\n\
+         [authorization.super_users]\nacme = [\"User:svc-orders\"]\n"
+    );
+    proxy_with(broker, "oauthbearer", &extra).await
+}
+
+impl Client {
+    /// SaslHandshake and SaslAuthenticate with `token`, pipelined, with correlation ids `id`
+    /// and `id + 1`.
+    async fn send_login(&mut self, id: i32, token: &str) {
+        self.send(
+            1,
+            id,
+            &SaslHandshakeRequest::default()
+                .with_mechanism(StrBytes::from_static_str("OAUTHBEARER")),
+        )
+        .await;
+        let auth = format!("n,,\x01auth=Bearer {token}\x01\x01");
+        self.send(
+            2,
+            id + 1,
+            &SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(auth.into_bytes())),
+        )
+        .await;
+    }
+
+    /// The answers to [`Client::send_login`].
+    async fn receive_login(&mut self, id: i32) -> SaslAuthenticateResponse {
+        let (got, handshake) = self.receive::<SaslHandshakeRequest>(1).await;
+        assert_eq!((got, handshake.error_code), (id, 0), "{handshake:?}");
+        let (got, auth) = self.receive::<SaslAuthenticateRequest>(2).await;
+        assert_eq!(got, id + 1);
+        auth
+    }
+
+    /// Whether the proxy closed the connection (within 10 s).
+    async fn closed(&mut self) -> bool {
+        matches!(
+            tokio::time::timeout(Duration::from_secs(10), self.frames.next_frame()).await,
+            Ok(Ok(None) | Err(_))
+        )
+    }
+}
+
+#[tokio::test]
+async fn a_re_authentication_behind_a_slow_request_keeps_every_response_in_order() {
+    let broker = ScriptedBroker::start(script(|api, header, _| match api {
+        ApiKey::ListGroups => Reply::after(
+            Duration::from_millis(300),
+            header,
+            &ListGroupsResponse::default(),
+        ),
+        ApiKey::Heartbeat => Reply::now(header, &HeartbeatResponse::default()),
+        other => panic!("unexpected {other:?}"),
+    }))
+    .await;
+    let proxy = oauth_proxy_for(&broker).await;
+    let mut c = Client::connect(&proxy).await;
+    c.send_login(1, &token("svc-orders", 300)).await;
+    let first = c.receive_login(1).await;
+    assert_eq!(first.error_code, 0, "{first:?}");
+    assert!(first.session_lifetime_ms > 0, "a lifetime is announced");
+    // A slow request, then a re-authentication with a fresh token, then another request.
+    c.send(4, 3, &ListGroupsRequest::default()).await;
+    c.send_login(4, &token("svc-orders", 600)).await;
+    c.send(4, 6, &HeartbeatRequest::default()).await;
+    assert_eq!(c.receive::<ListGroupsRequest>(4).await.0, 3);
+    let again = c.receive_login(4).await;
+    assert_eq!(again.error_code, 0, "{again:?}");
+    assert!(again.session_lifetime_ms > first.session_lifetime_ms);
+    assert_eq!(c.receive::<HeartbeatRequest>(4).await.0, 6);
+    let forwarded: Vec<ApiKey> = broker
+        .received()
+        .into_iter()
+        .map(|(api, _)| api)
+        .filter(|api| !matches!(api, ApiKey::ApiVersions | ApiKey::Metadata))
+        .collect();
+    assert_eq!(
+        forwarded,
+        [ApiKey::ListGroups, ApiKey::Heartbeat],
+        "the logins are answered by the proxy"
+    );
+    proxy.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn a_re_authentication_as_someone_else_is_refused_and_the_connection_closed() {
+    let broker = ScriptedBroker::start(script(|api, _, _| panic!("unexpected {api:?}"))).await;
+    let proxy = oauth_proxy_for(&broker).await;
+    let mut c = Client::connect(&proxy).await;
+    c.send_login(1, &token("svc-orders", 300)).await;
+    assert_eq!(c.receive_login(1).await.error_code, 0);
+    c.send_login(3, &token("svc-payments", 300)).await;
+    let refused = c.receive_login(3).await;
+    assert_eq!(
+        refused.error_code,
+        crate::kafka::error_code::SASL_AUTHENTICATION_FAILED,
+        "{refused:?}"
+    );
+    assert!(c.closed().await, "KIP-368: a broker closes the connection");
     proxy.shutdown(Duration::from_secs(1)).await;
 }
