@@ -136,20 +136,33 @@ pub fn check_request(
 ) -> Result<Checked, DecodeError> {
     let api = ApiKey::try_from(key).map_err(|()| DecodeError::UnknownApiKey(key))?;
     schema::check_within(api, Direction::Request, version, body, max_entries)?;
+    let acks = match api {
+        ApiKey::Produce => Some(produce_acks(version, body)?),
+        _ => None,
+    };
     Ok(Checked {
         api_key: key,
         version,
         len: body.len(),
+        acks,
     })
 }
 
-/// A request body that passed [`check_request`]: its API key, version and length. Only the
-/// check makes one.
+/// A request body that passed [`check_request`]: its API key, version and length, and what
+/// the proxy needs of it besides (a Produce's `acks`). Only the check makes one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Checked {
     api_key: i16,
     version: i16,
     len: usize,
+    acks: Option<i16>,
+}
+
+impl Checked {
+    /// Whether the broker answers the request: every request but a Produce with `acks=0`.
+    pub fn expects_response(&self) -> bool {
+        self.acks != Some(0)
+    }
 }
 
 /// Decodes a request body that `checked` vouches for without walking it again; a body it
@@ -160,12 +173,9 @@ pub fn decode_checked_request<R: Request>(
     version: i16,
     body: &Bytes,
 ) -> Result<R, DecodeError> {
-    let vouched = Checked {
-        api_key: R::KEY,
-        version,
-        len: body.len(),
-    };
-    if checked != Some(vouched) {
+    let vouched =
+        checked.is_some_and(|c| (c.api_key, c.version, c.len) == (R::KEY, version, body.len()));
+    if !vouched {
         return decode_request(version, body);
     }
     let mut buf = body.clone();
@@ -354,6 +364,13 @@ mod tests {
                 matches!(refused, Err(DecodeError::ImpossibleCount { .. })),
                 "{refused:?}"
             );
+        }
+        assert!(checked.expects_response(), "a Metadata request is answered");
+        for (acks, answered) in [(0, false), (1, true), (-1, true)] {
+            let produce = kafka_protocol::messages::ProduceRequest::default().with_acks(acks);
+            let body = encode_body(9, &produce).expect("encodes");
+            let checked = check_request(0, 9, &body, 1000).expect("valid");
+            assert_eq!(checked.expects_response(), answered, "acks={acks}");
         }
         // Nor a check of another version.
         let other = check_request(3, 11, &valid, 1000).expect("valid");

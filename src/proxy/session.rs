@@ -88,6 +88,15 @@ enum End {
     Internal(String),
 }
 
+/// How a request is forwarded.
+#[derive(Clone, Copy)]
+struct Forward {
+    /// The broker answers it (all but an `acks=0` Produce, as the check read it).
+    expects_response: bool,
+    /// More client requests are already buffered: the write need not flush yet.
+    more_buffered: bool,
+}
+
 /// An entry of the in-order response queue.
 enum Slot {
     /// An answer the proxy made itself.
@@ -456,10 +465,16 @@ impl Session {
                         }));
                     }
                 };
+                let expects_response = match checked {
+                    Some(c) => c.expects_response(),
+                    None => true,
+                };
+                let to = Forward {
+                    expects_response,
+                    more_buffered,
+                };
                 let Some(caller) = &self.caller else {
-                    return self
-                        .forward(frame, &header, api, slots, more_buffered, None)
-                        .await;
+                    return self.forward(frame, &header, api, slots, to, None).await;
                 };
                 let verdict = authorize::authorize(
                     &self.shared.published.load().acls,
@@ -478,18 +493,14 @@ impl Session {
                     })
                 })?;
                 match verdict {
-                    Verdict::Forward => {
-                        self.forward(frame, &header, api, slots, more_buffered, None)
-                            .await
-                    }
+                    Verdict::Forward => self.forward(frame, &header, api, slots, to, None).await,
                     Verdict::Rewrite {
                         frame: rewritten,
                         fix,
                         close_after,
                     } => {
                         let frame = rewritten.unwrap_or(frame);
-                        self.forward(frame, &header, api, slots, more_buffered, fix)
-                            .await?;
+                        self.forward(frame, &header, api, slots, to, fix).await?;
                         if close_after {
                             return Err(End::Refused(format!(
                                 "{api:?} with acks=0 and denied topics (as Kafka, the connection closes)"
@@ -516,8 +527,7 @@ impl Session {
                                 .ok_or(FixError::Unpaired)?;
                             merge(first, body, edit)
                         });
-                        self.forward(then, &header, api, slots, more_buffered, Some(fix))
-                            .await
+                        self.forward(then, &header, api, slots, to, Some(fix)).await
                     }
                     Verdict::Answer(answer) => self.push(slots, Slot::Local(answer)).await,
                     Verdict::Refuse(why) => Err(End::Refused(why)),
@@ -532,21 +542,17 @@ impl Session {
         header: &RequestHeader,
         api: ApiKey,
         slots: &mpsc::Sender<Queued>,
-        more_buffered: bool,
+        to: Forward,
         fix: Option<Fix>,
     ) -> Result<(), End> {
         let link = self.open_link().await?;
-        let expects_response = api != ApiKey::Produce
-            || kafka::produce_acks(header.api_version, &frame[header.body_offset..])
-                .map_err(|e| End::Client(e.into()))?
-                != 0;
-        if expects_response {
+        if to.expects_response {
             link.expect(header.correlation_id, api, header.api_version, fix)
                 .map_err(End::Upstream)?;
             self.push(slots, Slot::Upstream).await?;
         }
         let link = self.link()?;
-        link.write(&frame, !more_buffered)
+        link.write(&frame, !to.more_buffered)
             .await
             .map_err(End::Upstream)?;
         Ok(())
