@@ -23,7 +23,6 @@ rm -rf "$work/json"
 mkdir -p "$work/json"
 unzip -q -o -j "$jar" 'common/message/*.json' -d "$work/json"
 cargo run --quiet --example schema_gen -- "$work/json" "$work/generated.rs"
-rustfmt --edition 2024 "$work/generated.rs"
 if [[ ${1:-} == --check ]]; then
   if ! diff -u "$target" "$work/generated.rs"; then
     echo "$target is not what Kafka $KAFKA_CLIENTS_VERSION's definitions give: run scripts/schema.sh" >&2

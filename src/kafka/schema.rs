@@ -3,6 +3,7 @@
 //! (`generated.rs`, by `scripts/schema.sh`) for every version kafka-protocol decodes. Bodies of
 //! API keys the proxy does not forward have no layout and are never decoded.
 
+#[rustfmt::skip]
 mod generated;
 #[cfg(test)]
 mod tests;
