@@ -1,7 +1,9 @@
 //! What one authentication costs on one core: validating a bearer token against a provider's
 //! keys (RS256, ES256, EdDSA), cold (a token the proxy has not seen: signature and claims
 //! checked) and from the verified-token cache (a reconnecting client with the same token).
-//! Authentications per second on one core = 1 / the time per iteration.
+//! Authentications per second on one core = 1 / the time per iteration. Beside them, the
+//! crypto limit: the signature check of the same token alone (`signature/*`: ring's for RS256
+//! and ES256, ring's and ed25519-dalek's for EdDSA), what a validation can at best approach.
 //!
 //!   cargo bench --bench auth
 
@@ -62,7 +64,81 @@ fn token(alg: Algorithm) -> String {
     encode(&header, &claims, &key.expect("test key")).expect("signed token")
 }
 
+/// ring's check of `token`'s signature with the JWKS key of its algorithm, nothing else.
+fn signature_only(alg: Algorithm, token: &str) -> impl Fn() -> bool {
+    use base64::Engine;
+    use jsonwebtoken::DecodingKeyKind;
+    use ring::signature as sig;
+    let (message, signature) = token.rsplit_once('.').expect("three parts");
+    let (message, signature) = (
+        message.as_bytes().to_vec(),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(signature)
+            .expect("base64"),
+    );
+    let kty = match alg {
+        Algorithm::ES256 => "EC",
+        Algorithm::EdDSA => "OKP",
+        _ => "RSA",
+    };
+    let jwk = jwks()["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .find(|k| k["kty"] == kty)
+        .cloned()
+        .expect("a key");
+    let key = jsonwebtoken::DecodingKey::from_jwk(&serde_json::from_value(jwk).expect("jwk"))
+        .expect("key");
+    move || match key.kind() {
+        DecodingKeyKind::RsaModulusExponent { n, e } => sig::RsaPublicKeyComponents { n, e }
+            .verify(&sig::RSA_PKCS1_2048_8192_SHA256, &message, &signature)
+            .is_ok(),
+        DecodingKeyKind::SecretOrDer(public) => {
+            let algorithm: &dyn sig::VerificationAlgorithm = match alg {
+                Algorithm::ES256 => &sig::ECDSA_P256_SHA256_FIXED,
+                _ => &sig::ED25519,
+            };
+            sig::UnparsedPublicKey::new(algorithm, public)
+                .verify(&message, &signature)
+                .is_ok()
+        }
+    }
+}
+
+/// RustCrypto's ed25519-dalek check of an EdDSA `token`'s signature, through jsonwebtoken.
+fn dalek_only(token: &str) -> impl Fn() -> bool {
+    use base64::Engine;
+    let (message, signature) = token.rsplit_once('.').expect("three parts");
+    let (message, signature) = (
+        message.as_bytes().to_vec(),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(signature)
+            .expect("base64"),
+    );
+    let jwk = jwks()["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .find(|k| k["kty"] == "OKP")
+        .cloned()
+        .expect("a key");
+    let key = jsonwebtoken::DecodingKey::from_jwk(&serde_json::from_value(jwk).expect("jwk"))
+        .expect("key");
+    let verifier = (jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.verifier_factory)(
+        &Algorithm::EdDSA,
+        &key,
+    )
+    .expect("verifier");
+    move || verifier.verify(&message, &signature).is_ok()
+}
+
 fn validation(c: &mut Criterion) {
+    kafka_oidc_proxy::identity::crypto::install();
+    assert!(
+        kafka_oidc_proxy::identity::crypto::installed(),
+        "tokens are verified with ring"
+    );
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
@@ -91,6 +167,14 @@ fn validation(c: &mut Criterion) {
         c.bench_function(&format!("validate/{name}/cached"), |b| {
             b.iter(|| runtime.block_on(warm.validate(&token)).expect("valid"))
         });
+        let check = signature_only(alg, &token);
+        assert!(check(), "the signature verifies");
+        c.bench_function(&format!("signature/{name}/ring"), |b| b.iter(&check));
+        if alg == Algorithm::EdDSA {
+            let check = dalek_only(&token);
+            assert!(check(), "the signature verifies");
+            c.bench_function("signature/eddsa/ed25519-dalek", |b| b.iter(&check));
+        }
     }
 }
 
