@@ -66,30 +66,14 @@ fn token(alg: Algorithm) -> String {
 
 /// ring's check of `token`'s signature with the JWKS key of its algorithm, nothing else.
 fn signature_only(alg: Algorithm, token: &str) -> impl Fn() -> bool {
-    use base64::Engine;
     use jsonwebtoken::DecodingKeyKind;
     use ring::signature as sig;
-    let (message, signature) = token.rsplit_once('.').expect("three parts");
-    let (message, signature) = (
-        message.as_bytes().to_vec(),
-        base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(signature)
-            .expect("base64"),
-    );
-    let kty = match alg {
+    let (message, signature) = signed_parts(token);
+    let key = jwks_key(match alg {
         Algorithm::ES256 => "EC",
         Algorithm::EdDSA => "OKP",
         _ => "RSA",
-    };
-    let jwk = jwks()["keys"]
-        .as_array()
-        .expect("keys")
-        .iter()
-        .find(|k| k["kty"] == kty)
-        .cloned()
-        .expect("a key");
-    let key = jsonwebtoken::DecodingKey::from_jwk(&serde_json::from_value(jwk).expect("jwk"))
-        .expect("key");
+    });
     move || match key.kind() {
         DecodingKeyKind::RsaModulusExponent { n, e } => sig::RsaPublicKeyComponents { n, e }
             .verify(&sig::RSA_PKCS1_2048_8192_SHA256, &message, &signature)
@@ -108,29 +92,35 @@ fn signature_only(alg: Algorithm, token: &str) -> impl Fn() -> bool {
 
 /// RustCrypto's ed25519-dalek check of an EdDSA `token`'s signature, through jsonwebtoken.
 fn dalek_only(token: &str) -> impl Fn() -> bool {
+    let (message, signature) = signed_parts(token);
+    let verifier = (jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.verifier_factory)(
+        &Algorithm::EdDSA,
+        &jwks_key("OKP"),
+    )
+    .expect("verifier");
+    move || verifier.verify(&message, &signature).is_ok()
+}
+
+/// A token's signed part and its signature.
+fn signed_parts(token: &str) -> (Vec<u8>, Vec<u8>) {
     use base64::Engine;
     let (message, signature) = token.rsplit_once('.').expect("three parts");
-    let (message, signature) = (
-        message.as_bytes().to_vec(),
-        base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(signature)
-            .expect("base64"),
-    );
+    let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(signature)
+        .expect("base64");
+    (message.as_bytes().to_vec(), signature)
+}
+
+/// The test JWKS's key of type `kty`.
+fn jwks_key(kty: &str) -> jsonwebtoken::DecodingKey {
     let jwk = jwks()["keys"]
         .as_array()
         .expect("keys")
         .iter()
-        .find(|k| k["kty"] == "OKP")
+        .find(|k| k["kty"] == kty)
         .cloned()
         .expect("a key");
-    let key = jsonwebtoken::DecodingKey::from_jwk(&serde_json::from_value(jwk).expect("jwk"))
-        .expect("key");
-    let verifier = (jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.verifier_factory)(
-        &Algorithm::EdDSA,
-        &key,
-    )
-    .expect("verifier");
-    move || verifier.verify(&message, &signature).is_ok()
+    jsonwebtoken::DecodingKey::from_jwk(&serde_json::from_value(jwk).expect("jwk")).expect("key")
 }
 
 fn validation(c: &mut Criterion) {
