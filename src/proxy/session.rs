@@ -465,12 +465,8 @@ impl Session {
                         }));
                     }
                 };
-                let expects_response = match checked {
-                    Some(c) => c.expects_response(),
-                    None => true,
-                };
                 let to = Forward {
-                    expects_response,
+                    expects_response: checked.is_none_or(|c| c.expects_response()),
                     more_buffered,
                 };
                 let Some(caller) = &self.caller else {

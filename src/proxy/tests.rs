@@ -87,10 +87,10 @@ fn script(
     Arc::new(f)
 }
 
-#[tokio::test]
-async fn responses_leave_in_request_order_with_local_answers_among_them() {
-    let broker = ScriptedBroker::start(script(|api, header, _| match api {
-        // The first request is slow at the broker; the local answer behind it must wait.
+/// A broker that answers ListGroups after 300 ms and Heartbeat at once: whatever the proxy
+/// answers behind the ListGroups must wait for it.
+fn slow_list_groups() -> Script {
+    script(|api, header, _| match api {
         ApiKey::ListGroups => Reply::after(
             Duration::from_millis(300),
             header,
@@ -98,8 +98,12 @@ async fn responses_leave_in_request_order_with_local_answers_among_them() {
         ),
         ApiKey::Heartbeat => Reply::now(header, &HeartbeatResponse::default()),
         other => panic!("unexpected {other:?}"),
-    }))
-    .await;
+    })
+}
+
+#[tokio::test]
+async fn responses_leave_in_request_order_with_local_answers_among_them() {
+    let broker = ScriptedBroker::start(slow_list_groups()).await;
     let proxy = proxy_for(&broker).await;
     let mut c = Client::connect(&proxy).await;
     c.send(4, 1, &ListGroupsRequest::default()).await;
@@ -272,16 +276,7 @@ impl Client {
 
 #[tokio::test]
 async fn a_re_authentication_behind_a_slow_request_keeps_every_response_in_order() {
-    let broker = ScriptedBroker::start(script(|api, header, _| match api {
-        ApiKey::ListGroups => Reply::after(
-            Duration::from_millis(300),
-            header,
-            &ListGroupsResponse::default(),
-        ),
-        ApiKey::Heartbeat => Reply::now(header, &HeartbeatResponse::default()),
-        other => panic!("unexpected {other:?}"),
-    }))
-    .await;
+    let broker = ScriptedBroker::start(slow_list_groups()).await;
     let proxy = oauth_proxy_for(&broker).await;
     let mut c = Client::connect(&proxy).await;
     c.send_login(1, &token("svc-orders", 300)).await;
