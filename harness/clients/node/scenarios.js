@@ -10,8 +10,9 @@
  *               consumer B joins the same group; a rebalance must move partitions from A to B;
  *               together they process all N (duplicates reported, not failed); after both
  *               disconnect, the group's committed offsets must equal every partition's end.
- * acks0         produce N with acks=0, then a marker with acks=1: >= 99% of the N and the
- *               marker must be readable (the proxy must not hang on acks=0).
+ * acks0         one acks=1 record to every partition (so every leader accepts writes), then
+ *               N with acks=0, then a marker with acks=1: >= 99% of the N and the marker
+ *               must be readable (the proxy must not hang on acks=0).
  * idempotent    like basic with idempotent: true: exactly once.
  * transactions  a transactional producer commits one batch and aborts another; a
  *               read-committed consumer sees exactly the committed batch.
@@ -406,7 +407,7 @@ async function produce (kafka, opts, pairs, { acks = -1, idempotent = false } = 
   let acked = 0
   try {
     for (let i = 0; i < pairs.length; i += BATCH) {
-      const batch = pairs.slice(i, i + BATCH).map(([key, value]) => ({ key, value }))
+      const batch = pairs.slice(i, i + BATCH).map(([key, value, partition]) => ({ key, value, partition }))
       await producer.send({ topic: opts.topic, messages: batch, acks, timeout: 30000 })
       acked += batch.length
     }
@@ -495,12 +496,17 @@ async function idempotent (kafka, opts, deadline) {
 async function acks0 (kafka, opts, deadline) {
   await withTopic(kafka, opts, deadline, async admin => {
     const pairs = messages(opts)
+    // A leader that has not yet taken up a just-created partition refuses a write; with acks=0
+    // it refuses by closing the connection, and every batch pipelined behind it is lost. One
+    // acks=1 record per partition (retried until accepted) first makes every leader ready.
+    const readyPairs = Array.from({ length: opts.partitions }, (_, p) => [`ready-${p}`, 'ready', p])
+    const ready = await produce(kafka, opts, readyPairs, { acks: 1 })
     result.produced = await produce(kafka, opts, pairs, { acks: 0 })
     const marker = ['marker', `marker-${opts.tag}`]
     await produce(kafka, opts, [marker], { acks: 1 })
     // With acks=0/1 the high watermark may still lag (followers catching up), so read until
     // everything or until 5 s pass without a new message.
-    const got = await consume(kafka, opts, deadline, opts.messages + 1, { idleMs: 5000 })
+    const got = await consume(kafka, opts, deadline, ready + opts.messages + 1, { idleMs: 5000 })
     const keys = new Set(got.map(([k]) => k))
     const arrived = pairs.filter(([k]) => keys.has(k)).length
     const markerSeen = got.some(([k, v]) => k === marker[0] && v === marker[1])

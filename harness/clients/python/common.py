@@ -160,6 +160,14 @@ def messages(n, tag, prefix="k"):
     return [(f"{prefix}-{i}", f"v-{i}-{tag}") for i in range(n)]
 
 
+def ready_records(args):
+    """One (ready-P, ready, P) record per partition. Written with acks>=1 before an acks=0 run:
+    a leader that has not yet taken up a just-created partition refuses a write, with acks=0 by
+    closing the connection, and every batch pipelined behind the refused one is lost; an
+    acknowledged write is retried until each leader accepts."""
+    return [(f"ready-{p}", "ready", p) for p in range(args.partitions)]
+
+
 def verify_exactly_once(result, expected, received, label=""):
     """expected: {key: value}; received: list of (key, value) in arrival order.
     Fills counts into result and records a failure unless every expected key arrived

@@ -11,9 +11,10 @@ Scenarios and what they check:
                 consumer B joins the same group; a rebalance must move partitions from A to
                 B; together they process all N (duplicates reported, not failed); after both
                 close, the group's committed offsets must equal every partition's end offset.
-  acks0         produce N with acks=0 and flush, then a marker with acks=1; at least 99% of
-                the N and the marker must be readable (the proxy must not wait for an
-                acks=0 reply that never comes).
+  acks0         one acks=1 record to every partition (so every leader accepts writes), then
+                N with acks=0 and flush, then a marker with acks=1; at least 99% of the N
+                and the marker must be readable (the proxy must not wait for an acks=0 reply
+                that never comes).
   idempotent    like basic with enable.idempotence=true: exactly once.
   transactions  a transactional producer commits one batch and aborts another; a
                 read_committed consumer sees exactly the committed batch.
@@ -58,7 +59,7 @@ from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 from confluent_kafka import ConsumerGroupTopicPartitions
 
 import common
-from common import StopRule, log, messages, verify_exactly_once
+from common import StopRule, log, messages, ready_records, verify_exactly_once
 
 
 # Error events of every client of the program (librdkafka reports connection and
@@ -198,10 +199,12 @@ def with_topic(body):
 # --- produce / consume helpers -------------------------------------------------------
 
 def send_all(producer, args, pairs, deadline, **produce_kw):
-    for key, value in pairs:
+    """Produce (key, value) or (key, value, partition) tuples."""
+    for key, value, *partition in pairs:
+        where = {"partition": partition[0]} if partition else {}
         while True:
             try:
-                producer.produce(args.topic, key=key, value=value, **produce_kw)
+                producer.produce(args.topic, key=key, value=value, **where, **produce_kw)
                 break
             except BufferError:  # local queue full: serve delivery reports, then retry
                 if deadline.expired():
@@ -211,7 +214,7 @@ def send_all(producer, args, pairs, deadline, **produce_kw):
 
 
 def produce(args, pairs, deadline, result, **conf):
-    """Produce (key, value) pairs, wait for all delivery reports; returns the acked count."""
+    """Produce (key, value[, partition]) tuples, wait for all delivery reports; returns the acked count."""
     producer = Producer(client_config(args, **conf))
     acked, errors = 0, []
 
@@ -284,12 +287,13 @@ def idempotent(args, result, deadline):
 @with_topic
 def acks0(args, result, deadline, admin):
     pairs = messages(args.messages, args.tag)
+    ready = produce(args, ready_records(args), deadline, result, acks="1")
     result["produced"] = produce(args, pairs, deadline, result, acks="0")
     marker = ("marker", f"marker-{args.tag}")
     produce(args, [marker], deadline, result, acks="1")
     # With acks=0/1 the high watermark may still lag (followers catching up), so read until
     # everything or until 5 s pass without a new message.
-    got = consume(args, deadline, args.messages + 1, idle_s=5.0)
+    got = consume(args, deadline, ready + args.messages + 1, idle_s=5.0)
     keys = {k for k, _ in got}
     arrived = sum(1 for k, _ in pairs if k in keys)
     result.update(consumed=len(got), arrived=arrived, marker_seen=marker in got,

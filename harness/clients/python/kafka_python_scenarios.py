@@ -11,8 +11,9 @@ Scenarios and what they check:
                 consumer B joins the same group; a rebalance must move partitions from A to
                 B; together they process all N (duplicates reported, not failed); after both
                 close, the group's committed offsets must equal every partition's end offset.
-  acks0         produce N with acks=0 and flush, then a marker with acks=1; at least 99% of
-                the N and the marker must be readable.
+  acks0         one acks=1 record to every partition (so every leader accepts writes), then
+                N with acks=0 and flush, then a marker with acks=1; at least 99% of the N
+                and the marker must be readable.
   idempotent    like basic with enable_idempotence=True (kafka-python 3.x's default): exactly once.
   transactions  a transactional producer commits one batch and aborts another; a
                 read_committed consumer sees exactly the committed batch.
@@ -60,7 +61,7 @@ from kafka.errors import KafkaError, SaslAuthenticationFailedError
 from kafka.net.sasl.oauth import AbstractTokenProvider
 
 import common
-from common import StopRule, log, messages, verify_exactly_once
+from common import StopRule, log, messages, ready_records, verify_exactly_once
 
 
 class ClientCredentialsTokenProvider(AbstractTokenProvider):
@@ -323,10 +324,12 @@ def fresh_admin(args):
 # --- produce / consume helpers -------------------------------------------------------
 
 def produce(args, pairs, deadline, result, **conf):
-    """Send every pair, wait for all acknowledgements; returns the acked count."""
+    """Send every (key, value[, partition]), wait for all acknowledgements; returns the acked
+    count."""
     p = producer(args, **conf)
     try:
-        futures = [p.send(args.topic, key=k, value=v) for k, v in pairs]
+        futures = [p.send(args.topic, key=k, value=v, partition=(where or [None])[0])
+                   for k, v, *where in pairs]
         p.flush(timeout=deadline.remaining())
     finally:
         p.close(timeout=deadline.remaining(10))
@@ -373,12 +376,13 @@ def idempotent(args, result, deadline):
 @with_topic
 def acks0(args, result, deadline, admin):
     pairs = messages(args.messages, args.tag)
+    ready = produce(args, ready_records(args), deadline, result, acks=1, enable_idempotence=False)
     result["produced"] = produce(args, pairs, deadline, result, acks=0, enable_idempotence=False)
     marker = ("marker", f"marker-{args.tag}")
     produce(args, [marker], deadline, result, acks=1, enable_idempotence=False)
     # With acks=0/1 the high watermark may still lag (followers catching up), so read until
     # everything or until 5 s pass without a new message.
-    got = consume(args, deadline, args.messages + 1, idle_s=5.0)
+    got = consume(args, deadline, ready + args.messages + 1, idle_s=5.0)
     keys = {k for k, _ in got}
     arrived = sum(1 for k, _ in pairs if k in keys)
     result.update(consumed=len(got), arrived=arrived, marker_seen=marker in got,

@@ -82,8 +82,9 @@ import org.apache.kafka.common.utils.internals.AppInfoParser; // only to report 
  *                    consumer B joins the same group; a rebalance must move partitions from A to B;
  *                    together they process all N (duplicates reported, not failed); after both
  *                    close, the group's committed offsets must equal every partition's end offset.
- * acks0              produce N with acks=0 and flush, then a marker with acks=1: >= 99% of the N
- *                    and the marker must be readable (the proxy must not hang on acks=0).
+ * acks0              one acks=1 record to every partition (so every leader accepts writes), then
+ *                    N with acks=0 and flush, then a marker with acks=1: >= 99% of the N and the
+ *                    marker must be readable (the proxy must not hang on acks=0).
  * idempotent         like basic with enable.idempotence=true: exactly once.
  * transactions       a transactional producer commits one batch and aborts another; a
  *                    read_committed consumer sees exactly the committed batch.
@@ -552,10 +553,15 @@ public final class Scenarios {
 
     /** Send every pair, wait for all acknowledgements; returns how many were acknowledged. */
     static int produce(Options o, Map<String, String> pairs, Map<String, Object> conf) {
+        return produce(o, pairs.entrySet().stream()
+                .map(kv -> new ProducerRecord<>(o.topic, kv.getKey(), kv.getValue())).toList(), conf);
+    }
+
+    static int produce(Options o, List<ProducerRecord<String, String>> records, Map<String, Object> conf) {
         AtomicInteger acked = new AtomicInteger();
         List<String> errors = Collections.synchronizedList(new ArrayList<>());
         try (KafkaProducer<String, String> producer = producer(o, conf)) {
-            pairs.forEach((k, v) -> producer.send(new ProducerRecord<>(o.topic, k, v), (md, e) -> {
+            records.forEach(r -> producer.send(r, (md, e) -> {
                 if (e != null) errors.add(e.toString());
                 else acked.incrementAndGet();
             }));
@@ -630,6 +636,13 @@ public final class Scenarios {
     static void acks0(Options o) throws Exception {
         withTopic(o, admin -> {
             Map<String, String> data = messages(o, "k");
+            // A leader that has not yet taken up a just-created partition refuses a write; with
+            // acks=0 it refuses by closing the connection, and every batch pipelined behind it
+            // is lost. One acks=1 record per partition (retried until accepted) comes first.
+            List<ProducerRecord<String, String>> readyRecords = new ArrayList<>();
+            for (int p = 0; p < o.partitions; p++) readyRecords.add(new ProducerRecord<>(o.topic, p, "ready-" + p, "ready"));
+            int ready = produce(o, readyRecords, Map.of(
+                    ProducerConfig.ACKS_CONFIG, "1", ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, false));
             result.put("produced", produce(o, data, Map.of(
                     ProducerConfig.ACKS_CONFIG, "0", ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, false)));
             String markerValue = "marker-" + o.tag;
@@ -637,7 +650,7 @@ public final class Scenarios {
                     ProducerConfig.ACKS_CONFIG, "1", ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, false));
             // With acks=0/1 the high watermark may still lag (followers catching up), so read
             // until everything or until 5 s pass without a new message.
-            List<Map.Entry<String, String>> got = consume(o, o.messages + 1, 0, 5000, Map.of());
+            List<Map.Entry<String, String>> got = consume(o, ready + o.messages + 1, 0, 5000, Map.of());
             Set<String> keys = got.stream().map(Map.Entry::getKey).collect(Collectors.toSet());
             long arrived = data.keySet().stream().filter(keys::contains).count();
             boolean marker = got.contains(Map.entry("marker", markerValue));
