@@ -3,7 +3,8 @@
 //! checked) and from the verified-token cache (a reconnecting client with the same token).
 //! Authentications per second on one core = 1 / the time per iteration. Beside them, the
 //! crypto limit: the signature check of the same token alone (`signature/*`: ring's for RS256
-//! and ES256, ring's and ed25519-dalek's for EdDSA), what a validation can at best approach.
+//! and ES256, ring's and ed25519-dalek's for EdDSA, each with its key decoded beforehand as
+//! the proxy holds it), what a validation can at best approach.
 //!
 //!   cargo bench --bench auth
 
@@ -64,71 +65,85 @@ fn token(alg: Algorithm) -> String {
     encode(&header, &claims, &key.expect("test key")).expect("signed token")
 }
 
-/// ring's check of `token`'s signature with the JWKS key of its algorithm, nothing else.
+/// A signature check of a message, the key bound in.
+type Check = Box<dyn Fn(&[u8], &[u8]) -> bool>;
+
+/// The library's check of `token`'s signature with the JWKS key of its algorithm, the key
+/// decoded beforehand: ring's for RSA and ECDSA (and, for comparison, Ed25519), nothing else.
 fn signature_only(alg: Algorithm, token: &str) -> impl Fn() -> bool {
-    use jsonwebtoken::DecodingKeyKind;
     use ring::signature as sig;
     let (message, signature) = signed_parts(token);
-    let key = jwks_key(match alg {
+    let jwk = jwks_key(match alg {
         Algorithm::ES256 => "EC",
         Algorithm::EdDSA => "OKP",
         _ => "RSA",
     });
-    move || match key.kind() {
-        DecodingKeyKind::RsaModulusExponent { n, e } => sig::RsaPublicKeyComponents { n, e }
-            .verify(&sig::RSA_PKCS1_2048_8192_SHA256, &message, &signature)
-            .is_ok(),
-        DecodingKeyKind::SecretOrDer(public) => {
-            let algorithm: &dyn sig::VerificationAlgorithm = match alg {
-                Algorithm::ES256 => &sig::ECDSA_P256_SHA256_FIXED,
-                _ => &sig::ED25519,
-            };
-            sig::UnparsedPublicKey::new(algorithm, public)
-                .verify(&message, &signature)
-                .is_ok()
+    let part = |name: &str| base64_url(jwk[name].as_str().expect("a key part"));
+    let check: Check = match alg {
+        Algorithm::ES256 => {
+            let point = [vec![0x04], part("x"), part("y")].concat();
+            Box::new(move |m, s| {
+                sig::UnparsedPublicKey::new(&sig::ECDSA_P256_SHA256_FIXED, &point)
+                    .verify(m, s)
+                    .is_ok()
+            })
         }
-    }
+        Algorithm::EdDSA => {
+            let x = part("x");
+            Box::new(move |m, s| {
+                sig::UnparsedPublicKey::new(&sig::ED25519, &x)
+                    .verify(m, s)
+                    .is_ok()
+            })
+        }
+        _ => {
+            let (n, e) = (part("n"), part("e"));
+            Box::new(move |m, s| {
+                sig::RsaPublicKeyComponents { n: &n, e: &e }
+                    .verify(&sig::RSA_PKCS1_2048_8192_SHA256, m, s)
+                    .is_ok()
+            })
+        }
+    };
+    move || check(&message, &signature)
 }
 
-/// RustCrypto's ed25519-dalek check of an EdDSA `token`'s signature, through jsonwebtoken.
+/// ed25519-dalek's check of an EdDSA `token`'s signature, the point decompressed beforehand.
 fn dalek_only(token: &str) -> impl Fn() -> bool {
     let (message, signature) = signed_parts(token);
-    let verifier = (jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.verifier_factory)(
-        &Algorithm::EdDSA,
-        &jwks_key("OKP"),
-    )
-    .expect("verifier");
-    move || verifier.verify(&message, &signature).is_ok()
+    let x: [u8; 32] = base64_url(jwks_key("OKP")["x"].as_str().expect("x"))
+        .try_into()
+        .expect("32 bytes");
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&x).expect("a point");
+    let signature = ed25519_dalek::Signature::from_slice(&signature).expect("64 bytes");
+    move || key.verify_strict(&message, &signature).is_ok()
+}
+
+fn base64_url(part: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .expect("base64")
 }
 
 /// A token's signed part and its signature.
 fn signed_parts(token: &str) -> (Vec<u8>, Vec<u8>) {
-    use base64::Engine;
     let (message, signature) = token.rsplit_once('.').expect("three parts");
-    let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(signature)
-        .expect("base64");
-    (message.as_bytes().to_vec(), signature)
+    (message.as_bytes().to_vec(), base64_url(signature))
 }
 
 /// The test JWKS's key of type `kty`.
-fn jwks_key(kty: &str) -> jsonwebtoken::DecodingKey {
-    let jwk = jwks()["keys"]
+fn jwks_key(kty: &str) -> Value {
+    jwks()["keys"]
         .as_array()
         .expect("keys")
         .iter()
         .find(|k| k["kty"] == kty)
         .cloned()
-        .expect("a key");
-    jsonwebtoken::DecodingKey::from_jwk(&serde_json::from_value(jwk).expect("jwk")).expect("key")
+        .expect("a key")
 }
 
 fn validation(c: &mut Criterion) {
-    kafka_oidc_proxy::identity::crypto::install();
-    assert!(
-        kafka_oidc_proxy::identity::crypto::installed(),
-        "tokens are verified with ring"
-    );
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");

@@ -94,8 +94,6 @@ enum AclCommand {
 }
 
 fn main() -> ExitCode {
-    // Before anything uses jsonwebtoken: tokens are verified with ring.
-    kafka_oidc_proxy::identity::crypto::install();
     let cli = Cli::parse();
     init_tracing();
     match cli.command {

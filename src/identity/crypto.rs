@@ -1,130 +1,133 @@
-//! Token signatures are verified with ring, the library rustls uses here, so that one crypto
-//! library serves TLS and tokens: a jsonwebtoken [`CryptoProvider`] whose RSA and ECDSA
-//! verifiers are ring's. EdDSA stays with RustCrypto's ed25519-dalek, which verifies faster
-//! than ring (`cargo bench --bench auth`), as do signing (only tests and benchmarks sign
-//! tokens) and the key utilities.
+//! Token signatures. RSA and ECDSA are checked with ring, the library rustls uses here, so
+//! that one crypto library serves TLS and tokens; EdDSA with ed25519-dalek, which verifies
+//! faster than ring (`cargo bench --bench auth`).
 //!
-//! [`install`] makes it the process's provider; it must run before anything else uses
-//! jsonwebtoken (the binary calls it first thing, and every validation calls it again).
+//! Each JWKS key is prepared once, when the set is read, in the form its library verifies
+//! with ([`PublicKey`]): a check neither copies the key nor decodes it again (an Ed25519 point
+//! is decompressed once, not per token).
 
-use std::sync::Once;
-
-use jsonwebtoken::crypto::{CryptoProvider, JwtVerifier, KeyUtils, rust_crypto};
-use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::signature::{Error, Verifier};
-use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, DecodingKeyKind};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::Algorithm;
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk};
 use ring::signature as sig;
 
-/// The provider: ring's verifiers.
-pub static PROVIDER: CryptoProvider = CryptoProvider {
-    signer_factory: rust_crypto::DEFAULT_PROVIDER.signer_factory,
-    verifier_factory: new_verifier,
-    key_utils: KeyUtils {
-        rsa_pub_components_from_private_key: RUST_CRYPTO.rsa_pub_components_from_private_key,
-        rsa_pub_components_from_public_key: RUST_CRYPTO.rsa_pub_components_from_public_key,
-        ec_pub_components_from_private_key: RUST_CRYPTO.ec_pub_components_from_private_key,
-        ed_pub_components_from_private_key: RUST_CRYPTO.ed_pub_components_from_private_key,
-        compute_digest: RUST_CRYPTO.compute_digest,
+/// A verification key of a JWKS, ready to check signatures.
+pub enum PublicKey {
+    /// An RSA key: modulus and exponent, big-endian.
+    Rsa {
+        /// The modulus.
+        n: Vec<u8>,
+        /// The public exponent.
+        e: Vec<u8>,
     },
-};
-
-const RUST_CRYPTO: &KeyUtils = &rust_crypto::DEFAULT_PROVIDER.key_utils;
-
-/// Makes [`PROVIDER`] the process's provider, once. If jsonwebtoken was used before (a test
-/// that signs a token first), the provider it chose stays: verification is as correct with
-/// it, only slower.
-pub fn install() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let _ = PROVIDER.install_default();
-    });
+    /// An ECDSA key: the uncompressed point on its curve.
+    Ec {
+        /// P-256 or P-384.
+        curve: Curve,
+        /// `0x04 || x || y`.
+        point: Vec<u8>,
+    },
+    /// An Ed25519 key, decompressed.
+    Ed(ed25519_dalek::VerifyingKey),
 }
 
-/// Whether [`PROVIDER`] is the one in use.
-pub fn installed() -> bool {
-    CryptoProvider::try_get_default().is_some_and(|p| std::ptr::eq(p, &PROVIDER))
+/// The ECDSA curves accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Curve {
+    /// NIST P-256 (ES256).
+    P256,
+    /// NIST P-384 (ES384).
+    P384,
 }
 
-/// The key family each accepted algorithm needs; `None` for the ones never accepted (HMAC).
-fn family(algorithm: Algorithm) -> Option<AlgorithmFamily> {
-    use Algorithm as A;
-    match algorithm {
-        A::RS256 | A::RS384 | A::RS512 | A::PS256 | A::PS384 | A::PS512 => {
-            Some(AlgorithmFamily::Rsa)
+impl PublicKey {
+    /// The key of a JWK, if it is an asymmetric key this proxy verifies with (RSA, ECDSA on
+    /// P-256 or P-384, Ed25519) and well formed; symmetric keys never are.
+    pub fn from_jwk(jwk: &Jwk) -> Option<PublicKey> {
+        let decode = |part: &str| URL_SAFE_NO_PAD.decode(part).ok();
+        match &jwk.algorithm {
+            AlgorithmParameters::RSA(rsa) => Some(PublicKey::Rsa {
+                n: decode(&rsa.n)?,
+                e: decode(&rsa.e)?,
+            }),
+            AlgorithmParameters::EllipticCurve(ec) => {
+                let (curve, size) = match ec.curve {
+                    EllipticCurve::P256 => (Curve::P256, 32),
+                    EllipticCurve::P384 => (Curve::P384, 48),
+                    _ => return None,
+                };
+                let (x, y) = (decode(&ec.x)?, decode(&ec.y)?);
+                if x.len() != size || y.len() != size {
+                    return None;
+                }
+                let mut point = Vec::with_capacity(1 + 2 * size);
+                point.push(0x04);
+                point.extend_from_slice(&x);
+                point.extend_from_slice(&y);
+                Some(PublicKey::Ec { curve, point })
+            }
+            AlgorithmParameters::OctetKeyPair(okp) if okp.curve == EllipticCurve::Ed25519 => {
+                let x: [u8; 32] = decode(&okp.x)?.try_into().ok()?;
+                ed25519_dalek::VerifyingKey::from_bytes(&x)
+                    .ok()
+                    .map(PublicKey::Ed)
+            }
+            _ => None,
         }
-        A::ES256 | A::ES384 => Some(AlgorithmFamily::Ec),
-        A::EdDSA => Some(AlgorithmFamily::Ed),
-        _ => None,
     }
-}
 
-fn new_verifier(
-    algorithm: &Algorithm,
-    key: &DecodingKey,
-) -> jsonwebtoken::errors::Result<Box<dyn JwtVerifier>> {
-    match family(*algorithm) {
-        Some(AlgorithmFamily::Ed) if key.family() == AlgorithmFamily::Ed => {
-            (rust_crypto::DEFAULT_PROVIDER.verifier_factory)(algorithm, key)
-        }
-        Some(f) if f == key.family() => Ok(Box::new(RingVerifier {
-            algorithm: *algorithm,
-            key: key.clone(),
-        })),
-        Some(_) => Err(ErrorKind::InvalidKeyFormat.into()),
-        None => Err(ErrorKind::InvalidAlgorithm.into()),
-    }
-}
-
-struct RingVerifier {
-    algorithm: Algorithm,
-    key: DecodingKey,
-}
-
-impl RingVerifier {
-    fn rsa(&self) -> Option<&'static sig::RsaParameters> {
+    /// Whether `algorithm` signs with a key of this kind (and, for ECDSA, this curve).
+    pub fn accepts(&self, algorithm: Algorithm) -> bool {
         use Algorithm as A;
-        Some(match self.algorithm {
-            A::RS256 => &sig::RSA_PKCS1_2048_8192_SHA256,
-            A::RS384 => &sig::RSA_PKCS1_2048_8192_SHA384,
-            A::RS512 => &sig::RSA_PKCS1_2048_8192_SHA512,
-            A::PS256 => &sig::RSA_PSS_2048_8192_SHA256,
-            A::PS384 => &sig::RSA_PSS_2048_8192_SHA384,
-            A::PS512 => &sig::RSA_PSS_2048_8192_SHA512,
-            _ => return None,
-        })
+        match self {
+            PublicKey::Rsa { .. } => rsa_parameters(algorithm).is_some(),
+            PublicKey::Ec { curve, .. } => matches!(
+                (curve, algorithm),
+                (Curve::P256, A::ES256) | (Curve::P384, A::ES384)
+            ),
+            PublicKey::Ed(_) => algorithm == A::EdDSA,
+        }
     }
 
-    fn ecdsa(&self) -> Option<&'static sig::EcdsaVerificationAlgorithm> {
-        Some(match self.algorithm {
-            Algorithm::ES256 => &sig::ECDSA_P256_SHA256_FIXED,
-            Algorithm::ES384 => &sig::ECDSA_P384_SHA384_FIXED,
-            _ => return None,
-        })
+    /// Whether `signature` is this key's signature of `message` by `algorithm`. False for an
+    /// algorithm the key does not [`accept`](Self::accepts).
+    pub fn verify(&self, algorithm: Algorithm, message: &[u8], signature: &[u8]) -> bool {
+        if !self.accepts(algorithm) {
+            return false;
+        }
+        match self {
+            PublicKey::Rsa { n, e } => rsa_parameters(algorithm).is_some_and(|parameters| {
+                sig::RsaPublicKeyComponents { n, e }
+                    .verify(parameters, message, signature)
+                    .is_ok()
+            }),
+            PublicKey::Ec { curve, point } => {
+                let algorithm = match curve {
+                    Curve::P256 => &sig::ECDSA_P256_SHA256_FIXED,
+                    Curve::P384 => &sig::ECDSA_P384_SHA384_FIXED,
+                };
+                sig::UnparsedPublicKey::new(algorithm, point)
+                    .verify(message, signature)
+                    .is_ok()
+            }
+            PublicKey::Ed(key) => ed25519_dalek::Signature::from_slice(signature)
+                .is_ok_and(|s| key.verify_strict(message, &s).is_ok()),
+        }
     }
 }
 
-impl JwtVerifier for RingVerifier {
-    fn algorithm(&self) -> Algorithm {
-        self.algorithm
-    }
-}
-
-impl Verifier<Vec<u8>> for RingVerifier {
-    fn verify(&self, message: &[u8], signature: &Vec<u8>) -> Result<(), Error> {
-        let verified = match (self.rsa(), self.ecdsa(), self.key.kind()) {
-            (Some(rsa), _, DecodingKeyKind::RsaModulusExponent { n, e }) => {
-                sig::RsaPublicKeyComponents { n, e }.verify(rsa, message, signature)
-            }
-            (Some(rsa), _, DecodingKeyKind::SecretOrDer(der)) => {
-                sig::UnparsedPublicKey::new(rsa, der).verify(message, signature)
-            }
-            (None, Some(algorithm), DecodingKeyKind::SecretOrDer(public)) => {
-                sig::UnparsedPublicKey::new(algorithm, public).verify(message, signature)
-            }
-            _ => return Err(Error::new()),
-        };
-        verified.map_err(|_| Error::new())
-    }
+fn rsa_parameters(algorithm: Algorithm) -> Option<&'static sig::RsaParameters> {
+    use Algorithm as A;
+    Some(match algorithm {
+        A::RS256 => &sig::RSA_PKCS1_2048_8192_SHA256,
+        A::RS384 => &sig::RSA_PKCS1_2048_8192_SHA384,
+        A::RS512 => &sig::RSA_PKCS1_2048_8192_SHA512,
+        A::PS256 => &sig::RSA_PSS_2048_8192_SHA256,
+        A::PS384 => &sig::RSA_PSS_2048_8192_SHA384,
+        A::PS512 => &sig::RSA_PSS_2048_8192_SHA512,
+        _ => return None,
+    })
 }
 
 #[cfg(test)]
@@ -134,35 +137,29 @@ mod tests {
 
     use super::*;
 
-    /// Signs with RustCrypto, verifies with the provider's verifiers (ring's for RSA and
-    /// ECDSA), for each accepted family and key form.
-    #[test]
-    fn ring_verifies_what_rustcrypto_signs_and_nothing_else() {
-        let cases: [(Algorithm, &[u8], &[u8]); 4] = [
-            (
-                Algorithm::RS256,
-                include_bytes!("testdata/rsa.pem"),
-                include_bytes!("testdata/rsa-public.pem"),
-            ),
-            (
-                Algorithm::PS256,
-                include_bytes!("testdata/rsa.pem"),
-                include_bytes!("testdata/rsa-public.pem"),
-            ),
-            (Algorithm::ES256, include_bytes!("testdata/ec.pem"), &[]),
-            (Algorithm::EdDSA, include_bytes!("testdata/ed.pem"), &[]),
-        ];
+    fn jwk(kty: &str) -> Jwk {
         let jwks: Value = serde_json::from_str(include_str!("testdata/jwks.json")).expect("jwks");
-        let jwk_of = |kty: &str| {
-            let jwk = jwks["keys"]
-                .as_array()
-                .expect("keys")
-                .iter()
-                .find(|k| k["kty"] == kty)
-                .expect("a key of the type");
-            DecodingKey::from_jwk(&serde_json::from_value(jwk.clone()).expect("jwk")).expect("key")
-        };
-        for (algorithm, private, public_pem) in cases {
+        let jwk = jwks["keys"]
+            .as_array()
+            .expect("keys")
+            .iter()
+            .find(|k| k["kty"] == kty)
+            .expect("a key of the type");
+        serde_json::from_value(jwk.clone()).expect("jwk")
+    }
+
+    /// Signs with jsonwebtoken (RustCrypto), verifies with the prepared keys, for each
+    /// accepted family; a changed message, or an algorithm of another family, fails.
+    #[test]
+    fn prepared_keys_verify_what_rustcrypto_signs_and_nothing_else() {
+        let cases: [(Algorithm, &[u8], &str); 5] = [
+            (Algorithm::RS256, include_bytes!("testdata/rsa.pem"), "RSA"),
+            (Algorithm::RS512, include_bytes!("testdata/rsa.pem"), "RSA"),
+            (Algorithm::PS256, include_bytes!("testdata/rsa.pem"), "RSA"),
+            (Algorithm::ES256, include_bytes!("testdata/ec.pem"), "EC"),
+            (Algorithm::EdDSA, include_bytes!("testdata/ed.pem"), "OKP"),
+        ];
+        for (algorithm, private, kty) in cases {
             let encoding = match algorithm {
                 Algorithm::ES256 => EncodingKey::from_ec_pem(private),
                 Algorithm::EdDSA => EncodingKey::from_ed_pem(private),
@@ -172,38 +169,49 @@ mod tests {
             let token =
                 encode(&Header::new(algorithm), &json!({"sub": "a"}), &encoding).expect("signs");
             let (message, signature) = token.rsplit_once('.').expect("three parts");
-            let signature = base64::Engine::decode(
-                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-                signature,
-            )
-            .expect("base64");
-            let mut keys = vec![jwk_of(match algorithm {
-                Algorithm::ES256 => "EC",
-                Algorithm::EdDSA => "OKP",
-                _ => "RSA",
-            })];
-            if !public_pem.is_empty() {
-                keys.push(DecodingKey::from_rsa_pem(public_pem).expect("public key"));
-            }
-            for key in &keys {
-                let verifier = new_verifier(&algorithm, key).expect("a verifier");
-                assert!(
-                    verifier.verify(message.as_bytes(), &signature).is_ok(),
-                    "{algorithm:?}"
-                );
-                let mut tampered = message.as_bytes().to_vec();
-                tampered[0] ^= 1;
-                assert!(
-                    verifier.verify(&tampered, &signature).is_err(),
-                    "{algorithm:?}"
-                );
-            }
+            let signature = URL_SAFE_NO_PAD.decode(signature).expect("base64");
+            let key = PublicKey::from_jwk(&jwk(kty)).expect("a usable key");
+            assert!(key.accepts(algorithm), "{algorithm:?}");
+            assert!(
+                key.verify(algorithm, message.as_bytes(), &signature),
+                "{algorithm:?}"
+            );
+            let mut tampered = message.as_bytes().to_vec();
+            tampered[0] ^= 1;
+            assert!(
+                !key.verify(algorithm, &tampered, &signature),
+                "{algorithm:?}"
+            );
+            let mut forged = signature.clone();
+            forged[0] ^= 1;
+            assert!(
+                !key.verify(algorithm, message.as_bytes(), &forged),
+                "{algorithm:?}"
+            );
         }
-        // A key of another family, or HMAC, gets no verifier at all.
-        let rsa = jwk_of("RSA");
-        assert!(new_verifier(&Algorithm::ES256, &rsa).is_err());
-        assert!(new_verifier(&Algorithm::EdDSA, &rsa).is_err());
-        let secret = DecodingKey::from_secret(b"secret").expect("secret");
-        assert!(new_verifier(&Algorithm::HS256, &secret).is_err());
+        let rsa = PublicKey::from_jwk(&jwk("RSA")).expect("rsa");
+        let ec = PublicKey::from_jwk(&jwk("EC")).expect("ec");
+        for algorithm in [Algorithm::ES256, Algorithm::EdDSA, Algorithm::HS256] {
+            assert!(!rsa.accepts(algorithm), "{algorithm:?}");
+        }
+        for algorithm in [Algorithm::ES384, Algorithm::RS256, Algorithm::HS256] {
+            assert!(!ec.accepts(algorithm), "{algorithm:?}");
+        }
+    }
+
+    /// Symmetric keys, unknown curves and malformed coordinates give no key.
+    #[test]
+    fn unusable_jwks_give_no_key() {
+        let unusable = [
+            json!({"kty": "oct", "k": "c2VjcmV0"}),
+            json!({"kty": "EC", "crv": "P-521", "x": "AA", "y": "AA"}),
+            json!({"kty": "EC", "crv": "P-256", "x": "AAAA", "y": "AAAA"}),
+            json!({"kty": "OKP", "crv": "Ed25519", "x": "AAAA"}),
+            json!({"kty": "RSA", "n": "not base64!", "e": "AQAB"}),
+        ];
+        for value in unusable {
+            let jwk: Jwk = serde_json::from_value(value.clone()).expect("jwk");
+            assert!(PublicKey::from_jwk(&jwk).is_none(), "{value}");
+        }
     }
 }

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, PublicKeyUse};
-use jsonwebtoken::{Algorithm, DecodingKey};
+use jsonwebtoken::Algorithm;
+use jsonwebtoken::jwk::{Jwk, PublicKeyUse};
 use serde::Deserialize;
 
 /// Why no key could be had.
@@ -33,19 +33,18 @@ pub enum JwksError {
 }
 
 /// A verification key from the set.
-#[derive(Clone)]
 pub struct Key {
-    /// The key.
-    pub decoding: DecodingKey,
+    /// The key, prepared for checking signatures.
+    pub public: super::crypto::PublicKey,
     /// The algorithm the JWK pins (`alg`), if any.
     pub alg: Option<Algorithm>,
 }
 
 #[derive(Default)]
 struct KeySet {
-    by_kid: HashMap<String, Key>,
+    by_kid: HashMap<String, Arc<Key>>,
     /// Keys without a `kid`, usable only when a token names none and the choice is unique.
-    anonymous: Vec<Key>,
+    anonymous: Vec<Arc<Key>>,
     /// SHA-256 of the JWKS's `keys` as fetched: tells a changed set from a refetched one.
     digest: [u8; 32],
 }
@@ -113,7 +112,7 @@ impl Jwks {
     /// most one per `min_refresh_interval`, however many unknown keys arrive); otherwise the
     /// answer is at once. The refresh runs on its own, so that its outcome is logged even when
     /// no one waits for it any more. `None` when the provider does not publish the key.
-    pub async fn key(self: &Arc<Self>, kid: Option<&str>) -> Option<Key> {
+    pub async fn key(self: &Arc<Self>, kid: Option<&str>) -> Option<Arc<Key>> {
         if let Some(k) = self.lookup(kid) {
             return Some(k);
         }
@@ -154,8 +153,8 @@ impl Jwks {
         }
     }
 
-    fn lookup(&self, kid: Option<&str>) -> Option<Key> {
-        let set = self.keys.read().ok()?.clone();
+    fn lookup(&self, kid: Option<&str>) -> Option<Arc<Key>> {
+        let set = self.keys.read().ok()?;
         match kid {
             Some(kid) => set.by_kid.get(kid).cloned(),
             None if set.by_kid.len() + set.anonymous.len() == 1 => set
@@ -315,15 +314,7 @@ fn parse_key_set(keys: &[serde_json::Value]) -> KeySet {
         if matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption)) {
             continue;
         }
-        if !matches!(
-            jwk.algorithm,
-            AlgorithmParameters::RSA(_)
-                | AlgorithmParameters::EllipticCurve(_)
-                | AlgorithmParameters::OctetKeyPair(_)
-        ) {
-            continue;
-        }
-        let Ok(decoding) = DecodingKey::from_jwk(&jwk) else {
+        let Some(public) = super::crypto::PublicKey::from_jwk(&jwk) else {
             continue;
         };
         let alg = jwk
@@ -331,7 +322,7 @@ fn parse_key_set(keys: &[serde_json::Value]) -> KeySet {
             .key_algorithm
             .and_then(|a| serde_json::to_value(a).ok())
             .and_then(|v| serde_json::from_value::<Algorithm>(v).ok());
-        let key = Key { decoding, alg };
+        let key = Arc::new(Key { public, alg });
         match jwk.common.key_id {
             Some(kid) => {
                 set.by_kid.insert(kid, key);
