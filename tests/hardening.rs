@@ -4,13 +4,14 @@
 
 mod common;
 
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use common::binary::Binary;
-use common::raw::Raw;
+use common::raw::{Raw, connect_from};
 use common::{Idp, acl};
 use kafka_oidc_proxy::kafka::header::parse_response_header;
 use kafka_protocol::messages::*;
@@ -186,13 +187,6 @@ fn config_file(limits: &str) -> std::path::PathBuf {
     path
 }
 
-/// Opens a connection from `source` (any 127.0.0.0/8 address) to `addr`.
-async fn connect_from(source: &str, addr: &str) -> std::io::Result<tokio::net::TcpStream> {
-    let socket = tokio::net::TcpSocket::new_v4()?;
-    socket.bind(format!("{source}:0").parse().expect("source address"))?;
-    socket.connect(addr.parse().expect("proxy address")).await
-}
-
 /// Waits until the bystander has been answered again.
 async fn still_served(served: &AtomicU64, what: &str) {
     let before = served.load(Ordering::Relaxed);
@@ -329,7 +323,7 @@ async fn one_peer_cannot_take_every_slot() {
     let addr = proxy.bootstrap("oauth").await;
     let mut idle = Vec::new();
     for _ in 0..300 {
-        if let Ok(s) = connect_from("127.0.0.2", &addr).await {
+        if let Ok(s) = connect_from(Ipv4Addr::new(127, 0, 0, 2).into(), &addr).await {
             idle.push(s);
         }
     }
@@ -393,11 +387,11 @@ async fn unauthenticated_frames_share_one_budget() {
     let hello = hello.freeze();
     let mut attackers = Vec::new();
     for i in 0..5_000 {
-        let source = format!("127.0.1.{}", 1 + i % 50);
+        let source = Ipv4Addr::new(127, 0, 1, 1 + (i % 50) as u8).into();
         let (addr, hello) = (addr.clone(), hello.clone());
         attackers.push(tokio::spawn(async move {
             use tokio::io::AsyncWriteExt;
-            if let Ok(mut s) = connect_from(&source, &addr).await {
+            if let Ok(mut s) = connect_from(source, &addr).await {
                 let _ = s.write_all(&hello).await;
                 // Hold the connection until the test ends.
                 tokio::time::sleep(Duration::from_secs(120)).await;

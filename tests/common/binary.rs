@@ -34,6 +34,17 @@ impl Binary {
         Self::spawn(
             tokio::process::Command::new(env!("CARGO_BIN_EXE_kafka-oidc-proxy")),
             config,
+            true,
+        )
+    }
+
+    /// As [`Binary::start`], collecting its stderr without echoing it: for load runs, where
+    /// echoing every line would take CPU from the proxy.
+    pub async fn start_quiet(config: &std::path::Path) -> Binary {
+        Self::spawn(
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_kafka-oidc-proxy")),
+            config,
+            false,
         )
     }
 
@@ -46,10 +57,10 @@ impl Binary {
             .arg(format!("--data={data_bytes}:{data_bytes}"))
             .arg("--")
             .arg(env!("CARGO_BIN_EXE_kafka-oidc-proxy"));
-        Self::spawn(command, config)
+        Self::spawn(command, config, true)
     }
 
-    fn spawn(mut command: tokio::process::Command, config: &std::path::Path) -> Binary {
+    fn spawn(mut command: tokio::process::Command, config: &std::path::Path, echo: bool) -> Binary {
         use tokio::io::AsyncBufReadExt;
         let mut child = command
             .args(["run", "--config"])
@@ -64,7 +75,9 @@ impl Binary {
         let sink = stderr.clone();
         tokio::spawn(async move {
             while let Ok(Some(line)) = lines.next_line().await {
-                eprintln!("proxy: {line}");
+                if echo {
+                    eprintln!("proxy: {line}");
+                }
                 let mut s = sink.lock().expect("log");
                 s.push_str(&line);
                 s.push('\n');

@@ -1,5 +1,6 @@
 //! A minimal Kafka client over a raw socket, for byte-level tests through the proxy.
 
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -9,8 +10,8 @@ use kafka_oidc_proxy::kafka::header::parse_response_header;
 use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::{Decodable, Encodable, Request};
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpSocket, TcpStream};
 
 pub struct Raw {
     reader: FrameReader<OwnedReadHalf>,
@@ -20,9 +21,16 @@ pub struct Raw {
 
 impl Raw {
     pub async fn connect(addr: &str) -> Raw {
-        let stream = TcpStream::connect(addr)
-            .await
-            .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+        Raw::connect_from(addr, None).await
+    }
+
+    /// Connects from `source` (any address of this host, e.g. 127.0.0.7), or the default.
+    pub async fn connect_from(addr: &str, source: Option<IpAddr>) -> Raw {
+        let stream = match source {
+            None => TcpStream::connect(addr).await,
+            Some(ip) => connect_from(ip, addr).await,
+        }
+        .unwrap_or_else(|e| panic!("connect {addr}: {e}"));
         let (r, w) = stream.into_split();
         Raw {
             reader: FrameReader::new(r, 64 * 1024 * 1024),
@@ -87,8 +95,13 @@ impl Raw {
     /// Returns the connection and the error code the client ends up with: a refusal is an
     /// RFC 7628 error challenge first, and the client's %x01 gets the error.
     pub async fn login(addr: &str, token: &str) -> (Raw, i16) {
+        Raw::login_from(addr, None, token).await
+    }
+
+    /// As [`Raw::login`], connecting from `source`.
+    pub async fn login_from(addr: &str, source: Option<IpAddr>, token: &str) -> (Raw, i16) {
         use kafka_protocol::messages::{SaslAuthenticateRequest, SaslHandshakeRequest};
-        let mut c = Raw::connect(addr).await;
+        let mut c = Raw::connect_from(addr, source).await;
         let hs = c
             .request(
                 1,
@@ -116,4 +129,19 @@ impl Raw {
         }
         (c, auth.error_code)
     }
+}
+
+/// Opens a connection from `source` (any address of this host: 127.0.0.0/8 on loopback) to
+/// `addr`.
+pub async fn connect_from(source: IpAddr, addr: &str) -> std::io::Result<TcpStream> {
+    let target: SocketAddr = tokio::net::lookup_host(addr)
+        .await?
+        .next()
+        .ok_or_else(|| std::io::Error::other(format!("{addr} resolves to nothing")))?;
+    let socket = match target {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket.bind(SocketAddr::new(source, 0))?;
+    socket.connect(target).await
 }

@@ -1,0 +1,320 @@
+//! A reconnect storm through the proxy binary, as after a proxy or broker restart: N clients
+//! (5,000) connect at once from 50 loopback addresses, each with its own access token from the
+//! real test provider that the proxy has not seen, log in (SaslHandshake, SaslAuthenticate)
+//! and close. For each signing algorithm of the provider (RS256, ES256, EdDSA) it reports the
+//! time until every login was answered, the login latency (connect to answer) p50 and p99, and
+//! the proxy process's CPU per login (user + system time from /proc/PID/stat over the storm,
+//! and the user part alone) against the crypto limit: the signature check alone of the same
+//! tokens, with the key decoded beforehand, on one core. A last storm logs in N times with one
+//! token the proxy has already verified: what a login costs without its signature check.
+//!
+//! On loopback the system part includes the clients' side of TCP: a segment the proxy sends is
+//! received, and its reader woken, within the proxy's send.
+//!
+//! The proxy is the binary at its default log level, its limits on unauthenticated
+//! connections raised to N (at the defaults, 1,000 and 256 per address, the rest would be
+//! refused at accept). The storm's clients run on the same machine.
+//!
+//! Needs the test cluster and provider (what `scripts/test.sh` starts; `KOP_KEEP_CLUSTER=1
+//! scripts/test.sh --test addresses` leaves them running), then:
+//!
+//!   eval "$(harness/kafka/cluster.sh env)"; eval "$(harness/idp/idp.sh env)"
+//!   cargo bench --bench storm [-- --connections N]
+//!
+//! Without them it says so and measures nothing. Under `cargo test` it storms with 50
+//! connections: every login must succeed.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use common::Idp;
+use common::binary::Binary;
+use common::raw::Raw;
+use jsonwebtoken::Algorithm;
+use jsonwebtoken::jwk::JwkSet;
+use kafka_oidc_proxy::identity::crypto::PublicKey;
+
+/// The test provider's client that signs with each algorithm (harness/idp/server.mjs).
+const CLIENTS: [(&str, &str); 3] = [
+    ("RS256", "kafka-producer"),
+    ("ES256", "kafka-es256"),
+    ("EdDSA", "kafka-eddsa"),
+];
+const SOURCES: usize = 50;
+
+struct Storm {
+    served: Duration,
+    latencies: Vec<Duration>,
+    failures: Vec<String>,
+    /// The proxy's user and system CPU time over the storm.
+    cpu: Cpu,
+}
+
+#[derive(Clone, Copy)]
+struct Cpu {
+    user: Duration,
+    system: Duration,
+}
+
+fn main() {
+    let measuring = std::env::args().any(|a| a == "--bench");
+    let connections = std::env::args()
+        .skip_while(|a| a != "--connections")
+        .nth(1)
+        .map(|n| n.parse::<usize>().expect("--connections N"))
+        .unwrap_or(if measuring { 5_000 } else { 50 });
+    let (Ok(_), Ok(issuer)) = (
+        std::env::var("KOP_KAFKA_BOOTSTRAP"),
+        std::env::var("KOP_IDP_ISSUER"),
+    ) else {
+        eprintln!(
+            "storm bench: KOP_KAFKA_BOOTSTRAP and KOP_IDP_ISSUER are not set (see the top of benches/storm.rs); nothing measured"
+        );
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let proxy = Binary::start_quiet(&config(connections)).await;
+        let addr = proxy.bootstrap("oauth").await;
+        let keys = keys(&issuer).await;
+        println!(
+            "storm: {connections} logins at once per algorithm from {SOURCES} addresses, proxy pid {}",
+            proxy.pid()
+        );
+        println!(
+            "{:<6} {:>10} {:>9} {:>9} {:>9} {:>14} {:>10} {:>13} {:>6}",
+            "alg",
+            "all served",
+            "logins/s",
+            "p50",
+            "p99",
+            "CPU per login",
+            "user part",
+            "crypto limit",
+            "ratio"
+        );
+        let mut failed = false;
+        let mut seen = String::new();
+        for (alg, client) in CLIENTS {
+            let tokens = tokens(&issuer, client, connections + 1).await;
+            // The first login fetches the provider's keys; the storm measures logins alone.
+            let (_, code) = Raw::login(&addr, &tokens[connections]).await;
+            assert_eq!(code, 0, "{alg}: the warm-up login is refused");
+            seen.clone_from(&tokens[connections]);
+            let limit = crypto_limit(&keys, &tokens[..connections]);
+            let storm = storm(&proxy, &addr, &tokens[..connections]).await;
+            failed |= report(alg, &storm, Some(limit));
+        }
+        let again = vec![seen; connections];
+        failed |= report("cached", &storm(&proxy, &addr, &again).await, None);
+        assert!(!failed, "every login of the storm succeeds");
+    });
+}
+
+/// Prints one storm's row; true if a login failed.
+fn report(label: &str, storm: &Storm, limit: Option<Duration>) -> bool {
+    let n = storm.latencies.len() + storm.failures.len();
+    let per_login = (storm.cpu.user + storm.cpu.system) / n as u32;
+    let (limit, ratio) = match limit {
+        Some(l) => (
+            format!("{:.1} µs", micros(l)),
+            format!("{:.1}×", per_login.as_secs_f64() / l.as_secs_f64()),
+        ),
+        None => ("-".to_owned(), "-".to_owned()),
+    };
+    println!(
+        "{label:<6} {:>8.2} s {:>9.0} {:>6.1} ms {:>6.1} ms {:>11.1} µs {:>7.1} µs {limit:>13} {ratio:>6}",
+        storm.served.as_secs_f64(),
+        n as f64 / storm.served.as_secs_f64(),
+        quantile(&storm.latencies, 0.50).as_secs_f64() * 1e3,
+        quantile(&storm.latencies, 0.99).as_secs_f64() * 1e3,
+        micros(per_login),
+        micros(storm.cpu.user / n as u32),
+    );
+    if let Some(first) = storm.failures.first() {
+        println!(
+            "{label}: {} logins failed, first: {first}",
+            storm.failures.len()
+        );
+    }
+    !storm.failures.is_empty()
+}
+
+/// The proxy's configuration: one OAUTHBEARER listener, the test provider, everyone a super
+/// user, and room for `connections` unauthenticated connections at once.
+fn config(connections: usize) -> std::path::PathBuf {
+    let (base, path) = common::binary::oauth_listener_config("storm");
+    let text = format!(
+        "{base}[limits]\nmax_connections = {}\nmax_unauthenticated_connections = {connections}\n\
+         max_unauthenticated_per_address = {connections}\nlisten_backlog = 4096\n{}{}",
+        connections + 100,
+        Idp::identity_toml(""),
+        Idp::allow_everyone(),
+    );
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+/// `n` distinct access tokens for `client`, fetched 16 at a time.
+async fn tokens(issuer: &str, client: &'static str, n: usize) -> Vec<String> {
+    let limit = Arc::new(tokio::sync::Semaphore::new(16));
+    let mut fetches = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (issuer, limit) = (issuer.to_owned(), limit.clone());
+        fetches.push(tokio::spawn(async move {
+            let _permit = limit.acquire().await.expect("semaphore");
+            Idp::token(&issuer, client).await
+        }));
+    }
+    let mut tokens = Vec::with_capacity(n);
+    for fetch in fetches {
+        tokens.push(fetch.await.expect("token fetch"));
+    }
+    tokens
+}
+
+/// Every login at once; the proxy's CPU time is read before the first and after the last.
+async fn storm(proxy: &Binary, addr: &str, tokens: &[String]) -> Storm {
+    let cpu_before = cpu_time(proxy.pid());
+    let start = Instant::now();
+    let mut logins = Vec::with_capacity(tokens.len());
+    for (i, token) in tokens.iter().enumerate() {
+        let source = IpAddr::V4(Ipv4Addr::new(127, 0, 2, 1 + (i % SOURCES) as u8));
+        let (addr, token) = (addr.to_owned(), token.clone());
+        logins.push(tokio::spawn(async move {
+            let began = Instant::now();
+            let (_connection, code) = Raw::login_from(&addr, Some(source), &token).await;
+            (began.elapsed(), code)
+        }));
+    }
+    let (mut latencies, mut failures) = (Vec::with_capacity(tokens.len()), Vec::new());
+    for login in logins {
+        match login.await {
+            Ok((latency, 0)) => latencies.push(latency),
+            Ok((_, code)) => failures.push(format!("error code {code}")),
+            Err(e) => failures.push(e.to_string()),
+        }
+    }
+    let served = start.elapsed();
+    // The last connections' ends are the proxy's work too.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    Storm {
+        served,
+        latencies,
+        failures,
+        cpu: cpu_time(proxy.pid()).since(cpu_before),
+    }
+}
+
+/// The signing keys the provider publishes, by key id.
+async fn keys(issuer: &str) -> Vec<(String, PublicKey)> {
+    let jwks: JwkSet = kafka_oidc_proxy::identity::http_client()
+        .expect("http client")
+        .get(format!("{issuer}/jwks"))
+        .send()
+        .await
+        .expect("jwks request")
+        .json()
+        .await
+        .expect("a JWKS");
+    jwks.keys
+        .iter()
+        .filter_map(|jwk| Some((jwk.common.key_id.clone()?, PublicKey::from_jwk(jwk)?)))
+        .collect()
+}
+
+/// What the signature check alone of each token costs on one core, on average.
+fn crypto_limit(keys: &[(String, PublicKey)], tokens: &[String]) -> Duration {
+    let checks: Vec<(&PublicKey, Algorithm, &[u8], Vec<u8>)> = tokens
+        .iter()
+        .map(|token| {
+            let header: serde_json::Value = serde_json::from_slice(
+                &URL_SAFE_NO_PAD
+                    .decode(token.split('.').next().expect("a header"))
+                    .expect("base64"),
+            )
+            .expect("a JSON header");
+            let kid = header["kid"].as_str().expect("a kid");
+            let alg: Algorithm = header["alg"]
+                .as_str()
+                .expect("an alg")
+                .parse()
+                .expect("alg");
+            let key = &keys
+                .iter()
+                .find(|(id, _)| id == kid)
+                .expect("a published key")
+                .1;
+            let (signed, signature) = token.rsplit_once('.').expect("three parts");
+            let signature = URL_SAFE_NO_PAD.decode(signature).expect("base64");
+            (key, alg, signed.as_bytes(), signature)
+        })
+        .collect();
+    let start = Instant::now();
+    for (key, alg, signed, signature) in &checks {
+        assert!(
+            key.verify(*alg, signed, signature),
+            "the provider's signature verifies"
+        );
+    }
+    start.elapsed() / checks.len() as u32
+}
+
+/// User and system time of a process so far, threads that ended included.
+fn cpu_time(pid: u32) -> Cpu {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/<pid>/stat");
+    // Fields after the command name (which may hold spaces): state is the first, utime the
+    // 12th, stime the 13th, both in clock ticks.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .expect("(comm)")
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        let n: u64 = fields[i].parse().expect("a tick count");
+        Duration::from_secs_f64(n as f64 / clock_ticks_per_second())
+    };
+    Cpu {
+        user: ticks(11),
+        system: ticks(12),
+    }
+}
+
+impl Cpu {
+    fn since(self, before: Cpu) -> Cpu {
+        Cpu {
+            user: self.user.saturating_sub(before.user),
+            system: self.system.saturating_sub(before.system),
+        }
+    }
+}
+
+fn clock_ticks_per_second() -> f64 {
+    let out = std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .expect("getconf CLK_TCK");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("CLK_TCK is a number")
+}
+
+fn quantile(sorted_or_not: &[Duration], q: f64) -> Duration {
+    let mut v = sorted_or_not.to_vec();
+    v.sort_unstable();
+    v.get(((v.len() as f64 - 1.0) * q).round() as usize)
+        .copied()
+        .unwrap_or_default()
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
