@@ -1109,7 +1109,7 @@ allow_http_loopback = true
         );
         let config = Config::parse(&good).unwrap();
         assert_eq!(config.authorization.acls[0].host, crate::authz::Host::Any);
-        assert_eq!(config.authorization.index().bindings().len(), 1);
+        assert_eq!(config.authorization.index().len(), 1);
         // Unknown names are serde errors that say what would have been accepted.
         let err = Config::parse(&good.replace("\"WRITE\"", "\"PRODUCE\"")).unwrap_err();
         assert!(

@@ -236,8 +236,12 @@ fn acl_check(command: Command) -> ExitCode {
         groups: &groups,
         host,
     };
-    let index = config.authorization.index();
-    let (allowed, report) = explain::explain(&index, &who, operation, (resource_type, &name));
+    let (allowed, report) = explain::explain(
+        &config.authorization,
+        &who,
+        operation,
+        (resource_type, &name),
+    );
     print!("{report}");
     if allowed {
         ExitCode::SUCCESS

@@ -5,8 +5,10 @@
 //! Readers load the current snapshot without a lock, once per request or login, and decide
 //! the whole of it with that one. Writers go through [`Publish`]: the configuration file's
 //! `[authorization]` at start and on SIGHUP ([`Publish::set_file`]), the management store on
-//! every committed change ([`Publish::set_stored`]). A write builds the next snapshot from the
-//! sources it keeps and swaps it in whole; writes are serialized, so two never interleave.
+//! every committed change ([`Publish::set_stored`], or [`Publish::set_stored_acls`] for one
+//! organization's bindings). A write builds the next snapshot from the sources it keeps and
+//! swaps it in whole, recompiling only the organizations it touches; writes are serialized,
+//! so two never interleave.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -16,7 +18,7 @@ use arc_swap::ArcSwap;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::authz::{AclBinding, AclIndex, AuthorizationConfig};
+use crate::authz::{AclBinding, AclIndex, AuthorizationConfig, OrgIndex};
 use crate::config::Config;
 use crate::field_errors::FieldErrors;
 use crate::identity::{PlainHttp, Provider, ProviderSpec, Providers};
@@ -62,6 +64,11 @@ pub trait Publish: Send + Sync + 'static {
     /// bindings the data plane decides with.
     fn set_stored(&self, stored: Stored) -> Result<(), FieldErrors>;
 
+    /// Makes `acls` the stored ACL bindings of `organization` (all of them, each of that
+    /// organization); everything else stays as it is. Costs what the organization holds, not
+    /// what all of them do.
+    fn set_stored_acls(&self, organization: &str, acls: Vec<AclBinding>);
+
     /// The snapshot decided with now.
     fn current(&self) -> Arc<Snapshot>;
 }
@@ -70,7 +77,28 @@ pub trait Publish: Send + Sync + 'static {
 #[derive(Default)]
 struct Sources {
     file_authorization: AuthorizationConfig,
-    stored_acls: Vec<AclBinding>,
+    /// The stored bindings, by organization.
+    stored_acls: HashMap<String, Vec<AclBinding>>,
+}
+
+impl Sources {
+    /// One organization's bindings and super users, the file's first, compiled.
+    fn organization(&self, organization: &str) -> OrgIndex {
+        let file = &self.file_authorization;
+        let bindings = file
+            .acls
+            .iter()
+            .filter(|b| b.organization == organization)
+            .chain(self.stored_acls.get(organization).into_iter().flatten())
+            .cloned()
+            .collect();
+        let super_users = file
+            .super_users
+            .get(organization)
+            .cloned()
+            .unwrap_or_default();
+        OrgIndex::new(bindings, super_users)
+    }
 }
 
 /// The published state of one proxy instance.
@@ -107,7 +135,7 @@ impl Published {
         }
         let sources = Sources {
             file_authorization: config.authorization.clone(),
-            stored_acls: Vec::new(),
+            stored_acls: HashMap::new(),
         };
         let first = build(Arc::new(providers), &sources);
         Self {
@@ -139,7 +167,7 @@ fn build(providers: Arc<Providers>, sources: &Sources) -> Snapshot {
     let mut authorization = sources.file_authorization.clone();
     authorization
         .acls
-        .extend(sources.stored_acls.iter().cloned());
+        .extend(sources.stored_acls.values().flatten().cloned());
     Snapshot {
         providers,
         acls: Arc::new(authorization.index()),
@@ -227,7 +255,14 @@ impl Publish for Published {
             .filter(|p| !succeeded.iter().any(|s| Arc::ptr_eq(s, p)))
             .cloned()
             .collect();
-        sources.stored_acls = stored.acls;
+        let mut by_organization: HashMap<String, Vec<AclBinding>> = HashMap::new();
+        for b in stored.acls {
+            by_organization
+                .entry(b.organization.clone())
+                .or_default()
+                .push(b);
+        }
+        sources.stored_acls = by_organization;
         self.install(Arc::new(Providers::new(kept)), &sources);
         drop(sources);
         for p in &succeeded {
@@ -252,6 +287,27 @@ impl Publish for Published {
             });
         }
         Ok(())
+    }
+
+    fn set_stored_acls(&self, organization: &str, acls: Vec<AclBinding>) {
+        // A poisoned lock means a writer panicked mid-build; the snapshot it left is whole.
+        let mut sources = self
+            .sources
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if acls.is_empty() {
+            sources.stored_acls.remove(organization);
+        } else {
+            sources.stored_acls.insert(organization.to_owned(), acls);
+        }
+        let org = sources.organization(organization);
+        let current = self.load();
+        let next = Snapshot {
+            providers: current.providers.clone(),
+            acls: Arc::new(current.acls.with_organization(organization, org)),
+            file_acls: current.file_acls.clone(),
+        };
+        self.current.store(Arc::new(next));
     }
 
     fn current(&self) -> Arc<Snapshot> {
@@ -282,5 +338,98 @@ impl Published {
             }
         }
         problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use super::*;
+    use crate::authz::{Operation, ResourceType, Subject};
+
+    fn binding(org: &str, principal: &str, topic: &str) -> AclBinding {
+        AclBinding {
+            organization: org.into(),
+            principal: principal.parse().expect("principal"),
+            host: Default::default(),
+            resource_type: ResourceType::Topic,
+            resource_name: topic.into(),
+            pattern_type: "LITERAL".parse().expect("pattern"),
+            operation: Operation::Write,
+            permission: "ALLOW".parse().expect("permission"),
+        }
+    }
+
+    /// May `user` of `org` write `topic` by the published snapshot?
+    fn may_write(published: &Published, org: &str, user: &str, topic: &str) -> bool {
+        let who = Subject {
+            organization: org,
+            user,
+            groups: &[],
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        };
+        let snapshot = published.load();
+        let decision = snapshot
+            .acls
+            .decide(&who, Operation::Write, ResourceType::Topic, topic);
+        decision.allowed
+    }
+
+    /// Replacing one organization's stored bindings keeps its file bindings and super users
+    /// and every other organization's bindings.
+    #[tokio::test]
+    async fn one_organization_is_replaced_and_nothing_else() {
+        let provider = |org: &str| {
+            format!(
+                "[[identity.providers]]\norganization = \"{org}\"\nidentifier = \"idp\"\n\
+                 issuer = \"https://{org}.example.com\"\naudience = \"kafka\"\n"
+            )
+        };
+        let text = format!(
+            "[upstream]\nbootstrap_servers = [\"127.0.0.1:9\"]\n\
+             [[listeners]]\nname = \"l\"\nbind_address = \"127.0.0.1\"\nadvertised_host = \"h\"\n\
+             bootstrap_port = 0\nbroker_port_base = 0\nauthentication = \"oauthbearer\"\n{}{}\
+             [authorization.super_users]\nacme = [\"User:root\"]\n\
+             [[authorization.acls]]\norganization = \"acme\"\nprincipal = \"User:file\"\n\
+             resource_type = \"TOPIC\"\nresource_name = \"f\"\noperation = \"WRITE\"\npermission = \"ALLOW\"\n",
+            provider("acme"),
+            provider("globex"),
+        );
+        let config = Config::parse(&text).expect("config");
+        let shutdown = CancellationToken::new();
+        let http = crate::identity::http_client().expect("http client");
+        let published = Published::new(&config, http, TaskTracker::new(), shutdown.clone());
+        shutdown.cancel();
+        let stored = Stored {
+            providers: Vec::new(),
+            acls: vec![
+                binding("acme", "User:old", "o"),
+                binding("globex", "User:g", "g"),
+            ],
+        };
+        published.set_stored(stored).expect("applied");
+        assert!(may_write(&published, "acme", "old", "o"));
+
+        published.set_stored_acls("acme", vec![binding("acme", "User:new", "n")]);
+        assert!(!may_write(&published, "acme", "old", "o"), "replaced");
+        assert!(may_write(&published, "acme", "new", "n"));
+        assert!(
+            may_write(&published, "acme", "file", "f"),
+            "the file's binding"
+        );
+        assert!(
+            may_write(&published, "acme", "root", "x"),
+            "the file's super user"
+        );
+        assert!(
+            may_write(&published, "globex", "g", "g"),
+            "another organization"
+        );
+
+        published.set_stored_acls("acme", Vec::new());
+        assert!(!may_write(&published, "acme", "new", "n"));
+        assert!(may_write(&published, "acme", "file", "f"));
+        assert_eq!(published.load().acls.len(), 2);
     }
 }

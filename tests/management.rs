@@ -17,13 +17,14 @@ use serde_json::{Value, json};
 const ADMIN_TOKEN: &str = "platform-admin-token";
 const ACME_TOKEN: &str = "acme-team-token";
 
-/// The providers and bindings the API applied last, and the configuration file's bindings
-/// (replaced by a test as a reload would).
+/// The providers and bindings the API applied last, the configuration file's bindings
+/// (replaced by a test as a reload would), and each apply: `everything`, or `acls of ORG`.
 #[derive(Default)]
 struct Recorded(
     Mutex<Vec<ProviderSpec>>,
     Mutex<Vec<AclBinding>>,
     Mutex<Vec<AclBinding>>,
+    Mutex<Vec<String>>,
 );
 
 impl Publish for Recorded {
@@ -35,7 +36,16 @@ impl Publish for Recorded {
     fn set_stored(&self, stored: Stored) -> Result<(), FieldErrors> {
         *self.0.lock().expect("lock") = stored.providers;
         *self.1.lock().expect("lock") = stored.acls;
+        self.3.lock().expect("lock").push("everything".into());
         Ok(())
+    }
+
+    fn set_stored_acls(&self, organization: &str, acls: Vec<AclBinding>) {
+        let applies = &mut self.3.lock().expect("lock");
+        applies.push(format!("acls of {organization}"));
+        let mut all = self.1.lock().expect("lock");
+        all.retain(|b| b.organization != organization);
+        all.extend(acls);
     }
 
     fn current(&self) -> Arc<Snapshot> {
@@ -1180,11 +1190,21 @@ async fn a_change_made_beside_the_api_is_read_back_before_its_own_next_change_ap
         v.sort();
         v
     };
+    let last_apply = |s: &Server| s.applied.3.lock().expect("lock").last().cloned();
     let (status, one) = s
         .send(Method::POST, path, Some(ACME_TOKEN), Some(binding("one")))
         .await;
     assert_eq!(status, 201, "{one}");
     assert_eq!(names(&s), ["one"]);
+    let (status, _) = s
+        .send(Method::POST, path, Some(ACME_TOKEN), Some(binding("one-b")))
+        .await;
+    assert_eq!(status, 201);
+    assert_eq!(
+        last_apply(&s).as_deref(),
+        Some("acls of acme"),
+        "the API's own binding change rebuilds its organization alone"
+    );
     // Another writer of the same store (a second proxy) adds a binding the API has not read.
     let url = format!("sqlite://{}/kafka-oidc-proxy.db", s.dir.display());
     let other = kafka_oidc_proxy::store::Store::open(&url)
@@ -1206,13 +1226,18 @@ async fn a_change_made_beside_the_api_is_read_back_before_its_own_next_change_ap
         .create_acls(std::slice::from_ref(&beside))
         .await
         .expect("stored");
-    assert_eq!(names(&s), ["one"], "not applied yet: no poll");
+    assert_eq!(names(&s), ["one", "one-b"], "not applied yet: no poll");
     // The API's next change applies both.
     let (status, _) = s
         .send(Method::POST, path, Some(ACME_TOKEN), Some(binding("two")))
         .await;
     assert_eq!(status, 201);
-    assert_eq!(names(&s), ["beside", "one", "two"]);
+    assert_eq!(names(&s), ["beside", "one", "one-b", "two"]);
+    assert_eq!(
+        last_apply(&s).as_deref(),
+        Some("everything"),
+        "what was read back is applied whole"
+    );
     // The same for deletions.
     other
         .delete_acl("acme", &beside.id)
@@ -1229,5 +1254,5 @@ async fn a_change_made_beside_the_api_is_read_back_before_its_own_next_change_ap
         )
         .await;
     assert_eq!(status, 204);
-    assert_eq!(names(&s), ["two"]);
+    assert_eq!(names(&s), ["one-b", "two"]);
 }

@@ -5,8 +5,9 @@
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
+use super::AuthorizationConfig;
 use super::acl::{AclError, CLUSTER_NAME, Operation, Principal, ResourceType};
-use super::index::{AclIndex, Grounds, Subject};
+use super::index::{Grounds, Subject};
 
 /// A resource as `TYPE:NAME` (`TOPIC:orders`, `GROUP:payments-app`, `TRANSACTIONAL_ID:tx-1`,
 /// `CLUSTER`).
@@ -34,9 +35,10 @@ pub struct Who<'a> {
     pub host: IpAddr,
 }
 
-/// Decides and explains; returns whether the operation is allowed and the report.
+/// Decides with the configuration file's `authorization` and explains; returns whether the
+/// operation is allowed and the report.
 pub fn explain(
-    index: &AclIndex,
+    authorization: &AuthorizationConfig,
     who: &Who<'_>,
     operation: Operation,
     resource: (ResourceType, &str),
@@ -47,6 +49,7 @@ pub fn explain(
         groups: who.groups,
         host: who.host,
     };
+    let index = authorization.index();
     let decision = index.decide(&subject, operation, resource.0, resource.1);
     let mut out = String::new();
     let groups = if who.groups.is_empty() {
@@ -80,10 +83,10 @@ pub fn explain(
             who.organization
         ),
         Grounds::Binding(b) => {
-            let at = index
-                .bindings()
+            let at = authorization
+                .acls
                 .iter()
-                .position(|x| std::ptr::eq(x, b))
+                .position(|x| x == b)
                 .map(|i| format!(" [authorization.acls[{i}]]"))
                 .unwrap_or_default();
             writeln!(out, "  by {b}{at}")
@@ -99,8 +102,6 @@ pub fn explain(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
     use crate::authz::AclBinding;
 
@@ -134,7 +135,10 @@ mod tests {
             operation: Operation::Write,
             permission: "ALLOW".parse().unwrap(),
         };
-        let index = AclIndex::new([binding], &BTreeMap::new());
+        let authorization = AuthorizationConfig {
+            acls: vec![binding],
+            ..Default::default()
+        };
         let groups = ["producers".to_owned()];
         let who = Who {
             organization: "acme",
@@ -143,7 +147,7 @@ mod tests {
             host: "127.0.0.1".parse().unwrap(),
         };
         let (allowed, report) = explain(
-            &index,
+            &authorization,
             &who,
             Operation::Describe,
             (ResourceType::Topic, "orders.eu"),
@@ -156,7 +160,7 @@ mod tests {
         );
         assert!(report.contains("[authorization.acls[0]]"), "{report}");
         let (allowed, report) = explain(
-            &index,
+            &authorization,
             &who,
             Operation::Write,
             (ResourceType::Topic, "payments"),

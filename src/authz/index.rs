@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use super::acl::{AclBinding, Host, Operation, PatternType, Permission, Principal, ResourceType};
 
@@ -84,18 +85,40 @@ impl TypeIndex {
     }
 }
 
-/// One organization's super users and bindings.
+/// One organization's super users and bindings, compiled. Immutable: a change to the
+/// organization builds a new one, and every other organization's is shared with the next
+/// [`AclIndex`] as it is.
 #[derive(Debug, Default)]
-struct OrgIndex {
+pub struct OrgIndex {
+    bindings: Vec<AclBinding>,
     super_users: Vec<Principal>,
     by_type: [TypeIndex; 4],
 }
 
-/// Every organization's ACLs, compiled for decisions. Immutable: a change builds a new index.
-#[derive(Debug, Default)]
+impl OrgIndex {
+    /// Compiles one organization's `bindings` (all of that organization) and super users.
+    pub fn new(bindings: Vec<AclBinding>, super_users: Vec<Principal>) -> Self {
+        let mut by_type: [TypeIndex; 4] = Default::default();
+        for (at, b) in bindings.iter().enumerate() {
+            by_type[slot(b.resource_type)].add(b, at);
+        }
+        Self {
+            bindings,
+            super_users,
+            by_type,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.bindings.is_empty() && self.super_users.is_empty()
+    }
+}
+
+/// Every organization's ACLs, compiled for decisions. Immutable: a change builds a new index,
+/// recompiling only the organizations it touches ([`AclIndex::with_organization`]).
+#[derive(Debug, Default, Clone)]
 pub struct AclIndex {
-    bindings: Vec<AclBinding>,
-    orgs: HashMap<String, OrgIndex>,
+    orgs: HashMap<String, Arc<OrgIndex>>,
 }
 
 fn slot(resource_type: ResourceType) -> usize {
@@ -113,21 +136,44 @@ impl AclIndex {
         bindings: impl IntoIterator<Item = AclBinding>,
         super_users: &BTreeMap<String, Vec<Principal>>,
     ) -> Self {
-        let bindings: Vec<AclBinding> = bindings.into_iter().collect();
-        let mut orgs: HashMap<String, OrgIndex> = HashMap::new();
-        for (at, b) in bindings.iter().enumerate() {
-            let org = orgs.entry(b.organization.clone()).or_default();
-            org.by_type[slot(b.resource_type)].add(b, at);
+        let mut by_org: HashMap<String, Vec<AclBinding>> = HashMap::new();
+        for b in bindings {
+            by_org.entry(b.organization.clone()).or_default().push(b);
         }
-        for (name, principals) in super_users {
-            orgs.entry(name.clone()).or_default().super_users = principals.clone();
+        for name in super_users.keys() {
+            by_org.entry(name.clone()).or_default();
         }
-        Self { bindings, orgs }
+        let orgs = by_org
+            .into_iter()
+            .map(|(name, bindings)| {
+                let supers = super_users.get(&name).cloned().unwrap_or_default();
+                let org = OrgIndex::new(bindings, supers);
+                (name, Arc::new(org))
+            })
+            .collect();
+        Self { orgs }
     }
 
-    /// Every binding, in the order given.
-    pub fn bindings(&self) -> &[AclBinding] {
-        &self.bindings
+    /// This index with `organization`'s part replaced by `org`; every other organization's is
+    /// shared, not recompiled.
+    pub fn with_organization(&self, organization: &str, org: OrgIndex) -> Self {
+        let mut orgs = self.orgs.clone();
+        if org.is_empty() {
+            orgs.remove(organization);
+        } else {
+            orgs.insert(organization.to_owned(), Arc::new(org));
+        }
+        Self { orgs }
+    }
+
+    /// How many bindings there are, in all organizations.
+    pub fn len(&self) -> usize {
+        self.orgs.values().map(|o| o.bindings.len()).sum()
+    }
+
+    /// Whether there is no binding and no super user.
+    pub fn is_empty(&self) -> bool {
+        self.orgs.is_empty()
     }
 
     /// Decides one operation on one resource, as Kafka's authorizer does: super users may do
@@ -156,7 +202,7 @@ impl AclIndex {
         }
         let mut allow = None;
         for at in org.by_type[slot(resource_type)].candidates(name) {
-            let b = &self.bindings[at];
+            let b = &org.bindings[at];
             if !principal_matches(&b.principal, who) || !host_matches(b.host, who.host) {
                 continue;
             }
@@ -205,7 +251,7 @@ impl AclIndex {
         }
         let t = &org.by_type[slot(resource_type)];
         let applies = |at: &usize, permission: Permission| {
-            let b = &self.bindings[*at];
+            let b = &org.bindings[*at];
             b.permission == permission
                 && principal_matches(&b.principal, who)
                 && host_matches(b.host, who.host)
@@ -291,6 +337,39 @@ mod tests {
     fn allowed(idx: &AclIndex, who: &Subject<'_>, op: &str, rt: &str, name: &str) -> bool {
         idx.decide(who, op.parse().unwrap(), rt.parse().unwrap(), name)
             .allowed
+    }
+
+    /// One organization's part is recompiled; the others are the same, shared.
+    #[test]
+    fn replacing_one_organization_shares_the_others() {
+        let write = "ALLOW User:alice WRITE TOPIC LITERAL orders";
+        let idx = AclIndex::new(
+            [binding("acme", write), binding("globex", write)],
+            &BTreeMap::new(),
+        );
+        let read = OrgIndex::new(
+            vec![binding(
+                "acme",
+                "ALLOW User:alice READ TOPIC LITERAL orders",
+            )],
+            Vec::new(),
+        );
+        let next = idx.with_organization("acme", read);
+        assert!(Arc::ptr_eq(&idx.orgs["globex"], &next.orgs["globex"]));
+        assert!(!allowed(&next, &alice(&[]), "WRITE", "TOPIC", "orders"));
+        assert!(allowed(&next, &alice(&[]), "READ", "TOPIC", "orders"));
+        assert!(
+            allowed(&idx, &alice(&[]), "WRITE", "TOPIC", "orders"),
+            "unchanged"
+        );
+        let globex = Subject {
+            organization: "globex",
+            ..alice(&[])
+        };
+        assert!(allowed(&next, &globex, "WRITE", "TOPIC", "orders"));
+        let emptied = next.with_organization("acme", OrgIndex::default());
+        assert!(!emptied.orgs.contains_key("acme"));
+        assert_eq!(emptied.len(), 1);
     }
 
     #[test]

@@ -10,7 +10,7 @@ pub(crate) mod request;
 pub use acl::{
     AclBinding, AclError, Host, Operation, PatternType, Permission, Principal, ResourceType,
 };
-pub use index::{AclIndex, Decision, Grounds, Subject};
+pub use index::{AclIndex, Decision, Grounds, OrgIndex, Subject};
 pub use request::Decisions;
 
 use std::collections::{BTreeMap, BTreeSet};

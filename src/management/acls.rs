@@ -245,7 +245,7 @@ pub(crate) async fn create(
             .zip(&distinct)
             .filter(|((_, new), _)| *new)
             .map(|((row, _), b)| (row.id.clone(), b.clone()));
-        api.changed_acls(revision, super::AclChange::Added(added.collect()))
+        api.changed_acls(&org, revision, super::AclChange::Added(added.collect()))
             .await;
     }
     for ((row, new), b) in created.rows.iter().zip(&distinct) {
@@ -376,7 +376,7 @@ pub(crate) async fn delete(
         .delete_acl(&org, &id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    api.changed_acls(revision, super::AclChange::Removed(id.clone()))
+    api.changed_acls(&org, revision, super::AclChange::Removed(id.clone()))
         .await;
     tracing::info!(organization = %org, id = %id, by = %caller, "ACL binding deleted");
     Ok(StatusCode::NO_CONTENT.into_response())

@@ -15,6 +15,7 @@ mod openapi;
 mod providers;
 mod time;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -120,16 +121,19 @@ impl Api {
         }
     }
 
-    /// After this proxy committed `change` to the bindings, making their revision `revision`:
-    /// if it is the only change since the bindings were last read, it is made to what was
-    /// read instead of reading every binding back; then the store is applied.
-    async fn changed_acls(&self, revision: i64, change: AclChange) {
+    /// After this proxy committed `change` to the bindings of `organization`, making their
+    /// revision `revision`: if it is the only change since the bindings were last read, it is
+    /// made to what was read instead of reading every binding back, and the next apply
+    /// rebuilds that organization alone; then the store is applied.
+    async fn changed_acls(&self, organization: &str, revision: i64, change: AclChange) {
         {
             let mut applied = self.applied.lock().await;
-            if let Some((read, acls)) = applied.acls.as_mut()
+            let Applied { acls, pending, .. } = &mut *applied;
+            if let Some((read, by_org)) = acls.as_mut()
                 && *read + 1 == revision
             {
-                let acls = Arc::make_mut(acls);
+                let by_org = Arc::make_mut(by_org);
+                let acls = by_org.entry(organization.to_owned()).or_default();
                 match change {
                     AclChange::Added(added) => {
                         // Already there if a poll read the bindings just after the commit.
@@ -140,7 +144,11 @@ impl Api {
                     }
                     AclChange::Removed(id) => acls.retain(|(other, _)| *other != id),
                 }
+                if acls.is_empty() {
+                    by_org.remove(organization);
+                }
                 *read = revision;
+                pending.organization(organization);
             }
         }
         self.changed().await;
@@ -148,7 +156,8 @@ impl Api {
 
     /// Applies the store's current content to the data plane if it changed since the last
     /// time (or always, the first time). Only the kinds of content whose revision moved are
-    /// read again.
+    /// read again; when nothing was read again, only the organizations whose bindings this
+    /// proxy changed are rebuilt.
     pub async fn sync(&self) -> Result<bool, crate::store::StoreError> {
         let mut applied = self.applied.lock().await;
         let revisions = self.store.revisions().await?;
@@ -168,16 +177,18 @@ impl Api {
                 .map(spec_of)
                 .collect();
             applied.providers = Some((revisions.providers, Arc::new(specs)));
+            applied.pending = Pending::Everything;
         }
         if applied.acls.as_ref().map(|(r, _)| *r) != Some(revisions.acls) {
-            let acls = self
-                .store
-                .all_acls()
-                .await?
-                .iter()
-                .filter_map(|a| Some((a.id.clone(), acls::binding_of(a)?)))
-                .collect();
-            applied.acls = Some((revisions.acls, Arc::new(acls)));
+            let mut by_org = AclsByOrganization::new();
+            for a in self.store.all_acls().await? {
+                if let Some(b) = acls::binding_of(&a) {
+                    let org = by_org.entry(b.organization.clone()).or_default();
+                    org.push((a.id, b));
+                }
+            }
+            applied.acls = Some((revisions.acls, Arc::new(by_org)));
+            applied.pending = Pending::Everything;
         }
         let specs = applied
             .providers
@@ -189,15 +200,23 @@ impl Api {
             .as_ref()
             .map(|(_, a)| a.clone())
             .unwrap_or_default();
-        let counts = (specs.len(), acls.len());
-        // Building the snapshot takes milliseconds at thousands of providers and bindings:
-        // off the runtime's workers, which carry the Kafka traffic.
+        let counts = (specs.len(), acls.values().map(Vec::len).sum::<usize>());
+        let pending = std::mem::replace(&mut applied.pending, Pending::nothing());
+        // Building the whole snapshot takes milliseconds at thousands of providers and
+        // bindings: off the runtime's workers, which carry the Kafka traffic.
         let data_plane = self.data_plane.clone();
-        let outcome = tokio::task::spawn_blocking(move || {
-            data_plane.set_stored(Stored {
+        let outcome = tokio::task::spawn_blocking(move || match pending {
+            Pending::Everything => data_plane.set_stored(Stored {
                 providers: specs.as_ref().clone(),
-                acls: acls.iter().map(|(_, b)| b.clone()).collect(),
-            })
+                acls: acls.values().flatten().map(|(_, b)| b.clone()).collect(),
+            }),
+            Pending::Organizations(orgs) => {
+                for org in &orgs {
+                    let bindings = acls.get(org).into_iter().flatten();
+                    data_plane.set_stored_acls(org, bindings.map(|(_, b)| b.clone()).collect());
+                }
+                Ok(())
+            }
         })
         .await
         .unwrap_or_else(|e| {
@@ -220,6 +239,8 @@ impl Api {
                 Ok(true)
             }
             Err(problems) => {
+                // Tried again, whole, on the next sync.
+                applied.pending = Pending::Everything;
                 for (field, message) in problems {
                     tracing::error!(field, message, "store not applied");
                 }
@@ -229,13 +250,41 @@ impl Api {
     }
 }
 
-/// The content last read from the store, by revision (bindings with their ids), and the
-/// store revision last applied.
+/// The content last read from the store, by revision (bindings with their ids, by
+/// organization), the store revision last applied, and what the next apply must rebuild.
 #[derive(Default)]
 struct Applied {
     all: Option<i64>,
     providers: Option<(i64, Arc<Vec<ProviderSpec>>)>,
-    acls: Option<(i64, Arc<Vec<IdentifiedBinding>>)>,
+    acls: Option<(i64, Arc<AclsByOrganization>)>,
+    pending: Pending,
+}
+
+/// Stored bindings with their ids, by organization.
+type AclsByOrganization = HashMap<String, Vec<IdentifiedBinding>>;
+
+/// What the next apply must rebuild.
+#[derive(Debug, Default)]
+enum Pending {
+    /// The whole snapshot: the first apply, content read back from the store, or a failed
+    /// apply.
+    #[default]
+    Everything,
+    /// The stored bindings of these organizations, which this proxy changed itself.
+    Organizations(std::collections::BTreeSet<String>),
+}
+
+impl Pending {
+    /// Adds an organization whose bindings this proxy changed.
+    fn organization(&mut self, organization: &str) {
+        if let Pending::Organizations(orgs) = self {
+            orgs.insert(organization.to_owned());
+        }
+    }
+
+    fn nothing() -> Self {
+        Pending::Organizations(std::collections::BTreeSet::new())
+    }
 }
 
 /// A stored binding's id and the binding.
