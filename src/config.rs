@@ -157,7 +157,9 @@ pub struct StoreConfig {
     pub url: Option<Secret>,
     /// Directory of the default SQLite file.
     pub data_dir: PathBuf,
-    /// How often to look for changes made by other proxies sharing the store.
+    /// How often to look for changes made by other proxies sharing the store (on PostgreSQL
+    /// they are also notified as they commit; the poll catches what a lost notification
+    /// connection missed).
     pub poll_interval_ms: u64,
     /// A file of keys that seal client secrets in the store (AES-256-GCM): one
     /// `<id>:<base64 of 32 bytes>` per line, the first sealing, the others opening what older

@@ -1,6 +1,7 @@
-//! Two proxies sharing one PostgreSQL store: a provider registered through one proxy's API
-//! authenticates clients on the other proxy too, and its deletion there too, by the store
-//! poll (store.poll_interval_ms), with no restart.
+//! Two proxies sharing one store: a provider registered through one proxy's API authenticates
+//! clients on the other proxy too, and its deletion there too, with no restart. On PostgreSQL
+//! the store's notification (LISTEN/NOTIFY) tells the other proxy; on SQLite, which has none,
+//! the store poll (store.poll_interval_ms) does.
 
 mod common;
 
@@ -18,14 +19,14 @@ async fn authenticates(addr: &str, token: &str) -> bool {
     Raw::login(addr, token).await.1 == 0
 }
 
-async fn proxy_on(store_url: &str) -> (TestProxy, Running) {
+async fn proxy_on(store_url: &str, poll_ms: u64) -> (TestProxy, Running) {
     let extra = format!(
         "[identity]\nallow_http_loopback = true\n\
          [[identity.providers]]\norganization = \"acme\"\nidentifier = \"main-idp\"\n\
          issuer = {issuer:?}\naudience = \"kafka\"\nscope = \"kafka\"\n\
          [management]\nlisten = \"127.0.0.1:0\"\n\
          [[management.tokens]]\nname = \"t\"\nsha256 = {hash:?}\norganization = \"*\"\n\
-         [store]\nurl = {store_url:?}\npoll_interval_ms = 200\n",
+         [store]\nurl = {store_url:?}\npoll_interval_ms = {poll_ms}\n",
         issuer = Idp::issuer(),
         hash = management::token_hash(TOKEN),
     );
@@ -58,11 +59,23 @@ async fn until(what: &str, mut check: impl AsyncFnMut() -> bool) -> Duration {
     start.elapsed()
 }
 
+/// With a poll every 10 minutes, only the notification can tell the other proxy in time.
 #[tokio::test]
-async fn two_proxies_on_one_postgresql_apply_each_others_changes() {
+async fn two_proxies_on_one_postgresql_apply_each_others_changes_when_notified() {
     let store = common::postgres_database().await;
-    let (a, api_a) = proxy_on(&store).await;
-    let (b, _api_b) = proxy_on(&store).await;
+    apply_each_others_changes(&store, 600_000).await;
+}
+
+#[tokio::test]
+async fn two_proxies_on_one_sqlite_file_apply_each_others_changes_by_polling() {
+    let dir = std::env::temp_dir().join(format!("kop-shared-{}", common::unique_tag()));
+    let store = format!("sqlite://{}/store.db", dir.display());
+    apply_each_others_changes(&store, 200).await;
+}
+
+async fn apply_each_others_changes(store: &str, poll_ms: u64) {
+    let (a, api_a) = proxy_on(store, poll_ms).await;
+    let (b, _api_b) = proxy_on(store, poll_ms).await;
     let second = Idp::token(&Idp::second_issuer(), "kafka-producer").await;
     assert!(!authenticates(&b.bootstrap(), &second).await);
 

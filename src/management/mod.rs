@@ -2,7 +2,8 @@
 //! bindings that grant their users and groups access. What it accepts is stored (see
 //! [`crate::store`]) and applied to the data plane before the answer is sent, so a new
 //! provider's tokens authenticate on the very next connection. Proxies sharing one store
-//! notice each other's changes by polling the store's revision.
+//! notice each other's changes by the store's notifications (PostgreSQL) and by polling its
+//! revision.
 //!
 //! Callers authenticate with an API token or, with single sign-on, an access token of the
 //! platform's identity provider (see [`auth`]).
@@ -530,31 +531,16 @@ async fn readyz(
         .into_response()
 }
 
-/// Serves the API on `listener` until `shutdown`, and polls the store for changes made by
-/// other proxies every `poll`.
+/// Serves the API on `listener` until `shutdown`, and applies the changes other proxies make
+/// to the store: at once when the store tells of them (PostgreSQL), and by polling its
+/// revision every `poll` in any case.
 pub async fn serve(
     listener: TcpListener,
     api: Arc<Api>,
     poll: Duration,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let poller = {
-        let (api, shutdown) = (api.clone(), shutdown.clone());
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(poll);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tick.tick() => {
-                        if let Err(e) = api.sync().await {
-                            tracing::warn!(error = %e, "management store poll failed");
-                        }
-                    }
-                }
-            }
-        })
-    };
+    let poller = tokio::spawn(follow_store(api.clone(), poll, shutdown.clone()));
     if let Some(provider) = api.auth.sso_provider() {
         tokio::spawn(crate::identity::keep_keys_fresh(shutdown.clone(), provider));
     }
@@ -565,6 +551,46 @@ pub async fn serve(
     poller.abort();
     prober.abort();
     result
+}
+
+/// Applies the store's changes until `shutdown`: each one the store notifies, and whatever a
+/// poll every `poll` finds (all of them on SQLite; on PostgreSQL, those committed while the
+/// notifications were interrupted).
+async fn follow_store(api: Arc<Api>, poll: Duration, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(poll);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut changes = None;
+    loop {
+        let notified = async {
+            match changes.as_mut() {
+                Some(c) => crate::store::Changes::next(c).await,
+                None => std::future::pending().await,
+            }
+        };
+        let polled = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => true,
+            n = notified => match n {
+                Ok(()) => false,
+                Err(e) => {
+                    tracing::warn!(error = %e, "store change notifications interrupted; polling until they resume");
+                    changes = None;
+                    continue;
+                }
+            },
+        };
+        if polled && changes.is_none() {
+            match api.store.changes().await {
+                Ok(c) => changes = c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for the store's changes; polling")
+                }
+            }
+        }
+        if let Err(e) = api.sync().await {
+            tracing::warn!(error = %e, "management store sync failed");
+        }
+    }
 }
 
 /// Why the management API did not start.

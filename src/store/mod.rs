@@ -1,7 +1,8 @@
 //! The management API's store: identity providers and ACL bindings per organization, in an
 //! embedded SQLite file (the default) or PostgreSQL, through sqlx's `Any` driver so that one
 //! set of queries serves both. Migrations (`migrations/`) run when the store opens; every
-//! committed change bumps a revision that proxies sharing the store poll.
+//! committed change bumps a revision that proxies sharing the store poll, and on PostgreSQL
+//! notifies them ([`Store::changes`]).
 //!
 //! Columns are portable types only: text, 64-bit integers (booleans 0/1, times in
 //! microseconds since the Unix epoch, UTC).
@@ -67,6 +68,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         4,
         "unique acl bindings",
         include_str!("../../migrations/0004_unique_acl_bindings.sql"),
+    ),
+    (
+        5,
+        "acl filters",
+        include_str!("../../migrations/0005_acl_filters.sql"),
     ),
 ];
 
@@ -169,6 +175,30 @@ fn provider_from(row: &AnyRow) -> Result<StoredProvider, sqlx::Error> {
     })
 }
 
+/// Writes other stores commit to a PostgreSQL database, as they are notified.
+pub struct Changes {
+    listener: sqlx::postgres::PgListener,
+    /// This store's own name in notifications: its own writes are not waited for.
+    writer: Arc<str>,
+}
+
+impl Changes {
+    /// Waits for the next write another store committed. After a lost connection it
+    /// reconnects, and the writes committed meanwhile are not told: a caller that also polls
+    /// finds them.
+    pub async fn next(&mut self) -> Result<(), StoreError> {
+        loop {
+            let notification = self.listener.recv().await?;
+            if notification.payload() != &*self.writer {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// The PostgreSQL channel every committed write notifies.
+pub const CHANGES_CHANNEL: &str = "kafka_oidc_proxy_changes";
+
 /// Which database a store is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -181,6 +211,11 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Where the store is, for the connection that listens for changes (PostgreSQL).
+    url: String,
+    /// Names this store's writes in their notifications, so that its own are not taken for
+    /// another writer's.
+    writer: Arc<str>,
     /// The keys client secrets are sealed with; without them a new secret is refused.
     secrets: Option<Arc<secrets::SecretKeys>>,
 }
@@ -218,6 +253,8 @@ impl Store {
         Ok(Self {
             pool,
             backend,
+            url,
+            writer: uuid::Uuid::new_v4().to_string().into(),
             secrets: None,
         })
     }
@@ -363,6 +400,25 @@ impl Store {
         self.backend
     }
 
+    async fn bump(&self, tx: &mut Tx<'_>, kind: Kind) -> Result<i64, StoreError> {
+        bump(tx, self.backend, &self.writer, kind).await
+    }
+
+    /// A connection told of every write committed from now on by another store on the same
+    /// database (another proxy: PostgreSQL's LISTEN/NOTIFY); `None` for SQLite, whose writers
+    /// are found by polling the revision.
+    pub async fn changes(&self) -> Result<Option<Changes>, StoreError> {
+        if self.backend != Backend::Postgres {
+            return Ok(None);
+        }
+        let mut listener = sqlx::postgres::PgListener::connect(&self.url).await?;
+        listener.listen(CHANGES_CHANNEL).await?;
+        Ok(Some(Changes {
+            listener,
+            writer: self.writer.clone(),
+        }))
+    }
+
     /// Whether the store answers as a write needs it to: SQLite reads the revision (which an
     /// exclusive lock of another writer holds up; taking the write lock here would make the
     /// API's own writers fail with "database is locked"), PostgreSQL reads it `FOR UPDATE`
@@ -478,7 +534,7 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(unique_violation)?;
-        bump(&mut tx, Kind::Providers).await?;
+        self.bump(&mut tx, Kind::Providers).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -502,7 +558,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Ok(false);
         }
-        bump(&mut tx, Kind::Providers).await?;
+        self.bump(&mut tx, Kind::Providers).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -537,7 +593,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Ok(None);
         }
-        let revision = bump(&mut tx, kind).await?;
+        let revision = self.bump(&mut tx, kind).await?;
         tx.commit().await?;
         Ok(Some(revision))
     }
@@ -658,7 +714,7 @@ impl Store {
             rows.push((acl_from(&row)?, false));
         }
         let revision = if rows.iter().any(|(_, created)| *created) {
-            Some(bump(&mut tx, Kind::Acls).await?)
+            Some(self.bump(&mut tx, Kind::Acls).await?)
         } else {
             None
         };
@@ -814,12 +870,26 @@ fn bind_provider<'q>(
 }
 
 /// Bumps the store's revision and that of `kind`; answers the new revision of `kind` (the
-/// transaction holds the row, so no other write can come between).
-async fn bump(tx: &mut Tx<'_>, kind: Kind) -> Result<i64, StoreError> {
+/// transaction holds the row, so no other write can come between). On PostgreSQL the commit
+/// also notifies every store listening on [`CHANGES_CHANNEL`], naming `writer` (a
+/// notification is delivered at commit, and not at all if the transaction rolls back).
+async fn bump(
+    tx: &mut Tx<'_>,
+    backend: Backend,
+    writer: &str,
+    kind: Kind,
+) -> Result<i64, StoreError> {
     sqlx::query("UPDATE store_revision SET value = value + 1 WHERE id IN (1, $1)")
         .bind(kind.revision_id())
         .execute(&mut **tx)
         .await?;
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANGES_CHANNEL)
+            .bind(writer)
+            .execute(&mut **tx)
+            .await?;
+    }
     let row = sqlx::query("SELECT value FROM store_revision WHERE id = $1")
         .bind(kind.revision_id())
         .fetch_one(&mut **tx)

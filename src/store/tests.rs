@@ -131,6 +131,8 @@ async fn a_store_of_the_first_schema_is_migrated_keeping_its_content() {
         "DROP INDEX oauth_providers_list_order",
         "DROP INDEX acl_bindings_list_order",
         "DROP INDEX acl_bindings_identity",
+        "DROP INDEX acl_bindings_by_principal",
+        "DROP INDEX acl_bindings_by_resource_name",
         "DELETE FROM store_revision WHERE id > 1",
         "DELETE FROM _sqlx_migrations WHERE version > 1",
     ] {
@@ -184,6 +186,8 @@ async fn identical_bindings_of_an_older_store_collapse_into_the_oldest() {
     // Back to the store before bindings were unique, holding the same binding three times.
     for sql in [
         "DROP INDEX acl_bindings_identity",
+        "DROP INDEX acl_bindings_by_principal",
+        "DROP INDEX acl_bindings_by_resource_name",
         "DELETE FROM _sqlx_migrations WHERE version > 3",
     ] {
         sqlx::query(sql).execute(&store.pool).await.expect(sql);
