@@ -397,6 +397,14 @@ impl Publish for Observed {
         )
     }
 
+    fn set_stored_providers(&self, providers: Vec<ProviderSpec>) -> Result<(), FieldErrors> {
+        self.record(
+            providers,
+            |c, providers| c.is_in(providers, &[]),
+            |providers| self.proxy.set_stored_providers(providers),
+        )
+    }
+
     fn set_stored_acls(&self, organization: &str, acls: Vec<AclBinding>) {
         let _ = self.record(
             acls,

@@ -64,6 +64,10 @@ pub trait Publish: Send + Sync + 'static {
     /// bindings the data plane decides with.
     fn set_stored(&self, stored: Stored) -> Result<(), FieldErrors>;
 
+    /// Makes `providers` the stored identity providers; the ACL bindings stay as they are,
+    /// compiled, whatever their number.
+    fn set_stored_providers(&self, providers: Vec<ProviderSpec>) -> Result<(), FieldErrors>;
+
     /// Makes `acls` the stored ACL bindings of `organization` (all of them, each of that
     /// organization); everything else stays as it is. Costs what the organization holds, not
     /// what all of them do.
@@ -196,65 +200,14 @@ impl Publish for Published {
         Ok(())
     }
 
-    /// A provider registered as before keeps its key cache. A new one's tokens authenticate
-    /// on the next connection; a removed one's tokens are refused on new connections at once,
-    /// and the sessions it authenticated end at their next re-authentication or after
-    /// `identity.removed_provider_grace_secs`, whichever comes first. A changed one counts as
-    /// removed and added, unless only its client settings changed
-    /// ([`Provider::succeeded_by`]): then its sessions go on. FieldErrors (each with its field)
-    /// change nothing.
+    /// The providers change as [`Published::providers_change`] says; FieldErrors (each with
+    /// its field) change nothing.
     fn set_stored(&self, stored: Stored) -> Result<(), FieldErrors> {
-        let file = &self.file_providers;
         self.stored_problems(&stored.providers).into_result()?;
         let Ok(mut sources) = self.sources.lock() else {
             return Err(FieldErrors::one("store", "state unavailable"));
         };
-        let current = self.load().providers.clone();
-        let mut kept = Vec::new();
-        let mut added = Vec::new();
-        let mut succeeded = Vec::new();
-        // Identifiers are unique in an organization (checked above): one lookup per spec,
-        // so that a change costs the same with 10 providers as with thousands.
-        let by_name: HashMap<(&str, &str), &Arc<Provider>> = current
-            .iter()
-            .map(|p| {
-                (
-                    (p.spec.organization.as_str(), p.spec.identifier.as_str()),
-                    p,
-                )
-            })
-            .collect();
-        for spec in file.iter().chain(&stored.providers) {
-            let same_name = by_name
-                .get(&(spec.organization.as_str(), spec.identifier.as_str()))
-                .copied();
-            if let Some(p) = same_name.filter(|p| p.is_registered_as(spec)) {
-                kept.push(p.clone());
-                continue;
-            }
-            let predecessor = same_name.and_then(|p| Some((p.clone(), p.succeeded_by(spec)?)));
-            let p = match predecessor {
-                Some((old, next)) => {
-                    succeeded.push(old);
-                    Arc::new(next)
-                }
-                None => Arc::new(Provider::new(spec.clone(), self.http.clone())),
-            };
-            added.push(p.clone());
-            kept.push(p);
-        }
-        let kept_ptrs: HashSet<*const Provider> = kept.iter().map(Arc::as_ptr).collect();
-        let gone = |p: &&Arc<Provider>| !kept_ptrs.contains(&Arc::as_ptr(p));
-        for p in current.iter().filter(gone) {
-            // A succeeded provider's keys loop stops; its successor runs its own.
-            p.retired.cancel();
-        }
-        let removed: Vec<Arc<Provider>> = current
-            .iter()
-            .filter(gone)
-            .filter(|p| !succeeded.iter().any(|s| Arc::ptr_eq(s, p)))
-            .cloned()
-            .collect();
+        let change = self.providers_change(&stored.providers);
         let mut by_organization: HashMap<String, Vec<AclBinding>> = HashMap::new();
         for b in stored.acls {
             by_organization
@@ -263,29 +216,28 @@ impl Publish for Published {
                 .push(b);
         }
         sources.stored_acls = by_organization;
-        self.install(Arc::new(Providers::new(kept)), &sources);
+        self.install(Arc::new(Providers::new(change.kept.clone())), &sources);
         drop(sources);
-        for p in &succeeded {
-            tracing::info!(organization = %p.spec.organization, provider = %p.spec.identifier, "identity provider changed (client settings only); its sessions go on");
-        }
-        for p in &added {
-            tracing::info!(organization = %p.spec.organization, provider = %p.spec.identifier, issuer = %p.spec.issuer, "identity provider added");
-            self.tracker.spawn(crate::identity::keep_keys_fresh(
-                self.shutdown.clone(),
-                p.clone(),
-            ));
-        }
-        let grace = self.removed_provider_grace;
-        for p in removed {
-            tracing::info!(organization = %p.spec.organization, provider = %p.spec.identifier, grace_secs = grace.as_secs(), "identity provider removed; its sessions end at re-authentication or after the grace period");
-            let shutdown = self.shutdown.clone();
-            self.tracker.spawn(async move {
-                tokio::select! {
-                    _ = tokio::time::sleep(grace) => p.revoked.cancel(),
-                    _ = shutdown.cancelled() => {}
-                }
-            });
-        }
+        self.announce(change);
+        Ok(())
+    }
+
+    /// As [`Publish::set_stored`], the compiled bindings kept as they are.
+    fn set_stored_providers(&self, providers: Vec<ProviderSpec>) -> Result<(), FieldErrors> {
+        self.stored_problems(&providers).into_result()?;
+        let Ok(writing) = self.sources.lock() else {
+            return Err(FieldErrors::one("store", "state unavailable"));
+        };
+        let change = self.providers_change(&providers);
+        let current = self.load();
+        let next = Snapshot {
+            providers: Arc::new(Providers::new(change.kept.clone())),
+            acls: current.acls.clone(),
+            file_acls: current.file_acls.clone(),
+        };
+        self.current.store(Arc::new(next));
+        drop(writing);
+        self.announce(change);
         Ok(())
     }
 
@@ -315,7 +267,108 @@ impl Publish for Published {
     }
 }
 
+/// What replacing the stored providers does to the current ones.
+struct ProvidersChange {
+    /// The providers from now on: the file's, then the stored ones, each the current
+    /// provider where it is registered as before.
+    kept: Vec<Arc<Provider>>,
+    /// New ones, whose keys must be fetched.
+    added: Vec<Arc<Provider>>,
+    /// Changed in their client settings only: their successors keep their sessions.
+    succeeded: Vec<Arc<Provider>>,
+    /// Gone: their sessions end after the grace period.
+    removed: Vec<Arc<Provider>>,
+}
+
 impl Published {
+    /// A provider registered as before keeps its key cache. A new one's tokens authenticate
+    /// on the next connection; a removed one's tokens are refused on new connections at once,
+    /// and the sessions it authenticated end at their next re-authentication or after
+    /// `identity.removed_provider_grace_secs`, whichever comes first. A changed one counts as
+    /// removed and added, unless only its client settings changed
+    /// ([`Provider::succeeded_by`]): then its sessions go on. Called with the sources' lock
+    /// held; the retired providers' key loops stop here.
+    fn providers_change(&self, stored: &[ProviderSpec]) -> ProvidersChange {
+        let current = self.load().providers.clone();
+        let mut kept = Vec::new();
+        let mut added = Vec::new();
+        let mut succeeded = Vec::new();
+        // Identifiers are unique in an organization (checked before): one lookup per spec,
+        // so that a change costs the same with 10 providers as with thousands.
+        let by_name: HashMap<(&str, &str), &Arc<Provider>> = current
+            .iter()
+            .map(|p| {
+                (
+                    (p.spec.organization.as_str(), p.spec.identifier.as_str()),
+                    p,
+                )
+            })
+            .collect();
+        for spec in self.file_providers.iter().chain(stored) {
+            let same_name = by_name
+                .get(&(spec.organization.as_str(), spec.identifier.as_str()))
+                .copied();
+            if let Some(p) = same_name.filter(|p| p.is_registered_as(spec)) {
+                kept.push(p.clone());
+                continue;
+            }
+            let predecessor = same_name.and_then(|p| Some((p.clone(), p.succeeded_by(spec)?)));
+            let p = match predecessor {
+                Some((old, next)) => {
+                    succeeded.push(old);
+                    Arc::new(next)
+                }
+                None => Arc::new(Provider::new(spec.clone(), self.http.clone())),
+            };
+            added.push(p.clone());
+            kept.push(p);
+        }
+        let kept_ptrs: HashSet<*const Provider> = kept.iter().map(Arc::as_ptr).collect();
+        let gone = |p: &&Arc<Provider>| !kept_ptrs.contains(&Arc::as_ptr(p));
+        for p in current.iter().filter(gone) {
+            // A succeeded provider's keys loop stops; its successor runs its own.
+            p.retired.cancel();
+        }
+        let removed = current
+            .iter()
+            .filter(gone)
+            .filter(|p| !succeeded.iter().any(|s| Arc::ptr_eq(s, p)))
+            .cloned()
+            .collect();
+        ProvidersChange {
+            kept,
+            added,
+            succeeded,
+            removed,
+        }
+    }
+
+    /// Logs a change of the providers once it is published, starts the new ones' key loops
+    /// and ends the removed ones' sessions after the grace period.
+    fn announce(&self, change: ProvidersChange) {
+        for p in &change.succeeded {
+            tracing::info!(organization = %p.spec.organization, provider = %p.spec.identifier, "identity provider changed (client settings only); its sessions go on");
+        }
+        for p in &change.added {
+            tracing::info!(organization = %p.spec.organization, provider = %p.spec.identifier, issuer = %p.spec.issuer, "identity provider added");
+            self.tracker.spawn(crate::identity::keep_keys_fresh(
+                self.shutdown.clone(),
+                p.clone(),
+            ));
+        }
+        let grace = self.removed_provider_grace;
+        for p in change.removed {
+            tracing::info!(organization = %p.spec.organization, provider = %p.spec.identifier, grace_secs = grace.as_secs(), "identity provider removed; its sessions end at re-authentication or after the grace period");
+            let shutdown = self.shutdown.clone();
+            self.tracker.spawn(async move {
+                tokio::select! {
+                    _ = tokio::time::sleep(grace) => p.revoked.cancel(),
+                    _ = shutdown.cancelled() => {}
+                }
+            });
+        }
+    }
+
     /// What keeps the stored providers from being used: the rules of a registration, and a
     /// clash with the file's providers or with each other (the API checks each write; this
     /// guards what two writers may have raced in, or what reached the store around the API).
@@ -431,5 +484,34 @@ mod tests {
         assert!(!may_write(&published, "acme", "new", "n"));
         assert!(may_write(&published, "acme", "file", "f"));
         assert_eq!(published.load().acls.len(), 2);
+    }
+
+    /// Replacing the stored providers keeps the compiled bindings as they are.
+    #[tokio::test]
+    async fn providers_are_replaced_without_recompiling_bindings() {
+        let text = "[upstream]\nbootstrap_servers = [\"127.0.0.1:9\"]\n\
+             [[listeners]]\nname = \"l\"\nbind_address = \"127.0.0.1\"\nadvertised_host = \"h\"\n\
+             bootstrap_port = 0\nbroker_port_base = 0\nauthentication = \"none\"\n";
+        let config = Config::parse(text).expect("config");
+        let shutdown = CancellationToken::new();
+        let http = crate::identity::http_client().expect("http client");
+        let published = Published::new(&config, http, TaskTracker::new(), shutdown.clone());
+        shutdown.cancel();
+        let stored = Stored {
+            providers: Vec::new(),
+            acls: vec![binding("acme", "User:a", "t")],
+        };
+        published.set_stored(stored).expect("applied");
+        let before = published.load().acls.clone();
+        let spec: ProviderSpec = serde_json::from_value(serde_json::json!({
+            "organization": "acme", "identifier": "idp", "issuer": "https://acme.example.com",
+            "jwks_endpoint_uri": "https://acme.example.com/jwks", "audience": "kafka",
+        }))
+        .expect("spec");
+        published.set_stored_providers(vec![spec]).expect("applied");
+        let after = published.load();
+        assert!(Arc::ptr_eq(&before, &after.acls));
+        assert_eq!(after.providers.iter().count(), 1);
+        assert!(may_write(&published, "acme", "a", "t"));
     }
 }

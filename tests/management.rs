@@ -18,7 +18,8 @@ const ADMIN_TOKEN: &str = "platform-admin-token";
 const ACME_TOKEN: &str = "acme-team-token";
 
 /// The providers and bindings the API applied last, the configuration file's bindings
-/// (replaced by a test as a reload would), and each apply: `everything`, or `acls of ORG`.
+/// (replaced by a test as a reload would), and each apply: `everything`, `providers`, or
+/// `acls of ORG`.
 #[derive(Default)]
 struct Recorded(
     Mutex<Vec<ProviderSpec>>,
@@ -37,6 +38,12 @@ impl Publish for Recorded {
         *self.0.lock().expect("lock") = stored.providers;
         *self.1.lock().expect("lock") = stored.acls;
         self.3.lock().expect("lock").push("everything".into());
+        Ok(())
+    }
+
+    fn set_stored_providers(&self, providers: Vec<ProviderSpec>) -> Result<(), FieldErrors> {
+        *self.0.lock().expect("lock") = providers;
+        self.3.lock().expect("lock").push("providers".into());
         Ok(())
     }
 
@@ -1254,5 +1261,18 @@ async fn a_change_made_beside_the_api_is_read_back_before_its_own_next_change_ap
         )
         .await;
     assert_eq!(status, 204);
+    assert_eq!(names(&s), ["one-b", "two"]);
+    // A provider change keeps the compiled bindings.
+    let (status, created) = s
+        .send(
+            Method::POST,
+            "/organizations/acme/oauth-providers/",
+            Some(ACME_TOKEN),
+            Some(seed("acme")),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(last_apply(&s).as_deref(), Some("providers"));
+    assert_eq!(s.applied.0.lock().expect("lock").len(), 1);
     assert_eq!(names(&s), ["one-b", "two"]);
 }

@@ -157,8 +157,8 @@ impl Api {
 
     /// Applies the store's current content to the data plane if it changed since the last
     /// time (or always, the first time). Only the kinds of content whose revision moved are
-    /// read again; when nothing was read again, only the organizations whose bindings this
-    /// proxy changed are rebuilt.
+    /// read again and rebuilt: the providers alone keep the compiled bindings; bindings this
+    /// proxy changed itself rebuild their organizations alone.
     pub async fn sync(&self) -> Result<bool, crate::store::StoreError> {
         let mut applied = self.applied.lock().await;
         let revisions = self.store.revisions().await?;
@@ -178,7 +178,7 @@ impl Api {
                 .map(spec_of)
                 .collect();
             applied.providers = Some((revisions.providers, Arc::new(specs)));
-            applied.pending = Pending::Everything;
+            applied.pending.providers = true;
         }
         if applied.acls.as_ref().map(|(r, _)| *r) != Some(revisions.acls) {
             let mut by_org = AclsByOrganization::new();
@@ -189,7 +189,7 @@ impl Api {
                 }
             }
             applied.acls = Some((revisions.acls, Arc::new(by_org)));
-            applied.pending = Pending::Everything;
+            applied.pending.all_acls = true;
         }
         let specs = applied
             .providers
@@ -206,18 +206,23 @@ impl Api {
         // Building the whole snapshot takes milliseconds at thousands of providers and
         // bindings: off the runtime's workers, which carry the Kafka traffic.
         let data_plane = self.data_plane.clone();
-        let outcome = tokio::task::spawn_blocking(move || match pending {
-            Pending::Everything => data_plane.set_stored(Stored {
-                providers: specs.as_ref().clone(),
-                acls: acls.values().flatten().map(|(_, b)| b.clone()).collect(),
-            }),
-            Pending::Organizations(orgs) => {
-                for org in &orgs {
-                    let bindings = acls.get(org).into_iter().flatten();
-                    data_plane.set_stored_acls(org, bindings.map(|(_, b)| b.clone()).collect());
-                }
-                Ok(())
+        let outcome = tokio::task::spawn_blocking(move || {
+            if pending.all_acls {
+                // The providers go with them, changed or not: those registered as before
+                // are kept as they are.
+                return data_plane.set_stored(Stored {
+                    providers: specs.as_ref().clone(),
+                    acls: acls.values().flatten().map(|(_, b)| b.clone()).collect(),
+                });
             }
+            if pending.providers {
+                data_plane.set_stored_providers(specs.as_ref().clone())?;
+            }
+            for org in &pending.organizations {
+                let bindings = acls.get(org).into_iter().flatten();
+                data_plane.set_stored_acls(org, bindings.map(|(_, b)| b.clone()).collect());
+            }
+            Ok(())
         })
         .await
         .unwrap_or_else(|e| {
@@ -241,7 +246,7 @@ impl Api {
             }
             Err(problems) => {
                 // Tried again, whole, on the next sync.
-                applied.pending = Pending::Everything;
+                applied.pending = Pending::everything();
                 for (field, message) in problems {
                     tracing::error!(field, message, "store not applied");
                 }
@@ -264,27 +269,47 @@ struct Applied {
 /// Stored bindings with their ids, by organization.
 type AclsByOrganization = HashMap<String, Vec<IdentifiedBinding>>;
 
-/// What the next apply must rebuild.
-#[derive(Debug, Default)]
-enum Pending {
-    /// The whole snapshot: the first apply, content read back from the store, or a failed
-    /// apply.
-    #[default]
-    Everything,
-    /// The stored bindings of these organizations, which this proxy changed itself.
-    Organizations(std::collections::BTreeSet<String>),
+/// What the next apply must rebuild: at first, after content was read back from the store and
+/// after a failed apply, what was read (everything, after a failure); after this proxy's own
+/// binding changes, the organizations it changed.
+#[derive(Debug)]
+struct Pending {
+    /// The stored providers.
+    providers: bool,
+    /// Every organization's stored bindings.
+    all_acls: bool,
+    /// The stored bindings of these organizations.
+    organizations: std::collections::BTreeSet<String>,
+}
+
+impl Default for Pending {
+    fn default() -> Self {
+        Self::everything()
+    }
 }
 
 impl Pending {
-    /// Adds an organization whose bindings this proxy changed.
-    fn organization(&mut self, organization: &str) {
-        if let Pending::Organizations(orgs) = self {
-            orgs.insert(organization.to_owned());
+    fn everything() -> Self {
+        Self {
+            providers: true,
+            all_acls: true,
+            organizations: Default::default(),
         }
     }
 
     fn nothing() -> Self {
-        Pending::Organizations(std::collections::BTreeSet::new())
+        Self {
+            providers: false,
+            all_acls: false,
+            organizations: Default::default(),
+        }
+    }
+
+    /// Adds an organization whose bindings this proxy changed.
+    fn organization(&mut self, organization: &str) {
+        if !self.all_acls {
+            self.organizations.insert(organization.to_owned());
+        }
     }
 }
 
