@@ -157,8 +157,9 @@ impl Api {
 
     /// Applies the store's current content to the data plane if it changed since the last
     /// time (or always, the first time). Only the kinds of content whose revision moved are
-    /// read again and rebuilt: the providers alone keep the compiled bindings; bindings this
-    /// proxy changed itself rebuild their organizations alone.
+    /// read again and rebuilt: the providers alone keep the compiled bindings; bindings rebuild
+    /// only the organizations that this proxy changed or that the store's change log names
+    /// (everything when the log does not reach back to the last apply).
     pub async fn sync(&self) -> Result<bool, crate::store::StoreError> {
         let mut applied = self.applied.lock().await;
         let revisions = self.store.revisions().await?;
@@ -181,15 +182,47 @@ impl Api {
             applied.pending.providers = true;
         }
         if applied.acls.as_ref().map(|(r, _)| *r) != Some(revisions.acls) {
-            let mut by_org = AclsByOrganization::new();
-            for a in self.store.all_acls().await? {
-                if let Some(b) = acls::binding_of(&a) {
-                    let org = by_org.entry(b.organization.clone()).or_default();
-                    org.push((a.id, b));
+            // The organizations written since the last apply, when the change log holds every
+            // write since: only theirs are read back and rebuilt.
+            let changed = match applied.all {
+                Some(after) if applied.acls.is_some() => {
+                    self.store.changed_since(after, revisions.all).await?
+                }
+                _ => None,
+            };
+            let Applied { acls, pending, .. } = &mut *applied;
+            match (changed, acls.as_mut()) {
+                (Some(changed), Some((read, by_org))) => {
+                    let by_org = Arc::make_mut(by_org);
+                    for org in &changed.acls {
+                        let bindings: Vec<IdentifiedBinding> = self
+                            .store
+                            .acls_of(org)
+                            .await?
+                            .into_iter()
+                            .filter_map(|a| Some((a.id.clone(), acls::binding_of(&a)?)))
+                            .collect();
+                        if bindings.is_empty() {
+                            by_org.remove(org);
+                        } else {
+                            by_org.insert(org.clone(), bindings);
+                        }
+                        pending.organization(org);
+                    }
+                    *read = revisions.acls;
+                }
+                _ => {
+                    let mut by_org = AclsByOrganization::new();
+                    for a in self.store.all_acls().await? {
+                        if let Some(b) = acls::binding_of(&a) {
+                            let org = by_org.entry(b.organization.clone()).or_default();
+                            org.push((a.id, b));
+                        }
+                    }
+                    *acls = Some((revisions.acls, Arc::new(by_org)));
+                    pending.all_acls = true;
                 }
             }
-            applied.acls = Some((revisions.acls, Arc::new(by_org)));
-            applied.pending.all_acls = true;
         }
         let specs = applied
             .providers

@@ -74,7 +74,22 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "acl filters",
         include_str!("../../migrations/0005_acl_filters.sql"),
     ),
+    (
+        6,
+        "change log",
+        include_str!("../../migrations/0006_change_log.sql"),
+    ),
 ];
+
+/// How many store revisions the change log keeps (about: it is pruned every 100).
+const CHANGE_LOG_REVISIONS: i64 = 10_000;
+
+/// The organizations whose providers and whose bindings some writes changed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Changed {
+    pub providers: std::collections::BTreeSet<String>,
+    pub acls: std::collections::BTreeSet<String>,
+}
 
 /// What a write changes, for the revision it bumps beside the store's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -400,8 +415,56 @@ impl Store {
         self.backend
     }
 
-    async fn bump(&self, tx: &mut Tx<'_>, kind: Kind) -> Result<i64, StoreError> {
-        bump(tx, self.backend, &self.writer, kind).await
+    async fn bump(
+        &self,
+        tx: &mut Tx<'_>,
+        kind: Kind,
+        organizations: &[&str],
+    ) -> Result<i64, StoreError> {
+        bump(tx, self.backend, &self.writer, kind, organizations).await
+    }
+
+    /// Which organizations' providers and bindings the writes after store revision `after`
+    /// up to `upto` changed, from the change log; `None` when the log does not hold every one
+    /// of those writes (pruned, or written by an older release): then only reading everything
+    /// back is sure.
+    pub async fn changed_since(
+        &self,
+        after: i64,
+        upto: i64,
+    ) -> Result<Option<Changed>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT revision, kind, organization FROM store_changes              WHERE revision > $1 AND revision <= $2",
+        )
+        .bind(after)
+        .bind(upto)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut revisions = std::collections::BTreeSet::new();
+        let mut changed = Changed::default();
+        for row in &rows {
+            revisions.insert(row.try_get::<i64, _>("revision")?);
+            let organization: String = row.try_get("organization")?;
+            if row.try_get::<i64, _>("kind")? == Kind::Providers.revision_id() {
+                changed.providers.insert(organization);
+            } else {
+                changed.acls.insert(organization);
+            }
+        }
+        let complete = i64::try_from(revisions.len()).is_ok_and(|n| n == upto - after);
+        Ok(complete.then_some(changed))
+    }
+
+    /// Every binding of one organization, in creation order.
+    pub async fn acls_of(&self, organization: &str) -> Result<Vec<StoredAcl>, StoreError> {
+        let sql = format!(
+            "SELECT {ACL_COLUMNS} FROM acl_bindings WHERE organization = $1 ORDER BY created_at, id"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(organization)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(acl_from).collect::<Result<_, _>>()?)
     }
 
     /// A connection told of every write committed from now on by another store on the same
@@ -534,7 +597,8 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(unique_violation)?;
-        self.bump(&mut tx, Kind::Providers).await?;
+        self.bump(&mut tx, Kind::Providers, &[&p.organization])
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -558,7 +622,8 @@ impl Store {
         if done.rows_affected() == 0 {
             return Ok(false);
         }
-        self.bump(&mut tx, Kind::Providers).await?;
+        self.bump(&mut tx, Kind::Providers, &[&p.organization])
+            .await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -593,7 +658,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Ok(None);
         }
-        let revision = self.bump(&mut tx, kind).await?;
+        let revision = self.bump(&mut tx, kind, &[organization]).await?;
         tx.commit().await?;
         Ok(Some(revision))
     }
@@ -713,10 +778,15 @@ impl Store {
                 .await?;
             rows.push((acl_from(&row)?, false));
         }
-        let revision = if rows.iter().any(|(_, created)| *created) {
-            Some(self.bump(&mut tx, Kind::Acls).await?)
-        } else {
+        let created: Vec<&str> = rows
+            .iter()
+            .filter(|(_, created)| *created)
+            .map(|(a, _)| a.organization.as_str())
+            .collect();
+        let revision = if created.is_empty() {
             None
+        } else {
+            Some(self.bump(&mut tx, Kind::Acls, &created).await?)
         };
         tx.commit().await?;
         Ok(CreatedAcls { rows, revision })
@@ -869,20 +939,41 @@ fn bind_provider<'q>(
         .bind(p.updated_at)
 }
 
-/// Bumps the store's revision and that of `kind`; answers the new revision of `kind` (the
-/// transaction holds the row, so no other write can come between). On PostgreSQL the commit
-/// also notifies every store listening on [`CHANGES_CHANNEL`], naming `writer` (a
-/// notification is delivered at commit, and not at all if the transaction rolls back).
+/// Bumps the store's revision and that of `kind`, and logs which `organizations` the write
+/// changed under the new store revision; answers the new revision of `kind` (the transaction
+/// holds the row, so no other write can come between). On PostgreSQL the commit also notifies
+/// every store listening on [`CHANGES_CHANNEL`], naming `writer` (a notification is delivered
+/// at commit, and not at all if the transaction rolls back).
 async fn bump(
     tx: &mut Tx<'_>,
     backend: Backend,
     writer: &str,
     kind: Kind,
+    organizations: &[&str],
 ) -> Result<i64, StoreError> {
     sqlx::query("UPDATE store_revision SET value = value + 1 WHERE id IN (1, $1)")
         .bind(kind.revision_id())
         .execute(&mut **tx)
         .await?;
+    let all: i64 = sqlx::query("SELECT value FROM store_revision WHERE id = 1")
+        .fetch_one(&mut **tx)
+        .await?
+        .try_get("value")?;
+    let mut logged = std::collections::BTreeSet::new();
+    for org in organizations.iter().filter(|o| logged.insert(**o)) {
+        sqlx::query("INSERT INTO store_changes (revision, kind, organization) VALUES ($1, $2, $3)")
+            .bind(all)
+            .bind(kind.revision_id())
+            .bind(*org)
+            .execute(&mut **tx)
+            .await?;
+    }
+    if all % 100 == 0 {
+        sqlx::query("DELETE FROM store_changes WHERE revision <= $1")
+            .bind(all - CHANGE_LOG_REVISIONS)
+            .execute(&mut **tx)
+            .await?;
+    }
     if backend == Backend::Postgres {
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(CHANGES_CHANNEL)

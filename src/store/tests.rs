@@ -133,6 +133,7 @@ async fn a_store_of_the_first_schema_is_migrated_keeping_its_content() {
         "DROP INDEX acl_bindings_identity",
         "DROP INDEX acl_bindings_by_principal",
         "DROP INDEX acl_bindings_by_resource_name",
+        "DROP TABLE store_changes",
         "DELETE FROM store_revision WHERE id > 1",
         "DELETE FROM _sqlx_migrations WHERE version > 1",
     ] {
@@ -188,6 +189,7 @@ async fn identical_bindings_of_an_older_store_collapse_into_the_oldest() {
         "DROP INDEX acl_bindings_identity",
         "DROP INDEX acl_bindings_by_principal",
         "DROP INDEX acl_bindings_by_resource_name",
+        "DROP TABLE store_changes",
         "DELETE FROM _sqlx_migrations WHERE version > 3",
     ] {
         sqlx::query(sql).execute(&store.pool).await.expect(sql);
@@ -272,5 +274,64 @@ async fn each_write_bumps_the_revision_of_what_it_changes() {
         (r2.all + 2, r2.providers + 1, r2.acls + 1)
     );
     assert_eq!(store.revision().await.expect("revision"), r3.all);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn the_change_log_names_the_organizations_each_write_changed() {
+    let dir = scratch("changes");
+    let store = open(&format!("sqlite://{}/store.db", dir.display()))
+        .await
+        .expect("opens");
+    let r0 = store.revision().await.expect("revision");
+    store
+        .create_provider(&provider("a", "dev-1", "https://one.example"))
+        .await
+        .expect("created");
+    let mut in_beta = binding("y", 2);
+    in_beta.organization = "beta".into();
+    store
+        .create_acls(&[binding("x", 1), in_beta])
+        .await
+        .expect("created");
+    assert!(
+        store
+            .delete_acl("beta", "y")
+            .await
+            .expect("deleted")
+            .is_some()
+    );
+    let r1 = store.revision().await.expect("revision");
+    assert_eq!(r1, r0 + 3);
+    let set = |names: &[&str]| names.iter().map(|n| n.to_string()).collect();
+    let changed = store.changed_since(r0, r1).await.expect("read");
+    assert_eq!(
+        changed,
+        Some(Changed {
+            providers: set(&["acme"]),
+            acls: set(&["acme", "beta"]),
+        })
+    );
+    let last = store.changed_since(r1 - 1, r1).await.expect("read");
+    assert_eq!(last.map(|c| c.acls), Some(set(&["beta"])));
+    assert_eq!(
+        store.changed_since(r1, r1).await.expect("read"),
+        Some(Changed::default()),
+        "nothing since"
+    );
+    // A write the log does not hold (an older release's): only reading everything is sure.
+    sqlx::query("DELETE FROM store_changes WHERE revision = $1")
+        .bind(r0 + 2)
+        .execute(&store.pool)
+        .await
+        .expect("deleted");
+    assert_eq!(store.changed_since(r0, r1).await.expect("read"), None);
+    assert!(
+        store
+            .changed_since(r0 + 2, r1)
+            .await
+            .expect("read")
+            .is_some()
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
