@@ -39,6 +39,11 @@ impl Raw {
         }
     }
 
+    /// The connection's halves: its frames and its writer, for pipelining.
+    pub fn into_split(self) -> (FrameReader<OwnedReadHalf>, OwnedWriteHalf) {
+        (self.reader, self.writer)
+    }
+
     pub async fn send_bytes(&mut self, bytes: &[u8]) {
         self.writer.write_all(bytes).await.expect("write");
     }
