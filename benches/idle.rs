@@ -42,7 +42,7 @@ fn main() {
         return;
     };
     // The proxy holds two descriptors a connection (client and upstream), this process one.
-    let room = (descriptor_limit() - 200) / 2;
+    let room = descriptor_limit().saturating_sub(200) / 2;
     let connections = asked
         .unwrap_or(if measuring { 10_000 } else { 60 })
         .min(room);
