@@ -140,7 +140,7 @@ fn bench(c: &mut Criterion) {
     g.finish();
 
     let mut g = c.benchmark_group("metadata rewrite");
-    for topics in [1usize, 100] {
+    for topics in [1usize, 100, 10_000] {
         let body = metadata_response(3, topics);
         g.bench_function(format!("3 brokers, {topics} topics"), |b| {
             b.iter(|| {
