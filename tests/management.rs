@@ -673,14 +673,43 @@ async fn acl_lifecycle(backend: Backend) {
     assert_eq!(by_name["results"][0]["principal"], "User:mallory");
     let (_, paged) = list("?limit=2&offset=0").await;
     assert_eq!(paged["results"].as_array().map(Vec::len), Some(2));
-    assert_eq!(paged["next"], "/organizations/acme/acls/?limit=2&offset=2");
+    // `next` also says where its stored items start: after the last one of this page.
+    let next = paged["next"].as_str().expect("next");
+    let id = paged["results"][1]["id"].as_str().expect("id");
+    assert!(
+        next.starts_with("/organizations/acme/acls/?limit=2&offset=2&after=")
+            && next.ends_with(&format!("%3A{id}")),
+        "{next}"
+    );
+    let (status, rest) = s
+        .send(
+            Method::GET,
+            paged["next"].as_str().expect("next"),
+            Some(ACME_TOKEN),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{rest}");
+    assert_eq!(rest["results"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        rest["results"][0], all["results"][2],
+        "the page after, by position"
+    );
+    // Without the position the same page comes from the offset.
+    let (_, by_offset) = list("?limit=2&offset=2").await;
+    assert_eq!(by_offset["results"], rest["results"]);
+    let (status, bad) = list("?after=yesterday").await;
+    assert_eq!(status, 400, "{bad}");
+    assert!(bad["after"].is_array(), "{bad}");
     // A filtered list's links keep the filter, as Kafka writes it, percent-encoded; following
     // them pages through the filtered list.
     let (_, first) = list("?principal=Group:payments&limit=1").await;
     let next = first["next"].as_str().expect("a next page");
-    assert_eq!(
-        next,
-        "/organizations/acme/acls/?principal=Group%3Apayments&limit=1&offset=1"
+    assert!(
+        next.starts_with(
+            "/organizations/acme/acls/?principal=Group%3Apayments&limit=1&offset=1&after="
+        ),
+        "{next}"
     );
     let (status, second) = s.send(Method::GET, next, Some(ACME_TOKEN), None).await;
     assert_eq!(status, 200, "{second}");

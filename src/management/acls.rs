@@ -21,7 +21,7 @@ use super::providers::PageQuery;
 use super::time::{now_micros, rfc3339_micros};
 use super::{Api, read_only};
 use crate::authz::{AclBinding, Host, Operation, PatternType, Permission, Principal, ResourceType};
-use crate::store::{AclFilter, StoredAcl};
+use crate::store::{AclFilter, Position, StoredAcl};
 
 /// Most bindings one POST may create.
 const MAX_BATCH: usize = 1000;
@@ -310,6 +310,7 @@ pub(crate) async fn list(
             "pattern_type",
             "limit",
             "offset",
+            "after",
         ],
     )?;
     let filter = filter(&mut params)?;
@@ -320,10 +321,14 @@ pub(crate) async fn list(
         .filter(|a| filter.matches(a))
         .map(|a| read_only(to_json(a)))
         .collect();
-    let (results, count) = page
-        .over(fixed, async |limit, offset| {
-            let (items, count) = api.store.acls(&org, &filter, limit, offset).await?;
-            Ok((items.iter().map(to_json).collect(), count))
+    let items = page
+        .over(fixed, async |limit, offset, after| {
+            let (items, count) = api.store.acls(&org, &filter, limit, offset, after).await?;
+            let last = items.last().map(|a| Position {
+                created_at: a.created_at,
+                id: a.id.clone(),
+            });
+            Ok((items.iter().map(to_json).collect(), count, last))
         })
         .await?;
     let filters: Vec<(&str, &str)> = [
@@ -335,7 +340,7 @@ pub(crate) async fn list(
     .into_iter()
     .filter_map(|(name, value)| Some((name, value.as_deref()?)))
     .collect();
-    let body = page.body(&org, "acls", &filters, count, results);
+    let body = page.body(&org, "acls", &filters, items);
     Ok(axum::Json(body).into_response())
 }
 

@@ -33,7 +33,7 @@ use crate::config::Management;
 use crate::identity::ProviderSpec;
 use crate::metrics::METRICS;
 use crate::snapshot::{Publish, Stored};
-use crate::store::{Store, StoredProvider};
+use crate::store::{Position, Store, StoredProvider};
 use errors::ApiError;
 
 pub use providers::REDACTED;
@@ -389,56 +389,73 @@ pub fn token_hash(token: &str) -> String {
         .collect()
 }
 
-/// One page of a list: `limit` items from `offset`.
+/// One page of a list: `limit` items from `offset`, the stored ones after `after` when the
+/// page follows a `next` link (the same place, found from an index instead of by counting).
 pub(crate) struct Page {
     limit: i64,
     offset: i64,
+    after: Option<Position>,
 }
+
+/// One page's items, how many there are in all, and the list position of its last stored
+/// item.
+pub(crate) type PageItems = (Vec<Value>, i64, Option<Position>);
 
 impl Page {
     /// The list answer: `count`, `next` and `previous` page links and the `results`. The
-    /// links are to `collection` of `org`, with the list's `filters` kept, all percent-encoded.
+    /// links are to `collection` of `org`, with the list's `filters` kept, all percent-encoded;
+    /// `next` also carries where its stored items start (`after`, the position of this page's
+    /// last stored item).
     fn body(
         &self,
         org: &str,
         collection: &str,
         filters: &[(&str, &str)],
-        count: i64,
-        results: Vec<Value>,
+        (results, count, last): PageItems,
     ) -> Value {
         let path = format!("/organizations/{}/{collection}/", path_segment(org));
-        let link = |offset: i64| {
+        let link = |offset: i64, after: Option<&Position>| {
             let mut query = url::form_urlencoded::Serializer::new(String::new());
             query.extend_pairs(filters);
             query.append_pair("limit", &self.limit.to_string());
             query.append_pair("offset", &offset.to_string());
+            if let Some(p) = after {
+                query.append_pair("after", &p.to_param());
+            }
             format!("{path}?{}", query.finish())
         };
-        let next = (self.offset + self.limit < count).then(|| link(self.offset + self.limit));
-        let previous = (self.offset > 0).then(|| link((self.offset - self.limit).max(0)));
+        let next = (self.offset + self.limit < count)
+            .then(|| link(self.offset + self.limit, last.as_ref()));
+        let previous = (self.offset > 0).then(|| link((self.offset - self.limit).max(0), None));
         json!({ "count": count, "next": next, "previous": previous, "results": results })
     }
 
     /// This page over the configuration file's items (`fixed`, listed first, already shown)
-    /// and the store's after them; `stored(limit, offset)` reads a page of the store's items
-    /// and counts them all. Answers the page's items and the count of both.
+    /// and the store's after them; `stored(limit, offset, after)` reads a page of the store's
+    /// items (from `after` when given, else from `offset`), counts them all and gives the
+    /// position of the last one read.
     async fn over(
         &self,
         fixed: Vec<Value>,
-        stored: impl AsyncFnOnce(i64, i64) -> Result<(Vec<Value>, i64), ApiError>,
-    ) -> Result<(Vec<Value>, i64), ApiError> {
+        stored: impl AsyncFnOnce(i64, i64, Option<&Position>) -> Result<PageItems, ApiError>,
+    ) -> Result<PageItems, ApiError> {
         let before = fixed.len() as i64;
         let skip = usize::try_from(self.offset).unwrap_or(usize::MAX);
         let take = usize::try_from(self.limit).unwrap_or(usize::MAX);
         let mut results: Vec<Value> = fixed.into_iter().skip(skip).take(take).collect();
         let stored_offset = (self.offset - before).max(0);
         let stored_limit = self.limit - results.len() as i64;
+        // A position is only used where the page starts past the file's items.
+        let after = self.after.as_ref().filter(|_| self.offset >= before);
         // The store is asked even when the page is full of the file's items: for the count.
-        let (items, count) = stored(stored_limit.max(1), stored_offset).await?;
-        if stored_limit > 0 {
+        let (items, count, last) = stored(stored_limit.max(1), stored_offset, after).await?;
+        let last = if stored_limit > 0 && !items.is_empty() {
             results.extend(items);
-        }
-        Ok((results, count + before))
+            last
+        } else {
+            None
+        };
+        Ok((results, count + before, last))
     }
 }
 
@@ -743,17 +760,24 @@ mod tests {
         let page = Page {
             limit: 2,
             offset: 2,
+            after: None,
+        };
+        let last_stored = Position {
+            created_at: 17,
+            id: "a:b".into(),
         };
         let body = page.body(
             "acme corp/ü",
             "acls",
             &[("principal", "Group:a&b c"), ("resource_name", "orders.*")],
-            5,
-            Vec::new(),
+            (Vec::new(), 5, Some(last_stored)),
         );
         let path = "/organizations/acme%20corp%2F%C3%BC/acls/";
         let filters = "principal=Group%3Aa%26b+c&resource_name=orders.*";
-        assert_eq!(body["next"], format!("{path}?{filters}&limit=2&offset=4"));
+        assert_eq!(
+            body["next"],
+            format!("{path}?{filters}&limit=2&offset=4&after=17%3Aa%3Ab")
+        );
         assert_eq!(
             body["previous"],
             format!("{path}?{filters}&limit=2&offset=0")
@@ -761,12 +785,25 @@ mod tests {
         let last = Page {
             limit: 2,
             offset: 4,
+            after: None,
         }
-        .body("acme", "oauth-providers", &[], 5, Vec::new());
+        .body("acme", "oauth-providers", &[], (Vec::new(), 5, None));
         assert_eq!(last["next"], Value::Null);
         assert_eq!(
             last["previous"],
             "/organizations/acme/oauth-providers/?limit=2&offset=2"
         );
+    }
+
+    #[test]
+    fn positions_read_back_what_links_carry_and_nothing_else() {
+        let p = Position {
+            created_at: 1_733_000_000_000_000,
+            id: "0b6f:x".into(),
+        };
+        assert_eq!(Position::from_param(&p.to_param()), Some(p));
+        for bad in ["", "12", "12:", "x:1", ":id", "1.5:id"] {
+            assert_eq!(Position::from_param(bad), None, "{bad:?}");
+        }
     }
 }

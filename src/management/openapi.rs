@@ -195,6 +195,8 @@ pub(crate) fn document() -> Value {
     let paging = [
         json!({ "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 0, "maximum": 1000 } }),
         json!({ "name": "offset", "in": "query", "schema": { "type": "integer", "minimum": 0, "maximum": 2147483647_i64 } }),
+        json!({ "name": "after", "in": "query", "schema": string(),
+                "description": "Where the page's stored items start, as a list's next link gives it (opaque); the page is then read from an index instead of by counting past offset items." }),
     ];
     let reference = |name: &str| json!({ "$ref": format!("#/components/schemas/{name}") });
     let mut acl_list_params = vec![org.clone()];

@@ -16,7 +16,7 @@ use super::body::{Fields, Given, json_object, query};
 use super::errors::ApiError;
 use super::time::{now_micros, rfc3339_micros};
 use super::{Api, Page, read_only};
-use crate::store::StoredProvider;
+use crate::store::{Position, StoredProvider};
 
 /// How a write-only secret is shown.
 pub const REDACTED: &str = "********";
@@ -241,19 +241,23 @@ pub(crate) async fn list(
 ) -> Result<Response, ApiError> {
     let Path(org) = path.map_err(|_| ApiError::NotFound)?;
     api.authorize(&headers, &org).await?;
-    let mut params = query(raw.as_deref(), &["limit", "offset"])?;
+    let mut params = query(raw.as_deref(), &["limit", "offset", "after"])?;
     let page = PageQuery::from(&mut params).check()?;
     let fixed = api
         .file_providers(&org)
         .map(|p| read_only(to_json(p)))
         .collect();
-    let (results, count) = page
-        .over(fixed, async |limit, offset| {
-            let (items, count) = api.store.providers(&org, limit, offset).await?;
-            Ok((items.iter().map(to_json).collect(), count))
+    let items = page
+        .over(fixed, async |limit, offset, after| {
+            let (items, count) = api.store.providers(&org, limit, offset, after).await?;
+            let last = items.last().map(|p| Position {
+                created_at: p.created_at,
+                id: p.id.clone(),
+            });
+            Ok((items.iter().map(to_json).collect(), count, last))
         })
         .await?;
-    let body = page.body(&org, "oauth-providers", &[], count, results);
+    let body = page.body(&org, "oauth-providers", &[], items);
     Ok(axum::Json(body).into_response())
 }
 
@@ -341,10 +345,11 @@ pub(crate) async fn delete(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// `?limit=&offset=` of a list.
+/// `?limit=&offset=&after=` of a list.
 pub(crate) struct PageQuery {
     limit: Option<String>,
     offset: Option<String>,
+    after: Option<String>,
 }
 
 impl PageQuery {
@@ -353,6 +358,7 @@ impl PageQuery {
         Self {
             limit: params.remove("limit"),
             offset: params.remove("offset"),
+            after: params.remove("after"),
         }
     }
 
@@ -369,6 +375,16 @@ impl PageQuery {
         };
         let limit = number("limit", &self.limit, 100, 1000)?.max(1);
         let offset = number("offset", &self.offset, 0, i64::from(i32::MAX))?;
-        Ok(Page { limit, offset })
+        let after = match &self.after {
+            None => None,
+            Some(a) => Some(Position::from_param(a).ok_or_else(|| {
+                ApiError::field("after", "Must be the after of a list's next link.")
+            })?),
+        };
+        Ok(Page {
+            limit,
+            offset,
+            after,
+        })
     }
 }

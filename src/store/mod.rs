@@ -84,6 +84,43 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
 /// How many store revisions the change log keeps (about: it is pruned every 100).
 const CHANGE_LOG_REVISIONS: i64 = 10_000;
 
+/// A row's place in list order (creation time, then id): where the next page of a list starts,
+/// so that it is read from an index instead of counting past every row before it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Position {
+    pub created_at: i64,
+    pub id: String,
+}
+
+impl Position {
+    /// As a list's `after` query parameter carries it: `<created_at>:<id>`.
+    pub fn to_param(&self) -> String {
+        format!("{}:{}", self.created_at, self.id)
+    }
+
+    /// The position a list's `after` parameter names, if it is one.
+    pub fn from_param(param: &str) -> Option<Self> {
+        let (created_at, id) = param.split_once(':')?;
+        let created_at = created_at.parse().ok()?;
+        (!id.is_empty()).then(|| Self {
+            created_at,
+            id: id.to_owned(),
+        })
+    }
+}
+
+/// The SQL condition "after `position`" over columns created_at and id, its placeholders
+/// numbered from `first` (two of them), or none.
+fn after_condition(position: Option<&Position>, first: usize) -> String {
+    match position {
+        Some(_) => format!(
+            " AND (created_at > ${first} OR (created_at = ${first} AND id > ${}))",
+            first + 1
+        ),
+        None => String::new(),
+    }
+}
+
 /// The organizations whose providers and whose bindings some writes changed.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Changed {
@@ -545,17 +582,20 @@ impl Store {
         organization: &str,
         limit: i64,
         offset: i64,
+        after: Option<&Position>,
     ) -> Result<(Vec<StoredProvider>, i64), StoreError> {
         let sql = format!(
-            "SELECT {PROVIDER_COLUMNS} FROM oauth_providers WHERE organization = $1 \
-             ORDER BY created_at, id LIMIT $2 OFFSET $3"
+            "SELECT {PROVIDER_COLUMNS} FROM oauth_providers WHERE organization = $1{} \
+             ORDER BY created_at, id LIMIT $2 OFFSET $3",
+            after_condition(after, 4)
         );
-        let rows = sqlx::query(&sql)
-            .bind(organization)
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(&self.pool)
-            .await?;
+        let mut query = sqlx::query(&sql).bind(organization).bind(limit);
+        query = match after {
+            // Where the page starts is known: nothing to skip.
+            Some(p) => query.bind(0_i64).bind(p.created_at).bind(&p.id),
+            None => query.bind(offset),
+        };
+        let rows = query.fetch_all(&self.pool).await?;
         let count =
             sqlx::query("SELECT COUNT(*) AS n FROM oauth_providers WHERE organization = $1")
                 .bind(organization)
@@ -806,6 +846,7 @@ impl Store {
         filter: &AclFilter,
         limit: i64,
         offset: i64,
+        after: Option<&Position>,
     ) -> Result<(Vec<StoredAcl>, i64), StoreError> {
         let mut conditions = vec!["organization = $1".to_owned()];
         let mut values = vec![organization.to_owned()];
@@ -823,8 +864,9 @@ impl Store {
         let condition = conditions.join(" AND ");
         let n = values.len();
         let sql = format!(
-            "SELECT {ACL_COLUMNS} FROM acl_bindings WHERE {condition} \
+            "SELECT {ACL_COLUMNS} FROM acl_bindings WHERE {condition}{} \
              ORDER BY created_at, id LIMIT ${} OFFSET ${}",
+            after_condition(after, n + 3),
             n + 1,
             n + 2
         );
@@ -832,7 +874,13 @@ impl Store {
         for v in &values {
             query = query.bind(v);
         }
-        let rows = query.bind(limit).bind(offset).fetch_all(&self.pool).await?;
+        query = query.bind(limit);
+        query = match after {
+            // Where the page starts is known: nothing to skip.
+            Some(p) => query.bind(0_i64).bind(p.created_at).bind(&p.id),
+            None => query.bind(offset),
+        };
+        let rows = query.fetch_all(&self.pool).await?;
         let count_sql = format!("SELECT COUNT(*) AS n FROM acl_bindings WHERE {condition}");
         let mut count = sqlx::query(&count_sql);
         for v in &values {

@@ -64,8 +64,21 @@ async fn providers_are_stored_listed_changed_and_deleted_and_outlive_the_store()
 
     let b = provider("b", "dev-2", "https://two.example");
     store.create_provider(&b).await.expect("created");
-    let (page, count) = store.providers("acme", 1, 1).await.expect("page");
+    let (page, count) = store.providers("acme", 1, 1, None).await.expect("page");
     assert_eq!((page, count), (vec![b.clone()], 2));
+    let after_a = Position {
+        created_at: a.created_at,
+        id: a.id.clone(),
+    };
+    let (page, count) = store
+        .providers("acme", 1, 0, Some(&after_a))
+        .await
+        .expect("page");
+    assert_eq!(
+        (page, count),
+        (vec![b.clone()], 2),
+        "after a: b, from the index"
+    );
 
     let mut changed = a.clone();
     changed.scope = "kafka admin".into();
