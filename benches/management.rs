@@ -688,6 +688,20 @@ impl Client {
         Self::send(request, 201).await;
     }
 
+    /// The `next` link of the page at `path_and_query`, relative to the organization (the
+    /// page itself when it is the last).
+    async fn next_of(&self, path_and_query: &str) -> String {
+        let request = self.http.get(format!("{}{path_and_query}", self.base));
+        let response = request.bearer_auth(TOKEN).send().await.expect("answered");
+        let body: Value = response.json().await.expect("a JSON page");
+        let Some(next) = body["next"].as_str() else {
+            return path_and_query.to_owned();
+        };
+        next.strip_prefix(&format!("/organizations/{ORG}"))
+            .expect("a link of the organization")
+            .to_owned()
+    }
+
     /// GETs `path_and_query` and reads the whole answer, returning its length; panics unless
     /// it is 200.
     async fn get(&self, path_and_query: &str) -> usize {
@@ -871,6 +885,19 @@ impl Bench<'_> {
     async fn lists(&mut self) {
         let last_providers = self.providers.saturating_sub(100);
         let last_acls = self.bindings.saturating_sub(100);
+        // The last pages as a client paging through gets them: by the link of the page before.
+        let before_last = |n: usize| n.saturating_sub(200);
+        let providers_link = self
+            .client
+            .next_of(&format!(
+                "/oauth-providers/?offset={}",
+                before_last(self.providers)
+            ))
+            .await;
+        let acls_link = self
+            .client
+            .next_of(&format!("/acls/?offset={}", before_last(self.bindings)))
+            .await;
         let cases = [
             (
                 "providers, default page (limit 100)",
@@ -884,12 +911,17 @@ impl Bench<'_> {
                 "providers, last page (offset=count-100)",
                 format!("/oauth-providers/?offset={last_providers}"),
             ),
+            (
+                "providers, last page by the next link (after=)",
+                providers_link,
+            ),
             ("ACLs, default page (limit 100)", "/acls/".to_owned()),
             ("ACLs, limit=1000", "/acls/?limit=1000".to_owned()),
             (
                 "ACLs, last page (offset=count-100)",
                 format!("/acls/?offset={last_acls}"),
             ),
+            ("ACLs, last page by the next link (after=)", acls_link),
             (
                 "ACLs, principal=Group:team-7",
                 "/acls/?principal=Group:team-7".to_owned(),

@@ -110,14 +110,17 @@ impl Position {
 }
 
 /// The SQL condition "after `position`" over columns created_at and id, its placeholders
-/// numbered from `first` (two of them), or none.
-fn after_condition(position: Option<&Position>, first: usize) -> String {
-    match position {
-        Some(_) => format!(
-            " AND (created_at > ${first} OR (created_at = ${first} AND id > ${}))",
-            first + 1
-        ),
-        None => String::new(),
+/// numbered from `first` (two of them), or none: in the form each database answers with a
+/// range scan of the list-order index (measured: PostgreSQL's planner does so for a row-value
+/// comparison and not for the OR, SQLite's the other way round).
+fn after_condition(backend: Backend, position: Option<&Position>, first: usize) -> String {
+    let second = first + 1;
+    match (position, backend) {
+        (None, _) => String::new(),
+        (Some(_), Backend::Postgres) => format!(" AND (created_at, id) > (${first}, ${second})"),
+        (Some(_), Backend::Sqlite) => {
+            format!(" AND (created_at > ${first} OR (created_at = ${first} AND id > ${second}))")
+        }
     }
 }
 
@@ -587,7 +590,7 @@ impl Store {
         let sql = format!(
             "SELECT {PROVIDER_COLUMNS} FROM oauth_providers WHERE organization = $1{} \
              ORDER BY created_at, id LIMIT $2 OFFSET $3",
-            after_condition(after, 4)
+            after_condition(self.backend, after, 4)
         );
         let mut query = sqlx::query(&sql).bind(organization).bind(limit);
         query = match after {
@@ -866,7 +869,7 @@ impl Store {
         let sql = format!(
             "SELECT {ACL_COLUMNS} FROM acl_bindings WHERE {condition}{} \
              ORDER BY created_at, id LIMIT ${} OFFSET ${}",
-            after_condition(after, n + 3),
+            after_condition(self.backend, after, n + 3),
             n + 1,
             n + 2
         );
