@@ -11,21 +11,16 @@
 //!
 //! Without them it says so and measures nothing.
 
-#[path = "../tests/common/raw.rs"]
-#[allow(dead_code, unreachable_pub)]
-mod raw;
-
-use std::time::Duration;
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 use bytes::Bytes;
+use common::raw::Raw;
 use criterion::{BatchSize, Criterion};
-use kafka_oidc_proxy::config::Config;
 use kafka_oidc_proxy::identity::http_client;
-use kafka_oidc_proxy::proxy::Proxy;
 use kafka_protocol::messages::{
     ApiVersionsRequest, MetadataRequest, SaslAuthenticateRequest, SaslHandshakeRequest,
 };
-use raw::Raw;
 
 /// Connects and makes the connection ready to produce: returns once Metadata is answered.
 async fn ready(addr: &str, token: Option<&str>) -> Raw {
@@ -51,28 +46,6 @@ async fn ready(addr: &str, token: Option<&str>) -> Raw {
     c
 }
 
-async fn start_proxy(bootstrap: &str, issuer: &str, authentication: &str) -> Proxy {
-    let servers: Vec<String> = bootstrap.split(',').map(|s| format!("{s:?}")).collect();
-    let text = format!(
-        "[upstream]\nbootstrap_servers = [{}]\n\
-         [[listeners]]\nname = \"bench\"\nbind_address = \"127.0.0.1\"\n\
-         advertised_host = \"127.0.0.1\"\nbootstrap_port = 0\nbroker_port_base = 0\n\
-         authentication = {authentication:?}\n\
-         [identity]\nallow_http_loopback = true\n\
-         [[identity.providers]]\norganization = \"acme\"\nidentifier = \"main-idp\"\n\
-         issuer = {issuer:?}\naudience = \"kafka\"\nscope = \"kafka\"\n\
-         [[authorization.acls]]\norganization = \"acme\"\nprincipal = \"Group:producers\"\n\
-         resource_type = \"TOPIC\"\nresource_name = \"*\"\noperation = \"ALL\"\npermission = \"ALLOW\"\n",
-        servers.join(", ")
-    );
-    let config = Config::parse(&text).expect("bench config");
-    let proxy = Proxy::start(config).await.expect("proxy starts");
-    tokio::time::timeout(Duration::from_secs(60), proxy.ready())
-        .await
-        .expect("the proxy reaches the cluster");
-    proxy
-}
-
 async fn token(http: &reqwest::Client, issuer: &str) -> String {
     let body: serde_json::Value = http
         .post(format!("{issuer}/token"))
@@ -92,19 +65,13 @@ async fn token(http: &reqwest::Client, issuer: &str) -> String {
 }
 
 fn main() {
-    let (Ok(bootstrap), Ok(issuer)) = (
-        std::env::var("KOP_KAFKA_BOOTSTRAP"),
-        std::env::var("KOP_IDP_ISSUER"),
-    ) else {
-        eprintln!(
-            "connect bench: KOP_KAFKA_BOOTSTRAP and KOP_IDP_ISSUER are not set (see the top of benches/connect.rs); nothing measured"
-        );
+    let Some((bootstrap, issuer)) = common::bench_services("connect") else {
         return;
     };
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let http = http_client().expect("http client");
-    let open = rt.block_on(start_proxy(&bootstrap, &issuer, "none"));
-    let oauth = rt.block_on(start_proxy(&bootstrap, &issuer, "oauthbearer"));
+    let open = rt.block_on(common::bench_proxy(&bootstrap, &issuer, "none", "*"));
+    let oauth = rt.block_on(common::bench_proxy(&bootstrap, &issuer, "oauthbearer", "*"));
     let open_addr = open.bootstrap_addr("bench").expect("listener").to_string();
     let oauth_addr = oauth.bootstrap_addr("bench").expect("listener").to_string();
     let broker = bootstrap.split(',').next().unwrap_or_default().to_owned();

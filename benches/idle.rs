@@ -32,13 +32,7 @@ fn main() {
         .skip_while(|a| a != "--connections")
         .nth(1)
         .map(|n| n.parse::<usize>().expect("--connections N"));
-    let (Ok(_), Ok(issuer)) = (
-        std::env::var("KOP_KAFKA_BOOTSTRAP"),
-        std::env::var("KOP_IDP_ISSUER"),
-    ) else {
-        eprintln!(
-            "idle bench: KOP_KAFKA_BOOTSTRAP and KOP_IDP_ISSUER are not set (see the top of benches/idle.rs); nothing measured"
-        );
+    let Some((_, issuer)) = common::bench_services("idle") else {
         return;
     };
     // The proxy holds two descriptors a connection (client and upstream), this process one.
@@ -48,7 +42,8 @@ fn main() {
         .min(room);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
-        let proxy = Binary::start_quiet(&config(connections)).await;
+        let config = common::binary::many_clients_config("idle", connections);
+        let proxy = Binary::start_quiet(&config).await;
         let bootstrap = proxy.bootstrap("oauth").await;
         let token = Idp::token(&issuer, "kafka-producer").await;
         let brokers = brokers(&bootstrap, &token).await;
@@ -89,21 +84,6 @@ fn main() {
         assert_eq!(open.len(), connections);
         drop(open);
     });
-}
-
-/// The proxy's configuration: one OAUTHBEARER listener, the test provider, everyone a super
-/// user, and room for `connections` at once.
-fn config(connections: usize) -> std::path::PathBuf {
-    let (base, path) = common::binary::oauth_listener_config("idle");
-    let text = format!(
-        "{base}[limits]\nmax_connections = {}\nmax_unauthenticated_connections = {connections}\n\
-         max_unauthenticated_per_address = {connections}\nlisten_backlog = 4096\n{}{}",
-        connections + 100,
-        Idp::identity_toml(""),
-        Idp::allow_everyone(),
-    );
-    std::fs::write(&path, text).expect("write config");
-    path
 }
 
 /// The proxy's broker addresses, as its Metadata answers them.

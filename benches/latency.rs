@@ -24,13 +24,12 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use common::Idp;
 use common::raw::Raw;
-use kafka_oidc_proxy::config::Config;
+use kafka_oidc_proxy::kafka::codec::FrameReader;
 use kafka_oidc_proxy::kafka::encode_request;
 use kafka_oidc_proxy::kafka::header::parse_response_header;
-use kafka_oidc_proxy::proxy::Proxy;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
@@ -41,10 +40,9 @@ use kafka_protocol::messages::{
     MetadataRequest, ProduceRequest, ProduceResponse, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, StrBytes};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::records::RecordBatchDecoder;
 use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 const RECORD_BYTES: usize = 1024;
 const PRODUCE_VERSION: i16 = 9;
@@ -57,13 +55,7 @@ fn main() {
         .nth(1)
         .map(|s| s.parse().expect("--seconds S"))
         .unwrap_or(if measuring { 5.0 } else { 0.2 });
-    let (Ok(bootstrap), Ok(issuer)) = (
-        std::env::var("KOP_KAFKA_BOOTSTRAP"),
-        std::env::var("KOP_IDP_ISSUER"),
-    ) else {
-        eprintln!(
-            "latency bench: KOP_KAFKA_BOOTSTRAP and KOP_IDP_ISSUER are not set (see the top of benches/latency.rs); nothing measured"
-        );
+    let Some((bootstrap, issuer)) = common::bench_services("latency") else {
         return;
     };
     let each = Duration::from_secs_f64(seconds);
@@ -74,8 +66,13 @@ fn main() {
         .build()
         .expect("runtime");
     let topic = format!("kop-latency-{}", common::unique_tag());
-    let open = proxies_rt.block_on(start_proxy(&bootstrap, &issuer, "none", &topic));
-    let oauth = proxies_rt.block_on(start_proxy(&bootstrap, &issuer, "oauthbearer", &topic));
+    let open = proxies_rt.block_on(common::bench_proxy(&bootstrap, &issuer, "none", &topic));
+    let oauth = proxies_rt.block_on(common::bench_proxy(
+        &bootstrap,
+        &issuer,
+        "oauthbearer",
+        &topic,
+    ));
     let load = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -177,27 +174,6 @@ impl Path {
     }
 }
 
-async fn start_proxy(bootstrap: &str, issuer: &str, authentication: &str, topic: &str) -> Proxy {
-    let servers: Vec<String> = bootstrap.split(',').map(|s| format!("{s:?}")).collect();
-    let text = format!(
-        "[upstream]\nbootstrap_servers = [{}]\n\
-         [[listeners]]\nname = \"bench\"\nbind_address = \"127.0.0.1\"\n\
-         advertised_host = \"127.0.0.1\"\nbootstrap_port = 0\nbroker_port_base = 0\n\
-         authentication = {authentication:?}\n\
-         [identity]\nallow_http_loopback = true\n\
-         [[identity.providers]]\norganization = \"acme\"\nidentifier = \"main-idp\"\n\
-         issuer = {issuer:?}\naudience = \"kafka\"\nscope = \"kafka\"\n{}",
-        servers.join(", "),
-        common::acl("ALLOW", "Group:producers", "ALL", "TOPIC", "LITERAL", topic),
-    );
-    let config = Config::parse(&text).expect("bench config");
-    let proxy = Proxy::start(config).await.expect("proxy starts");
-    tokio::time::timeout(Duration::from_secs(60), proxy.ready())
-        .await
-        .expect("the proxy reaches the cluster");
-    proxy
-}
-
 fn name(topic: &str) -> TopicName {
     TopicName(StrBytes::from_string(topic.to_owned()))
 }
@@ -221,31 +197,7 @@ async fn create_topic(broker: &str, topic: &str) {
 fn produce(topic: &str, acks: i16, sent: u64) -> ProduceRequest {
     let mut value = vec![b'x'; RECORD_BYTES];
     value[..8].copy_from_slice(&sent.to_be_bytes());
-    let record = Record {
-        transactional: false,
-        control: false,
-        delete_horizon: false,
-        partition_leader_epoch: 0,
-        producer_id: -1,
-        producer_epoch: -1,
-        timestamp_type: TimestampType::Creation,
-        offset: 0,
-        sequence: -1,
-        timestamp: 0,
-        key: None,
-        value: Some(Bytes::from(value)),
-        headers: Default::default(),
-    };
-    let mut batch = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut batch,
-        [&record],
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .expect("record batch");
+    let batch = common::record_batch(Bytes::from(value));
     ProduceRequest::default()
         .with_acks(acks)
         .with_timeout_ms(30_000)
@@ -255,7 +207,7 @@ fn produce(topic: &str, acks: i16, sent: u64) -> ProduceRequest {
                 .with_partition_data(vec![
                     PartitionProduceData::default()
                         .with_index(0)
-                        .with_records(Some(batch.freeze())),
+                        .with_records(Some(batch)),
                 ]),
         ])
 }
@@ -313,38 +265,66 @@ async fn max_rate(c: Raw, topic: &str, acks: i16, each: Duration) -> f64 {
     rate
 }
 
+/// Requests due one every `interval` from `start`, `count` of them.
+#[derive(Clone, Copy)]
+struct Schedule {
+    start: Instant,
+    interval: Duration,
+    count: i32,
+}
+
+impl Schedule {
+    /// `rate` a second for `each`, from now.
+    fn new(rate: f64, each: Duration) -> Self {
+        Self {
+            start: Instant::now(),
+            interval: Duration::from_secs_f64(1.0 / rate),
+            count: (each.as_secs_f64() * rate).ceil() as i32,
+        }
+    }
+
+    fn due(&self, i: i32) -> Instant {
+        self.start + self.interval * i as u32
+    }
+}
+
+/// Sends request `i` (one record stamped with its due time) when it is due.
+async fn send_due(writer: &mut OwnedWriteHalf, topic: &str, acks: i16, s: Schedule) {
+    for i in 0..s.count {
+        tokio::time::sleep_until(s.due(i).into()).await;
+        let at = (s.due(i) - s.start).as_nanos() as u64;
+        writer
+            .write_all(&frame(topic, acks, i, at))
+            .await
+            .expect("write");
+    }
+}
+
+/// Reads the answer to every request of `s`: each one's latency from when it was due.
+async fn acknowledged(reader: &mut FrameReader<OwnedReadHalf>, s: Schedule) -> Vec<Duration> {
+    let mut latencies = Vec::with_capacity(s.count as usize);
+    for _ in 0..s.count {
+        let f = reader
+            .next_frame()
+            .await
+            .expect("read")
+            .expect("a response");
+        let now = Instant::now();
+        let (id, code) = produced(&f);
+        assert_eq!(code, 0, "produce error");
+        latencies.push(now - s.due(id));
+    }
+    latencies
+}
+
 /// Latencies of requests due at `rate` for `each`, each counted from when it was due.
 async fn open_loop(c: Raw, topic: &str, acks: i16, rate: f64, each: Duration) -> Vec<Duration> {
     let (mut reader, mut writer) = c.into_split();
-    let interval = Duration::from_secs_f64(1.0 / rate);
-    let count = (each.as_secs_f64() * rate).ceil() as i32;
-    let start = Instant::now();
-    let due = move |i: i32| start + interval * i as u32;
-    let send = async {
-        for i in 0..count {
-            tokio::time::sleep_until(due(i).into()).await;
-            writer
-                .write_all(&frame(topic, acks, i, 0))
-                .await
-                .expect("write");
-        }
-    };
-    let receive = async {
-        let mut latencies = Vec::with_capacity(count as usize);
-        for _ in 0..count {
-            let f = reader
-                .next_frame()
-                .await
-                .expect("read")
-                .expect("a response");
-            let now = Instant::now();
-            let (id, code) = produced(&f);
-            assert_eq!(code, 0, "produce error");
-            latencies.push(now - due(id));
-        }
-        latencies
-    };
-    let ((), latencies) = tokio::join!(send, receive);
+    let s = Schedule::new(rate, each);
+    let ((), latencies) = tokio::join!(
+        send_due(&mut writer, topic, acks, s),
+        acknowledged(&mut reader, s)
+    );
     latencies
 }
 
@@ -360,32 +340,10 @@ async fn fetch_latency(path: &Path, topic: &str, rate: f64, each: Duration) -> V
                 .with_partitions(vec![ListOffsetsPartition::default().with_timestamp(-1)]),
         ]);
     let mut offset = consumer.request(7, &offsets).await.topics[0].partitions[0].offset;
-    let producer = path.leader(topic).await;
-    let (mut reader, mut writer) = producer.into_split();
-    let interval = Duration::from_secs_f64(1.0 / rate);
-    let count = (each.as_secs_f64() * rate).ceil() as i32;
-    let start = Instant::now();
-    let due = move |i: i32| start + interval * i as u32;
-    let send = async {
-        for i in 0..count {
-            tokio::time::sleep_until(due(i).into()).await;
-            let at = (due(i) - start).as_nanos() as u64;
-            writer
-                .write_all(&frame(topic, 1, i, at))
-                .await
-                .expect("write");
-        }
-    };
-    let acks = async {
-        for _ in 0..count {
-            let f = reader
-                .next_frame()
-                .await
-                .expect("read")
-                .expect("a response");
-            assert_eq!(produced(&f).1, 0, "produce error");
-        }
-    };
+    let (mut reader, mut writer) = path.leader(topic).await.into_split();
+    let s = Schedule::new(rate, each);
+    let count = s.count;
+    let start = s.start;
     let fetch = async {
         let mut latencies = Vec::with_capacity(count as usize);
         while latencies.len() < count as usize {
@@ -425,7 +383,11 @@ async fn fetch_latency(path: &Path, topic: &str, rate: f64, each: Duration) -> V
         }
         latencies
     };
-    let ((), (), latencies) = tokio::join!(send, acks, fetch);
+    let ((), _, latencies) = tokio::join!(
+        send_due(&mut writer, topic, 1, s),
+        acknowledged(&mut reader, s),
+        fetch
+    );
     latencies
 }
 

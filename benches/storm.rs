@@ -69,18 +69,13 @@ fn main() {
         .nth(1)
         .map(|n| n.parse::<usize>().expect("--connections N"))
         .unwrap_or(if measuring { 5_000 } else { 50 });
-    let (Ok(_), Ok(issuer)) = (
-        std::env::var("KOP_KAFKA_BOOTSTRAP"),
-        std::env::var("KOP_IDP_ISSUER"),
-    ) else {
-        eprintln!(
-            "storm bench: KOP_KAFKA_BOOTSTRAP and KOP_IDP_ISSUER are not set (see the top of benches/storm.rs); nothing measured"
-        );
+    let Some((_, issuer)) = common::bench_services("storm") else {
         return;
     };
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
-        let proxy = Binary::start_quiet(&config(connections)).await;
+        let config = common::binary::many_clients_config("storm", connections);
+        let proxy = Binary::start_quiet(&config).await;
         let addr = proxy.bootstrap("oauth").await;
         let keys = keys(&issuer).await;
         println!(
@@ -144,21 +139,6 @@ fn report(label: &str, storm: &Storm, limit: Option<Duration>) -> bool {
         );
     }
     !storm.failures.is_empty()
-}
-
-/// The proxy's configuration: one OAUTHBEARER listener, the test provider, everyone a super
-/// user, and room for `connections` unauthenticated connections at once.
-fn config(connections: usize) -> std::path::PathBuf {
-    let (base, path) = common::binary::oauth_listener_config("storm");
-    let text = format!(
-        "{base}[limits]\nmax_connections = {}\nmax_unauthenticated_connections = {connections}\n\
-         max_unauthenticated_per_address = {connections}\nlisten_backlog = 4096\n{}{}",
-        connections + 100,
-        Idp::identity_toml(""),
-        Idp::allow_everyone(),
-    );
-    std::fs::write(&path, text).expect("write config");
-    path
 }
 
 /// `n` distinct access tokens for `client`, fetched 16 at a time.

@@ -414,6 +414,22 @@ mod tests {
         }
     }
 
+    /// The published state of a configuration with one listener and `extra` (TOML); the
+    /// providers' key loops are stopped at once.
+    fn published(extra: &str) -> Published {
+        let text = format!(
+            "[upstream]\nbootstrap_servers = [\"127.0.0.1:9\"]\n\
+             [[listeners]]\nname = \"l\"\nbind_address = \"127.0.0.1\"\nadvertised_host = \"h\"\n\
+             bootstrap_port = 0\nbroker_port_base = 0\nauthentication = \"none\"\n{extra}"
+        );
+        let config = Config::parse(&text).expect("config");
+        let shutdown = CancellationToken::new();
+        let http = crate::identity::http_client().expect("http client");
+        let published = Published::new(&config, http, TaskTracker::new(), shutdown.clone());
+        shutdown.cancel();
+        published
+    }
+
     /// May `user` of `org` write `topic` by the published snapshot?
     fn may_write(published: &Published, org: &str, user: &str, topic: &str) -> bool {
         let who = Subject {
@@ -439,21 +455,13 @@ mod tests {
                  issuer = \"https://{org}.example.com\"\naudience = \"kafka\"\n"
             )
         };
-        let text = format!(
-            "[upstream]\nbootstrap_servers = [\"127.0.0.1:9\"]\n\
-             [[listeners]]\nname = \"l\"\nbind_address = \"127.0.0.1\"\nadvertised_host = \"h\"\n\
-             bootstrap_port = 0\nbroker_port_base = 0\nauthentication = \"oauthbearer\"\n{}{}\
-             [authorization.super_users]\nacme = [\"User:root\"]\n\
+        let published = published(&format!(
+            "{}{}[authorization.super_users]\nacme = [\"User:root\"]\n\
              [[authorization.acls]]\norganization = \"acme\"\nprincipal = \"User:file\"\n\
              resource_type = \"TOPIC\"\nresource_name = \"f\"\noperation = \"WRITE\"\npermission = \"ALLOW\"\n",
             provider("acme"),
             provider("globex"),
-        );
-        let config = Config::parse(&text).expect("config");
-        let shutdown = CancellationToken::new();
-        let http = crate::identity::http_client().expect("http client");
-        let published = Published::new(&config, http, TaskTracker::new(), shutdown.clone());
-        shutdown.cancel();
+        ));
         let stored = Stored {
             providers: Vec::new(),
             acls: vec![
@@ -489,14 +497,7 @@ mod tests {
     /// Replacing the stored providers keeps the compiled bindings as they are.
     #[tokio::test]
     async fn providers_are_replaced_without_recompiling_bindings() {
-        let text = "[upstream]\nbootstrap_servers = [\"127.0.0.1:9\"]\n\
-             [[listeners]]\nname = \"l\"\nbind_address = \"127.0.0.1\"\nadvertised_host = \"h\"\n\
-             bootstrap_port = 0\nbroker_port_base = 0\nauthentication = \"none\"\n";
-        let config = Config::parse(text).expect("config");
-        let shutdown = CancellationToken::new();
-        let http = crate::identity::http_client().expect("http client");
-        let published = Published::new(&config, http, TaskTracker::new(), shutdown.clone());
-        shutdown.cancel();
+        let published = published("");
         let stored = Stored {
             providers: Vec::new(),
             acls: vec![binding("acme", "User:a", "t")],

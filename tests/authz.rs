@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use common::binary::Binary;
 use common::raw::Raw;
 use common::{Idp, ProxyOptions, TestProxy, acl, start_proxy, wait_for_log};
@@ -21,9 +21,6 @@ use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
 
 const TOPIC_AUTHORIZATION_FAILED: i16 = 29;
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
@@ -120,32 +117,7 @@ async fn leader(c: &mut Raw, topic: &str) -> String {
 }
 
 fn batch(value: &str) -> Bytes {
-    let record = Record {
-        transactional: false,
-        control: false,
-        delete_horizon: false,
-        partition_leader_epoch: 0,
-        producer_id: -1,
-        producer_epoch: -1,
-        timestamp_type: TimestampType::Creation,
-        offset: 0,
-        sequence: -1,
-        timestamp: 0,
-        key: None,
-        value: Some(Bytes::from(value.to_owned())),
-        headers: Default::default(),
-    };
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        [&record],
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .expect("record batch");
-    buf.freeze()
+    common::record_batch(Bytes::from(value.to_owned()))
 }
 
 fn produce(topics: &[&str], acks: i16) -> ProduceRequest {

@@ -23,6 +23,23 @@ pub fn oauth_listener_config(name: &str) -> (String, std::path::PathBuf) {
     (base, path)
 }
 
+/// A configuration for load runs: one OAUTHBEARER listener on the harness's cluster, the test
+/// providers, everyone a super user, and room for `connections` clients logging in at once
+/// (at the defaults, 1,000 unauthenticated connections and 256 per address, the rest would be
+/// refused at accept; a backlog of 4,096 keeps the kernel from dropping their SYNs).
+pub fn many_clients_config(name: &str, connections: usize) -> std::path::PathBuf {
+    let (base, path) = oauth_listener_config(name);
+    let text = format!(
+        "{base}[limits]\nmax_connections = {}\nmax_unauthenticated_connections = {connections}\n\
+         max_unauthenticated_per_address = {connections}\nlisten_backlog = 4096\n{}{}",
+        connections + 100,
+        super::Idp::identity_toml(""),
+        super::Idp::allow_everyone(),
+    );
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
 /// The binary, run with a configuration file; its stderr is collected.
 pub struct Binary {
     child: tokio::process::Child,

@@ -37,6 +37,86 @@ pub fn kafka_bootstrap() -> Vec<String> {
         .collect()
 }
 
+/// For a bench that needs the cluster and the provider: their bootstrap servers and issuer,
+/// or `None` after saying that `bench` measures nothing without them.
+pub fn bench_services(bench: &str) -> Option<(String, String)> {
+    match (
+        std::env::var("KOP_KAFKA_BOOTSTRAP"),
+        std::env::var("KOP_IDP_ISSUER"),
+    ) {
+        (Ok(bootstrap), Ok(issuer)) => Some((bootstrap, issuer)),
+        _ => {
+            eprintln!(
+                "{bench} bench: KOP_KAFKA_BOOTSTRAP and KOP_IDP_ISSUER are not set (see the top of benches/{bench}.rs); nothing measured"
+            );
+            None
+        }
+    }
+}
+
+/// For benches: an in-process proxy with one listener `bench` (`authentication` as given) in
+/// front of `bootstrap`, the test provider `issuer` as organization acme's, and Group:producers
+/// allowed everything on the topic named `topic` (`*`: every topic); once it knows the cluster.
+pub async fn bench_proxy(
+    bootstrap: &str,
+    issuer: &str,
+    authentication: &str,
+    topic: &str,
+) -> Proxy {
+    let servers: Vec<String> = bootstrap.split(',').map(|s| format!("{s:?}")).collect();
+    let text = format!(
+        "[upstream]\nbootstrap_servers = [{}]\n\
+         [[listeners]]\nname = \"bench\"\nbind_address = \"127.0.0.1\"\n\
+         advertised_host = \"127.0.0.1\"\nbootstrap_port = 0\nbroker_port_base = 0\n\
+         authentication = {authentication:?}\n\
+         [identity]\nallow_http_loopback = true\n\
+         [[identity.providers]]\norganization = \"acme\"\nidentifier = \"main-idp\"\n\
+         issuer = {issuer:?}\naudience = \"kafka\"\nscope = \"kafka\"\n{}",
+        servers.join(", "),
+        acl("ALLOW", "Group:producers", "ALL", "TOPIC", "LITERAL", topic),
+    );
+    let config = Config::parse(&text).expect("bench config");
+    let proxy = Proxy::start(config).await.expect("proxy starts");
+    tokio::time::timeout(Duration::from_secs(60), proxy.ready())
+        .await
+        .expect("the proxy reaches the cluster");
+    proxy
+}
+
+/// A record batch (v2, uncompressed) of one record holding `value`, as a producer without
+/// idempotence writes it.
+pub fn record_batch(value: bytes::Bytes) -> bytes::Bytes {
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    let record = Record {
+        transactional: false,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: 0,
+        producer_id: -1,
+        producer_epoch: -1,
+        timestamp_type: TimestampType::Creation,
+        offset: 0,
+        sequence: -1,
+        timestamp: 0,
+        key: None,
+        value: Some(value),
+        headers: Default::default(),
+    };
+    let mut buf = bytes::BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        [&record],
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .expect("record batch");
+    buf.freeze()
+}
+
 /// Directory with the harness's test CA and certificates.
 pub fn tls_dir() -> PathBuf {
     PathBuf::from(env("KOP_TLS_DIR"))
