@@ -207,7 +207,7 @@ impl Publish for Published {
         let Ok(mut sources) = self.sources.lock() else {
             return Err(FieldErrors::one("store", "state unavailable"));
         };
-        let change = self.providers_change(&stored.providers);
+        let mut change = self.providers_change(&stored.providers);
         let mut by_organization: HashMap<String, Vec<AclBinding>> = HashMap::new();
         for b in stored.acls {
             by_organization
@@ -216,7 +216,10 @@ impl Publish for Published {
                 .push(b);
         }
         sources.stored_acls = by_organization;
-        self.install(Arc::new(Providers::new(change.kept.clone())), &sources);
+        self.install(
+            Arc::new(Providers::new(std::mem::take(&mut change.kept))),
+            &sources,
+        );
         drop(sources);
         self.announce(change);
         Ok(())
@@ -228,10 +231,10 @@ impl Publish for Published {
         let Ok(writing) = self.sources.lock() else {
             return Err(FieldErrors::one("store", "state unavailable"));
         };
-        let change = self.providers_change(&providers);
+        let mut change = self.providers_change(&providers);
         let current = self.load();
         let next = Snapshot {
-            providers: Arc::new(Providers::new(change.kept.clone())),
+            providers: Arc::new(Providers::new(std::mem::take(&mut change.kept))),
             acls: current.acls.clone(),
             file_acls: current.file_acls.clone(),
         };
@@ -270,7 +273,7 @@ impl Publish for Published {
 /// What replacing the stored providers does to the current ones.
 struct ProvidersChange {
     /// The providers from now on: the file's, then the stored ones, each the current
-    /// provider where it is registered as before.
+    /// provider where it is registered as before (taken when they are published).
     kept: Vec<Arc<Provider>>,
     /// New ones, whose keys must be fetched.
     added: Vec<Arc<Provider>>,

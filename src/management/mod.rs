@@ -200,7 +200,7 @@ impl Api {
                             .acls_of(org)
                             .await?
                             .into_iter()
-                            .filter_map(|a| Some((a.id.clone(), acls::binding_of(&a)?)))
+                            .filter_map(identified)
                             .collect();
                         if bindings.is_empty() {
                             by_org.remove(org);
@@ -213,11 +213,15 @@ impl Api {
                 }
                 _ => {
                     let mut by_org = AclsByOrganization::new();
-                    for a in self.store.all_acls().await? {
-                        if let Some(b) = acls::binding_of(&a) {
-                            let org = by_org.entry(b.organization.clone()).or_default();
-                            org.push((a.id, b));
-                        }
+                    for (id, b) in self
+                        .store
+                        .all_acls()
+                        .await?
+                        .into_iter()
+                        .filter_map(identified)
+                    {
+                        let org = by_org.entry(b.organization.clone()).or_default();
+                        org.push((id, b));
                     }
                     *acls = Some((revisions.acls, Arc::new(by_org)));
                     pending.all_acls = true;
@@ -348,6 +352,12 @@ impl Pending {
 
 /// A stored binding's id and the binding.
 type IdentifiedBinding = (String, AclBinding);
+
+/// A stored binding as the data plane takes it, with its id; `None` for one it cannot read.
+fn identified(a: crate::store::StoredAcl) -> Option<IdentifiedBinding> {
+    let b = acls::binding_of(&a)?;
+    Some((a.id, b))
+}
 
 /// A change this proxy made to the stored bindings.
 pub(crate) enum AclChange {
