@@ -230,6 +230,10 @@ pub struct IdentityConfig {
     pub max_session_lifetime_secs: u64,
     /// A client that has not authenticated this long after connecting is disconnected.
     pub authentication_timeout_secs: u64,
+    /// How long a connection whose authentication failed stays open, muted, after its final
+    /// answer (Kafka's `connection.failed.authentication.delay.ms`): the client reads the
+    /// answer before the close, and a client retrying bad credentials in a loop is slowed.
+    pub failed_authentication_delay_ms: u64,
     /// Providers from this file (the management API adds stored ones).
     pub providers: Vec<crate::identity::ProviderSpec>,
     /// How long the sessions of a provider removed at run time may go on without
@@ -245,6 +249,7 @@ impl Default for IdentityConfig {
             removed_provider_grace_secs: 60,
             max_session_lifetime_secs: 3600,
             authentication_timeout_secs: 30,
+            failed_authentication_delay_ms: 100,
             providers: Vec::new(),
         }
     }
@@ -733,6 +738,14 @@ impl IdentityConfig {
                 "must be greater than 0",
             );
         }
+        if self.failed_authentication_delay_ms
+            >= self.authentication_timeout_secs.saturating_mul(1000)
+        {
+            errors.push(
+                "identity.failed_authentication_delay_ms",
+                "must be less than identity.authentication_timeout_secs",
+            );
+        }
         for (i, p) in self.providers.iter().enumerate() {
             let at = format!("identity.providers[{i}]");
             errors.nest(&at, p.problems(&self.plain_http()));
@@ -934,6 +947,27 @@ mod tests {
                 "listeners[0].bootstrap_port",
                 "limits.max_in_flight_per_connection",
             ],
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_failed_authentication_delay_stays_below_the_authentication_timeout() {
+        let c = Config::parse(MINIMAL).unwrap();
+        assert_eq!(
+            c.identity.failed_authentication_delay_ms, 100,
+            "Kafka's default"
+        );
+        let text = format!(
+            "{MINIMAL}[identity]\nauthentication_timeout_secs = 2\nfailed_authentication_delay_ms = 2000\n"
+        );
+        let err = Config::parse(&text).unwrap_err();
+        assert_eq!(
+            err.0,
+            [(
+                "identity.failed_authentication_delay_ms".to_string(),
+                "must be less than identity.authentication_timeout_secs".to_string()
+            )],
             "{err}"
         );
     }

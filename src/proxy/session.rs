@@ -78,9 +78,13 @@ enum End {
     ClientClosed,
     Idle,
     Shutdown,
-    /// A final answer was queued (an authentication failure, an unsupported mechanism): it is
-    /// delivered, then the connection closes.
+    /// A final answer was queued (a request the session cannot go on after): it is delivered,
+    /// then the connection closes.
     Refused(String),
+    /// Authentication failed (a refused token, an unsupported mechanism, a request out of SASL
+    /// order): the final answer, if any, is delivered, and the connection closes after
+    /// `identity.failed_authentication_delay_ms`.
+    AuthFailed(String),
     /// The session's token expired, or the client did not authenticate in time.
     Expired(&'static str),
     Client(ClientError),
@@ -185,7 +189,7 @@ pub(super) async fn serve(
         End::ClientClosed => tracing::debug!("client disconnected"),
         End::Idle => tracing::info!("closing idle connection (limits.idle_timeout_secs)"),
         End::Shutdown => tracing::debug!("connection drained for shutdown"),
-        End::Refused(why) => {
+        End::Refused(why) | End::AuthFailed(why) => {
             tracing::info!(side = "downstream", reason = %Clip(&why), "closing client connection")
         }
         End::Expired(why) => tracing::info!(
@@ -319,7 +323,7 @@ impl Session {
                     };
                 }
                 w = &mut writer => break match w {
-                    Ok(Ok(())) | Ok(Err(WriteEnd::UpstreamClosed)) => End::Upstream(UpstreamError::Closed),
+                    Ok(Ok(_)) | Ok(Err(WriteEnd::UpstreamClosed)) => End::Upstream(UpstreamError::Closed),
                     Ok(Err(WriteEnd::Client(e))) => End::Client(ClientError::Frame(FrameError::Io(e))),
                     Err(e) => End::Internal(e.to_string()),
                 },
@@ -346,16 +350,27 @@ impl Session {
                 frames.set_read_ahead(true);
             }
         };
-        if let End::Shutdown | End::Refused(_) = end {
+        if let End::Shutdown | End::Refused(_) | End::AuthFailed(_) = end {
             // Let the writer deliver what is in flight; the proxy-wide grace period bounds this.
             drop(slots_tx);
             if let Some(link) = &mut self.upstream {
                 let _ = link.flush().await;
             }
-            if let End::Refused(_) = end {
-                let _ = tokio::time::timeout(Duration::from_secs(5), &mut writer).await;
-            } else {
+            if let End::Shutdown = end {
                 let _ = (&mut writer).await;
+            } else if let Ok(Ok(Ok(write))) =
+                tokio::time::timeout(Duration::from_secs(5), &mut writer).await
+                && let End::AuthFailed(_) = end
+            {
+                // As a Kafka broker does: the answer reaches the client well before the close
+                // (some clients drop an answer that arrives together with the end of the
+                // stream), and nothing more is read meanwhile.
+                let delay = self.shared.config.identity.failed_authentication_delay_ms;
+                tokio::select! {
+                    _ = shutdown.cancelled() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(delay)) => {}
+                }
+                drop(write);
             }
         }
         end
@@ -653,8 +668,8 @@ impl Session {
             })
             .await?;
         if !self.auth.serves_requests() {
-            return Err(End::Expired(
-                "authentication failed (SaslHandshake v0: connection closed)",
+            return Err(End::AuthFailed(
+                "authentication failed (SaslHandshake v0: connection closed)".into(),
             ));
         }
         self.push(slots, Slot::Local(answer)).await?;
@@ -679,7 +694,7 @@ impl Session {
         match error_response(header, frame, error_code::ILLEGAL_SASL_STATE) {
             Some(Ok(answer)) => {
                 self.push(slots, Slot::Local(answer)).await?;
-                Err(End::Refused(refused.to_string()))
+                Err(End::AuthFailed(refused.to_string()))
             }
             Some(Err(error)) => Err(End::Client(ClientError::Body {
                 api,
@@ -831,7 +846,7 @@ async fn api_versions(
 fn step_result(step: auth::Step) -> Result<(), End> {
     match step {
         auth::Step::Continue => Ok(()),
-        auth::Step::Close(why) => Err(End::Refused(why)),
+        auth::Step::Close(why) => Err(End::AuthFailed(why)),
     }
 }
 
@@ -850,13 +865,14 @@ enum WriteEnd {
     Client(std::io::Error),
 }
 
+/// Writes the queued answers in order until the queue closes; returns the stream, still open.
 async fn write_loop(
     write: BoxWrite,
     mut slots: mpsc::Receiver<Queued>,
     mut responses: mpsc::Receiver<Bytes>,
     in_flight: Arc<AtomicUsize>,
     sent: prometheus_client::metrics::counter::Counter,
-) -> Result<(), WriteEnd> {
+) -> Result<BoxWrite, WriteEnd> {
     let mut w = BufWriter::with_capacity(WRITE_BUFFER, write);
     while let Some((slot, timing)) = next(&mut slots, &mut w).await? {
         let frame = match slot {
@@ -873,7 +889,7 @@ async fn write_loop(
         in_flight.fetch_sub(1, Ordering::Relaxed);
     }
     w.flush().await.map_err(WriteEnd::Client)?;
-    Ok(())
+    Ok(w.into_inner())
 }
 
 /// The next item of a queue, flushing the writer before waiting so nothing sits buffered.

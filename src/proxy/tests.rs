@@ -226,9 +226,14 @@ fn token(sub: &str, lifetime_secs: u64) -> String {
 /// An OAUTHBEARER listener whose provider's keys come from [`jwks_endpoint`], and `svc-orders`
 /// a super user.
 async fn oauth_proxy_for(broker: &ScriptedBroker) -> Proxy {
+    oauth_proxy_with(broker, "").await
+}
+
+/// As [`oauth_proxy_for`], with more `[identity]` settings.
+async fn oauth_proxy_with(broker: &ScriptedBroker, identity: &str) -> Proxy {
     let jwks = jwks_endpoint().await;
     let extra = format!(
-        "[identity]\nallow_http_loopback = true\n\
+        "[identity]\nallow_http_loopback = true\n{identity}\
          [[identity.providers]]\norganization = \"acme\"\nidentifier = \"test\"\n\
          issuer = \"{ISSUER}\"\njwks_endpoint_uri = \"{jwks}\"\naudience = \"kafka\"\nscope = \"kafka\"\n\
          [authorization.super_users]\nacme = [\"User:svc-orders\"]\n"
@@ -321,5 +326,39 @@ async fn a_re_authentication_as_someone_else_is_refused_and_the_connection_close
         "{refused:?}"
     );
     assert!(c.closed().await, "KIP-368: a broker closes the connection");
+    proxy.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn a_refused_token_is_answered_then_the_connection_closes_after_the_failure_delay() {
+    let broker = ScriptedBroker::start(script(|api, _, _| panic!("unexpected {api:?}"))).await;
+    let proxy = oauth_proxy_with(&broker, "failed_authentication_delay_ms = 2000\n").await;
+    let mut c = Client::connect(&proxy).await;
+    c.send_login(1, "not.a.token").await;
+    let challenge = c.receive_login(1).await;
+    assert_eq!(challenge.error_code, 0, "{challenge:?}");
+    assert_eq!(&challenge.auth_bytes[..], br#"{"status":"invalid_token"}"#);
+    let ack = Bytes::from_static(b"\x01");
+    c.send(
+        2,
+        3,
+        &SaslAuthenticateRequest::default().with_auth_bytes(ack),
+    )
+    .await;
+    let (id, refused) = c.receive::<SaslAuthenticateRequest>(2).await;
+    assert_eq!(id, 3);
+    assert_eq!(
+        refused.error_code,
+        crate::kafka::error_code::SASL_AUTHENTICATION_FAILED,
+        "{refused:?}"
+    );
+    // The answer is not followed at once by the end of the stream: a client that reads both in
+    // one go (kafka-python) would lose it.
+    let early = tokio::time::timeout(Duration::from_millis(500), c.frames.next_frame()).await;
+    assert!(
+        early.is_err(),
+        "still open, muted, 500 ms into the 2 s delay: {early:?}"
+    );
+    assert!(c.closed().await, "closed once the delay has passed");
     proxy.shutdown(Duration::from_secs(1)).await;
 }
