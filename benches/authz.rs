@@ -6,7 +6,9 @@
 //! snapshot (`everything`, what a proxy does when it reads the store back) against one
 //! organization's part (`one_organization`, what it does after its own change to that
 //! organization, one binding added), with 1,000 organizations of 100 bindings each and with
-//! one organization of 10,000.
+//! one organization of 10,000; and (`one_binding`) one binding added to and removed from that
+//! organization's compiled part again, as after this proxy's own change. (`cargo bench --bench
+//! memory` measures the memory the published state holds in the same shapes.)
 //!
 //!   cargo bench --bench authz
 
@@ -21,74 +23,14 @@ use kafka_oidc_proxy::snapshot::{Publish, Published, Stored};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// `n` bindings of `org` in the shapes platform teams write: literal topics per team, team
-/// prefixes, consumer-group prefixes, a few DENYs and wildcards.
-fn bindings(org: &str, n: usize) -> Vec<AclBinding> {
-    (0..n)
-        .map(|i| {
-            let team = format!("team-{}", i % 500);
-            let (principal, resource_type, pattern_type, name, operation, permission) = match i % 10
-            {
-                0..=3 => (
-                    format!("Group:{team}"),
-                    ResourceType::Topic,
-                    PatternType::Literal,
-                    format!("{team}.events-{i}"),
-                    Operation::Write,
-                    Permission::Allow,
-                ),
-                4 | 5 => (
-                    format!("Group:{team}"),
-                    ResourceType::Topic,
-                    PatternType::Prefixed,
-                    format!("{team}.{}.", i % 7),
-                    Operation::Read,
-                    Permission::Allow,
-                ),
-                6 | 7 => (
-                    format!("Group:{team}"),
-                    ResourceType::Group,
-                    PatternType::Prefixed,
-                    format!("{team}-"),
-                    Operation::Read,
-                    Permission::Allow,
-                ),
-                8 => (
-                    format!("User:svc-{i}"),
-                    ResourceType::Topic,
-                    PatternType::Literal,
-                    format!("{team}.audit"),
-                    Operation::All,
-                    Permission::Deny,
-                ),
-                _ => (
-                    format!("User:svc-{i}"),
-                    ResourceType::TransactionalId,
-                    PatternType::Prefixed,
-                    format!("tx-{team}-"),
-                    Operation::Write,
-                    Permission::Allow,
-                ),
-            };
-            AclBinding {
-                organization: org.to_owned(),
-                principal: principal.parse().expect("principal"),
-                host: Host::Any,
-                resource_type,
-                resource_name: name,
-                pattern_type,
-                operation,
-                permission,
-            }
-        })
-        .collect()
-}
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 fn decisions(c: &mut Criterion) {
     let mut group = c.benchmark_group("decide");
     for n in [10, 1_000, 10_000] {
-        let mut all = bindings("acme", n);
-        all.extend(bindings("globex", n));
+        let mut all = common::acls::shaped("acme", n);
+        all.extend(common::acls::shaped("globex", n));
         // The binding the allowed request matches.
         all.push(AclBinding {
             organization: "acme".into(),
@@ -100,7 +42,7 @@ fn decisions(c: &mut Criterion) {
             operation: Operation::Write,
             permission: Permission::Allow,
         });
-        let index = AclIndex::new(all, &BTreeMap::new());
+        let index = AclIndex::new(all.into_iter().map(std::sync::Arc::new), &BTreeMap::new());
         let groups = [
             "team-1".to_owned(),
             "team-2".to_owned(),
@@ -155,7 +97,7 @@ fn apply(c: &mut Criterion) {
             CancellationToken::new(),
         );
         let all: Vec<AclBinding> = (0..orgs)
-            .flat_map(|o| bindings(&format!("org-{o}"), per_org))
+            .flat_map(|o| common::acls::shaped(&format!("org-{o}"), per_org))
             .collect();
         let shape = format!("{orgs}x{per_org}");
         group.bench_function(BenchmarkId::new("everything", &shape), |b| {
@@ -168,13 +110,24 @@ fn apply(c: &mut Criterion) {
                 BatchSize::LargeInput,
             )
         });
-        let changed = bindings("org-0", per_org + 1);
+        let changed = common::acls::shaped("org-0", per_org + 1);
         group.bench_function(BenchmarkId::new("one_organization", &shape), |b| {
             b.iter_batched(
                 || changed.clone(),
                 |acls| published.set_stored_acls("org-0", acls),
                 BatchSize::LargeInput,
             )
+        });
+        // One binding added and the same one removed again: the API's own change to an
+        // organization, as made to the compiled part that holds it.
+        let one = common::acls::shaped("org-0", per_org + 1)
+            .pop()
+            .expect("one");
+        group.bench_function(BenchmarkId::new("one_binding", &shape), |b| {
+            b.iter(|| {
+                published.change_stored_acls("org-0", vec![one.clone()], Vec::new());
+                published.change_stored_acls("org-0", Vec::new(), vec![one.clone()]);
+            })
         });
     }
     group.finish();

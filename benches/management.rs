@@ -31,6 +31,10 @@
 //! next poll applies them) and the last `KOP_BENCH_SAMPLES` by POST again; the lists; single
 //! and array binding POSTs at full size; (PostgreSQL) B started and the propagation sampled;
 //! last, with A's API and its poll stopped, the parts of one change's cost.
+//! Then, on a fresh store of its own, the many-organizations shape: `KOP_BENCH_ORGS`
+//! organizations of `KOP_BENCH_ORG_ACLS` bindings each, filled with one array per
+//! organization, then `KOP_BENCH_CREATES` one-binding POSTs, each to a random organization,
+//! one at a time, and an organization's lists.
 //! Management requests need `management.max_body_bytes` raised to 256 KiB here: an array of
 //! 1,000 bindings (the API's limit) is about 170 KB, above the default of 64 KiB.
 //!
@@ -43,6 +47,10 @@
 //!   KOP_BENCH_SAMPLES     samples of each measurement at full size (5)
 //!   KOP_BENCH_LIST_SECS   seconds each list case runs (1)
 //!   KOP_BENCH_POLL_MS     store.poll_interval_ms of the proxies (1000, the default)
+//!   KOP_BENCH_ORGS        organizations of the many-organizations store (1000)
+//!   KOP_BENCH_ORG_ACLS    bindings of each of them (100; at most 1,000, one array each)
+//!   KOP_BENCH_CREATES     one-binding POSTs timed on it, each to a random organization (2000)
+//!   KOP_BENCH_SHAPES      which shapes to measure ("one-org,many-orgs")
 //!   KOP_PG_URL            PostgreSQL server to create a fresh database on (unset: skipped)
 
 use std::collections::{BTreeMap, HashMap};
@@ -77,6 +85,11 @@ struct Settings {
     samples: usize,
     list_time: Duration,
     poll_ms: u64,
+    orgs: usize,
+    org_acls: usize,
+    creates: usize,
+    /// Which shapes to measure: `one-org`, `many-orgs`.
+    shapes: Vec<String>,
 }
 
 impl Settings {
@@ -99,7 +112,21 @@ impl Settings {
             samples: count("KOP_BENCH_SAMPLES", 5).max(1),
             list_time: Duration::from_secs(number("KOP_BENCH_LIST_SECS", 1)),
             poll_ms: number("KOP_BENCH_POLL_MS", 1000).max(1),
+            orgs: count("KOP_BENCH_ORGS", 1000).max(1),
+            org_acls: count("KOP_BENCH_ORG_ACLS", 100).clamp(1, 1000),
+            creates: count("KOP_BENCH_CREATES", 2000).max(1),
+            shapes: std::env::var("KOP_BENCH_SHAPES")
+                .unwrap_or_else(|_| "one-org,many-orgs".into())
+                .split(',')
+                .map(|s| s.trim().to_owned())
+                .collect(),
         };
+        for shape in &settings.shapes {
+            assert!(
+                ["one-org", "many-orgs"].contains(&shape.as_str()),
+                "KOP_BENCH_SHAPES: unknown shape {shape:?} (one-org, many-orgs)"
+            );
+        }
         assert!(
             settings.providers > settings.samples,
             "KOP_BENCH_PROVIDERS must be more than KOP_BENCH_SAMPLES"
@@ -217,7 +244,7 @@ impl Table {
     fn line(r: &Row) -> String {
         let rate = r.rate.map_or_else(|| "-".to_owned(), |x| format!("{x:.1}"));
         format!(
-            "{:<8} {:<58} {:>6} {:>8} {:>9.1} {:>9.1}  {}",
+            "{:<8} {:<58} {:>6} {:>8} {:>9.2} {:>9.2}  {}",
             r.backend, r.operation, r.count, rate, r.p50, r.p99, r.note
         )
     }
@@ -411,6 +438,22 @@ impl Publish for Observed {
             |c, acls| c.is_in(&[], acls),
             |acls| {
                 self.proxy.set_stored_acls(organization, acls);
+                Ok(())
+            },
+        );
+    }
+
+    fn change_stored_acls(
+        &self,
+        organization: &str,
+        added: Vec<AclBinding>,
+        removed: Vec<AclBinding>,
+    ) {
+        let _ = self.record(
+            (added, removed),
+            |c, (added, _)| c.is_in(&[], added),
+            |(added, removed)| {
+                self.proxy.change_stored_acls(organization, added, removed);
                 Ok(())
             },
         );
@@ -676,9 +719,22 @@ struct Client {
 
 impl Client {
     fn new(addr: SocketAddr) -> Self {
+        Self::of(addr, ORG)
+    }
+
+    /// The client of organization `org`'s part of the API.
+    fn of(addr: SocketAddr, org: &str) -> Self {
         Self {
             http: http_client().expect("HTTP client"),
-            base: format!("http://{addr}/organizations/{ORG}"),
+            base: format!("http://{addr}/organizations/{org}"),
+        }
+    }
+
+    /// The same client (and connection pool) for organization `org`.
+    fn with_org(&self, addr: SocketAddr, org: &str) -> Self {
+        Self {
+            http: self.http.clone(),
+            base: format!("http://{addr}/organizations/{org}"),
         }
     }
 
@@ -1192,6 +1248,96 @@ async fn measure(
     a.stop().await;
 }
 
+/// The many-organizations shape on the fresh store at `store_url`: `settings.orgs`
+/// organizations of `settings.org_acls` bindings, then `settings.creates` one-binding POSTs
+/// to random organizations, one at a time (each applied to the data plane before its answer),
+/// and one organization's lists.
+async fn many_organizations(
+    backend: &'static str,
+    store_url: &str,
+    settings: &Settings,
+    keys: &KeyServer,
+    table: &mut Table,
+) {
+    let started = Instant::now();
+    let a = Instance::start(store_url, &keys.issuer("platform"), settings.poll_ms).await;
+    let (orgs, per_org) = (settings.orgs, settings.org_acls);
+    let base = Client::new(a.addr);
+    let client = |o: usize| base.with_org(a.addr, &format!("org-{o}"));
+    let mut fill = Samples::default();
+    let start = Instant::now();
+    for o in 0..orgs {
+        let body = Value::Array((0..per_org).map(acl_body).collect());
+        let t = Instant::now();
+        client(o).post("/acls/", &body).await;
+        fill.push(t.elapsed());
+    }
+    fill.wall = start.elapsed();
+    let shape = format!("{orgs} organizations x {per_org} bindings");
+    let rate = (orgs * per_org) as f64 / fill.wall.as_secs_f64().max(1e-9);
+    let fill_note = format!("{rate:.0} bindings/s");
+    let t = &mut *table;
+    t.requests(
+        backend,
+        &format!("fill {shape}, one array each"),
+        &fill,
+        &fill_note,
+    );
+    a.observed.take_durations();
+    let mut jitter = Jitter(7);
+    let mut posts = Samples::default();
+    let start = Instant::now();
+    for i in 0..settings.creates {
+        let o = jitter.below(orgs as u64) as usize;
+        let c = client(o);
+        let t = Instant::now();
+        c.post("/acls/", &acl_body(per_org + i)).await;
+        posts.push(t.elapsed());
+    }
+    posts.wall = start.elapsed();
+    let applies = a.observed.take_durations();
+    let p999 = posts.percentile(99.9);
+    let note = format!("p99.9 {p999:.2} ms; applied before each answer");
+    t.requests(
+        backend,
+        "create ACL binding, 1 per POST, random org.",
+        &posts,
+        &note,
+    );
+    let note = format!("p99.9 {:.3} ms", applies.percentile(99.9));
+    t.latencies(
+        backend,
+        "  of which the data plane's apply",
+        &applies,
+        &note,
+    );
+    let one = client(0);
+    let link = one.next_of("/acls/?limit=10").await;
+    for (name, path) in [
+        (
+            "list ACLs of one organization, default page",
+            "/acls/".to_owned(),
+        ),
+        ("list ACLs of one organization, by the next link", link),
+    ] {
+        let mut s = Samples::default();
+        let start = Instant::now();
+        while start.elapsed() < settings.list_time || s.ms.len() < 5 {
+            let t = Instant::now();
+            one.get(&path).await;
+            s.push(t.elapsed());
+        }
+        s.wall = start.elapsed();
+        let note = format!("p99.9 {:.2} ms", s.percentile(99.9));
+        t.requests(backend, name, &s, &note);
+    }
+    eprintln!(
+        "{backend}: {shape}, {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    a.stop().await;
+}
+
 /// A fresh database on the PostgreSQL server at `server_url`: its URL and its name.
 async fn postgres_database(server_url: &str) -> (String, String) {
     use sqlx::Connection;
@@ -1234,14 +1380,29 @@ async fn main() {
 
     let dir = std::env::temp_dir().join(format!("kop-bench-management-{}", std::process::id()));
     let sqlite = format!("sqlite://{}/store.db", dir.display());
-    measure("sqlite", &sqlite, false, &settings, &keys, &mut table).await;
-    let _ = std::fs::remove_dir_all(&dir);
+    let shape = |name: &str| settings.shapes.iter().any(|s| s == name);
+    if shape("one-org") {
+        measure("sqlite", &sqlite, false, &settings, &keys, &mut table).await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    if shape("many-orgs") {
+        let many = format!("sqlite://{}/many.db", dir.display());
+        many_organizations("sqlite", &many, &settings, &keys, &mut table).await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     match std::env::var("KOP_PG_URL") {
         Ok(server) => {
-            let (url, name) = postgres_database(&server).await;
-            measure("postgres", &url, true, &settings, &keys, &mut table).await;
-            drop_postgres_database(&server, &name).await;
+            if shape("one-org") {
+                let (url, name) = postgres_database(&server).await;
+                measure("postgres", &url, true, &settings, &keys, &mut table).await;
+                drop_postgres_database(&server, &name).await;
+            }
+            if shape("many-orgs") {
+                let (url, name) = postgres_database(&server).await;
+                many_organizations("postgres", &url, &settings, &keys, &mut table).await;
+                drop_postgres_database(&server, &name).await;
+            }
         }
         Err(_) => eprintln!(
             "KOP_PG_URL is not set: PostgreSQL skipped (eval \"$(harness/postgres/pg.sh env)\")"

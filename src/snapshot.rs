@@ -6,9 +6,10 @@
 //! the whole of it with that one. Writers go through [`Publish`]: the configuration file's
 //! `[authorization]` at start and on SIGHUP ([`Publish::set_file`]), the management store on
 //! every committed change ([`Publish::set_stored`], or [`Publish::set_stored_acls`] for one
-//! organization's bindings). A write builds the next snapshot from the sources it keeps and
-//! swaps it in whole, recompiling only the organizations it touches; writes are serialized,
-//! so two never interleave.
+//! organization's bindings and [`Publish::change_stored_acls`] for a change to them). A write
+//! builds the next snapshot from the sources it keeps and swaps it in whole, recompiling only
+//! the organizations it touches, or only the part of one that a change touches; writes are
+//! serialized, so two never interleave.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -73,6 +74,16 @@ pub trait Publish: Send + Sync + 'static {
     /// what all of them do.
     fn set_stored_acls(&self, organization: &str, acls: Vec<AclBinding>);
 
+    /// Removes `removed` from the stored ACL bindings of `organization` (one equal binding
+    /// each) and adds `added` (each of that organization); everything else stays as it is.
+    /// Costs what the change touches, not what the organization holds.
+    fn change_stored_acls(
+        &self,
+        organization: &str,
+        added: Vec<AclBinding>,
+        removed: Vec<AclBinding>,
+    );
+
     /// The snapshot decided with now.
     fn current(&self) -> Arc<Snapshot>;
 }
@@ -81,8 +92,8 @@ pub trait Publish: Send + Sync + 'static {
 #[derive(Default)]
 struct Sources {
     file_authorization: AuthorizationConfig,
-    /// The stored bindings, by organization.
-    stored_acls: HashMap<String, Vec<AclBinding>>,
+    /// The stored bindings, by organization, shared with the compiled index.
+    stored_acls: HashMap<String, Vec<Arc<AclBinding>>>,
 }
 
 impl Sources {
@@ -93,9 +104,15 @@ impl Sources {
             .acls
             .iter()
             .filter(|b| b.organization == organization)
-            .chain(self.stored_acls.get(organization).into_iter().flatten())
             .cloned()
-            .collect();
+            .map(Arc::new)
+            .chain(
+                self.stored_acls
+                    .get(organization)
+                    .into_iter()
+                    .flatten()
+                    .cloned(),
+            );
         let super_users = file
             .super_users
             .get(organization)
@@ -168,14 +185,13 @@ impl Published {
 }
 
 fn build(providers: Arc<Providers>, sources: &Sources) -> Snapshot {
-    let mut authorization = sources.file_authorization.clone();
-    authorization
-        .acls
-        .extend(sources.stored_acls.values().flatten().cloned());
+    let file = &sources.file_authorization;
+    let bindings = file.acls.iter().cloned().map(Arc::new);
+    let stored = sources.stored_acls.values().flatten().cloned();
     Snapshot {
         providers,
-        acls: Arc::new(authorization.index()),
-        file_acls: sources.file_authorization.acls.clone().into(),
+        acls: Arc::new(AclIndex::new(bindings.chain(stored), &file.super_users)),
+        file_acls: file.acls.clone().into(),
     }
 }
 
@@ -208,12 +224,14 @@ impl Publish for Published {
             return Err(FieldErrors::one("store", "state unavailable"));
         };
         let mut change = self.providers_change(&stored.providers);
-        let mut by_organization: HashMap<String, Vec<AclBinding>> = HashMap::new();
+        let mut by_organization: HashMap<String, Vec<Arc<AclBinding>>> = HashMap::new();
         for b in stored.acls {
-            by_organization
-                .entry(b.organization.clone())
-                .or_default()
-                .push(b);
+            match by_organization.get_mut(&b.organization) {
+                Some(org) => org.push(Arc::new(b)),
+                None => {
+                    by_organization.insert(b.organization.clone(), vec![Arc::new(b)]);
+                }
+            }
         }
         sources.stored_acls = by_organization;
         self.install(
@@ -253,10 +271,48 @@ impl Publish for Published {
         if acls.is_empty() {
             sources.stored_acls.remove(organization);
         } else {
+            let acls = acls.into_iter().map(Arc::new).collect();
             sources.stored_acls.insert(organization.to_owned(), acls);
         }
         let org = sources.organization(organization);
         let current = self.load();
+        let next = Snapshot {
+            providers: current.providers.clone(),
+            acls: Arc::new(current.acls.with_organization(organization, org)),
+            file_acls: current.file_acls.clone(),
+        };
+        self.current.store(Arc::new(next));
+    }
+
+    fn change_stored_acls(
+        &self,
+        organization: &str,
+        added: Vec<AclBinding>,
+        removed: Vec<AclBinding>,
+    ) {
+        let mut sources = self
+            .sources
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let stored = sources
+            .stored_acls
+            .entry(organization.to_owned())
+            .or_default();
+        for b in &removed {
+            if let Some(at) = stored.iter().position(|s| **s == *b) {
+                stored.remove(at);
+            }
+        }
+        let added: Vec<Arc<AclBinding>> = added.into_iter().map(Arc::new).collect();
+        stored.extend(added.iter().cloned());
+        if stored.is_empty() {
+            sources.stored_acls.remove(organization);
+        }
+        let current = self.load();
+        let org = match current.acls.organization(organization) {
+            Some(org) => org.changed(&added, &removed),
+            None => sources.organization(organization),
+        };
         let next = Snapshot {
             providers: current.providers.clone(),
             acls: Arc::new(current.acls.with_organization(organization, org)),
@@ -495,6 +551,50 @@ mod tests {
         assert!(!may_write(&published, "acme", "new", "n"));
         assert!(may_write(&published, "acme", "file", "f"));
         assert_eq!(published.load().acls.len(), 2);
+    }
+
+    /// A change to one organization's stored bindings is made to its compiled part, beside
+    /// its file bindings, and the sources a later rebuild starts from follow it.
+    #[tokio::test]
+    async fn a_change_to_one_organization_is_made_where_it_lands() {
+        let published = published(
+            "[[identity.providers]]\norganization = \"acme\"\nidentifier = \"idp\"\n\
+             issuer = \"https://acme.example.com\"\naudience = \"kafka\"\n\
+             [[authorization.acls]]\norganization = \"acme\"\nprincipal = \"User:file\"\n\
+             resource_type = \"TOPIC\"\nresource_name = \"f\"\noperation = \"WRITE\"\npermission = \"ALLOW\"\n",
+        );
+        let globex = published.load().acls.organization("globex").is_some();
+        assert!(!globex, "no part for an organization without bindings");
+        published.change_stored_acls("globex", vec![binding("globex", "User:g", "g")], Vec::new());
+        assert!(
+            may_write(&published, "globex", "g", "g"),
+            "a new organization's part"
+        );
+        published.change_stored_acls("acme", vec![binding("acme", "User:a", "a")], Vec::new());
+        assert!(may_write(&published, "acme", "a", "a"));
+        assert!(may_write(&published, "acme", "file", "f"));
+        // A stored binding equal to the file's: removing it leaves one of the two.
+        let same = binding("acme", "User:file", "f");
+        published.change_stored_acls("acme", vec![same.clone()], Vec::new());
+        assert_eq!(published.load().acls.len(), 4);
+        published.change_stored_acls("acme", Vec::new(), vec![same]);
+        assert!(
+            may_write(&published, "acme", "file", "f"),
+            "the file's stays"
+        );
+        published.change_stored_acls("acme", Vec::new(), vec![binding("acme", "User:a", "a")]);
+        assert!(!may_write(&published, "acme", "a", "a"), "removed");
+        assert_eq!(published.load().acls.len(), 2);
+        // A reload of the file rebuilds from the sources, which followed each change.
+        let file = published.load().file_acls.clone();
+        let authorization = AuthorizationConfig {
+            acls: file.to_vec(),
+            ..AuthorizationConfig::default()
+        };
+        published.set_file(&authorization).expect("applied");
+        assert_eq!(published.load().acls.len(), 2);
+        assert!(may_write(&published, "globex", "g", "g"));
+        assert!(!may_write(&published, "acme", "a", "a"));
     }
 
     /// Replacing the stored providers keeps the compiled bindings as they are.

@@ -19,7 +19,7 @@ const ACME_TOKEN: &str = "acme-team-token";
 
 /// The providers and bindings the API applied last, the configuration file's bindings
 /// (replaced by a test as a reload would), and each apply: `everything`, `providers`, or
-/// `acls of ORG`.
+/// `acls of ORG` or `change to acls of ORG`.
 #[derive(Default)]
 struct Recorded(
     Mutex<Vec<ProviderSpec>>,
@@ -53,6 +53,23 @@ impl Publish for Recorded {
         let mut all = self.1.lock().expect("lock");
         all.retain(|b| b.organization != organization);
         all.extend(acls);
+    }
+
+    fn change_stored_acls(
+        &self,
+        organization: &str,
+        added: Vec<AclBinding>,
+        removed: Vec<AclBinding>,
+    ) {
+        let applies = &mut self.3.lock().expect("lock");
+        applies.push(format!("change to acls of {organization}"));
+        let mut all = self.1.lock().expect("lock");
+        for b in &removed {
+            if let Some(at) = all.iter().position(|a| a == b) {
+                all.remove(at);
+            }
+        }
+        all.extend(added);
     }
 
     fn current(&self) -> Arc<Snapshot> {
@@ -1243,8 +1260,8 @@ async fn a_change_made_beside_the_api_is_read_back_before_its_own_next_change_ap
     assert_eq!(status, 201);
     assert_eq!(
         last_apply(&s).as_deref(),
-        Some("acls of acme"),
-        "the API's own binding change rebuilds its organization alone"
+        Some("change to acls of acme"),
+        "the API's own binding change is made to its organization alone"
     );
     // Another writer of the same store (a second proxy) adds a binding the API has not read.
     let url = format!("sqlite://{}/kafka-oidc-proxy.db", s.dir.display());
@@ -1277,7 +1294,7 @@ async fn a_change_made_beside_the_api_is_read_back_before_its_own_next_change_ap
     // The API's next change applies both; the store's change log names the organizations
     // the other writer changed, and only they are read back and rebuilt.
     let applies_before = s.applied.3.lock().expect("lock").len();
-    let (status, _) = s
+    let (status, two) = s
         .send(Method::POST, path, Some(ACME_TOKEN), Some(binding("two")))
         .await;
     assert_eq!(status, 201);
@@ -1316,4 +1333,17 @@ async fn a_change_made_beside_the_api_is_read_back_before_its_own_next_change_ap
     assert_eq!(last_apply(&s).as_deref(), Some("providers"));
     assert_eq!(s.applied.0.lock().expect("lock").len(), 1);
     assert_eq!(names(&s), ["beta-beside", "one-b", "two"]);
+    // The API's own deletion, alone since the last read, is made as a change too.
+    let id = two["id"].as_str().expect("id");
+    let (status, _) = s
+        .send(
+            Method::DELETE,
+            &format!("{path}{id}/"),
+            Some(ACME_TOKEN),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(last_apply(&s).as_deref(), Some("change to acls of acme"));
+    assert_eq!(names(&s), ["beta-beside", "one-b"]);
 }

@@ -63,6 +63,7 @@ impl AuthorizationConfig {
 
     /// The compiled index of these bindings.
     pub fn index(&self) -> AclIndex {
-        AclIndex::new(self.acls.iter().cloned(), &self.super_users)
+        let bindings = self.acls.iter().cloned().map(std::sync::Arc::new);
+        AclIndex::new(bindings, &self.super_users)
     }
 }

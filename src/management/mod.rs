@@ -16,7 +16,7 @@ mod openapi;
 mod providers;
 mod time;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -124,8 +124,9 @@ impl Api {
 
     /// After this proxy committed `change` to the bindings of `organization`, making their
     /// revision `revision`: if it is the only change since the bindings were last read, it is
-    /// made to what was read instead of reading every binding back, and the next apply
-    /// rebuilds that organization alone; then the store is applied.
+    /// made to what was read instead of reading every binding back, and the next apply makes
+    /// the same change to the data plane's index of that organization; then the store is
+    /// applied.
     async fn changed_acls(&self, organization: &str, revision: i64, change: AclChange) {
         {
             let mut applied = self.applied.lock().await;
@@ -135,21 +136,29 @@ impl Api {
             {
                 let by_org = Arc::make_mut(by_org);
                 let acls = by_org.entry(organization.to_owned()).or_default();
+                let (mut added, mut removed) = (Vec::new(), Vec::new());
                 match change {
-                    AclChange::Added(added) => {
-                        // Already there if a poll read the bindings just after the commit.
-                        let ids: std::collections::HashSet<&str> =
-                            added.iter().map(|(id, _)| id.as_str()).collect();
-                        acls.retain(|(id, _)| !ids.contains(id.as_str()));
-                        acls.extend(added);
+                    AclChange::Added(new) => {
+                        for (id, b) in new {
+                            // Already read (and applied) if a poll read the bindings just
+                            // after the commit.
+                            if !acls.iter().any(|(other, _)| *other == id) {
+                                added.push(b.clone());
+                                acls.push((id, b));
+                            }
+                        }
                     }
-                    AclChange::Removed(id) => acls.retain(|(other, _)| *other != id),
+                    AclChange::Removed(id) => {
+                        if let Some(at) = acls.iter().position(|(other, _)| *other == id) {
+                            removed.push(acls.remove(at).1);
+                        }
+                    }
                 }
                 if acls.is_empty() {
                     by_org.remove(organization);
                 }
                 *read = revision;
-                pending.organization(organization);
+                pending.change(organization, added, removed);
             }
         }
         self.changed().await;
@@ -207,7 +216,7 @@ impl Api {
                         } else {
                             by_org.insert(org.clone(), bindings);
                         }
-                        pending.organization(org);
+                        pending.rebuild(org);
                     }
                     *read = revisions.acls;
                 }
@@ -255,9 +264,17 @@ impl Api {
             if pending.providers {
                 data_plane.set_stored_providers(specs.as_ref().clone())?;
             }
-            for org in &pending.organizations {
-                let bindings = acls.get(org).into_iter().flatten();
-                data_plane.set_stored_acls(org, bindings.map(|(_, b)| b.clone()).collect());
+            for (org, change) in pending.organizations {
+                match change {
+                    OrgChange::Rebuild => {
+                        let bindings = acls.get(&org).into_iter().flatten();
+                        let bindings = bindings.map(|(_, b)| b.clone()).collect();
+                        data_plane.set_stored_acls(&org, bindings);
+                    }
+                    OrgChange::Change { added, removed } => {
+                        data_plane.change_stored_acls(&org, added, removed);
+                    }
+                }
             }
             Ok(())
         })
@@ -308,15 +325,28 @@ type AclsByOrganization = HashMap<String, Vec<IdentifiedBinding>>;
 
 /// What the next apply must rebuild: at first, after content was read back from the store and
 /// after a failed apply, what was read (everything, after a failure); after this proxy's own
-/// binding changes, the organizations it changed.
+/// binding changes, the change to each organization it changed.
 #[derive(Debug)]
 struct Pending {
     /// The stored providers.
     providers: bool,
     /// Every organization's stored bindings.
     all_acls: bool,
-    /// The stored bindings of these organizations.
-    organizations: std::collections::BTreeSet<String>,
+    /// What to do to the stored bindings of these organizations.
+    organizations: BTreeMap<String, OrgChange>,
+}
+
+/// What the next apply does to one organization's stored bindings.
+#[derive(Debug)]
+enum OrgChange {
+    /// Replaces them with the ones read from the store.
+    Rebuild,
+    /// Removes these and adds those: this proxy's own change, the only one since they were
+    /// read.
+    Change {
+        added: Vec<AclBinding>,
+        removed: Vec<AclBinding>,
+    },
 }
 
 impl Default for Pending {
@@ -342,10 +372,28 @@ impl Pending {
         }
     }
 
-    /// Adds an organization whose bindings this proxy changed.
-    fn organization(&mut self, organization: &str) {
+    /// An organization whose bindings were read back: they replace the data plane's.
+    fn rebuild(&mut self, organization: &str) {
         if !self.all_acls {
-            self.organizations.insert(organization.to_owned());
+            self.organizations
+                .insert(organization.to_owned(), OrgChange::Rebuild);
+        }
+    }
+
+    /// This proxy removed `removed` from an organization's bindings and added `added`. A
+    /// second change before the next apply rebuilds the organization instead: the order of
+    /// the two would be lost in one combined change.
+    fn change(&mut self, organization: &str, added: Vec<AclBinding>, removed: Vec<AclBinding>) {
+        if self.all_acls {
+            return;
+        }
+        match self.organizations.entry(organization.to_owned()) {
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert(OrgChange::Change { added, removed });
+            }
+            std::collections::btree_map::Entry::Occupied(mut e) => {
+                e.insert(OrgChange::Rebuild);
+            }
         }
     }
 }

@@ -302,6 +302,20 @@ impl Store {
                 Backend::Sqlite => 4,
                 Backend::Postgres => 8,
             })
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // Write-ahead logging: a commit is one synced append to the log
+                        // (synchronous stays FULL, so a committed change survives a power
+                        // loss) instead of the rollback journal's several syncs, and readers
+                        // go on while a write commits. The mode stays with the file.
+                        sqlx::query("PRAGMA journal_mode = WAL")
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
             .connect(&url)
             .await?;
         Migrator::new(Embedded).await?.run(&pool).await?;
@@ -1002,14 +1016,24 @@ async fn bump(
     kind: Kind,
     organizations: &[&str],
 ) -> Result<i64, StoreError> {
-    sqlx::query("UPDATE store_revision SET value = value + 1 WHERE id IN (1, $1)")
-        .bind(kind.revision_id())
-        .execute(&mut **tx)
-        .await?;
-    let all: i64 = sqlx::query("SELECT value FROM store_revision WHERE id = 1")
-        .fetch_one(&mut **tx)
-        .await?
-        .try_get("value")?;
+    let (mut all, mut of_kind) = (None, None);
+    for row in sqlx::query(
+        "UPDATE store_revision SET value = value + 1 WHERE id IN (1, $1) RETURNING id, value",
+    )
+    .bind(kind.revision_id())
+    .fetch_all(&mut **tx)
+    .await?
+    {
+        let value: i64 = row.try_get("value")?;
+        if row.try_get::<i64, _>("id")? == 1 {
+            all = Some(value);
+        } else {
+            of_kind = Some(value);
+        }
+    }
+    let (Some(all), Some(of_kind)) = (all, of_kind) else {
+        return Err(StoreError::Database(sqlx::Error::RowNotFound));
+    };
     let mut logged = std::collections::BTreeSet::new();
     for org in organizations.iter().filter(|o| logged.insert(**o)) {
         sqlx::query("INSERT INTO store_changes (revision, kind, organization) VALUES ($1, $2, $3)")
@@ -1032,11 +1056,7 @@ async fn bump(
             .execute(&mut **tx)
             .await?;
     }
-    let row = sqlx::query("SELECT value FROM store_revision WHERE id = $1")
-        .bind(kind.revision_id())
-        .fetch_one(&mut **tx)
-        .await?;
-    Ok(row.try_get("value")?)
+    Ok(of_kind)
 }
 
 /// An SQLite URL that creates the file (and its directory) when missing.

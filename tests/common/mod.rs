@@ -5,6 +5,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod acls;
 pub mod binary;
 pub mod raw;
 

@@ -674,7 +674,7 @@ fn refusal(check: &Check) -> Refusal {
 }
 
 fn index(bindings: impl Iterator<Item = AclBinding>) -> Arc<AclIndex> {
-    Arc::new(AclIndex::new(bindings, &BTreeMap::new()))
+    Arc::new(AclIndex::new(bindings.map(Arc::new), &BTreeMap::new()))
 }
 
 /// The grants of every row of `api` except those in `without`.

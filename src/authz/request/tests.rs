@@ -30,7 +30,7 @@ fn binding(text: &str) -> AclBinding {
 
 fn acls(bindings: &[&str]) -> Arc<AclIndex> {
     Arc::new(AclIndex::new(
-        bindings.iter().map(|b| binding(b)),
+        bindings.iter().map(|b| Arc::new(binding(b))),
         &BTreeMap::new(),
     ))
 }

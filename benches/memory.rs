@@ -1,0 +1,64 @@
+//! The memory the data plane's published state holds for its stored ACL bindings: 1,000
+//! organizations of 100 bindings each (100,000 in all), and one organization of 10,000 and of
+//! 100,000, in the shapes of `cargo bench --bench authz`. Counted by this program's allocator
+//! (bytes allocated and not freed from making the bindings to their apply, so the bindings'
+//! own text included), so that the figure is the state's own, not the process's.
+//!
+//!   cargo bench --bench memory
+
+use std::alloc::System;
+
+use kafka_oidc_proxy::authz::AclBinding;
+use kafka_oidc_proxy::config::Config;
+use kafka_oidc_proxy::snapshot::{Publish, Published, Stored};
+use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+/// The system allocator, counting what is allocated and freed.
+#[global_allocator]
+static ALLOCATOR: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+fn main() {
+    let config = Config::parse(
+        "[upstream]\nbootstrap_servers = [\"127.0.0.1:9\"]\n\
+         [[listeners]]\nname = \"l\"\nbind_address = \"127.0.0.1\"\nadvertised_host = \"h\"\n\
+         bootstrap_port = 0\nbroker_port_base = 0\nauthentication = \"none\"\n",
+    )
+    .expect("config");
+    let http = kafka_oidc_proxy::identity::http_client().expect("http client");
+    println!(
+        "{:<28} {:>10} {:>18}",
+        "stored bindings", "MiB", "bytes per binding"
+    );
+    for (orgs, per_org) in [(1_000, 100), (1, 10_000), (1, 100_000)] {
+        let published = Published::new(
+            &config,
+            http.clone(),
+            TaskTracker::new(),
+            CancellationToken::new(),
+        );
+        let region = Region::new(ALLOCATOR);
+        let all: Vec<AclBinding> = (0..orgs)
+            .flat_map(|o| common::acls::shaped(&format!("org-{o}"), per_org))
+            .collect();
+        let n = all.len();
+        let stored = Stored {
+            providers: Vec::new(),
+            acls: all,
+        };
+        published.set_stored(stored).expect("applied");
+        let change = region.change();
+        let held = change.bytes_allocated as i64 - change.bytes_deallocated as i64
+            + change.bytes_reallocated as i64;
+        println!(
+            "{:<28} {:>10.1} {:>18}",
+            format!("{orgs} organizations x {per_org}"),
+            held as f64 / f64::from(1 << 20),
+            held / n as i64
+        );
+    }
+}
