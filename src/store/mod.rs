@@ -536,15 +536,25 @@ impl Store {
         }))
     }
 
-    /// Whether the store answers as a write needs it to: SQLite reads the revision (which an
-    /// exclusive lock of another writer holds up; taking the write lock here would make the
-    /// API's own writers fail with "database is locked"), PostgreSQL reads it `FOR UPDATE`
-    /// (which a writer stuck holding it holds up) and rolls back.
+    /// Whether the store answers as a write needs it to: SQLite takes the write lock (which
+    /// another writer holding it holds up; the API's own writers wait for the moment it is
+    /// held, as for any writer) and reads the revision, PostgreSQL reads it `FOR UPDATE`
+    /// (which a writer stuck holding it holds up); both roll back.
     pub async fn probe(&self) -> Result<(), StoreError> {
         const REVISION: &str = "SELECT value FROM store_revision WHERE id = 1";
         match self.backend {
             Backend::Sqlite => {
-                sqlx::query(REVISION).fetch_one(&self.pool).await?;
+                // In write-ahead-log mode a held write lock blocks no reader: taking the lock
+                // is what tells whether a write would go through.
+                let mut conn = self.pool.acquire().await?;
+                sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+                let read = sqlx::query(REVISION).fetch_one(&mut *conn).await;
+                if let Err(e) = sqlx::query("ROLLBACK").execute(&mut *conn).await {
+                    // Not back to the pool inside a transaction.
+                    let _ = conn.close().await;
+                    return Err(e.into());
+                }
+                read?;
             }
             Backend::Postgres => {
                 let mut tx = self.pool.begin().await?;
