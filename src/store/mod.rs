@@ -469,6 +469,17 @@ impl Store {
         self.backend
     }
 
+    /// A write transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`): a
+    /// transaction that read first could not wait for another connection's lock when it came
+    /// to write (SQLite refuses that upgrade at once, as the way out of a deadlock), while one
+    /// that starts with the lock waits for it as any writer does.
+    async fn write(&self) -> Result<Tx<'static>, StoreError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
     async fn bump(
         &self,
         tx: &mut Tx<'_>,
@@ -557,7 +568,7 @@ impl Store {
                 read?;
             }
             Backend::Postgres => {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write().await?;
                 sqlx::query(&format!("{REVISION} FOR UPDATE"))
                     .fetch_one(&mut *tx)
                     .await?;
@@ -654,7 +665,7 @@ impl Store {
     /// Stores a new provider.
     pub async fn create_provider(&self, p: &StoredProvider) -> Result<(), StoreError> {
         let p = &self.sealed(p)?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         provider_conflicts(&mut tx, p).await?;
         let sql = format!(
             "INSERT INTO oauth_providers ({PROVIDER_COLUMNS}) VALUES \
@@ -674,7 +685,7 @@ impl Store {
     /// `false` when there is none.
     pub async fn update_provider(&self, p: &StoredProvider) -> Result<bool, StoreError> {
         let p = &self.sealed(p)?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         provider_conflicts(&mut tx, p).await?;
         // The columns in bind_provider's order; organization and id locate the row.
         let sql = "UPDATE oauth_providers SET identifier = $3, issuer = $4, \
@@ -715,7 +726,7 @@ impl Store {
             Kind::Providers => "oauth_providers",
             Kind::Acls => "acl_bindings",
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         let sql = format!("DELETE FROM {table} WHERE organization = $1 AND id = $2");
         let done = sqlx::query(&sql)
             .bind(organization)
@@ -802,7 +813,7 @@ impl Store {
     /// stored one (same organization, principal, host, operation, permission, resource type,
     /// pattern and name) is not stored again: the stored one is answered in its place.
     pub async fn create_acls(&self, acls: &[StoredAcl]) -> Result<CreatedAcls, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         let insert = format!(
             "INSERT INTO acl_bindings ({ACL_COLUMNS}) VALUES \
              ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING"
