@@ -753,7 +753,11 @@ impl Client {
         let Some(next) = body["next"].as_str() else {
             return path_and_query.to_owned();
         };
-        next.strip_prefix(&format!("/organizations/{ORG}"))
+        let org_path = self
+            .base
+            .find("/organizations/")
+            .map_or("", |at| &self.base[at..]);
+        next.strip_prefix(org_path)
             .expect("a link of the organization")
             .to_owned()
     }
@@ -1410,11 +1414,20 @@ async fn main() {
     }
 
     table.print();
+    if shape("one-org") {
+        println!(
+            "\none organization: filled to {} providers and {} bindings in {ORG:?}",
+            settings.providers, settings.acls
+        );
+    }
+    if shape("many-orgs") {
+        println!(
+            "many organizations: {} of {} bindings each, {} POSTs timed",
+            settings.orgs, settings.org_acls, settings.creates
+        );
+    }
     println!(
-        "\nfilled to {} providers and {} bindings in organization {ORG:?}; \
-         store.poll_interval_ms {}; {:.0} s in all",
-        settings.providers,
-        settings.acls,
+        "store.poll_interval_ms {}; {:.0} s in all",
         settings.poll_ms,
         started.elapsed().as_secs_f64()
     );
