@@ -1,6 +1,9 @@
 //! Per-frame costs on the proxy's hot path, over frames encoded like real clients' and
-//! brokers': framing, request header parsing, the acks peek of Produce, and the Metadata
-//! response rewrite (guarded decode, address change, encode).
+//! brokers': framing, request header parsing, the acks peek of Produce, the Metadata response
+//! rewrite (guarded decode, address change, encode), and the ACL filtering of a Metadata
+//! listing (the request decided, then the response decoded, filtered to the topics the
+//! caller may describe and encoded, as `proxy::fuzzing::request` runs it: the caller may
+//! describe the names starting with `a`).
 //!
 //!   cargo bench --bench codec
 
@@ -47,6 +50,11 @@ fn produce_frame() -> Bytes {
 }
 
 fn metadata_response(brokers: i32, topics: usize) -> Bytes {
+    metadata_response_named(brokers, topics, |t| format!("topic-{t}"))
+}
+
+/// A Metadata v12 response naming topic `t` `name(t)`, each with 6 partitions.
+fn metadata_response_named(brokers: i32, topics: usize, name: impl Fn(usize) -> String) -> Bytes {
     let partitions = (0..6)
         .map(|p| {
             MetadataResponsePartition::default()
@@ -71,7 +79,7 @@ fn metadata_response(brokers: i32, topics: usize) -> Bytes {
             (0..topics)
                 .map(|t| {
                     MetadataResponseTopic::default()
-                        .with_name(Some(TopicName(format!("topic-{t}").into())))
+                        .with_name(Some(TopicName(name(t).into())))
                         .with_partitions(partitions.clone())
                 })
                 .collect(),
@@ -151,6 +159,31 @@ fn bench(c: &mut Criterion) {
                 }
                 encode_response(ApiKey::Metadata, 12, 1, &r).expect("encodes")
             })
+        });
+    }
+    g.finish();
+
+    // A listing (all topics) by a caller who may describe half of them.
+    let listing = kafka_oidc_proxy::kafka::encode_request(
+        ApiKey::Metadata,
+        12,
+        1,
+        "bench",
+        &MetadataRequest::default().with_topics(None),
+    )
+    .expect("encodes");
+    let mut g = c.benchmark_group("metadata filter");
+    for topics in [100usize, 10_000] {
+        let body = metadata_response_named(3, topics, |t| {
+            let allowed = if t % 2 == 0 { "a" } else { "b" };
+            format!("{allowed}-topic-{t}")
+        });
+        let filtered = kafka_oidc_proxy::proxy::fuzzing::request(&listing, &body)
+            .expect("the listing's response is filtered");
+        let seen = decode_response::<MetadataRequest>(12, &filtered).expect("decodes");
+        assert_eq!(seen.topics.len(), topics / 2, "the allowed half");
+        g.bench_function(format!("3 brokers, {topics} topics, half allowed"), |b| {
+            b.iter(|| kafka_oidc_proxy::proxy::fuzzing::request(&listing, &body))
         });
     }
     g.finish();

@@ -238,14 +238,14 @@ pub(crate) async fn create(
     let now = now_micros();
     let rows: Vec<StoredAcl> = distinct.iter().map(|b| stored(b, now)).collect();
     let created = api.store.create_acls(&rows).await?;
-    if let Some(revision) = created.revision {
+    if let Some(written) = created.revision {
         let added = created
             .rows
             .iter()
             .zip(&distinct)
             .filter(|((_, new), _)| *new)
             .map(|((row, _), b)| (row.id.clone(), b.clone()));
-        api.changed_acls(&org, revision, super::AclChange::Added(added.collect()))
+        api.changed_acls(&org, written, super::AclChange::Added(added.collect()))
             .await;
     }
     for ((row, new), b) in created.rows.iter().zip(&distinct) {
@@ -376,12 +376,12 @@ pub(crate) async fn delete(
     if uuid::Uuid::parse_str(&id).is_err() {
         return Err(ApiError::NotFound);
     }
-    let revision = api
+    let written = api
         .store
         .delete_acl(&org, &id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    api.changed_acls(&org, revision, super::AclChange::Removed(id.clone()))
+    api.changed_acls(&org, written, super::AclChange::Removed(id.clone()))
         .await;
     tracing::info!(organization = %org, id = %id, by = %caller, "ACL binding deleted");
     Ok(StatusCode::NO_CONTENT.into_response())

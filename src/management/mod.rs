@@ -33,7 +33,7 @@ use crate::config::Management;
 use crate::identity::ProviderSpec;
 use crate::metrics::METRICS;
 use crate::snapshot::{Publish, Stored};
-use crate::store::{Position, Store, StoredProvider};
+use crate::store::{Position, Revisions, Store, StoredProvider, Written};
 use errors::ApiError;
 
 pub use providers::REDACTED;
@@ -122,17 +122,23 @@ impl Api {
         }
     }
 
-    /// After this proxy committed `change` to the bindings of `organization`, making their
-    /// revision `revision`: if it is the only change since the bindings were last read, it is
+    /// After this proxy committed `change` to the bindings of `organization`, making the
+    /// revisions `written`: if it is the only change since the bindings were last read, it is
     /// made to what was read instead of reading every binding back, and the next apply makes
     /// the same change to the data plane's index of that organization; then the store is
     /// applied.
-    async fn changed_acls(&self, organization: &str, revision: i64, change: AclChange) {
+    async fn changed_acls(&self, organization: &str, written: Written, change: AclChange) {
+        let mut known = None;
         {
             let mut applied = self.applied.lock().await;
-            let Applied { acls, pending, .. } = &mut *applied;
+            let Applied {
+                acls,
+                pending,
+                all,
+                providers,
+            } = &mut *applied;
             if let Some((read, by_org)) = acls.as_mut()
-                && *read + 1 == revision
+                && *read + 1 == written.of_kind
             {
                 let by_org = Arc::make_mut(by_org);
                 let acls = by_org.entry(organization.to_owned()).or_default();
@@ -157,11 +163,24 @@ impl Api {
                 if acls.is_empty() {
                     by_org.remove(organization);
                 }
-                *read = revision;
+                *read = written.of_kind;
                 pending.change(organization, added, removed);
+                // Nothing else was written since the last apply: the store's revisions are
+                // known without asking it.
+                if *all == Some(written.all - 1)
+                    && let Some((providers, _)) = providers
+                {
+                    known = Some(Revisions {
+                        all: written.all,
+                        providers: *providers,
+                        acls: written.of_kind,
+                    });
+                }
             }
         }
-        self.changed().await;
+        if let Err(e) = self.sync_at(known).await {
+            tracing::error!(error = %e, "a committed change could not be applied yet; retrying on the next poll");
+        }
     }
 
     /// Applies the store's current content to the data plane if it changed since the last
@@ -170,8 +189,17 @@ impl Api {
     /// only the organizations that this proxy changed or that the store's change log names
     /// (everything when the log does not reach back to the last apply).
     pub async fn sync(&self) -> Result<bool, crate::store::StoreError> {
+        self.sync_at(None).await
+    }
+
+    /// As [`Api::sync`], with the store's revisions `known` when this proxy's own write made
+    /// them and nothing was applied since: then they are not read from the store again.
+    async fn sync_at(&self, known: Option<Revisions>) -> Result<bool, crate::store::StoreError> {
         let mut applied = self.applied.lock().await;
-        let revisions = self.store.revisions().await?;
+        let revisions = match known {
+            Some(known) if applied.all == Some(known.all - 1) => known,
+            _ => self.store.revisions().await?,
+        };
         if applied.all == Some(revisions.all) {
             METRICS.store_synced();
             return Ok(false);

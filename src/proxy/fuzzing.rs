@@ -43,43 +43,41 @@ static CALLER: LazyLock<Caller> = LazyLock::new(|| Caller {
 
 /// A request frame (length prefix included) of an authenticated client: its header, the
 /// version table, the body guard, authorization, and then the fix (or the merge of a pair)
-/// applied to `response` as the broker's answer. Nothing may panic or abort.
-pub fn request(frame: &[u8], response: &[u8]) {
+/// applied to `response` as the broker's answer; returns the response body as the client
+/// would get it, when the proxy changes it. Nothing may panic or abort.
+pub fn request(frame: &[u8], response: &[u8]) -> Option<Bytes> {
     let frame = Bytes::copy_from_slice(frame);
-    let Ok(header) = parse_request_header(&frame) else {
-        return;
-    };
-    let Some(api) = header.api() else {
-        return;
-    };
+    let header = parse_request_header(&frame).ok()?;
+    let api = header.api()?;
     let offered = versions::supported(api)
         .is_some_and(|s| (s.min..=s.max).contains(&header.api_version))
         && authorize::lowest_version(api).is_some_and(|min| header.api_version >= min);
     if !offered {
-        return;
+        return None;
     }
     let body = &frame[header.body_offset..];
     let checked = match kafka::check_request(header.api_key, header.api_version, body, MAX_ENTRIES)
     {
         Ok(checked) => Some(checked),
         Err(DecodeError::NoSchema) => None,
-        Err(_) => return,
+        Err(_) => return None,
     };
     let decisions = Decisions::default();
     let verdict = authorize::authorize(&POLICY, &decisions, &CALLER, api, &header, &frame, checked);
     match verdict {
         Ok(Verdict::Rewrite { fix: Some(fix), .. }) => {
-            let _ = fix(Bytes::copy_from_slice(response), &mut NoEdit);
+            fix(Bytes::copy_from_slice(response), &mut NoEdit).ok()
         }
         Ok(Verdict::Pair { merge, .. }) => {
             let (first, then) = response.split_at(response.len() / 2);
-            let _ = merge(
+            merge(
                 Bytes::copy_from_slice(first),
                 Bytes::copy_from_slice(then),
                 &mut NoEdit,
-            );
+            )
+            .ok()
         }
-        _ => {}
+        _ => None,
     }
 }
 

@@ -155,6 +155,15 @@ pub struct Revisions {
     pub acls: i64,
 }
 
+/// The revisions one committed write made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    /// Of everything.
+    pub all: i64,
+    /// Of the kind of content written.
+    pub of_kind: i64,
+}
+
 #[derive(Debug)]
 struct Embedded;
 
@@ -485,7 +494,7 @@ impl Store {
         tx: &mut Tx<'_>,
         kind: Kind,
         organizations: &[&str],
-    ) -> Result<i64, StoreError> {
+    ) -> Result<Written, StoreError> {
         bump(tx, self.backend, &self.writer, kind, organizations).await
     }
 
@@ -715,13 +724,13 @@ impl Store {
     }
 
     /// Deletes one of an organization's rows of `kind`, bumping the revisions; answers the
-    /// new revision of `kind`, `None` when there is no such row.
+    /// revisions it made, `None` when there is no such row.
     async fn delete(
         &self,
         kind: Kind,
         organization: &str,
         id: &str,
-    ) -> Result<Option<i64>, StoreError> {
+    ) -> Result<Option<Written>, StoreError> {
         let table = match kind {
             Kind::Providers => "oauth_providers",
             Kind::Acls => "acl_bindings",
@@ -804,8 +813,8 @@ fn acl_from(row: &AnyRow) -> Result<StoredAcl, sqlx::Error> {
 pub struct CreatedAcls {
     /// Per binding asked for, in order: the stored row, and whether this call created it.
     pub rows: Vec<(StoredAcl, bool)>,
-    /// The new revision of the bindings, when any was created.
-    pub revision: Option<i64>,
+    /// The revisions it made, when any binding was created.
+    pub revision: Option<Written>,
 }
 
 impl Store {
@@ -940,13 +949,13 @@ impl Store {
         Ok(row.as_ref().map(acl_from).transpose()?)
     }
 
-    /// Deletes one of an organization's bindings; answers the new revision of the bindings,
-    /// `None` when there is no such binding.
+    /// Deletes one of an organization's bindings; answers the revisions it made, `None` when
+    /// there is no such binding.
     pub async fn delete_acl(
         &self,
         organization: &str,
         id: &str,
-    ) -> Result<Option<i64>, StoreError> {
+    ) -> Result<Option<Written>, StoreError> {
         self.delete(Kind::Acls, organization, id).await
     }
 }
@@ -1036,7 +1045,7 @@ async fn bump(
     writer: &str,
     kind: Kind,
     organizations: &[&str],
-) -> Result<i64, StoreError> {
+) -> Result<Written, StoreError> {
     let (mut all, mut of_kind) = (None, None);
     for row in sqlx::query(
         "UPDATE store_revision SET value = value + 1 WHERE id IN (1, $1) RETURNING id, value",
@@ -1077,7 +1086,7 @@ async fn bump(
             .execute(&mut **tx)
             .await?;
     }
-    Ok(of_kind)
+    Ok(Written { all, of_kind })
 }
 
 /// An SQLite URL that creates the file (and its directory) when missing.

@@ -278,7 +278,10 @@ async fn each_write_bumps_the_revision_of_what_it_changes() {
     );
     assert_eq!(
         store.delete_acl("acme", "x").await.expect("deleted"),
-        Some(r2.acls + 1)
+        Some(super::Written {
+            all: r2.all + 1,
+            of_kind: r2.acls + 1
+        })
     );
     assert!(store.delete_provider("acme", "a").await.expect("deleted"));
     let r3 = store.revisions().await.expect("revisions");
