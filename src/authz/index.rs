@@ -3,8 +3,11 @@
 //! and nothing else, whatever the total.
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
 use std::sync::Arc;
+
+use hashbrown::HashTable;
 
 use super::acl::{AclBinding, Host, Operation, PatternType, Permission, Principal, ResourceType};
 
@@ -93,16 +96,140 @@ impl Bucket {
     }
 }
 
-/// Bindings of one resource type within one organization. Cloning it copies the maps of
-/// shared buckets, not the bindings: a change clones and edits the buckets it touches.
+/// How many parts a large [`NameMap`] is split into (a power of two).
+const SHARDS: usize = 16;
+
+/// A [`NameMap`] holding more names than this is split into [`SHARDS`] parts.
+const SPLIT_AT: usize = 512;
+
+/// Buckets by name. A large map is split by the name's hash into shards that successive
+/// indexes share: a change copies the one shard it touches, a sixteenth of the names, not all
+/// of them; a small one (most organizations' are) is one shard. A name is hashed once per
+/// lookup (the shard and the slot in it come from the same hash).
+#[derive(Clone)]
+struct NameMap {
+    hasher: RandomState,
+    shards: Vec<Arc<Shard>>,
+    names: usize,
+}
+
+/// One part of a [`NameMap`]: each name with its bucket.
+type Shard = HashTable<(Arc<str>, Bucket)>;
+
+/// The empty shard every new map starts with, shared: a map costs nothing until a name is put
+/// in it.
+static EMPTY_SHARD: std::sync::LazyLock<Arc<Shard>> =
+    std::sync::LazyLock::new(|| Arc::new(HashTable::new()));
+
+impl Default for NameMap {
+    fn default() -> Self {
+        Self {
+            hasher: RandomState::new(),
+            shards: vec![EMPTY_SHARD.clone()],
+            names: 0,
+        }
+    }
+}
+
+impl std::fmt::Debug for NameMap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl NameMap {
+    fn hash(&self, name: &str) -> u64 {
+        self.hasher.hash_one(name)
+    }
+
+    fn shard(&self, hash: u64) -> usize {
+        // Bits the table's own slot and tag do not use, for shards below 2^32 slots; the
+        // number of shards is 1 or SHARDS, a power of two.
+        (hash >> 32) as usize & (self.shards.len() - 1)
+    }
+
+    /// Splits a map grown past [`SPLIT_AT`] names into [`SHARDS`] shards.
+    fn split(&mut self) {
+        let mut shards: Vec<Shard> = (0..SHARDS).map(|_| HashTable::new()).collect();
+        for (name, bucket) in self.shards.iter().flat_map(|s| s.iter()) {
+            let hash = self.hasher.hash_one(&**name);
+            let at = (hash >> 32) as usize & (SHARDS - 1);
+            let hasher = &self.hasher;
+            shards[at].insert_unique(hash, (name.clone(), bucket.clone()), |(n, _)| {
+                hasher.hash_one(&**n)
+            });
+        }
+        self.shards = shards.into_iter().map(Arc::new).collect();
+    }
+
+    fn get(&self, name: &str) -> Option<&Bucket> {
+        let hash = self.hash(name);
+        self.shards[self.shard(hash)]
+            .find(hash, |(n, _)| **n == *name)
+            .map(|(_, b)| b)
+    }
+
+    /// The bucket of `name`, made if there is none; whether it was made.
+    fn bucket(&mut self, name: &str) -> (&mut Bucket, bool) {
+        if self.names >= SPLIT_AT && self.shards.len() == 1 && self.get(name).is_none() {
+            self.split();
+        }
+        let hasher = self.hasher.clone();
+        let hash = self.hash(name);
+        let at = self.shard(hash);
+        let names = &mut self.names;
+        let shard = Arc::make_mut(&mut self.shards[at]);
+        match shard.entry(hash, |(n, _)| **n == *name, |(n, _)| hasher.hash_one(&**n)) {
+            hashbrown::hash_table::Entry::Occupied(e) => (&mut e.into_mut().1, false),
+            hashbrown::hash_table::Entry::Vacant(e) => {
+                *names += 1;
+                let e = e.insert((Arc::from(name), Bucket::default()));
+                (&mut e.into_mut().1, true)
+            }
+        }
+    }
+
+    /// Removes one binding equal to `binding` from the bucket of `name`, and the bucket when
+    /// it is left empty: whether a binding was removed, and whether the name went with it.
+    fn remove(&mut self, name: &str, binding: &AclBinding) -> (bool, bool) {
+        let hash = self.hash(name);
+        let at = self.shard(hash);
+        let held = |(n, b): &(Arc<str>, Bucket)| **n == *name && b.iter().any(|x| **x == *binding);
+        if self.shards[at].find(hash, held).is_none() {
+            return (false, false);
+        }
+        let shard = Arc::make_mut(&mut self.shards[at]);
+        let Ok(mut entry) = shard.find_entry(hash, |(n, _)| **n == *name) else {
+            return (false, false);
+        };
+        let removed = entry.get_mut().1.remove(binding);
+        if entry.get().1.is_empty() {
+            entry.remove();
+            self.names -= 1;
+            return (removed, true);
+        }
+        (removed, false)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&str, &Bucket)> {
+        self.shards
+            .iter()
+            .flat_map(|s| s.iter())
+            .map(|(n, b)| (&**n, b))
+    }
+}
+
+/// Bindings of one resource type within one organization. Cloning it copies pointers to
+/// shared shards, not the names or the bindings: a change copies the shard and the bucket it
+/// touches.
 #[derive(Debug, Default, Clone)]
 struct TypeIndex {
     /// LITERAL bindings by exact name.
-    literal: HashMap<Arc<str>, Bucket>,
+    literal: NameMap,
     /// LITERAL `*` bindings.
     any: Bucket,
     /// PREFIXED bindings by prefix.
-    prefixed: HashMap<Arc<str>, Bucket>,
+    prefixed: NameMap,
     /// The distinct prefix lengths in `prefixed`, ascending, each with how many prefixes have
     /// it: a name is looked up once per length, not once per binding.
     prefix_lengths: Vec<(usize, usize)>,
@@ -112,25 +239,20 @@ impl TypeIndex {
     fn add(&mut self, binding: Arc<AclBinding>) {
         match (binding.pattern_type, binding.resource_name.as_str()) {
             (PatternType::Literal, "*") => self.any.push(binding),
-            (PatternType::Literal, name) => {
-                let bucket = self.literal.entry(Arc::from(name)).or_default();
-                bucket.push(binding);
-            }
+            (PatternType::Literal, name) => self.literal.bucket(name).0.push(binding),
             (PatternType::Prefixed, prefix) => {
-                let bucket = match self.prefixed.get_mut(prefix) {
-                    Some(bucket) => bucket,
-                    None => {
-                        match self
-                            .prefix_lengths
-                            .binary_search_by_key(&prefix.len(), |&(len, _)| len)
-                        {
-                            Ok(i) => self.prefix_lengths[i].1 += 1,
-                            Err(i) => self.prefix_lengths.insert(i, (prefix.len(), 1)),
-                        }
-                        self.prefixed.entry(Arc::from(prefix)).or_default()
-                    }
-                };
+                let length = prefix.len();
+                let (bucket, new) = self.prefixed.bucket(prefix);
                 bucket.push(binding);
+                if new {
+                    match self
+                        .prefix_lengths
+                        .binary_search_by_key(&length, |&(len, _)| len)
+                    {
+                        Ok(i) => self.prefix_lengths[i].1 += 1,
+                        Err(i) => self.prefix_lengths.insert(i, (length, 1)),
+                    }
+                }
             }
         }
     }
@@ -140,31 +262,17 @@ impl TypeIndex {
         let name = binding.resource_name.as_str();
         match binding.pattern_type {
             PatternType::Literal if name == "*" => self.any.remove(binding),
-            PatternType::Literal => {
-                let Some(bucket) = self.literal.get_mut(name) else {
-                    return false;
-                };
-                let removed = bucket.remove(binding);
-                if bucket.is_empty() {
-                    self.literal.remove(name);
-                }
-                removed
-            }
+            PatternType::Literal => self.literal.remove(name, binding).0,
             PatternType::Prefixed => {
-                let Some(bucket) = self.prefixed.get_mut(name) else {
-                    return false;
-                };
-                let removed = bucket.remove(binding);
-                if bucket.is_empty() {
-                    self.prefixed.remove(name);
-                    if let Ok(i) = self
+                let (removed, gone) = self.prefixed.remove(name, binding);
+                if gone
+                    && let Ok(i) = self
                         .prefix_lengths
                         .binary_search_by_key(&name.len(), |&(len, _)| len)
-                    {
-                        self.prefix_lengths[i].1 -= 1;
-                        if self.prefix_lengths[i].1 == 0 {
-                            self.prefix_lengths.remove(i);
-                        }
+                {
+                    self.prefix_lengths[i].1 -= 1;
+                    if self.prefix_lengths[i].1 == 0 {
+                        self.prefix_lengths.remove(i);
                     }
                 }
                 removed
@@ -395,7 +503,7 @@ impl AclIndex {
         };
         let denied_by_prefix = |name: &str| {
             t.prefixed.iter().any(|(prefix, ats)| {
-                name.starts_with(&**prefix) && ats.iter().any(|at| applies(at, Permission::Deny))
+                name.starts_with(prefix) && ats.iter().any(|at| applies(at, Permission::Deny))
             })
         };
         if t.any.iter().any(|at| applies(at, Permission::Deny)) {
@@ -553,6 +661,57 @@ mod tests {
                         b.allows_any(&who, op, ResourceType::Topic)
                     );
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn a_large_organization_split_into_shards_decides_as_one_compiled_whole() {
+        // More names than a map holds in one shard, literal and prefixed, added one change at
+        // a time past the split, a third removed again.
+        let all: Vec<AclBinding> = (0..1_500)
+            .flat_map(|i| {
+                [
+                    binding(
+                        "acme",
+                        &format!("ALLOW User:alice READ TOPIC LITERAL t-{i}"),
+                    ),
+                    binding(
+                        "acme",
+                        &format!("ALLOW User:alice WRITE TOPIC PREFIXED p-{i}."),
+                    ),
+                ]
+            })
+            .collect();
+        let mut changed = OrgIndex::default();
+        for b in &all {
+            changed = changed.changed(&[Arc::new(b.clone())], &[]);
+        }
+        let (gone, kept): (Vec<_>, Vec<_>) = all
+            .iter()
+            .cloned()
+            .enumerate()
+            .partition(|(i, _)| i % 3 == 0);
+        let gone: Vec<AclBinding> = gone.into_iter().map(|(_, b)| b).collect();
+        changed = changed.changed(&[], &gone);
+        let fresh = OrgIndex::new(kept.into_iter().map(|(_, b)| Arc::new(b)), Vec::new());
+        assert_eq!(changed.bindings, fresh.bindings);
+        let (a, b) = (
+            AclIndex::default().with_organization("acme", changed),
+            AclIndex::default().with_organization("acme", fresh),
+        );
+        let who = alice(&[]);
+        for i in 0..1_500 {
+            for (op, topic) in [
+                (Operation::Read, format!("t-{i}")),
+                (Operation::Write, format!("p-{i}.x")),
+            ] {
+                let got = a.decide(&who, op, ResourceType::Topic, &topic);
+                assert_eq!(
+                    got,
+                    b.decide(&who, op, ResourceType::Topic, &topic),
+                    "{topic}"
+                );
             }
         }
     }
