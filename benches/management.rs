@@ -617,9 +617,14 @@ const STORE_KEY: &str = "bench:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
 
 /// A file holding [`STORE_KEY`], as `store.secret_keys_file` names it.
 fn store_keys_file() -> std::path::PathBuf {
-    let path = std::env::temp_dir().join(format!("kop-bench-store-keys-{}", std::process::id()));
+    let path = store_keys_path();
     std::fs::write(&path, STORE_KEY).expect("store key file");
     path
+}
+
+/// Where [`store_keys_file`] writes; removed at the end of the run.
+fn store_keys_path() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("kop-bench-store-keys-{}", std::process::id()))
 }
 
 /// A handle of its own on the store at `url`, sealing with [`STORE_KEY`].
@@ -1431,4 +1436,5 @@ async fn main() {
         settings.poll_ms,
         started.elapsed().as_secs_f64()
     );
+    let _ = std::fs::remove_file(store_keys_path());
 }

@@ -71,6 +71,7 @@ async fn two_proxies_on_one_sqlite_file_apply_each_others_changes_by_polling() {
     let dir = std::env::temp_dir().join(format!("kop-shared-{}", common::unique_tag()));
     let store = format!("sqlite://{}/store.db", dir.display());
     apply_each_others_changes(&store, 200).await;
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 async fn apply_each_others_changes(store: &str, poll_ms: u64) {

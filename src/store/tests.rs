@@ -3,7 +3,23 @@
 
 use super::*;
 
-fn scratch(name: &str) -> std::path::PathBuf {
+/// A scratch directory, removed when dropped (also when a test fails).
+struct Scratch(std::path::PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+fn scratch(name: &str) -> Scratch {
     let dir = std::env::temp_dir().join(format!(
         "kop-store-{name}-{}-{}",
         std::process::id(),
@@ -13,7 +29,7 @@ fn scratch(name: &str) -> std::path::PathBuf {
             .unwrap_or_default()
     ));
     let _ = std::fs::remove_dir_all(&dir);
-    dir
+    Scratch(dir)
 }
 
 /// Opens the store at `url` sealing client secrets with one fixed test key.
@@ -94,7 +110,6 @@ async fn providers_are_stored_listed_changed_and_deleted_and_outlive_the_store()
     assert!(store.delete_provider("acme", "a").await.expect("deleted"));
     assert!(!store.delete_provider("acme", "a").await.expect("gone"));
     assert_eq!(store.all_providers().await.expect("all"), vec![b]);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
@@ -121,7 +136,6 @@ async fn uniqueness_rules_name_the_field() {
     let mut elsewhere = provider("d", "dev-1", "https://four.example");
     elsewhere.organization = "beta".into();
     store.create_provider(&elsewhere).await.expect("created");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
@@ -174,7 +188,6 @@ async fn a_store_of_the_first_schema_is_migrated_keeping_its_content() {
         (after.all, after.providers, after.acls),
         (before.all + 1, before.providers + 1, before.acls)
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn binding(id: &str, created_at: i64) -> StoredAcl {
@@ -241,7 +254,6 @@ async fn identical_bindings_of_an_older_store_collapse_into_the_oldest() {
         .expect("answered");
     assert_eq!(again.rows, vec![(binding("c", 1), false)]);
     assert_eq!(again.revision, None, "nothing changed");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
@@ -290,7 +302,6 @@ async fn each_write_bumps_the_revision_of_what_it_changes() {
         (r2.all + 2, r2.providers + 1, r2.acls + 1)
     );
     assert_eq!(store.revision().await.expect("revision"), r3.all);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
@@ -349,5 +360,4 @@ async fn the_change_log_names_the_organizations_each_write_changed() {
             .expect("read")
             .is_some()
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
