@@ -13,11 +13,10 @@ use kafka_oidc_proxy::kafka::codec::FrameReader;
 use kafka_oidc_proxy::kafka::header::parse_request_header;
 use kafka_oidc_proxy::kafka::{decode_response, encode_response, produce_acks};
 use kafka_oidc_proxy::metrics::METRICS;
-use kafka_protocol::messages::metadata_response::{
-    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
-};
-use kafka_protocol::messages::{ApiKey, BrokerId, MetadataRequest, MetadataResponse, TopicName};
-use kafka_protocol::protocol::Encodable;
+use kafka_protocol::messages::{ApiKey, MetadataRequest};
+
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 /// A Produce v9 request frame with a 16 KiB record batch, as librdkafka sends them.
 fn produce_frame() -> Bytes {
@@ -47,46 +46,6 @@ fn produce_frame() -> Bytes {
     frame.put_i32(body.len() as i32);
     frame.put_slice(&body);
     frame.freeze()
-}
-
-fn metadata_response(brokers: i32, topics: usize) -> Bytes {
-    metadata_response_named(brokers, topics, |t| format!("topic-{t}"))
-}
-
-/// A Metadata v12 response naming topic `t` `name(t)`, each with 6 partitions.
-fn metadata_response_named(brokers: i32, topics: usize, name: impl Fn(usize) -> String) -> Bytes {
-    let partitions = (0..6)
-        .map(|p| {
-            MetadataResponsePartition::default()
-                .with_partition_index(p)
-                .with_leader_id(BrokerId(p % brokers))
-                .with_replica_nodes((0..3).map(BrokerId).collect())
-                .with_isr_nodes((0..3).map(BrokerId).collect())
-        })
-        .collect::<Vec<_>>();
-    let response = MetadataResponse::default()
-        .with_brokers(
-            (0..brokers)
-                .map(|n| {
-                    MetadataResponseBroker::default()
-                        .with_node_id(BrokerId(n))
-                        .with_host("broker.internal".into())
-                        .with_port(9092)
-                })
-                .collect(),
-        )
-        .with_topics(
-            (0..topics)
-                .map(|t| {
-                    MetadataResponseTopic::default()
-                        .with_name(Some(TopicName(name(t).into())))
-                        .with_partitions(partitions.clone())
-                })
-                .collect(),
-        );
-    let mut buf = BytesMut::new();
-    response.encode(&mut buf, 12).expect("encodes");
-    buf.freeze()
 }
 
 fn bench(c: &mut Criterion) {
@@ -149,7 +108,7 @@ fn bench(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("metadata rewrite");
     for topics in [1usize, 100, 10_000] {
-        let body = metadata_response(3, topics);
+        let body = common::metadata::response(3, topics);
         g.bench_function(format!("3 brokers, {topics} topics"), |b| {
             b.iter(|| {
                 let mut r = decode_response::<MetadataRequest>(12, &body).expect("decodes");
@@ -174,7 +133,7 @@ fn bench(c: &mut Criterion) {
     .expect("encodes");
     let mut g = c.benchmark_group("metadata filter");
     for topics in [100usize, 10_000] {
-        let body = metadata_response_named(3, topics, |t| {
+        let body = common::metadata::response_named(3, topics, |t| {
             let allowed = if t % 2 == 0 { "a" } else { "b" };
             format!("{allowed}-topic-{t}")
         });

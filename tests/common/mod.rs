@@ -7,6 +7,7 @@
 
 pub mod acls;
 pub mod binary;
+pub mod metadata;
 pub mod raw;
 
 use std::io::Write;
