@@ -1291,8 +1291,8 @@ async fn a_change_made_beside_the_api_is_read_back_before_its_own_next_change_ap
         .await
         .expect("stored");
     assert_eq!(names(&s), ["one", "one-b"], "not applied yet: no poll");
-    // The API's next change applies both; the store's change log names the organizations
-    // the other writer changed, and only they are read back and rebuilt.
+    // The API's next change applies both; the store's change log names the bindings the
+    // writes since the last read changed, and only they are read back and made as changes.
     let applies_before = s.applied.3.lock().expect("lock").len();
     let (status, two) = s
         .send(Method::POST, path, Some(ACME_TOKEN), Some(binding("two")))
@@ -1301,7 +1301,7 @@ async fn a_change_made_beside_the_api_is_read_back_before_its_own_next_change_ap
     assert_eq!(names(&s), ["beside", "beta-beside", "one", "one-b", "two"]);
     assert_eq!(
         s.applies_since(applies_before),
-        ["acls of acme", "acls of beta"]
+        ["change to acls of acme", "change to acls of beta"]
     );
     // The same for deletions.
     other
@@ -1346,4 +1346,25 @@ async fn a_change_made_beside_the_api_is_read_back_before_its_own_next_change_ap
     assert_eq!(status, 204);
     assert_eq!(last_apply(&s).as_deref(), Some("change to acls of acme"));
     assert_eq!(names(&s), ["beta-beside", "one-b"]);
+    // A write of more bindings than the log names one by one: their organization is read
+    // back whole.
+    let many: Vec<kafka_oidc_proxy::store::StoredAcl> = (0..101)
+        .map(|i| kafka_oidc_proxy::store::StoredAcl {
+            id: uuid::Uuid::new_v4().to_string(),
+            organization: "beta".into(),
+            resource_name: format!("many-{i}"),
+            ..beside.clone()
+        })
+        .collect();
+    other.create_acls(&many).await.expect("stored");
+    let applies_before = s.applied.3.lock().expect("lock").len();
+    let (status, _) = s
+        .send(Method::POST, path, Some(ACME_TOKEN), Some(binding("three")))
+        .await;
+    assert_eq!(status, 201);
+    assert_eq!(
+        s.applies_since(applies_before),
+        ["change to acls of acme", "acls of beta"]
+    );
+    assert_eq!(names(&s).len(), 3 + 101);
 }

@@ -232,6 +232,31 @@ impl Api {
                 (Some(changed), Some((read, by_org))) => {
                     let by_org = Arc::make_mut(by_org);
                     for org in &changed.acls {
+                        if let Some(ids) = changed.acl_rows.get(org) {
+                            // Only the bindings the writes logged: those still stored are
+                            // there now, the others are gone.
+                            let list: Vec<&str> = ids.iter().map(String::as_str).collect();
+                            let now = self.store.acls_by_id(&list).await?;
+                            let held = by_org.entry(org.clone()).or_default();
+                            let mut removed = Vec::new();
+                            held.retain(|(id, b)| {
+                                let gone = ids.contains(id);
+                                if gone {
+                                    removed.push(b.clone());
+                                }
+                                !gone
+                            });
+                            let mut added = Vec::new();
+                            for (id, b) in now.into_iter().filter_map(identified) {
+                                added.push(b.clone());
+                                held.push((id, b));
+                            }
+                            if held.is_empty() {
+                                by_org.remove(org);
+                            }
+                            pending.change(org, added, removed);
+                            continue;
+                        }
                         let bindings: Vec<IdentifiedBinding> = self
                             .store
                             .acls_of(org)

@@ -79,7 +79,15 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "change log",
         include_str!("../../migrations/0006_change_log.sql"),
     ),
+    (
+        7,
+        "changed rows",
+        include_str!("../../migrations/0007_changed_rows.sql"),
+    ),
 ];
+
+/// A write of at most this many bindings logs each of them (`store_changed_rows`).
+const LOGGED_ROWS: usize = 100;
 
 /// How many store revisions the change log keeps (about: it is pruned every 100).
 const CHANGE_LOG_REVISIONS: i64 = 10_000;
@@ -129,6 +137,9 @@ fn after_condition(backend: Backend, position: Option<&Position>, first: usize) 
 pub struct Changed {
     pub providers: std::collections::BTreeSet<String>,
     pub acls: std::collections::BTreeSet<String>,
+    /// Of those in `acls`, the ones every write logged the bindings of: the ids of the
+    /// bindings created or deleted (a created one may have been deleted since).
+    pub acl_rows: std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
 }
 
 /// What a write changes, for the revision it bumps beside the store's.
@@ -494,8 +505,9 @@ impl Store {
         tx: &mut Tx<'_>,
         kind: Kind,
         organizations: &[&str],
+        rows: Option<&[(&str, &str)]>,
     ) -> Result<Written, StoreError> {
-        bump(tx, self.backend, &self.writer, kind, organizations).await
+        bump(tx, self.backend, &self.writer, kind, organizations, rows).await
     }
 
     /// Which organizations' providers and bindings the writes after store revision `after`
@@ -508,7 +520,8 @@ impl Store {
         upto: i64,
     ) -> Result<Option<Changed>, StoreError> {
         let rows = sqlx::query(
-            "SELECT revision, kind, organization FROM store_changes              WHERE revision > $1 AND revision <= $2",
+            "SELECT revision, kind, organization, rows_logged FROM store_changes \
+             WHERE revision > $1 AND revision <= $2",
         )
         .bind(after)
         .bind(upto)
@@ -516,17 +529,66 @@ impl Store {
         .await?;
         let mut revisions = std::collections::BTreeSet::new();
         let mut changed = Changed::default();
+        // Whether every write to an organization's bindings logged them.
+        let mut logged: std::collections::BTreeMap<String, bool> = Default::default();
         for row in &rows {
             revisions.insert(row.try_get::<i64, _>("revision")?);
             let organization: String = row.try_get("organization")?;
             if row.try_get::<i64, _>("kind")? == Kind::Providers.revision_id() {
                 changed.providers.insert(organization);
             } else {
+                let all_logged = row.try_get::<i64, _>("rows_logged")? == 1;
+                *logged.entry(organization.clone()).or_insert(true) &= all_logged;
                 changed.acls.insert(organization);
             }
         }
         let complete = i64::try_from(revisions.len()).is_ok_and(|n| n == upto - after);
-        Ok(complete.then_some(changed))
+        if !complete {
+            return Ok(None);
+        }
+        if logged.values().any(|l| *l) {
+            let rows = sqlx::query(
+                "SELECT organization, id FROM store_changed_rows \
+                 WHERE revision > $1 AND revision <= $2",
+            )
+            .bind(after)
+            .bind(upto)
+            .fetch_all(&self.pool)
+            .await?;
+            for (org, _) in logged.iter().filter(|(_, l)| **l) {
+                changed.acl_rows.insert(org.clone(), Default::default());
+            }
+            for row in &rows {
+                let organization: String = row.try_get("organization")?;
+                if let Some(ids) = changed.acl_rows.get_mut(&organization) {
+                    ids.insert(row.try_get("id")?);
+                }
+            }
+        }
+        Ok(Some(changed))
+    }
+
+    /// The stored bindings of these ids (those that are stored), in creation order.
+    pub async fn acls_by_id(&self, ids: &[&str]) -> Result<Vec<StoredAcl>, StoreError> {
+        let mut found = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let list = (1..=chunk.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "SELECT {ACL_COLUMNS} FROM acl_bindings WHERE id IN ({list}) ORDER BY created_at, id"
+            );
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                found.push(acl_from(&row)?);
+            }
+        }
+        found.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(found)
     }
 
     /// Every binding of one organization, in creation order.
@@ -684,7 +746,7 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(unique_violation)?;
-        self.bump(&mut tx, Kind::Providers, &[&p.organization])
+        self.bump(&mut tx, Kind::Providers, &[&p.organization], None)
             .await?;
         tx.commit().await?;
         Ok(())
@@ -709,7 +771,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Ok(false);
         }
-        self.bump(&mut tx, Kind::Providers, &[&p.organization])
+        self.bump(&mut tx, Kind::Providers, &[&p.organization], None)
             .await?;
         tx.commit().await?;
         Ok(true)
@@ -745,7 +807,9 @@ impl Store {
         if done.rows_affected() == 0 {
             return Ok(None);
         }
-        let revision = self.bump(&mut tx, kind, &[organization]).await?;
+        let row = [(organization, id)];
+        let rows = (kind == Kind::Acls).then_some(&row[..]);
+        let revision = self.bump(&mut tx, kind, &[organization], rows).await?;
         tx.commit().await?;
         Ok(Some(revision))
     }
@@ -873,7 +937,13 @@ impl Store {
         let revision = if created.is_empty() {
             None
         } else {
-            Some(self.bump(&mut tx, Kind::Acls, &created).await?)
+            let ids: Vec<(&str, &str)> = rows
+                .iter()
+                .filter(|(_, created)| *created)
+                .map(|(a, _)| (a.organization.as_str(), a.id.as_str()))
+                .collect();
+            let logged = (ids.len() <= LOGGED_ROWS).then_some(&ids[..]);
+            Some(self.bump(&mut tx, Kind::Acls, &created, logged).await?)
         };
         tx.commit().await?;
         Ok(CreatedAcls { rows, revision })
@@ -1045,6 +1115,7 @@ async fn bump(
     writer: &str,
     kind: Kind,
     organizations: &[&str],
+    rows: Option<&[(&str, &str)]>,
 ) -> Result<Written, StoreError> {
     let (mut all, mut of_kind) = (None, None);
     for row in sqlx::query(
@@ -1066,18 +1137,34 @@ async fn bump(
     };
     let mut logged = std::collections::BTreeSet::new();
     for org in organizations.iter().filter(|o| logged.insert(**o)) {
-        sqlx::query("INSERT INTO store_changes (revision, kind, organization) VALUES ($1, $2, $3)")
-            .bind(all)
-            .bind(kind.revision_id())
-            .bind(*org)
-            .execute(&mut **tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO store_changes (revision, kind, organization, rows_logged) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(all)
+        .bind(kind.revision_id())
+        .bind(*org)
+        .bind(i64::from(rows.is_some()))
+        .execute(&mut **tx)
+        .await?;
+    }
+    for (org, id) in rows.unwrap_or_default() {
+        sqlx::query(
+            "INSERT INTO store_changed_rows (revision, organization, id) VALUES ($1, $2, $3)",
+        )
+        .bind(all)
+        .bind(*org)
+        .bind(*id)
+        .execute(&mut **tx)
+        .await?;
     }
     if all % 100 == 0 {
-        sqlx::query("DELETE FROM store_changes WHERE revision <= $1")
-            .bind(all - CHANGE_LOG_REVISIONS)
-            .execute(&mut **tx)
-            .await?;
+        for table in ["store_changes", "store_changed_rows"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE revision <= $1"))
+                .bind(all - CHANGE_LOG_REVISIONS)
+                .execute(&mut **tx)
+                .await?;
+        }
     }
     if backend == Backend::Postgres {
         sqlx::query("SELECT pg_notify($1, $2)")

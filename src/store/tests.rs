@@ -161,6 +161,7 @@ async fn a_store_of_the_first_schema_is_migrated_keeping_its_content() {
         "DROP INDEX acl_bindings_by_principal",
         "DROP INDEX acl_bindings_by_resource_name",
         "DROP TABLE store_changes",
+        "DROP TABLE store_changed_rows",
         "DELETE FROM store_revision WHERE id > 1",
         "DELETE FROM _sqlx_migrations WHERE version > 1",
     ] {
@@ -216,6 +217,7 @@ async fn identical_bindings_of_an_older_store_collapse_into_the_oldest() {
         "DROP INDEX acl_bindings_by_principal",
         "DROP INDEX acl_bindings_by_resource_name",
         "DROP TABLE store_changes",
+        "DROP TABLE store_changed_rows",
         "DELETE FROM _sqlx_migrations WHERE version > 3",
     ] {
         sqlx::query(sql).execute(&store.pool).await.expect(sql);
@@ -337,10 +339,40 @@ async fn the_change_log_names_the_organizations_each_write_changed() {
         Some(Changed {
             providers: set(&["acme"]),
             acls: set(&["acme", "beta"]),
+            acl_rows: [("acme", &["x"]), ("beta", &["y"])]
+                .into_iter()
+                .map(|(org, ids)| (org.to_string(), set(ids)))
+                .collect(),
         })
     );
     let last = store.changed_since(r1 - 1, r1).await.expect("read");
     assert_eq!(last.map(|c| c.acls), Some(set(&["beta"])));
+    // The bindings of logged ids that are stored: x; y is gone.
+    let found = store.acls_by_id(&["x", "y"]).await.expect("read");
+    assert_eq!(
+        found.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(),
+        ["x"]
+    );
+    // A write of more bindings than are logged: its organization is read back whole.
+    let many: Vec<StoredAcl> = (0..=LOGGED_ROWS)
+        .map(|i| StoredAcl {
+            resource_name: format!("many-{i}"),
+            ..binding(&format!("m{i}"), 3)
+        })
+        .collect();
+    store.create_acls(&many).await.expect("created");
+    let r2 = store.revision().await.expect("revision");
+    let changed = store
+        .changed_since(r1 - 1, r2)
+        .await
+        .expect("read")
+        .expect("held");
+    assert_eq!(changed.acls, set(&["acme", "beta"]));
+    assert_eq!(
+        changed.acl_rows.keys().collect::<Vec<_>>(),
+        ["beta"],
+        "acme's ids are not all logged"
+    );
     assert_eq!(
         store.changed_since(r1, r1).await.expect("read"),
         Some(Changed::default()),
