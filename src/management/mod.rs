@@ -185,9 +185,10 @@ impl Api {
 
     /// Applies the store's current content to the data plane if it changed since the last
     /// time (or always, the first time). Only the kinds of content whose revision moved are
-    /// read again and rebuilt: the providers alone keep the compiled bindings; bindings rebuild
-    /// only the organizations that this proxy changed or that the store's change log names
-    /// (everything when the log does not reach back to the last apply).
+    /// read again: the providers alone keep the compiled bindings; for bindings, this proxy's
+    /// own change and the bindings the store's change log names are made as changes, the
+    /// organizations the log names without their bindings are rebuilt, and everything is
+    /// rebuilt when the log does not reach back to the last apply.
     pub async fn sync(&self) -> Result<bool, crate::store::StoreError> {
         self.sync_at(None).await
     }
@@ -394,8 +395,8 @@ struct Pending {
 enum OrgChange {
     /// Replaces them with the ones read from the store.
     Rebuild,
-    /// Removes these and adds those: this proxy's own change, the only one since they were
-    /// read.
+    /// Removes these and adds those: this proxy's own write, the only one since they were
+    /// read, or the bindings the change log named, read back.
     Change {
         added: Vec<AclBinding>,
         removed: Vec<AclBinding>,
@@ -433,9 +434,9 @@ impl Pending {
         }
     }
 
-    /// This proxy removed `removed` from an organization's bindings and added `added`. A
-    /// second change before the next apply rebuilds the organization instead: the order of
-    /// the two would be lost in one combined change.
+    /// `removed` went from an organization's bindings and `added` came. A second change
+    /// before the next apply rebuilds the organization instead: the order of the two would be
+    /// lost in one combined change.
     fn change(&mut self, organization: &str, added: Vec<AclBinding>, removed: Vec<AclBinding>) {
         if self.all_acls {
             return;
