@@ -18,10 +18,7 @@ use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_ma
 use kafka_oidc_proxy::authz::{
     AclBinding, AclIndex, Host, Operation, PatternType, Permission, ResourceType, Subject,
 };
-use kafka_oidc_proxy::config::Config;
-use kafka_oidc_proxy::snapshot::{Publish, Published, Stored};
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
+use kafka_oidc_proxy::snapshot::{Publish, Stored};
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -81,21 +78,9 @@ fn decisions(c: &mut Criterion) {
 }
 
 fn apply(c: &mut Criterion) {
-    let config = Config::parse(
-        "[upstream]\nbootstrap_servers = [\"127.0.0.1:9\"]\n\
-         [[listeners]]\nname = \"l\"\nbind_address = \"127.0.0.1\"\nadvertised_host = \"h\"\n\
-         bootstrap_port = 0\nbroker_port_base = 0\nauthentication = \"none\"\n",
-    )
-    .expect("config");
-    let http = kafka_oidc_proxy::identity::http_client().expect("http client");
     let mut group = c.benchmark_group("apply");
     for (orgs, per_org) in [(1_000, 100), (1, 10_000)] {
-        let published = Published::new(
-            &config,
-            http.clone(),
-            TaskTracker::new(),
-            CancellationToken::new(),
-        );
+        let published = common::acls::published();
         let all: Vec<AclBinding> = (0..orgs)
             .flat_map(|o| common::acls::shaped(&format!("org-{o}"), per_org))
             .collect();

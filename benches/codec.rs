@@ -11,7 +11,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use kafka_oidc_proxy::kafka::codec::FrameReader;
 use kafka_oidc_proxy::kafka::header::parse_request_header;
-use kafka_oidc_proxy::kafka::{decode_response, encode_response, produce_acks};
+use kafka_oidc_proxy::kafka::{decode_response, produce_acks};
 use kafka_oidc_proxy::metrics::METRICS;
 use kafka_protocol::messages::{ApiKey, MetadataRequest};
 
@@ -110,33 +110,16 @@ fn bench(c: &mut Criterion) {
     for topics in [1usize, 100, 10_000] {
         let body = common::metadata::response(3, topics);
         g.bench_function(format!("3 brokers, {topics} topics"), |b| {
-            b.iter(|| {
-                let mut r = decode_response::<MetadataRequest>(12, &body).expect("decodes");
-                for broker in &mut r.brokers {
-                    broker.host = "127.0.0.1".into();
-                    broker.port = 9100 + broker.node_id.0;
-                }
-                encode_response(ApiKey::Metadata, 12, 1, &r).expect("encodes")
-            })
+            b.iter(|| common::metadata::rewrite(&body))
         });
     }
     g.finish();
 
     // A listing (all topics) by a caller who may describe half of them.
-    let listing = kafka_oidc_proxy::kafka::encode_request(
-        ApiKey::Metadata,
-        12,
-        1,
-        "bench",
-        &MetadataRequest::default().with_topics(None),
-    )
-    .expect("encodes");
+    let listing = common::metadata::listing();
     let mut g = c.benchmark_group("metadata filter");
     for topics in [100usize, 10_000] {
-        let body = common::metadata::response_named(3, topics, |t| {
-            let allowed = if t % 2 == 0 { "a" } else { "b" };
-            format!("{allowed}-topic-{t}")
-        });
+        let body = common::metadata::half_allowed(topics);
         let filtered = kafka_oidc_proxy::proxy::fuzzing::request(&listing, &body)
             .expect("the listing's response is filtered");
         let seen = decode_response::<MetadataRequest>(12, &filtered).expect("decodes");

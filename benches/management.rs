@@ -724,14 +724,9 @@ struct Client {
 
 impl Client {
     fn new(addr: SocketAddr) -> Self {
-        Self::of(addr, ORG)
-    }
-
-    /// The client of organization `org`'s part of the API.
-    fn of(addr: SocketAddr, org: &str) -> Self {
         Self {
             http: http_client().expect("HTTP client"),
-            base: format!("http://{addr}/organizations/{org}"),
+            base: format!("http://{addr}/organizations/{ORG}"),
         }
     }
 

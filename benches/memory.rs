@@ -15,13 +15,8 @@
 use std::alloc::System;
 
 use kafka_oidc_proxy::authz::AclBinding;
-use kafka_oidc_proxy::config::Config;
-use kafka_oidc_proxy::kafka::{decode_response, encode_response};
-use kafka_oidc_proxy::snapshot::{Publish, Published, Stored};
-use kafka_protocol::messages::{ApiKey, MetadataRequest};
+use kafka_oidc_proxy::snapshot::{Publish, Stored};
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -31,24 +26,12 @@ mod common;
 static ALLOCATOR: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 fn main() {
-    let config = Config::parse(
-        "[upstream]\nbootstrap_servers = [\"127.0.0.1:9\"]\n\
-         [[listeners]]\nname = \"l\"\nbind_address = \"127.0.0.1\"\nadvertised_host = \"h\"\n\
-         bootstrap_port = 0\nbroker_port_base = 0\nauthentication = \"none\"\n",
-    )
-    .expect("config");
-    let http = kafka_oidc_proxy::identity::http_client().expect("http client");
     println!(
         "{:<28} {:>10} {:>18}",
         "stored bindings", "MiB", "bytes per binding"
     );
     for (orgs, per_org) in [(1_000, 100), (1, 10_000), (1, 100_000)] {
-        let published = Published::new(
-            &config,
-            http.clone(),
-            TaskTracker::new(),
-            CancellationToken::new(),
-        );
+        let published = common::acls::published();
         let region = Region::new(ALLOCATOR);
         let all: Vec<AclBinding> = (0..orgs)
             .flat_map(|o| common::acls::shaped(&format!("org-{o}"), per_org))
@@ -70,32 +53,15 @@ fn main() {
         );
     }
 
-    let topics = 10_000;
-    let body = common::metadata::response_named(3, topics, |t| {
-        let allowed = if t % 2 == 0 { "a" } else { "b" };
-        format!("{allowed}-topic-{t}")
-    });
-    let listing = kafka_oidc_proxy::kafka::encode_request(
-        ApiKey::Metadata,
-        12,
-        1,
-        "bench",
-        &MetadataRequest::default().with_topics(None),
-    )
-    .expect("encodes");
+    let body = common::metadata::half_allowed(10_000);
+    let listing = common::metadata::listing();
     println!(
         "\n{:<52} {:>16} {:>16}",
         "Metadata response, 10,000 topics x 6 partitions", "allocated MiB", "answer MiB"
     );
     let mib = |bytes: usize| bytes as f64 / f64::from(1 << 20);
     let region = Region::new(ALLOCATOR);
-    let mut r = decode_response::<MetadataRequest>(12, &body).expect("decodes");
-    for broker in &mut r.brokers {
-        broker.host = "127.0.0.1".into();
-        broker.port = 9100 + broker.node_id.0;
-    }
-    let rewritten = encode_response(ApiKey::Metadata, 12, 1, &r).expect("encodes");
-    drop(r);
+    let rewritten = common::metadata::rewrite(&body);
     let allocated = region.change().bytes_allocated;
     println!(
         "{:<52} {:>16.1} {:>16.1}",

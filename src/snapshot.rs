@@ -275,13 +275,7 @@ impl Publish for Published {
             sources.stored_acls.insert(organization.to_owned(), acls);
         }
         let org = sources.organization(organization);
-        let current = self.load();
-        let next = Snapshot {
-            providers: current.providers.clone(),
-            acls: Arc::new(current.acls.with_organization(organization, org)),
-            file_acls: current.file_acls.clone(),
-        };
-        self.current.store(Arc::new(next));
+        self.publish_organization(organization, org);
     }
 
     fn change_stored_acls(
@@ -308,17 +302,11 @@ impl Publish for Published {
         if stored.is_empty() {
             sources.stored_acls.remove(organization);
         }
-        let current = self.load();
-        let org = match current.acls.organization(organization) {
+        let org = match self.load().acls.organization(organization) {
             Some(org) => org.changed(&added, &removed),
             None => sources.organization(organization),
         };
-        let next = Snapshot {
-            providers: current.providers.clone(),
-            acls: Arc::new(current.acls.with_organization(organization, org)),
-            file_acls: current.file_acls.clone(),
-        };
-        self.current.store(Arc::new(next));
+        self.publish_organization(organization, org);
     }
 
     fn current(&self) -> Arc<Snapshot> {
@@ -340,6 +328,18 @@ struct ProvidersChange {
 }
 
 impl Published {
+    /// Publishes the current snapshot with `organization`'s compiled part replaced by `org`.
+    /// Called with the sources' lock held.
+    fn publish_organization(&self, organization: &str, org: OrgIndex) {
+        let current = self.load();
+        let next = Snapshot {
+            providers: current.providers.clone(),
+            acls: Arc::new(current.acls.with_organization(organization, org)),
+            file_acls: current.file_acls.clone(),
+        };
+        self.current.store(Arc::new(next));
+    }
+
     /// A provider registered as before keeps its key cache. A new one's tokens authenticate
     /// on the next connection; a removed one's tokens are refused on new connections at once,
     /// and the sessions it authenticated end at their next re-authentication or after

@@ -141,30 +141,31 @@ impl Api {
                 && *read + 1 == written.of_kind
             {
                 let by_org = Arc::make_mut(by_org);
-                let acls = by_org.entry(organization.to_owned()).or_default();
-                let (mut added, mut removed) = (Vec::new(), Vec::new());
                 match change {
                     AclChange::Added(new) => {
-                        for (id, b) in new {
-                            // Already read (and applied) if a poll read the bindings just
-                            // after the commit.
-                            if !acls.iter().any(|(other, _)| *other == id) {
-                                added.push(b.clone());
-                                acls.push((id, b));
-                            }
-                        }
+                        // Already read if a poll read the bindings just after the commit: then
+                        // taken out and put in again, which leaves them as they are.
+                        let ids: std::collections::HashSet<String> =
+                            new.iter().map(|(id, _)| id.clone()).collect();
+                        change_organization(
+                            by_org,
+                            pending,
+                            organization,
+                            |id| ids.contains(id),
+                            new,
+                        );
                     }
-                    AclChange::Removed(id) => {
-                        if let Some(at) = acls.iter().position(|(other, _)| *other == id) {
-                            removed.push(acls.remove(at).1);
-                        }
+                    AclChange::Removed(gone) => {
+                        change_organization(
+                            by_org,
+                            pending,
+                            organization,
+                            |id| id == gone,
+                            Vec::new(),
+                        );
                     }
-                }
-                if acls.is_empty() {
-                    by_org.remove(organization);
                 }
                 *read = written.of_kind;
-                pending.change(organization, added, removed);
                 // Nothing else was written since the last apply: the store's revisions are
                 // known without asking it.
                 if *all == Some(written.all - 1)
@@ -238,24 +239,8 @@ impl Api {
                             // there now, the others are gone.
                             let list: Vec<&str> = ids.iter().map(String::as_str).collect();
                             let now = self.store.acls_by_id(&list).await?;
-                            let held = by_org.entry(org.clone()).or_default();
-                            let mut removed = Vec::new();
-                            held.retain(|(id, b)| {
-                                let gone = ids.contains(id);
-                                if gone {
-                                    removed.push(b.clone());
-                                }
-                                !gone
-                            });
-                            let mut added = Vec::new();
-                            for (id, b) in now.into_iter().filter_map(identified) {
-                                added.push(b.clone());
-                                held.push((id, b));
-                            }
-                            if held.is_empty() {
-                                by_org.remove(org);
-                            }
-                            pending.change(org, added, removed);
+                            let now = now.into_iter().filter_map(identified).collect();
+                            change_organization(by_org, pending, org, |id| ids.contains(id), now);
                             continue;
                         }
                         let bindings: Vec<IdentifiedBinding> = self
@@ -450,6 +435,32 @@ impl Pending {
             }
         }
     }
+}
+
+/// Takes the bindings whose id `gone` names out of an organization's list and puts `came` in
+/// after the others; `pending` records both as one change to the organization.
+fn change_organization(
+    by_org: &mut AclsByOrganization,
+    pending: &mut Pending,
+    organization: &str,
+    gone: impl Fn(&str) -> bool,
+    came: Vec<IdentifiedBinding>,
+) {
+    let held = by_org.entry(organization.to_owned()).or_default();
+    let mut removed = Vec::new();
+    held.retain(|(id, b)| {
+        let out = gone(id);
+        if out {
+            removed.push(b.clone());
+        }
+        !out
+    });
+    let added = came.iter().map(|(_, b)| b.clone()).collect();
+    held.extend(came);
+    if held.is_empty() {
+        by_org.remove(organization);
+    }
+    pending.change(organization, added, removed);
 }
 
 /// A stored binding's id and the binding.

@@ -576,9 +576,7 @@ impl Store {
                 .map(|i| format!("${i}"))
                 .collect::<Vec<_>>()
                 .join(", ");
-            let sql = format!(
-                "SELECT {ACL_COLUMNS} FROM acl_bindings WHERE id IN ({list}) ORDER BY created_at, id"
-            );
+            let sql = format!("SELECT {ACL_COLUMNS} FROM acl_bindings WHERE id IN ({list})");
             let mut query = sqlx::query(&sql);
             for id in chunk {
                 query = query.bind(*id);

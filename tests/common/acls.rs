@@ -1,6 +1,23 @@
 //! ACL bindings in the shapes the benches measure.
 
 use kafka_oidc_proxy::authz::{AclBinding, Host, Operation, PatternType, Permission, ResourceType};
+use kafka_oidc_proxy::config::Config;
+use kafka_oidc_proxy::snapshot::Published;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// The published state of a proxy whose configuration has no provider and no binding, for
+/// stored bindings to be applied to.
+pub fn published() -> Published {
+    let config = Config::parse(
+        "[upstream]\nbootstrap_servers = [\"127.0.0.1:9\"]\n\
+         [[listeners]]\nname = \"l\"\nbind_address = \"127.0.0.1\"\nadvertised_host = \"h\"\n\
+         bootstrap_port = 0\nbroker_port_base = 0\nauthentication = \"none\"\n",
+    )
+    .expect("config");
+    let http = kafka_oidc_proxy::identity::http_client().expect("http client");
+    Published::new(&config, http, TaskTracker::new(), CancellationToken::new())
+}
 
 /// `n` bindings of `org` in the shapes platform teams write: literal topics per team, team
 /// prefixes, consumer-group prefixes, a few DENYs and wildcards.

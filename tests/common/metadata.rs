@@ -1,11 +1,38 @@
 //! Metadata responses in the shapes the benches measure.
 
 use bytes::{Bytes, BytesMut};
+use kafka_oidc_proxy::kafka::{decode_response, encode_request, encode_response};
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
-use kafka_protocol::messages::{BrokerId, MetadataResponse, TopicName};
+use kafka_protocol::messages::{ApiKey, BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::Encodable;
+
+/// A Metadata v12 request frame for every topic (a listing).
+pub fn listing() -> Bytes {
+    let request = MetadataRequest::default().with_topics(None);
+    encode_request(ApiKey::Metadata, 12, 1, "bench", &request).expect("encodes")
+}
+
+/// A Metadata v12 response of `topics` topics, half of them (the even ones) named with the
+/// `a` that `proxy::fuzzing::request`'s caller may describe, the others with `b`.
+pub fn half_allowed(topics: usize) -> Bytes {
+    response_named(3, topics, |t| {
+        let allowed = if t % 2 == 0 { "a" } else { "b" };
+        format!("{allowed}-topic-{t}")
+    })
+}
+
+/// The address rewrite the proxy makes to a Metadata v12 response body: decoded, each
+/// broker's address changed, encoded again.
+pub fn rewrite(body: &Bytes) -> Bytes {
+    let mut r = decode_response::<MetadataRequest>(12, body).expect("decodes");
+    for broker in &mut r.brokers {
+        broker.host = "127.0.0.1".into();
+        broker.port = 9100 + broker.node_id.0;
+    }
+    encode_response(ApiKey::Metadata, 12, 1, &r).expect("encodes")
+}
 
 /// A Metadata v12 response body: `brokers` brokers, `topics` topics named `topic-N`, each with
 /// 6 partitions.
