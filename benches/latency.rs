@@ -155,11 +155,14 @@ impl Path {
             if let Some(p) = leader.filter(|p| p.leader_id.0 >= 0)
                 && let Some(b) = m.brokers.iter().find(|b| b.node_id == p.leader_id)
             {
-                return self.connect(&format!("{}:{}", b.host, b.port)).await;
+                let mut leader = self.connect(&format!("{}:{}", b.host, b.port)).await;
+                if accepts(&mut leader, topic).await {
+                    return leader;
+                }
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        panic!("{topic} has no leader");
+        panic!("{topic} has no leader that takes records");
     }
 
     async fn connect(&self, addr: &str) -> Raw {
@@ -171,6 +174,18 @@ impl Path {
                 c
             }
         }
+    }
+}
+
+/// Whether the broker takes a record for the topic's partition with acks=all. A leader named in
+/// a fresh topic's metadata may not have the partition yet: UNKNOWN_TOPIC_OR_PARTITION,
+/// NOT_LEADER_OR_FOLLOWER or NOT_ENOUGH_REPLICAS until it and its followers catch up.
+async fn accepts(c: &mut Raw, topic: &str) -> bool {
+    let r = c.request(PRODUCE_VERSION, &produce(topic, -1, 0)).await;
+    match r.responses[0].partition_responses[0].error_code {
+        0 => true,
+        3 | 5 | 6 | 19 | 20 => false,
+        code => panic!("produce to {topic}: error {code}"),
     }
 }
 
