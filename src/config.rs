@@ -4,13 +4,17 @@
 //! then [`Config::validate`], which reports every remaining problem at once, each naming its
 //! field.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
 
+mod clusters;
 mod refs;
+
+pub use clusters::{DEFAULT_UPSTREAM, Endpoint, VirtualCluster};
 
 pub use crate::field_errors::FieldErrors;
 pub use crate::identity::PlainHttp;
@@ -21,10 +25,18 @@ pub use crate::secret::Secret;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// The Kafka cluster behind the proxy.
-    pub upstream: Upstream,
+    /// The Kafka cluster behind the proxy: the upstream cluster named `default`.
+    pub upstream: Option<Upstream>,
+    /// Further upstream clusters, by name (`[upstreams.<name>]`).
+    #[serde(default)]
+    pub upstreams: BTreeMap<String, Upstream>,
     /// Where clients connect.
     pub listeners: Vec<Listener>,
+    /// Virtual clusters: each belongs to one organization, runs on one upstream cluster and
+    /// has ports of its own on one of the listeners. Only its organization's tokens
+    /// authenticate there.
+    #[serde(default)]
+    pub clusters: Vec<VirtualCluster>,
     /// Resource limits.
     #[serde(default)]
     pub limits: Limits,
@@ -350,20 +362,26 @@ pub enum Authentication {
     Oauthbearer,
 }
 
-/// One client-facing listener: a bootstrap port plus one port per upstream broker.
+/// One client-facing listener: an address, its authentication and its TLS. With ports, it
+/// serves a whole upstream cluster to every organization's tokens (a bootstrap port plus one
+/// port per upstream broker); virtual clusters use it with ports of their own.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Listener {
-    /// A name for logs.
+    /// A name for logs, and for virtual clusters to name it.
     pub name: String,
     /// Local address to bind.
     pub bind_address: IpAddr,
     /// Host name or address clients are told to connect to.
     pub advertised_host: String,
-    /// The bootstrap port clients start from (0: any free port, for tests).
-    pub bootstrap_port: u16,
+    /// The bootstrap port clients start from (0: any free port, for tests). Absent: the
+    /// listener serves only the virtual clusters that name it.
+    pub bootstrap_port: Option<u16>,
     /// Broker node N is served on `broker_port_base + N` (0: any free port, for tests).
-    pub broker_port_base: u16,
+    /// Required with `bootstrap_port`.
+    pub broker_port_base: Option<u16>,
+    /// The upstream cluster its own ports serve (default: `default`, the `[upstream]`).
+    pub upstream: Option<String>,
     /// Client authentication; required so that running without it is a visible choice.
     pub authentication: Authentication,
     /// TLS for clients; absent means plaintext.
@@ -492,7 +510,7 @@ impl Config {
     /// Checks everything serde cannot, reporting all problems at once.
     pub fn validate(&self) -> Result<(), FieldErrors> {
         let mut errors = FieldErrors::default();
-        self.upstream.validate(&mut errors);
+        self.validate_upstreams(&mut errors);
         if self.listeners.is_empty() {
             errors.push("listeners", "at least one listener is required");
         }
@@ -505,41 +523,19 @@ impl Config {
                         format!("duplicate listener name {:?}", l.name),
                     );
                 }
-                if l.bootstrap_port != 0
-                    && l.bootstrap_port == other.bootstrap_port
-                    && l.bind_address == other.bind_address
-                {
-                    errors.push(
-                        format!("listeners[{j}].bootstrap_port"),
-                        format!(
-                            "port {} is already used by listeners[{i}]",
-                            l.bootstrap_port
-                        ),
-                    );
-                }
-                if l.broker_port_base != 0
-                    && l.broker_port_base == other.broker_port_base
-                    && l.bind_address == other.bind_address
-                {
-                    errors.push(
-                        format!("listeners[{j}].broker_port_base"),
-                        format!(
-                            "port base {} is already used by listeners[{i}]",
-                            l.broker_port_base
-                        ),
-                    );
-                }
             }
         }
+        self.validate_clusters(&mut errors);
         self.limits.validate(&mut errors);
         self.identity.validate(&mut errors);
-        let token_url = self
-            .upstream
-            .sasl
-            .as_ref()
-            .and_then(|s| s.token_endpoint_uri.as_ref());
-        if let Some(Err(e)) = token_url.map(|u| check_url(u, &self.identity.plain_http())) {
-            errors.push("upstream.sasl.token_endpoint_uri", e);
+        for (at, upstream) in self.upstream_fields() {
+            let token_url = upstream
+                .sasl
+                .as_ref()
+                .and_then(|s| s.token_endpoint_uri.as_ref());
+            if let Some(Err(e)) = token_url.map(|u| check_url(u, &self.identity.plain_http())) {
+                errors.push(format!("{at}.sasl.token_endpoint_uri"), e);
+            }
         }
         let needs_providers = self
             .listeners
@@ -597,40 +593,45 @@ pub fn is_host_port(s: &str) -> bool {
 }
 
 impl Upstream {
-    fn validate(&self, errors: &mut FieldErrors) {
+    fn validate(&self, at: &str, errors: &mut FieldErrors) {
         if self.bootstrap_servers.is_empty() {
             errors.push(
-                "upstream.bootstrap_servers",
+                format!("{at}.bootstrap_servers"),
                 "at least one broker address is required",
             );
         }
         for (i, s) in self.bootstrap_servers.iter().enumerate() {
             if !is_host_port(s) {
                 errors.push(
-                    format!("upstream.bootstrap_servers[{i}]"),
+                    format!("{at}.bootstrap_servers[{i}]"),
                     format!("{s:?} is not host:port"),
                 );
             }
         }
         if self.connect_timeout_ms == 0 {
-            errors.push("upstream.connect_timeout_ms", "must be greater than 0");
+            errors.push(format!("{at}.connect_timeout_ms"), "must be greater than 0");
         }
         if self.metadata_refresh_secs == 0 {
-            errors.push("upstream.metadata_refresh_secs", "must be greater than 0");
+            errors.push(
+                format!("{at}.metadata_refresh_secs"),
+                "must be greater than 0",
+            );
         }
         if let Some(tls) = &self.tls {
-            check_file("upstream.tls.ca_file", &tls.ca_file, errors);
+            check_file(&format!("{at}.tls.ca_file"), &tls.ca_file, errors);
             match (&tls.cert_file, &tls.key_file) {
                 (Some(c), Some(k)) => {
-                    check_file("upstream.tls.cert_file", c, errors);
-                    check_file("upstream.tls.key_file", k, errors);
+                    check_file(&format!("{at}.tls.cert_file"), c, errors);
+                    check_file(&format!("{at}.tls.key_file"), k, errors);
                 }
-                (Some(_), None) => {
-                    errors.push("upstream.tls.key_file", "required when cert_file is set")
-                }
-                (None, Some(_)) => {
-                    errors.push("upstream.tls.cert_file", "required when key_file is set")
-                }
+                (Some(_), None) => errors.push(
+                    format!("{at}.tls.key_file"),
+                    "required when cert_file is set",
+                ),
+                (None, Some(_)) => errors.push(
+                    format!("{at}.tls.cert_file"),
+                    "required when key_file is set",
+                ),
                 (None, None) => {}
             }
         }
@@ -667,19 +668,19 @@ impl Upstream {
             for (field, is_set, expected) in fields {
                 if expected && !is_set {
                     errors.push(
-                        format!("upstream.sasl.{field}"),
+                        format!("{at}.sasl.{field}"),
                         format!("required with mechanism {}", sasl.mechanism.name()),
                     );
                 } else if !expected && is_set {
                     errors.push(
-                        format!("upstream.sasl.{field}"),
+                        format!("{at}.sasl.{field}"),
                         format!("not used with mechanism {}", sasl.mechanism.name()),
                     );
                 }
             }
             if sasl.scope.is_some() && !oauth {
                 errors.push(
-                    "upstream.sasl.scope",
+                    format!("{at}.sasl.scope"),
                     format!("not used with mechanism {}", sasl.mechanism.name()),
                 );
             }
@@ -701,11 +702,20 @@ impl Listener {
                 ),
             );
         }
-        if self.broker_port_base != 0 && self.bootstrap_port != 0 {
-            let (base, port) = (self.broker_port_base, self.bootstrap_port);
-            if port >= base && port - base < 1024 {
-                errors.push(format!("{at}.bootstrap_port"), format!("port {port} would be the port of broker node {}, since broker_port_base is {base}", port - base));
-            }
+        match (self.bootstrap_port, self.broker_port_base) {
+            (Some(_), None) => errors.push(
+                format!("{at}.broker_port_base"),
+                "required with bootstrap_port",
+            ),
+            (None, Some(_)) => errors.push(
+                format!("{at}.bootstrap_port"),
+                "required with broker_port_base",
+            ),
+            (None, None) if self.upstream.is_some() => errors.push(
+                format!("{at}.upstream"),
+                "not used without bootstrap_port (a virtual cluster names its own upstream)",
+            ),
+            _ => {}
         }
         if let Some(tls) = &self.tls {
             check_file(&format!("{at}.tls.cert_file"), &tls.cert_file, errors);

@@ -37,6 +37,11 @@
 #   No authorizer. Data, server.properties, server.log (stdout+stderr) and kafka.pid
 #   live in $KOP_WORK/kafka/node-N. Heap -Xmx512m -Xms256m per node.
 #
+# KOP_KAFKA_INSTANCE=dedicated: a second, independent one-node cluster (node id 1, replication
+#   factor 1) with every port above shifted by 500 (PLAINTEXT 19591, CONTROLLER 19691, SSL 19791,
+#   SASL_PLAINTEXT 19891), its data in $KOP_WORK/kafka-dedicated, the same jars and TLS files;
+#   `env` prints KOP_KAFKA_DEDICATED_BOOTSTRAP. The tests use it as a second upstream cluster.
+#
 # TLS files ($KOP_WORK/tls): ca.pem ca.key (test CA), broker.p12 (broker keystore),
 #   truststore.p12 (CA, for Java clients), proxy.pem proxy.key (server cert + PKCS#8 key for
 #   127.0.0.1/localhost, for the proxy's client-facing TLS). Store password: kop-test-pass.
@@ -60,9 +65,21 @@ KOP_LOG_TAG=kafka
 
 KAFKA_VERSION=4.4.0
 HOST=127.0.0.1
-NODES=(1 2 3)
-KAFKA_DIR=$KOP_WORK/kafka
-LIB_DIR=$KAFKA_DIR/lib
+INSTANCE=${KOP_KAFKA_INSTANCE:-main}
+case $INSTANCE in
+  main)
+    NODES=(1 2 3) PORT_SHIFT=0 REPLICATION=3 MIN_ISR=2
+    KAFKA_DIR=$KOP_WORK/kafka
+    ;;
+  dedicated)
+    NODES=(1) PORT_SHIFT=500 REPLICATION=1 MIN_ISR=1
+    KAFKA_DIR=$KOP_WORK/kafka-dedicated
+    # shellcheck disable=SC2034  # read by kop_log
+    KOP_LOG_TAG=kafka-dedicated
+    ;;
+  *) kop_die "KOP_KAFKA_INSTANCE must be main or dedicated (got '$INSTANCE')" ;;
+esac
+LIB_DIR=$KOP_WORK/kafka/lib
 CLIENTS_DIR=$KAFKA_DIR/clients
 TLS_DIR=$KOP_WORK/tls
 TLS_PASS=kop-test-pass
@@ -72,11 +89,11 @@ OAUTH_CONF=$KAFKA_DIR/oauth.properties
 START_TIMEOUT=${KOP_KAFKA_START_TIMEOUT:-180}
 STOP_TIMEOUT=${KOP_KAFKA_STOP_TIMEOUT:-30}
 
-plain_port()      { echo $((19090 + $1)); }
-controller_port() { echo $((19190 + $1)); }
-ssl_port()        { echo $((19290 + $1)); }
-sasl_port()       { echo $((19390 + $1)); }
-oauth_port()      { echo $((19490 + $1)); }
+plain_port()      { echo $((19090 + PORT_SHIFT + $1)); }
+controller_port() { echo $((19190 + PORT_SHIFT + $1)); }
+ssl_port()        { echo $((19290 + PORT_SHIFT + $1)); }
+sasl_port()       { echo $((19390 + PORT_SHIFT + $1)); }
+oauth_port()      { echo $((19490 + PORT_SHIFT + $1)); }
 node_dir()        { echo "$KAFKA_DIR/node-$1"; }
 
 # bootstrap PORT_FN: "127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3"
@@ -87,7 +104,9 @@ bootstrap() {
 }
 
 check_node_arg() {
-  [[ ${1:-} =~ ^[123]$ ]] || kop_die "node id must be 1, 2 or 3 (got '${1:-}')"
+  local n
+  for n in "${NODES[@]}"; do [[ ${1:-} == "$n" ]] && return 0; done
+  kop_die "node id must be one of ${NODES[*]} (got '${1:-}')"
 }
 
 # Serialise fetch/start/stop between concurrent callers (e.g. parallel test binaries).
@@ -340,13 +359,13 @@ listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.com
 listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 
 # Durability settings that make multi-broker behaviour testable.
-offsets.topic.replication.factor=3
+offsets.topic.replication.factor=$REPLICATION
 offsets.topic.num.partitions=12
-transaction.state.log.replication.factor=3
-transaction.state.log.min.isr=2
+transaction.state.log.replication.factor=$REPLICATION
+transaction.state.log.min.isr=$MIN_ISR
 transaction.state.log.num.partitions=12
-default.replication.factor=3
-min.insync.replicas=2
+default.replication.factor=$REPLICATION
+min.insync.replicas=$MIN_ISR
 num.partitions=6
 auto.create.topics.enable=true
 group.initial.rebalance.delay.ms=0
@@ -506,9 +525,9 @@ launch_node() {
 stop_nodes() {
   local n pid pids=() deadline grace=$STOP_TIMEOUT running=0
   for n in "${NODES[@]}"; do node_pid "$n" >/dev/null && running=$((running + 1)); done
-  # A lone node cannot finish a controlled shutdown (no controller quorum: it waits
-  # forever), so do not make the caller wait long for it.
-  if ((running == 1 && grace > 5)); then grace=5; fi
+  # A lone node of a three-node quorum cannot finish a controlled shutdown (no controller
+  # quorum: it waits forever), so do not make the caller wait long for it.
+  if ((running == 1 && ${#NODES[@]} > 1 && grace > 5)); then grace=5; fi
   for n in "$@"; do
     if pid=$(node_pid "$n"); then
       kill -TERM "$pid" 2>/dev/null || true
@@ -737,6 +756,10 @@ cmd_tool() {
 }
 
 cmd_env() {
+  if [[ $INSTANCE == dedicated ]]; then
+    printf 'export KOP_KAFKA_DEDICATED_BOOTSTRAP=%s\n' "$(bootstrap plain_port)"
+    return 0
+  fi
   local kv oauth_env=()
   if oauth_enabled; then
     oauth_env=("KOP_KAFKA_OAUTH_BOOTSTRAP=$(bootstrap oauth_port)"

@@ -6,11 +6,14 @@
 
 use super::FieldErrors;
 
-/// The fields that may refer to their value, as paths into the file (`*`: every array element).
+/// The fields that may refer to their value, as paths into the file (`*`: every element of an
+/// array, or every value of a table).
 pub(super) const SECRET_FIELDS: &[&[&str]] = &[
     &["store", "url"],
     &["upstream", "sasl", "password"],
     &["upstream", "sasl", "client_secret"],
+    &["upstreams", "*", "sasl", "password"],
+    &["upstreams", "*", "sasl", "client_secret"],
     &["management", "tokens", "*", "sha256"],
     &["identity", "providers", "*", "cfk_client_secret"],
 ];
@@ -41,13 +44,19 @@ fn walk(
                 *value = toml::Value::String(resolved);
             }
         }
-        Some((&"*", rest)) => {
-            if let toml::Value::Array(items) = value {
+        Some((&"*", rest)) => match value {
+            toml::Value::Array(items) => {
                 for (i, item) in items.iter_mut().enumerate() {
                     walk(item, rest, format!("{at}[{i}]"), found, errors);
                 }
             }
-        }
+            toml::Value::Table(entries) => {
+                for (key, item) in entries.iter_mut() {
+                    walk(item, rest, format!("{at}.{key}"), found, errors);
+                }
+            }
+            _ => {}
+        },
         Some((key, rest)) => {
             if let Some(inner) = value.as_table_mut().and_then(|t| t.get_mut(*key)) {
                 walk(inner, rest, format!("{at}.{key}"), found, errors);

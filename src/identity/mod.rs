@@ -370,24 +370,40 @@ impl Providers {
 
     /// Verifies a bearer token and returns who it identifies.
     pub async fn validate(&self, token: &str) -> Result<Identity, AuthFailure> {
-        self.validate_at(token, now()).await
+        self.validate_at(token, None, now()).await
     }
 
-    async fn validate_at(&self, token: &str, now: u64) -> Result<Identity, AuthFailure> {
+    /// Verifies a bearer token for `organization` alone: a token of another organization's
+    /// provider is refused as an unknown issuer, whether or not it is valid there.
+    pub async fn validate_for(
+        &self,
+        token: &str,
+        organization: Option<&str>,
+    ) -> Result<Identity, AuthFailure> {
+        self.validate_at(token, organization, now()).await
+    }
+
+    async fn validate_at(
+        &self,
+        token: &str,
+        organization: Option<&str>,
+        now: u64,
+    ) -> Result<Identity, AuthFailure> {
         let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
         let key: [u8; 32] = digest
             .as_ref()
             .try_into()
             .map_err(|_| AuthFailure::Malformed)?;
         let cached = self.verified.lock().ok().and_then(|c| c.get(&key).cloned());
-        if let Some(identity) = cached {
+        let theirs = |identity: &Identity| organization.is_none_or(|o| identity.organization == o);
+        if let Some(identity) = cached.filter(theirs) {
             // Still expired/unexpired by the same rule as a fresh check.
             let skew = self.skew_of(&identity);
             if identity.expires_at.saturating_add(skew) >= now {
                 return Ok(identity);
             }
         }
-        let identity = self.verify(token, now).await?;
+        let identity = self.verify(token, organization, now).await?;
         if let Ok(mut cache) = self.verified.lock() {
             if cache.len() >= VERIFIED_CACHE_SIZE {
                 cache.retain(|_, id| id.expires_at >= now);
@@ -401,14 +417,18 @@ impl Providers {
     }
 
     /// The provider a token's unverified claims name: its `iss`, and among several providers
-    /// of that issuer the one whose audience the token carries.
-    fn select(&self, unverified: &Value) -> Option<&Arc<Provider>> {
+    /// of that issuer (of `organization`, when given) the one whose audience the token carries.
+    fn select(&self, unverified: &Value, organization: Option<&str>) -> Option<&Arc<Provider>> {
         let issuer = unverified.get("iss").and_then(Value::as_str)?;
-        let candidates = self.by_issuer.get(issuer)?;
-        candidates
+        let mut candidates = self
+            .by_issuer
+            .get(issuer)?
             .iter()
+            .filter(|p| organization.is_none_or(|o| p.spec.organization == o));
+        let first = candidates.clone().next();
+        candidates
             .find(|p| audience_contains(unverified, &p.spec.audience))
-            .or_else(|| candidates.first())
+            .or(first)
     }
 
     /// `organization/identifier` of the provider a token claims to come from, without
@@ -416,7 +436,7 @@ impl Providers {
     pub fn claimed_provider(&self, token: &str) -> Option<String> {
         let (signed, _) = token.rsplit_once('.')?;
         let unverified = unverified_claims(signed).ok()?;
-        self.select(&unverified).map(|p| p.spec.label())
+        self.select(&unverified, None).map(|p| p.spec.label())
     }
 
     fn skew_of(&self, identity: &Identity) -> u64 {
@@ -428,11 +448,18 @@ impl Providers {
             .map_or(0, |p| p.spec.clock_skew_secs)
     }
 
-    async fn verify(&self, token: &str, now: u64) -> Result<Identity, AuthFailure> {
+    async fn verify(
+        &self,
+        token: &str,
+        organization: Option<&str>,
+        now: u64,
+    ) -> Result<Identity, AuthFailure> {
         let jws = Jws::parse(token)?;
         let claims = &jws.claims;
         // Unverified: only used to pick the provider whose key must then verify the token.
-        let provider = self.select(claims).ok_or(AuthFailure::UnknownIssuer)?;
+        let provider = self
+            .select(claims, organization)
+            .ok_or(AuthFailure::UnknownIssuer)?;
         let spec = &provider.spec;
         let exp = claims.get("exp").map(Value::as_u64);
         // A token expired by its own claim can never be accepted, whoever signed it: refused

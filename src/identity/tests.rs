@@ -73,7 +73,7 @@ fn check(token: &str) -> Result<Identity, AuthFailure> {
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(providers().validate_at(token, NOW))
+    runtime.block_on(providers().validate_at(token, None, NOW))
 }
 
 fn with(f: impl FnOnce(&mut Value)) -> Value {
@@ -286,14 +286,14 @@ fn verified_tokens_are_cached_until_they_expire() {
     let providers = providers();
     let token = rsa(&with(|c| c["exp"] = json!(NOW + 5)));
     runtime.block_on(async {
-        assert!(providers.validate_at(&token, NOW).await.is_ok());
+        assert!(providers.validate_at(&token, None, NOW).await.is_ok());
         assert_eq!(providers.verified.lock().unwrap().len(), 1);
         assert!(
-            providers.validate_at(&token, NOW + 30).await.is_ok(),
+            providers.validate_at(&token, None, NOW + 30).await.is_ok(),
             "cached, within the skew"
         );
         assert_eq!(
-            providers.validate_at(&token, NOW + 40).await,
+            providers.validate_at(&token, None, NOW + 40).await,
             Err(AuthFailure::Expired),
             "expiry applies to cached tokens"
         );
@@ -325,4 +325,33 @@ async fn a_change_of_client_settings_only_keeps_keys_and_sessions() {
     for changed in [audience, scope, refresh] {
         assert!(old.succeeded_by(&changed).is_none(), "{changed:?}");
     }
+}
+
+#[tokio::test]
+async fn a_token_is_checked_for_the_organization_of_the_cluster_it_is_presented_on() {
+    let jwks: Value = serde_json::from_str(include_str!("testdata/jwks.json")).unwrap();
+    let mut globex = spec(ISSUER);
+    globex.organization = "globex".into();
+    let providers = Providers::new([
+        Arc::new(Provider::with_keys(
+            spec(ISSUER),
+            &jwks,
+            http_client().unwrap(),
+        )),
+        Arc::new(Provider::with_keys(globex, &jwks, http_client().unwrap())),
+    ]);
+    let token = rsa(&claims());
+    // The same corporate provider serves both organizations; each cluster's organization
+    // decides whose identity the token is, also once a check of it is cached.
+    for organization in ["acme", "globex", "acme"] {
+        let identity = providers
+            .validate_at(&token, Some(organization), NOW)
+            .await
+            .unwrap();
+        assert_eq!(identity.organization, organization);
+    }
+    assert!(matches!(
+        providers.validate_at(&token, Some("initech"), NOW).await,
+        Err(AuthFailure::UnknownIssuer)
+    ));
 }

@@ -102,10 +102,12 @@ pub(crate) enum Outcome {
     },
 }
 
-/// Session rules from the configuration.
+/// Session rules from the configuration and the endpoint.
 #[derive(Clone, Copy)]
-pub(crate) struct Rules {
+pub(crate) struct Rules<'a> {
     pub(crate) max_session: Duration,
+    /// On a virtual cluster, its organization: only its providers' tokens authenticate.
+    pub(crate) organization: Option<&'a str>,
 }
 
 /// Answers a SaslAuthenticate (or raw v0 SASL frame) carrying `auth_bytes`. Returns the
@@ -113,7 +115,7 @@ pub(crate) struct Rules {
 pub(crate) async fn authenticate(
     state: &mut AuthState,
     providers: &Providers,
-    rules: Rules,
+    rules: Rules<'_>,
     auth_bytes: &[u8],
 ) -> (SaslAuthenticateResponse, Step, Option<Outcome>) {
     let failed = |message: String, why: String| {
@@ -154,7 +156,7 @@ pub(crate) async fn authenticate(
             None,
         ),
         Ok(client) => {
-            let checked = verify(providers, &client).await;
+            let checked = verify(providers, rules.organization, &client).await;
             let provider = match &checked {
                 Ok(identity) => Some(identity.provider_label()),
                 Err(_) => providers.claimed_provider(&client.token),
@@ -226,10 +228,11 @@ pub(crate) async fn authenticate(
 
 async fn verify(
     providers: &Providers,
+    organization: Option<&str>,
     client: &ClientResponse,
 ) -> Result<Identity, (AuthFailure, String)> {
     let identity = providers
-        .validate(&client.token)
+        .validate_for(&client.token, organization)
         .await
         .map_err(|f| (f.clone(), f.to_string()))?;
     if let Some(authzid) = &client.authzid

@@ -52,6 +52,8 @@ pub(super) struct UpstreamLink {
     expect: mpsc::UnboundedSender<Expect>,
     /// When to re-authenticate to the broker, if it limits the session.
     reauth_at: Option<Instant>,
+    /// The upstream cluster, an index into `Shared::upstreams`.
+    upstream: usize,
     _reader: AbortOnDropHandle<()>,
 }
 
@@ -64,14 +66,16 @@ impl UpstreamLink {
         target: Target,
         responses: mpsc::Sender<Bytes>,
     ) -> Result<Self, UpstreamError> {
+        let upstream = shared.listeners[listener].upstream;
+        let cluster = &shared.upstreams[upstream];
         let (addr, conn) = match target {
-            Target::Bootstrap => shared.connector.connect_bootstrap().await?,
+            Target::Bootstrap => cluster.connector.connect_bootstrap().await?,
             Target::Node(node) => {
-                let addr = shared
+                let addr = cluster
                     .topology
                     .address(node)
                     .ok_or(UpstreamError::UnknownNode(node))?;
-                let conn = shared.connector.connect(&addr).await?;
+                let conn = cluster.connector.connect(&addr).await?;
                 (addr, conn)
             }
         };
@@ -90,6 +94,7 @@ impl UpstreamLink {
             writer: BufWriter::with_capacity(WRITE_BUFFER, write),
             expect: expect_tx,
             reauth_at,
+            upstream,
             _reader: AbortOnDropHandle::new(reader),
         })
     }
@@ -155,8 +160,9 @@ impl UpstreamLink {
         if self.reauth_at.is_none_or(|at| Instant::now() < at) {
             return Ok(());
         }
-        let wait = shared.config.upstream.connect_timeout();
-        let lifetime = tokio::time::timeout(wait, shared.connector.authenticate(self))
+        let cluster = &shared.upstreams[self.upstream];
+        let wait = cluster.config.connect_timeout();
+        let lifetime = tokio::time::timeout(wait, cluster.connector.authenticate(self))
             .await
             .map_err(|_| UpstreamError::ReauthTimeout)??;
         self.reauth_at = reauth_at(lifetime);

@@ -1,5 +1,6 @@
-//! The data plane: listeners (a bootstrap port and one port per broker on each configured
-//! listener), client sessions, upstream connections and the background topology refresh.
+//! The data plane: endpoints (a bootstrap port and one port per broker of its upstream cluster,
+//! for each listener with ports and each virtual cluster), client sessions, upstream connections
+//! and the background topology refresh of each upstream cluster.
 
 mod admission;
 mod auth;
@@ -29,7 +30,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::authz::Decisions;
-use crate::config::{Authentication, Config, Listener};
+use crate::config::{Authentication, Config, Endpoint, Listener, Upstream};
 use crate::snapshot::Published;
 pub use admission::Refusals;
 use topology::Topology;
@@ -57,6 +58,9 @@ pub enum StartError {
     /// The HTTP client for identity providers could not be built.
     #[error("identity provider HTTP client: {0}")]
     Http(#[from] reqwest::Error),
+    /// An endpoint names an upstream cluster that is not configured.
+    #[error("no upstream cluster is named {0:?}")]
+    UnknownUpstream(String),
 }
 
 /// Where a listener's connections go.
@@ -100,31 +104,49 @@ impl Drop for Gauge<'_> {
     }
 }
 
+/// One endpoint clients connect to: a listener's ports, or a virtual cluster's.
 pub(crate) struct ListenerState {
+    /// The listener's name, or `<organization>/<cluster>`.
+    pub(crate) name: String,
+    /// The listener whose address, authentication and TLS it uses.
     pub(crate) config: Listener,
+    bootstrap_port: u16,
+    broker_port_base: u16,
+    /// The upstream cluster it serves, an index into [`Shared::upstreams`].
+    pub(crate) upstream: usize,
+    /// A virtual cluster's organization: only its tokens authenticate here.
+    pub(crate) organization: Option<String>,
     acceptor: Option<TlsAcceptor>,
     broker_ports: Mutex<HashMap<i32, u16>>,
+}
+
+/// One upstream cluster: how the proxy reaches it and what it knows of it.
+pub(crate) struct UpstreamCluster {
+    pub(crate) name: String,
+    pub(crate) config: Upstream,
+    pub(crate) topology: Topology,
+    pub(crate) connector: Connector,
+    /// Asks for a refresh now (a new broker was seen).
+    refresh: tokio::sync::Notify,
+    /// Whether the last broker metadata refresh succeeded.
+    answers: std::sync::atomic::AtomicBool,
 }
 
 /// State shared by every task of one proxy instance.
 pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) listeners: Vec<ListenerState>,
-    pub(crate) topology: Topology,
-    pub(crate) connector: Connector,
+    pub(crate) upstreams: Vec<UpstreamCluster>,
     pub(crate) stats: Arc<Stats>,
     pub(crate) decisions: Arc<Decisions>,
     admission: Arc<admission::Admission>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
-    refresh: tokio::sync::Notify,
     /// Identity providers and the compiled ACLs. Each request reads the ACLs of the moment
     /// it arrives.
     pub(crate) published: Arc<Published>,
     /// Authentication outcomes by provider and outcome (`success` or a failure reason).
     auth_counts: Mutex<BTreeMap<(String, String), u64>>,
-    /// Whether the last broker metadata refresh succeeded.
-    upstream_answers: std::sync::atomic::AtomicBool,
 }
 
 /// A running proxy.
@@ -138,21 +160,21 @@ impl Proxy {
     /// topology refresh (which opens the per-broker ports as brokers are discovered).
     pub async fn start(config: Config) -> Result<Self, StartError> {
         let http = crate::identity::http_client()?;
-        let connector = Connector::new(config.upstream.clone(), http.clone())?;
-        let mut listeners = Vec::with_capacity(config.listeners.len());
-        for l in &config.listeners {
-            let acceptor = l.tls.as_ref().map(crate::tls::acceptor).transpose()?;
-            if l.authentication == Authentication::None {
-                tracing::warn!(
-                    listener = %l.name,
-                    "listener runs with authentication = \"none\": INSECURE, every client is anonymous and every request is forwarded"
-                );
-            }
-            listeners.push(ListenerState {
-                config: l.clone(),
-                acceptor,
-                broker_ports: Mutex::default(),
+        let mut upstreams = Vec::new();
+        for (name, upstream) in config.upstream_clusters() {
+            upstreams.push(UpstreamCluster {
+                name: name.to_owned(),
+                config: upstream.clone(),
+                topology: Topology::default(),
+                connector: Connector::new(upstream.clone(), http.clone())?,
+                refresh: tokio::sync::Notify::new(),
+                answers: std::sync::atomic::AtomicBool::new(false),
             });
+        }
+        let endpoints = config.endpoints();
+        let mut listeners = Vec::with_capacity(endpoints.len());
+        for e in endpoints {
+            listeners.push(ListenerState::new(e, &upstreams)?);
         }
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
@@ -165,38 +187,45 @@ impl Proxy {
         let shared = Arc::new(Shared {
             published,
             auth_counts: Mutex::default(),
-            upstream_answers: std::sync::atomic::AtomicBool::new(false),
             admission: admission::Admission::new(&config.limits),
             config,
             listeners,
-            topology: Topology::default(),
-            connector,
+            upstreams,
             stats: Arc::default(),
             decisions: Arc::default(),
             shutdown,
             tracker,
-            refresh: tokio::sync::Notify::new(),
         });
         let mut bootstrap = Vec::new();
         for (index, l) in shared.listeners.iter().enumerate() {
-            let addr = SocketAddr::new(l.config.bind_address, l.config.bootstrap_port);
-            let tcp = bind(&l.config.name, addr, shared.config.limits.listen_backlog).await?;
+            let addr = SocketAddr::new(l.config.bind_address, l.bootstrap_port);
+            let tcp = bind(&l.name, addr, shared.config.limits.listen_backlog).await?;
             let local = tcp.local_addr().map_err(|source| StartError::Bind {
-                listener: l.config.name.clone(),
+                listener: l.name.clone(),
                 addr,
                 source,
             })?;
-            tracing::info!(listener = %l.config.name, addr = %local, tls = l.acceptor.is_some(), "bootstrap listener ready");
-            bootstrap.push((l.config.name.clone(), local));
+            tracing::info!(
+                listener = %l.name,
+                addr = %local,
+                tls = l.acceptor.is_some(),
+                upstream = %shared.upstreams[l.upstream].name,
+                organization = l.organization.as_deref(),
+                "bootstrap listener ready"
+            );
+            bootstrap.push((l.name.clone(), local));
             shared
                 .tracker
                 .spawn(accept_loop(shared.clone(), index, Target::Bootstrap, tcp));
         }
-        shared.tracker.spawn(refresh_loop(shared.clone()));
+        for upstream in 0..shared.upstreams.len() {
+            shared.tracker.spawn(refresh_loop(shared.clone(), upstream));
+        }
         Ok(Self { shared, bootstrap })
     }
 
-    /// The bound bootstrap address of a listener.
+    /// The bound bootstrap address of an endpoint: a listener's name, or
+    /// `<organization>/<cluster>`.
     pub fn bootstrap_addr(&self, listener: &str) -> Option<SocketAddr> {
         self.bootstrap
             .iter()
@@ -204,14 +233,9 @@ impl Proxy {
             .map(|(_, a)| *a)
     }
 
-    /// The proxy ports opened so far on a listener, by broker node id.
+    /// The proxy ports opened so far on an endpoint, by broker node id.
     pub fn broker_ports(&self, listener: &str) -> Vec<(i32, u16)> {
-        let Some(l) = self
-            .shared
-            .listeners
-            .iter()
-            .find(|l| l.config.name == listener)
-        else {
+        let Some(l) = self.shared.listeners.iter().find(|l| l.name == listener) else {
             return Vec::new();
         };
         let mut ports: Vec<_> = l
@@ -254,21 +278,25 @@ impl Proxy {
     }
 
     /// The data plane's readiness, as the metrics listener's `/readyz` reports it: whether
-    /// the brokers answered the last metadata refresh, and the providers without keys.
+    /// the brokers of every upstream cluster answered its last metadata refresh, and the
+    /// providers without keys.
     pub fn readiness(&self) -> crate::metrics::Readiness {
         let shared = self.shared.clone();
         Arc::new(move || {
+            let answers = shared.upstreams.iter();
             (
-                shared.upstream_answers.load(Ordering::Relaxed),
+                answers.fold(true, |all, u| all & u.answers.load(Ordering::Relaxed)),
                 shared.published.load().providers_without_keys(),
             )
         })
     }
 
-    /// Waits until the first complete refresh: the brokers, their API versions and their
-    /// listeners are known.
+    /// Waits until the first complete refresh of every upstream cluster: the brokers, their
+    /// API versions and their listeners are known.
     pub async fn ready(&self) {
-        self.shared.topology.wait_known().await;
+        for upstream in &self.shared.upstreams {
+            upstream.topology.wait_known().await;
+        }
     }
 
     /// Stops accepting, lets in-flight requests finish for up to `grace`, then returns.
@@ -309,11 +337,49 @@ fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
     socket.listen(backlog)
 }
 
+impl ListenerState {
+    fn new(e: Endpoint, upstreams: &[UpstreamCluster]) -> Result<Self, StartError> {
+        let acceptor = e
+            .listener
+            .tls
+            .as_ref()
+            .map(crate::tls::acceptor)
+            .transpose()?;
+        if e.listener.authentication == Authentication::None {
+            tracing::warn!(
+                listener = %e.name,
+                "listener runs with authentication = \"none\": INSECURE, every client is anonymous and every request is forwarded"
+            );
+        }
+        let upstream = upstreams
+            .iter()
+            .position(|u| u.name == e.upstream)
+            .ok_or(StartError::UnknownUpstream(e.upstream))?;
+        Ok(Self {
+            name: e.name,
+            config: e.listener,
+            bootstrap_port: e.bootstrap_port,
+            broker_port_base: e.broker_port_base,
+            upstream,
+            organization: e.organization,
+            acceptor,
+            broker_ports: Mutex::default(),
+        })
+    }
+}
+
 impl Shared {
-    pub(crate) fn auth_rules(&self) -> auth::Rules {
+    /// The session rules of an endpoint.
+    pub(crate) fn auth_rules(&self, listener: usize) -> auth::Rules<'_> {
         auth::Rules {
             max_session: Duration::from_secs(self.config.identity.max_session_lifetime_secs),
+            organization: self.listeners[listener].organization.as_deref(),
         }
+    }
+
+    /// The upstream cluster an endpoint serves.
+    pub(crate) fn upstream_of(&self, listener: usize) -> &UpstreamCluster {
+        &self.upstreams[self.listeners[listener].upstream]
     }
 
     pub(crate) fn record_auth(&self, provider: &str, outcome: &str) {
@@ -325,14 +391,16 @@ impl Shared {
         }
     }
 
-    /// Records a broker's real address; a new broker gets listeners and a versions check.
-    pub(crate) fn register_broker(&self, node: i32, host: &str, port: i32) {
-        if self.topology.record(node, host, port) && !self.topology.has_versions_of(node) {
-            self.refresh.notify_one();
+    /// Records a broker's real address in an upstream cluster's topology; a new broker gets
+    /// listeners and a versions check.
+    pub(crate) fn register_broker(&self, upstream: usize, node: i32, host: &str, port: i32) {
+        let u = &self.upstreams[upstream];
+        if u.topology.record(node, host, port) && !u.topology.has_versions_of(node) {
+            u.refresh.notify_one();
         }
     }
 
-    /// The proxy port of broker `node` on a listener, opening it on first use.
+    /// The proxy port of broker `node` on an endpoint, opening it on first use.
     pub(crate) fn broker_port(
         self: &Arc<Self>,
         listener: usize,
@@ -346,7 +414,7 @@ impl Shared {
         if let Some(port) = ports.get(&node) {
             return Ok(*port);
         }
-        let base = l.config.broker_port_base;
+        let base = l.broker_port_base;
         let port = if base == 0 {
             0
         } else {
@@ -359,7 +427,7 @@ impl Shared {
         let addr = SocketAddr::new(l.config.bind_address, port);
         let tcp = listen(addr, self.config.limits.listen_backlog)?;
         let bound = tcp.local_addr()?.port();
-        tracing::info!(listener = %l.config.name, node, port = bound, "broker listener ready");
+        tracing::info!(listener = %l.name, node, port = bound, "broker listener ready");
         ports.insert(node, bound);
         drop(ports);
         self.tracker
@@ -369,7 +437,7 @@ impl Shared {
 }
 
 async fn accept_loop(shared: Arc<Shared>, listener: usize, target: Target, tcp: TcpListener) {
-    let name = shared.listeners[listener].config.name.clone();
+    let name = shared.listeners[listener].name.clone();
     loop {
         let accepted = tokio::select! {
             _ = shared.shutdown.cancelled() => break,
@@ -402,23 +470,22 @@ async fn accept_loop(shared: Arc<Shared>, listener: usize, target: Target, tcp: 
     }
 }
 
-/// Keeps the broker list and versions current: at start (retrying until a broker answers),
-/// every `upstream.metadata_refresh_secs`, and at once when a new broker is seen.
-async fn refresh_loop(shared: Arc<Shared>) {
-    let every = Duration::from_secs(shared.config.upstream.metadata_refresh_secs);
+/// Keeps an upstream cluster's broker list and versions current: at start (retrying until a
+/// broker answers), every `metadata_refresh_secs`, and at once when a new broker is seen.
+async fn refresh_loop(shared: Arc<Shared>, upstream: usize) {
+    let u = &shared.upstreams[upstream];
+    let every = Duration::from_secs(u.config.metadata_refresh_secs);
     let mut retry = Duration::from_millis(200);
     loop {
-        let refreshed = refresh(&shared).await;
-        shared
-            .upstream_answers
-            .store(refreshed.is_ok(), Ordering::Relaxed);
+        let refreshed = refresh(&shared, upstream).await;
+        u.answers.store(refreshed.is_ok(), Ordering::Relaxed);
         let wait = match refreshed {
             Ok(()) => {
                 retry = Duration::from_millis(200);
                 every
             }
             Err(e) => {
-                tracing::warn!(error = %e, "upstream metadata refresh failed");
+                tracing::warn!(upstream = %u.name, error = %e, "upstream metadata refresh failed");
                 retry = (retry * 2).min(Duration::from_secs(5));
                 retry
             }
@@ -426,45 +493,49 @@ async fn refresh_loop(shared: Arc<Shared>) {
         tokio::select! {
             _ = shared.shutdown.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}
-            _ = shared.refresh.notified() => {}
+            _ = u.refresh.notified() => {}
         }
     }
 }
 
-async fn refresh(shared: &Arc<Shared>) -> Result<(), UpstreamError> {
-    let client_id = shared.config.upstream.client_id.clone();
-    let (addr, mut stream) = shared.connector.connect_bootstrap().await?;
-    if !shared.topology.versions().is_known() {
+async fn refresh(shared: &Arc<Shared>, upstream: usize) -> Result<(), UpstreamError> {
+    let u = &shared.upstreams[upstream];
+    let client_id = u.config.client_id.clone();
+    let (addr, mut stream) = u.connector.connect_bootstrap().await?;
+    if !u.topology.versions().is_known() {
         let versions = upstream::fetch_api_versions(&mut stream, &client_id).await?;
-        shared.topology.merge_versions(None, &versions);
+        u.topology.merge_versions(None, &versions);
     }
     let metadata = upstream::fetch_brokers(&mut stream, &client_id).await?;
     drop(stream);
-    tracing::debug!(%addr, brokers = metadata.brokers.len(), "upstream metadata refreshed");
+    tracing::debug!(upstream = %u.name, %addr, brokers = metadata.brokers.len(), "upstream metadata refreshed");
     for b in &metadata.brokers {
-        shared.topology.record(b.node_id.0, &b.host, b.port);
+        u.topology.record(b.node_id.0, &b.host, b.port);
     }
-    for (node, addr) in shared.topology.nodes() {
-        if !shared.topology.has_versions_of(node) {
+    for (node, addr) in u.topology.nodes() {
+        if !u.topology.has_versions_of(node) {
             // One unreachable broker must not keep the others from getting their listeners;
             // its versions are fetched on a later refresh.
             let fetched = async {
-                let mut s = shared.connector.connect(&addr).await?;
+                let mut s = u.connector.connect(&addr).await?;
                 upstream::fetch_api_versions(&mut s, &client_id).await
             };
             match fetched.await {
-                Ok(versions) => shared.topology.merge_versions(Some(node), &versions),
+                Ok(versions) => u.topology.merge_versions(Some(node), &versions),
                 Err(e) => {
-                    tracing::warn!(node, %addr, error = %e, "cannot fetch the API versions of a broker")
+                    tracing::warn!(upstream = %u.name, node, %addr, error = %e, "cannot fetch the API versions of a broker")
                 }
             }
         }
-        for listener in 0..shared.listeners.len() {
+        for (listener, l) in shared.listeners.iter().enumerate() {
+            if l.upstream != upstream {
+                continue;
+            }
             if let Err(e) = shared.broker_port(listener, node) {
-                tracing::error!(listener = %shared.listeners[listener].config.name, node, error = %e, "cannot open broker listener");
+                tracing::error!(listener = %l.name, node, error = %e, "cannot open broker listener");
             }
         }
     }
-    shared.topology.mark_known();
+    u.topology.mark_known();
     Ok(())
 }

@@ -71,7 +71,9 @@ impl<'a> Addresses<'a> {
 
     /// The proxy port of a broker, recorded in the topology and opened on this listener.
     fn proxy_port(&self, node: i32, real_host: &str, real_port: i32) -> Result<i32, RewriteError> {
-        self.shared.register_broker(node, real_host, real_port);
+        let upstream = self.shared.listeners[self.listener].upstream;
+        self.shared
+            .register_broker(upstream, node, real_host, real_port);
         self.shared
             .broker_port(self.listener, node)
             .map(i32::from)

@@ -151,17 +151,18 @@ pub(super) async fn serve(
         }
     };
     tracing::debug!(%peer, "client connected");
-    let config = &shared.listeners[listener].config;
+    let endpoint = &shared.listeners[listener];
+    let config = &endpoint.config;
     let bootstrap = matches!(target, Target::Bootstrap);
     let connection = METRICS.connection(
-        &config.name,
+        &endpoint.name,
         bootstrap,
         match config.authentication {
             Authentication::None => "open",
             Authentication::Oauthbearer => "unauthenticated",
         },
     );
-    let bytes = METRICS.listener_bytes(&config.name, bootstrap);
+    let bytes = METRICS.listener_bytes(&endpoint.name, bootstrap);
     let session = Session {
         connection,
         bytes,
@@ -409,7 +410,14 @@ impl Session {
         }
         match api {
             ApiKey::ApiVersions => {
-                let answer = api_versions(&self.shared, self.include_sasl, &header, &frame).await?;
+                let answer = api_versions(
+                    &self.shared,
+                    self.listener,
+                    self.include_sasl,
+                    &header,
+                    &frame,
+                )
+                .await?;
                 self.push(slots, Slot::Local(answer)).await
             }
             ApiKey::SaslHandshake | ApiKey::SaslAuthenticate if !self.include_sasl => {
@@ -450,6 +458,7 @@ impl Session {
                 if unoffered
                     || !self
                         .shared
+                        .upstream_of(self.listener)
                         .topology
                         .versions()
                         .allows(api, header.api_version)
@@ -612,7 +621,7 @@ impl Session {
         encode: impl FnOnce(&SaslAuthenticateResponse) -> Result<Bytes, End>,
     ) -> Result<(Bytes, auth::Step), End> {
         let providers = self.shared.published.load().providers.clone();
-        let rules = self.shared.auth_rules();
+        let rules = self.shared.auth_rules(self.listener);
         let first = !self.auth.serves_requests();
         let (response, step, outcome) =
             auth::authenticate(&mut self.auth, &providers, rules, auth_bytes).await;
@@ -796,6 +805,7 @@ const PRE_AUTH_OTHER_BYTES: usize = 64 * 1024;
 /// Answers ApiVersions from the supported-versions table and the brokers' versions.
 async fn api_versions(
     shared: &Shared,
+    listener: usize,
     include_sasl: bool,
     header: &RequestHeader,
     frame: &Bytes,
@@ -821,9 +831,10 @@ async fn api_versions(
     }
     kafka::decode_request::<ApiVersionsRequest>(version, &header.body(frame))
         .map_err(|e| End::Client(e.into()))?;
-    let topology = &shared.topology;
+    let upstream = shared.upstream_of(listener);
+    let topology = &upstream.topology;
     if !topology.versions().is_known() {
-        let wait = shared.config.upstream.connect_timeout();
+        let wait = upstream.config.connect_timeout();
         if tokio::time::timeout(wait, topology.wait_known())
             .await
             .is_err()

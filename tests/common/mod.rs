@@ -442,11 +442,16 @@ impl Idp {
 
 /// The client-program options that make a library log in as `client` of the main issuer.
 pub fn login_args(client: &str) -> Vec<String> {
+    login_args_at(&Idp::issuer(), client)
+}
+
+/// The client-program options that make a library log in as `client` of `issuer`.
+pub fn login_args_at(issuer: &str, client: &str) -> Vec<String> {
     [
         "--security-protocol",
         "SASL_PLAINTEXT",
         "--oauth-token-url",
-        &format!("{}/token", Idp::issuer()),
+        &format!("{issuer}/token"),
         "--oauth-client-id",
         client,
         "--oauth-client-secret",

@@ -1,0 +1,487 @@
+//! Upstream clusters, virtual clusters and the endpoints clients connect to.
+//!
+//! A configuration names one or more upstream clusters: `[upstream]` is the one named
+//! `default`, `[upstreams.<name>]` are the others. A listener with ports serves one upstream
+//! cluster as it is, to every organization's tokens. A virtual cluster belongs to one
+//! organization and serves one upstream cluster on ports of its own, on a listener whose
+//! address, authentication and TLS it uses: there, only that organization's tokens
+//! authenticate.
+
+use std::net::IpAddr;
+
+use serde::Deserialize;
+
+use super::{Config, FieldErrors, Listener, Upstream};
+
+/// The name of the upstream cluster of `[upstream]`.
+pub const DEFAULT_UPSTREAM: &str = "default";
+
+/// A virtual cluster from the configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VirtualCluster {
+    /// The organization it belongs to: only tokens of that organization's identity providers
+    /// authenticate on it.
+    pub organization: String,
+    /// Its name within the organization: a DNS label (lowercase letters, digits and `-`).
+    pub name: String,
+    /// The upstream cluster it runs on (default: `default`, the `[upstream]`).
+    #[serde(default = "default_upstream")]
+    pub upstream: String,
+    /// The listener whose address, advertised host, authentication and TLS it uses.
+    pub listener: String,
+    /// Its bootstrap port on that listener's address (0: any free port, for tests).
+    pub bootstrap_port: u16,
+    /// Broker node N of its upstream is served on `broker_port_base + N` (0: any free port,
+    /// for tests).
+    pub broker_port_base: u16,
+}
+
+fn default_upstream() -> String {
+    DEFAULT_UPSTREAM.to_owned()
+}
+
+/// One place clients connect to: a bootstrap port and a port per broker of one upstream
+/// cluster, with a listener's address, authentication and TLS.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// The listener's name, or `<organization>/<cluster>` for a virtual cluster: in logs and
+    /// metrics.
+    pub name: String,
+    /// The listener it uses.
+    pub listener: Listener,
+    /// Its bootstrap port.
+    pub bootstrap_port: u16,
+    /// Its broker port base.
+    pub broker_port_base: u16,
+    /// The upstream cluster it serves.
+    pub upstream: String,
+    /// A virtual cluster's organization: only its tokens authenticate here. `None`: a
+    /// listener's own ports, open to every organization.
+    pub organization: Option<String>,
+    /// Where it is configured, for errors.
+    field: String,
+}
+
+impl Endpoint {
+    /// The address its bootstrap port binds.
+    pub fn bind_address(&self) -> IpAddr {
+        self.listener.bind_address
+    }
+}
+
+impl Config {
+    /// The upstream clusters, by name: `default` (the `[upstream]`) first.
+    pub fn upstream_clusters(&self) -> Vec<(&str, &Upstream)> {
+        let default = self.upstream.iter().map(|u| (DEFAULT_UPSTREAM, u));
+        let named = self.upstreams.iter().map(|(n, u)| (n.as_str(), u));
+        default.chain(named).collect()
+    }
+
+    /// The upstream clusters with the field each is configured at.
+    pub(super) fn upstream_fields(&self) -> Vec<(String, &Upstream)> {
+        let default = self.upstream.iter().map(|u| ("upstream".to_owned(), u));
+        let named = self
+            .upstreams
+            .iter()
+            .map(|(n, u)| (format!("upstreams.{n}"), u));
+        default.chain(named).collect()
+    }
+
+    /// Every endpoint: each listener's own ports, then each virtual cluster's. Entries that
+    /// name no known listener are left out (validation reports them).
+    pub fn endpoints(&self) -> Vec<Endpoint> {
+        let own = self.listeners.iter().enumerate().filter_map(|(i, l)| {
+            Some(Endpoint {
+                name: l.name.clone(),
+                listener: l.clone(),
+                bootstrap_port: l.bootstrap_port?,
+                broker_port_base: l.broker_port_base?,
+                upstream: l.upstream.clone().unwrap_or_else(default_upstream),
+                organization: None,
+                field: format!("listeners[{i}]"),
+            })
+        });
+        let clusters = self.clusters.iter().enumerate().filter_map(|(i, c)| {
+            let listener = self.listeners.iter().find(|l| l.name == c.listener)?;
+            Some(Endpoint {
+                name: format!("{}/{}", c.organization, c.name),
+                listener: listener.clone(),
+                bootstrap_port: c.bootstrap_port,
+                broker_port_base: c.broker_port_base,
+                upstream: c.upstream.clone(),
+                organization: Some(c.organization.clone()),
+                field: format!("clusters[{i}]"),
+            })
+        });
+        own.chain(clusters).collect()
+    }
+
+    pub(super) fn validate_upstreams(&self, errors: &mut FieldErrors) {
+        if self.upstream.is_none() && self.upstreams.is_empty() {
+            errors.push(
+                "upstream",
+                "an upstream cluster is required: [upstream], or [upstreams.<name>]",
+            );
+        }
+        if self.upstream.is_some() && self.upstreams.contains_key(DEFAULT_UPSTREAM) {
+            errors.push(
+                "upstreams.default",
+                "`default` is the name of [upstream]: give this one another name",
+            );
+        }
+        for name in self.upstreams.keys() {
+            if !is_name(name) {
+                errors.push(
+                    format!("upstreams.{name}"),
+                    "the name may hold only letters, digits, '-' and '_'",
+                );
+            }
+        }
+        for (at, upstream) in self.upstream_fields() {
+            upstream.validate(&at, errors);
+        }
+    }
+
+    pub(super) fn validate_clusters(&self, errors: &mut FieldErrors) {
+        for (i, l) in self.listeners.iter().enumerate() {
+            let at = format!("listeners[{i}]");
+            if l.bootstrap_port.is_some() {
+                let name = l.upstream.as_deref().unwrap_or(DEFAULT_UPSTREAM);
+                self.check_upstream(&format!("{at}.upstream"), name, errors);
+            }
+            if l.bootstrap_port.is_none()
+                && l.broker_port_base.is_none()
+                && !self.clusters.iter().any(|c| c.listener == l.name)
+            {
+                errors.push(
+                    format!("{at}.bootstrap_port"),
+                    "required, unless a virtual cluster uses this listener",
+                );
+            }
+        }
+        for (i, c) in self.clusters.iter().enumerate() {
+            let at = format!("clusters[{i}]");
+            if c.organization.trim().is_empty() {
+                errors.push(format!("{at}.organization"), "must not be empty");
+            }
+            if !is_dns_label(&c.name) {
+                errors.push(
+                    format!("{at}.name"),
+                    format!(
+                        "{:?} is not a DNS label: 1-63 lowercase letters, digits and '-', \
+                         not starting or ending with '-'",
+                        c.name
+                    ),
+                );
+            }
+            if let Some(j) = self.clusters[..i]
+                .iter()
+                .position(|o| o.organization == c.organization && o.name == c.name)
+            {
+                errors.push(
+                    format!("{at}.name"),
+                    format!(
+                        "duplicate of clusters[{j}] in organization {:?}",
+                        c.organization
+                    ),
+                );
+            }
+            self.check_upstream(&format!("{at}.upstream"), &c.upstream, errors);
+            if !self.listeners.iter().any(|l| l.name == c.listener) {
+                errors.push(
+                    format!("{at}.listener"),
+                    format!("no listener is named {:?}", c.listener),
+                );
+            }
+        }
+        check_ports(&self.endpoints(), errors);
+    }
+
+    fn check_upstream(&self, field: &str, name: &str, errors: &mut FieldErrors) {
+        let known = self.upstream_clusters();
+        if known.iter().all(|(n, _)| *n != name) {
+            let names: Vec<_> = known.iter().map(|(n, _)| *n).collect();
+            errors.push(
+                field,
+                format!(
+                    "no upstream cluster is named {name:?} (configured: {})",
+                    names.join(", ")
+                ),
+            );
+        }
+    }
+}
+
+/// Ports two endpoints would both bind, and a bootstrap port inside its own broker range.
+fn check_ports(endpoints: &[Endpoint], errors: &mut FieldErrors) {
+    for (i, e) in endpoints.iter().enumerate() {
+        let (base, port) = (e.broker_port_base, e.bootstrap_port);
+        if base != 0 && port != 0 && port >= base && port - base < 1024 {
+            errors.push(
+                format!("{}.bootstrap_port", e.field),
+                format!(
+                    "port {port} would be the port of broker node {}, since broker_port_base is {base}",
+                    port - base
+                ),
+            );
+        }
+        for other in endpoints[..i]
+            .iter()
+            .filter(|o| o.bind_address() == e.bind_address())
+        {
+            if port != 0 && (port == other.bootstrap_port || port == other.broker_port_base) {
+                errors.push(
+                    format!("{}.bootstrap_port", e.field),
+                    format!("port {port} is already used by {}", other.field),
+                );
+            }
+            if base != 0 && (base == other.broker_port_base || base == other.bootstrap_port) {
+                errors.push(
+                    format!("{}.broker_port_base", e.field),
+                    format!("port base {base} is already used by {}", other.field),
+                );
+            }
+        }
+    }
+}
+
+fn is_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// 1-63 lowercase letters, digits and '-', not starting or ending with '-' (RFC 1123).
+pub(crate) fn is_dns_label(s: &str) -> bool {
+    (1..=63).contains(&s.len())
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Config;
+
+    const BASE: &str = r#"
+        [upstream]
+        bootstrap_servers = ["127.0.0.1:9092"]
+        [upstreams.dedicated]
+        bootstrap_servers = ["127.0.0.1:9592"]
+        [[listeners]]
+        name = "oauth"
+        bind_address = "127.0.0.1"
+        advertised_host = "localhost"
+        authentication = "oauthbearer"
+        [[identity.providers]]
+        organization = "acme"
+        identifier = "idp"
+        issuer = "https://idp.example.com"
+        audience = "kafka"
+    "#;
+
+    fn errors(extra: &str) -> Vec<(String, String)> {
+        match Config::parse(&format!("{BASE}{extra}")) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.0,
+        }
+    }
+
+    #[test]
+    fn virtual_clusters_become_endpoints_of_their_organization() {
+        let config = Config::parse(&format!(
+            "{BASE}
+            [[clusters]]
+            organization = \"acme\"
+            name = \"main\"
+            listener = \"oauth\"
+            bootstrap_port = 9300
+            broker_port_base = 9310
+            [[clusters]]
+            organization = \"globex\"
+            name = \"main\"
+            upstream = \"dedicated\"
+            listener = \"oauth\"
+            bootstrap_port = 9400
+            broker_port_base = 9410
+            "
+        ))
+        .unwrap();
+        let endpoints = config.endpoints();
+        let seen: Vec<_> = endpoints
+            .iter()
+            .map(|e| {
+                (
+                    e.name.as_str(),
+                    e.bootstrap_port,
+                    e.upstream.as_str(),
+                    e.organization.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("acme/main", 9300, "default", Some("acme")),
+                ("globex/main", 9400, "dedicated", Some("globex")),
+            ]
+        );
+        let names: Vec<_> = config.upstream_clusters().iter().map(|u| u.0).collect();
+        assert_eq!(names, ["default", "dedicated"]);
+    }
+
+    #[test]
+    fn a_listener_without_ports_needs_a_virtual_cluster() {
+        assert_eq!(
+            errors(""),
+            [(
+                "listeners[0].bootstrap_port".to_owned(),
+                "required, unless a virtual cluster uses this listener".to_owned()
+            )]
+        );
+    }
+
+    #[test]
+    fn each_problem_of_a_virtual_cluster_is_named() {
+        let found = errors(
+            "
+            [[clusters]]
+            organization = \" \"
+            name = \"Main_1\"
+            upstream = \"nowhere\"
+            listener = \"oauth\"
+            bootstrap_port = 9300
+            broker_port_base = 9310
+            [[clusters]]
+            organization = \"acme\"
+            name = \"a\"
+            listener = \"missing\"
+            bootstrap_port = 9300
+            broker_port_base = 9299
+            [[clusters]]
+            organization = \"acme\"
+            name = \"a\"
+            listener = \"oauth\"
+            bootstrap_port = 8500
+            broker_port_base = 9310
+            ",
+        );
+        let fields: Vec<_> = found.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "clusters[0].organization",
+                "clusters[0].name",
+                "clusters[0].upstream",
+                "clusters[1].listener",
+                "clusters[2].name",
+                "clusters[2].broker_port_base",
+            ],
+            "{found:?}"
+        );
+        assert!(found[2].1.contains("configured: default, dedicated"));
+        assert!(found[5].1.contains("already used by clusters[0]"));
+    }
+
+    #[test]
+    fn ports_shared_between_a_listener_and_a_virtual_cluster_are_refused() {
+        let found = errors(
+            "
+            [[listeners]]
+            name = \"open\"
+            bind_address = \"127.0.0.1\"
+            advertised_host = \"localhost\"
+            bootstrap_port = 9300
+            broker_port_base = 8200
+            authentication = \"none\"
+            [[clusters]]
+            organization = \"acme\"
+            name = \"main\"
+            listener = \"oauth\"
+            bootstrap_port = 9300
+            broker_port_base = 9310
+            ",
+        );
+        assert_eq!(
+            found,
+            [(
+                "clusters[0].bootstrap_port".to_owned(),
+                "port 9300 is already used by listeners[1]".to_owned()
+            )]
+        );
+    }
+
+    #[test]
+    fn upstream_names_are_checked() {
+        let found = Config::parse(
+            r#"
+            [upstreams.default]
+            bootstrap_servers = ["127.0.0.1:9092"]
+            [upstreams."a b"]
+            bootstrap_servers = ["nowhere"]
+            [[listeners]]
+            name = "open"
+            bind_address = "127.0.0.1"
+            advertised_host = "localhost"
+            bootstrap_port = 9300
+            broker_port_base = 8200
+            upstream = "other"
+            authentication = "none"
+            "#,
+        )
+        .unwrap_err()
+        .0;
+        let fields: Vec<_> = found.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "upstreams.a b",
+                "upstreams.a b.bootstrap_servers[0]",
+                "listeners[0].upstream",
+            ],
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn the_secrets_of_each_upstream_cluster_may_be_references() {
+        let path = std::env::var("PATH").unwrap();
+        let config = Config::parse(&format!(
+            "{BASE}
+            [upstreams.dedicated.sasl]
+            mechanism = \"PLAIN\"
+            username = \"proxy\"
+            password = {{ env = \"PATH\" }}
+            [[clusters]]
+            organization = \"acme\"
+            name = \"main\"
+            listener = \"oauth\"
+            bootstrap_port = 9300
+            broker_port_base = 9310
+            "
+        ))
+        .unwrap();
+        let sasl = config.upstreams["dedicated"].sasl.as_ref().unwrap();
+        assert_eq!(sasl.password.as_ref().unwrap().expose(), path);
+    }
+
+    #[test]
+    fn no_upstream_is_an_error() {
+        let found = Config::parse(
+            r#"
+            [[listeners]]
+            name = "open"
+            bind_address = "127.0.0.1"
+            advertised_host = "localhost"
+            bootstrap_port = 9300
+            broker_port_base = 8200
+            authentication = "none"
+            "#,
+        )
+        .unwrap_err()
+        .0;
+        assert_eq!(found[0].0, "upstream");
+    }
+}

@@ -1,0 +1,236 @@
+//! Virtual clusters on the shared three-node cluster: organization acme (the main test issuer)
+//! and organization globex (the second issuer) each get a cluster with ports of its own on the
+//! same listener. A token authenticates only on a cluster of its provider's organization, on
+//! the bootstrap port and on every broker port, and is refused elsewhere exactly as a token of
+//! an unknown issuer is, so that a refusal says nothing about which clusters exist. The
+//! listener's own ports still serve every organization, as before virtual clusters. A third
+//! organization, initech, has a virtual cluster on a second upstream cluster of its own (the
+//! harness's one-node cluster), whose topics the shared cluster never sees.
+
+mod common;
+
+use common::raw::Raw;
+use common::{
+    Idp, ProxyOptions, TestProxy, env, login_args_at, run_client, start_proxy, unique_tag,
+};
+use kafka_oidc_proxy::kafka::error_code;
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::{MetadataRequest, MetadataResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+const CLUSTERS: &str = "\
+[[clusters]]
+organization = \"acme\"
+name = \"main\"
+listener = \"test\"
+bootstrap_port = 0
+broker_port_base = 0
+[[clusters]]
+organization = \"globex\"
+name = \"main\"
+listener = \"test\"
+bootstrap_port = 0
+broker_port_base = 0
+";
+
+/// Organization initech: the main issuer's tokens for audience `other` (client
+/// kafka-wrong-aud), and a virtual cluster on the one-node cluster.
+fn dedicated() -> String {
+    format!(
+        "[[identity.providers]]\norganization = \"initech\"\nidentifier = \"idp\"\n\
+         issuer = {:?}\naudience = \"other\"\nscope = \"kafka\"\n\
+         [upstreams.dedicated]\nbootstrap_servers = [{:?}]\nmetadata_refresh_secs = 5\n\
+         [[clusters]]\norganization = \"initech\"\nname = \"main\"\nupstream = \"dedicated\"\n\
+         listener = \"test\"\nbootstrap_port = 0\nbroker_port_base = 0\n",
+        Idp::issuer(),
+        env("KOP_KAFKA_DEDICATED_BOOTSTRAP"),
+    )
+}
+
+async fn proxy() -> TestProxy {
+    start_proxy(ProxyOptions {
+        authentication: "oauthbearer",
+        extra: Idp::identity_toml("")
+            + &dedicated()
+            + Idp::allow_everyone()
+            + "initech = [\"User:*\"]\n"
+            + CLUSTERS,
+        ..ProxyOptions::default()
+    })
+    .await
+}
+
+fn bootstrap(proxy: &TestProxy, endpoint: &str) -> String {
+    proxy
+        .proxy
+        .bootstrap_addr(endpoint)
+        .unwrap_or_else(|| panic!("no endpoint {endpoint}"))
+        .to_string()
+}
+
+/// The Metadata answer on `addr`, logged in with `token`, for `topic` (or every topic).
+async fn metadata(addr: &str, token: &str, topic: Option<&str>) -> MetadataResponse {
+    let (mut c, code) = Raw::login(addr, token).await;
+    assert_eq!(code, 0, "login on {addr}");
+    let topics = topic.map(|t| {
+        vec![
+            MetadataRequestTopic::default()
+                .with_name(Some(TopicName(StrBytes::from_string(t.to_owned())))),
+        ]
+    });
+    let request = MetadataRequest::default()
+        .with_topics(topics)
+        .with_allow_auto_topic_creation(false);
+    c.request(12, &request).await
+}
+
+/// The broker addresses a Metadata request on `addr` answers, logged in with `token`.
+async fn brokers(addr: &str, token: &str) -> Vec<String> {
+    let m = metadata(addr, token, None).await;
+    let mut seen: Vec<_> = m
+        .brokers
+        .iter()
+        .map(|b| format!("{}:{}", b.host, b.port))
+        .collect();
+    seen.sort();
+    seen
+}
+
+#[tokio::test]
+async fn a_token_authenticates_only_on_the_clusters_of_its_organization() {
+    let proxy = proxy().await;
+    let acme = Idp::token(&Idp::issuer(), "kafka-producer").await;
+    let globex = Idp::token(&Idp::second_issuer(), "kafka-producer").await;
+    let (acme_bootstrap, globex_bootstrap) = (
+        bootstrap(&proxy, "acme/main"),
+        bootstrap(&proxy, "globex/main"),
+    );
+
+    // Each organization's brokers are the proxy's ports of its own cluster.
+    let acme_brokers = brokers(&acme_bootstrap, &acme).await;
+    let globex_brokers = brokers(&globex_bootstrap, &globex).await;
+    assert_eq!(acme_brokers.len(), 3, "{acme_brokers:?}");
+    assert_eq!(globex_brokers.len(), 3, "{globex_brokers:?}");
+    assert!(
+        acme_brokers.iter().all(|b| !globex_brokers.contains(b)),
+        "{acme_brokers:?} {globex_brokers:?}"
+    );
+
+    // The other organization's token is refused on the bootstrap port and on each broker port.
+    for (addr, token) in std::iter::once((&acme_bootstrap, &globex))
+        .chain(acme_brokers.iter().map(|b| (b, &globex)))
+        .chain(std::iter::once((&globex_bootstrap, &acme)))
+        .chain(globex_brokers.iter().map(|b| (b, &acme)))
+    {
+        let (_, code) = Raw::login(addr, token).await;
+        assert_eq!(code, error_code::SASL_AUTHENTICATION_FAILED, "{addr}");
+    }
+    // Its own organization's token works on each broker port.
+    for (addr, token) in acme_brokers
+        .iter()
+        .map(|b| (b, &acme))
+        .chain(globex_brokers.iter().map(|b| (b, &globex)))
+    {
+        let (_, code) = Raw::login(addr, token).await;
+        assert_eq!(code, 0, "{addr}");
+    }
+
+    // The listener's own ports serve both organizations, as before.
+    let shared = proxy.bootstrap();
+    for token in [&acme, &globex] {
+        let (_, code) = Raw::login(&shared, token).await;
+        assert_eq!(code, 0);
+    }
+    let counts = proxy.proxy.auth_counts();
+    let refused = counts
+        .iter()
+        .filter(|((_, outcome), _)| outcome == "unknown_issuer")
+        .map(|(_, n)| n)
+        .sum::<u64>();
+    assert_eq!(refused, 8, "{counts:?}");
+}
+
+#[tokio::test]
+async fn a_virtual_cluster_on_a_dedicated_upstream_holds_its_own_topics() {
+    let proxy = proxy().await;
+    let initech = Idp::token(&Idp::issuer(), "kafka-wrong-aud").await;
+    let acme = Idp::token(&Idp::issuer(), "kafka-producer").await;
+    let (dedicated, shared) = (
+        bootstrap(&proxy, "initech/main"),
+        bootstrap(&proxy, "acme/main"),
+    );
+    let dedicated_brokers = brokers(&dedicated, &initech).await;
+    assert_eq!(dedicated_brokers.len(), 1, "{dedicated_brokers:?}");
+    assert_eq!(
+        proxy.proxy.broker_ports("initech/main").len(),
+        1,
+        "one port, for the one node"
+    );
+    // Organizations on the shared cluster cannot log in here, nor initech there.
+    let (_, code) = Raw::login(&dedicated, &acme).await;
+    assert_eq!(code, error_code::SASL_AUTHENTICATION_FAILED);
+    let (_, code) = Raw::login(&shared, &initech).await;
+    assert_eq!(code, error_code::SASL_AUTHENTICATION_FAILED);
+
+    // A real client produces and consumes on the dedicated cluster; the topic is there and
+    // only there.
+    let topic = format!("kop-dedicated-{}", unique_tag());
+    let _slot = common::client_slots().acquire().await.expect("slots");
+    let login = login_args_at(&Idp::issuer(), "kafka-wrong-aud");
+    let mut args = vec![
+        "--bootstrap",
+        dedicated.as_str(),
+        "--topic",
+        topic.as_str(),
+        "--replication-factor",
+        "1",
+        "--messages",
+        "500",
+        "--keep-topic",
+    ];
+    args.extend(login.iter().map(String::as_str));
+    let run = run_client("confluent", "basic", &args).await;
+    assert_eq!(run.json["ok"], true);
+    let there = metadata(&dedicated, &initech, Some(&topic)).await;
+    assert_eq!(there.topics[0].error_code, 0, "{there:?}");
+    assert_eq!(there.topics[0].partitions.len(), 6);
+    let not_here = metadata(&shared, &acme, Some(&topic)).await;
+    assert_eq!(
+        not_here.topics[0].error_code,
+        error_code::UNKNOWN_TOPIC_OR_PARTITION,
+        "{not_here:?}"
+    );
+}
+
+async fn run(client: &str, scenario: &str, bootstrap: &str, issuer: &str) -> serde_json::Value {
+    let _slot = common::client_slots().acquire().await.expect("slots");
+    let login = login_args_at(issuer, "kafka-producer");
+    let mut args = vec!["--bootstrap", bootstrap];
+    args.extend(login.iter().map(String::as_str));
+    let run = run_client(client, scenario, &args).await;
+    eprintln!("{client} {scenario} on {bootstrap}: {}", run.json);
+    run.json
+}
+
+#[tokio::test]
+async fn real_clients_use_their_organizations_cluster_and_are_refused_on_another() {
+    let proxy = proxy().await;
+    let (acme, globex) = (
+        bootstrap(&proxy, "acme/main"),
+        bootstrap(&proxy, "globex/main"),
+    );
+    let (main, second) = (Idp::issuer(), Idp::second_issuer());
+    let (librdkafka, java, refused_java, refused_python) = tokio::join!(
+        run("confluent", "basic", &acme, &main),
+        run("java", "basic", &globex, &second),
+        run("java", "auth-fail", &globex, &main),
+        run("confluent", "auth-fail", &acme, &second),
+    );
+    assert_eq!(librdkafka["ok"], true);
+    assert_eq!(java["ok"], true);
+    for refused in [refused_java, refused_python] {
+        assert_eq!(refused["auth_error_source"], "broker", "{refused}");
+        let text = refused["error_text"].as_str().unwrap_or_default();
+        assert!(text.contains("token issuer not accepted"), "{refused}");
+    }
+}
