@@ -365,7 +365,7 @@ pub enum Authentication {
 /// One client-facing listener: an address, its authentication and its TLS. With ports, it
 /// serves a whole upstream cluster to every organization's tokens (a bootstrap port plus one
 /// port per upstream broker); virtual clusters use it with ports of their own.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Listener {
     /// A name for logs, and for virtual clusters to name it.
@@ -389,7 +389,7 @@ pub struct Listener {
 }
 
 /// TLS for clients of a listener.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListenerTls {
     /// PEM certificate chain presented to clients.

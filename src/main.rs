@@ -9,7 +9,6 @@ use kafka_oidc_proxy::authz::{Operation, Principal, explain};
 use kafka_oidc_proxy::config::Config;
 use kafka_oidc_proxy::identity::{Identity, Providers, http_client};
 use kafka_oidc_proxy::proxy::Proxy;
-use kafka_oidc_proxy::snapshot::Publish;
 
 #[derive(Parser)]
 #[command(
@@ -344,24 +343,25 @@ impl Signals {
         })
     }
 
-    /// Waits for SIGTERM or SIGINT. On SIGHUP, reloads `[authorization]` from the
-    /// configuration file: the next request of every connection is decided by the new
-    /// bindings. A file with errors changes nothing (each error is logged with its field).
-    /// Other sections are read at start only.
+    /// Waits for SIGTERM or SIGINT. On SIGHUP, reloads `[authorization]` and the virtual
+    /// clusters from the configuration file: the next request of every connection is decided
+    /// by the new bindings, new clusters open and removed ones close. A file with errors
+    /// changes nothing (each error is logged with its field). Other sections are read at
+    /// start only.
     async fn wait(mut self, proxy: &Proxy, path: &Path) {
         loop {
             tokio::select! {
                 _ = self.term.recv() => return,
                 _ = self.int.recv() => return,
-                _ = self.hup.recv() => reload_authorization(proxy, path),
+                _ = self.hup.recv() => reload(proxy, path),
             }
         }
     }
 }
 
-fn reload_authorization(proxy: &Proxy, path: &Path) {
+fn reload(proxy: &Proxy, path: &Path) {
     let problems = match Config::load(path) {
-        Ok(config) => match proxy.published().set_file(&config.authorization) {
+        Ok(config) => match proxy.reload(config) {
             Ok(()) => return,
             Err(problems) => problems,
         },

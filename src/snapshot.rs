@@ -1,6 +1,7 @@
 //! What the data plane decides with, published as one immutable [`Snapshot`] (DESIGN.md
 //! decision 12): the identity providers and the compiled ACLs, from the configuration file and
-//! from what the management API stored.
+//! from what the management API stored; and the virtual clusters, which the proxy follows by
+//! opening and closing their endpoints ([`Published::clusters`]).
 //!
 //! Readers load the current snapshot without a lock, once per request or login, and decide
 //! the whole of it with that one. Writers go through [`Publish`]: the configuration file's
@@ -20,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::authz::{AclBinding, AclIndex, AuthorizationConfig, OrgIndex};
-use crate::config::Config;
+use crate::config::{Config, VirtualCluster};
 use crate::field_errors::FieldErrors;
 use crate::identity::{PlainHttp, Provider, ProviderSpec, Providers};
 
@@ -131,6 +132,8 @@ pub struct Published {
     /// Which provider URLs may be plain http.
     plain_http: PlainHttp,
     removed_provider_grace: Duration,
+    /// The virtual clusters: the configuration file's.
+    clusters: tokio::sync::watch::Sender<Arc<[VirtualCluster]>>,
     /// Fetches the providers' keys.
     http: reqwest::Client,
     /// Where the providers' background tasks run, and what ends them.
@@ -167,10 +170,30 @@ impl Published {
             removed_provider_grace: Duration::from_secs(
                 config.identity.removed_provider_grace_secs,
             ),
+            clusters: tokio::sync::watch::Sender::new(config.clusters.clone().into()),
             http,
             tracker,
             shutdown,
         }
+    }
+
+    /// The virtual clusters now, and each change to them.
+    pub fn clusters(&self) -> tokio::sync::watch::Receiver<Arc<[VirtualCluster]>> {
+        self.clusters.subscribe()
+    }
+
+    /// Makes `clusters` the configuration file's virtual clusters; the caller has checked
+    /// them against the listeners and upstream clusters the proxy runs with.
+    pub fn set_file_clusters(&self, clusters: Vec<VirtualCluster>) {
+        let count = clusters.len();
+        self.clusters.send_if_modified(|now| {
+            let changed = now[..] != clusters[..];
+            if changed {
+                *now = clusters.into();
+            }
+            changed
+        });
+        tracing::info!(clusters = count, "virtual clusters replaced");
     }
 
     /// The current snapshot, without a lock and without touching its reference count; keep

@@ -234,3 +234,80 @@ async fn real_clients_use_their_organizations_cluster_and_are_refused_on_another
         assert!(text.contains("token issuer not accepted"), "{refused}");
     }
 }
+
+/// Waits up to 10 s for `check` to hold.
+async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    for _ in 0..100 {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{what}: not within 10 s");
+}
+
+#[tokio::test]
+async fn virtual_clusters_reloaded_from_the_file_open_and_close_live() {
+    let proxy = proxy().await;
+    let acme = Idp::token(&Idp::issuer(), "kafka-producer").await;
+    let globex = Idp::token(&Idp::second_issuer(), "kafka-producer").await;
+    let acme_main = bootstrap(&proxy, "acme/main");
+    let globex_main = bootstrap(&proxy, "globex/main");
+    let (mut acme_session, code) = Raw::login(&acme_main, &acme).await;
+    assert_eq!(code, 0);
+    let (mut globex_session, code) = Raw::login(&globex_main, &globex).await;
+    assert_eq!(code, 0);
+
+    // A file naming a listener or an upstream cluster the proxy does not run with changes
+    // nothing: listeners and upstream clusters change only with a restart.
+    let mut file = proxy.config.clone();
+    file.clusters[0].listener = "elsewhere".into();
+    let refused = proxy.proxy.reload(file).unwrap_err();
+    assert_eq!(refused.0[0].0, "clusters[0].listener", "{refused}");
+    let (_, code) = Raw::login(&acme_main, &acme).await;
+    assert_eq!(code, 0, "acme/main still serves");
+
+    // acme/main goes, acme/second comes, globex/main moves to the dedicated upstream.
+    let mut file = proxy.config.clone();
+    let globex_index = file
+        .clusters
+        .iter()
+        .position(|c| c.organization == "globex")
+        .expect("globex/main");
+    file.clusters[globex_index].upstream = "dedicated".into();
+    let acme_index = file
+        .clusters
+        .iter()
+        .position(|c| c.organization == "acme")
+        .expect("acme/main");
+    file.clusters[acme_index].name = "second".into();
+    proxy.proxy.reload(file).expect("reloaded");
+    eventually("acme/second opens", || {
+        proxy.proxy.bootstrap_addr("acme/second").is_some()
+            && proxy.proxy.broker_ports("acme/second").len() == 3
+    })
+    .await;
+    assert!(proxy.proxy.bootstrap_addr("acme/main").is_none());
+
+    // The sessions of the closed and the changed cluster end; the new endpoints serve.
+    assert!(
+        acme_session.read_frame().await.is_none(),
+        "acme/main closed"
+    );
+    assert!(
+        globex_session.read_frame().await.is_none(),
+        "globex/main closed"
+    );
+    assert!(tokio::net::TcpStream::connect(&acme_main).await.is_err());
+    let second = bootstrap(&proxy, "acme/second");
+    assert_eq!(brokers(&second, &acme).await.len(), 3);
+    let moved = bootstrap(&proxy, "globex/main");
+    assert_ne!(moved, globex_main);
+    assert_eq!(
+        brokers(&moved, &globex).await.len(),
+        1,
+        "the one-node cluster"
+    );
+    let (_, code) = Raw::login(&second, &globex).await;
+    assert_eq!(code, error_code::SASL_AUTHENTICATION_FAILED);
+}

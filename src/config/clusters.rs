@@ -17,7 +17,7 @@ use super::{Config, FieldErrors, Listener, Upstream};
 pub const DEFAULT_UPSTREAM: &str = "default";
 
 /// A virtual cluster from the configuration file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VirtualCluster {
     /// The organization it belongs to: only tokens of that organization's identity providers
@@ -43,7 +43,7 @@ fn default_upstream() -> String {
 
 /// One place clients connect to: a bootstrap port and a port per broker of one upstream
 /// cluster, with a listener's address, authentication and TLS.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
     /// The listener's name, or `<organization>/<cluster>` for a virtual cluster: in logs and
     /// metrics.
@@ -91,6 +91,11 @@ impl Config {
     /// Every endpoint: each listener's own ports, then each virtual cluster's. Entries that
     /// name no known listener are left out (validation reports them).
     pub fn endpoints(&self) -> Vec<Endpoint> {
+        self.endpoints_with(&self.clusters)
+    }
+
+    /// As [`Config::endpoints`], with `clusters` for the file's virtual clusters.
+    pub fn endpoints_with(&self, clusters: &[VirtualCluster]) -> Vec<Endpoint> {
         let own = self.listeners.iter().enumerate().filter_map(|(i, l)| {
             Some(Endpoint {
                 name: l.name.clone(),
@@ -102,7 +107,7 @@ impl Config {
                 field: format!("listeners[{i}]"),
             })
         });
-        let clusters = self.clusters.iter().enumerate().filter_map(|(i, c)| {
+        let clusters = clusters.iter().enumerate().filter_map(|(i, c)| {
             let listener = self.listeners.iter().find(|l| l.name == c.listener)?;
             Some(Endpoint {
                 name: format!("{}/{}", c.organization, c.name),

@@ -17,7 +17,7 @@ use tokio_util::task::AbortOnDropHandle;
 use super::Gauge;
 use super::rewrite::{Addresses, carries_addresses};
 use super::upstream::{BoxRead, BoxWrite, Exchange, MAX_RESPONSE_BYTES, UpstreamError};
-use super::{Shared, Target};
+use super::{EndpointState, Shared, Target};
 use crate::authz::request::{Edit, Fix, NoEdit};
 use crate::kafka::codec::FrameReader;
 use crate::kafka::header::{parse_request_header, parse_response_header};
@@ -62,11 +62,11 @@ impl UpstreamLink {
     /// which sends client responses to `responses`.
     pub(super) async fn open(
         shared: &Arc<Shared>,
-        listener: usize,
+        endpoint: &Arc<EndpointState>,
         target: Target,
         responses: mpsc::Sender<Bytes>,
     ) -> Result<Self, UpstreamError> {
-        let upstream = shared.listeners[listener].upstream;
+        let upstream = endpoint.upstream;
         let cluster = &shared.upstreams[upstream];
         let (addr, conn) = match target {
             Target::Bootstrap => cluster.connector.connect_bootstrap().await?,
@@ -85,7 +85,7 @@ impl UpstreamLink {
         let (expect_tx, expect_rx) = mpsc::unbounded_channel();
         let reader = tokio::spawn(read_loop(
             shared.clone(),
-            listener,
+            endpoint.clone(),
             read,
             expect_rx,
             responses,
@@ -213,7 +213,7 @@ impl Exchange for UpstreamLink {
 /// rewrites broker addresses where needed and passes them to the client's writer.
 async fn read_loop(
     shared: Arc<Shared>,
-    listener: usize,
+    endpoint: Arc<EndpointState>,
     read: BoxRead,
     mut expected: mpsc::UnboundedReceiver<Expect>,
     responses: mpsc::Sender<Bytes>,
@@ -283,7 +283,7 @@ async fn read_loop(
         let mut body = frame.slice(offset..);
         // An authorization fix that decodes the response rewrites its addresses in the same
         // decode; otherwise the rewrite decodes it.
-        let mut rewriter = Addresses::new(&shared, listener);
+        let mut rewriter = Addresses::new(&shared, &endpoint);
         if let Some(fix) = expect.fix {
             let edit: &mut dyn Edit = if addresses {
                 &mut rewriter

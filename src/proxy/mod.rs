@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
@@ -30,8 +31,10 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::authz::Decisions;
-use crate::config::{Authentication, Config, Endpoint, Listener, Upstream};
-use crate::snapshot::Published;
+use crate::config::{
+    Authentication, Config, Endpoint, FieldErrors, Listener, Upstream, VirtualCluster,
+};
+use crate::snapshot::{Publish, Published};
 pub use admission::Refusals;
 use topology::Topology;
 use upstream::{Connector, UpstreamError};
@@ -105,12 +108,11 @@ impl Drop for Gauge<'_> {
 }
 
 /// One endpoint clients connect to: a listener's ports, or a virtual cluster's.
-pub(crate) struct ListenerState {
+pub(crate) struct EndpointState {
     /// The listener's name, or `<organization>/<cluster>`.
     pub(crate) name: String,
     /// The listener whose address, authentication and TLS it uses.
     pub(crate) config: Listener,
-    bootstrap_port: u16,
     broker_port_base: u16,
     /// The upstream cluster it serves, an index into [`Shared::upstreams`].
     pub(crate) upstream: usize,
@@ -118,6 +120,15 @@ pub(crate) struct ListenerState {
     pub(crate) organization: Option<String>,
     acceptor: Option<TlsAcceptor>,
     broker_ports: Mutex<HashMap<i32, u16>>,
+    /// The bound bootstrap address.
+    bootstrap: SocketAddr,
+    /// What it was made from: an endpoint whose configuration changes is replaced.
+    spec: Endpoint,
+    /// Cancelled when the endpoint is removed or replaced, and at shutdown: its ports close
+    /// and its connections end.
+    pub(crate) closed: CancellationToken,
+    /// Its accept loops: a replacement binds the same ports only once they have ended.
+    accepting: TaskTracker,
 }
 
 /// One upstream cluster: how the proxy reaches it and what it knows of it.
@@ -135,7 +146,10 @@ pub(crate) struct UpstreamCluster {
 /// State shared by every task of one proxy instance.
 pub(crate) struct Shared {
     pub(crate) config: Config,
-    pub(crate) listeners: Vec<ListenerState>,
+    /// Where clients connect now; replaced whole when virtual clusters change.
+    endpoints: ArcSwap<Vec<Arc<EndpointState>>>,
+    /// Held while endpoints are opened and closed, so that two changes never interleave.
+    endpoints_changing: tokio::sync::Mutex<()>,
     pub(crate) upstreams: Vec<UpstreamCluster>,
     pub(crate) stats: Arc<Stats>,
     pub(crate) decisions: Arc<Decisions>,
@@ -152,7 +166,6 @@ pub(crate) struct Shared {
 /// A running proxy.
 pub struct Proxy {
     shared: Arc<Shared>,
-    bootstrap: Vec<(String, SocketAddr)>,
 }
 
 impl Proxy {
@@ -171,11 +184,7 @@ impl Proxy {
                 answers: std::sync::atomic::AtomicBool::new(false),
             });
         }
-        let endpoints = config.endpoints();
-        let mut listeners = Vec::with_capacity(endpoints.len());
-        for e in endpoints {
-            listeners.push(ListenerState::new(e, &upstreams)?);
-        }
+
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
         let published = Arc::new(Published::new(
@@ -189,53 +198,58 @@ impl Proxy {
             auth_counts: Mutex::default(),
             admission: admission::Admission::new(&config.limits),
             config,
-            listeners,
+            endpoints: ArcSwap::from_pointee(Vec::new()),
+            endpoints_changing: tokio::sync::Mutex::new(()),
             upstreams,
             stats: Arc::default(),
             decisions: Arc::default(),
             shutdown,
             tracker,
         });
-        let mut bootstrap = Vec::new();
-        for (index, l) in shared.listeners.iter().enumerate() {
-            let addr = SocketAddr::new(l.config.bind_address, l.bootstrap_port);
-            let tcp = bind(&l.name, addr, shared.config.limits.listen_backlog).await?;
-            let local = tcp.local_addr().map_err(|source| StartError::Bind {
-                listener: l.name.clone(),
-                addr,
-                source,
-            })?;
-            tracing::info!(
-                listener = %l.name,
-                addr = %local,
-                tls = l.acceptor.is_some(),
-                upstream = %shared.upstreams[l.upstream].name,
-                organization = l.organization.as_deref(),
-                "bootstrap listener ready"
-            );
-            bootstrap.push((l.name.clone(), local));
-            shared
-                .tracker
-                .spawn(accept_loop(shared.clone(), index, Target::Bootstrap, tcp));
+        let clusters = shared.published.clusters();
+        let wanted = shared.config.endpoints_with(&clusters.borrow());
+        let mut endpoints = Vec::new();
+        for e in wanted {
+            endpoints.push(shared.open_endpoint(e).await?);
         }
+        shared.endpoints.store(Arc::new(endpoints));
+        shared
+            .tracker
+            .spawn(follow_clusters(shared.clone(), clusters));
         for upstream in 0..shared.upstreams.len() {
             shared.tracker.spawn(refresh_loop(shared.clone(), upstream));
         }
-        Ok(Self { shared, bootstrap })
+        Ok(Self { shared })
     }
 
     /// The bound bootstrap address of an endpoint: a listener's name, or
     /// `<organization>/<cluster>`.
     pub fn bootstrap_addr(&self, listener: &str) -> Option<SocketAddr> {
-        self.bootstrap
+        let endpoints = self.shared.endpoints.load();
+        endpoints
             .iter()
-            .find(|(n, _)| n == listener)
-            .map(|(_, a)| *a)
+            .find(|e| e.name == listener)
+            .map(|e| e.bootstrap)
+    }
+
+    /// Takes the parts of a reloaded configuration file that apply live (on SIGHUP):
+    /// `[authorization]`, for the next request of every connection, and the virtual
+    /// clusters, each new one opened and each removed or changed one closed with its
+    /// connections. The clusters are checked against the listeners and upstream clusters the
+    /// proxy runs with, which change only with a restart. With problems, nothing changes.
+    pub fn reload(&self, file: Config) -> Result<(), FieldErrors> {
+        let mut running = self.shared.config.clone();
+        running.clusters = file.clusters;
+        running.validate()?;
+        self.shared.published.set_file(&file.authorization)?;
+        self.shared.published.set_file_clusters(running.clusters);
+        Ok(())
     }
 
     /// The proxy ports opened so far on an endpoint, by broker node id.
     pub fn broker_ports(&self, listener: &str) -> Vec<(i32, u16)> {
-        let Some(l) = self.shared.listeners.iter().find(|l| l.name == listener) else {
+        let endpoints = self.shared.endpoints.load();
+        let Some(l) = endpoints.iter().find(|l| l.name == listener) else {
             return Vec::new();
         };
         let mut ports: Vec<_> = l
@@ -337,8 +351,13 @@ fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
     socket.listen(backlog)
 }
 
-impl ListenerState {
-    fn new(e: Endpoint, upstreams: &[UpstreamCluster]) -> Result<Self, StartError> {
+impl Shared {
+    /// Binds an endpoint's bootstrap port and starts accepting; its broker ports open for
+    /// the brokers known so far, and for the others as they are seen.
+    async fn open_endpoint(
+        self: &Arc<Self>,
+        e: Endpoint,
+    ) -> Result<Arc<EndpointState>, StartError> {
         let acceptor = e
             .listener
             .tls
@@ -351,35 +370,98 @@ impl ListenerState {
                 "listener runs with authentication = \"none\": INSECURE, every client is anonymous and every request is forwarded"
             );
         }
-        let upstream = upstreams
+        let upstream = self
+            .upstreams
             .iter()
             .position(|u| u.name == e.upstream)
-            .ok_or(StartError::UnknownUpstream(e.upstream))?;
-        Ok(Self {
-            name: e.name,
-            config: e.listener,
-            bootstrap_port: e.bootstrap_port,
+            .ok_or_else(|| StartError::UnknownUpstream(e.upstream.clone()))?;
+        let addr = SocketAddr::new(e.listener.bind_address, e.bootstrap_port);
+        let tcp = bind(&e.name, addr, self.config.limits.listen_backlog).await?;
+        let bootstrap = tcp.local_addr().map_err(|source| StartError::Bind {
+            listener: e.name.clone(),
+            addr,
+            source,
+        })?;
+        let endpoint = Arc::new(EndpointState {
+            name: e.name.clone(),
+            config: e.listener.clone(),
             broker_port_base: e.broker_port_base,
             upstream,
-            organization: e.organization,
+            organization: e.organization.clone(),
             acceptor,
             broker_ports: Mutex::default(),
-        })
+            bootstrap,
+            spec: e,
+            closed: self.shutdown.child_token(),
+            accepting: TaskTracker::new(),
+        });
+        tracing::info!(
+            listener = %endpoint.name,
+            addr = %bootstrap,
+            tls = endpoint.acceptor.is_some(),
+            upstream = %self.upstreams[upstream].name,
+            organization = endpoint.organization.as_deref(),
+            "bootstrap listener ready"
+        );
+        endpoint.accepting.spawn(accept_loop(
+            self.clone(),
+            endpoint.clone(),
+            Target::Bootstrap,
+            tcp,
+        ));
+        for (node, _) in self.upstreams[upstream].topology.nodes() {
+            if let Err(e) = self.broker_port(&endpoint, node) {
+                tracing::error!(listener = %endpoint.name, node, error = %e, "cannot open broker listener");
+            }
+        }
+        Ok(endpoint)
     }
-}
 
-impl Shared {
+    /// Opens the endpoints of virtual clusters that are new or changed and closes those of
+    /// clusters removed or changed (ending their connections); the others stay as they are.
+    async fn apply_clusters(self: &Arc<Self>, clusters: &[VirtualCluster]) {
+        let _changing = self.endpoints_changing.lock().await;
+        let wanted = self.config.endpoints_with(clusters);
+        let current = self.endpoints.load_full();
+        let (kept, gone): (Vec<_>, Vec<_>) = current
+            .iter()
+            .cloned()
+            .partition(|e| wanted.contains(&e.spec));
+        // Published without the closed ones first, so that no refresh opens ports for them.
+        self.endpoints.store(Arc::new(kept.clone()));
+        for e in &gone {
+            e.closed.cancel();
+            e.accepting.close();
+            e.accepting.wait().await;
+            tracing::info!(listener = %e.name, "virtual cluster closed");
+        }
+        let mut next = kept;
+        for spec in wanted {
+            if next.iter().any(|e| e.spec == spec) {
+                continue;
+            }
+            let name = spec.name.clone();
+            match self.open_endpoint(spec).await {
+                Ok(e) => next.push(e),
+                Err(e) => {
+                    tracing::error!(listener = %name, error = %e, "cannot open virtual cluster")
+                }
+            }
+        }
+        self.endpoints.store(Arc::new(next));
+    }
+
     /// The session rules of an endpoint.
-    pub(crate) fn auth_rules(&self, listener: usize) -> auth::Rules<'_> {
+    pub(crate) fn auth_rules<'a>(&self, endpoint: &'a EndpointState) -> auth::Rules<'a> {
         auth::Rules {
             max_session: Duration::from_secs(self.config.identity.max_session_lifetime_secs),
-            organization: self.listeners[listener].organization.as_deref(),
+            organization: endpoint.organization.as_deref(),
         }
     }
 
     /// The upstream cluster an endpoint serves.
-    pub(crate) fn upstream_of(&self, listener: usize) -> &UpstreamCluster {
-        &self.upstreams[self.listeners[listener].upstream]
+    pub(crate) fn upstream_of(&self, endpoint: &EndpointState) -> &UpstreamCluster {
+        &self.upstreams[endpoint.upstream]
     }
 
     pub(crate) fn record_auth(&self, provider: &str, outcome: &str) {
@@ -403,10 +485,13 @@ impl Shared {
     /// The proxy port of broker `node` on an endpoint, opening it on first use.
     pub(crate) fn broker_port(
         self: &Arc<Self>,
-        listener: usize,
+        endpoint: &Arc<EndpointState>,
         node: i32,
     ) -> Result<u16, std::io::Error> {
-        let l = &self.listeners[listener];
+        let l = endpoint;
+        if l.closed.is_cancelled() {
+            return Err(std::io::Error::other("the endpoint is closed"));
+        }
         let mut ports = l
             .broker_ports
             .lock()
@@ -430,17 +515,26 @@ impl Shared {
         tracing::info!(listener = %l.name, node, port = bound, "broker listener ready");
         ports.insert(node, bound);
         drop(ports);
-        self.tracker
-            .spawn(accept_loop(self.clone(), listener, Target::Node(node), tcp));
+        l.accepting.spawn(accept_loop(
+            self.clone(),
+            l.clone(),
+            Target::Node(node),
+            tcp,
+        ));
         Ok(bound)
     }
 }
 
-async fn accept_loop(shared: Arc<Shared>, listener: usize, target: Target, tcp: TcpListener) {
-    let name = shared.listeners[listener].name.clone();
+async fn accept_loop(
+    shared: Arc<Shared>,
+    endpoint: Arc<EndpointState>,
+    target: Target,
+    tcp: TcpListener,
+) {
+    let name = endpoint.name.clone();
     loop {
         let accepted = tokio::select! {
-            _ = shared.shutdown.cancelled() => break,
+            _ = endpoint.closed.cancelled() => break,
             a = tcp.accept() => a,
         };
         let (socket, peer) = match accepted {
@@ -452,8 +546,7 @@ async fn accept_loop(shared: Arc<Shared>, listener: usize, target: Target, tcp: 
                 continue;
             }
         };
-        let authenticates =
-            shared.listeners[listener].config.authentication != Authentication::None;
+        let authenticates = endpoint.config.authentication != Authentication::None;
         let Some(admitted) = shared.admission.admit(&name, peer.ip(), authenticates) else {
             continue;
         };
@@ -465,7 +558,14 @@ async fn accept_loop(shared: Arc<Shared>, listener: usize, target: Target, tcp: 
             client_id = tracing::field::Empty,
             principal = tracing::field::Empty
         );
-        let task = session::serve(shared.clone(), listener, target, socket, peer, admitted);
+        let task = session::serve(
+            shared.clone(),
+            endpoint.clone(),
+            target,
+            socket,
+            peer,
+            admitted,
+        );
         shared.tracker.spawn(task.instrument(span));
     }
 }
@@ -527,15 +627,30 @@ async fn refresh(shared: &Arc<Shared>, upstream: usize) -> Result<(), UpstreamEr
                 }
             }
         }
-        for (listener, l) in shared.listeners.iter().enumerate() {
+        for l in shared.endpoints.load().iter() {
             if l.upstream != upstream {
                 continue;
             }
-            if let Err(e) = shared.broker_port(listener, node) {
+            if let Err(e) = shared.broker_port(l, node) {
                 tracing::error!(listener = %l.name, node, error = %e, "cannot open broker listener");
             }
         }
     }
     u.topology.mark_known();
     Ok(())
+}
+
+/// Opens and closes virtual clusters' endpoints as the published virtual clusters change.
+async fn follow_clusters(
+    shared: Arc<Shared>,
+    mut clusters: tokio::sync::watch::Receiver<Arc<[VirtualCluster]>>,
+) {
+    loop {
+        tokio::select! {
+            _ = shared.shutdown.cancelled() => return,
+            changed = clusters.changed() => if changed.is_err() { return },
+        }
+        let now = clusters.borrow_and_update().clone();
+        shared.apply_clusters(&now).await;
+    }
 }

@@ -13,7 +13,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::Shared;
+use super::{EndpointState, Shared};
 use crate::authz::request::{Edit, FixError};
 use crate::kafka::{self, DecodeError, EncodeError};
 
@@ -46,36 +46,30 @@ pub(crate) fn carries_addresses(api: ApiKey) -> bool {
 /// response body; each address seen is recorded in the topology.
 pub(crate) struct Addresses<'a> {
     shared: &'a Arc<Shared>,
-    listener: usize,
+    endpoint: &'a Arc<EndpointState>,
     /// Whether an [`Edit`] has rewritten a decoded response.
     pub(crate) rewritten: bool,
 }
 
 impl<'a> Addresses<'a> {
-    pub(crate) fn new(shared: &'a Arc<Shared>, listener: usize) -> Self {
+    pub(crate) fn new(shared: &'a Arc<Shared>, endpoint: &'a Arc<EndpointState>) -> Self {
         Self {
             shared,
-            listener,
+            endpoint,
             rewritten: false,
         }
     }
 
     fn host(&self) -> StrBytes {
-        StrBytes::from_string(
-            self.shared.listeners[self.listener]
-                .config
-                .advertised_host
-                .clone(),
-        )
+        StrBytes::from_string(self.endpoint.config.advertised_host.clone())
     }
 
     /// The proxy port of a broker, recorded in the topology and opened on this listener.
     fn proxy_port(&self, node: i32, real_host: &str, real_port: i32) -> Result<i32, RewriteError> {
-        let upstream = self.shared.listeners[self.listener].upstream;
         self.shared
-            .register_broker(upstream, node, real_host, real_port);
+            .register_broker(self.endpoint.upstream, node, real_host, real_port);
         self.shared
-            .broker_port(self.listener, node)
+            .broker_port(self.endpoint, node)
             .map(i32::from)
             .map_err(|e| RewriteError::Listener {
                 node,

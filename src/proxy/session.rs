@@ -29,7 +29,7 @@ use super::admission::{Admitted, FREE_PRE_AUTH_FRAME};
 use super::auth::{self, AuthState};
 use super::link::{Stash, UpstreamLink};
 use super::upstream::{BoxRead, BoxWrite, UpstreamError};
-use super::{Gauge, Shared, Target};
+use super::{EndpointState, Gauge, Shared, Target};
 use crate::authz::request::{self as authorize, Caller, Fix, FixError, Verdict};
 use crate::clip::Clip;
 use crate::config::Authentication;
@@ -119,7 +119,7 @@ type Queued = (Slot, Timing);
 /// Serves one accepted client connection until it ends.
 pub(super) async fn serve(
     shared: Arc<Shared>,
-    listener: usize,
+    endpoint: Arc<EndpointState>,
     target: Target,
     socket: TcpStream,
     peer: SocketAddr,
@@ -128,7 +128,7 @@ pub(super) async fn serve(
     let stats = shared.stats.clone();
     let _gauge = Gauge::new(&stats.client_connections);
     let _ = socket.set_nodelay(true);
-    let (read, write): (BoxRead, BoxWrite) = match &shared.listeners[listener].acceptor {
+    let (read, write): (BoxRead, BoxWrite) = match &endpoint.acceptor {
         None => {
             let (r, w) = socket.into_split();
             (Box::new(r), Box::new(w))
@@ -151,7 +151,6 @@ pub(super) async fn serve(
         }
     };
     tracing::debug!(%peer, "client connected");
-    let endpoint = &shared.listeners[listener];
     let config = &endpoint.config;
     let bootstrap = matches!(target, Target::Bootstrap);
     let connection = METRICS.connection(
@@ -163,12 +162,13 @@ pub(super) async fn serve(
         },
     );
     let bytes = METRICS.listener_bytes(&endpoint.name, bootstrap);
+    let shutdown = shared.shutdown.clone();
     let session = Session {
         connection,
         bytes,
         timing: None,
-        include_sasl: shared.listeners[listener].config.authentication != Authentication::None,
-        auth: match shared.listeners[listener].config.authentication {
+        include_sasl: config.authentication != Authentication::None,
+        auth: match config.authentication {
             Authentication::None => AuthState::Open,
             Authentication::Oauthbearer => AuthState::Handshake,
         },
@@ -177,7 +177,7 @@ pub(super) async fn serve(
         reauth_grace: None,
         admitted,
         shared,
-        listener,
+        endpoint: endpoint.clone(),
         target,
         peer,
         caller: None,
@@ -189,6 +189,9 @@ pub(super) async fn serve(
     match session.run(read, write).await {
         End::ClientClosed => tracing::debug!("client disconnected"),
         End::Idle => tracing::info!("closing idle connection (limits.idle_timeout_secs)"),
+        End::Shutdown if !shutdown.is_cancelled() => {
+            tracing::info!("closing client connection: its virtual cluster was removed or changed")
+        }
         End::Shutdown => tracing::debug!("connection drained for shutdown"),
         End::Refused(why) | End::AuthFailed(why) => {
             tracing::info!(side = "downstream", reason = %Clip(&why), "closing client connection")
@@ -213,7 +216,8 @@ pub(super) async fn serve(
 
 struct Session {
     shared: Arc<Shared>,
-    listener: usize,
+    /// Where the client connected: a listener's ports, or a virtual cluster's.
+    endpoint: Arc<EndpointState>,
     target: Target,
     include_sasl: bool,
     auth: AuthState,
@@ -265,7 +269,8 @@ impl Session {
         let mut frames = FrameReader::with_limits(read, frame_limits);
         // Before authentication nothing is read ahead: every byte held is accounted for.
         frames.set_read_ahead(!self.include_sasl);
-        let shutdown = self.shared.shutdown.clone();
+        // Cancelled at shutdown, and when the session's virtual cluster is removed or changed.
+        let shutdown = self.endpoint.closed.clone();
         let mut watched: Option<(
             Arc<crate::identity::Provider>,
             std::pin::Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>,
@@ -412,7 +417,7 @@ impl Session {
             ApiKey::ApiVersions => {
                 let answer = api_versions(
                     &self.shared,
-                    self.listener,
+                    &self.endpoint,
                     self.include_sasl,
                     &header,
                     &frame,
@@ -458,7 +463,7 @@ impl Session {
                 if unoffered
                     || !self
                         .shared
-                        .upstream_of(self.listener)
+                        .upstream_of(&self.endpoint)
                         .topology
                         .versions()
                         .allows(api, header.api_version)
@@ -585,7 +590,7 @@ impl Session {
                 .responses
                 .take()
                 .ok_or(End::Upstream(UpstreamError::Closed))?;
-            let link = UpstreamLink::open(&self.shared, self.listener, self.target, responses)
+            let link = UpstreamLink::open(&self.shared, &self.endpoint, self.target, responses)
                 .await
                 .map_err(End::Upstream)?;
             self.upstream = Some(link);
@@ -621,7 +626,7 @@ impl Session {
         encode: impl FnOnce(&SaslAuthenticateResponse) -> Result<Bytes, End>,
     ) -> Result<(Bytes, auth::Step), End> {
         let providers = self.shared.published.load().providers.clone();
-        let rules = self.shared.auth_rules(self.listener);
+        let rules = self.shared.auth_rules(&self.endpoint);
         let first = !self.auth.serves_requests();
         let (response, step, outcome) =
             auth::authenticate(&mut self.auth, &providers, rules, auth_bytes).await;
@@ -805,7 +810,7 @@ const PRE_AUTH_OTHER_BYTES: usize = 64 * 1024;
 /// Answers ApiVersions from the supported-versions table and the brokers' versions.
 async fn api_versions(
     shared: &Shared,
-    listener: usize,
+    endpoint: &EndpointState,
     include_sasl: bool,
     header: &RequestHeader,
     frame: &Bytes,
@@ -831,7 +836,7 @@ async fn api_versions(
     }
     kafka::decode_request::<ApiVersionsRequest>(version, &header.body(frame))
         .map_err(|e| End::Client(e.into()))?;
-    let upstream = shared.upstream_of(listener);
+    let upstream = shared.upstream_of(endpoint);
     let topology = &upstream.topology;
     if !topology.versions().is_known() {
         let wait = upstream.config.connect_timeout();
