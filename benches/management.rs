@@ -60,7 +60,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kafka_oidc_proxy::authz::{AclBinding, AuthorizationConfig};
-use kafka_oidc_proxy::config::Config;
+use kafka_oidc_proxy::config::{Config, VirtualCluster};
 use kafka_oidc_proxy::field_errors::FieldErrors;
 use kafka_oidc_proxy::identity::{ProviderSpec, http_client};
 use kafka_oidc_proxy::management::{self, Api, Running};
@@ -457,6 +457,14 @@ impl Publish for Observed {
                 Ok(())
             },
         );
+    }
+
+    fn set_stored_clusters(&self, clusters: Vec<VirtualCluster>) {
+        self.proxy.set_stored_clusters(clusters);
+    }
+
+    fn clusters_open(&self) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
+        self.proxy.clusters_open()
     }
 
     fn current(&self) -> Arc<Snapshot> {
@@ -1065,10 +1073,9 @@ impl Bench<'_> {
         a.stop_api().await;
         let store = open_store(self.store_url).await;
         let api = Api::new(
+            &a.config,
             a.config.management.as_ref().expect("management"),
             store.clone(),
-            a.config.identity.plain_http(),
-            a.config.identity.providers.clone(),
             a.observed.clone(),
             http_client().expect("HTTP client"),
         );

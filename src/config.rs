@@ -14,7 +14,7 @@ use serde::Deserialize;
 mod clusters;
 mod refs;
 
-pub use clusters::{DEFAULT_UPSTREAM, Endpoint, VirtualCluster};
+pub use clusters::{DEFAULT_UPSTREAM, Endpoint, VirtualCluster, is_dns_label};
 
 pub use crate::field_errors::FieldErrors;
 pub use crate::identity::PlainHttp;

@@ -85,6 +85,14 @@ pub trait Publish: Send + Sync + 'static {
         removed: Vec<AclBinding>,
     );
 
+    /// Makes `clusters` the stored virtual clusters (beside the configuration file's): the
+    /// proxy opens the new ones and closes those gone or changed, with their connections.
+    fn set_stored_clusters(&self, clusters: Vec<VirtualCluster>);
+
+    /// Resolves once the proxy has opened and closed what the virtual clusters published so
+    /// far ask for.
+    fn clusters_open(&self) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
     /// The snapshot decided with now.
     fn current(&self) -> Arc<Snapshot>;
 }
@@ -132,8 +140,13 @@ pub struct Published {
     /// Which provider URLs may be plain http.
     plain_http: PlainHttp,
     removed_provider_grace: Duration,
-    /// The virtual clusters: the configuration file's.
-    clusters: tokio::sync::watch::Sender<Arc<[VirtualCluster]>>,
+    /// The virtual clusters, the configuration file's then the stored ones, with a
+    /// generation that counts their changes.
+    clusters: tokio::sync::watch::Sender<(u64, Arc<[VirtualCluster]>)>,
+    /// The generation of the virtual clusters the proxy has opened and closed.
+    clusters_opened: tokio::sync::watch::Sender<u64>,
+    /// Where they come from: the configuration file's, and the stored ones.
+    cluster_sources: Mutex<(Vec<VirtualCluster>, Vec<VirtualCluster>)>,
     /// Fetches the providers' keys.
     http: reqwest::Client,
     /// Where the providers' background tasks run, and what ends them.
@@ -170,30 +183,54 @@ impl Published {
             removed_provider_grace: Duration::from_secs(
                 config.identity.removed_provider_grace_secs,
             ),
-            clusters: tokio::sync::watch::Sender::new(config.clusters.clone().into()),
+            clusters: tokio::sync::watch::Sender::new((0, config.clusters.clone().into())),
+            clusters_opened: tokio::sync::watch::Sender::new(0),
+            cluster_sources: Mutex::new((config.clusters.clone(), Vec::new())),
             http,
             tracker,
             shutdown,
         }
     }
 
-    /// The virtual clusters now, and each change to them.
-    pub fn clusters(&self) -> tokio::sync::watch::Receiver<Arc<[VirtualCluster]>> {
+    /// The virtual clusters now, and each change to them, with their generation.
+    pub fn clusters(&self) -> tokio::sync::watch::Receiver<(u64, Arc<[VirtualCluster]>)> {
         self.clusters.subscribe()
+    }
+
+    /// Tells those waiting in [`Publish::clusters_open`] that the virtual clusters of
+    /// `generation` are open (or failed to open, and were logged).
+    pub fn clusters_opened(&self, generation: u64) {
+        self.clusters_opened.send_replace(generation);
     }
 
     /// Makes `clusters` the configuration file's virtual clusters; the caller has checked
     /// them against the listeners and upstream clusters the proxy runs with.
     pub fn set_file_clusters(&self, clusters: Vec<VirtualCluster>) {
-        let count = clusters.len();
-        self.clusters.send_if_modified(|now| {
-            let changed = now[..] != clusters[..];
+        self.publish_clusters(|sources| sources.0 = clusters);
+    }
+
+    /// Changes a source of the virtual clusters and publishes them all if that changed them.
+    fn publish_clusters(
+        &self,
+        change: impl FnOnce(&mut (Vec<VirtualCluster>, Vec<VirtualCluster>)),
+    ) {
+        let Ok(mut sources) = self.cluster_sources.lock() else {
+            return;
+        };
+        change(&mut sources);
+        let all: Vec<_> = sources.0.iter().chain(&sources.1).cloned().collect();
+        let (file, stored) = (sources.0.len(), sources.1.len());
+        let changed = self.clusters.send_if_modified(|(generation, now)| {
+            let changed = now[..] != all[..];
             if changed {
-                *now = clusters.into();
+                *generation += 1;
+                *now = all.into();
             }
             changed
         });
-        tracing::info!(clusters = count, "virtual clusters replaced");
+        if changed {
+            tracing::info!(file, stored, "virtual clusters replaced");
+        }
     }
 
     /// The current snapshot, without a lock and without touching its reference count; keep
@@ -219,6 +256,18 @@ fn build(providers: Arc<Providers>, sources: &Sources) -> Snapshot {
 }
 
 impl Publish for Published {
+    fn set_stored_clusters(&self, clusters: Vec<VirtualCluster>) {
+        self.publish_clusters(|sources| sources.1 = clusters);
+    }
+
+    fn clusters_open(&self) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
+        let published = self.clusters.borrow().0;
+        let mut opened = self.clusters_opened.subscribe();
+        Box::pin(async move {
+            let _ = opened.wait_for(|g| *g >= published).await;
+        })
+    }
+
     /// A section with problems (each with its field) changes nothing.
     fn set_file(&self, authorization: &AuthorizationConfig) -> Result<(), FieldErrors> {
         let organizations: BTreeSet<&str> = self

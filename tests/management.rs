@@ -7,7 +7,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use kafka_oidc_proxy::authz::{AclBinding, AuthorizationConfig};
-use kafka_oidc_proxy::config::Config;
+use kafka_oidc_proxy::config::{Config, VirtualCluster};
 use kafka_oidc_proxy::field_errors::FieldErrors;
 use kafka_oidc_proxy::identity::ProviderSpec;
 use kafka_oidc_proxy::management::{self, Running};
@@ -18,14 +18,15 @@ const ADMIN_TOKEN: &str = "platform-admin-token";
 const ACME_TOKEN: &str = "acme-team-token";
 
 /// The providers and bindings the API applied last, the configuration file's bindings
-/// (replaced by a test as a reload would), and each apply: `everything`, `providers`, or
-/// `acls of ORG` or `change to acls of ORG`.
+/// (replaced by a test as a reload would), each apply: `everything`, `providers`, or
+/// `acls of ORG` or `change to acls of ORG`, `clusters`; and the stored virtual clusters.
 #[derive(Default)]
 struct Recorded(
     Mutex<Vec<ProviderSpec>>,
     Mutex<Vec<AclBinding>>,
     Mutex<Vec<AclBinding>>,
     Mutex<Vec<String>>,
+    Mutex<Vec<VirtualCluster>>,
 );
 
 impl Publish for Recorded {
@@ -70,6 +71,15 @@ impl Publish for Recorded {
             }
         }
         all.extend(added);
+    }
+
+    fn set_stored_clusters(&self, clusters: Vec<VirtualCluster>) {
+        self.3.lock().expect("lock").push("clusters".into());
+        *self.4.lock().expect("lock") = clusters;
+    }
+
+    fn clusters_open(&self) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(std::future::ready(()))
     }
 
     fn current(&self) -> Arc<Snapshot> {

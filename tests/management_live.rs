@@ -2,7 +2,8 @@
 //! client: a provider registered through the API authenticates on the next connection, an ACL
 //! created through it lets a real client produce, deleting the ACL denies the next request of
 //! a live connection, and deleting the provider refuses new connections and ends its live
-//! sessions within the grace period. No restart anywhere.
+//! sessions within the grace period. Virtual clusters registered, changed and deleted through it
+//! open and close their ports and connections before the answer. No restart anywhere.
 
 mod common;
 
@@ -34,7 +35,17 @@ async fn api(
     url: String,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut request = http.request(method, url).bearer_auth(TOKEN);
+    api_as(TOKEN, http, method, url, body).await
+}
+
+async fn api_as(
+    token: &str,
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = http.request(method, url).bearer_auth(token);
     if let Some(b) = body {
         request = request.json(&b);
     }
@@ -223,6 +234,171 @@ async fn providers_and_acls_registered_through_the_api_apply_at_once() {
         (&json!(topic), &json!(true)),
         "{list}"
     );
+    running.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A port nothing listens on now, with the `extra` ports above it free too.
+fn free_ports(extra: u16) -> u16 {
+    loop {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = probe.local_addr().expect("address").port();
+        drop(probe);
+        let Some(last) = port.checked_add(extra) else {
+            continue;
+        };
+        if (port..=last).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()) {
+            return port;
+        }
+    }
+}
+
+#[tokio::test]
+async fn virtual_clusters_registered_through_the_api_open_and_close_at_once() {
+    const ACME_TOKEN: &str = "live-test-acme-token";
+    let t = common::unique_tag();
+    let dir = std::env::temp_dir().join(format!("kop-live-clusters-{t}"));
+    let extra = format!(
+        "{identity}{everyone}\
+         [upstreams.dedicated]\nbootstrap_servers = [{dedicated:?}]\n\
+         [management]\nlisten = \"127.0.0.1:0\"\n\
+         [[management.tokens]]\nname = \"platform\"\nsha256 = {hash:?}\norganization = \"*\"\n\
+         [[management.tokens]]\nname = \"acme\"\nsha256 = {acme:?}\norganization = \"acme\"\n\
+         [store]\ndata_dir = {dir:?}\n{keys}",
+        identity = Idp::identity_toml(""),
+        everyone = Idp::allow_everyone(),
+        dedicated = common::env("KOP_KAFKA_DEDICATED_BOOTSTRAP"),
+        hash = management::token_hash(TOKEN),
+        acme = management::token_hash(ACME_TOKEN),
+        dir = dir.display().to_string(),
+        keys = common::store_keys_line(&dir),
+    );
+    let proxy = start_proxy(ProxyOptions {
+        authentication: "oauthbearer",
+        extra,
+        ..ProxyOptions::default()
+    })
+    .await;
+    let running = management::start(
+        &proxy.config,
+        proxy.config.management.as_ref().expect("management"),
+        proxy.proxy.published(),
+    )
+    .await
+    .expect("management starts");
+    let http = kafka_oidc_proxy::identity::http_client().expect("client");
+    let clusters = |org: &str| format!("http://{}/organizations/{org}/clusters/", running.addr());
+    let globex = Idp::token(&Idp::second_issuer(), "kafka-producer").await;
+    let acme = Idp::token(&Idp::issuer(), "kafka-producer").await;
+    let (port, base) = (free_ports(0), free_ports(3));
+    let body = json!({
+        "name": "main", "listener": "test", "bootstrap_port": port, "broker_port_base": base
+    });
+
+    // Which upstream cluster an organization reaches is the platform's decision: the
+    // organization's own administrators may read its clusters, not make them.
+    let (status, refused) = api_as(
+        ACME_TOKEN,
+        &http,
+        reqwest::Method::POST,
+        clusters("acme"),
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(status, 403, "{refused}");
+    let (status, _) = api_as(
+        ACME_TOKEN,
+        &http,
+        reqwest::Method::POST,
+        clusters("globex"),
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(status, 404, "another organization");
+    let (status, invalid) = api(
+        &http,
+        reqwest::Method::POST,
+        clusters("globex"),
+        Some(json!({
+            "name": "Main", "listener": "nowhere", "upstream": "elsewhere",
+            "bootstrap_port": 0, "broker_port_base": base
+        })),
+    )
+    .await;
+    assert_eq!(status, 400, "{invalid}");
+    for field in ["name", "listener", "upstream", "bootstrap_port"] {
+        assert!(invalid[field].is_array(), "{field}: {invalid}");
+    }
+
+    // Registered: its ports are open when the answer comes.
+    let (status, created) = api(
+        &http,
+        reqwest::Method::POST,
+        clusters("globex"),
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let bootstrap = format!("127.0.0.1:{port}");
+    assert_eq!(created["bootstrap_servers"], json!(bootstrap));
+    let (mut live, code) = Raw::login(&bootstrap, &globex).await;
+    assert_eq!(code, 0, "globex's token on globex's cluster");
+    let m = live.request(12, &MetadataRequest::default()).await;
+    let mut ports: Vec<i32> = m.brokers.iter().map(|b| b.port).collect();
+    ports.sort();
+    let base = i32::from(u16::try_from(base).expect("port"));
+    assert_eq!(ports, [base + 1, base + 2, base + 3]);
+    let (_, code) = Raw::login(&bootstrap, &acme).await;
+    assert_eq!(code, SASL_AUTHENTICATION_FAILED, "acme's token there");
+    let (status, conflict) = api(
+        &http,
+        reqwest::Method::POST,
+        clusters("acme"),
+        Some(json!({
+            "name": "main", "listener": "test", "bootstrap_port": free_ports(0),
+            "broker_port_base": port
+        })),
+    )
+    .await;
+    assert_eq!(status, 409, "{conflict}");
+    assert!(conflict["broker_port_base"].is_array(), "{conflict}");
+    let (status, listed) = api_as(
+        ACME_TOKEN,
+        &http,
+        reqwest::Method::GET,
+        clusters("acme"),
+        None,
+    )
+    .await;
+    assert_eq!((status, &listed["count"]), (200, &json!(0)), "{listed}");
+
+    // Moved to the dedicated upstream: the live session ends, and the next one sees its broker.
+    let id = created["id"].as_str().expect("id");
+    let (status, moved) = api(
+        &http,
+        reqwest::Method::PATCH,
+        format!("{}{id}/", clusters("globex")),
+        Some(json!({ "upstream": "dedicated" })),
+    )
+    .await;
+    assert_eq!(status, 200, "{moved}");
+    live.expect_closed().await;
+    let (mut again, code) = Raw::login(&bootstrap, &globex).await;
+    assert_eq!(code, 0);
+    let m = again.request(12, &MetadataRequest::default()).await;
+    assert_eq!(m.brokers.len(), 1, "the one-node cluster");
+
+    // Deleted: its ports and its connections close.
+    let (status, _) = api(
+        &http,
+        reqwest::Method::DELETE,
+        format!("{}{id}/", clusters("globex")),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    again.expect_closed().await;
+    assert!(tokio::net::TcpStream::connect(&bootstrap).await.is_err());
     running.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }

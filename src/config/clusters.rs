@@ -258,7 +258,7 @@ fn is_name(s: &str) -> bool {
 }
 
 /// 1-63 lowercase letters, digits and '-', not starting or ending with '-' (RFC 1123).
-pub(crate) fn is_dns_label(s: &str) -> bool {
+pub fn is_dns_label(s: &str) -> bool {
     (1..=63).contains(&s.len())
         && !s.starts_with('-')
         && !s.ends_with('-')

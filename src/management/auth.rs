@@ -73,11 +73,35 @@ impl Authenticator {
         headers: &HeaderMap,
         org: &str,
     ) -> Result<ApiCaller, ApiError> {
+        self.grant(headers, org).await.map(|(caller, _)| caller)
+    }
+
+    /// As [`Authenticator::authorize`], for what only a platform administrator may do (a
+    /// grant for every organization, `*`): 403 for a caller who manages `org` alone.
+    pub(crate) async fn authorize_platform(
+        &self,
+        headers: &HeaderMap,
+        org: &str,
+    ) -> Result<ApiCaller, ApiError> {
+        match self.grant(headers, org).await? {
+            (caller, true) => Ok(caller),
+            (caller, false) => {
+                tracing::info!(organization = %org, by = %caller, "management access refused: not a platform administrator");
+                Err(ApiError::Forbidden)
+            }
+        }
+    }
+
+    /// The caller, and whether a grant for every organization covers it.
+    async fn grant(&self, headers: &HeaderMap, org: &str) -> Result<(ApiCaller, bool), ApiError> {
         let token = bearer(headers).ok_or(ApiError::Unauthenticated)?;
         let digest = super::token_hash(token);
         if let Some(rule) = self.tokens.iter().find(|t| t.sha256 == digest) {
             return if manages(&rule.organization, org) {
-                Ok(ApiCaller::Token(rule.name.clone()))
+                Ok((
+                    ApiCaller::Token(rule.name.clone()),
+                    rule.organization == "*",
+                ))
             } else {
                 Err(ApiError::NotFound)
             };
@@ -89,17 +113,18 @@ impl Authenticator {
             tracing::info!(reason = failure.reason(), "management token refused");
             ApiError::InvalidToken(failure.to_string())
         })?;
-        let mut granted = sso
+        let granted: Vec<_> = sso
             .admin_groups
             .iter()
             .filter(|g| identity.groups.contains(&g.group))
-            .peekable();
-        if granted.peek().is_none() {
+            .collect();
+        if granted.is_empty() {
             tracing::info!(user = %identity.user, "management access refused: in no admin group");
             return Err(ApiError::Forbidden);
         }
-        if granted.any(|g| manages(&g.organization, org)) {
-            Ok(ApiCaller::User(identity.user))
+        if granted.iter().any(|g| manages(&g.organization, org)) {
+            let platform = granted.iter().any(|g| g.organization == "*");
+            Ok((ApiCaller::User(identity.user), platform))
         } else {
             Err(ApiError::NotFound)
         }

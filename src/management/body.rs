@@ -127,6 +127,21 @@ impl Fields {
         }
     }
 
+    /// A TCP port field: a whole number from 1 to 65535.
+    pub(crate) fn port(&mut self, field: &str) -> Given<u16> {
+        match self.map.remove(field) {
+            None => Given::Absent,
+            Some(Value::Null) => Given::Null,
+            Some(v) => match v.as_u64().and_then(|n| u16::try_from(n).ok()) {
+                Some(port) if port > 0 => Given::Value(port),
+                _ => {
+                    self.error(field, "Must be a whole number from 1 to 65535.");
+                    Given::Absent
+                }
+            },
+        }
+    }
+
     /// Drops fields the API sets itself (a body read from a GET may carry them back).
     pub(crate) fn ignore(&mut self, fields: &[&str]) {
         for f in fields {

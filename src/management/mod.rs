@@ -11,6 +11,7 @@
 mod acls;
 mod auth;
 mod body;
+mod clusters;
 mod errors;
 mod openapi;
 mod providers;
@@ -29,7 +30,7 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use crate::authz::AclBinding;
-use crate::config::Management;
+use crate::config::{Management, VirtualCluster};
 use crate::identity::ProviderSpec;
 use crate::metrics::METRICS;
 use crate::snapshot::{Publish, Stored};
@@ -37,6 +38,10 @@ use crate::store::{Position, Revisions, Store, StoredProvider, Written};
 use errors::ApiError;
 
 pub use providers::REDACTED;
+
+/// How long a change to the virtual clusters waits for the proxy to open and close their
+/// ports before it is answered.
+const CLUSTERS_OPEN_WAIT: Duration = Duration::from_secs(5);
 
 /// The API's state.
 pub struct Api {
@@ -50,6 +55,8 @@ pub struct Api {
     file_providers: Vec<StoredProvider>,
     /// When the configuration file was read: what its items show as `created_at`.
     loaded_at: i64,
+    /// What the configuration file says about virtual clusters.
+    clusters: clusters::Rules,
     /// Where committed changes are published for the data plane.
     data_plane: Arc<dyn Publish>,
     /// What was last applied, by revision.
@@ -59,16 +66,17 @@ pub struct Api {
 }
 
 impl Api {
-    /// The API over `store`, applying to `data_plane`; `http` fetches the single sign-on
-    /// provider's keys.
+    /// The API of `management` in `config` over `store`, applying to `data_plane`; `http`
+    /// fetches the single sign-on provider's keys.
     pub fn new(
+        config: &crate::config::Config,
         management: &Management,
         store: Store,
-        plain_http: crate::identity::PlainHttp,
-        config_providers: Vec<ProviderSpec>,
         data_plane: Arc<dyn Publish>,
         http: reqwest::Client,
     ) -> Arc<Self> {
+        let plain_http = config.identity.plain_http();
+        let config_providers = config.identity.providers.clone();
         let loaded_at = time::now_micros();
         let file_providers = config_providers
             .iter()
@@ -77,6 +85,7 @@ impl Api {
         Arc::new(Self {
             file_providers,
             loaded_at,
+            clusters: clusters::Rules::of(config, loaded_at),
             store,
             auth: auth::Authenticator::new(
                 management.tokens.clone(),
@@ -122,6 +131,20 @@ impl Api {
         }
     }
 
+    /// After a committed change to the virtual clusters: applies the store to the data plane
+    /// and waits (a few seconds at most) until the proxy has opened and closed their ports.
+    async fn changed_clusters(&self) {
+        self.changed().await;
+        if tokio::time::timeout(CLUSTERS_OPEN_WAIT, self.data_plane.clusters_open())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "virtual clusters not yet opened and closed as stored; answering anyway"
+            );
+        }
+    }
+
     /// After this proxy committed `change` to the bindings of `organization`, making the
     /// revisions `written`: if it is the only change since the bindings were last read, it is
     /// made to what was read instead of reading every binding back, and the next apply makes
@@ -136,6 +159,7 @@ impl Api {
                 pending,
                 all,
                 providers,
+                clusters,
             } = &mut *applied;
             if let Some((read, by_org)) = acls.as_mut()
                 && *read + 1 == written.of_kind
@@ -170,11 +194,13 @@ impl Api {
                 // known without asking it.
                 if *all == Some(written.all - 1)
                     && let Some((providers, _)) = providers
+                    && let Some((clusters, _)) = clusters
                 {
                     known = Some(Revisions {
                         all: written.all,
                         providers: *providers,
                         acls: written.of_kind,
+                        clusters: *clusters,
                     });
                 }
             }
@@ -276,6 +302,17 @@ impl Api {
                 }
             }
         }
+        if applied.clusters.as_ref().map(|(r, _)| *r) != Some(revisions.clusters) {
+            let clusters = self.store.all_clusters().await?;
+            let clusters = clusters.iter().map(clusters::cluster_of).collect();
+            applied.clusters = Some((revisions.clusters, Arc::new(clusters)));
+            applied.pending.clusters = true;
+        }
+        let clusters = applied
+            .clusters
+            .as_ref()
+            .map(|(_, c)| c.clone())
+            .unwrap_or_default();
         let specs = applied
             .providers
             .as_ref()
@@ -292,6 +329,9 @@ impl Api {
         // bindings: off the runtime's workers, which carry the Kafka traffic.
         let data_plane = self.data_plane.clone();
         let outcome = tokio::task::spawn_blocking(move || {
+            if pending.clusters {
+                data_plane.set_stored_clusters(clusters.as_ref().clone());
+            }
             if pending.all_acls {
                 // The providers go with them, changed or not: those registered as before
                 // are kept as they are.
@@ -356,6 +396,7 @@ struct Applied {
     all: Option<i64>,
     providers: Option<(i64, Arc<Vec<ProviderSpec>>)>,
     acls: Option<(i64, Arc<AclsByOrganization>)>,
+    clusters: Option<(i64, Arc<Vec<VirtualCluster>>)>,
     pending: Pending,
 }
 
@@ -369,6 +410,8 @@ type AclsByOrganization = HashMap<String, Vec<IdentifiedBinding>>;
 struct Pending {
     /// The stored providers.
     providers: bool,
+    /// The stored virtual clusters.
+    clusters: bool,
     /// Every organization's stored bindings.
     all_acls: bool,
     /// What to do to the stored bindings of these organizations.
@@ -398,6 +441,7 @@ impl Pending {
     fn everything() -> Self {
         Self {
             providers: true,
+            clusters: true,
             all_acls: true,
             organizations: Default::default(),
         }
@@ -406,6 +450,7 @@ impl Pending {
     fn nothing() -> Self {
         Self {
             providers: false,
+            clusters: false,
             all_acls: false,
             organizations: Default::default(),
         }
@@ -610,6 +655,11 @@ pub fn router(api: Arc<Api>) -> Router {
         .delete(providers::delete);
     let acl_collection = get(acls::list).post(acls::create);
     let acl_item = get(acls::get).delete(acls::delete);
+    let cluster_collection = get(clusters::list).post(clusters::create);
+    let cluster_item = get(clusters::get)
+        .put(clusters::replace)
+        .patch(clusters::patch)
+        .delete(clusters::delete);
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(crate::metrics::scrape))
@@ -626,6 +676,10 @@ pub fn router(api: Arc<Api>) -> Router {
         .route("/organizations/{org}/acls/", acl_collection)
         .route("/organizations/{org}/acls/{id}", acl_item.clone())
         .route("/organizations/{org}/acls/{id}/", acl_item)
+        .route("/organizations/{org}/clusters", cluster_collection.clone())
+        .route("/organizations/{org}/clusters/", cluster_collection)
+        .route("/organizations/{org}/clusters/{id}", cluster_item.clone())
+        .route("/organizations/{org}/clusters/{id}/", cluster_item)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .fallback(|| async { ApiError::NotFound })
         .with_state(api)
@@ -845,10 +899,9 @@ pub async fn start(
     let store = Store::open(&url).await?.with_secret_keys(keys).await?;
     tracing::info!(backend = ?store.backend(), "management store open");
     let api = Api::new(
+        config,
         management,
         store,
-        config.identity.plain_http(),
-        config.identity.providers.clone(),
         data_plane,
         crate::identity::http_client()?,
     );

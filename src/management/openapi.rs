@@ -79,7 +79,10 @@ const READ: &[(&str, &str)] = &[
 const WRITE: &[(&str, &str)] = &[
     ("400", "Malformed JSON, or fields at fault, each named."),
     ("401", "No valid API token or single sign-on token."),
-    ("403", "A single sign-on user in no admin group."),
+    (
+        "403",
+        "A single sign-on user in no admin group; for virtual clusters, a caller who is not a platform administrator.",
+    ),
     ("404", "No such organization or resource for this caller."),
     ("409", "A uniqueness rule, with the field at fault."),
     ("413", "The body is larger than the limit."),
@@ -88,7 +91,10 @@ const WRITE: &[(&str, &str)] = &[
 ];
 const DELETE: &[(&str, &str)] = &[
     ("401", "No valid API token or single sign-on token."),
-    ("403", "A single sign-on user in no admin group."),
+    (
+        "403",
+        "A single sign-on user in no admin group; for virtual clusters, a caller who is not a platform administrator.",
+    ),
     ("404", "No such organization or resource for this caller."),
     ("409", "Defined in the configuration file: read-only here."),
     ("503", "The store is unavailable."),
@@ -177,6 +183,43 @@ pub(crate) fn document() -> Value {
         "permission",
         "created_at",
     ];
+    let port = json!({ "type": "integer", "minimum": 1, "maximum": 65535 });
+    let cluster_fields = json!({
+        "organization": string(),
+        "name": { "type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
+            "description": "a DNS label, unique in the organization" },
+        "upstream": { "type": "string", "description": "an upstream cluster of the configuration file (default: default)" },
+        "listener": { "type": "string", "description": "a listener of the configuration file, whose address, authentication and TLS the cluster uses" },
+        "bootstrap_port": port.clone(),
+        "broker_port_base": { "type": "integer", "minimum": 1, "maximum": 65535,
+            "description": "broker node N is served on broker_port_base + N" },
+        "bootstrap_servers": { "type": "string", "nullable": true, "readOnly": true },
+        "id": { "type": "string", "readOnly": true },
+        "created_at": { "type": "string", "readOnly": true },
+        "updated_at": { "type": "string", "readOnly": true },
+    });
+    let mut cluster_out = cluster_fields.clone();
+    cluster_out["id"] = json!({ "type": "string", "format": "uuid" });
+    cluster_out["created_at"] = json!({ "type": "string", "format": "date-time" });
+    cluster_out["updated_at"] = json!({ "type": "string", "format": "date-time" });
+    cluster_out["bootstrap_servers"] = json!({ "type": "string", "nullable": true,
+        "description": "host:port clients bootstrap from" });
+    cluster_out["bootstrap_port"] = json!({ "type": "integer", "minimum": 0, "maximum": 65535 });
+    cluster_out["broker_port_base"] = json!({ "type": "integer", "minimum": 0, "maximum": 65535 });
+    cluster_out["read_only"] = json!({ "type": "boolean", "enum": [true],
+        "description": "present (true) on virtual clusters of the configuration file, which the API does not change" });
+    let cluster_keys = [
+        "id",
+        "organization",
+        "name",
+        "upstream",
+        "listener",
+        "bootstrap_port",
+        "broker_port_base",
+        "bootstrap_servers",
+        "created_at",
+        "updated_at",
+    ];
     let page = |item: &str| {
         json!({
             "type": "object",
@@ -248,6 +291,56 @@ pub(crate) fn document() -> Value {
         "PatchProvider": item_link("patchProvider"),
         "DeleteProvider": item_link("deleteProvider"),
     });
+    let mut list_clusters = operation(
+        "listClusters",
+        "List an organization's virtual clusters",
+        ("200", json_response("One page.", reference("ClusterPage"))),
+        LIST,
+        None,
+    );
+    list_clusters["parameters"] = json!(provider_list_params);
+    let mut create_cluster = operation(
+        "createCluster",
+        "Register a virtual cluster (platform administrators); its ports are open when answered",
+        ("201", json_response("Registered.", reference("Cluster"))),
+        WRITE,
+        Some(reference("ClusterInput")),
+    );
+    create_cluster["parameters"] = json!([org.clone()]);
+    create_cluster["responses"]["201"]["links"] = json!({
+        "GetCluster": item_link("getCluster"),
+        "ReplaceCluster": item_link("replaceCluster"),
+        "PatchCluster": item_link("patchCluster"),
+        "DeleteCluster": item_link("deleteCluster"),
+    });
+    let cluster_item = json!({
+        "parameters": [org.clone(), id.clone()],
+        "get": operation("getCluster", "A virtual cluster",
+            ("200", json_response("The virtual cluster.", reference("Cluster"))), READ, None),
+        "put": operation("replaceCluster", "Replace a virtual cluster (platform administrators); its connections end",
+            ("200", json_response("Replaced.", reference("Cluster"))), WRITE, Some(reference("ClusterInput"))),
+        "patch": operation("patchCluster", "Change some fields of a virtual cluster (platform administrators); its connections end",
+            ("200", json_response("Changed.", reference("Cluster"))), WRITE, Some(reference("ClusterPatch"))),
+        "delete": operation("deleteCluster", "Delete a virtual cluster (platform administrators); its ports and connections close",
+            ("204", json!({ "description": "Deleted." })), DELETE, None),
+    });
+    let cluster_schemas = json!({
+        "ClusterInput": {
+            "type": "object", "additionalProperties": false,
+            "required": ["name", "listener", "bootstrap_port", "broker_port_base"],
+            "properties": cluster_fields.clone()
+        },
+        "ClusterPatch": {
+            "type": "object", "additionalProperties": false,
+            "properties": cluster_fields
+        },
+        "Cluster": {
+            "type": "object", "additionalProperties": false,
+            "required": cluster_keys,
+            "properties": cluster_out
+        },
+        "ClusterPage": page("Cluster"),
+    });
     let mut create_acls = operation(
         "createAcls",
         "Create one ACL binding, or several at once (all or none)",
@@ -273,12 +366,12 @@ pub(crate) fn document() -> Value {
         "DeleteAcl": item_link("deleteAcl"),
     });
 
-    json!({
+    let mut document = json!({
         "openapi": "3.0.3",
         "info": {
             "title": "kafka-oidc-proxy management API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Identity providers and ACL bindings per organization. Changes apply to the running proxy at once."
+            "description": "Identity providers, ACL bindings and virtual clusters per organization. Changes apply to the running proxy at once."
         },
         "security": [{ "bearerAuth": [] }],
         "paths": {
@@ -373,5 +466,15 @@ pub(crate) fn document() -> Value {
                 }
             }
         }
-    })
+    });
+    document["paths"]["/organizations/{org}/clusters/"] =
+        json!({ "get": list_clusters, "post": create_cluster });
+    document["paths"]["/organizations/{org}/clusters/{id}/"] = cluster_item;
+    if let (Some(schemas), Value::Object(more)) = (
+        document["components"]["schemas"].as_object_mut(),
+        cluster_schemas,
+    ) {
+        schemas.extend(more);
+    }
+    document
 }

@@ -206,8 +206,9 @@ impl Proxy {
             shutdown,
             tracker,
         });
-        let clusters = shared.published.clusters();
-        let wanted = shared.config.endpoints_with(&clusters.borrow());
+        let mut clusters = shared.published.clusters();
+        let (generation, first) = clusters.borrow_and_update().clone();
+        let wanted = shared.config.endpoints_with(&first);
         let mut endpoints = Vec::new();
         for e in wanted {
             endpoints.push(shared.open_endpoint(e).await?);
@@ -215,7 +216,7 @@ impl Proxy {
         shared.endpoints.store(Arc::new(endpoints));
         shared
             .tracker
-            .spawn(follow_clusters(shared.clone(), clusters));
+            .spawn(follow_clusters(shared.clone(), generation, clusters));
         for upstream in 0..shared.upstreams.len() {
             shared.tracker.spawn(refresh_loop(shared.clone(), upstream));
         }
@@ -643,14 +644,17 @@ async fn refresh(shared: &Arc<Shared>, upstream: usize) -> Result<(), UpstreamEr
 /// Opens and closes virtual clusters' endpoints as the published virtual clusters change.
 async fn follow_clusters(
     shared: Arc<Shared>,
-    mut clusters: tokio::sync::watch::Receiver<Arc<[VirtualCluster]>>,
+    opened: u64,
+    mut clusters: tokio::sync::watch::Receiver<(u64, Arc<[VirtualCluster]>)>,
 ) {
+    shared.published.clusters_opened(opened);
     loop {
         tokio::select! {
             _ = shared.shutdown.cancelled() => return,
             changed = clusters.changed() => if changed.is_err() { return },
         }
-        let now = clusters.borrow_and_update().clone();
+        let (generation, now) = clusters.borrow_and_update().clone();
         shared.apply_clusters(&now).await;
+        shared.published.clusters_opened(generation);
     }
 }

@@ -17,7 +17,10 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use sqlx::{AnyPool, Row};
 
+mod clusters;
 pub mod secrets;
+
+pub use clusters::StoredCluster;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +87,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "changed rows",
         include_str!("../../migrations/0007_changed_rows.sql"),
     ),
+    (
+        8,
+        "virtual clusters",
+        include_str!("../../migrations/0008_virtual_clusters.sql"),
+    ),
 ];
 
 /// A write of at most this many bindings logs each of them (`store_changed_rows`).
@@ -132,10 +140,11 @@ fn after_condition(backend: Backend, position: Option<&Position>, first: usize) 
     }
 }
 
-/// The organizations whose providers and whose bindings some writes changed.
+/// The organizations whose providers, bindings and virtual clusters some writes changed.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Changed {
     pub providers: std::collections::BTreeSet<String>,
+    pub clusters: std::collections::BTreeSet<String>,
     pub acls: std::collections::BTreeSet<String>,
     /// Of those in `acls`, the ones every write logged the bindings of: the ids of the
     /// bindings created or deleted (a created one may have been deleted since).
@@ -147,6 +156,7 @@ pub struct Changed {
 enum Kind {
     Providers,
     Acls,
+    Clusters,
 }
 
 impl Kind {
@@ -154,6 +164,15 @@ impl Kind {
         match self {
             Kind::Providers => 2,
             Kind::Acls => 3,
+            Kind::Clusters => 4,
+        }
+    }
+
+    fn table(self) -> &'static str {
+        match self {
+            Kind::Providers => "oauth_providers",
+            Kind::Acls => "acl_bindings",
+            Kind::Clusters => "virtual_clusters",
         }
     }
 }
@@ -164,6 +183,7 @@ pub struct Revisions {
     pub all: i64,
     pub providers: i64,
     pub acls: i64,
+    pub clusters: i64,
 }
 
 /// The revisions one committed write made.
@@ -534,8 +554,11 @@ impl Store {
         for row in &rows {
             revisions.insert(row.try_get::<i64, _>("revision")?);
             let organization: String = row.try_get("organization")?;
-            if row.try_get::<i64, _>("kind")? == Kind::Providers.revision_id() {
+            let kind = row.try_get::<i64, _>("kind")?;
+            if kind == Kind::Providers.revision_id() {
                 changed.providers.insert(organization);
+            } else if kind == Kind::Clusters.revision_id() {
+                changed.clusters.insert(organization);
             } else {
                 let all_logged = row.try_get::<i64, _>("rows_logged")? == 1;
                 *logged.entry(organization.clone()).or_insert(true) &= all_logged;
@@ -657,20 +680,22 @@ impl Store {
 
     /// The revisions of everything and of each kind, read together.
     pub async fn revisions(&self) -> Result<Revisions, StoreError> {
-        let rows = sqlx::query("SELECT id, value FROM store_revision WHERE id IN (1, 2, 3)")
+        let rows = sqlx::query("SELECT id, value FROM store_revision WHERE id IN (1, 2, 3, 4)")
             .fetch_all(&self.pool)
             .await?;
         let mut revisions = Revisions {
             all: 0,
             providers: 0,
             acls: 0,
+            clusters: 0,
         };
         for row in rows {
             let value: i64 = row.try_get("value")?;
             match row.try_get::<i64, _>("id")? {
                 1 => revisions.all = value,
                 2 => revisions.providers = value,
-                _ => revisions.acls = value,
+                3 => revisions.acls = value,
+                _ => revisions.clusters = value,
             }
         }
         Ok(revisions)
@@ -791,10 +816,7 @@ impl Store {
         organization: &str,
         id: &str,
     ) -> Result<Option<Written>, StoreError> {
-        let table = match kind {
-            Kind::Providers => "oauth_providers",
-            Kind::Acls => "acl_bindings",
-        };
+        let table = kind.table();
         let mut tx = self.write().await?;
         let sql = format!("DELETE FROM {table} WHERE organization = $1 AND id = $2");
         let done = sqlx::query(&sql)

@@ -162,6 +162,7 @@ async fn a_store_of_the_first_schema_is_migrated_keeping_its_content() {
         "DROP INDEX acl_bindings_by_resource_name",
         "DROP TABLE store_changes",
         "DROP TABLE store_changed_rows",
+        "DROP TABLE virtual_clusters",
         "DELETE FROM store_revision WHERE id > 1",
         "DELETE FROM _sqlx_migrations WHERE version > 1",
     ] {
@@ -218,6 +219,8 @@ async fn identical_bindings_of_an_older_store_collapse_into_the_oldest() {
         "DROP INDEX acl_bindings_by_resource_name",
         "DROP TABLE store_changes",
         "DROP TABLE store_changed_rows",
+        "DROP TABLE virtual_clusters",
+        "DELETE FROM store_revision WHERE id = 4",
         "DELETE FROM _sqlx_migrations WHERE version > 3",
     ] {
         sqlx::query(sql).execute(&store.pool).await.expect(sql);
@@ -338,6 +341,7 @@ async fn the_change_log_names_the_organizations_each_write_changed() {
         changed,
         Some(Changed {
             providers: set(&["acme"]),
+            clusters: set(&[]),
             acls: set(&["acme", "beta"]),
             acl_rows: [("acme", &["x"]), ("beta", &["y"])]
                 .into_iter()
@@ -392,4 +396,78 @@ async fn the_change_log_names_the_organizations_each_write_changed() {
             .expect("read")
             .is_some()
     );
+}
+
+fn cluster(id: &str, organization: &str, name: &str, port: u16) -> StoredCluster {
+    StoredCluster {
+        id: id.into(),
+        organization: organization.into(),
+        name: name.into(),
+        upstream: "default".into(),
+        listener: "oauth".into(),
+        bootstrap_port: port,
+        broker_port_base: port + 10,
+        created_at: 1_743_924_850_689_912,
+        updated_at: 1_743_924_850_689_912,
+    }
+}
+
+#[tokio::test]
+async fn virtual_clusters_are_stored_changed_and_deleted_with_their_own_revision() {
+    let dir = scratch("clusters");
+    let url = format!("sqlite://{}", dir.join("store.db").display());
+    let store = open(&url).await.expect("open");
+    let before = store.revisions().await.expect("revisions");
+    let a = cluster("00000000-0000-4000-8000-000000000001", "acme", "main", 9300);
+    store.create_cluster(&a).await.expect("create");
+    let after = store.revisions().await.expect("revisions");
+    assert_eq!(
+        (after.all, after.clusters, after.acls, after.providers),
+        (
+            before.all + 1,
+            before.clusters + 1,
+            before.acls,
+            before.providers
+        )
+    );
+    let changed = store
+        .changed_since(before.all, after.all)
+        .await
+        .expect("read")
+        .expect("logged");
+    assert_eq!(changed.clusters.iter().collect::<Vec<_>>(), ["acme"]);
+    assert!(changed.acls.is_empty() && changed.providers.is_empty());
+
+    // The same name in the organization, or a port another cluster holds, is refused by field;
+    // the same name in another organization is not.
+    let conflict = async |c: StoredCluster| match store.create_cluster(&c).await {
+        Err(StoreError::Conflict { field, .. }) => field,
+        other => panic!("{other:?}"),
+    };
+    let id2 = "00000000-0000-4000-8000-000000000002";
+    assert_eq!(conflict(cluster(id2, "acme", "main", 9400)).await, "name");
+    assert_eq!(
+        conflict(cluster(id2, "globex", "main", 9300)).await,
+        "bootstrap_port"
+    );
+    let mut on_base = cluster(id2, "globex", "main", 9305);
+    on_base.broker_port_base = 9300;
+    assert_eq!(conflict(on_base).await, "broker_port_base");
+    let b = cluster(id2, "globex", "main", 9400);
+    store
+        .create_cluster(&b)
+        .await
+        .expect("another organization's main");
+
+    let mut changed = a.clone();
+    changed.upstream = "dedicated".into();
+    changed.bootstrap_port = 9500;
+    changed.broker_port_base = 9510;
+    assert!(store.update_cluster(&changed).await.expect("update"));
+    let (page, count) = store.clusters("acme", 10, 0, None).await.expect("list");
+    assert_eq!((page, count), (vec![changed.clone()], 1));
+    assert_eq!(store.all_clusters().await.expect("all").len(), 2);
+    assert!(!store.delete_cluster("globex", &a.id).await.expect("delete"));
+    assert!(store.delete_cluster("acme", &a.id).await.expect("delete"));
+    assert_eq!(store.cluster("acme", &a.id).await.expect("get"), None);
 }

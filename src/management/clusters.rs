@@ -1,0 +1,402 @@
+//! `/organizations/{org}/clusters/`: an organization's virtual clusters. A virtual cluster runs
+//! on one of the upstream clusters the configuration file names, with ports of its own on one of
+//! its listeners; only the organization's tokens authenticate there. Which upstream cluster an
+//! organization reaches is the platform's decision: an organization's own administrators may
+//! list and read its clusters (to connect to them), and only a platform administrator (a grant
+//! for every organization) may create, change or delete them.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::body::{Fields, Given, json_object, query};
+use super::errors::ApiError;
+use super::providers::PageQuery;
+use super::time::{now_micros, rfc3339_micros};
+use super::{Api, read_only};
+use crate::config::{Config, DEFAULT_UPSTREAM, Endpoint, VirtualCluster, is_dns_label};
+use crate::store::{Position, StoredCluster};
+
+/// The fields the API sets itself.
+const READ_ONLY: [&str; 4] = ["id", "created_at", "updated_at", "bootstrap_servers"];
+
+/// What the configuration file says about virtual clusters: the listeners and upstream
+/// clusters they may name, the ports its own endpoints hold, and its own clusters (shown
+/// read-only).
+pub(crate) struct Rules {
+    /// Listener names, with the host each advertises.
+    listeners: Vec<(String, String)>,
+    upstreams: Vec<String>,
+    endpoints: Vec<Endpoint>,
+    file: Vec<StoredCluster>,
+}
+
+impl Rules {
+    pub(crate) fn of(config: &Config, loaded_at: i64) -> Self {
+        Self {
+            listeners: config
+                .listeners
+                .iter()
+                .map(|l| (l.name.clone(), l.advertised_host.clone()))
+                .collect(),
+            upstreams: config
+                .upstream_clusters()
+                .iter()
+                .map(|(n, _)| (*n).to_owned())
+                .collect(),
+            endpoints: config.endpoints(),
+            file: config
+                .clusters
+                .iter()
+                .map(|c| from_file(c, loaded_at))
+                .collect(),
+        }
+    }
+
+    fn file<'a>(&'a self, org: &'a str) -> impl Iterator<Item = &'a StoredCluster> {
+        self.file.iter().filter(move |c| c.organization == org)
+    }
+}
+
+/// A virtual cluster of the configuration file in the stored form, with an id derived from
+/// its organization and name (stable across restarts).
+fn from_file(c: &VirtualCluster, loaded_at: i64) -> StoredCluster {
+    let key = format!("kafka-oidc-proxy:cluster:{}/{}", c.organization, c.name);
+    StoredCluster {
+        id: uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, key.as_bytes()).to_string(),
+        organization: c.organization.clone(),
+        name: c.name.clone(),
+        upstream: c.upstream.clone(),
+        listener: c.listener.clone(),
+        bootstrap_port: c.bootstrap_port,
+        broker_port_base: c.broker_port_base,
+        created_at: loaded_at,
+        updated_at: loaded_at,
+    }
+}
+
+/// The data plane's form of a stored virtual cluster.
+pub(crate) fn cluster_of(c: &StoredCluster) -> VirtualCluster {
+    VirtualCluster {
+        organization: c.organization.clone(),
+        name: c.name.clone(),
+        upstream: c.upstream.clone(),
+        listener: c.listener.clone(),
+        bootstrap_port: c.bootstrap_port,
+        broker_port_base: c.broker_port_base,
+    }
+}
+
+/// A virtual cluster as the API shows it, with the address clients bootstrap from.
+fn to_json(api: &Api, c: &StoredCluster) -> Value {
+    let host = api
+        .clusters
+        .listeners
+        .iter()
+        .find(|(name, _)| *name == c.listener)
+        .map(|(_, host)| host.as_str());
+    json!({
+        "id": c.id,
+        "organization": c.organization,
+        "name": c.name,
+        "upstream": c.upstream,
+        "listener": c.listener,
+        "bootstrap_port": c.bootstrap_port,
+        "broker_port_base": c.broker_port_base,
+        "bootstrap_servers": host.map(|h| format!("{h}:{}", c.bootstrap_port)),
+        "created_at": rfc3339_micros(c.created_at),
+        "updated_at": rfc3339_micros(c.updated_at),
+    })
+}
+
+/// How a body is read: a new cluster or a full replacement (required fields must be given),
+/// or a partial change.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Create,
+    Replace,
+    Patch,
+}
+
+/// Applies a body to `c` (a blank one for a create), checking every field.
+fn read_body(api: &Api, org: &str, mode: Mode, fields: &mut Fields, c: &mut StoredCluster) {
+    fields.ignore(&READ_ONLY);
+    match fields.string("organization") {
+        Given::Value(o) if o != org => fields.error(
+            "organization",
+            format!("Must be the organization of the path, {org:?}."),
+        ),
+        Given::Null => fields.error("organization", "Must not be null."),
+        _ => {}
+    }
+    let required = mode != Mode::Patch;
+    for (field, slot) in [("name", &mut c.name), ("listener", &mut c.listener)] {
+        match fields.string(field) {
+            Given::Value(v) => *slot = v,
+            Given::Null => fields.error(field, "Must not be null."),
+            Given::Absent if required => fields.error(field, "This field is required."),
+            Given::Absent => {}
+        }
+    }
+    match fields.string("upstream") {
+        Given::Value(v) => c.upstream = v,
+        Given::Null => fields.error("upstream", "Must not be null."),
+        Given::Absent if required => c.upstream = DEFAULT_UPSTREAM.to_owned(),
+        Given::Absent => {}
+    }
+    for (field, slot) in [
+        ("bootstrap_port", &mut c.bootstrap_port),
+        ("broker_port_base", &mut c.broker_port_base),
+    ] {
+        match fields.port(field) {
+            Given::Value(v) => *slot = v,
+            Given::Null => fields.error(field, "Must not be null."),
+            Given::Absent if required => fields.error(field, "This field is required."),
+            Given::Absent => {}
+        }
+    }
+    check(&api.clusters, fields, c);
+}
+
+/// The rules on the values, as for virtual clusters in the configuration file. A field
+/// already refused is not reported again.
+fn check(rules: &Rules, fields: &mut Fields, c: &StoredCluster) {
+    let mut problem = |field: &str, message: String| {
+        if !fields.has_error(field) {
+            fields.error(field, message);
+        }
+    };
+    if !is_dns_label(&c.name) {
+        problem(
+            "name",
+            "Must be a DNS label: 1-63 lowercase letters, digits and '-', not starting or ending with '-'.".into(),
+        );
+    }
+    if !rules.listeners.iter().any(|(name, _)| *name == c.listener) {
+        let names: Vec<_> = rules.listeners.iter().map(|(n, _)| n.as_str()).collect();
+        problem(
+            "listener",
+            format!(
+                "Must be one of the proxy's listeners: {}.",
+                names.join(", ")
+            ),
+        );
+    }
+    if !rules.upstreams.contains(&c.upstream) {
+        problem(
+            "upstream",
+            format!(
+                "Must be one of the proxy's upstream clusters: {}.",
+                rules.upstreams.join(", ")
+            ),
+        );
+    }
+    let (port, base) = (c.bootstrap_port, c.broker_port_base);
+    if port >= base && port - base < 1024 {
+        problem(
+            "bootstrap_port",
+            format!(
+                "Port {port} would be the port of broker node {}, since broker_port_base is {base}.",
+                port - base
+            ),
+        );
+    }
+}
+
+/// A conflict with the configuration file: its clusters' names, and the ports of its
+/// listeners and clusters (the store checks its own).
+fn config_conflict(rules: &Rules, c: &StoredCluster) -> Option<ApiError> {
+    if rules.file(&c.organization).any(|f| f.name == c.name) {
+        return Some(ApiError::conflict(
+            "name",
+            "the configuration file defines a virtual cluster with this name",
+        ));
+    }
+    let taken = |p: u16| {
+        rules
+            .endpoints
+            .iter()
+            .any(|e| p == e.bootstrap_port || p == e.broker_port_base)
+    };
+    if taken(c.bootstrap_port) {
+        return Some(ApiError::conflict(
+            "bootstrap_port",
+            format!("port {} is in use", c.bootstrap_port),
+        ));
+    }
+    taken(c.broker_port_base).then(|| {
+        ApiError::conflict(
+            "broker_port_base",
+            format!("port {} is in use", c.broker_port_base),
+        )
+    })
+}
+
+fn blank(org: &str) -> StoredCluster {
+    let now = now_micros();
+    StoredCluster {
+        id: uuid::Uuid::new_v4().to_string(),
+        organization: org.to_owned(),
+        name: String::new(),
+        upstream: DEFAULT_UPSTREAM.to_owned(),
+        listener: String::new(),
+        bootstrap_port: 0,
+        broker_port_base: 0,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+async fn fields_of(api: &Api, headers: &HeaderMap, body: Body) -> Result<Fields, ApiError> {
+    Ok(Fields::new(
+        json_object(headers, body, api.max_body_bytes).await?,
+    ))
+}
+
+/// POST: registers a virtual cluster; its ports open before the answer.
+pub(crate) async fn create(
+    State(api): State<Arc<Api>>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let Path(org) = path.map_err(|_| ApiError::NotFound)?;
+    let caller = api.auth.authorize_platform(&headers, &org).await?;
+    let mut fields = fields_of(&api, &headers, body).await?;
+    let mut c = blank(&org);
+    read_body(&api, &org, Mode::Create, &mut fields, &mut c);
+    fields.finish()?;
+    if let Some(e) = config_conflict(&api.clusters, &c) {
+        return Err(e);
+    }
+    api.store.create_cluster(&c).await?;
+    api.changed_clusters().await;
+    tracing::info!(organization = %org, id = %c.id, name = %c.name, upstream = %c.upstream, by = %caller, "virtual cluster registered");
+    Ok((StatusCode::CREATED, axum::Json(to_json(&api, &c))).into_response())
+}
+
+/// GET on the collection: one page of the organization's virtual clusters.
+pub(crate) async fn list(
+    State(api): State<Arc<Api>>,
+    path: Result<Path<String>, PathRejection>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let Path(org) = path.map_err(|_| ApiError::NotFound)?;
+    api.authorize(&headers, &org).await?;
+    let mut params = query(raw.as_deref(), &["limit", "offset", "after"])?;
+    let page = PageQuery::from(&mut params).check()?;
+    let fixed = api
+        .clusters
+        .file(&org)
+        .map(|c| read_only(to_json(&api, c)))
+        .collect();
+    let items = page
+        .over(fixed, async |limit, offset, after| {
+            let (items, count) = api.store.clusters(&org, limit, offset, after).await?;
+            let last = items.last().map(|c| Position {
+                created_at: c.created_at,
+                id: c.id.clone(),
+            });
+            let shown = items.iter().map(|c| to_json(&api, c)).collect();
+            Ok((shown, count, last))
+        })
+        .await?;
+    Ok(axum::Json(page.body(&org, "clusters", &[], items)).into_response())
+}
+
+/// GET on one virtual cluster.
+pub(crate) async fn get(
+    State(api): State<Arc<Api>>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let Path((org, id)) = path.map_err(|_| ApiError::NotFound)?;
+    api.authorize(&headers, &org).await?;
+    if let Some(c) = api.clusters.file(&org).find(|c| c.id == id) {
+        return Ok(axum::Json(read_only(to_json(&api, c))).into_response());
+    }
+    let c = find(&api, &org, &id).await?;
+    Ok(axum::Json(to_json(&api, &c)).into_response())
+}
+
+async fn find(api: &Api, org: &str, id: &str) -> Result<StoredCluster, ApiError> {
+    if uuid::Uuid::parse_str(id).is_err() {
+        return Err(ApiError::NotFound);
+    }
+    api.store.cluster(org, id).await?.ok_or(ApiError::NotFound)
+}
+
+/// PUT: replaces a virtual cluster; its connections end and it opens again as it now reads.
+pub(crate) async fn replace(
+    State(api): State<Arc<Api>>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let Path((org, id)) = path.map_err(|_| ApiError::NotFound)?;
+    change(api, org, id, headers, body, Mode::Replace).await
+}
+
+/// PATCH: changes some of a virtual cluster's fields.
+pub(crate) async fn patch(
+    State(api): State<Arc<Api>>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let Path((org, id)) = path.map_err(|_| ApiError::NotFound)?;
+    change(api, org, id, headers, body, Mode::Patch).await
+}
+
+async fn change(
+    api: Arc<Api>,
+    org: String,
+    id: String,
+    headers: HeaderMap,
+    body: Body,
+    mode: Mode,
+) -> Result<Response, ApiError> {
+    let caller = api.auth.authorize_platform(&headers, &org).await?;
+    if api.clusters.file(&org).any(|c| c.id == id) {
+        return Err(ApiError::ReadOnly);
+    }
+    let mut c = find(&api, &org, &id).await?;
+    let mut fields = fields_of(&api, &headers, body).await?;
+    read_body(&api, &org, mode, &mut fields, &mut c);
+    fields.finish()?;
+    if let Some(e) = config_conflict(&api.clusters, &c) {
+        return Err(e);
+    }
+    c.updated_at = now_micros().max(c.created_at);
+    if !api.store.update_cluster(&c).await? {
+        return Err(ApiError::NotFound);
+    }
+    api.changed_clusters().await;
+    tracing::info!(organization = %org, id = %c.id, name = %c.name, by = %caller, "virtual cluster changed");
+    Ok(axum::Json(to_json(&api, &c)).into_response())
+}
+
+/// DELETE: removes a virtual cluster; its ports and its connections close.
+pub(crate) async fn delete(
+    State(api): State<Arc<Api>>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let Path((org, id)) = path.map_err(|_| ApiError::NotFound)?;
+    let caller = api.auth.authorize_platform(&headers, &org).await?;
+    if api.clusters.file(&org).any(|c| c.id == id) {
+        return Err(ApiError::ReadOnly);
+    }
+    if uuid::Uuid::parse_str(&id).is_err() || !api.store.delete_cluster(&org, &id).await? {
+        return Err(ApiError::NotFound);
+    }
+    api.changed_clusters().await;
+    tracing::info!(organization = %org, id = %id, by = %caller, "virtual cluster deleted");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,232 @@
+//! Virtual clusters as stored: `virtual_clusters` (migration 8), revision 4.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Kind, Position, Store, StoreError, Tx, after_condition};
+
+/// A virtual cluster as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCluster {
+    pub id: String,
+    pub organization: String,
+    pub name: String,
+    pub upstream: String,
+    pub listener: String,
+    pub bootstrap_port: u16,
+    pub broker_port_base: u16,
+    /// Microseconds since the Unix epoch.
+    pub created_at: i64,
+    /// Microseconds since the Unix epoch.
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str = "id, organization, name, upstream, listener, bootstrap_port, \
+     broker_port_base, created_at, updated_at";
+
+fn cluster_from(row: &AnyRow) -> Result<StoredCluster, sqlx::Error> {
+    let port = |column: &str| -> Result<u16, sqlx::Error> {
+        let value: i64 = row.try_get(column)?;
+        u16::try_from(value).map_err(|e| sqlx::Error::ColumnDecode {
+            index: column.to_owned(),
+            source: Box::new(e),
+        })
+    };
+    Ok(StoredCluster {
+        id: row.try_get("id")?,
+        organization: row.try_get("organization")?,
+        name: row.try_get("name")?,
+        upstream: row.try_get("upstream")?,
+        listener: row.try_get("listener")?,
+        bootstrap_port: port("bootstrap_port")?,
+        broker_port_base: port("broker_port_base")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+impl Store {
+    /// Every stored virtual cluster, oldest first.
+    pub async fn all_clusters(&self) -> Result<Vec<StoredCluster>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM virtual_clusters ORDER BY created_at, id");
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(cluster_from).collect::<Result<_, _>>()?)
+    }
+
+    /// One page of an organization's virtual clusters, oldest first, and how many it has.
+    pub async fn clusters(
+        &self,
+        organization: &str,
+        limit: i64,
+        offset: i64,
+        after: Option<&Position>,
+    ) -> Result<(Vec<StoredCluster>, i64), StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM virtual_clusters WHERE organization = $1{} \
+             ORDER BY created_at, id LIMIT $2 OFFSET $3",
+            after_condition(self.backend, after, 4)
+        );
+        let mut query = sqlx::query(&sql).bind(organization).bind(limit);
+        query = match after {
+            Some(p) => query.bind(0_i64).bind(p.created_at).bind(&p.id),
+            None => query.bind(offset),
+        };
+        let rows = query.fetch_all(&self.pool).await?;
+        let count =
+            sqlx::query("SELECT COUNT(*) AS n FROM virtual_clusters WHERE organization = $1")
+                .bind(organization)
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("n")?;
+        let items = rows.iter().map(cluster_from).collect::<Result<_, _>>()?;
+        Ok((items, count))
+    }
+
+    /// One of an organization's virtual clusters.
+    pub async fn cluster(
+        &self,
+        organization: &str,
+        id: &str,
+    ) -> Result<Option<StoredCluster>, StoreError> {
+        let sql =
+            format!("SELECT {COLUMNS} FROM virtual_clusters WHERE organization = $1 AND id = $2");
+        let row = sqlx::query(&sql)
+            .bind(organization)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(cluster_from).transpose()?)
+    }
+
+    /// Stores a new virtual cluster.
+    pub async fn create_cluster(&self, c: &StoredCluster) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        conflicts(&mut tx, c).await?;
+        let sql = format!(
+            "INSERT INTO virtual_clusters ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        );
+        bind(sqlx::query(&sql), c)
+            .execute(&mut *tx)
+            .await
+            .map_err(unique_violation)?;
+        self.bump(&mut tx, Kind::Clusters, &[&c.organization], None)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Replaces a stored virtual cluster (found by organization and id); `false` when there
+    /// is none.
+    pub async fn update_cluster(&self, c: &StoredCluster) -> Result<bool, StoreError> {
+        let mut tx = self.write().await?;
+        conflicts(&mut tx, c).await?;
+        // The columns in bind's order; organization and id locate the row.
+        let sql = "UPDATE virtual_clusters SET name = $3, upstream = $4, listener = $5, \
+                   bootstrap_port = $6, broker_port_base = $7, created_at = $8, updated_at = $9 \
+                   WHERE id = $1 AND organization = $2";
+        let done = bind(sqlx::query(sql), c)
+            .execute(&mut *tx)
+            .await
+            .map_err(unique_violation)?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        self.bump(&mut tx, Kind::Clusters, &[&c.organization], None)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Deletes one of an organization's virtual clusters; `false` when there is none.
+    pub async fn delete_cluster(&self, organization: &str, id: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .delete(Kind::Clusters, organization, id)
+            .await?
+            .is_some())
+    }
+}
+
+/// Another stored cluster of the same organization and name, or one using either port.
+async fn conflicts(tx: &mut Tx<'_>, c: &StoredCluster) -> Result<(), StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM virtual_clusters WHERE id <> $1 AND \
+         ((organization = $2 AND name = $3) OR bootstrap_port IN ($4, $5) \
+          OR broker_port_base IN ($4, $5))"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(&c.id)
+        .bind(&c.organization)
+        .bind(&c.name)
+        .bind(i64::from(c.bootstrap_port))
+        .bind(i64::from(c.broker_port_base))
+        .fetch_all(&mut **tx)
+        .await?;
+    let others = rows
+        .iter()
+        .map(cluster_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    if others
+        .iter()
+        .any(|o| o.organization == c.organization && o.name == c.name)
+    {
+        return Err(StoreError::Conflict {
+            field: "name",
+            message: "the organization has a virtual cluster with this name".into(),
+        });
+    }
+    // Ports are the proxy's, shared by every organization: the answer says which is taken,
+    // not by whom.
+    let taken = |port: u16| {
+        others
+            .iter()
+            .any(|o| o.bootstrap_port == port || o.broker_port_base == port)
+    };
+    if taken(c.bootstrap_port) {
+        return Err(StoreError::Conflict {
+            field: "bootstrap_port",
+            message: format!("port {} is in use", c.bootstrap_port),
+        });
+    }
+    if taken(c.broker_port_base) {
+        return Err(StoreError::Conflict {
+            field: "broker_port_base",
+            message: format!("port {} is in use", c.broker_port_base),
+        });
+    }
+    Ok(())
+}
+
+fn unique_violation(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            let message = d.message();
+            let field = if message.contains("bootstrap_port") {
+                "bootstrap_port"
+            } else if message.contains("broker_port_base") {
+                "broker_port_base"
+            } else {
+                "name"
+            };
+            StoreError::Conflict {
+                field,
+                message: "conflicts with a virtual cluster registered at the same time".into(),
+            }
+        }
+        _ => StoreError::Database(e),
+    }
+}
+
+fn bind<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    c: &'q StoredCluster,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    q.bind(&c.id)
+        .bind(&c.organization)
+        .bind(&c.name)
+        .bind(&c.upstream)
+        .bind(&c.listener)
+        .bind(i64::from(c.bootstrap_port))
+        .bind(i64::from(c.broker_port_base))
+        .bind(c.created_at)
+        .bind(c.updated_at)
+}
