@@ -769,10 +769,15 @@ impl IdentityConfig {
                         ),
                     );
                 }
-                if other.issuer == p.issuer && other.audience == p.audience {
+                if other.organization == p.organization
+                    && other.issuer == p.issuer
+                    && other.audience == p.audience
+                {
                     errors.push(
                         format!("{at}.issuer"),
-                        format!("identity.providers[{j}] has the same issuer and audience"),
+                        format!(
+                            "identity.providers[{j}] of the same organization has the same issuer and audience"
+                        ),
                     );
                 }
             }

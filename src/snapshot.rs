@@ -508,7 +508,11 @@ impl Published {
         let mut issuers = HashSet::new();
         for p in &self.file_providers {
             names.insert((p.organization.as_str(), p.identifier.as_str()));
-            issuers.insert((p.issuer.as_str(), p.audience.as_str()));
+            issuers.insert((
+                p.organization.as_str(),
+                p.issuer.as_str(),
+                p.audience.as_str(),
+            ));
         }
         let mut problems = FieldErrors::default();
         for p in stored {
@@ -517,7 +521,11 @@ impl Published {
             if !names.insert((p.organization.as_str(), p.identifier.as_str())) {
                 problems.push(&at, "identifier registered twice");
             }
-            if !issuers.insert((p.issuer.as_str(), p.audience.as_str())) {
+            if !issuers.insert((
+                p.organization.as_str(),
+                p.issuer.as_str(),
+                p.audience.as_str(),
+            )) {
                 problems.push(&at, "issuer and audience registered twice");
             }
         }

@@ -311,3 +311,48 @@ async fn virtual_clusters_reloaded_from_the_file_open_and_close_live() {
     let (_, code) = Raw::login(&second, &globex).await;
     assert_eq!(code, error_code::SASL_AUTHENTICATION_FAILED);
 }
+
+#[tokio::test]
+async fn one_corporate_provider_serves_two_organizations_each_on_its_own_cluster() {
+    let provider = |org: &str| {
+        format!(
+            "[[identity.providers]]\norganization = {org:?}\nidentifier = \"corporate\"\n\
+             issuer = {:?}\naudience = \"kafka\"\nscope = \"kafka\"\n",
+            Idp::issuer()
+        )
+    };
+    let proxy = start_proxy(ProxyOptions {
+        authentication: "oauthbearer",
+        extra: format!(
+            "[identity]\nallow_http_loopback = true\n{}{}{}{CLUSTERS}",
+            provider("acme"),
+            provider("globex"),
+            Idp::allow_everyone()
+        ),
+        ..ProxyOptions::default()
+    })
+    .await;
+    let token = Idp::token(&Idp::issuer(), "kafka-producer").await;
+    for cluster in ["acme/main", "globex/main"] {
+        let (_, code) = Raw::login(&bootstrap(&proxy, cluster), &token).await;
+        assert_eq!(code, 0, "{cluster}");
+    }
+    // On the listener's own ports nothing says which organization the token is for.
+    let (_, code) = Raw::login(&proxy.bootstrap(), &token).await;
+    assert_eq!(code, error_code::SASL_AUTHENTICATION_FAILED);
+    let counts = proxy.proxy.auth_counts();
+    let count = |provider: &str, outcome: &str| {
+        counts
+            .get(&(provider.to_owned(), outcome.to_owned()))
+            .copied()
+            .unwrap_or_default()
+    };
+    assert_eq!(count("acme/corporate", "success"), 1, "{counts:?}");
+    assert_eq!(count("globex/corporate", "success"), 1, "{counts:?}");
+    let ambiguous: u64 = counts
+        .iter()
+        .filter(|((_, outcome), _)| outcome == "ambiguous_issuer")
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(ambiguous, 1, "{counts:?}");
+}

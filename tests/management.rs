@@ -575,7 +575,7 @@ async fn bad_bodies_get_a_clear_answer_naming_each_field() {
     let (status, body) = post(big).await;
     assert_eq!(status, 413, "{body}");
 
-    // Duplicates: the identifier in the organization, the issuer and audience anywhere.
+    // Duplicates in the organization: the identifier, and the issuer and audience.
     let (status, _) = post(seed("acme")).await;
     assert_eq!(status, 201);
     let (status, errors) = post(seed("acme")).await;
@@ -586,6 +586,17 @@ async fn bad_bodies_get_a_clear_answer_naming_each_field() {
     let (status, errors) = post(same_issuer).await;
     assert_eq!(status, 409, "{errors}");
     assert!(errors["issuer"].is_array(), "{errors}");
+    // Another organization registers the same corporate provider: nothing tells it that
+    // acme has.
+    let (status, body) = s
+        .send(
+            Method::POST,
+            "/organizations/beta/oauth-providers/",
+            Some(ADMIN_TOKEN),
+            Some(seed("beta")),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
 
     // Unknown paths, ids and methods.
     let (status, _) = s

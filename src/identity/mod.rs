@@ -141,6 +141,11 @@ pub enum AuthFailure {
     /// No registered provider has this `iss` (or this audience for it).
     #[error("token issuer not accepted")]
     UnknownIssuer,
+    /// Providers of several organizations have this `iss` and audience, and the endpoint
+    /// (not a virtual cluster) does not say which organization the token is for. Told to the
+    /// client as an unknown issuer: it learns nothing of other organizations.
+    #[error("token issuer not accepted")]
+    AmbiguousIssuer,
     /// The provider does not publish the signing key (after a refresh).
     #[error("token signing key not found")]
     UnknownKey,
@@ -177,6 +182,7 @@ impl AuthFailure {
             Self::Malformed => "malformed",
             Self::Algorithm => "algorithm",
             Self::UnknownIssuer => "unknown_issuer",
+            Self::AmbiguousIssuer => "ambiguous_issuer",
             Self::UnknownKey => "unknown_key",
             Self::Signature => "signature",
             Self::Expired => "expired",
@@ -389,14 +395,21 @@ impl Providers {
         organization: Option<&str>,
         now: u64,
     ) -> Result<Identity, AuthFailure> {
-        let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+        // Checked for one organization or for none, a token is cached apart: a check for none
+        // also finds it ambiguous when several organizations would take it.
+        let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+        if let Some(o) = organization {
+            digest.update(o.as_bytes());
+            digest.update(&[0]);
+        }
+        digest.update(token.as_bytes());
         let key: [u8; 32] = digest
+            .finish()
             .as_ref()
             .try_into()
             .map_err(|_| AuthFailure::Malformed)?;
         let cached = self.verified.lock().ok().and_then(|c| c.get(&key).cloned());
-        let theirs = |identity: &Identity| organization.is_none_or(|o| identity.organization == o);
-        if let Some(identity) = cached.filter(theirs) {
+        if let Some(identity) = cached {
             // Still expired/unexpired by the same rule as a fresh check.
             let skew = self.skew_of(&identity);
             if identity.expires_at.saturating_add(skew) >= now {
@@ -418,17 +431,32 @@ impl Providers {
 
     /// The provider a token's unverified claims name: its `iss`, and among several providers
     /// of that issuer (of `organization`, when given) the one whose audience the token carries.
-    fn select(&self, unverified: &Value, organization: Option<&str>) -> Option<&Arc<Provider>> {
-        let issuer = unverified.get("iss").and_then(Value::as_str)?;
-        let mut candidates = self
-            .by_issuer
-            .get(issuer)?
-            .iter()
+    /// Without an organization, providers of several organizations that would all take the
+    /// token leave it ambiguous.
+    fn select(
+        &self,
+        unverified: &Value,
+        organization: Option<&str>,
+    ) -> Result<&Arc<Provider>, AuthFailure> {
+        let issuer = unverified.get("iss").and_then(Value::as_str);
+        let candidates = issuer
+            .and_then(|i| self.by_issuer.get(i))
+            .into_iter()
+            .flatten()
             .filter(|p| organization.is_none_or(|o| p.spec.organization == o));
-        let first = candidates.clone().next();
-        candidates
-            .find(|p| audience_contains(unverified, &p.spec.audience))
-            .or(first)
+        let first = candidates
+            .clone()
+            .next()
+            .ok_or(AuthFailure::UnknownIssuer)?;
+        let mut taking = candidates.filter(|p| audience_contains(unverified, &p.spec.audience));
+        let Some(chosen) = taking.next() else {
+            // Refused for its audience by the check that follows.
+            return Ok(first);
+        };
+        if taking.any(|p| p.spec.organization != chosen.spec.organization) {
+            return Err(AuthFailure::AmbiguousIssuer);
+        }
+        Ok(chosen)
     }
 
     /// `organization/identifier` of the provider a token claims to come from, without
@@ -436,7 +464,7 @@ impl Providers {
     pub fn claimed_provider(&self, token: &str) -> Option<String> {
         let (signed, _) = token.rsplit_once('.')?;
         let unverified = unverified_claims(signed).ok()?;
-        self.select(&unverified, None).map(|p| p.spec.label())
+        self.select(&unverified, None).ok().map(|p| p.spec.label())
     }
 
     fn skew_of(&self, identity: &Identity) -> u64 {
@@ -457,9 +485,7 @@ impl Providers {
         let jws = Jws::parse(token)?;
         let claims = &jws.claims;
         // Unverified: only used to pick the provider whose key must then verify the token.
-        let provider = self
-            .select(claims, organization)
-            .ok_or(AuthFailure::UnknownIssuer)?;
+        let provider = self.select(claims, organization)?;
         let spec = &provider.spec;
         let exp = claims.get("exp").map(Value::as_u64);
         // A token expired by its own claim can never be accepted, whoever signed it: refused

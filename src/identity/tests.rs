@@ -354,4 +354,9 @@ async fn a_token_is_checked_for_the_organization_of_the_cluster_it_is_presented_
         providers.validate_at(&token, Some("initech"), NOW).await,
         Err(AuthFailure::UnknownIssuer)
     ));
+    // Where no virtual cluster says which organization, the token is ambiguous, and refused
+    // as an unknown issuer is.
+    let refused = providers.validate_at(&token, None, NOW).await.unwrap_err();
+    assert_eq!(refused, AuthFailure::AmbiguousIssuer);
+    assert_eq!(refused.to_string(), AuthFailure::UnknownIssuer.to_string());
 }

@@ -162,10 +162,15 @@ fn check(api: &Api, fields: &mut Fields, p: &StoredProvider) {
     }
 }
 
-/// A conflict with the configuration file's providers (the store checks its own).
+/// A conflict with the configuration file's providers of the same organization (the store
+/// checks its own).
 fn config_conflict(api: &Api, p: &StoredProvider) -> Option<ApiError> {
-    api.config_providers.iter().find_map(|spec| {
-        if spec.organization == p.organization && spec.identifier == p.identifier {
+    let same_organization = api
+        .config_providers
+        .iter()
+        .filter(|spec| spec.organization == p.organization);
+    same_organization.into_iter().find_map(|spec| {
+        if spec.identifier == p.identifier {
             Some(ApiError::conflict(
                 "identifier",
                 "the configuration file defines a provider with this identifier",

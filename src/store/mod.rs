@@ -92,6 +92,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "virtual clusters",
         include_str!("../../migrations/0008_virtual_clusters.sql"),
     ),
+    (
+        9,
+        "issuer per organization",
+        include_str!("../../migrations/0009_issuer_per_organization.sql"),
+    ),
 ];
 
 /// A write of at most this many bindings logs each of them (`store_changed_rows`).
@@ -1070,9 +1075,13 @@ async fn provider_conflicts(tx: &mut Tx<'_>, p: &StoredProvider) -> Result<(), S
             ),
         });
     }
+    // Within the organization only: another organization's registrations are none of this
+    // one's business (the virtual cluster decides which organization a token is for).
     let same_issuer = sqlx::query(
-        "SELECT id FROM oauth_providers WHERE issuer = $1 AND audience = $2 AND id <> $3",
+        "SELECT id FROM oauth_providers \
+         WHERE organization = $1 AND issuer = $2 AND audience = $3 AND id <> $4",
     )
+    .bind(&p.organization)
     .bind(&p.issuer)
     .bind(&p.audience)
     .bind(&p.id)
@@ -1081,7 +1090,10 @@ async fn provider_conflicts(tx: &mut Tx<'_>, p: &StoredProvider) -> Result<(), S
     if same_issuer.is_some() {
         return Err(StoreError::Conflict {
             field: "issuer",
-            message: "a provider with this issuer and audience is already registered".into(),
+            message: format!(
+                "organization {:?} already has a provider with this issuer and audience",
+                p.organization
+            ),
         });
     }
     Ok(())

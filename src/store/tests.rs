@@ -132,8 +132,8 @@ async fn uniqueness_rules_name_the_field() {
         Err(StoreError::Conflict { field, .. }) => assert_eq!(field, "issuer"),
         other => panic!("expected a conflict: {other:?}"),
     }
-    // Another organization may use the identifier, not the issuer and audience.
-    let mut elsewhere = provider("d", "dev-1", "https://four.example");
+    // Another organization may use the identifier, and the issuer and audience.
+    let mut elsewhere = provider("d", "dev-1", "https://one.example");
     elsewhere.organization = "beta".into();
     store.create_provider(&elsewhere).await.expect("created");
 }
