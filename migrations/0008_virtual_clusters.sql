@@ -1,15 +1,16 @@
 -- Virtual clusters registered through the management API: each belongs to one organization,
 -- runs on one of the upstream clusters of the configuration file, and has ports of its own on
--- one of its listeners. Revision 4 is theirs; ports are unique among them (the API also checks
--- them against the configuration file's).
+-- one of its listeners (none on a listener that routes by server name: NULL). Revision 4 is
+-- theirs; ports are unique among them (the API also checks them against the configuration
+-- file's).
 CREATE TABLE virtual_clusters (
     id TEXT PRIMARY KEY,
     organization TEXT NOT NULL,
     name TEXT NOT NULL,
     upstream TEXT NOT NULL,
     listener TEXT NOT NULL,
-    bootstrap_port BIGINT NOT NULL,
-    broker_port_base BIGINT NOT NULL,
+    bootstrap_port BIGINT,
+    broker_port_base BIGINT,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
     CONSTRAINT virtual_clusters_name UNIQUE (organization, name),

@@ -14,7 +14,7 @@ use serde::Deserialize;
 mod clusters;
 mod refs;
 
-pub use clusters::{DEFAULT_UPSTREAM, Endpoint, VirtualCluster, is_dns_label};
+pub use clusters::{DEFAULT_UPSTREAM, Endpoint, Sni, VirtualCluster, is_dns_label};
 
 pub use crate::field_errors::FieldErrors;
 pub use crate::identity::PlainHttp;
@@ -382,6 +382,10 @@ pub struct Listener {
     pub broker_port_base: Option<u16>,
     /// The upstream cluster its own ports serve (default: `default`, the `[upstream]`).
     pub upstream: Option<String>,
+    /// Route by server name: every virtual cluster on this listener, and each of its brokers,
+    /// is reached on `bootstrap_port` by a name under this domain (TLS SNI), and the listener
+    /// serves nothing else.
+    pub sni_domain: Option<String>,
     /// Client authentication; required so that running without it is a visible choice.
     pub authentication: Authentication,
     /// TLS for clients; absent means plaintext.
@@ -702,7 +706,9 @@ impl Listener {
                 ),
             );
         }
+        // A listener routing by server name has its own rules (`config::clusters`).
         match (self.bootstrap_port, self.broker_port_base) {
+            _ if self.sni_domain.is_some() => {}
             (Some(_), None) => errors.push(
                 format!("{at}.broker_port_base"),
                 "required with bootstrap_port",

@@ -356,3 +356,179 @@ async fn one_corporate_provider_serves_two_organizations_each_on_its_own_cluster
         .sum();
     assert_eq!(ambiguous, 1, "{counts:?}");
 }
+
+/// A wildcard certificate for `*.kafka.test` signed by the harness's test CA, written to `dir`.
+fn wildcard_certificate(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    std::fs::create_dir_all(dir).expect("certificate dir");
+    let ca = common::tls_dir();
+    let (key, csr, ext, pem) = (
+        dir.join("sni.key"),
+        dir.join("sni.csr"),
+        dir.join("sni.ext"),
+        dir.join("sni.pem"),
+    );
+    std::fs::write(
+        &ext,
+        "basicConstraints = critical, CA:FALSE\n\
+         keyUsage = critical, digitalSignature, keyEncipherment\n\
+         extendedKeyUsage = serverAuth\nsubjectAltName = DNS:*.kafka.test\n",
+    )
+    .expect("extensions");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("openssl runs");
+        assert!(out.status.success(), "openssl {args:?}: {out:?}");
+    };
+    let path = |p: &std::path::Path| p.to_str().expect("utf-8 path").to_owned();
+    run(&[
+        "req",
+        "-new",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=*.kafka.test",
+        "-keyout",
+        &path(&key),
+        "-out",
+        &path(&csr),
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        &path(&csr),
+        "-CA",
+        &path(&ca.join("ca.pem")),
+        "-CAkey",
+        &path(&ca.join("ca.key")),
+        "-set_serial",
+        &format!("0x{}", unique_tag()),
+        "-days",
+        "30",
+        "-sha256",
+        "-extfile",
+        &path(&ext),
+        "-out",
+        &path(&pem),
+    ]);
+    (pem, key)
+}
+
+/// A TLS handshake with the proxy asking for `server_name`: the certificate's names, or the
+/// error.
+async fn handshake(addr: std::net::SocketAddr, server_name: &str) -> Result<(), String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(common::tls_dir().join("ca.pem")).expect("ca") {
+        roots.add(cert.expect("ca pem")).expect("ca cert");
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let name = rustls::pki_types::ServerName::try_from(server_name.to_owned()).expect("name");
+    connector
+        .connect(name, tcp)
+        .await
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+#[tokio::test]
+async fn virtual_clusters_share_one_tls_port_told_apart_by_server_name() {
+    let dir = std::env::temp_dir().join(format!("kop-sni-{}", unique_tag()));
+    let (cert, key) = wildcard_certificate(&dir);
+    let sni = format!(
+        "[[listeners]]\nname = \"sni\"\nbind_address = \"127.0.0.1\"\nadvertised_host = \"127.0.0.1\"\n\
+         bootstrap_port = 0\nsni_domain = \"kafka.test\"\nauthentication = \"oauthbearer\"\n\
+         [listeners.tls]\ncert_file = {cert:?}\nkey_file = {key:?}\n\
+         [[clusters]]\norganization = \"acme\"\nname = \"main\"\nlistener = \"sni\"\n\
+         [[clusters]]\norganization = \"globex\"\nname = \"main\"\nlistener = \"sni\"\n"
+    );
+    let proxy = start_proxy(ProxyOptions {
+        authentication: "oauthbearer",
+        extra: Idp::identity_toml("") + Idp::allow_everyone() + &sni,
+        ..ProxyOptions::default()
+    })
+    .await;
+    let addr = proxy
+        .proxy
+        .bootstrap_addr("acme/main")
+        .expect("acme/main on the SNI listener");
+    assert_eq!(proxy.proxy.bootstrap_addr("globex/main"), Some(addr));
+
+    // A name that leads nowhere is closed before the proxy answers the ClientHello: the client
+    // sees no certificate.
+    for name in [
+        "acme-main.kafka.test",
+        "acme-main-broker-2.kafka.test",
+        "globex-main.kafka.test",
+    ] {
+        handshake(addr, name)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    for name in [
+        "initech-main.kafka.test",
+        "acme-main-broker-x.kafka.test",
+        "acme-main.elsewhere.test",
+    ] {
+        let refused = handshake(addr, name).await.expect_err(name);
+        assert!(!refused.contains("certificate"), "{name}: {refused}");
+    }
+    common::wait_for_log(&["no virtual cluster has this server name", "initech-main"]).await;
+
+    // Real clients reach their organization's cluster by name; broker names resolve to the
+    // proxy in the clients' own mount namespace.
+    let mut hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+    for org in ["acme", "globex"] {
+        hosts.push_str(&format!("\n127.0.0.1 {org}-main.kafka.test"));
+        for node in 1..=3 {
+            hosts.push_str(&format!(" {org}-main-broker-{node}.kafka.test"));
+        }
+    }
+    hosts.push('\n');
+    let hosts_file = dir.join("hosts");
+    std::fs::write(&hosts_file, hosts).expect("hosts");
+    let hosts_file = hosts_file.to_str().expect("utf-8 path").to_owned();
+    let ca = common::tls_dir().join("ca.pem");
+    let ca = ca.to_str().expect("utf-8 path").to_owned();
+    let wrapper = [
+        "unshare",
+        "-m",
+        "sh",
+        "-c",
+        "mount --bind \"$0\" /etc/hosts && exec \"$@\"",
+        hosts_file.as_str(),
+    ];
+    let run = async |client: &str, org: &str, issuer: &str| {
+        let _slot = common::client_slots().acquire().await.expect("slots");
+        let bootstrap = format!("{org}-main.kafka.test:{}", addr.port());
+        let mut login = login_args_at(issuer, "kafka-producer");
+        login[1] = "SASL_SSL".into();
+        let mut args = vec!["--bootstrap", bootstrap.as_str(), "--ca-file", ca.as_str()];
+        args.extend(login.iter().map(String::as_str));
+        args.extend(["--messages", "500"]);
+        common::try_run_client_in(&wrapper, client, "basic", &args)
+            .await
+            .unwrap_or_else(|e| panic!("{client} on {bootstrap}: {e}"))
+            .json
+    };
+    let (main, second) = (Idp::issuer(), Idp::second_issuer());
+    let (librdkafka, java) = tokio::join!(
+        run("confluent", "acme", &main),
+        run("java", "globex", &second),
+    );
+    assert_eq!(librdkafka["ok"], true);
+    assert_eq!(java["ok"], true);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -30,11 +30,44 @@ pub struct VirtualCluster {
     pub upstream: String,
     /// The listener whose address, advertised host, authentication and TLS it uses.
     pub listener: String,
-    /// Its bootstrap port on that listener's address (0: any free port, for tests).
-    pub bootstrap_port: u16,
+    /// Its bootstrap port on that listener's address (0: any free port, for tests). Not
+    /// used on a listener that routes by server name (`sni_domain`).
+    pub bootstrap_port: Option<u16>,
     /// Broker node N of its upstream is served on `broker_port_base + N` (0: any free port,
-    /// for tests).
-    pub broker_port_base: u16,
+    /// for tests). Not used on a listener that routes by server name.
+    pub broker_port_base: Option<u16>,
+}
+
+impl VirtualCluster {
+    /// The first label of its names on a listener that routes by server name:
+    /// `<organization>-<name>` (`<label>.<domain>` to bootstrap, `<label>-broker-<N>.<domain>`
+    /// for broker node N).
+    pub fn sni_label(&self) -> String {
+        format!("{}-{}", self.organization, self.name)
+    }
+}
+
+/// How clients reach a virtual cluster on a listener that routes by server name (TLS SNI):
+/// every cluster and broker on the listener's one port, told apart by the name the client
+/// asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sni {
+    /// The listener's `sni_domain`.
+    pub domain: String,
+    /// The cluster's [`VirtualCluster::sni_label`].
+    pub label: String,
+}
+
+impl Sni {
+    /// The name clients bootstrap from.
+    pub fn bootstrap(&self) -> String {
+        format!("{}.{}", self.label, self.domain)
+    }
+
+    /// The name of broker node `node`.
+    pub fn broker(&self, node: i32) -> String {
+        format!("{}-broker-{node}.{}", self.label, self.domain)
+    }
 }
 
 fn default_upstream() -> String {
@@ -50,10 +83,12 @@ pub struct Endpoint {
     pub name: String,
     /// The listener it uses.
     pub listener: Listener,
-    /// Its bootstrap port.
+    /// Its bootstrap port (on a listener that routes by server name, the listener's port).
     pub bootstrap_port: u16,
-    /// Its broker port base.
+    /// Its broker port base (unused where it routes by server name).
     pub broker_port_base: u16,
+    /// Set when clients reach it by server name on its listener's one port.
+    pub sni: Option<Sni>,
     /// The upstream cluster it serves.
     pub upstream: String,
     /// A virtual cluster's organization: only its tokens authenticate here. `None`: a
@@ -97,6 +132,9 @@ impl Config {
     /// As [`Config::endpoints`], with `clusters` for the file's virtual clusters.
     pub fn endpoints_with(&self, clusters: &[VirtualCluster]) -> Vec<Endpoint> {
         let own = self.listeners.iter().enumerate().filter_map(|(i, l)| {
+            if l.sni_domain.is_some() {
+                return None;
+            }
             Some(Endpoint {
                 name: l.name.clone(),
                 listener: l.clone(),
@@ -104,18 +142,30 @@ impl Config {
                 broker_port_base: l.broker_port_base?,
                 upstream: l.upstream.clone().unwrap_or_else(default_upstream),
                 organization: None,
+                sni: None,
                 field: format!("listeners[{i}]"),
             })
         });
         let clusters = clusters.iter().enumerate().filter_map(|(i, c)| {
             let listener = self.listeners.iter().find(|l| l.name == c.listener)?;
+            let (bootstrap_port, broker_port_base, sni) = match &listener.sni_domain {
+                Some(domain) => {
+                    let sni = Sni {
+                        domain: domain.clone(),
+                        label: c.sni_label(),
+                    };
+                    (listener.bootstrap_port?, 0, Some(sni))
+                }
+                None => (c.bootstrap_port?, c.broker_port_base?, None),
+            };
             Some(Endpoint {
                 name: format!("{}/{}", c.organization, c.name),
                 listener: listener.clone(),
-                bootstrap_port: c.bootstrap_port,
-                broker_port_base: c.broker_port_base,
+                bootstrap_port,
+                broker_port_base,
                 upstream: c.upstream.clone(),
                 organization: Some(c.organization.clone()),
+                sni,
                 field: format!("clusters[{i}]"),
             })
         });
@@ -151,6 +201,10 @@ impl Config {
     pub(super) fn validate_clusters(&self, errors: &mut FieldErrors) {
         for (i, l) in self.listeners.iter().enumerate() {
             let at = format!("listeners[{i}]");
+            if let Some(domain) = &l.sni_domain {
+                sni_listener(&at, l, domain, errors);
+                continue;
+            }
             if l.bootstrap_port.is_some() {
                 let name = l.upstream.as_deref().unwrap_or(DEFAULT_UPSTREAM);
                 self.check_upstream(&format!("{at}.upstream"), name, errors);
@@ -193,14 +247,74 @@ impl Config {
                 );
             }
             self.check_upstream(&format!("{at}.upstream"), &c.upstream, errors);
-            if !self.listeners.iter().any(|l| l.name == c.listener) {
-                errors.push(
+            match self.listeners.iter().find(|l| l.name == c.listener) {
+                None => errors.push(
                     format!("{at}.listener"),
                     format!("no listener is named {:?}", c.listener),
-                );
+                ),
+                Some(l) if l.sni_domain.is_some() => {
+                    for (field, set) in [
+                        ("bootstrap_port", c.bootstrap_port.is_some()),
+                        ("broker_port_base", c.broker_port_base.is_some()),
+                    ] {
+                        if set {
+                            errors.push(
+                                format!("{at}.{field}"),
+                                "not used on a listener that routes by server name (sni_domain)",
+                            );
+                        }
+                    }
+                    if !is_dns_label(&c.organization) {
+                        errors.push(
+                            format!("{at}.organization"),
+                            "must be a DNS label on a listener that routes by server name",
+                        );
+                    }
+                    let label = c.sni_label();
+                    if let Some(j) = self.clusters[..i]
+                        .iter()
+                        .position(|o| o.listener == c.listener && o.sni_label() == label)
+                    {
+                        errors.push(
+                            format!("{at}.name"),
+                            format!(
+                                "clusters[{j}] has the same server name {label:?} on this listener"
+                            ),
+                        );
+                    }
+                }
+                Some(_) => {
+                    for (field, set) in [
+                        ("bootstrap_port", c.bootstrap_port.is_some()),
+                        ("broker_port_base", c.broker_port_base.is_some()),
+                    ] {
+                        if !set {
+                            errors.push(format!("{at}.{field}"), "required");
+                        }
+                    }
+                }
             }
         }
-        check_ports(&self.endpoints(), errors);
+        check_ports(&self.bound_ports(), errors);
+    }
+
+    /// The ports the endpoints bind (each SNI listener's once), for the conflict check.
+    fn bound_ports(&self) -> Vec<Endpoint> {
+        let sni = self.listeners.iter().enumerate().filter_map(|(i, l)| {
+            l.sni_domain.as_ref()?;
+            Some(Endpoint {
+                name: l.name.clone(),
+                listener: l.clone(),
+                bootstrap_port: l.bootstrap_port?,
+                broker_port_base: 0,
+                upstream: DEFAULT_UPSTREAM.to_owned(),
+                organization: None,
+                sni: None,
+                field: format!("listeners[{i}]"),
+            })
+        });
+        let own = self.endpoints().into_iter().filter(|e| e.sni.is_none());
+        own.chain(sni).collect()
     }
 
     fn check_upstream(&self, field: &str, name: &str, errors: &mut FieldErrors) {
@@ -247,6 +361,39 @@ fn check_ports(endpoints: &[Endpoint], errors: &mut FieldErrors) {
                     format!("port base {base} is already used by {}", other.field),
                 );
             }
+        }
+    }
+}
+
+/// The rules of a listener that routes by server name: TLS and one port, and a domain.
+fn sni_listener(at: &str, l: &Listener, domain: &str, errors: &mut FieldErrors) {
+    if !domain.split('.').all(is_dns_label) {
+        errors.push(
+            format!("{at}.sni_domain"),
+            format!("{domain:?} is not a DNS name of lowercase labels"),
+        );
+    }
+    if l.tls.is_none() {
+        errors.push(
+            format!("{at}.tls"),
+            "required with sni_domain: the server name comes with the TLS handshake",
+        );
+    }
+    if l.bootstrap_port.is_none() {
+        errors.push(
+            format!("{at}.bootstrap_port"),
+            "required with sni_domain: the one port of every virtual cluster and broker",
+        );
+    }
+    for (field, set) in [
+        ("broker_port_base", l.broker_port_base.is_some()),
+        ("upstream", l.upstream.is_some()),
+    ] {
+        if set {
+            errors.push(
+                format!("{at}.{field}"),
+                "not used with sni_domain: the listener serves only virtual clusters",
+            );
         }
     }
 }
@@ -470,6 +617,107 @@ mod tests {
         .unwrap();
         let sasl = config.upstreams["dedicated"].sasl.as_ref().unwrap();
         assert_eq!(sasl.password.as_ref().unwrap().expose(), path);
+    }
+
+    #[test]
+    fn a_listener_routing_by_server_name_takes_clusters_without_ports() {
+        let pem = concat!(env!("CARGO_MANIFEST_DIR"), "/src/identity/testdata/rsa.pem");
+        let sni = format!(
+            "
+            [[listeners]]
+            name = \"sni\"
+            bind_address = \"127.0.0.1\"
+            advertised_host = \"localhost\"
+            bootstrap_port = 9443
+            sni_domain = \"kafka.example.com\"
+            authentication = \"oauthbearer\"
+            [listeners.tls]
+            cert_file = {pem:?}
+            key_file = {pem:?}
+            [[clusters]]
+            organization = \"acme\"
+            name = \"main\"
+            listener = \"oauth\"
+            bootstrap_port = 9300
+            broker_port_base = 9310
+            "
+        );
+        let config = Config::parse(&format!(
+            "{BASE}{sni}
+            [[clusters]]
+            organization = \"acme\"
+            name = \"edge\"
+            listener = \"sni\"
+            "
+        ))
+        .unwrap();
+        let edge = &config.endpoints()[1];
+        let names = edge.sni.as_ref().map(|s| (s.bootstrap(), s.broker(2)));
+        assert_eq!(
+            names,
+            Some((
+                "acme-edge.kafka.example.com".to_owned(),
+                "acme-edge-broker-2.kafka.example.com".to_owned()
+            ))
+        );
+        assert_eq!(edge.bootstrap_port, 9443);
+
+        let found = errors(&format!(
+            "{sni}
+            [[clusters]]
+            organization = \"Acme Corp\"
+            name = \"edge\"
+            listener = \"sni\"
+            bootstrap_port = 9500
+            [[clusters]]
+            organization = \"acme-edge\"
+            name = \"x\"
+            listener = \"sni\"
+            [[clusters]]
+            organization = \"acme\"
+            name = \"edge-x\"
+            listener = \"sni\"
+            [[clusters]]
+            organization = \"acme\"
+            name = \"plain\"
+            listener = \"oauth\"
+            "
+        ));
+        let fields: Vec<_> = found.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "clusters[1].bootstrap_port",
+                "clusters[1].organization",
+                "clusters[3].name",
+                "clusters[4].bootstrap_port",
+                "clusters[4].broker_port_base",
+            ],
+            "{found:?}"
+        );
+        let no_tls = errors(
+            "
+            [[listeners]]
+            name = \"sni\"
+            bind_address = \"127.0.0.1\"
+            advertised_host = \"localhost\"
+            broker_port_base = 9500
+            sni_domain = \"Kafka..example\"
+            authentication = \"oauthbearer\"
+            ",
+        );
+        let fields: Vec<_> = no_tls.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "listeners[0].bootstrap_port",
+                "listeners[1].sni_domain",
+                "listeners[1].tls",
+                "listeners[1].bootstrap_port",
+                "listeners[1].broker_port_base",
+            ],
+            "{no_tls:?}"
+        );
     }
 
     #[test]

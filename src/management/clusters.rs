@@ -19,7 +19,7 @@ use super::errors::ApiError;
 use super::providers::PageQuery;
 use super::time::{now_micros, rfc3339_micros};
 use super::{Api, read_only};
-use crate::config::{Config, DEFAULT_UPSTREAM, Endpoint, VirtualCluster, is_dns_label};
+use crate::config::{Config, DEFAULT_UPSTREAM, Sni, VirtualCluster, is_dns_label};
 use crate::store::{Position, StoredCluster};
 
 /// The fields the API sets itself.
@@ -29,11 +29,19 @@ const READ_ONLY: [&str; 4] = ["id", "created_at", "updated_at", "bootstrap_serve
 /// clusters they may name, the ports its own endpoints hold, and its own clusters (shown
 /// read-only).
 pub(crate) struct Rules {
-    /// Listener names, with the host each advertises.
-    listeners: Vec<(String, String)>,
+    listeners: Vec<ListenerRule>,
     upstreams: Vec<String>,
-    endpoints: Vec<Endpoint>,
+    /// The ports the configuration file's endpoints bind.
+    ports: Vec<u16>,
     file: Vec<StoredCluster>,
+}
+
+/// What a virtual cluster takes from the listener it names.
+struct ListenerRule {
+    name: String,
+    advertised_host: String,
+    /// Set on a listener that routes by server name: its domain and its one port.
+    sni: Option<(String, u16)>,
 }
 
 impl Rules {
@@ -42,14 +50,26 @@ impl Rules {
             listeners: config
                 .listeners
                 .iter()
-                .map(|l| (l.name.clone(), l.advertised_host.clone()))
+                .map(|l| ListenerRule {
+                    name: l.name.clone(),
+                    advertised_host: l.advertised_host.clone(),
+                    sni: l
+                        .sni_domain
+                        .clone()
+                        .map(|d| (d, l.bootstrap_port.unwrap_or_default())),
+                })
                 .collect(),
             upstreams: config
                 .upstream_clusters()
                 .iter()
                 .map(|(n, _)| (*n).to_owned())
                 .collect(),
-            endpoints: config.endpoints(),
+            ports: config
+                .endpoints()
+                .iter()
+                .flat_map(|e| [e.bootstrap_port, e.broker_port_base])
+                .filter(|p| *p != 0)
+                .collect(),
             file: config
                 .clusters
                 .iter()
@@ -60,6 +80,10 @@ impl Rules {
 
     fn file<'a>(&'a self, org: &'a str) -> impl Iterator<Item = &'a StoredCluster> {
         self.file.iter().filter(move |c| c.organization == org)
+    }
+
+    fn listener(&self, name: &str) -> Option<&ListenerRule> {
+        self.listeners.iter().find(|l| l.name == name)
     }
 }
 
@@ -94,12 +118,21 @@ pub(crate) fn cluster_of(c: &StoredCluster) -> VirtualCluster {
 
 /// A virtual cluster as the API shows it, with the address clients bootstrap from.
 fn to_json(api: &Api, c: &StoredCluster) -> Value {
-    let host = api
+    let bootstrap = api
         .clusters
-        .listeners
-        .iter()
-        .find(|(name, _)| *name == c.listener)
-        .map(|(_, host)| host.as_str());
+        .listener(&c.listener)
+        .and_then(|l| match &l.sni {
+            Some((domain, port)) => {
+                let sni = Sni {
+                    domain: domain.clone(),
+                    label: cluster_of(c).sni_label(),
+                };
+                Some(format!("{}:{port}", sni.bootstrap()))
+            }
+            None => c
+                .bootstrap_port
+                .map(|p| format!("{}:{p}", l.advertised_host)),
+        });
     json!({
         "id": c.id,
         "organization": c.organization,
@@ -108,7 +141,7 @@ fn to_json(api: &Api, c: &StoredCluster) -> Value {
         "listener": c.listener,
         "bootstrap_port": c.bootstrap_port,
         "broker_port_base": c.broker_port_base,
-        "bootstrap_servers": host.map(|h| format!("{h}:{}", c.bootstrap_port)),
+        "bootstrap_servers": bootstrap,
         "created_at": rfc3339_micros(c.created_at),
         "updated_at": rfc3339_micros(c.updated_at),
     })
@@ -154,9 +187,9 @@ fn read_body(api: &Api, org: &str, mode: Mode, fields: &mut Fields, c: &mut Stor
         ("broker_port_base", &mut c.broker_port_base),
     ] {
         match fields.port(field) {
-            Given::Value(v) => *slot = v,
-            Given::Null => fields.error(field, "Must not be null."),
-            Given::Absent if required => fields.error(field, "This field is required."),
+            Given::Value(v) => *slot = Some(v),
+            Given::Null => *slot = None,
+            Given::Absent if required => *slot = None,
             Given::Absent => {}
         }
     }
@@ -177,16 +210,6 @@ fn check(rules: &Rules, fields: &mut Fields, c: &StoredCluster) {
             "Must be a DNS label: 1-63 lowercase letters, digits and '-', not starting or ending with '-'.".into(),
         );
     }
-    if !rules.listeners.iter().any(|(name, _)| *name == c.listener) {
-        let names: Vec<_> = rules.listeners.iter().map(|(n, _)| n.as_str()).collect();
-        problem(
-            "listener",
-            format!(
-                "Must be one of the proxy's listeners: {}.",
-                names.join(", ")
-            ),
-        );
-    }
     if !rules.upstreams.contains(&c.upstream) {
         problem(
             "upstream",
@@ -196,8 +219,46 @@ fn check(rules: &Rules, fields: &mut Fields, c: &StoredCluster) {
             ),
         );
     }
-    let (port, base) = (c.bootstrap_port, c.broker_port_base);
-    if port >= base && port - base < 1024 {
+    let ports = [
+        ("bootstrap_port", c.bootstrap_port.is_some()),
+        ("broker_port_base", c.broker_port_base.is_some()),
+    ];
+    match rules.listener(&c.listener) {
+        None => {
+            let names: Vec<_> = rules.listeners.iter().map(|l| l.name.as_str()).collect();
+            problem(
+                "listener",
+                format!(
+                    "Must be one of the proxy's listeners: {}.",
+                    names.join(", ")
+                ),
+            );
+        }
+        Some(l) if l.sni.is_some() => {
+            for (field, _) in ports.iter().filter(|(_, set)| *set) {
+                problem(
+                    field,
+                    "Not used on a listener that routes by server name (SNI): leave it out.".into(),
+                );
+            }
+            if !is_dns_label(&c.organization) {
+                problem(
+                    "organization",
+                    "Must be a DNS label for a virtual cluster reached by server name (SNI)."
+                        .into(),
+                );
+            }
+        }
+        Some(_) => {
+            for (field, _) in ports.iter().filter(|(_, set)| !*set) {
+                problem(field, "This field is required.".into());
+            }
+        }
+    }
+    if let (Some(port), Some(base)) = (c.bootstrap_port, c.broker_port_base)
+        && port >= base
+        && port - base < 1024
+    {
         problem(
             "bootstrap_port",
             format!(
@@ -208,8 +269,8 @@ fn check(rules: &Rules, fields: &mut Fields, c: &StoredCluster) {
     }
 }
 
-/// A conflict with the configuration file: its clusters' names, and the ports of its
-/// listeners and clusters (the store checks its own).
+/// A conflict with the configuration file: its clusters' names (and server names), and the
+/// ports of its endpoints (the store checks its own).
 fn config_conflict(rules: &Rules, c: &StoredCluster) -> Option<ApiError> {
     if rules.file(&c.organization).any(|f| f.name == c.name) {
         return Some(ApiError::conflict(
@@ -217,24 +278,26 @@ fn config_conflict(rules: &Rules, c: &StoredCluster) -> Option<ApiError> {
             "the configuration file defines a virtual cluster with this name",
         ));
     }
-    let taken = |p: u16| {
-        rules
-            .endpoints
-            .iter()
-            .any(|e| p == e.bootstrap_port || p == e.broker_port_base)
-    };
-    if taken(c.bootstrap_port) {
+    let label = cluster_of(c).sni_label();
+    let same_name =
+        |f: &StoredCluster| f.listener == c.listener && cluster_of(f).sni_label() == label;
+    if rules.listener(&c.listener).is_some_and(|l| l.sni.is_some())
+        && rules.file.iter().any(same_name)
+    {
         return Some(ApiError::conflict(
-            "bootstrap_port",
-            format!("port {} is in use", c.bootstrap_port),
+            "name",
+            "the configuration file defines a virtual cluster of this server name",
         ));
     }
-    taken(c.broker_port_base).then(|| {
-        ApiError::conflict(
-            "broker_port_base",
-            format!("port {} is in use", c.broker_port_base),
-        )
-    })
+    let taken = |p: Option<u16>| p.filter(|p| rules.ports.contains(p));
+    if let Some(port) = taken(c.bootstrap_port) {
+        return Some(ApiError::conflict(
+            "bootstrap_port",
+            format!("port {port} is in use"),
+        ));
+    }
+    taken(c.broker_port_base)
+        .map(|port| ApiError::conflict("broker_port_base", format!("port {port} is in use")))
 }
 
 fn blank(org: &str) -> StoredCluster {
@@ -245,8 +308,8 @@ fn blank(org: &str) -> StoredCluster {
         name: String::new(),
         upstream: DEFAULT_UPSTREAM.to_owned(),
         listener: String::new(),
-        bootstrap_port: 0,
-        broker_port_base: 0,
+        bootstrap_port: None,
+        broker_port_base: None,
         created_at: now,
         updated_at: now,
     }

@@ -183,7 +183,8 @@ pub(crate) fn document() -> Value {
         "permission",
         "created_at",
     ];
-    let port = json!({ "type": "integer", "minimum": 1, "maximum": 65535 });
+    let port = json!({ "type": "integer", "minimum": 1, "maximum": 65535, "nullable": true,
+        "description": "required on a listener with ports; left out on one that routes by server name (SNI)" });
     let cluster_fields = json!({
         "organization": string(),
         "name": { "type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
@@ -191,8 +192,8 @@ pub(crate) fn document() -> Value {
         "upstream": { "type": "string", "description": "an upstream cluster of the configuration file (default: default)" },
         "listener": { "type": "string", "description": "a listener of the configuration file, whose address, authentication and TLS the cluster uses" },
         "bootstrap_port": port.clone(),
-        "broker_port_base": { "type": "integer", "minimum": 1, "maximum": 65535,
-            "description": "broker node N is served on broker_port_base + N" },
+        "broker_port_base": { "type": "integer", "minimum": 1, "maximum": 65535, "nullable": true,
+            "description": "broker node N is served on broker_port_base + N; left out on a listener that routes by server name (SNI)" },
         "bootstrap_servers": { "type": "string", "nullable": true, "readOnly": true },
         "id": { "type": "string", "readOnly": true },
         "created_at": { "type": "string", "readOnly": true },
@@ -204,8 +205,10 @@ pub(crate) fn document() -> Value {
     cluster_out["updated_at"] = json!({ "type": "string", "format": "date-time" });
     cluster_out["bootstrap_servers"] = json!({ "type": "string", "nullable": true,
         "description": "host:port clients bootstrap from" });
-    cluster_out["bootstrap_port"] = json!({ "type": "integer", "minimum": 0, "maximum": 65535 });
-    cluster_out["broker_port_base"] = json!({ "type": "integer", "minimum": 0, "maximum": 65535 });
+    cluster_out["bootstrap_port"] =
+        json!({ "type": "integer", "minimum": 0, "maximum": 65535, "nullable": true });
+    cluster_out["broker_port_base"] =
+        json!({ "type": "integer", "minimum": 0, "maximum": 65535, "nullable": true });
     cluster_out["read_only"] = json!({ "type": "boolean", "enum": [true],
         "description": "present (true) on virtual clusters of the configuration file, which the API does not change" });
     let cluster_keys = [
@@ -327,7 +330,7 @@ pub(crate) fn document() -> Value {
     let cluster_schemas = json!({
         "ClusterInput": {
             "type": "object", "additionalProperties": false,
-            "required": ["name", "listener", "bootstrap_port", "broker_port_base"],
+            "required": ["name", "listener"],
             "properties": cluster_fields.clone()
         },
         "ClusterPatch": {

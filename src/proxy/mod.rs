@@ -11,6 +11,7 @@ mod rewrite;
 #[cfg(test)]
 mod scripted;
 mod session;
+mod sni;
 #[cfg(test)]
 mod tests;
 pub mod topology;
@@ -32,7 +33,7 @@ use tracing::Instrument;
 
 use crate::authz::Decisions;
 use crate::config::{
-    Authentication, Config, Endpoint, FieldErrors, Listener, Upstream, VirtualCluster,
+    Authentication, Config, Endpoint, FieldErrors, Listener, Sni, Upstream, VirtualCluster,
 };
 use crate::snapshot::{Publish, Published};
 pub use admission::Refusals;
@@ -64,6 +65,9 @@ pub enum StartError {
     /// An endpoint names an upstream cluster that is not configured.
     #[error("no upstream cluster is named {0:?}")]
     UnknownUpstream(String),
+    /// A virtual cluster names a listener that routes by server name and is not open.
+    #[error("no listener routing by server name is named {0:?}")]
+    UnknownListener(String),
 }
 
 /// Where a listener's connections go.
@@ -118,9 +122,11 @@ pub(crate) struct EndpointState {
     pub(crate) upstream: usize,
     /// A virtual cluster's organization: only its tokens authenticate here.
     pub(crate) organization: Option<String>,
+    /// Set where clients reach it by server name on its listener's one port.
+    pub(crate) sni: Option<Sni>,
     acceptor: Option<TlsAcceptor>,
     broker_ports: Mutex<HashMap<i32, u16>>,
-    /// The bound bootstrap address.
+    /// The bound bootstrap address (where it is reached by server name, its listener's).
     bootstrap: SocketAddr,
     /// What it was made from: an endpoint whose configuration changes is replaced.
     spec: Endpoint,
@@ -150,6 +156,8 @@ pub(crate) struct Shared {
     endpoints: ArcSwap<Vec<Arc<EndpointState>>>,
     /// Held while endpoints are opened and closed, so that two changes never interleave.
     endpoints_changing: tokio::sync::Mutex<()>,
+    /// The bound address of each listener that routes by server name, by listener name.
+    sni_listeners: Mutex<HashMap<String, SocketAddr>>,
     pub(crate) upstreams: Vec<UpstreamCluster>,
     pub(crate) stats: Arc<Stats>,
     pub(crate) decisions: Arc<Decisions>,
@@ -200,12 +208,18 @@ impl Proxy {
             config,
             endpoints: ArcSwap::from_pointee(Vec::new()),
             endpoints_changing: tokio::sync::Mutex::new(()),
+            sni_listeners: Mutex::default(),
             upstreams,
             stats: Arc::default(),
             decisions: Arc::default(),
             shutdown,
             tracker,
         });
+        for l in shared.config.listeners.clone() {
+            if l.sni_domain.is_some() {
+                shared.open_sni_listener(l).await?;
+            }
+        }
         let mut clusters = shared.published.clusters();
         let (generation, first) = clusters.borrow_and_update().clone();
         let wanted = shared.config.endpoints_with(&first);
@@ -376,19 +390,35 @@ impl Shared {
             .iter()
             .position(|u| u.name == e.upstream)
             .ok_or_else(|| StartError::UnknownUpstream(e.upstream.clone()))?;
-        let addr = SocketAddr::new(e.listener.bind_address, e.bootstrap_port);
-        let tcp = bind(&e.name, addr, self.config.limits.listen_backlog).await?;
-        let bootstrap = tcp.local_addr().map_err(|source| StartError::Bind {
-            listener: e.name.clone(),
-            addr,
-            source,
-        })?;
+        let (bootstrap, tcp) = match &e.sni {
+            // Reached through its listener's accept loop, by server name.
+            Some(_) => {
+                let bound = self
+                    .sni_listeners
+                    .lock()
+                    .ok()
+                    .and_then(|l| l.get(&e.listener.name).copied())
+                    .ok_or_else(|| StartError::UnknownListener(e.listener.name.clone()))?;
+                (bound, None)
+            }
+            None => {
+                let addr = SocketAddr::new(e.listener.bind_address, e.bootstrap_port);
+                let tcp = bind(&e.name, addr, self.config.limits.listen_backlog).await?;
+                let bound = tcp.local_addr().map_err(|source| StartError::Bind {
+                    listener: e.name.clone(),
+                    addr,
+                    source,
+                })?;
+                (bound, Some(tcp))
+            }
+        };
         let endpoint = Arc::new(EndpointState {
             name: e.name.clone(),
             config: e.listener.clone(),
             broker_port_base: e.broker_port_base,
             upstream,
             organization: e.organization.clone(),
+            sni: e.sni.clone(),
             acceptor,
             broker_ports: Mutex::default(),
             bootstrap,
@@ -399,17 +429,20 @@ impl Shared {
         tracing::info!(
             listener = %endpoint.name,
             addr = %bootstrap,
+            server_name = endpoint.sni.as_ref().map(Sni::bootstrap),
             tls = endpoint.acceptor.is_some(),
             upstream = %self.upstreams[upstream].name,
             organization = endpoint.organization.as_deref(),
             "bootstrap listener ready"
         );
-        endpoint.accepting.spawn(accept_loop(
-            self.clone(),
-            endpoint.clone(),
-            Target::Bootstrap,
-            tcp,
-        ));
+        if let Some(tcp) = tcp {
+            endpoint.accepting.spawn(accept_loop(
+                self.clone(),
+                endpoint.clone(),
+                Target::Bootstrap,
+                tcp,
+            ));
+        }
         for (node, _) in self.upstreams[upstream].topology.nodes() {
             if let Err(e) = self.broker_port(&endpoint, node) {
                 tracing::error!(listener = %endpoint.name, node, error = %e, "cannot open broker listener");
@@ -452,6 +485,28 @@ impl Shared {
         self.endpoints.store(Arc::new(next));
     }
 
+    /// Binds a listener that routes by server name and starts accepting on it.
+    async fn open_sni_listener(self: &Arc<Self>, l: Listener) -> Result<(), StartError> {
+        let Some(tls) = &l.tls else {
+            return Err(StartError::UnknownListener(l.name.clone()));
+        };
+        let acceptor = crate::tls::acceptor(tls)?;
+        let addr = SocketAddr::new(l.bind_address, l.bootstrap_port.unwrap_or_default());
+        let tcp = bind(&l.name, addr, self.config.limits.listen_backlog).await?;
+        let bound = tcp.local_addr().map_err(|source| StartError::Bind {
+            listener: l.name.clone(),
+            addr,
+            source,
+        })?;
+        tracing::info!(listener = %l.name, addr = %bound, domain = l.sni_domain.as_deref(), "listener routing by server name ready");
+        if let Ok(mut open) = self.sni_listeners.lock() {
+            open.insert(l.name.clone(), bound);
+        }
+        self.tracker
+            .spawn(sni::accept_loop(self.clone(), l, acceptor, tcp));
+        Ok(())
+    }
+
     /// The session rules of an endpoint.
     pub(crate) fn auth_rules<'a>(&self, endpoint: &'a EndpointState) -> auth::Rules<'a> {
         auth::Rules {
@@ -492,6 +547,10 @@ impl Shared {
         let l = endpoint;
         if l.closed.is_cancelled() {
             return Err(std::io::Error::other("the endpoint is closed"));
+        }
+        if l.sni.is_some() {
+            // Every broker on the listener's one port, told apart by its name.
+            return Ok(l.bootstrap.port());
         }
         let mut ports = l
             .broker_ports

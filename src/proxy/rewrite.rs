@@ -60,8 +60,13 @@ impl<'a> Addresses<'a> {
         }
     }
 
-    fn host(&self) -> StrBytes {
-        StrBytes::from_string(self.endpoint.config.advertised_host.clone())
+    /// The host clients are told for broker `node`: the listener's advertised host, or where
+    /// the endpoint is reached by server name, the broker's own name.
+    fn host(&self, node: i32) -> StrBytes {
+        StrBytes::from_string(match &self.endpoint.sni {
+            Some(sni) => sni.broker(node),
+            None => self.endpoint.config.advertised_host.clone(),
+        })
     }
 
     /// The proxy port of a broker, recorded in the topology and opened on this listener.
@@ -80,7 +85,7 @@ impl<'a> Addresses<'a> {
     fn metadata(&self, r: &mut MetadataResponse) -> Result<(), RewriteError> {
         for b in &mut r.brokers {
             b.port = self.proxy_port(b.node_id.0, &b.host, b.port)?;
-            b.host = self.host();
+            b.host = self.host(b.node_id.0);
         }
         Ok(())
     }
@@ -88,12 +93,12 @@ impl<'a> Addresses<'a> {
     fn find_coordinator(&self, r: &mut FindCoordinatorResponse) -> Result<(), RewriteError> {
         if r.node_id.0 >= 0 && !r.host.is_empty() {
             r.port = self.proxy_port(r.node_id.0, &r.host, r.port)?;
-            r.host = self.host();
+            r.host = self.host(r.node_id.0);
         }
         for c in &mut r.coordinators {
             if c.node_id.0 >= 0 && !c.host.is_empty() {
                 c.port = self.proxy_port(c.node_id.0, &c.host, c.port)?;
-                c.host = self.host();
+                c.host = self.host(c.node_id.0);
             }
         }
         Ok(())
@@ -102,7 +107,7 @@ impl<'a> Addresses<'a> {
     fn describe_cluster(&self, r: &mut DescribeClusterResponse) -> Result<(), RewriteError> {
         for b in &mut r.brokers {
             b.port = self.proxy_port(b.broker_id.0, &b.host, b.port)?;
-            b.host = self.host();
+            b.host = self.host(b.broker_id.0);
         }
         Ok(())
     }

@@ -40,7 +40,7 @@ use crate::kafka::{self, DecodeError, error_code};
 use crate::metrics::{ConnectionState, ListenerBytes, METRICS, RequestMetric};
 
 const WRITE_BUFFER: usize = 64 * 1024;
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(super) const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a client sent something the proxy will not serve; the connection is closed.
 #[derive(Debug, thiserror::Error)]
@@ -150,6 +150,20 @@ pub(super) async fn serve(
             }
         }
     };
+    serve_streams(shared, endpoint, target, read, write, peer, admitted).await;
+}
+
+/// Serves a client connection whose streams are ready (after TLS, where the listener has it)
+/// until it ends.
+pub(super) async fn serve_streams(
+    shared: Arc<Shared>,
+    endpoint: Arc<EndpointState>,
+    target: Target,
+    read: BoxRead,
+    write: BoxWrite,
+    peer: SocketAddr,
+    admitted: Admitted,
+) {
     tracing::debug!(%peer, "client connected");
     let config = &endpoint.config;
     let bootstrap = matches!(target, Target::Bootstrap);

@@ -13,8 +13,9 @@ pub struct StoredCluster {
     pub name: String,
     pub upstream: String,
     pub listener: String,
-    pub bootstrap_port: u16,
-    pub broker_port_base: u16,
+    /// `None` on a listener that routes by server name.
+    pub bootstrap_port: Option<u16>,
+    pub broker_port_base: Option<u16>,
     /// Microseconds since the Unix epoch.
     pub created_at: i64,
     /// Microseconds since the Unix epoch.
@@ -25,12 +26,16 @@ const COLUMNS: &str = "id, organization, name, upstream, listener, bootstrap_por
      broker_port_base, created_at, updated_at";
 
 fn cluster_from(row: &AnyRow) -> Result<StoredCluster, sqlx::Error> {
-    let port = |column: &str| -> Result<u16, sqlx::Error> {
-        let value: i64 = row.try_get(column)?;
-        u16::try_from(value).map_err(|e| sqlx::Error::ColumnDecode {
-            index: column.to_owned(),
-            source: Box::new(e),
-        })
+    let port = |column: &str| -> Result<Option<u16>, sqlx::Error> {
+        let value: Option<i64> = row.try_get(column)?;
+        value
+            .map(|v| {
+                u16::try_from(v).map_err(|e| sqlx::Error::ColumnDecode {
+                    index: column.to_owned(),
+                    source: Box::new(e),
+                })
+            })
+            .transpose()
     };
     Ok(StoredCluster {
         id: row.try_get("id")?,
@@ -157,8 +162,8 @@ async fn conflicts(tx: &mut Tx<'_>, c: &StoredCluster) -> Result<(), StoreError>
         .bind(&c.id)
         .bind(&c.organization)
         .bind(&c.name)
-        .bind(i64::from(c.bootstrap_port))
-        .bind(i64::from(c.broker_port_base))
+        .bind(c.bootstrap_port.map(i64::from))
+        .bind(c.broker_port_base.map(i64::from))
         .fetch_all(&mut **tx)
         .await?;
     let others = rows
@@ -176,21 +181,23 @@ async fn conflicts(tx: &mut Tx<'_>, c: &StoredCluster) -> Result<(), StoreError>
     }
     // Ports are the proxy's, shared by every organization: the answer says which is taken,
     // not by whom.
-    let taken = |port: u16| {
-        others
-            .iter()
-            .any(|o| o.bootstrap_port == port || o.broker_port_base == port)
+    let taken = |port: Option<u16>| {
+        port.filter(|p| {
+            others
+                .iter()
+                .any(|o| o.bootstrap_port == Some(*p) || o.broker_port_base == Some(*p))
+        })
     };
-    if taken(c.bootstrap_port) {
+    if let Some(port) = taken(c.bootstrap_port) {
         return Err(StoreError::Conflict {
             field: "bootstrap_port",
-            message: format!("port {} is in use", c.bootstrap_port),
+            message: format!("port {port} is in use"),
         });
     }
-    if taken(c.broker_port_base) {
+    if let Some(port) = taken(c.broker_port_base) {
         return Err(StoreError::Conflict {
             field: "broker_port_base",
-            message: format!("port {} is in use", c.broker_port_base),
+            message: format!("port {port} is in use"),
         });
     }
     Ok(())
@@ -225,8 +232,8 @@ fn bind<'q>(
         .bind(&c.name)
         .bind(&c.upstream)
         .bind(&c.listener)
-        .bind(i64::from(c.bootstrap_port))
-        .bind(i64::from(c.broker_port_base))
+        .bind(c.bootstrap_port.map(i64::from))
+        .bind(c.broker_port_base.map(i64::from))
         .bind(c.created_at)
         .bind(c.updated_at)
 }

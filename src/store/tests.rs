@@ -405,8 +405,8 @@ fn cluster(id: &str, organization: &str, name: &str, port: u16) -> StoredCluster
         name: name.into(),
         upstream: "default".into(),
         listener: "oauth".into(),
-        bootstrap_port: port,
-        broker_port_base: port + 10,
+        bootstrap_port: Some(port),
+        broker_port_base: Some(port + 10),
         created_at: 1_743_924_850_689_912,
         updated_at: 1_743_924_850_689_912,
     }
@@ -451,22 +451,33 @@ async fn virtual_clusters_are_stored_changed_and_deleted_with_their_own_revision
         "bootstrap_port"
     );
     let mut on_base = cluster(id2, "globex", "main", 9305);
-    on_base.broker_port_base = 9300;
+    on_base.broker_port_base = Some(9300);
     assert_eq!(conflict(on_base).await, "broker_port_base");
     let b = cluster(id2, "globex", "main", 9400);
     store
         .create_cluster(&b)
         .await
         .expect("another organization's main");
+    // Clusters reached by server name have no ports of their own: any number of them.
+    for (i, name) in ["sni-a", "sni-b"].into_iter().enumerate() {
+        let id = format!("00000000-0000-4000-8000-00000000001{i}");
+        let mut sni = cluster(&id, "initech", name, 0);
+        (sni.bootstrap_port, sni.broker_port_base) = (None, None);
+        store.create_cluster(&sni).await.expect("no ports");
+        assert_eq!(
+            store.cluster("initech", &id).await.expect("read"),
+            Some(sni)
+        );
+    }
 
     let mut changed = a.clone();
     changed.upstream = "dedicated".into();
-    changed.bootstrap_port = 9500;
-    changed.broker_port_base = 9510;
+    changed.bootstrap_port = Some(9500);
+    changed.broker_port_base = Some(9510);
     assert!(store.update_cluster(&changed).await.expect("update"));
     let (page, count) = store.clusters("acme", 10, 0, None).await.expect("list");
     assert_eq!((page, count), (vec![changed.clone()], 1));
-    assert_eq!(store.all_clusters().await.expect("all").len(), 2);
+    assert_eq!(store.all_clusters().await.expect("all").len(), 4);
     assert!(!store.delete_cluster("globex", &a.id).await.expect("delete"));
     assert!(store.delete_cluster("acme", &a.id).await.expect("delete"));
     assert_eq!(store.cluster("acme", &a.id).await.expect("get"), None);

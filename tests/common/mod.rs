@@ -286,10 +286,30 @@ pub async fn try_run_client(
     scenario: &str,
     args: &[&str],
 ) -> Result<ClientRun, String> {
+    try_run_client_in(&[], client, scenario, args).await
+}
+
+/// As [`try_run_client`], the client program started by the command `wrapper` (its first
+/// word the program, the client program's path and arguments appended), e.g. in a mount
+/// namespace of its own.
+pub async fn try_run_client_in(
+    wrapper: &[&str],
+    client: &str,
+    scenario: &str,
+    args: &[&str],
+) -> Result<ClientRun, String> {
     let script = repo().join("harness/clients/run.sh");
+    let mut command = match wrapper.split_first() {
+        Some((program, rest)) => {
+            let mut c = tokio::process::Command::new(program);
+            c.args(rest).arg(&script);
+            c
+        }
+        None => tokio::process::Command::new(&script),
+    };
     let output = tokio::time::timeout(
         Duration::from_secs(400),
-        tokio::process::Command::new(&script)
+        command
             .arg(client)
             .arg(scenario)
             .args(args)
