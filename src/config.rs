@@ -14,7 +14,9 @@ use serde::Deserialize;
 mod clusters;
 mod refs;
 
-pub use clusters::{DEFAULT_UPSTREAM, Endpoint, Sni, VirtualCluster, is_dns_label};
+pub use clusters::{
+    DEFAULT_UPSTREAM, Endpoint, SNI_BROKER_INFIX, Sni, VirtualCluster, is_dns_label,
+};
 
 pub use crate::field_errors::FieldErrors;
 pub use crate::identity::PlainHttp;

@@ -258,8 +258,14 @@ async fn virtual_clusters_registered_through_the_api_open_and_close_at_once() {
     const ACME_TOKEN: &str = "live-test-acme-token";
     let t = common::unique_tag();
     let dir = std::env::temp_dir().join(format!("kop-live-clusters-{t}"));
+    let (cert, key) = common::sni::wildcard_certificate(&dir.join("tls"));
+    // A fixed port, which the API's answers name.
+    let sni_port = free_ports(0);
     let extra = format!(
         "{identity}{everyone}\
+         [[listeners]]\nname = \"sni\"\nbind_address = \"127.0.0.1\"\nadvertised_host = \"127.0.0.1\"\n\
+         bootstrap_port = {sni_port}\nsni_domain = \"kafka.test\"\nauthentication = \"oauthbearer\"\n\
+         [listeners.tls]\ncert_file = {cert:?}\nkey_file = {key:?}\n\
          [upstreams.dedicated]\nbootstrap_servers = [{dedicated:?}]\n\
          [management]\nlisten = \"127.0.0.1:0\"\n\
          [[management.tokens]]\nname = \"platform\"\nsha256 = {hash:?}\norganization = \"*\"\n\
@@ -290,7 +296,13 @@ async fn virtual_clusters_registered_through_the_api_open_and_close_at_once() {
     let clusters = |org: &str| format!("http://{}/organizations/{org}/clusters/", running.addr());
     let globex = Idp::token(&Idp::second_issuer(), "kafka-producer").await;
     let acme = Idp::token(&Idp::issuer(), "kafka-producer").await;
-    let (port, base) = (free_ports(0), free_ports(3));
+    // A bootstrap port outside the broker range (base + node id).
+    let (port, base) = loop {
+        let (port, base) = (free_ports(0), free_ports(3));
+        if port < base || port - base >= 1024 {
+            break (port, base);
+        }
+    };
     let body = json!({
         "name": "main", "listener": "test", "bootstrap_port": port, "broker_port_base": base
     });
@@ -389,16 +401,67 @@ async fn virtual_clusters_registered_through_the_api_open_and_close_at_once() {
     assert_eq!(m.brokers.len(), 1, "the one-node cluster");
 
     // Deleted: its ports and its connections close.
-    let (status, _) = api(
-        &http,
-        reqwest::Method::DELETE,
-        format!("{}{id}/", clusters("globex")),
-        None,
-    )
-    .await;
-    assert_eq!(status, 204);
+    let delete = async |id: &str| {
+        let url = format!("{}{id}/", clusters("globex"));
+        api(&http, reqwest::Method::DELETE, url, None).await.0
+    };
+    assert_eq!(delete(id).await, 204);
     again.expect_closed().await;
     assert!(tokio::net::TcpStream::connect(&bootstrap).await.is_err());
+
+    // On the listener that routes by server name: no ports, a name.
+    let (status, invalid) = api(
+        &http,
+        reqwest::Method::POST,
+        clusters("globex"),
+        Some(json!({ "name": "edge", "listener": "sni", "bootstrap_port": port })),
+    )
+    .await;
+    assert_eq!(status, 400, "{invalid}");
+    assert!(invalid["bootstrap_port"].is_array(), "{invalid}");
+    let (status, edge) = api(
+        &http,
+        reqwest::Method::POST,
+        clusters("globex"),
+        Some(json!({ "name": "edge", "listener": "sni" })),
+    )
+    .await;
+    assert_eq!(status, 201, "{edge}");
+    let sni = proxy
+        .proxy
+        .bootstrap_addr("globex/edge")
+        .expect("globex/edge");
+    assert_eq!(
+        edge["bootstrap_servers"],
+        json!(format!("globex-edge.kafka.test:{}", sni.port()))
+    );
+    common::sni::handshake(sni, "globex-edge-broker-1.kafka.test")
+        .await
+        .expect("routed by its name");
+    // Server names are unique on the listener: globex-edge's cluster a would be globex's
+    // cluster edge-a, and no cluster's name may pose as another's broker.
+    for (org, name, status) in [
+        ("globex", "edge-a", 201),
+        ("globex-edge", "a", 409),
+        ("globex-edge", "broker-1", 400),
+    ] {
+        let (got, body) = api(
+            &http,
+            reqwest::Method::POST,
+            clusters(org),
+            Some(json!({ "name": name, "listener": "sni" })),
+        )
+        .await;
+        assert_eq!(got, status, "{org}/{name}: {body}");
+        if status != 201 {
+            assert!(body["name"].is_array(), "{body}");
+        }
+    }
+    assert_eq!(delete(edge["id"].as_str().expect("id")).await, 204);
+    let refused = common::sni::handshake(sni, "globex-edge.kafka.test")
+        .await
+        .expect_err("closed before any certificate");
+    assert!(!refused.contains("certificate"), "{refused}");
     running.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }

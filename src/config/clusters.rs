@@ -47,6 +47,10 @@ impl VirtualCluster {
     }
 }
 
+/// What comes between a cluster's server name and a broker's node id; no cluster's server
+/// name may hold it, so that no cluster poses as another's broker.
+pub const SNI_BROKER_INFIX: &str = "-broker-";
+
 /// How clients reach a virtual cluster on a listener that routes by server name (TLS SNI):
 /// every cluster and broker on the listener's one port, told apart by the name the client
 /// asks for.
@@ -66,7 +70,7 @@ impl Sni {
 
     /// The name of broker node `node`.
     pub fn broker(&self, node: i32) -> String {
-        format!("{}-broker-{node}.{}", self.label, self.domain)
+        format!("{}{SNI_BROKER_INFIX}{node}.{}", self.label, self.domain)
     }
 }
 
@@ -271,6 +275,12 @@ impl Config {
                         );
                     }
                     let label = c.sni_label();
+                    if label.contains(SNI_BROKER_INFIX) {
+                        errors.push(
+                            format!("{at}.name"),
+                            format!("the server name {label:?} must not contain {SNI_BROKER_INFIX:?}: brokers are named so"),
+                        );
+                    }
                     if let Some(j) = self.clusters[..i]
                         .iter()
                         .position(|o| o.listener == c.listener && o.sni_label() == label)

@@ -19,7 +19,9 @@ use super::errors::ApiError;
 use super::providers::PageQuery;
 use super::time::{now_micros, rfc3339_micros};
 use super::{Api, read_only};
-use crate::config::{Config, DEFAULT_UPSTREAM, Sni, VirtualCluster, is_dns_label};
+use crate::config::{
+    Config, DEFAULT_UPSTREAM, SNI_BROKER_INFIX, Sni, VirtualCluster, is_dns_label,
+};
 use crate::store::{Position, StoredCluster};
 
 /// The fields the API sets itself.
@@ -248,6 +250,14 @@ fn check(rules: &Rules, fields: &mut Fields, c: &StoredCluster) {
                         .into(),
                 );
             }
+            if cluster_of(c).sni_label().contains(SNI_BROKER_INFIX) {
+                problem(
+                    "name",
+                    format!(
+                        "The server name <organization>-<name> must not contain {SNI_BROKER_INFIX:?}: brokers are named so."
+                    ),
+                );
+            }
         }
         Some(_) => {
             for (field, _) in ports.iter().filter(|(_, set)| !*set) {
@@ -300,6 +310,33 @@ fn config_conflict(rules: &Rules, c: &StoredCluster) -> Option<ApiError> {
         .map(|port| ApiError::conflict("broker_port_base", format!("port {port} is in use")))
 }
 
+/// Another stored cluster with the same server name on the same listener (organization
+/// `a-b`'s cluster `c` and organization `a`'s cluster `b-c` are both `a-b-c`).
+async fn server_name_conflict(api: &Api, c: &StoredCluster) -> Result<(), ApiError> {
+    if api
+        .clusters
+        .listener(&c.listener)
+        .is_none_or(|l| l.sni.is_none())
+    {
+        return Ok(());
+    }
+    let label = cluster_of(c).sni_label();
+    let stored = api.store.all_clusters().await?;
+    let clash = stored
+        .iter()
+        .any(|o| o.id != c.id && o.listener == c.listener && cluster_of(o).sni_label() == label);
+    if clash {
+        return Err(ApiError::conflict(
+            "name",
+            format!(
+                "another virtual cluster on listener {:?} has the server name {label:?}",
+                c.listener
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn blank(org: &str) -> StoredCluster {
     let now = now_micros();
     StoredCluster {
@@ -337,6 +374,7 @@ pub(crate) async fn create(
     if let Some(e) = config_conflict(&api.clusters, &c) {
         return Err(e);
     }
+    server_name_conflict(&api, &c).await?;
     api.store.create_cluster(&c).await?;
     api.changed_clusters().await;
     tracing::info!(organization = %org, id = %c.id, name = %c.name, upstream = %c.upstream, by = %caller, "virtual cluster registered");
@@ -436,6 +474,7 @@ async fn change(
     if let Some(e) = config_conflict(&api.clusters, &c) {
         return Err(e);
     }
+    server_name_conflict(&api, &c).await?;
     c.updated_at = now_micros().max(c.created_at);
     if !api.store.update_cluster(&c).await? {
         return Err(ApiError::NotFound);

@@ -455,6 +455,11 @@ impl Shared {
     /// clusters removed or changed (ending their connections); the others stay as they are.
     async fn apply_clusters(self: &Arc<Self>, clusters: &[VirtualCluster]) {
         let _changing = self.endpoints_changing.lock().await;
+        let known =
+            |c: &&VirtualCluster| self.config.listeners.iter().any(|l| l.name == c.listener);
+        for c in clusters.iter().filter(|c| !known(c)) {
+            tracing::error!(organization = %c.organization, cluster = %c.name, listener = %c.listener, "cannot open virtual cluster: the proxy runs no listener of this name");
+        }
         let wanted = self.config.endpoints_with(clusters);
         let current = self.endpoints.load_full();
         let (kept, gone): (Vec<_>, Vec<_>) = current

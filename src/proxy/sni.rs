@@ -15,7 +15,7 @@ use super::session::{TLS_HANDSHAKE_TIMEOUT, serve_streams};
 use super::upstream::{BoxRead, BoxWrite};
 use super::{EndpointState, Gauge, Shared, Target};
 use crate::clip::Clip;
-use crate::config::{Authentication, Listener};
+use crate::config::{Authentication, Listener, SNI_BROKER_INFIX};
 
 /// Accepts connections on a listener that routes by server name until shutdown.
 pub(super) async fn accept_loop(
@@ -110,7 +110,7 @@ fn route(shared: &Shared, listener: &str, asked: &str) -> Option<(Arc<EndpointSt
         let sni = e.sni.as_ref().filter(|_| e.config.name == listener)?;
         let host = asked.strip_suffix(&sni.domain)?.strip_suffix('.')?;
         let rest = host.strip_prefix(&sni.label)?;
-        let target = match rest.strip_prefix("-broker-") {
+        let target = match rest.strip_prefix(SNI_BROKER_INFIX) {
             None if rest.is_empty() => Target::Bootstrap,
             None => return None,
             Some(node) => {

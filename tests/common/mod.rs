@@ -9,6 +9,7 @@ pub mod acls;
 pub mod binary;
 pub mod metadata;
 pub mod raw;
+pub mod sni;
 
 use std::io::Write;
 use std::net::SocketAddr;
