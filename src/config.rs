@@ -15,7 +15,8 @@ mod clusters;
 mod refs;
 
 pub use clusters::{
-    DEFAULT_UPSTREAM, Endpoint, SNI_BROKER_INFIX, Sni, VirtualCluster, is_dns_label,
+    DEFAULT_UPSTREAM, Endpoint, SNI_BROKER_INFIX, Sni, VirtualCluster, check_namespace,
+    is_dns_label,
 };
 
 pub use crate::field_errors::FieldErrors;

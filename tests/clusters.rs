@@ -446,3 +446,101 @@ async fn virtual_clusters_share_one_tls_port_told_apart_by_server_name() {
     assert_eq!(java["ok"], true);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Both organizations in namespaces of their own on the shared cluster.
+const NAMESPACED: &str = "\
+[[clusters]]
+organization = \"acme\"
+name = \"main\"
+listener = \"test\"
+bootstrap_port = 0
+broker_port_base = 0
+namespace = \"acme.\"
+[[clusters]]
+organization = \"globex\"
+name = \"main\"
+listener = \"test\"
+bootstrap_port = 0
+broker_port_base = 0
+namespace = \"globex.\"
+";
+
+#[tokio::test]
+async fn organizations_sharing_the_cluster_each_see_only_their_namespace() {
+    let proxy = start_proxy(ProxyOptions {
+        authentication: "oauthbearer",
+        extra: Idp::identity_toml("") + Idp::allow_everyone() + NAMESPACED,
+        ..ProxyOptions::default()
+    })
+    .await;
+    let (acme, globex) = (
+        bootstrap(&proxy, "acme/main"),
+        bootstrap(&proxy, "globex/main"),
+    );
+    // The two organizations name their topics the same; each holds its own data.
+    let topic = format!("orders-{}", unique_tag());
+    let other = format!("{topic}-b");
+    let (main, second) = (Idp::issuer(), Idp::second_issuer());
+    let run = async |client: &str, bootstrap: &str, issuer: &str, topic: &str| {
+        let _slot = common::client_slots().acquire().await.expect("slots");
+        let login = login_args_at(issuer, "kafka-producer");
+        let mut args = vec![
+            "--bootstrap",
+            bootstrap,
+            "--topic",
+            topic,
+            "--messages",
+            "500",
+            "--keep-topic",
+        ];
+        args.extend(login.iter().map(String::as_str));
+        run_client(client, "basic", &args).await.json
+    };
+    let (librdkafka, java, python, node) = tokio::join!(
+        run("confluent", &acme, &main, &topic),
+        run("java", &globex, &second, &topic),
+        run("kafka-python", &globex, &second, &other),
+        run("kafkajs", &acme, &main, &other),
+    );
+    for (client, run) in [
+        ("confluent", librdkafka),
+        ("java", java),
+        ("kafka-python", python),
+        ("kafkajs", node),
+    ] {
+        assert_eq!(run["ok"], true, "{client}: {run}");
+    }
+
+    // Each lists its own topic by the name it gave, and nothing of the other or of Kafka's
+    // internal topics; the shared cluster holds both, prefixed.
+    let acme_token = Idp::token(&main, "kafka-producer").await;
+    let listed = metadata(&acme, &acme_token, None).await;
+    let names: Vec<_> = listed
+        .topics
+        .iter()
+        .filter_map(|t| t.name.as_ref().map(|n| n.0.to_string()))
+        .collect();
+    assert!(names.contains(&topic), "{names:?}");
+    assert!(
+        names
+            .iter()
+            .all(|n| !n.starts_with("globex.") && !n.starts_with("acme.") && !n.starts_with("__")),
+        "{names:?}"
+    );
+    for prefixed in [format!("acme.{topic}"), format!("globex.{topic}")] {
+        let m = metadata(&proxy.bootstrap(), &acme_token, Some(&prefixed)).await;
+        assert_eq!(
+            m.topics[0].error_code, 0,
+            "{prefixed} on the shared cluster"
+        );
+    }
+    // Only the API keys whose names cross the namespace are offered.
+    let (mut c, code) = Raw::login(&acme, &acme_token).await;
+    assert_eq!(code, 0);
+    let versions = c
+        .request(3, &kafka_protocol::messages::ApiVersionsRequest::default())
+        .await;
+    let keys: Vec<i16> = versions.api_keys.iter().map(|k| k.api_key).collect();
+    assert!(keys.contains(&0) && keys.contains(&3), "{keys:?}");
+    assert!(!keys.contains(&30) && !keys.contains(&24), "{keys:?}");
+}

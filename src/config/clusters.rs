@@ -36,6 +36,10 @@ pub struct VirtualCluster {
     /// Broker node N of its upstream is served on `broker_port_base + N` (0: any free port,
     /// for tests). Not used on a listener that routes by server name.
     pub broker_port_base: Option<u16>,
+    /// A namespace on a shared upstream cluster, e.g. `acme.`: every topic, group and
+    /// transactional id its clients name gains this prefix at the broker, and they see only
+    /// names with it. Absent: the cluster owns its whole upstream cluster.
+    pub namespace: Option<String>,
 }
 
 impl VirtualCluster {
@@ -98,6 +102,8 @@ pub struct Endpoint {
     /// A virtual cluster's organization: only its tokens authenticate here. `None`: a
     /// listener's own ports, open to every organization.
     pub organization: Option<String>,
+    /// A virtual cluster's namespace on its upstream cluster.
+    pub namespace: Option<String>,
     /// Where it is configured, for errors.
     field: String,
 }
@@ -146,6 +152,7 @@ impl Config {
                 broker_port_base: l.broker_port_base?,
                 upstream: l.upstream.clone().unwrap_or_else(default_upstream),
                 organization: None,
+                namespace: None,
                 sni: None,
                 field: format!("listeners[{i}]"),
             })
@@ -169,6 +176,7 @@ impl Config {
                 broker_port_base,
                 upstream: c.upstream.clone(),
                 organization: Some(c.organization.clone()),
+                namespace: c.namespace.clone(),
                 sni,
                 field: format!("clusters[{i}]"),
             })
@@ -251,6 +259,25 @@ impl Config {
                 );
             }
             self.check_upstream(&format!("{at}.upstream"), &c.upstream, errors);
+            if let Some(namespace) = &c.namespace {
+                if let Err(e) = check_namespace(namespace) {
+                    errors.push(format!("{at}.namespace"), e);
+                }
+                // One namespace inside another would show its names to the other's clients.
+                if let Some(j) = self.clusters[..i].iter().position(|o| {
+                    o.upstream == c.upstream
+                        && o.namespace.as_ref().is_some_and(|n| {
+                            n.starts_with(namespace.as_str()) || namespace.starts_with(n.as_str())
+                        })
+                }) {
+                    errors.push(
+                        format!("{at}.namespace"),
+                        format!(
+                            "overlaps the namespace of clusters[{j}] on the same upstream cluster"
+                        ),
+                    );
+                }
+            }
             match self.listeners.iter().find(|l| l.name == c.listener) {
                 None => errors.push(
                     format!("{at}.listener"),
@@ -319,6 +346,7 @@ impl Config {
                 broker_port_base: 0,
                 upstream: DEFAULT_UPSTREAM.to_owned(),
                 organization: None,
+                namespace: None,
                 sni: None,
                 field: format!("listeners[{i}]"),
             })
@@ -406,6 +434,20 @@ fn sni_listener(at: &str, l: &Listener, domain: &str, errors: &mut FieldErrors) 
             );
         }
     }
+}
+
+/// A namespace prefix: characters of Kafka names (letters, digits, `.`, `_`, `-`), at most 100
+/// of them (a topic name has 249 with the prefix).
+pub fn check_namespace(prefix: &str) -> Result<(), String> {
+    let kafka_chars = prefix
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if prefix.is_empty() || prefix.len() > 100 || !kafka_chars {
+        return Err(format!(
+            "{prefix:?} is not a namespace: 1-100 letters, digits, '.', '_' and '-'"
+        ));
+    }
+    Ok(())
 }
 
 fn is_name(s: &str) -> bool {

@@ -24,6 +24,8 @@ pub const CLUSTER_AUTHORIZATION_FAILED: i16 = 31;
 pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
 /// The request was not attempted because another part of it failed.
 pub const OPERATION_NOT_ATTEMPTED: i16 = 55;
+/// No topic has this ID.
+pub const UNKNOWN_TOPIC_ID: i16 = 100;
 
 /// Kafka's default message for an error code the proxy sends with a message (its
 /// `Errors.message()`), for the fields that carry one.

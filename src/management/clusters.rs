@@ -115,6 +115,7 @@ pub(crate) fn cluster_of(c: &StoredCluster) -> VirtualCluster {
         listener: c.listener.clone(),
         bootstrap_port: c.bootstrap_port,
         broker_port_base: c.broker_port_base,
+        namespace: None,
     }
 }
 

@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::task::AbortOnDropHandle;
 
 use super::Gauge;
+use super::namespace::{Asked, Namespace};
 use super::rewrite::{Addresses, carries_addresses};
 use super::upstream::{BoxRead, BoxWrite, Exchange, MAX_RESPONSE_BYTES, UpstreamError};
 use super::{EndpointState, Shared, Target};
@@ -41,6 +42,8 @@ struct Expect {
     /// Set for the first of a pair of requests made from one client request: the response
     /// body is kept here for the second one's fix, and the client gets nothing for it.
     stash: Option<Stash>,
+    /// What the response needs of its request to cross the session's namespace back.
+    asked: Asked,
 }
 
 /// Where the first response of a pair waits for the second.
@@ -106,6 +109,7 @@ impl UpstreamLink {
         api: ApiKey,
         version: i16,
         fix: Option<Fix>,
+        asked: Asked,
     ) -> Result<(), UpstreamError> {
         let expect = Expect {
             correlation_id,
@@ -114,6 +118,7 @@ impl UpstreamLink {
             reply: None,
             fix,
             stash: None,
+            asked,
         };
         self.expect.send(expect).map_err(|_| UpstreamError::Closed)
     }
@@ -125,6 +130,7 @@ impl UpstreamLink {
         api: ApiKey,
         version: i16,
         stash: Stash,
+        asked: Asked,
     ) -> Result<(), UpstreamError> {
         let expect = Expect {
             correlation_id,
@@ -133,6 +139,7 @@ impl UpstreamLink {
             reply: None,
             fix: None,
             stash: Some(stash),
+            asked,
         };
         self.expect.send(expect).map_err(|_| UpstreamError::Closed)
     }
@@ -200,6 +207,7 @@ impl Exchange for UpstreamLink {
             reply: Some(tx),
             fix: None,
             stash: None,
+            asked: Asked::default(),
         };
         self.expect
             .send(expect)
@@ -266,21 +274,36 @@ async fn read_loop(
             }
             continue;
         }
+        let mut body = frame.slice(offset..);
+        // Back across the namespace first: authorization and the address rewrite see the
+        // client's names.
+        let namespaced = endpoint
+            .namespace
+            .as_ref()
+            .filter(|_| Namespace::rewrites_response(expect.api));
+        if let Some(ns) = namespaced {
+            body = match ns.response(expect.api, expect.version, &body, expect.asked) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(side = "upstream", api = ?expect.api, error = %e, "cannot carry the broker's response across the namespace");
+                    return;
+                }
+            };
+        }
         if let Some(stash) = expect.stash {
             match stash.lock() {
-                Ok(mut slot) => *slot = Some(frame.slice(offset..)),
+                Ok(mut slot) => *slot = Some(body),
                 Err(_) => return,
             }
             continue;
         }
         let addresses = carries_addresses(expect.api);
-        if !addresses && expect.fix.is_none() {
+        if !addresses && expect.fix.is_none() && namespaced.is_none() {
             if responses.send(frame).await.is_err() {
                 return;
             }
             continue;
         }
-        let mut body = frame.slice(offset..);
         // An authorization fix that decodes the response rewrites its addresses in the same
         // decode; otherwise the rewrite decodes it.
         let mut rewriter = Addresses::new(&shared, &endpoint);

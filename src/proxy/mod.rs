@@ -7,6 +7,7 @@ mod auth;
 #[doc(hidden)]
 pub mod fuzzing;
 mod link;
+mod namespace;
 mod rewrite;
 #[cfg(test)]
 mod scripted;
@@ -124,6 +125,8 @@ pub(crate) struct EndpointState {
     pub(crate) organization: Option<String>,
     /// Set where clients reach it by server name on its listener's one port.
     pub(crate) sni: Option<Sni>,
+    /// A virtual cluster's namespace on its upstream cluster.
+    pub(crate) namespace: Option<namespace::Namespace>,
     acceptor: Option<TlsAcceptor>,
     broker_ports: Mutex<HashMap<i32, u16>>,
     /// The bound bootstrap address (where it is reached by server name, its listener's).
@@ -419,6 +422,7 @@ impl Shared {
             upstream,
             organization: e.organization.clone(),
             sni: e.sni.clone(),
+            namespace: e.namespace.clone().map(namespace::Namespace::new),
             acceptor,
             broker_ports: Mutex::default(),
             bootstrap,

@@ -29,7 +29,7 @@ use super::admission::{Admitted, FREE_PRE_AUTH_FRAME};
 use super::auth::{self, AuthState};
 use super::link::{Stash, UpstreamLink};
 use super::upstream::{BoxRead, BoxWrite, UpstreamError};
-use super::{EndpointState, Gauge, Shared, Target};
+use super::{EndpointState, Gauge, Shared, Target, namespace};
 use crate::authz::request::{self as authorize, Caller, Fix, FixError, Verdict};
 use crate::clip::Clip;
 use crate::config::Authentication;
@@ -70,6 +70,12 @@ enum ClientError {
         api: ApiKey,
         version: i16,
         error: authorize::AuthorizeError,
+    },
+    #[error("{api:?} v{version} cannot cross the namespace: {error}")]
+    Namespace {
+        api: ApiKey,
+        version: i16,
+        error: namespace::NamespaceError,
     },
 }
 
@@ -472,8 +478,9 @@ impl Session {
                     .await
             }
             _ => {
-                let unoffered = self.include_sasl
-                    && authorize::lowest_version(api).is_none_or(|min| header.api_version < min);
+                let unoffered = (self.include_sasl
+                    && authorize::lowest_version(api).is_none_or(|min| header.api_version < min))
+                    || (self.endpoint.namespace.is_some() && !namespace::serves(api));
                 if unoffered
                     || !self
                         .shared
@@ -549,12 +556,14 @@ impl Session {
                     }
                     Verdict::Pair { first, then, merge } => {
                         let stash = Stash::default();
+                        let (first, asked) = self.namespaced(first, &header, api)?;
                         let link = self.open_link().await?;
                         link.expect_stashed(
                             header.correlation_id,
                             api,
                             header.api_version,
                             stash.clone(),
+                            asked,
                         )
                         .map_err(End::Upstream)?;
                         link.write(&first, false).await.map_err(End::Upstream)?;
@@ -584,9 +593,10 @@ impl Session {
         to: Forward,
         fix: Option<Fix>,
     ) -> Result<(), End> {
+        let (frame, asked) = self.namespaced(frame, header, api)?;
         let link = self.open_link().await?;
         if to.expects_response {
-            link.expect(header.correlation_id, api, header.api_version, fix)
+            link.expect(header.correlation_id, api, header.api_version, fix, asked)
                 .map_err(End::Upstream)?;
             self.push(slots, Slot::Upstream).await?;
         }
@@ -595,6 +605,26 @@ impl Session {
             .await
             .map_err(End::Upstream)?;
         Ok(())
+    }
+
+    /// A request frame carried across the session's namespace, if it has one.
+    fn namespaced(
+        &self,
+        frame: Bytes,
+        header: &RequestHeader,
+        api: ApiKey,
+    ) -> Result<(Bytes, namespace::Asked), End> {
+        let Some(ns) = &self.endpoint.namespace else {
+            return Ok((frame, namespace::Asked::default()));
+        };
+        ns.request(api, header.api_version, &frame, header.body_offset)
+            .map_err(|error| {
+                End::Client(ClientError::Namespace {
+                    api,
+                    version: header.api_version,
+                    error,
+                })
+            })
     }
 
     /// The session's link to its broker, opened on first use and re-authenticated when due.
@@ -863,10 +893,19 @@ async fn api_versions(
     }
     // A listener that authenticates authorizes every request: only the API keys the proxy can
     // authorize are offered there.
-    let response = if include_sasl {
-        topology
-            .versions()
-            .response_with(true, authorize::lowest_version)
+    // A namespaced cluster offers only the keys whose names it carries across.
+    let namespaced = endpoint.namespace.is_some();
+    let response = if include_sasl || namespaced {
+        topology.versions().response_with(include_sasl, |api| {
+            if namespaced && !namespace::serves(api) {
+                return None;
+            }
+            if include_sasl {
+                authorize::lowest_version(api)
+            } else {
+                Some(0)
+            }
+        })
     } else {
         topology.versions().response(false)
     };

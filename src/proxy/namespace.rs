@@ -1,0 +1,879 @@
+//! A virtual cluster's namespace on a shared upstream cluster: every topic, group and
+//! transactional id a client names gains the namespace's prefix on the way to the broker and
+//! loses it on the way back, so that organizations sharing one Kafka cluster each see a flat
+//! world of their own. Listings show only the namespace (internal topics included, which have
+//! no prefix, stay hidden).
+//!
+//! Only the API keys of [`serves`] are offered on a namespaced cluster; a request of any other
+//! closes the connection, as for any key the proxy does not offer. Record batches are carried
+//! as the bytes that arrived.
+
+use bytes::Bytes;
+use kafka_protocol::messages::{
+    ApiKey, CreateTopicsRequest, DeleteTopicsRequest, DescribeGroupsRequest, FetchRequest,
+    FindCoordinatorRequest, GroupId, HeartbeatRequest, InitProducerIdRequest, JoinGroupRequest,
+    LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
+    OffsetFetchRequest, OffsetForLeaderEpochRequest, ProduceRequest, SyncGroupRequest, TopicName,
+    TransactionalId,
+};
+use kafka_protocol::protocol::{Request, StrBytes};
+
+use crate::kafka::{self, DecodeError, EncodeError, error_code};
+
+/// Why a frame could not be carried across the namespace; the connection closes rather than
+/// let a name cross it unchanged.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum NamespaceError {
+    #[error("decode: {0}")]
+    Decode(#[from] DecodeError),
+    #[error("{0}")]
+    Encode(#[from] EncodeError),
+    /// The broker answered with a name outside the namespace where only the client's names
+    /// can be.
+    #[error("the broker answered with a name outside the namespace")]
+    Outside,
+    /// A FindCoordinator key type other than a group or a transaction.
+    #[error("coordinator key type {0} is not served in a namespace")]
+    KeyType(i8),
+}
+
+/// Whether requests of `api` are served on a namespaced cluster.
+pub(crate) fn serves(api: ApiKey) -> bool {
+    use ApiKey::*;
+    matches!(
+        api,
+        ApiVersions
+            | SaslHandshake
+            | SaslAuthenticate
+            | Metadata
+            | Produce
+            | Fetch
+            | ListOffsets
+            | OffsetCommit
+            | OffsetFetch
+            | FindCoordinator
+            | JoinGroup
+            | Heartbeat
+            | LeaveGroup
+            | SyncGroup
+            | DescribeGroups
+            | ListGroups
+            | CreateTopics
+            | DeleteTopics
+            | InitProducerId
+            | OffsetForLeaderEpoch
+    )
+}
+
+/// What a response needs to know of its request.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Asked {
+    /// A Metadata request that named topics by ID: an answer outside the namespace becomes
+    /// UNKNOWN_TOPIC_ID, as for an ID that does not exist, instead of being left out.
+    by_id: bool,
+}
+
+/// A namespace: its prefix, e.g. `acme.`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Namespace {
+    prefix: String,
+}
+
+impl Namespace {
+    pub(crate) fn new(prefix: impl Into<String>) -> Self {
+        Self {
+            prefix: prefix.into(),
+        }
+    }
+
+    fn add(&self, name: &StrBytes) -> StrBytes {
+        StrBytes::from_string(format!("{}{}", self.prefix, name.as_str()))
+    }
+
+    fn topic(&self, t: &mut TopicName) {
+        t.0 = self.add(&t.0);
+    }
+
+    fn group(&self, g: &mut GroupId) {
+        g.0 = self.add(&g.0);
+    }
+
+    fn transaction(&self, t: &mut Option<TransactionalId>) {
+        if let Some(t) = t {
+            t.0 = self.add(&t.0);
+        }
+    }
+
+    /// `name` without the prefix, `None` when it is outside the namespace.
+    fn strip(&self, name: &StrBytes) -> Option<StrBytes> {
+        name.as_str()
+            .strip_prefix(&self.prefix)
+            .map(|rest| StrBytes::from_string(rest.to_owned()))
+    }
+
+    /// A broker's error message without the prefix in the names it quotes ("Topic
+    /// 'acme.orders' already exists." reads "Topic 'orders' already exists.").
+    fn message(&self, m: &mut Option<StrBytes>) {
+        if let Some(text) = m
+            && text.contains(self.prefix.as_str())
+        {
+            *text = StrBytes::from_string(text.replace(self.prefix.as_str(), ""));
+        }
+    }
+
+    fn strip_topic(&self, t: &mut TopicName) -> Result<(), NamespaceError> {
+        t.0 = self.strip(&t.0).ok_or(NamespaceError::Outside)?;
+        Ok(())
+    }
+
+    fn strip_group(&self, g: &mut GroupId) -> Result<(), NamespaceError> {
+        g.0 = self.strip(&g.0).ok_or(NamespaceError::Outside)?;
+        Ok(())
+    }
+
+    /// The request frame with every name the client gave prefixed, and what its response
+    /// needs to know of it.
+    pub(crate) fn request(
+        &self,
+        api: ApiKey,
+        version: i16,
+        frame: &Bytes,
+        body_offset: usize,
+    ) -> Result<(Bytes, Asked), NamespaceError> {
+        let mut asked = Asked::default();
+        let rewritten = match api {
+            ApiKey::Metadata => rewrite::<MetadataRequest>(frame, body_offset, version, |r| {
+                for t in r.topics.iter_mut().flatten() {
+                    match &mut t.name {
+                        Some(name) => self.topic(name),
+                        None => asked.by_id = true,
+                    }
+                }
+                Ok(())
+            })?,
+            ApiKey::Produce => rewrite::<ProduceRequest>(frame, body_offset, version, |r| {
+                self.transaction(&mut r.transactional_id);
+                r.topic_data
+                    .iter_mut()
+                    .for_each(|t| self.topic(&mut t.name));
+                Ok(())
+            })?,
+            ApiKey::Fetch => rewrite::<FetchRequest>(frame, body_offset, version, |r| {
+                r.topics.iter_mut().for_each(|t| self.topic(&mut t.topic));
+                r.forgotten_topics_data
+                    .iter_mut()
+                    .for_each(|t| self.topic(&mut t.topic));
+                Ok(())
+            })?,
+            ApiKey::ListOffsets => {
+                rewrite::<ListOffsetsRequest>(frame, body_offset, version, |r| {
+                    r.topics.iter_mut().for_each(|t| self.topic(&mut t.name));
+                    Ok(())
+                })?
+            }
+            ApiKey::OffsetCommit => {
+                rewrite::<OffsetCommitRequest>(frame, body_offset, version, |r| {
+                    self.group(&mut r.group_id);
+                    r.topics.iter_mut().for_each(|t| self.topic(&mut t.name));
+                    Ok(())
+                })?
+            }
+            ApiKey::OffsetFetch => {
+                rewrite::<OffsetFetchRequest>(frame, body_offset, version, |r| {
+                    // One group before v8, a list of them from v8.
+                    if version < 8 {
+                        self.group(&mut r.group_id);
+                    }
+                    for t in r.topics.iter_mut().flatten() {
+                        self.topic(&mut t.name);
+                    }
+                    for g in &mut r.groups {
+                        self.group(&mut g.group_id);
+                        for t in g.topics.iter_mut().flatten() {
+                            self.topic(&mut t.name);
+                        }
+                    }
+                    Ok(())
+                })?
+            }
+            ApiKey::FindCoordinator => {
+                rewrite::<FindCoordinatorRequest>(frame, body_offset, version, |r| {
+                    // 0: a group, 1: a transactional id; both live in the namespace.
+                    if !matches!(r.key_type, 0 | 1) {
+                        return Err(NamespaceError::KeyType(r.key_type));
+                    }
+                    if !r.key.is_empty() || version < 4 {
+                        r.key = self.add(&r.key);
+                    }
+                    for k in &mut r.coordinator_keys {
+                        *k = self.add(k);
+                    }
+                    Ok(())
+                })?
+            }
+            ApiKey::JoinGroup => rewrite::<JoinGroupRequest>(frame, body_offset, version, |r| {
+                self.group(&mut r.group_id);
+                Ok(())
+            })?,
+            ApiKey::Heartbeat => rewrite::<HeartbeatRequest>(frame, body_offset, version, |r| {
+                self.group(&mut r.group_id);
+                Ok(())
+            })?,
+            ApiKey::LeaveGroup => rewrite::<LeaveGroupRequest>(frame, body_offset, version, |r| {
+                self.group(&mut r.group_id);
+                Ok(())
+            })?,
+            ApiKey::SyncGroup => rewrite::<SyncGroupRequest>(frame, body_offset, version, |r| {
+                self.group(&mut r.group_id);
+                Ok(())
+            })?,
+            ApiKey::DescribeGroups => {
+                rewrite::<DescribeGroupsRequest>(frame, body_offset, version, |r| {
+                    r.groups.iter_mut().for_each(|g| self.group(g));
+                    Ok(())
+                })?
+            }
+            ApiKey::CreateTopics => {
+                rewrite::<CreateTopicsRequest>(frame, body_offset, version, |r| {
+                    r.topics.iter_mut().for_each(|t| self.topic(&mut t.name));
+                    Ok(())
+                })?
+            }
+            ApiKey::DeleteTopics => {
+                rewrite::<DeleteTopicsRequest>(frame, body_offset, version, |r| {
+                    r.topic_names.iter_mut().for_each(|t| self.topic(t));
+                    for t in &mut r.topics {
+                        match &mut t.name {
+                            Some(name) => self.topic(name),
+                            None => asked.by_id = true,
+                        }
+                    }
+                    Ok(())
+                })?
+            }
+            ApiKey::InitProducerId => {
+                rewrite::<InitProducerIdRequest>(frame, body_offset, version, |r| {
+                    self.transaction(&mut r.transactional_id);
+                    Ok(())
+                })?
+            }
+            ApiKey::OffsetForLeaderEpoch => {
+                rewrite::<OffsetForLeaderEpochRequest>(frame, body_offset, version, |r| {
+                    r.topics.iter_mut().for_each(|t| self.topic(&mut t.topic));
+                    Ok(())
+                })?
+            }
+            // No names: ApiVersions, SASL, ListGroups.
+            _ => frame.clone(),
+        };
+        Ok((rewritten, asked))
+    }
+
+    /// Whether responses of `api` carry names.
+    pub(crate) fn rewrites_response(api: ApiKey) -> bool {
+        serves(api)
+            && !matches!(
+                api,
+                ApiKey::ApiVersions
+                    | ApiKey::SaslHandshake
+                    | ApiKey::SaslAuthenticate
+                    | ApiKey::JoinGroup
+                    | ApiKey::Heartbeat
+                    | ApiKey::LeaveGroup
+                    | ApiKey::SyncGroup
+                    | ApiKey::InitProducerId
+            )
+    }
+
+    /// A response body with every name back in the client's terms; listings keep only the
+    /// namespace.
+    pub(crate) fn response(
+        &self,
+        api: ApiKey,
+        version: i16,
+        body: &Bytes,
+        asked: Asked,
+    ) -> Result<Bytes, NamespaceError> {
+        Ok(match api {
+            ApiKey::Metadata => answer::<MetadataRequest>(body, version, |r| {
+                r.topics = std::mem::take(&mut r.topics)
+                    .into_iter()
+                    .filter_map(|mut t| {
+                        let Some(name) = &t.name else {
+                            return Some(t);
+                        };
+                        match self.strip(&name.0) {
+                            Some(inside) => {
+                                t.name = Some(TopicName(inside));
+                                Some(t)
+                            }
+                            // Asked by ID: answered as an ID that does not exist.
+                            None if asked.by_id => {
+                                t.name = None;
+                                t.error_code = error_code::UNKNOWN_TOPIC_ID;
+                                t.is_internal = false;
+                                t.partitions.clear();
+                                t.topic_authorized_operations = i32::MIN;
+                                Some(t)
+                            }
+                            None => None,
+                        }
+                    })
+                    .collect();
+                Ok(())
+            })?,
+            ApiKey::Produce => answer::<ProduceRequest>(body, version, |r| {
+                for t in &mut r.responses {
+                    self.strip_topic(&mut t.name)?;
+                    for p in &mut t.partition_responses {
+                        self.message(&mut p.error_message);
+                    }
+                }
+                Ok(())
+            })?,
+            ApiKey::Fetch => answer::<FetchRequest>(body, version, |r| {
+                r.responses
+                    .iter_mut()
+                    .try_for_each(|t| self.strip_topic(&mut t.topic))
+            })?,
+            ApiKey::ListOffsets => answer::<ListOffsetsRequest>(body, version, |r| {
+                r.topics
+                    .iter_mut()
+                    .try_for_each(|t| self.strip_topic(&mut t.name))
+            })?,
+            ApiKey::OffsetCommit => answer::<OffsetCommitRequest>(body, version, |r| {
+                r.topics
+                    .iter_mut()
+                    .try_for_each(|t| self.strip_topic(&mut t.name))
+            })?,
+            ApiKey::OffsetFetch => answer::<OffsetFetchRequest>(body, version, |r| {
+                for t in &mut r.topics {
+                    self.strip_topic(&mut t.name)?;
+                }
+                for g in &mut r.groups {
+                    self.strip_group(&mut g.group_id)?;
+                    for t in &mut g.topics {
+                        self.strip_topic(&mut t.name)?;
+                    }
+                }
+                Ok(())
+            })?,
+            ApiKey::FindCoordinator => answer::<FindCoordinatorRequest>(body, version, |r| {
+                self.message(&mut r.error_message);
+                for c in &mut r.coordinators {
+                    c.key = self.strip(&c.key).ok_or(NamespaceError::Outside)?;
+                    self.message(&mut c.error_message);
+                }
+                Ok(())
+            })?,
+            ApiKey::DescribeGroups => answer::<DescribeGroupsRequest>(body, version, |r| {
+                for g in &mut r.groups {
+                    self.strip_group(&mut g.group_id)?;
+                    self.message(&mut g.error_message);
+                }
+                Ok(())
+            })?,
+            ApiKey::ListGroups => answer::<ListGroupsRequest>(body, version, |r| {
+                r.groups = std::mem::take(&mut r.groups)
+                    .into_iter()
+                    .filter_map(|mut g| {
+                        g.group_id.0 = self.strip(&g.group_id.0)?;
+                        Some(g)
+                    })
+                    .collect();
+                Ok(())
+            })?,
+            ApiKey::CreateTopics => answer::<CreateTopicsRequest>(body, version, |r| {
+                for t in &mut r.topics {
+                    self.strip_topic(&mut t.name)?;
+                    self.message(&mut t.error_message);
+                }
+                Ok(())
+            })?,
+            ApiKey::DeleteTopics => answer::<DeleteTopicsRequest>(body, version, |r| {
+                for t in &mut r.responses {
+                    self.message(&mut t.error_message);
+                    let Some(name) = &mut t.name else {
+                        continue;
+                    };
+                    match self.strip(&name.0) {
+                        Some(inside) => name.0 = inside,
+                        None if asked.by_id => {
+                            t.name = None;
+                            t.error_code = error_code::UNKNOWN_TOPIC_ID;
+                        }
+                        None => return Err(NamespaceError::Outside),
+                    }
+                }
+                Ok(())
+            })?,
+            ApiKey::OffsetForLeaderEpoch => {
+                answer::<OffsetForLeaderEpochRequest>(body, version, |r| {
+                    r.topics
+                        .iter_mut()
+                        .try_for_each(|t| self.strip_topic(&mut t.topic))
+                })?
+            }
+            _ => body.clone(),
+        })
+    }
+}
+
+/// Decodes a request body, changes it, and answers the frame with the new body.
+fn rewrite<R: Request>(
+    frame: &Bytes,
+    body_offset: usize,
+    version: i16,
+    change: impl FnOnce(&mut R) -> Result<(), NamespaceError>,
+) -> Result<Bytes, NamespaceError> {
+    let mut r: R = kafka::decode_request(version, &frame.slice(body_offset..))?;
+    change(&mut r)?;
+    let body = kafka::encode_body(version, &r)?;
+    Ok(kafka::replace_body(frame, body_offset, &body)?)
+}
+
+/// Decodes a response body, changes it, and answers the new body.
+fn answer<R: Request>(
+    body: &Bytes,
+    version: i16,
+    change: impl FnOnce(&mut R::Response) -> Result<(), NamespaceError>,
+) -> Result<Bytes, NamespaceError> {
+    let mut r = kafka::decode_response::<R>(version, body)?;
+    change(&mut r)?;
+    Ok(kafka::encode_body(version, &r)?)
+}
+
+#[cfg(test)]
+mod tests {
+    //! Byte level, at every version the proxy forwards: each name a request carries gains the
+    //! prefix, each name a response carries loses it, listings keep only the namespace.
+
+    use kafka_protocol::messages::*;
+    use kafka_protocol::protocol::{Encodable, StrBytes};
+
+    use super::*;
+    use crate::kafka::header::parse_request_header;
+
+    fn ns() -> Namespace {
+        Namespace::new("acme.")
+    }
+
+    fn s(v: &str) -> StrBytes {
+        StrBytes::from_string(v.to_owned())
+    }
+
+    fn topic(v: &str) -> TopicName {
+        TopicName(s(v))
+    }
+
+    fn group(v: &str) -> GroupId {
+        GroupId(s(v))
+    }
+
+    /// Every version of `api` the proxy forwards.
+    fn versions(api: ApiKey) -> std::ops::RangeInclusive<i16> {
+        let row = crate::kafka::versions::supported(api).expect("supported");
+        row.min..=row.max
+    }
+
+    /// `request` encoded at `version`, across the namespace, decoded again.
+    fn across<R: Request + Encodable>(api: ApiKey, version: i16, request: &R) -> (R, Asked) {
+        let frame = kafka::encode_request(api, version, 7, "client", request).expect("encode");
+        let header = parse_request_header(&frame).expect("header");
+        let (out, asked) = ns()
+            .request(api, version, &frame, header.body_offset)
+            .expect("across");
+        let header = parse_request_header(&out).expect("header kept");
+        assert_eq!(header.correlation_id, 7);
+        let body = out.slice(header.body_offset..);
+        (
+            kafka::decode_request(version, &body).expect("decode"),
+            asked,
+        )
+    }
+
+    /// `response` encoded at `version`, back across the namespace, decoded again.
+    fn back<R: Request>(
+        api: ApiKey,
+        version: i16,
+        response: &R::Response,
+        asked: Asked,
+    ) -> R::Response
+    where
+        R::Response: Encodable,
+    {
+        let body = kafka::encode_body(version, response).expect("encode");
+        let out = ns().response(api, version, &body, asked).expect("back");
+        kafka::decode_response::<R>(version, &out).expect("decode")
+    }
+
+    #[test]
+    fn data_requests_and_responses() {
+        for v in versions(ApiKey::Produce) {
+            let r = ProduceRequest::default()
+                .with_transactional_id(Some(TransactionalId(s("tx"))).filter(|_| v >= 3))
+                .with_topic_data(vec![
+                    produce_request::TopicProduceData::default().with_name(topic("orders")),
+                ]);
+            let (r, _) = across(ApiKey::Produce, v, &r);
+            assert_eq!(r.topic_data[0].name.0.as_str(), "acme.orders", "v{v}");
+            if v >= 3 {
+                assert_eq!(r.transactional_id.unwrap().0.as_str(), "acme.tx");
+            }
+            let answer = ProduceResponse::default().with_responses(vec![
+                produce_response::TopicProduceResponse::default().with_name(topic("acme.orders")),
+            ]);
+            let answer = back::<ProduceRequest>(ApiKey::Produce, v, &answer, Asked::default());
+            assert_eq!(answer.responses[0].name.0.as_str(), "orders");
+        }
+        for v in versions(ApiKey::Fetch) {
+            let r = FetchRequest::default()
+                .with_topics(vec![
+                    fetch_request::FetchTopic::default().with_topic(topic("orders")),
+                ])
+                .with_forgotten_topics_data(if v >= 7 {
+                    vec![fetch_request::ForgottenTopic::default().with_topic(topic("old"))]
+                } else {
+                    Vec::new()
+                });
+            let (r, _) = across(ApiKey::Fetch, v, &r);
+            assert_eq!(r.topics[0].topic.0.as_str(), "acme.orders", "v{v}");
+            if v >= 7 {
+                assert_eq!(r.forgotten_topics_data[0].topic.0.as_str(), "acme.old");
+            }
+            let answer = FetchResponse::default().with_responses(vec![
+                fetch_response::FetchableTopicResponse::default().with_topic(topic("acme.orders")),
+            ]);
+            let answer = back::<FetchRequest>(ApiKey::Fetch, v, &answer, Asked::default());
+            assert_eq!(answer.responses[0].topic.0.as_str(), "orders");
+        }
+        for v in versions(ApiKey::ListOffsets) {
+            let r = ListOffsetsRequest::default().with_topics(vec![
+                list_offsets_request::ListOffsetsTopic::default().with_name(topic("orders")),
+            ]);
+            let (r, _) = across(ApiKey::ListOffsets, v, &r);
+            assert_eq!(r.topics[0].name.0.as_str(), "acme.orders", "v{v}");
+            let answer = ListOffsetsResponse::default().with_topics(vec![
+                list_offsets_response::ListOffsetsTopicResponse::default()
+                    .with_name(topic("acme.orders")),
+            ]);
+            let answer =
+                back::<ListOffsetsRequest>(ApiKey::ListOffsets, v, &answer, Asked::default());
+            assert_eq!(answer.topics[0].name.0.as_str(), "orders");
+        }
+        for v in versions(ApiKey::OffsetForLeaderEpoch) {
+            let r = OffsetForLeaderEpochRequest::default().with_topics(vec![
+                offset_for_leader_epoch_request::OffsetForLeaderTopic::default()
+                    .with_topic(topic("orders")),
+            ]);
+            let (r, _) = across(ApiKey::OffsetForLeaderEpoch, v, &r);
+            assert_eq!(r.topics[0].topic.0.as_str(), "acme.orders", "v{v}");
+            let answer = OffsetForLeaderEpochResponse::default().with_topics(vec![
+                offset_for_leader_epoch_response::OffsetForLeaderTopicResult::default()
+                    .with_topic(topic("acme.orders")),
+            ]);
+            let answer = back::<OffsetForLeaderEpochRequest>(
+                ApiKey::OffsetForLeaderEpoch,
+                v,
+                &answer,
+                Asked::default(),
+            );
+            assert_eq!(answer.topics[0].topic.0.as_str(), "orders");
+        }
+    }
+
+    #[test]
+    fn metadata_lists_only_the_namespace() {
+        for v in versions(ApiKey::Metadata) {
+            let named = MetadataRequest::default().with_topics(Some(vec![
+                metadata_request::MetadataRequestTopic::default().with_name(Some(topic("orders"))),
+            ]));
+            let (r, asked) = across(ApiKey::Metadata, v, &named);
+            let name = r.topics.unwrap()[0].name.clone().unwrap();
+            assert_eq!(name.0.as_str(), "acme.orders", "v{v}");
+            assert!(!asked.by_id);
+            let listing = MetadataResponse::default().with_topics(vec![
+                metadata_response::MetadataResponseTopic::default()
+                    .with_name(Some(topic("acme.orders"))),
+                metadata_response::MetadataResponseTopic::default()
+                    .with_name(Some(topic("globex.orders"))),
+                metadata_response::MetadataResponseTopic::default()
+                    .with_name(Some(topic("__consumer_offsets")))
+                    .with_is_internal(v >= 1),
+            ]);
+            let answer = back::<MetadataRequest>(ApiKey::Metadata, v, &listing, asked);
+            let names: Vec<_> = answer
+                .topics
+                .iter()
+                .map(|t| t.name.as_ref().unwrap().0.as_str())
+                .collect();
+            assert_eq!(names, ["orders"], "v{v}");
+        }
+        // By ID (v10+): an ID outside the namespace is answered as one that does not exist.
+        for v in 10..=*versions(ApiKey::Metadata).end() {
+            let id = uuid::Uuid::from_u128(7);
+            let by_id = MetadataRequest::default().with_topics(Some(vec![
+                metadata_request::MetadataRequestTopic::default()
+                    .with_topic_id(id)
+                    .with_name(None),
+            ]));
+            let (_, asked) = across(ApiKey::Metadata, v, &by_id);
+            assert!(asked.by_id);
+            let answer = MetadataResponse::default().with_topics(vec![
+                metadata_response::MetadataResponseTopic::default()
+                    .with_topic_id(id)
+                    .with_name(Some(topic("globex.orders")))
+                    .with_partitions(vec![Default::default()]),
+            ]);
+            let answer = back::<MetadataRequest>(ApiKey::Metadata, v, &answer, asked);
+            let t = &answer.topics[0];
+            assert_eq!(
+                (t.name.as_ref(), t.error_code, t.partitions.len()),
+                (None, error_code::UNKNOWN_TOPIC_ID, 0),
+                "v{v}"
+            );
+        }
+    }
+
+    #[test]
+    fn group_requests_and_responses() {
+        for v in versions(ApiKey::OffsetCommit) {
+            let r = OffsetCommitRequest::default()
+                .with_group_id(group("g"))
+                .with_topics(vec![
+                    offset_commit_request::OffsetCommitRequestTopic::default()
+                        .with_name(topic("orders")),
+                ]);
+            let (r, _) = across(ApiKey::OffsetCommit, v, &r);
+            assert_eq!(
+                (r.group_id.0.as_str(), r.topics[0].name.0.as_str()),
+                ("acme.g", "acme.orders"),
+                "v{v}"
+            );
+            let answer = OffsetCommitResponse::default().with_topics(vec![
+                offset_commit_response::OffsetCommitResponseTopic::default()
+                    .with_name(topic("acme.orders")),
+            ]);
+            let answer =
+                back::<OffsetCommitRequest>(ApiKey::OffsetCommit, v, &answer, Asked::default());
+            assert_eq!(answer.topics[0].name.0.as_str(), "orders");
+        }
+        for v in versions(ApiKey::OffsetFetch) {
+            let topics = || {
+                Some(vec![
+                    offset_fetch_request::OffsetFetchRequestTopic::default()
+                        .with_name(topic("orders")),
+                ])
+            };
+            let r = if v >= 8 {
+                OffsetFetchRequest::default().with_groups(vec![
+                    offset_fetch_request::OffsetFetchRequestGroup::default()
+                        .with_group_id(group("g"))
+                        .with_topics(Some(vec![
+                            offset_fetch_request::OffsetFetchRequestTopics::default()
+                                .with_name(topic("orders")),
+                        ])),
+                ])
+            } else {
+                OffsetFetchRequest::default()
+                    .with_group_id(group("g"))
+                    .with_topics(topics())
+            };
+            let (r, _) = across(ApiKey::OffsetFetch, v, &r);
+            let answer = if v >= 8 {
+                let g = &r.groups[0];
+                assert_eq!(g.group_id.0.as_str(), "acme.g", "v{v}");
+                assert_eq!(g.topics.as_ref().unwrap()[0].name.0.as_str(), "acme.orders");
+                OffsetFetchResponse::default().with_groups(vec![
+                    offset_fetch_response::OffsetFetchResponseGroup::default()
+                        .with_group_id(group("acme.g"))
+                        .with_topics(vec![
+                            offset_fetch_response::OffsetFetchResponseTopics::default()
+                                .with_name(topic("acme.orders")),
+                        ]),
+                ])
+            } else {
+                assert_eq!(r.group_id.0.as_str(), "acme.g", "v{v}");
+                assert_eq!(r.topics.as_ref().unwrap()[0].name.0.as_str(), "acme.orders");
+                OffsetFetchResponse::default().with_topics(vec![
+                    offset_fetch_response::OffsetFetchResponseTopic::default()
+                        .with_name(topic("acme.orders")),
+                ])
+            };
+            let answer =
+                back::<OffsetFetchRequest>(ApiKey::OffsetFetch, v, &answer, Asked::default());
+            if v >= 8 {
+                assert_eq!(answer.groups[0].group_id.0.as_str(), "g");
+                assert_eq!(answer.groups[0].topics[0].name.0.as_str(), "orders");
+            } else {
+                assert_eq!(answer.topics[0].name.0.as_str(), "orders");
+            }
+        }
+        let by_group = |api, v| match api {
+            ApiKey::JoinGroup => {
+                across(
+                    api,
+                    v,
+                    &JoinGroupRequest::default().with_group_id(group("g")),
+                )
+                .0
+                .group_id
+            }
+            ApiKey::Heartbeat => {
+                across(
+                    api,
+                    v,
+                    &HeartbeatRequest::default().with_group_id(group("g")),
+                )
+                .0
+                .group_id
+            }
+            ApiKey::LeaveGroup => {
+                across(
+                    api,
+                    v,
+                    &LeaveGroupRequest::default().with_group_id(group("g")),
+                )
+                .0
+                .group_id
+            }
+            _ => {
+                across(
+                    api,
+                    v,
+                    &SyncGroupRequest::default().with_group_id(group("g")),
+                )
+                .0
+                .group_id
+            }
+        };
+        for api in [
+            ApiKey::JoinGroup,
+            ApiKey::Heartbeat,
+            ApiKey::LeaveGroup,
+            ApiKey::SyncGroup,
+        ] {
+            for v in versions(api) {
+                assert_eq!(by_group(api, v).0.as_str(), "acme.g", "{api:?} v{v}");
+            }
+        }
+        for v in versions(ApiKey::DescribeGroups) {
+            let r = DescribeGroupsRequest::default().with_groups(vec![group("g")]);
+            let (r, _) = across(ApiKey::DescribeGroups, v, &r);
+            assert_eq!(r.groups[0].0.as_str(), "acme.g", "v{v}");
+            let answer = DescribeGroupsResponse::default().with_groups(vec![
+                describe_groups_response::DescribedGroup::default().with_group_id(group("acme.g")),
+            ]);
+            let answer =
+                back::<DescribeGroupsRequest>(ApiKey::DescribeGroups, v, &answer, Asked::default());
+            assert_eq!(answer.groups[0].group_id.0.as_str(), "g");
+        }
+        for v in versions(ApiKey::ListGroups) {
+            let answer = ListGroupsResponse::default().with_groups(vec![
+                list_groups_response::ListedGroup::default().with_group_id(group("acme.g")),
+                list_groups_response::ListedGroup::default().with_group_id(group("globex.g")),
+            ]);
+            let answer =
+                back::<ListGroupsRequest>(ApiKey::ListGroups, v, &answer, Asked::default());
+            let ids: Vec<_> = answer
+                .groups
+                .iter()
+                .map(|g| g.group_id.0.as_str())
+                .collect();
+            assert_eq!(ids, ["g"], "v{v}");
+        }
+    }
+
+    #[test]
+    fn coordinators_topics_and_producer_ids() {
+        for v in versions(ApiKey::FindCoordinator) {
+            let r = if v >= 4 {
+                FindCoordinatorRequest::default().with_coordinator_keys(vec![s("g")])
+            } else {
+                FindCoordinatorRequest::default().with_key(s("g"))
+            };
+            let (r, _) = across(ApiKey::FindCoordinator, v, &r);
+            if v >= 4 {
+                assert_eq!(r.coordinator_keys[0].as_str(), "acme.g", "v{v}");
+                let answer = FindCoordinatorResponse::default().with_coordinators(vec![
+                    find_coordinator_response::Coordinator::default().with_key(s("acme.g")),
+                ]);
+                let answer = back::<FindCoordinatorRequest>(
+                    ApiKey::FindCoordinator,
+                    v,
+                    &answer,
+                    Asked::default(),
+                );
+                assert_eq!(answer.coordinators[0].key.as_str(), "g");
+            } else {
+                assert_eq!(r.key.as_str(), "acme.g", "v{v}");
+            }
+        }
+        for v in versions(ApiKey::CreateTopics) {
+            let r = CreateTopicsRequest::default().with_topics(vec![
+                create_topics_request::CreatableTopic::default().with_name(topic("orders")),
+            ]);
+            let (r, _) = across(ApiKey::CreateTopics, v, &r);
+            assert_eq!(r.topics[0].name.0.as_str(), "acme.orders", "v{v}");
+            let answer = CreateTopicsResponse::default().with_topics(vec![
+                create_topics_response::CreatableTopicResult::default()
+                    .with_name(topic("acme.orders"))
+                    .with_error_code(36)
+                    .with_error_message(
+                        Some(s("Topic 'acme.orders' already exists.")).filter(|_| v >= 1),
+                    ),
+            ]);
+            let answer =
+                back::<CreateTopicsRequest>(ApiKey::CreateTopics, v, &answer, Asked::default());
+            assert_eq!(answer.topics[0].name.0.as_str(), "orders");
+            if v >= 1 {
+                let message = answer.topics[0].error_message.as_ref().unwrap();
+                assert_eq!(message.as_str(), "Topic 'orders' already exists.");
+            }
+        }
+        for v in versions(ApiKey::DeleteTopics) {
+            let r = DeleteTopicsRequest::default().with_topic_names(vec![topic("orders")]);
+            let (r, _) = across(ApiKey::DeleteTopics, v, &r);
+            assert_eq!(r.topic_names[0].0.as_str(), "acme.orders", "v{v}");
+            let answer = DeleteTopicsResponse::default().with_responses(vec![
+                delete_topics_response::DeletableTopicResult::default()
+                    .with_name(Some(topic("acme.orders"))),
+            ]);
+            let answer =
+                back::<DeleteTopicsRequest>(ApiKey::DeleteTopics, v, &answer, Asked::default());
+            assert_eq!(
+                answer.responses[0].name.as_ref().unwrap().0.as_str(),
+                "orders"
+            );
+        }
+        for v in versions(ApiKey::InitProducerId) {
+            let r = InitProducerIdRequest::default()
+                .with_transactional_id(Some(TransactionalId(s("tx"))));
+            let (r, _) = across(ApiKey::InitProducerId, v, &r);
+            assert_eq!(r.transactional_id.unwrap().0.as_str(), "acme.tx", "v{v}");
+        }
+    }
+
+    #[test]
+    fn a_name_outside_the_namespace_in_an_answer_closes_rather_than_crossing() {
+        let answer = ProduceResponse::default().with_responses(vec![
+            produce_response::TopicProduceResponse::default().with_name(topic("globex.orders")),
+        ]);
+        let body = kafka::encode_body(9, &answer).expect("encode");
+        assert!(matches!(
+            ns().response(ApiKey::Produce, 9, &body, Asked::default()),
+            Err(NamespaceError::Outside)
+        ));
+        // A share group's coordinator (key type 2) is not served.
+        let r = FindCoordinatorRequest::default()
+            .with_key_type(2)
+            .with_coordinator_keys(vec![s("g")]);
+        let frame = kafka::encode_request(ApiKey::FindCoordinator, 6, 1, "c", &r).expect("encode");
+        let offset = parse_request_header(&frame).expect("header").body_offset;
+        assert!(matches!(
+            ns().request(ApiKey::FindCoordinator, 6, &frame, offset),
+            Err(NamespaceError::KeyType(2))
+        ));
+        assert!(!serves(ApiKey::CreateAcls) && !serves(ApiKey::AddPartitionsToTxn));
+    }
+}
