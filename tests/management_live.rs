@@ -409,6 +409,55 @@ async fn virtual_clusters_registered_through_the_api_open_and_close_at_once() {
     again.expect_closed().await;
     assert!(tokio::net::TcpStream::connect(&bootstrap).await.is_err());
 
+    // In a namespace: the organization's names carry its prefix at the broker; a namespace
+    // that overlaps it on the same upstream cluster is refused.
+    let (status, spaced) = api(
+        &http,
+        reqwest::Method::POST,
+        clusters("globex"),
+        Some(json!({
+            "name": "spaced", "listener": "test", "namespace": "globex.",
+            "bootstrap_port": port, "broker_port_base": base
+        })),
+    )
+    .await;
+    assert_eq!(status, 201, "{spaced}");
+    assert_eq!(spaced["namespace"], "globex.");
+    let (status, overlap) = api(
+        &http,
+        reqwest::Method::POST,
+        clusters("acme"),
+        Some(json!({
+            "name": "main", "listener": "test", "namespace": "globex.x",
+            "bootstrap_port": free_ports(0), "broker_port_base": free_ports(3)
+        })),
+    )
+    .await;
+    assert_eq!(status, 409, "{overlap}");
+    assert!(overlap["namespace"].is_array(), "{overlap}");
+    let (mut c, code) = Raw::login(&bootstrap, &globex).await;
+    assert_eq!(code, 0);
+    let topic = format!("spaced-{t}");
+    let created = c
+        .request(
+            7,
+            &kafka_protocol::messages::CreateTopicsRequest::default()
+                .with_topics(vec![
+                    kafka_protocol::messages::create_topics_request::CreatableTopic::default()
+                        .with_name(TopicName(StrBytes::from_string(topic.clone())))
+                        .with_num_partitions(1)
+                        .with_replication_factor(3),
+                ])
+                .with_timeout_ms(30_000),
+        )
+        .await;
+    assert_eq!(created.topics[0].name.0.as_str(), topic);
+    assert_eq!(created.topics[0].error_code, 0);
+    let (mut shared, code) = Raw::login(&proxy.bootstrap(), &globex).await;
+    assert_eq!(code, 0);
+    assert_eq!(topic_code(&mut shared, &format!("globex.{topic}")).await, 0);
+    assert_eq!(delete(spaced["id"].as_str().expect("id")).await, 204);
+
     // On the listener that routes by server name: no ports, a name.
     let (status, invalid) = api(
         &http,

@@ -20,7 +20,7 @@ use super::providers::PageQuery;
 use super::time::{now_micros, rfc3339_micros};
 use super::{Api, read_only};
 use crate::config::{
-    Config, DEFAULT_UPSTREAM, SNI_BROKER_INFIX, Sni, VirtualCluster, is_dns_label,
+    Config, DEFAULT_UPSTREAM, SNI_BROKER_INFIX, Sni, VirtualCluster, check_namespace, is_dns_label,
 };
 use crate::store::{Position, StoredCluster};
 
@@ -101,6 +101,7 @@ fn from_file(c: &VirtualCluster, loaded_at: i64) -> StoredCluster {
         listener: c.listener.clone(),
         bootstrap_port: c.bootstrap_port,
         broker_port_base: c.broker_port_base,
+        namespace: c.namespace.clone(),
         created_at: loaded_at,
         updated_at: loaded_at,
     }
@@ -115,7 +116,7 @@ pub(crate) fn cluster_of(c: &StoredCluster) -> VirtualCluster {
         listener: c.listener.clone(),
         bootstrap_port: c.bootstrap_port,
         broker_port_base: c.broker_port_base,
-        namespace: None,
+        namespace: c.namespace.clone(),
     }
 }
 
@@ -144,6 +145,7 @@ fn to_json(api: &Api, c: &StoredCluster) -> Value {
         "listener": c.listener,
         "bootstrap_port": c.bootstrap_port,
         "broker_port_base": c.broker_port_base,
+        "namespace": c.namespace,
         "bootstrap_servers": bootstrap,
         "created_at": rfc3339_micros(c.created_at),
         "updated_at": rfc3339_micros(c.updated_at),
@@ -179,6 +181,12 @@ fn read_body(api: &Api, org: &str, mode: Mode, fields: &mut Fields, c: &mut Stor
             Given::Absent => {}
         }
     }
+    match fields.string("namespace") {
+        Given::Value(v) => c.namespace = Some(v),
+        Given::Null => c.namespace = None,
+        Given::Absent if required => c.namespace = None,
+        Given::Absent => {}
+    }
     match fields.string("upstream") {
         Given::Value(v) => c.upstream = v,
         Given::Null => fields.error("upstream", "Must not be null."),
@@ -212,6 +220,9 @@ fn check(rules: &Rules, fields: &mut Fields, c: &StoredCluster) {
             "name",
             "Must be a DNS label: 1-63 lowercase letters, digits and '-', not starting or ending with '-'.".into(),
         );
+    }
+    if let Some(Err(e)) = c.namespace.as_deref().map(check_namespace) {
+        problem("namespace", format!("{e}."));
     }
     if !rules.upstreams.contains(&c.upstream) {
         problem(
@@ -311,6 +322,29 @@ fn config_conflict(rules: &Rules, c: &StoredCluster) -> Option<ApiError> {
         .map(|port| ApiError::conflict("broker_port_base", format!("port {port} is in use")))
 }
 
+/// Another cluster whose namespace on the same upstream cluster holds this one's or is held by
+/// it: each would see the other's names.
+async fn namespace_conflict(api: &Api, c: &StoredCluster) -> Result<(), ApiError> {
+    let Some(mine) = &c.namespace else {
+        return Ok(());
+    };
+    let overlaps = |o: &StoredCluster| {
+        o.id != c.id
+            && o.upstream == c.upstream
+            && o.namespace
+                .as_ref()
+                .is_some_and(|n| n.starts_with(mine.as_str()) || mine.starts_with(n.as_str()))
+    };
+    let stored = api.store.all_clusters().await?;
+    if api.clusters.file.iter().any(overlaps) || stored.iter().any(overlaps) {
+        return Err(ApiError::conflict(
+            "namespace",
+            "overlaps the namespace of another virtual cluster on this upstream cluster",
+        ));
+    }
+    Ok(())
+}
+
 /// Another stored cluster with the same server name on the same listener (organization
 /// `a-b`'s cluster `c` and organization `a`'s cluster `b-c` are both `a-b-c`).
 async fn server_name_conflict(api: &Api, c: &StoredCluster) -> Result<(), ApiError> {
@@ -348,6 +382,7 @@ fn blank(org: &str) -> StoredCluster {
         listener: String::new(),
         bootstrap_port: None,
         broker_port_base: None,
+        namespace: None,
         created_at: now,
         updated_at: now,
     }
@@ -376,6 +411,7 @@ pub(crate) async fn create(
         return Err(e);
     }
     server_name_conflict(&api, &c).await?;
+    namespace_conflict(&api, &c).await?;
     api.store.create_cluster(&c).await?;
     api.changed_clusters().await;
     tracing::info!(organization = %org, id = %c.id, name = %c.name, upstream = %c.upstream, by = %caller, "virtual cluster registered");
@@ -476,6 +512,7 @@ async fn change(
         return Err(e);
     }
     server_name_conflict(&api, &c).await?;
+    namespace_conflict(&api, &c).await?;
     c.updated_at = now_micros().max(c.created_at);
     if !api.store.update_cluster(&c).await? {
         return Err(ApiError::NotFound);

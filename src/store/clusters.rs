@@ -16,6 +16,8 @@ pub struct StoredCluster {
     /// `None` on a listener that routes by server name.
     pub bootstrap_port: Option<u16>,
     pub broker_port_base: Option<u16>,
+    /// Its namespace on a shared upstream cluster.
+    pub namespace: Option<String>,
     /// Microseconds since the Unix epoch.
     pub created_at: i64,
     /// Microseconds since the Unix epoch.
@@ -23,7 +25,7 @@ pub struct StoredCluster {
 }
 
 const COLUMNS: &str = "id, organization, name, upstream, listener, bootstrap_port, \
-     broker_port_base, created_at, updated_at";
+     broker_port_base, namespace, created_at, updated_at";
 
 fn cluster_from(row: &AnyRow) -> Result<StoredCluster, sqlx::Error> {
     let port = |column: &str| -> Result<Option<u16>, sqlx::Error> {
@@ -45,6 +47,7 @@ fn cluster_from(row: &AnyRow) -> Result<StoredCluster, sqlx::Error> {
         listener: row.try_get("listener")?,
         bootstrap_port: port("bootstrap_port")?,
         broker_port_base: port("broker_port_base")?,
+        namespace: row.try_get("namespace")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -108,7 +111,8 @@ impl Store {
         let mut tx = self.write().await?;
         conflicts(&mut tx, c).await?;
         let sql = format!(
-            "INSERT INTO virtual_clusters ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            "INSERT INTO virtual_clusters ({COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         );
         bind(sqlx::query(&sql), c)
             .execute(&mut *tx)
@@ -127,8 +131,8 @@ impl Store {
         conflicts(&mut tx, c).await?;
         // The columns in bind's order; organization and id locate the row.
         let sql = "UPDATE virtual_clusters SET name = $3, upstream = $4, listener = $5, \
-                   bootstrap_port = $6, broker_port_base = $7, created_at = $8, updated_at = $9 \
-                   WHERE id = $1 AND organization = $2";
+                   bootstrap_port = $6, broker_port_base = $7, namespace = $8, created_at = $9, \
+                   updated_at = $10 WHERE id = $1 AND organization = $2";
         let done = bind(sqlx::query(sql), c)
             .execute(&mut *tx)
             .await
@@ -234,6 +238,7 @@ fn bind<'q>(
         .bind(&c.listener)
         .bind(c.bootstrap_port.map(i64::from))
         .bind(c.broker_port_base.map(i64::from))
+        .bind(&c.namespace)
         .bind(c.created_at)
         .bind(c.updated_at)
 }

@@ -407,6 +407,7 @@ fn cluster(id: &str, organization: &str, name: &str, port: u16) -> StoredCluster
         listener: "oauth".into(),
         bootstrap_port: Some(port),
         broker_port_base: Some(port + 10),
+        namespace: Some(format!("{organization}.")),
         created_at: 1_743_924_850_689_912,
         updated_at: 1_743_924_850_689_912,
     }
