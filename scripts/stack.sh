@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The local stack in one command: a three-node Apache Kafka 4.4.0 cluster on
-# 127.0.0.1:19091-19093, a test OpenID Connect provider on http://127.0.0.1:19400
-# (harness/idp, oidc-provider) and kafka-oidc-proxy with its default config
-# (config/proxy.toml) in front of them; then prints how to connect.
+# 127.0.0.1:19091-19093, a test OpenID Connect provider on http://127.0.0.1:19400 (and a
+# second issuer on 19401; harness/idp, oidc-provider) and kafka-oidc-proxy with its default
+# config (config/proxy.toml) in front of them: the platform's organization on 9092, and two
+# tenants in namespaces of their own on 9300 and 9400. Then prints how to connect.
 #
 #   scripts/stack.sh up      # build, start everything, print the connection details
 #   scripts/stack.sh down    # stop the proxy, the cluster and the provider
@@ -17,23 +18,33 @@ run_dir=$KOP_WORK/stack
 pid_file=$run_dir/proxy.pid
 log_file=$run_dir/proxy.log
 token_url=http://127.0.0.1:19400/token
+globex_token_url=http://127.0.0.1:19401/token
 java_config=$run_dir/client.properties
+globex_config=$run_dir/globex.properties
 keys_file=$run_dir/store-keys
 rdkafka_config=$run_dir/librdkafka.properties
 
-# Client settings for the local provider's kafka-producer client (client-credentials grant):
-# the Java client's built-in OIDC login, and librdkafka's.
-write_client_configs() {
-  cat >"$java_config" <<EOF
+# Java client settings for a provider's kafka-producer client: the built-in OIDC login with
+# the client-credentials grant at token endpoint $1.
+java_client_config() {
+  cat <<EOF
 security.protocol=SASL_PLAINTEXT
 sasl.mechanism=OAUTHBEARER
 sasl.login.callback.handler.class=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginCallbackHandler
-sasl.oauthbearer.token.endpoint.url=$token_url
+sasl.oauthbearer.token.endpoint.url=$1
 sasl.oauthbearer.client.credentials.client.id=kafka-producer
 sasl.oauthbearer.client.credentials.client.secret=kafka-producer-secret
 sasl.oauthbearer.scope=kafka
 sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required ;
 EOF
+}
+
+# Client settings for the local provider's kafka-producer client (client-credentials grant):
+# the Java client's built-in OIDC login, and librdkafka's; and the Java client's for globex's
+# provider (the stack's second issuer).
+write_client_configs() {
+  java_client_config "$token_url" >"$java_config"
+  java_client_config "$globex_token_url" >"$globex_config"
   cat >"$rdkafka_config" <<EOF
 bootstrap.servers=127.0.0.1:9092
 security.protocol=SASL_PLAINTEXT
@@ -86,6 +97,16 @@ Try it with the Kafka tools the stack installed:
   scripts/stack.sh tool console-consumer --bootstrap-server 127.0.0.1:9092 \\
       --command-config $java_config --topic demo --from-beginning --max-messages 10
 
+Two tenants share the cluster, each in a namespace of its own (config/proxy.toml, "Virtual
+clusters"): acme on 127.0.0.1:9300 (the same provider and client settings), globex on
+127.0.0.1:9400 (its own provider: $globex_config). Each sees only its own topics, groups and
+transactional ids:
+  scripts/stack.sh tool producer-perf --topic orders --num-records 10 --record-size 100 \\
+      --throughput -1 --command-config $java_config \\
+      --command-property bootstrap.servers=127.0.0.1:9300
+  scripts/stack.sh tool topics --bootstrap-server 127.0.0.1:9400 \\
+      --command-config $globex_config --list          # no "orders": acme's is acme.orders
+
 Management API: http://127.0.0.1:8080 (token "local-admin-token", or single sign-on with a
 token of the provider's client "platform-admin"; README, "Management API"),
 storing what it registers in data/kafka-oidc-proxy.db (SQLite), client secrets sealed with the
@@ -112,7 +133,7 @@ case ${1:-up} in
   tool)
     shift
     # Since Kafka 4.0 a Java client fetches only OAuth URLs listed here (CVE-2025-27817).
-    KOP_TOOL_JAVA_OPTS="${KOP_TOOL_JAVA_OPTS:--Xmx512m} -Dorg.apache.kafka.sasl.oauthbearer.allowed.urls=$token_url" \
+    KOP_TOOL_JAVA_OPTS="${KOP_TOOL_JAVA_OPTS:--Xmx512m} -Dorg.apache.kafka.sasl.oauthbearer.allowed.urls=$token_url,$globex_token_url" \
       exec harness/kafka/cluster.sh tool "$@"
     ;;
   status)
