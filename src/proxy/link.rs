@@ -282,13 +282,24 @@ async fn read_loop(
             .as_ref()
             .filter(|_| Namespace::rewrites_response(expect.api));
         if let Some(ns) = namespaced {
-            body = match ns.response(expect.api, expect.version, &body, expect.asked) {
+            // Nothing else to do to it (a Fetch, a Produce): the whole frame is made at once.
+            let whole =
+                expect.stash.is_none() && expect.fix.is_none() && !carries_addresses(expect.api);
+            let header = whole.then(|| &frame[4..offset]);
+            let out = match ns.response(expect.api, expect.version, &body, expect.asked, header) {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::warn!(side = "upstream", api = ?expect.api, error = %e, "cannot carry the broker's response across the namespace");
                     return;
                 }
             };
+            if whole {
+                if responses.send(out).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            body = out;
         }
         if let Some(stash) = expect.stash {
             match stash.lock() {

@@ -8,7 +8,7 @@
 //! closes the connection, as for any key the proxy does not offer. Record batches are carried
 //! as the bytes that arrived.
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
     ApiKey, CreateTopicsRequest, DeleteTopicsRequest, DescribeGroupsRequest, FetchRequest,
     FindCoordinatorRequest, GroupId, HeartbeatRequest, InitProducerIdRequest, JoinGroupRequest,
@@ -16,7 +16,7 @@ use kafka_protocol::messages::{
     OffsetFetchRequest, OffsetForLeaderEpochRequest, ProduceRequest, SyncGroupRequest, TopicName,
     TransactionalId,
 };
-use kafka_protocol::protocol::{Request, StrBytes};
+use kafka_protocol::protocol::{Encodable, Request, StrBytes};
 
 use crate::kafka::{self, DecodeError, EncodeError, error_code};
 
@@ -286,16 +286,19 @@ impl Namespace {
     }
 
     /// A response body with every name back in the client's terms; listings keep only the
-    /// namespace.
+    /// namespace. With the response `header` (the frame's bytes between its length and its
+    /// body), the whole frame is answered, made in one buffer.
     pub(crate) fn response(
         &self,
         api: ApiKey,
         version: i16,
         body: &Bytes,
         asked: Asked,
+        header: Option<&[u8]>,
     ) -> Result<Bytes, NamespaceError> {
+        let out = Out { version, header };
         Ok(match api {
-            ApiKey::Metadata => answer::<MetadataRequest>(body, version, |r| {
+            ApiKey::Metadata => answer::<MetadataRequest>(body, out, |r| {
                 r.topics = std::mem::take(&mut r.topics)
                     .into_iter()
                     .filter_map(|mut t| {
@@ -322,7 +325,7 @@ impl Namespace {
                     .collect();
                 Ok(())
             })?,
-            ApiKey::Produce => answer::<ProduceRequest>(body, version, |r| {
+            ApiKey::Produce => answer::<ProduceRequest>(body, out, |r| {
                 for t in &mut r.responses {
                     self.strip_topic(&mut t.name)?;
                     for p in &mut t.partition_responses {
@@ -331,22 +334,22 @@ impl Namespace {
                 }
                 Ok(())
             })?,
-            ApiKey::Fetch => answer::<FetchRequest>(body, version, |r| {
+            ApiKey::Fetch => answer::<FetchRequest>(body, out, |r| {
                 r.responses
                     .iter_mut()
                     .try_for_each(|t| self.strip_topic(&mut t.topic))
             })?,
-            ApiKey::ListOffsets => answer::<ListOffsetsRequest>(body, version, |r| {
+            ApiKey::ListOffsets => answer::<ListOffsetsRequest>(body, out, |r| {
                 r.topics
                     .iter_mut()
                     .try_for_each(|t| self.strip_topic(&mut t.name))
             })?,
-            ApiKey::OffsetCommit => answer::<OffsetCommitRequest>(body, version, |r| {
+            ApiKey::OffsetCommit => answer::<OffsetCommitRequest>(body, out, |r| {
                 r.topics
                     .iter_mut()
                     .try_for_each(|t| self.strip_topic(&mut t.name))
             })?,
-            ApiKey::OffsetFetch => answer::<OffsetFetchRequest>(body, version, |r| {
+            ApiKey::OffsetFetch => answer::<OffsetFetchRequest>(body, out, |r| {
                 for t in &mut r.topics {
                     self.strip_topic(&mut t.name)?;
                 }
@@ -358,7 +361,7 @@ impl Namespace {
                 }
                 Ok(())
             })?,
-            ApiKey::FindCoordinator => answer::<FindCoordinatorRequest>(body, version, |r| {
+            ApiKey::FindCoordinator => answer::<FindCoordinatorRequest>(body, out, |r| {
                 self.message(&mut r.error_message);
                 for c in &mut r.coordinators {
                     c.key = self.strip(&c.key).ok_or(NamespaceError::Outside)?;
@@ -366,14 +369,14 @@ impl Namespace {
                 }
                 Ok(())
             })?,
-            ApiKey::DescribeGroups => answer::<DescribeGroupsRequest>(body, version, |r| {
+            ApiKey::DescribeGroups => answer::<DescribeGroupsRequest>(body, out, |r| {
                 for g in &mut r.groups {
                     self.strip_group(&mut g.group_id)?;
                     self.message(&mut g.error_message);
                 }
                 Ok(())
             })?,
-            ApiKey::ListGroups => answer::<ListGroupsRequest>(body, version, |r| {
+            ApiKey::ListGroups => answer::<ListGroupsRequest>(body, out, |r| {
                 r.groups = std::mem::take(&mut r.groups)
                     .into_iter()
                     .filter_map(|mut g| {
@@ -383,14 +386,14 @@ impl Namespace {
                     .collect();
                 Ok(())
             })?,
-            ApiKey::CreateTopics => answer::<CreateTopicsRequest>(body, version, |r| {
+            ApiKey::CreateTopics => answer::<CreateTopicsRequest>(body, out, |r| {
                 for t in &mut r.topics {
                     self.strip_topic(&mut t.name)?;
                     self.message(&mut t.error_message);
                 }
                 Ok(())
             })?,
-            ApiKey::DeleteTopics => answer::<DeleteTopicsRequest>(body, version, |r| {
+            ApiKey::DeleteTopics => answer::<DeleteTopicsRequest>(body, out, |r| {
                 for t in &mut r.responses {
                     self.message(&mut t.error_message);
                     let Some(name) = &mut t.name else {
@@ -408,7 +411,7 @@ impl Namespace {
                 Ok(())
             })?,
             ApiKey::OffsetForLeaderEpoch => {
-                answer::<OffsetForLeaderEpochRequest>(body, version, |r| {
+                answer::<OffsetForLeaderEpochRequest>(body, out, |r| {
                     r.topics
                         .iter_mut()
                         .try_for_each(|t| self.strip_topic(&mut t.topic))
@@ -432,15 +435,36 @@ fn rewrite<R: Request>(
     Ok(kafka::replace_body(frame, body_offset, &body)?)
 }
 
-/// Decodes a response body, changes it, and answers the new body.
+/// How an answer is made: at which version, and as a whole frame with this header or as a body.
+#[derive(Clone, Copy)]
+struct Out<'a> {
+    version: i16,
+    header: Option<&'a [u8]>,
+}
+
+/// Decodes a response body, changes it, and answers the new body (or frame), encoded once into
+/// a buffer of the size it needs: a Fetch response's records are copied once.
 fn answer<R: Request>(
     body: &Bytes,
-    version: i16,
+    out: Out<'_>,
     change: impl FnOnce(&mut R::Response) -> Result<(), NamespaceError>,
 ) -> Result<Bytes, NamespaceError> {
-    let mut r = kafka::decode_response::<R>(version, body)?;
+    let mut r = kafka::decode_response::<R>(out.version, body)?;
     change(&mut r)?;
-    Ok(kafka::encode_body(version, &r)?)
+    let header = out.header.unwrap_or_default();
+    let mut buf = BytesMut::with_capacity(4 + header.len() + body.len() + 64);
+    if out.header.is_some() {
+        buf.put_i32(0);
+        buf.put_slice(header);
+    }
+    r.encode(&mut buf, out.version)
+        .map_err(|e| NamespaceError::Encode(EncodeError(e)))?;
+    if out.header.is_some() {
+        let len = i32::try_from(buf.len() - 4)
+            .map_err(|_| NamespaceError::Encode(EncodeError(anyhow::anyhow!("frame too large"))))?;
+        buf[..4].copy_from_slice(&len.to_be_bytes());
+    }
+    Ok(buf.freeze())
 }
 
 #[cfg(test)]
@@ -503,7 +527,9 @@ mod tests {
         R::Response: Encodable,
     {
         let body = kafka::encode_body(version, response).expect("encode");
-        let out = ns().response(api, version, &body, asked).expect("back");
+        let out = ns()
+            .response(api, version, &body, asked, None)
+            .expect("back");
         kafka::decode_response::<R>(version, &out).expect("decode")
     }
 
@@ -855,13 +881,53 @@ mod tests {
     }
 
     #[test]
+    fn a_whole_frame_is_made_at_once_with_the_header_as_it_came() {
+        let answer = FetchResponse::default().with_responses(vec![
+            fetch_response::FetchableTopicResponse::default()
+                .with_topic(topic("acme.orders"))
+                .with_partitions(vec![fetch_response::PartitionData::default().with_records(
+                    Some(bytes::Bytes::from_static(
+                        b"record batch bytes as they came",
+                    )),
+                )]),
+        ]);
+        let frame = kafka::encode_response(ApiKey::Fetch, 12, 42, &answer).expect("frame");
+        let offset = 4 + 4 + 1; // length, correlation id, empty tagged fields (v12 header)
+        let body = frame.slice(offset..);
+        let whole = ns()
+            .response(
+                ApiKey::Fetch,
+                12,
+                &body,
+                Asked::default(),
+                Some(&frame[4..offset]),
+            )
+            .expect("frame");
+        let alone = ns()
+            .response(ApiKey::Fetch, 12, &body, Asked::default(), None)
+            .expect("body");
+        assert_eq!(
+            whole,
+            kafka::replace_body(&frame, offset, &alone).expect("frame")
+        );
+        let back: FetchResponse =
+            kafka::decode_response::<FetchRequest>(12, &whole.slice(offset..)).expect("decodes");
+        assert_eq!(back.responses[0].topic.0.as_str(), "orders");
+        let records = back.responses[0].partitions[0]
+            .records
+            .as_ref()
+            .expect("records");
+        assert_eq!(&records[..], b"record batch bytes as they came");
+    }
+
+    #[test]
     fn a_name_outside_the_namespace_in_an_answer_closes_rather_than_crossing() {
         let answer = ProduceResponse::default().with_responses(vec![
             produce_response::TopicProduceResponse::default().with_name(topic("globex.orders")),
         ]);
         let body = kafka::encode_body(9, &answer).expect("encode");
         assert!(matches!(
-            ns().response(ApiKey::Produce, 9, &body, Asked::default()),
+            ns().response(ApiKey::Produce, 9, &body, Asked::default(), None),
             Err(NamespaceError::Outside)
         ));
         // A share group's coordinator (key type 2) is not served.
