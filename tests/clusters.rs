@@ -542,5 +542,34 @@ async fn organizations_sharing_the_cluster_each_see_only_their_namespace() {
         .await;
     let keys: Vec<i16> = versions.api_keys.iter().map(|k| k.api_key).collect();
     assert!(keys.contains(&0) && keys.contains(&3), "{keys:?}");
-    assert!(!keys.contains(&30) && !keys.contains(&24), "{keys:?}");
+    assert!(!keys.contains(&30) && !keys.contains(&68), "{keys:?}");
+}
+
+#[tokio::test]
+async fn transactions_and_groups_run_inside_a_namespace() {
+    let proxy = start_proxy(ProxyOptions {
+        authentication: "oauthbearer",
+        extra: Idp::identity_toml("") + Idp::allow_everyone() + NAMESPACED,
+        ..ProxyOptions::default()
+    })
+    .await;
+    let (acme, globex) = (
+        bootstrap(&proxy, "acme/main"),
+        bootstrap(&proxy, "globex/main"),
+    );
+    let (main, second) = (Idp::issuer(), Idp::second_issuer());
+    let run = async |client: &str, scenario: &str, bootstrap: &str, issuer: &str| {
+        let _slot = common::client_slots().acquire().await.expect("slots");
+        let login = login_args_at(issuer, "kafka-producer");
+        let mut args = vec!["--bootstrap", bootstrap];
+        args.extend(login.iter().map(String::as_str));
+        let json = run_client(client, scenario, &args).await.json;
+        assert_eq!(json["ok"], true, "{client} {scenario}: {json}");
+    };
+    tokio::join!(
+        run("confluent", "transactions", &acme, &main),
+        run("java", "transactions", &globex, &second),
+        run("kafkajs", "transactions", &acme, &main),
+        run("java", "group", &acme, &main),
+    );
 }

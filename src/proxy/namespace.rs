@@ -10,11 +10,14 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
-    ApiKey, CreateTopicsRequest, DeleteTopicsRequest, DescribeGroupsRequest, FetchRequest,
-    FindCoordinatorRequest, GroupId, HeartbeatRequest, InitProducerIdRequest, JoinGroupRequest,
-    LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
+    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, ApiKey, CreatePartitionsRequest,
+    CreateTopicsRequest, DeleteGroupsRequest, DeleteRecordsRequest, DeleteTopicsRequest,
+    DescribeConfigsRequest, DescribeGroupsRequest, EndTxnRequest, FetchRequest,
+    FindCoordinatorRequest, GroupId, HeartbeatRequest, IncrementalAlterConfigsRequest,
+    InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest,
+    ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetDeleteRequest,
     OffsetFetchRequest, OffsetForLeaderEpochRequest, ProduceRequest, SyncGroupRequest, TopicName,
-    TransactionalId,
+    TransactionalId, TxnOffsetCommitRequest,
 };
 use kafka_protocol::protocol::{Encodable, Request, StrBytes};
 
@@ -62,7 +65,24 @@ pub(crate) fn serves(api: ApiKey) -> bool {
             | DeleteTopics
             | InitProducerId
             | OffsetForLeaderEpoch
+            | AddPartitionsToTxn
+            | AddOffsetsToTxn
+            | EndTxn
+            | TxnOffsetCommit
+            | DeleteGroups
+            | CreatePartitions
+            | DeleteRecords
+            | OffsetDelete
+            | DescribeConfigs
+            | IncrementalAlterConfigs
+            | DescribeCluster
     )
+}
+
+/// Config resources whose names live in the namespace: topics (2) and groups (32). Brokers and
+/// the others keep their names.
+fn named_resource(resource_type: i8) -> bool {
+    matches!(resource_type, 2 | 32)
 }
 
 /// What a response needs to know of its request.
@@ -100,8 +120,12 @@ impl Namespace {
 
     fn transaction(&self, t: &mut Option<TransactionalId>) {
         if let Some(t) = t {
-            t.0 = self.add(&t.0);
+            self.transaction_id(t);
         }
+    }
+
+    fn transaction_id(&self, t: &mut TransactionalId) {
+        t.0 = self.add(&t.0);
     }
 
     /// `name` without the prefix, `None` when it is outside the namespace.
@@ -263,7 +287,87 @@ impl Namespace {
                     Ok(())
                 })?
             }
-            // No names: ApiVersions, SASL, ListGroups.
+            ApiKey::AddPartitionsToTxn => {
+                rewrite::<AddPartitionsToTxnRequest>(frame, body_offset, version, |r| {
+                    // One transaction before v4, a list of them from v4.
+                    if version < 4 {
+                        self.transaction_id(&mut r.v3_and_below_transactional_id);
+                        for t in &mut r.v3_and_below_topics {
+                            self.topic(&mut t.name);
+                        }
+                    }
+                    for x in &mut r.transactions {
+                        self.transaction_id(&mut x.transactional_id);
+                        x.topics.iter_mut().for_each(|t| self.topic(&mut t.name));
+                    }
+                    Ok(())
+                })?
+            }
+            ApiKey::AddOffsetsToTxn => {
+                rewrite::<AddOffsetsToTxnRequest>(frame, body_offset, version, |r| {
+                    self.transaction_id(&mut r.transactional_id);
+                    self.group(&mut r.group_id);
+                    Ok(())
+                })?
+            }
+            ApiKey::EndTxn => rewrite::<EndTxnRequest>(frame, body_offset, version, |r| {
+                self.transaction_id(&mut r.transactional_id);
+                Ok(())
+            })?,
+            ApiKey::TxnOffsetCommit => {
+                rewrite::<TxnOffsetCommitRequest>(frame, body_offset, version, |r| {
+                    self.transaction_id(&mut r.transactional_id);
+                    self.group(&mut r.group_id);
+                    r.topics.iter_mut().for_each(|t| self.topic(&mut t.name));
+                    Ok(())
+                })?
+            }
+            ApiKey::DeleteGroups => {
+                rewrite::<DeleteGroupsRequest>(frame, body_offset, version, |r| {
+                    r.groups_names.iter_mut().for_each(|g| self.group(g));
+                    Ok(())
+                })?
+            }
+            ApiKey::CreatePartitions => {
+                rewrite::<CreatePartitionsRequest>(frame, body_offset, version, |r| {
+                    r.topics.iter_mut().for_each(|t| self.topic(&mut t.name));
+                    Ok(())
+                })?
+            }
+            ApiKey::DeleteRecords => {
+                rewrite::<DeleteRecordsRequest>(frame, body_offset, version, |r| {
+                    r.topics.iter_mut().for_each(|t| self.topic(&mut t.name));
+                    Ok(())
+                })?
+            }
+            ApiKey::OffsetDelete => {
+                rewrite::<OffsetDeleteRequest>(frame, body_offset, version, |r| {
+                    self.group(&mut r.group_id);
+                    r.topics.iter_mut().for_each(|t| self.topic(&mut t.name));
+                    Ok(())
+                })?
+            }
+            ApiKey::DescribeConfigs => {
+                rewrite::<DescribeConfigsRequest>(frame, body_offset, version, |r| {
+                    for c in &mut r.resources {
+                        if named_resource(c.resource_type) {
+                            c.resource_name = self.add(&c.resource_name);
+                        }
+                    }
+                    Ok(())
+                })?
+            }
+            ApiKey::IncrementalAlterConfigs => {
+                rewrite::<IncrementalAlterConfigsRequest>(frame, body_offset, version, |r| {
+                    for c in &mut r.resources {
+                        if named_resource(c.resource_type) {
+                            c.resource_name = self.add(&c.resource_name);
+                        }
+                    }
+                    Ok(())
+                })?
+            }
+            // No names: ApiVersions, SASL, ListGroups, DescribeCluster.
             _ => frame.clone(),
         };
         Ok((rewritten, asked))
@@ -282,6 +386,9 @@ impl Namespace {
                     | ApiKey::LeaveGroup
                     | ApiKey::SyncGroup
                     | ApiKey::InitProducerId
+                    | ApiKey::AddOffsetsToTxn
+                    | ApiKey::EndTxn
+                    | ApiKey::DescribeCluster
             )
     }
 
@@ -415,6 +522,71 @@ impl Namespace {
                     r.topics
                         .iter_mut()
                         .try_for_each(|t| self.strip_topic(&mut t.topic))
+                })?
+            }
+            ApiKey::AddPartitionsToTxn => answer::<AddPartitionsToTxnRequest>(body, out, |r| {
+                for t in &mut r.results_by_topic_v3_and_below {
+                    self.strip_topic(&mut t.name)?;
+                }
+                for x in &mut r.results_by_transaction {
+                    x.transactional_id.0 = self
+                        .strip(&x.transactional_id.0)
+                        .ok_or(NamespaceError::Outside)?;
+                    for t in &mut x.topic_results {
+                        self.strip_topic(&mut t.name)?;
+                    }
+                }
+                Ok(())
+            })?,
+            ApiKey::TxnOffsetCommit => answer::<TxnOffsetCommitRequest>(body, out, |r| {
+                r.topics
+                    .iter_mut()
+                    .try_for_each(|t| self.strip_topic(&mut t.name))
+            })?,
+            ApiKey::DeleteGroups => answer::<DeleteGroupsRequest>(body, out, |r| {
+                r.results
+                    .iter_mut()
+                    .try_for_each(|g| self.strip_group(&mut g.group_id))
+            })?,
+            ApiKey::CreatePartitions => answer::<CreatePartitionsRequest>(body, out, |r| {
+                for t in &mut r.results {
+                    self.strip_topic(&mut t.name)?;
+                    self.message(&mut t.error_message);
+                }
+                Ok(())
+            })?,
+            ApiKey::DeleteRecords => answer::<DeleteRecordsRequest>(body, out, |r| {
+                r.topics
+                    .iter_mut()
+                    .try_for_each(|t| self.strip_topic(&mut t.name))
+            })?,
+            ApiKey::OffsetDelete => answer::<OffsetDeleteRequest>(body, out, |r| {
+                r.topics
+                    .iter_mut()
+                    .try_for_each(|t| self.strip_topic(&mut t.name))
+            })?,
+            ApiKey::DescribeConfigs => answer::<DescribeConfigsRequest>(body, out, |r| {
+                for c in &mut r.results {
+                    if named_resource(c.resource_type) {
+                        c.resource_name = self
+                            .strip(&c.resource_name)
+                            .ok_or(NamespaceError::Outside)?;
+                    }
+                    self.message(&mut c.error_message);
+                }
+                Ok(())
+            })?,
+            ApiKey::IncrementalAlterConfigs => {
+                answer::<IncrementalAlterConfigsRequest>(body, out, |r| {
+                    for c in &mut r.responses {
+                        if named_resource(c.resource_type) {
+                            c.resource_name = self
+                                .strip(&c.resource_name)
+                                .ok_or(NamespaceError::Outside)?;
+                        }
+                        self.message(&mut c.error_message);
+                    }
+                    Ok(())
                 })?
             }
             _ => body.clone(),
@@ -881,6 +1053,194 @@ mod tests {
     }
 
     #[test]
+    fn transactions_and_administration() {
+        let tx = || TransactionalId(s("tx"));
+        for v in versions(ApiKey::AddPartitionsToTxn) {
+            let topics = vec![
+                add_partitions_to_txn_request::AddPartitionsToTxnTopic::default()
+                    .with_name(topic("orders")),
+            ];
+            let r = if v >= 4 {
+                AddPartitionsToTxnRequest::default().with_transactions(vec![
+                    add_partitions_to_txn_request::AddPartitionsToTxnTransaction::default()
+                        .with_transactional_id(tx())
+                        .with_topics(topics),
+                ])
+            } else {
+                AddPartitionsToTxnRequest::default()
+                    .with_v3_and_below_transactional_id(tx())
+                    .with_v3_and_below_topics(topics)
+            };
+            let (r, _) = across(ApiKey::AddPartitionsToTxn, v, &r);
+            let result = vec![
+                add_partitions_to_txn_response::AddPartitionsToTxnTopicResult::default()
+                    .with_name(topic("acme.orders")),
+            ];
+            let answer = if v >= 4 {
+                let x = &r.transactions[0];
+                assert_eq!(x.transactional_id.0.as_str(), "acme.tx", "v{v}");
+                assert_eq!(x.topics[0].name.0.as_str(), "acme.orders");
+                AddPartitionsToTxnResponse::default().with_results_by_transaction(vec![
+                    add_partitions_to_txn_response::AddPartitionsToTxnResult::default()
+                        .with_transactional_id(TransactionalId(s("acme.tx")))
+                        .with_topic_results(result),
+                ])
+            } else {
+                assert_eq!(
+                    r.v3_and_below_transactional_id.0.as_str(),
+                    "acme.tx",
+                    "v{v}"
+                );
+                assert_eq!(r.v3_and_below_topics[0].name.0.as_str(), "acme.orders");
+                AddPartitionsToTxnResponse::default().with_results_by_topic_v3_and_below(result)
+            };
+            let answer = back::<AddPartitionsToTxnRequest>(
+                ApiKey::AddPartitionsToTxn,
+                v,
+                &answer,
+                Asked::default(),
+            );
+            let name = if v >= 4 {
+                &answer.results_by_transaction[0].topic_results[0].name
+            } else {
+                &answer.results_by_topic_v3_and_below[0].name
+            };
+            assert_eq!(name.0.as_str(), "orders");
+        }
+        for v in versions(ApiKey::AddOffsetsToTxn) {
+            let r = AddOffsetsToTxnRequest::default()
+                .with_transactional_id(tx())
+                .with_group_id(group("g"));
+            let (r, _) = across(ApiKey::AddOffsetsToTxn, v, &r);
+            assert_eq!(
+                (r.transactional_id.0.as_str(), r.group_id.0.as_str()),
+                ("acme.tx", "acme.g"),
+                "v{v}"
+            );
+        }
+        for v in versions(ApiKey::EndTxn) {
+            let (r, _) = across(
+                ApiKey::EndTxn,
+                v,
+                &EndTxnRequest::default().with_transactional_id(tx()),
+            );
+            assert_eq!(r.transactional_id.0.as_str(), "acme.tx", "v{v}");
+        }
+        for v in versions(ApiKey::TxnOffsetCommit) {
+            let r = TxnOffsetCommitRequest::default()
+                .with_transactional_id(tx())
+                .with_group_id(group("g"))
+                .with_topics(vec![
+                    txn_offset_commit_request::TxnOffsetCommitRequestTopic::default()
+                        .with_name(topic("orders")),
+                ]);
+            let (r, _) = across(ApiKey::TxnOffsetCommit, v, &r);
+            assert_eq!(r.topics[0].name.0.as_str(), "acme.orders", "v{v}");
+            assert_eq!(r.group_id.0.as_str(), "acme.g");
+            let answer = TxnOffsetCommitResponse::default().with_topics(vec![
+                txn_offset_commit_response::TxnOffsetCommitResponseTopic::default()
+                    .with_name(topic("acme.orders")),
+            ]);
+            let answer = back::<TxnOffsetCommitRequest>(
+                ApiKey::TxnOffsetCommit,
+                v,
+                &answer,
+                Asked::default(),
+            );
+            assert_eq!(answer.topics[0].name.0.as_str(), "orders");
+        }
+        for v in versions(ApiKey::DeleteGroups) {
+            let (r, _) = across(
+                ApiKey::DeleteGroups,
+                v,
+                &DeleteGroupsRequest::default().with_groups_names(vec![group("g")]),
+            );
+            assert_eq!(r.groups_names[0].0.as_str(), "acme.g", "v{v}");
+            let answer = DeleteGroupsResponse::default().with_results(vec![
+                delete_groups_response::DeletableGroupResult::default()
+                    .with_group_id(group("acme.g")),
+            ]);
+            let answer =
+                back::<DeleteGroupsRequest>(ApiKey::DeleteGroups, v, &answer, Asked::default());
+            assert_eq!(answer.results[0].group_id.0.as_str(), "g");
+        }
+        for v in versions(ApiKey::CreatePartitions) {
+            let r = CreatePartitionsRequest::default().with_topics(vec![
+                create_partitions_request::CreatePartitionsTopic::default()
+                    .with_name(topic("orders")),
+            ]);
+            let (r, _) = across(ApiKey::CreatePartitions, v, &r);
+            assert_eq!(r.topics[0].name.0.as_str(), "acme.orders", "v{v}");
+        }
+        for v in versions(ApiKey::DeleteRecords) {
+            let r = DeleteRecordsRequest::default().with_topics(vec![
+                delete_records_request::DeleteRecordsTopic::default().with_name(topic("orders")),
+            ]);
+            let (r, _) = across(ApiKey::DeleteRecords, v, &r);
+            assert_eq!(r.topics[0].name.0.as_str(), "acme.orders", "v{v}");
+        }
+        for v in versions(ApiKey::OffsetDelete) {
+            let r = OffsetDeleteRequest::default()
+                .with_group_id(group("g"))
+                .with_topics(vec![
+                    offset_delete_request::OffsetDeleteRequestTopic::default()
+                        .with_name(topic("orders")),
+                ]);
+            let (r, _) = across(ApiKey::OffsetDelete, v, &r);
+            assert_eq!(
+                (r.group_id.0.as_str(), r.topics[0].name.0.as_str()),
+                ("acme.g", "acme.orders"),
+                "v{v}"
+            );
+        }
+        // Topic and group configs live in the namespace; a broker's keep its name.
+        for v in versions(ApiKey::DescribeConfigs) {
+            let resource = |t: i8, n: &str| {
+                describe_configs_request::DescribeConfigsResource::default()
+                    .with_resource_type(t)
+                    .with_resource_name(s(n))
+            };
+            let r = DescribeConfigsRequest::default()
+                .with_resources(vec![resource(2, "orders"), resource(4, "1")]);
+            let (r, _) = across(ApiKey::DescribeConfigs, v, &r);
+            let names: Vec<_> = r
+                .resources
+                .iter()
+                .map(|c| c.resource_name.as_str())
+                .collect();
+            assert_eq!(names, ["acme.orders", "1"], "v{v}");
+            let result = |t: i8, n: &str| {
+                describe_configs_response::DescribeConfigsResult::default()
+                    .with_resource_type(t)
+                    .with_resource_name(s(n))
+            };
+            let answer = DescribeConfigsResponse::default()
+                .with_results(vec![result(2, "acme.orders"), result(4, "1")]);
+            let answer = back::<DescribeConfigsRequest>(
+                ApiKey::DescribeConfigs,
+                v,
+                &answer,
+                Asked::default(),
+            );
+            let names: Vec<_> = answer
+                .results
+                .iter()
+                .map(|c| c.resource_name.as_str())
+                .collect();
+            assert_eq!(names, ["orders", "1"]);
+        }
+        for v in versions(ApiKey::IncrementalAlterConfigs) {
+            let r = IncrementalAlterConfigsRequest::default().with_resources(vec![
+                incremental_alter_configs_request::AlterConfigsResource::default()
+                    .with_resource_type(32)
+                    .with_resource_name(s("g")),
+            ]);
+            let (r, _) = across(ApiKey::IncrementalAlterConfigs, v, &r);
+            assert_eq!(r.resources[0].resource_name.as_str(), "acme.g", "v{v}");
+        }
+    }
+
+    #[test]
     fn a_whole_frame_is_made_at_once_with_the_header_as_it_came() {
         let answer = FetchResponse::default().with_responses(vec![
             fetch_response::FetchableTopicResponse::default()
@@ -940,6 +1300,6 @@ mod tests {
             ns().request(ApiKey::FindCoordinator, 6, &frame, offset),
             Err(NamespaceError::KeyType(2))
         ));
-        assert!(!serves(ApiKey::CreateAcls) && !serves(ApiKey::AddPartitionsToTxn));
+        assert!(!serves(ApiKey::CreateAcls) && !serves(ApiKey::ConsumerGroupHeartbeat));
     }
 }
