@@ -542,7 +542,7 @@ async fn organizations_sharing_the_cluster_each_see_only_their_namespace() {
         .await;
     let keys: Vec<i16> = versions.api_keys.iter().map(|k| k.api_key).collect();
     assert!(keys.contains(&0) && keys.contains(&3), "{keys:?}");
-    assert!(!keys.contains(&30) && !keys.contains(&68), "{keys:?}");
+    assert!(!keys.contains(&30) && !keys.contains(&66), "{keys:?}");
 }
 
 #[tokio::test]
@@ -558,18 +558,26 @@ async fn transactions_and_groups_run_inside_a_namespace() {
         bootstrap(&proxy, "globex/main"),
     );
     let (main, second) = (Idp::issuer(), Idp::second_issuer());
-    let run = async |client: &str, scenario: &str, bootstrap: &str, issuer: &str| {
+    let run = async |client: &str, scenario: &[&str], bootstrap: &str, issuer: &str| {
         let _slot = common::client_slots().acquire().await.expect("slots");
         let login = login_args_at(issuer, "kafka-producer");
         let mut args = vec!["--bootstrap", bootstrap];
         args.extend(login.iter().map(String::as_str));
-        let json = run_client(client, scenario, &args).await.json;
-        assert_eq!(json["ok"], true, "{client} {scenario}: {json}");
+        args.extend_from_slice(&scenario[1..]);
+        let json = run_client(client, scenario[0], &args).await.json;
+        assert_eq!(json["ok"], true, "{client} {scenario:?}: {json}");
     };
     tokio::join!(
-        run("confluent", "transactions", &acme, &main),
-        run("java", "transactions", &globex, &second),
-        run("kafkajs", "transactions", &acme, &main),
-        run("java", "group", &acme, &main),
+        run("confluent", &["transactions"], &acme, &main),
+        run("java", &["transactions"], &globex, &second),
+        run("kafkajs", &["transactions"], &acme, &main),
+        run("java", &["group"], &acme, &main),
+        // KIP-848: the group, its subscription and its assignment in the namespace.
+        run(
+            "java",
+            &["group", "--group-protocol", "consumer"],
+            &globex,
+            &second
+        ),
     );
 }

@@ -10,9 +10,10 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
-    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, ApiKey, CreatePartitionsRequest,
-    CreateTopicsRequest, DeleteGroupsRequest, DeleteRecordsRequest, DeleteTopicsRequest,
-    DescribeConfigsRequest, DescribeGroupsRequest, EndTxnRequest, FetchRequest,
+    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, ApiKey, ConsumerGroupDescribeRequest,
+    ConsumerGroupHeartbeatRequest, CreatePartitionsRequest, CreateTopicsRequest,
+    DeleteGroupsRequest, DeleteRecordsRequest, DeleteTopicsRequest, DescribeConfigsRequest,
+    DescribeGroupsRequest, DescribeTopicPartitionsRequest, EndTxnRequest, FetchRequest,
     FindCoordinatorRequest, GroupId, HeartbeatRequest, IncrementalAlterConfigsRequest,
     InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest,
     ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetDeleteRequest,
@@ -76,6 +77,9 @@ pub(crate) fn serves(api: ApiKey) -> bool {
             | DescribeConfigs
             | IncrementalAlterConfigs
             | DescribeCluster
+            | DescribeTopicPartitions
+            | ConsumerGroupHeartbeat
+            | ConsumerGroupDescribe
     )
 }
 
@@ -126,6 +130,21 @@ impl Namespace {
 
     fn transaction_id(&self, t: &mut TransactionalId) {
         t.0 = self.add(&t.0);
+    }
+
+    /// A subscription pattern (KIP-848, RE2, matched against whole topic names) that matches
+    /// within the namespace only: the escaped prefix, then the client's pattern.
+    fn regex(&self, pattern: &str) -> String {
+        format!("{}(?:{pattern})", self.prefix.replace('.', "\\."))
+    }
+
+    /// The client's pattern back from [`Namespace::regex`].
+    fn unregex(&self, pattern: &str) -> Option<String> {
+        let opening = format!("{}(?:", self.prefix.replace('.', "\\."));
+        pattern
+            .strip_prefix(&opening)?
+            .strip_suffix(')')
+            .map(str::to_owned)
     }
 
     /// `name` without the prefix, `None` when it is outside the namespace.
@@ -367,6 +386,33 @@ impl Namespace {
                     Ok(())
                 })?
             }
+            ApiKey::DescribeTopicPartitions => {
+                rewrite::<DescribeTopicPartitionsRequest>(frame, body_offset, version, |r| {
+                    r.topics.iter_mut().for_each(|t| self.topic(&mut t.name));
+                    if let Some(c) = &mut r.cursor {
+                        self.topic(&mut c.topic_name);
+                    }
+                    Ok(())
+                })?
+            }
+            ApiKey::ConsumerGroupHeartbeat => {
+                rewrite::<ConsumerGroupHeartbeatRequest>(frame, body_offset, version, |r| {
+                    self.group(&mut r.group_id);
+                    for t in r.subscribed_topic_names.iter_mut().flatten() {
+                        self.topic(t);
+                    }
+                    if let Some(regex) = &mut r.subscribed_topic_regex {
+                        *regex = StrBytes::from_string(self.regex(regex));
+                    }
+                    Ok(())
+                })?
+            }
+            ApiKey::ConsumerGroupDescribe => {
+                rewrite::<ConsumerGroupDescribeRequest>(frame, body_offset, version, |r| {
+                    r.group_ids.iter_mut().for_each(|g| self.group(g));
+                    Ok(())
+                })?
+            }
             // No names: ApiVersions, SASL, ListGroups, DescribeCluster.
             _ => frame.clone(),
         };
@@ -389,6 +435,7 @@ impl Namespace {
                     | ApiKey::AddOffsetsToTxn
                     | ApiKey::EndTxn
                     | ApiKey::DescribeCluster
+                    | ApiKey::ConsumerGroupHeartbeat
             )
     }
 
@@ -585,6 +632,51 @@ impl Namespace {
                                 .ok_or(NamespaceError::Outside)?;
                         }
                         self.message(&mut c.error_message);
+                    }
+                    Ok(())
+                })?
+            }
+            ApiKey::DescribeTopicPartitions => {
+                answer::<DescribeTopicPartitionsRequest>(body, out, |r| {
+                    // Listed without names: only the namespace's.
+                    r.topics = std::mem::take(&mut r.topics)
+                        .into_iter()
+                        .filter_map(|mut t| {
+                            if let Some(name) = &mut t.name {
+                                name.0 = self.strip(&name.0)?;
+                            }
+                            Some(t)
+                        })
+                        .collect();
+                    // A cursor past the namespace ends its listing.
+                    if let Some(c) = &mut r.next_cursor {
+                        match self.strip(&c.topic_name.0) {
+                            Some(inside) => c.topic_name.0 = inside,
+                            None => r.next_cursor = None,
+                        }
+                    }
+                    Ok(())
+                })?
+            }
+            ApiKey::ConsumerGroupDescribe => {
+                answer::<ConsumerGroupDescribeRequest>(body, out, |r| {
+                    for g in &mut r.groups {
+                        self.strip_group(&mut g.group_id)?;
+                        self.message(&mut g.error_message);
+                        for m in &mut g.members {
+                            for t in &mut m.subscribed_topic_names {
+                                self.strip_topic(t)?;
+                            }
+                            if let Some(regex) = &mut m.subscribed_topic_regex {
+                                let mine = self.unregex(regex).ok_or(NamespaceError::Outside)?;
+                                *regex = StrBytes::from_string(mine);
+                            }
+                            for assigned in [&mut m.assignment, &mut m.target_assignment] {
+                                for t in &mut assigned.topic_partitions {
+                                    self.strip_topic(&mut t.topic_name)?;
+                                }
+                            }
+                        }
                     }
                     Ok(())
                 })?
@@ -1241,6 +1333,109 @@ mod tests {
     }
 
     #[test]
+    fn topic_descriptions_and_the_consumer_group_protocol() {
+        for v in versions(ApiKey::DescribeTopicPartitions) {
+            let r = DescribeTopicPartitionsRequest::default()
+                .with_topics(vec![
+                    describe_topic_partitions_request::TopicRequest::default()
+                        .with_name(topic("orders")),
+                ])
+                .with_cursor(Some(
+                    describe_topic_partitions_request::Cursor::default()
+                        .with_topic_name(topic("orders")),
+                ));
+            let (r, _) = across(ApiKey::DescribeTopicPartitions, v, &r);
+            assert_eq!(r.topics[0].name.0.as_str(), "acme.orders", "v{v}");
+            assert_eq!(r.cursor.unwrap().topic_name.0.as_str(), "acme.orders");
+            let described = |n: &str| {
+                describe_topic_partitions_response::DescribeTopicPartitionsResponseTopic::default()
+                    .with_name(Some(topic(n)))
+            };
+            let answer = DescribeTopicPartitionsResponse::default()
+                .with_topics(vec![described("acme.orders"), described("globex.orders")])
+                .with_next_cursor(Some(
+                    describe_topic_partitions_response::Cursor::default()
+                        .with_topic_name(topic("globex.a")),
+                ));
+            let answer = back::<DescribeTopicPartitionsRequest>(
+                ApiKey::DescribeTopicPartitions,
+                v,
+                &answer,
+                Asked::default(),
+            );
+            let names: Vec<_> = answer
+                .topics
+                .iter()
+                .map(|t| t.name.as_ref().unwrap().0.as_str())
+                .collect();
+            assert_eq!(names, ["orders"]);
+            assert!(answer.next_cursor.is_none(), "past the namespace: the end");
+        }
+        for v in versions(ApiKey::ConsumerGroupHeartbeat) {
+            let r = ConsumerGroupHeartbeatRequest::default()
+                .with_group_id(group("g"))
+                .with_subscribed_topic_names(Some(vec![topic("orders")]))
+                .with_subscribed_topic_regex(Some(s("ord.*")).filter(|_| v >= 1));
+            let (r, _) = across(ApiKey::ConsumerGroupHeartbeat, v, &r);
+            assert_eq!(r.group_id.0.as_str(), "acme.g", "v{v}");
+            assert_eq!(
+                r.subscribed_topic_names.unwrap()[0].0.as_str(),
+                "acme.orders"
+            );
+            if v >= 1 {
+                let regex = r.subscribed_topic_regex.unwrap();
+                assert_eq!(regex.as_str(), "acme\\.(?:ord.*)");
+            }
+        }
+        for v in versions(ApiKey::ConsumerGroupDescribe) {
+            let (r, _) = across(
+                ApiKey::ConsumerGroupDescribe,
+                v,
+                &ConsumerGroupDescribeRequest::default().with_group_ids(vec![group("g")]),
+            );
+            assert_eq!(r.group_ids[0].0.as_str(), "acme.g", "v{v}");
+            let assigned = consumer_group_describe_response::Assignment::default()
+                .with_topic_partitions(vec![
+                    consumer_group_describe_response::TopicPartitions::default()
+                        .with_topic_name(topic("acme.orders")),
+                ]);
+            let answer = ConsumerGroupDescribeResponse::default().with_groups(vec![
+                consumer_group_describe_response::DescribedGroup::default()
+                    .with_group_id(group("acme.g"))
+                    .with_members(vec![
+                        consumer_group_describe_response::Member::default()
+                            .with_subscribed_topic_names(vec![topic("acme.orders")])
+                            .with_subscribed_topic_regex(Some(s("acme\\.(?:ord.*)")))
+                            .with_assignment(assigned.clone())
+                            .with_target_assignment(assigned),
+                    ]),
+            ]);
+            let answer = back::<ConsumerGroupDescribeRequest>(
+                ApiKey::ConsumerGroupDescribe,
+                v,
+                &answer,
+                Asked::default(),
+            );
+            let g = &answer.groups[0];
+            let m = &g.members[0];
+            assert_eq!(g.group_id.0.as_str(), "g");
+            assert_eq!(m.subscribed_topic_names[0].0.as_str(), "orders");
+            assert_eq!(m.subscribed_topic_regex.as_ref().unwrap().as_str(), "ord.*");
+            assert_eq!(
+                m.assignment.topic_partitions[0].topic_name.0.as_str(),
+                "orders"
+            );
+            assert_eq!(
+                m.target_assignment.topic_partitions[0]
+                    .topic_name
+                    .0
+                    .as_str(),
+                "orders"
+            );
+        }
+    }
+
+    #[test]
     fn a_whole_frame_is_made_at_once_with_the_header_as_it_came() {
         let answer = FetchResponse::default().with_responses(vec![
             fetch_response::FetchableTopicResponse::default()
@@ -1300,6 +1495,6 @@ mod tests {
             ns().request(ApiKey::FindCoordinator, 6, &frame, offset),
             Err(NamespaceError::KeyType(2))
         ));
-        assert!(!serves(ApiKey::CreateAcls) && !serves(ApiKey::ConsumerGroupHeartbeat));
+        assert!(!serves(ApiKey::CreateAcls) && !serves(ApiKey::ListTransactions));
     }
 }
