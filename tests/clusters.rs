@@ -537,6 +537,30 @@ async fn organizations_sharing_the_cluster_each_see_only_their_namespace() {
     // Only the API keys whose names cross the namespace are offered.
     let (mut c, code) = Raw::login(&acme, &acme_token).await;
     assert_eq!(code, 0);
+    // Kafka's limit of 249 characters counts the prefix: the answer names the client's topic.
+    let long = "x".repeat(249 - "acme.".len() + 1);
+    let created = c
+        .request(
+            7,
+            &kafka_protocol::messages::CreateTopicsRequest::default()
+                .with_topics(vec![
+                    kafka_protocol::messages::create_topics_request::CreatableTopic::default()
+                        .with_name(TopicName(StrBytes::from_string(long.clone())))
+                        .with_num_partitions(1)
+                        .with_replication_factor(3),
+                ])
+                .with_timeout_ms(30_000),
+        )
+        .await;
+    let result = &created.topics[0];
+    assert_eq!(result.name.0.as_str(), long);
+    assert_eq!(result.error_code, 17, "INVALID_TOPIC_EXCEPTION: {result:?}");
+    let message = result
+        .error_message
+        .as_ref()
+        .map(|m| m.to_string())
+        .unwrap_or_default();
+    assert!(!message.contains("acme."), "{message}");
     let versions = c
         .request(3, &kafka_protocol::messages::ApiVersionsRequest::default())
         .await;
