@@ -566,7 +566,7 @@ async fn organizations_sharing_the_cluster_each_see_only_their_namespace() {
         .await;
     let keys: Vec<i16> = versions.api_keys.iter().map(|k| k.api_key).collect();
     assert!(keys.contains(&0) && keys.contains(&3), "{keys:?}");
-    assert!(!keys.contains(&30) && !keys.contains(&66), "{keys:?}");
+    assert!(!keys.contains(&30) && !keys.contains(&43), "{keys:?}");
 }
 
 #[tokio::test]

@@ -13,12 +13,13 @@ use kafka_protocol::messages::{
     AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, ApiKey, ConsumerGroupDescribeRequest,
     ConsumerGroupHeartbeatRequest, CreatePartitionsRequest, CreateTopicsRequest,
     DeleteGroupsRequest, DeleteRecordsRequest, DeleteTopicsRequest, DescribeConfigsRequest,
-    DescribeGroupsRequest, DescribeTopicPartitionsRequest, EndTxnRequest, FetchRequest,
-    FindCoordinatorRequest, GroupId, HeartbeatRequest, IncrementalAlterConfigsRequest,
-    InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest,
-    ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetDeleteRequest,
-    OffsetFetchRequest, OffsetForLeaderEpochRequest, ProduceRequest, SyncGroupRequest, TopicName,
-    TransactionalId, TxnOffsetCommitRequest,
+    DescribeGroupsRequest, DescribeProducersRequest, DescribeTopicPartitionsRequest,
+    DescribeTransactionsRequest, EndTxnRequest, FetchRequest, FindCoordinatorRequest, GroupId,
+    HeartbeatRequest, IncrementalAlterConfigsRequest, InitProducerIdRequest, JoinGroupRequest,
+    LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, ListTransactionsRequest,
+    MetadataRequest, OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest,
+    OffsetForLeaderEpochRequest, ProduceRequest, SyncGroupRequest, TopicName, TransactionalId,
+    TxnOffsetCommitRequest,
 };
 use kafka_protocol::protocol::{Encodable, Request, StrBytes};
 
@@ -80,6 +81,9 @@ pub(crate) fn serves(api: ApiKey) -> bool {
             | DescribeTopicPartitions
             | ConsumerGroupHeartbeat
             | ConsumerGroupDescribe
+            | ListTransactions
+            | DescribeTransactions
+            | DescribeProducers
     )
 }
 
@@ -413,7 +417,21 @@ impl Namespace {
                     Ok(())
                 })?
             }
-            // No names: ApiVersions, SASL, ListGroups, DescribeCluster.
+            ApiKey::DescribeTransactions => {
+                rewrite::<DescribeTransactionsRequest>(frame, body_offset, version, |r| {
+                    r.transactional_ids
+                        .iter_mut()
+                        .for_each(|t| self.transaction_id(t));
+                    Ok(())
+                })?
+            }
+            ApiKey::DescribeProducers => {
+                rewrite::<DescribeProducersRequest>(frame, body_offset, version, |r| {
+                    r.topics.iter_mut().for_each(|t| self.topic(&mut t.name));
+                    Ok(())
+                })?
+            }
+            // No names: ApiVersions, SASL, ListGroups, ListTransactions, DescribeCluster.
             _ => frame.clone(),
         };
         Ok((rewritten, asked))
@@ -636,6 +654,38 @@ impl Namespace {
                     Ok(())
                 })?
             }
+            ApiKey::ListTransactions => answer::<ListTransactionsRequest>(body, out, |r| {
+                r.transaction_states = std::mem::take(&mut r.transaction_states)
+                    .into_iter()
+                    .filter_map(|mut t| {
+                        t.transactional_id.0 = self.strip(&t.transactional_id.0)?;
+                        Some(t)
+                    })
+                    .collect();
+                Ok(())
+            })?,
+            ApiKey::DescribeTransactions => {
+                answer::<DescribeTransactionsRequest>(body, out, |r| {
+                    for t in &mut r.transaction_states {
+                        t.transactional_id.0 = self
+                            .strip(&t.transactional_id.0)
+                            .ok_or(NamespaceError::Outside)?;
+                        for topic in &mut t.topics {
+                            self.strip_topic(&mut topic.topic)?;
+                        }
+                    }
+                    Ok(())
+                })?
+            }
+            ApiKey::DescribeProducers => answer::<DescribeProducersRequest>(body, out, |r| {
+                for t in &mut r.topics {
+                    self.strip_topic(&mut t.name)?;
+                    for p in &mut t.partitions {
+                        self.message(&mut p.error_message);
+                    }
+                }
+                Ok(())
+            })?,
             ApiKey::DescribeTopicPartitions => {
                 answer::<DescribeTopicPartitionsRequest>(body, out, |r| {
                     // Listed without names: only the namespace's.
@@ -1436,6 +1486,78 @@ mod tests {
     }
 
     #[test]
+    fn transaction_and_producer_descriptions() {
+        for v in versions(ApiKey::ListTransactions) {
+            let state = |id: &str| {
+                list_transactions_response::TransactionState::default()
+                    .with_transactional_id(TransactionalId(s(id)))
+            };
+            let answer = ListTransactionsResponse::default().with_transaction_states(vec![
+                state("acme.tx"),
+                state("globex.tx"),
+                state("tx"),
+            ]);
+            let answer = back::<ListTransactionsRequest>(
+                ApiKey::ListTransactions,
+                v,
+                &answer,
+                Asked::default(),
+            );
+            let ids: Vec<_> = answer
+                .transaction_states
+                .iter()
+                .map(|t| t.transactional_id.0.as_str())
+                .collect();
+            assert_eq!(
+                ids,
+                ["tx"],
+                "v{v}: only the namespace's, without the prefix"
+            );
+        }
+        for v in versions(ApiKey::DescribeTransactions) {
+            let r = DescribeTransactionsRequest::default()
+                .with_transactional_ids(vec![TransactionalId(s("tx"))]);
+            let (r, _) = across(ApiKey::DescribeTransactions, v, &r);
+            assert_eq!(r.transactional_ids[0].0.as_str(), "acme.tx", "v{v}");
+            let answer = DescribeTransactionsResponse::default().with_transaction_states(vec![
+                describe_transactions_response::TransactionState::default()
+                    .with_transactional_id(TransactionalId(s("acme.tx")))
+                    .with_topics(vec![
+                        describe_transactions_response::TopicData::default()
+                            .with_topic(topic("acme.orders")),
+                    ]),
+            ]);
+            let answer = back::<DescribeTransactionsRequest>(
+                ApiKey::DescribeTransactions,
+                v,
+                &answer,
+                Asked::default(),
+            );
+            let t = &answer.transaction_states[0];
+            assert_eq!(t.transactional_id.0.as_str(), "tx");
+            assert_eq!(t.topics[0].topic.0.as_str(), "orders");
+        }
+        for v in versions(ApiKey::DescribeProducers) {
+            let r = DescribeProducersRequest::default().with_topics(vec![
+                describe_producers_request::TopicRequest::default().with_name(topic("orders")),
+            ]);
+            let (r, _) = across(ApiKey::DescribeProducers, v, &r);
+            assert_eq!(r.topics[0].name.0.as_str(), "acme.orders", "v{v}");
+            let answer = DescribeProducersResponse::default().with_topics(vec![
+                describe_producers_response::TopicResponse::default()
+                    .with_name(topic("acme.orders")),
+            ]);
+            let answer = back::<DescribeProducersRequest>(
+                ApiKey::DescribeProducers,
+                v,
+                &answer,
+                Asked::default(),
+            );
+            assert_eq!(answer.topics[0].name.0.as_str(), "orders");
+        }
+    }
+
+    #[test]
     fn a_whole_frame_is_made_at_once_with_the_header_as_it_came() {
         let answer = FetchResponse::default().with_responses(vec![
             fetch_response::FetchableTopicResponse::default()
@@ -1495,6 +1617,6 @@ mod tests {
             ns().request(ApiKey::FindCoordinator, 6, &frame, offset),
             Err(NamespaceError::KeyType(2))
         ));
-        assert!(!serves(ApiKey::CreateAcls) && !serves(ApiKey::ListTransactions));
+        assert!(!serves(ApiKey::CreateAcls) && !serves(ApiKey::ElectLeaders));
     }
 }
