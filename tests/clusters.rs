@@ -175,22 +175,26 @@ async fn a_virtual_cluster_on_a_dedicated_upstream_holds_its_own_topics() {
     // A real client produces and consumes on the dedicated cluster; the topic is there and
     // only there.
     let topic = format!("kop-dedicated-{}", unique_tag());
-    let _slot = common::client_slots().acquire().await.expect("slots");
-    let login = login_args_at(&Idp::issuer(), "kafka-wrong-aud");
-    let mut args = vec![
-        "--bootstrap",
-        dedicated.as_str(),
+    let scenario = [
+        "basic",
         "--topic",
-        topic.as_str(),
+        &topic,
         "--replication-factor",
         "1",
         "--messages",
         "500",
         "--keep-topic",
     ];
-    args.extend(login.iter().map(String::as_str));
-    let run = run_client("confluent", "basic", &args).await;
-    assert_eq!(run.json["ok"], true);
+    let issuer = Idp::issuer();
+    let json = run_as(
+        "confluent",
+        &scenario,
+        &dedicated,
+        &issuer,
+        "kafka-wrong-aud",
+    )
+    .await;
+    assert_eq!(json["ok"], true);
     let there = metadata(&dedicated, &initech, Some(&topic)).await;
     assert_eq!(there.topics[0].error_code, 0, "{there:?}");
     assert_eq!(there.topics[0].partitions.len(), 6);
@@ -202,14 +206,28 @@ async fn a_virtual_cluster_on_a_dedicated_upstream_holds_its_own_topics() {
     );
 }
 
-async fn run(client: &str, scenario: &str, bootstrap: &str, issuer: &str) -> serde_json::Value {
+/// Runs `scenario` (its name, then its options) of `client` on `bootstrap`, logged in as
+/// `login` of `issuer`; answers the client program's JSON.
+async fn run_as(
+    client: &str,
+    scenario: &[&str],
+    bootstrap: &str,
+    issuer: &str,
+    login: &str,
+) -> serde_json::Value {
     let _slot = common::client_slots().acquire().await.expect("slots");
-    let login = login_args_at(issuer, "kafka-producer");
+    let login = login_args_at(issuer, login);
     let mut args = vec!["--bootstrap", bootstrap];
     args.extend(login.iter().map(String::as_str));
-    let run = run_client(client, scenario, &args).await;
-    eprintln!("{client} {scenario} on {bootstrap}: {}", run.json);
+    args.extend_from_slice(&scenario[1..]);
+    let run = run_client(client, scenario[0], &args).await;
+    eprintln!("{client} {scenario:?} on {bootstrap}: {}", run.json);
     run.json
+}
+
+/// As [`run_as`], logged in as kafka-producer.
+async fn run(client: &str, scenario: &[&str], bootstrap: &str, issuer: &str) -> serde_json::Value {
+    run_as(client, scenario, bootstrap, issuer, "kafka-producer").await
 }
 
 #[tokio::test]
@@ -221,10 +239,10 @@ async fn real_clients_use_their_organizations_cluster_and_are_refused_on_another
     );
     let (main, second) = (Idp::issuer(), Idp::second_issuer());
     let (librdkafka, java, refused_java, refused_python) = tokio::join!(
-        run("confluent", "basic", &acme, &main),
-        run("java", "basic", &globex, &second),
-        run("java", "auth-fail", &globex, &main),
-        run("confluent", "auth-fail", &acme, &second),
+        run("confluent", &["basic"], &acme, &main),
+        run("java", &["basic"], &globex, &second),
+        run("java", &["auth-fail"], &globex, &main),
+        run("confluent", &["auth-fail"], &acme, &second),
     );
     assert_eq!(librdkafka["ok"], true);
     assert_eq!(java["ok"], true);
@@ -481,26 +499,25 @@ async fn organizations_sharing_the_cluster_each_see_only_their_namespace() {
     let topic = format!("orders-{}", unique_tag());
     let other = format!("{topic}-b");
     let (main, second) = (Idp::issuer(), Idp::second_issuer());
-    let run = async |client: &str, bootstrap: &str, issuer: &str, topic: &str| {
-        let _slot = common::client_slots().acquire().await.expect("slots");
-        let login = login_args_at(issuer, "kafka-producer");
-        let mut args = vec![
-            "--bootstrap",
-            bootstrap,
+    let basic = |topic: &str| {
+        [
+            "basic",
             "--topic",
             topic,
             "--messages",
             "500",
             "--keep-topic",
-        ];
-        args.extend(login.iter().map(String::as_str));
-        run_client(client, "basic", &args).await.json
+        ]
+        .map(str::to_owned)
     };
+    let (same, different) = (basic(&topic), basic(&other));
+    let same: Vec<&str> = same.iter().map(String::as_str).collect();
+    let different: Vec<&str> = different.iter().map(String::as_str).collect();
     let (librdkafka, java, python, node) = tokio::join!(
-        run("confluent", &acme, &main, &topic),
-        run("java", &globex, &second, &topic),
-        run("kafka-python", &globex, &second, &other),
-        run("kafkajs", &acme, &main, &other),
+        run("confluent", &same, &acme, &main),
+        run("java", &same, &globex, &second),
+        run("kafka-python", &different, &globex, &second),
+        run("kafkajs", &different, &acme, &main),
     );
     for (client, run) in [
         ("confluent", librdkafka),
@@ -583,12 +600,7 @@ async fn transactions_and_groups_run_inside_a_namespace() {
     );
     let (main, second) = (Idp::issuer(), Idp::second_issuer());
     let run = async |client: &str, scenario: &[&str], bootstrap: &str, issuer: &str| {
-        let _slot = common::client_slots().acquire().await.expect("slots");
-        let login = login_args_at(issuer, "kafka-producer");
-        let mut args = vec!["--bootstrap", bootstrap];
-        args.extend(login.iter().map(String::as_str));
-        args.extend_from_slice(&scenario[1..]);
-        let json = run_client(client, scenario[0], &args).await.json;
+        let json = run(client, scenario, bootstrap, issuer).await;
         assert_eq!(json["ok"], true, "{client} {scenario:?}: {json}");
     };
     tokio::join!(

@@ -8,7 +8,7 @@
 mod common;
 
 use common::raw::Raw;
-use common::{Idp, ProxyOptions, start_proxy};
+use common::{Idp, ProxyOptions, TestProxy, start_proxy};
 use kafka_oidc_proxy::kafka::error_code::{SASL_AUTHENTICATION_FAILED, TOPIC_AUTHORIZATION_FAILED};
 use kafka_oidc_proxy::management;
 use kafka_oidc_proxy::snapshot::Publish;
@@ -55,6 +55,24 @@ async fn api_as(
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
+/// A proxy with OAUTHBEARER and `extra` (its `[management]` among it), and its management API.
+async fn live(extra: String) -> (TestProxy, management::Running) {
+    let proxy = start_proxy(ProxyOptions {
+        authentication: "oauthbearer",
+        extra,
+        ..ProxyOptions::default()
+    })
+    .await;
+    let running = management::start(
+        &proxy.config,
+        proxy.config.management.as_ref().expect("management"),
+        proxy.proxy.published(),
+    )
+    .await
+    .expect("management starts");
+    (proxy, running)
+}
+
 #[tokio::test]
 async fn providers_and_acls_registered_through_the_api_apply_at_once() {
     let t = common::unique_tag();
@@ -73,19 +91,7 @@ async fn providers_and_acls_registered_through_the_api_apply_at_once() {
         dir = dir.display().to_string(),
         keys = common::store_keys_line(&dir),
     );
-    let proxy = start_proxy(ProxyOptions {
-        authentication: "oauthbearer",
-        extra,
-        ..ProxyOptions::default()
-    })
-    .await;
-    let running = management::start(
-        &proxy.config,
-        proxy.config.management.as_ref().expect("management"),
-        proxy.proxy.published(),
-    )
-    .await
-    .expect("management starts");
+    let (proxy, running) = live(extra).await;
     let base = format!("http://{}/organizations/globex", running.addr());
     let http = kafka_oidc_proxy::identity::http_client().expect("client");
     let topic = format!("globex.live{t}");
@@ -279,19 +285,7 @@ async fn virtual_clusters_registered_through_the_api_open_and_close_at_once() {
         dir = dir.display().to_string(),
         keys = common::store_keys_line(&dir),
     );
-    let proxy = start_proxy(ProxyOptions {
-        authentication: "oauthbearer",
-        extra,
-        ..ProxyOptions::default()
-    })
-    .await;
-    let running = management::start(
-        &proxy.config,
-        proxy.config.management.as_ref().expect("management"),
-        proxy.proxy.published(),
-    )
-    .await
-    .expect("management starts");
+    let (proxy, running) = live(extra).await;
     let http = kafka_oidc_proxy::identity::http_client().expect("client");
     let clusters = |org: &str| format!("http://{}/organizations/{org}/clusters/", running.addr());
     let globex = Idp::token(&Idp::second_issuer(), "kafka-producer").await;

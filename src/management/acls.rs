@@ -117,14 +117,7 @@ where
 /// One binding of a body; `None` when it has problems (recorded in `fields`).
 fn read_binding(org: &str, fields: &mut Fields) -> Option<AclBinding> {
     fields.ignore(&["id", "created_at"]);
-    match fields.string("organization") {
-        Given::Value(o) if o != org => fields.error(
-            "organization",
-            format!("Must be the organization of the path, {org:?}."),
-        ),
-        Given::Null => fields.error("organization", "Must not be null."),
-        _ => {}
-    }
+    fields.organization(org);
     let principal: Option<Principal> = parsed(fields, "principal", None);
     let host: Option<Host> = parsed(fields, "host", Some(Host::Any));
     let resource_type: Option<ResourceType> = parsed(fields, "resource_type", None);

@@ -67,6 +67,15 @@ pub(crate) struct Fields {
     prefix: String,
 }
 
+/// How a body is read: a new item or a full replacement (required fields must be given, the
+/// others take their defaults), or a partial change (only what is given changes).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Create,
+    Replace,
+    Patch,
+}
+
 /// A field as given: absent, `null`, or a value.
 pub(crate) enum Given<T> {
     Absent,
@@ -124,6 +133,18 @@ impl Fields {
                 self.error(field, "Must be a boolean.");
                 Given::Absent
             }
+        }
+    }
+
+    /// The optional `organization` field, which must be the organization of the path.
+    pub(crate) fn organization(&mut self, org: &str) {
+        match self.string("organization") {
+            Given::Value(o) if o != org => self.error(
+                "organization",
+                format!("Must be the organization of the path, {org:?}."),
+            ),
+            Given::Null => self.error("organization", "Must not be null."),
+            _ => {}
         }
     }
 

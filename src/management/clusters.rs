@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::body::{Fields, Given, json_object, query};
+use super::body::{Fields, Given, Mode, query};
 use super::errors::ApiError;
 use super::providers::PageQuery;
 use super::time::{now_micros, rfc3339_micros};
@@ -152,26 +152,10 @@ fn to_json(api: &Api, c: &StoredCluster) -> Value {
     })
 }
 
-/// How a body is read: a new cluster or a full replacement (required fields must be given),
-/// or a partial change.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    Create,
-    Replace,
-    Patch,
-}
-
 /// Applies a body to `c` (a blank one for a create), checking every field.
 fn read_body(api: &Api, org: &str, mode: Mode, fields: &mut Fields, c: &mut StoredCluster) {
     fields.ignore(&READ_ONLY);
-    match fields.string("organization") {
-        Given::Value(o) if o != org => fields.error(
-            "organization",
-            format!("Must be the organization of the path, {org:?}."),
-        ),
-        Given::Null => fields.error("organization", "Must not be null."),
-        _ => {}
-    }
+    fields.organization(org);
     let required = mode != Mode::Patch;
     for (field, slot) in [("name", &mut c.name), ("listener", &mut c.listener)] {
         match fields.string(field) {
@@ -388,12 +372,6 @@ fn blank(org: &str) -> StoredCluster {
     }
 }
 
-async fn fields_of(api: &Api, headers: &HeaderMap, body: Body) -> Result<Fields, ApiError> {
-    Ok(Fields::new(
-        json_object(headers, body, api.max_body_bytes).await?,
-    ))
-}
-
 /// POST: registers a virtual cluster; its ports open before the answer.
 pub(crate) async fn create(
     State(api): State<Arc<Api>>,
@@ -403,7 +381,7 @@ pub(crate) async fn create(
 ) -> Result<Response, ApiError> {
     let Path(org) = path.map_err(|_| ApiError::NotFound)?;
     let caller = api.auth.authorize_platform(&headers, &org).await?;
-    let mut fields = fields_of(&api, &headers, body).await?;
+    let mut fields = api.fields(&headers, body).await?;
     let mut c = blank(&org);
     read_body(&api, &org, Mode::Create, &mut fields, &mut c);
     fields.finish()?;
@@ -505,7 +483,7 @@ async fn change(
         return Err(ApiError::ReadOnly);
     }
     let mut c = find(&api, &org, &id).await?;
-    let mut fields = fields_of(&api, &headers, body).await?;
+    let mut fields = api.fields(&headers, body).await?;
     read_body(&api, &org, mode, &mut fields, &mut c);
     fields.finish()?;
     if let Some(e) = config_conflict(&api.clusters, &c) {

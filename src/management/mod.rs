@@ -101,6 +101,17 @@ impl Api {
         })
     }
 
+    /// The fields of a JSON object body, within the body limit.
+    async fn fields(
+        &self,
+        headers: &HeaderMap,
+        body: axum::body::Body,
+    ) -> Result<body::Fields, ApiError> {
+        Ok(body::Fields::new(
+            body::json_object(headers, body, self.max_body_bytes).await?,
+        ))
+    }
+
     /// Checks the caller's credentials against `org` (see [`auth`]).
     async fn authorize(&self, headers: &HeaderMap, org: &str) -> Result<auth::ApiCaller, ApiError> {
         self.auth.authorize(headers, org).await

@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::body::{Fields, Given, json_object, query};
+use super::body::{Fields, Given, Mode, query};
 use super::errors::ApiError;
 use super::time::{now_micros, rfc3339_micros};
 use super::{Api, Page, read_only};
@@ -77,26 +77,10 @@ pub(crate) fn from_file(spec: &crate::identity::ProviderSpec, loaded_at: i64) ->
     }
 }
 
-/// How a body is read: a new provider or a full replacement (required fields must be
-/// given), or a partial change (only what is given changes).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    Create,
-    Replace,
-    Patch,
-}
-
 /// Applies a body to `p` (a blank one for a create), checking every field.
 fn read_body(api: &Api, org: &str, mode: Mode, fields: &mut Fields, p: &mut StoredProvider) {
     fields.ignore(&READ_ONLY);
-    match fields.string("organization") {
-        Given::Value(o) if o != org => fields.error(
-            "organization",
-            format!("Must be the organization of the path, {org:?}."),
-        ),
-        Given::Null => fields.error("organization", "Must not be null."),
-        _ => {}
-    }
+    fields.organization(org);
     let required = mode != Mode::Patch;
     for (field, slot) in [
         ("identifier", &mut p.identifier),
@@ -208,13 +192,6 @@ fn blank(org: &str) -> StoredProvider {
     }
 }
 
-/// The field-level problems of a body, or the body's fields split out.
-async fn fields_of(api: &Api, headers: &HeaderMap, body: Body) -> Result<Fields, ApiError> {
-    Ok(Fields::new(
-        json_object(headers, body, api.max_body_bytes).await?,
-    ))
-}
-
 /// POST: registers a provider.
 pub(crate) async fn create(
     State(api): State<Arc<Api>>,
@@ -224,7 +201,7 @@ pub(crate) async fn create(
 ) -> Result<Response, ApiError> {
     let Path(org) = path.map_err(|_| ApiError::NotFound)?;
     let caller = api.authorize(&headers, &org).await?;
-    let mut fields = fields_of(&api, &headers, body).await?;
+    let mut fields = api.fields(&headers, body).await?;
     let mut p = blank(&org);
     read_body(&api, &org, Mode::Create, &mut fields, &mut p);
     fields.finish()?;
@@ -316,7 +293,7 @@ async fn change(
         return Err(ApiError::ReadOnly);
     }
     let mut p = api.find(&org, &id).await?;
-    let mut fields = fields_of(&api, &headers, body).await?;
+    let mut fields = api.fields(&headers, body).await?;
     read_body(&api, &org, mode, &mut fields, &mut p);
     fields.finish()?;
     if let Some(e) = config_conflict(&api, &p) {

@@ -274,18 +274,25 @@ async fn read_loop(
             }
             continue;
         }
-        let mut body = frame.slice(offset..);
+        let addresses = carries_addresses(expect.api);
         // Back across the namespace first: authorization and the address rewrite see the
         // client's names.
         let namespaced = endpoint
             .namespace
             .as_ref()
             .filter(|_| Namespace::rewrites_response(expect.api));
+        // Nothing to do to it, the common case: forwarded as it came.
+        let untouched = expect.stash.is_none() && expect.fix.is_none() && !addresses;
+        if untouched && namespaced.is_none() {
+            if responses.send(frame).await.is_err() {
+                return;
+            }
+            continue;
+        }
+        let mut body = frame.slice(offset..);
         if let Some(ns) = namespaced {
             // Nothing else to do to it (a Fetch, a Produce): the whole frame is made at once.
-            let whole =
-                expect.stash.is_none() && expect.fix.is_none() && !carries_addresses(expect.api);
-            let header = whole.then(|| &frame[4..offset]);
+            let header = untouched.then(|| &frame[4..offset]);
             let out = match ns.response(expect.api, expect.version, &body, expect.asked, header) {
                 Ok(b) => b,
                 Err(e) => {
@@ -293,7 +300,7 @@ async fn read_loop(
                     return;
                 }
             };
-            if whole {
+            if untouched {
                 if responses.send(out).await.is_err() {
                     return;
                 }
@@ -305,13 +312,6 @@ async fn read_loop(
             match stash.lock() {
                 Ok(mut slot) => *slot = Some(body),
                 Err(_) => return,
-            }
-            continue;
-        }
-        let addresses = carries_addresses(expect.api);
-        if !addresses && expect.fix.is_none() && namespaced.is_none() {
-            if responses.send(frame).await.is_err() {
-                return;
             }
             continue;
         }

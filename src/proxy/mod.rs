@@ -114,25 +114,17 @@ impl Drop for Gauge<'_> {
 
 /// One endpoint clients connect to: a listener's ports, or a virtual cluster's.
 pub(crate) struct EndpointState {
-    /// The listener's name, or `<organization>/<cluster>`.
-    pub(crate) name: String,
-    /// The listener whose address, authentication and TLS it uses.
-    pub(crate) config: Listener,
-    broker_port_base: u16,
+    /// What it was made from (its name, listener, ports, organization, server name): an
+    /// endpoint whose configuration changes is replaced.
+    pub(crate) spec: Endpoint,
     /// The upstream cluster it serves, an index into [`Shared::upstreams`].
     pub(crate) upstream: usize,
-    /// A virtual cluster's organization: only its tokens authenticate here.
-    pub(crate) organization: Option<String>,
-    /// Set where clients reach it by server name on its listener's one port.
-    pub(crate) sni: Option<Sni>,
     /// A virtual cluster's namespace on its upstream cluster.
     pub(crate) namespace: Option<namespace::Namespace>,
     acceptor: Option<TlsAcceptor>,
     broker_ports: Mutex<HashMap<i32, u16>>,
     /// The bound bootstrap address (where it is reached by server name, its listener's).
     bootstrap: SocketAddr,
-    /// What it was made from: an endpoint whose configuration changes is replaced.
-    spec: Endpoint,
     /// Cancelled when the endpoint is removed or replaced, and at shutdown: its ports close
     /// and its connections end.
     pub(crate) closed: CancellationToken,
@@ -246,7 +238,7 @@ impl Proxy {
         let endpoints = self.shared.endpoints.load();
         endpoints
             .iter()
-            .find(|e| e.name == listener)
+            .find(|e| e.name() == listener)
             .map(|e| e.bootstrap)
     }
 
@@ -267,7 +259,7 @@ impl Proxy {
     /// The proxy ports opened so far on an endpoint, by broker node id.
     pub fn broker_ports(&self, listener: &str) -> Vec<(i32, u16)> {
         let endpoints = self.shared.endpoints.load();
-        let Some(l) = endpoints.iter().find(|l| l.name == listener) else {
+        let Some(l) = endpoints.iter().find(|l| l.name() == listener) else {
             return Vec::new();
         };
         let mut ports: Vec<_> = l
@@ -369,6 +361,23 @@ fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
     socket.listen(backlog)
 }
 
+impl EndpointState {
+    /// The listener's name, or `<organization>/<cluster>`.
+    pub(crate) fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    /// The listener whose address, authentication and TLS it uses.
+    pub(crate) fn config(&self) -> &Listener {
+        &self.spec.listener
+    }
+
+    /// Set where clients reach it by server name on its listener's one port.
+    pub(crate) fn sni(&self) -> Option<&Sni> {
+        self.spec.sni.as_ref()
+    }
+}
+
 impl Shared {
     /// Binds an endpoint's bootstrap port and starts accepting; its broker ports open for
     /// the brokers known so far, and for the others as they are seen.
@@ -416,12 +425,7 @@ impl Shared {
             }
         };
         let endpoint = Arc::new(EndpointState {
-            name: e.name.clone(),
-            config: e.listener.clone(),
-            broker_port_base: e.broker_port_base,
             upstream,
-            organization: e.organization.clone(),
-            sni: e.sni.clone(),
             namespace: e.namespace.clone().map(namespace::Namespace::new),
             acceptor,
             broker_ports: Mutex::default(),
@@ -431,12 +435,12 @@ impl Shared {
             accepting: TaskTracker::new(),
         });
         tracing::info!(
-            listener = %endpoint.name,
+            listener = %endpoint.name(),
             addr = %bootstrap,
-            server_name = endpoint.sni.as_ref().map(Sni::bootstrap),
+            server_name = endpoint.sni().map(Sni::bootstrap),
             tls = endpoint.acceptor.is_some(),
             upstream = %self.upstreams[upstream].name,
-            organization = endpoint.organization.as_deref(),
+            organization = endpoint.spec.organization.as_deref(),
             "bootstrap listener ready"
         );
         if let Some(tcp) = tcp {
@@ -449,7 +453,7 @@ impl Shared {
         }
         for (node, _) in self.upstreams[upstream].topology.nodes() {
             if let Err(e) = self.broker_port(&endpoint, node) {
-                tracing::error!(listener = %endpoint.name, node, error = %e, "cannot open broker listener");
+                tracing::error!(listener = %endpoint.name(), node, error = %e, "cannot open broker listener");
             }
         }
         Ok(endpoint)
@@ -476,7 +480,7 @@ impl Shared {
             e.closed.cancel();
             e.accepting.close();
             e.accepting.wait().await;
-            tracing::info!(listener = %e.name, "virtual cluster closed");
+            tracing::info!(listener = %e.name(), "virtual cluster closed");
         }
         let mut next = kept;
         for spec in wanted {
@@ -520,7 +524,7 @@ impl Shared {
     pub(crate) fn auth_rules<'a>(&self, endpoint: &'a EndpointState) -> auth::Rules<'a> {
         auth::Rules {
             max_session: Duration::from_secs(self.config.identity.max_session_lifetime_secs),
-            organization: endpoint.organization.as_deref(),
+            organization: endpoint.spec.organization.as_deref(),
         }
     }
 
@@ -557,7 +561,7 @@ impl Shared {
         if l.closed.is_cancelled() {
             return Err(std::io::Error::other("the endpoint is closed"));
         }
-        if l.sni.is_some() {
+        if l.sni().is_some() {
             // Every broker on the listener's one port, told apart by its name.
             return Ok(l.bootstrap.port());
         }
@@ -568,7 +572,7 @@ impl Shared {
         if let Some(port) = ports.get(&node) {
             return Ok(*port);
         }
-        let base = l.broker_port_base;
+        let base = l.spec.broker_port_base;
         let port = if base == 0 {
             0
         } else {
@@ -578,10 +582,10 @@ impl Shared {
                 ))
             })?
         };
-        let addr = SocketAddr::new(l.config.bind_address, port);
+        let addr = SocketAddr::new(l.config().bind_address, port);
         let tcp = listen(addr, self.config.limits.listen_backlog)?;
         let bound = tcp.local_addr()?.port();
-        tracing::info!(listener = %l.name, node, port = bound, "broker listener ready");
+        tracing::info!(listener = %l.name(), node, port = bound, "broker listener ready");
         ports.insert(node, bound);
         drop(ports);
         l.accepting.spawn(accept_loop(
@@ -600,7 +604,7 @@ async fn accept_loop(
     target: Target,
     tcp: TcpListener,
 ) {
-    let name = endpoint.name.clone();
+    let name = endpoint.name().to_owned();
     loop {
         let accepted = tokio::select! {
             _ = endpoint.closed.cancelled() => break,
@@ -615,7 +619,7 @@ async fn accept_loop(
                 continue;
             }
         };
-        let authenticates = endpoint.config.authentication != Authentication::None;
+        let authenticates = endpoint.config().authentication != Authentication::None;
         let Some(admitted) = shared.admission.admit(&name, peer.ip(), authenticates) else {
             continue;
         };
@@ -701,7 +705,7 @@ async fn refresh(shared: &Arc<Shared>, upstream: usize) -> Result<(), UpstreamEr
                 continue;
             }
             if let Err(e) = shared.broker_port(l, node) {
-                tracing::error!(listener = %l.name, node, error = %e, "cannot open broker listener");
+                tracing::error!(listener = %l.name(), node, error = %e, "cannot open broker listener");
             }
         }
     }

@@ -63,9 +63,9 @@ impl<'a> Addresses<'a> {
     /// The host clients are told for broker `node`: the listener's advertised host, or where
     /// the endpoint is reached by server name, the broker's own name.
     fn host(&self, node: i32) -> StrBytes {
-        StrBytes::from_string(match &self.endpoint.sni {
+        StrBytes::from_string(match self.endpoint.sni() {
             Some(sni) => sni.broker(node),
-            None => self.endpoint.config.advertised_host.clone(),
+            None => self.endpoint.config().advertised_host.clone(),
         })
     }
 

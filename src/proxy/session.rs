@@ -171,17 +171,17 @@ pub(super) async fn serve_streams(
     admitted: Admitted,
 ) {
     tracing::debug!(%peer, "client connected");
-    let config = &endpoint.config;
+    let config = endpoint.config();
     let bootstrap = matches!(target, Target::Bootstrap);
     let connection = METRICS.connection(
-        &endpoint.name,
+        endpoint.name(),
         bootstrap,
         match config.authentication {
             Authentication::None => "open",
             Authentication::Oauthbearer => "unauthenticated",
         },
     );
-    let bytes = METRICS.listener_bytes(&endpoint.name, bootstrap);
+    let bytes = METRICS.listener_bytes(endpoint.name(), bootstrap);
     let shutdown = shared.shutdown.clone();
     let session = Session {
         connection,

@@ -107,7 +107,7 @@ fn route(shared: &Shared, listener: &str, asked: &str) -> Option<(Arc<EndpointSt
     let asked = asked.to_ascii_lowercase();
     let endpoints = shared.endpoints.load();
     endpoints.iter().find_map(|e| {
-        let sni = e.sni.as_ref().filter(|_| e.config.name == listener)?;
+        let sni = e.sni().filter(|_| e.config().name == listener)?;
         let host = asked.strip_suffix(&sni.domain)?.strip_suffix('.')?;
         let rest = host.strip_prefix(&sni.label)?;
         let target = match rest.strip_prefix(SNI_BROKER_INFIX) {

@@ -3,7 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Kind, Position, Store, StoreError, Tx, after_condition};
+use super::{Kind, Position, Store, StoreError, Tx};
 
 /// A virtual cluster as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,23 +69,9 @@ impl Store {
         offset: i64,
         after: Option<&Position>,
     ) -> Result<(Vec<StoredCluster>, i64), StoreError> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM virtual_clusters WHERE organization = $1{} \
-             ORDER BY created_at, id LIMIT $2 OFFSET $3",
-            after_condition(self.backend, after, 4)
-        );
-        let mut query = sqlx::query(&sql).bind(organization).bind(limit);
-        query = match after {
-            Some(p) => query.bind(0_i64).bind(p.created_at).bind(&p.id),
-            None => query.bind(offset),
-        };
-        let rows = query.fetch_all(&self.pool).await?;
-        let count =
-            sqlx::query("SELECT COUNT(*) AS n FROM virtual_clusters WHERE organization = $1")
-                .bind(organization)
-                .fetch_one(&self.pool)
-                .await?
-                .try_get("n")?;
+        let (rows, count) = self
+            .page(Kind::Clusters, COLUMNS, organization, limit, offset, after)
+            .await?;
         let items = rows.iter().map(cluster_from).collect::<Result<_, _>>()?;
         Ok((items, count))
     }

@@ -721,8 +721,33 @@ impl Store {
         offset: i64,
         after: Option<&Position>,
     ) -> Result<(Vec<StoredProvider>, i64), StoreError> {
+        let (rows, count) = self
+            .page(
+                Kind::Providers,
+                PROVIDER_COLUMNS,
+                organization,
+                limit,
+                offset,
+                after,
+            )
+            .await?;
+        Ok((self.opened_rows(&rows)?, count))
+    }
+
+    /// One page of an organization's rows of `kind`, in list order (from `after` when given,
+    /// else from `offset`), and how many rows it has.
+    async fn page(
+        &self,
+        kind: Kind,
+        columns: &str,
+        organization: &str,
+        limit: i64,
+        offset: i64,
+        after: Option<&Position>,
+    ) -> Result<(Vec<AnyRow>, i64), StoreError> {
+        let table = kind.table();
         let sql = format!(
-            "SELECT {PROVIDER_COLUMNS} FROM oauth_providers WHERE organization = $1{} \
+            "SELECT {columns} FROM {table} WHERE organization = $1{} \
              ORDER BY created_at, id LIMIT $2 OFFSET $3",
             after_condition(self.backend, after, 4)
         );
@@ -733,13 +758,14 @@ impl Store {
             None => query.bind(offset),
         };
         let rows = query.fetch_all(&self.pool).await?;
-        let count =
-            sqlx::query("SELECT COUNT(*) AS n FROM oauth_providers WHERE organization = $1")
-                .bind(organization)
-                .fetch_one(&self.pool)
-                .await?
-                .try_get("n")?;
-        Ok((self.opened_rows(&rows)?, count))
+        let count = sqlx::query(&format!(
+            "SELECT COUNT(*) AS n FROM {table} WHERE organization = $1"
+        ))
+        .bind(organization)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("n")?;
+        Ok((rows, count))
     }
 
     /// One of an organization's providers.
