@@ -113,6 +113,7 @@ fn method(primitive: &str) -> &'static str {
         "Uuid" => "uuid",
         "Bool" => "bool",
         "Str" => "string",
+        "Topic" => "topic_name",
         _ => "bytes",
     }
 }
@@ -120,7 +121,7 @@ fn method(primitive: &str) -> &'static str {
 /// Walks one value of `f` (one element, for an array), as an expression.
 fn value(kind: &Kind) -> String {
     match kind {
-        Kind::Primitive(p @ ("I8" | "I16" | "I32" | "Str")) => {
+        Kind::Primitive(p @ ("I8" | "I16" | "I32" | "Str" | "Topic")) => {
             format!("w.{}().map(drop)", method(p))
         }
         Kind::Primitive(p) => format!("w.{}()", method(p)),
@@ -320,6 +321,8 @@ fn layout(
             "int64" | "float64" => Kind::Primitive("I64"),
             "uuid" => Kind::Primitive("Uuid"),
             "bool" => Kind::Primitive("Bool"),
+            // A topic's name is walked apart, so that a walk can tell where each one is.
+            "string" if f["entityType"] == "topicName" => Kind::Primitive("Topic"),
             "string" => Kind::Primitive("Str"),
             "bytes" | "records" => Kind::Primitive("Bytes"),
             s => {

@@ -5,6 +5,7 @@ pub mod codec;
 pub mod error_code;
 pub mod error_response;
 pub mod header;
+pub mod pieces;
 pub mod schema;
 pub mod tail;
 pub mod versions;

@@ -11,7 +11,7 @@ mod tests;
 use kafka_protocol::messages::ApiKey;
 
 use super::DecodeError;
-use super::walk::Walker;
+use super::walk::{NameAt, Walker};
 
 /// Whether a body is a request or a response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +80,32 @@ pub(crate) fn check_within(
     body: &[u8],
     max_entries: usize,
 ) -> Result<(), DecodeError> {
+    walk(api, direction, version, |flexible| {
+        Walker::with_max_entries(body, flexible, max_entries)
+    })
+    .map(drop)
+}
+
+/// Where each topic name of `body` lies, in order, checked as [`check`] checks it.
+pub(crate) fn topic_names(
+    api: ApiKey,
+    direction: Direction,
+    version: i16,
+    body: &[u8],
+) -> Result<Vec<NameAt>, DecodeError> {
+    walk(api, direction, version, |flexible| {
+        Walker::recording_topic_names(body, flexible)
+    })
+    .map(Walker::topic_names)
+}
+
+/// Walks a body with the walker `start` makes for its encoding; the walker, at its end.
+fn walk<'a>(
+    api: ApiKey,
+    direction: Direction,
+    version: i16,
+    start: impl FnOnce(bool) -> Walker<'a>,
+) -> Result<Walker<'a>, DecodeError> {
     let m = message(api).ok_or(DecodeError::NoSchema)?;
     if !(m.versions.0..=m.versions.1).contains(&version) {
         return Err(DecodeError::UnknownVersion {
@@ -87,8 +113,7 @@ pub(crate) fn check_within(
             version,
         });
     }
-    let flexible = m.first_flexible.is_some_and(|v| version >= v);
-    let mut w = Walker::with_max_entries(body, flexible, max_entries);
+    let mut w = start(m.first_flexible.is_some_and(|v| version >= v));
     let walk = match direction {
         Direction::Request => m.request,
         Direction::Response => m.response,
@@ -97,7 +122,8 @@ pub(crate) fn check_within(
     match direction {
         // Kafka brokers ignore bytes after a request's last field, and real clients send some
         // (librdkafka 2.16's Metadata v13 carries three), so requests are held to the same rule.
-        Direction::Request => Ok(()),
-        Direction::Response => w.finish(),
+        Direction::Request => Ok(w),
+        Direction::Response if w.remaining() != 0 => Err(DecodeError::TrailingBytes(w.remaining())),
+        Direction::Response => Ok(w),
     }
 }

@@ -17,6 +17,17 @@ pub(crate) struct Walker<'a> {
     /// Array entries the rest of the walk may still meet, and the limit they count against.
     entries_left: usize,
     max_entries: usize,
+    /// Where each topic name lies, when the walk records them.
+    topic_names: Option<Vec<NameAt>>,
+}
+
+/// Where a (non-null) string lies in a body: its length prefix starts at `at`, its bytes are
+/// `start..end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NameAt {
+    pub(crate) at: usize,
+    pub(crate) start: usize,
+    pub(crate) end: usize,
 }
 
 impl<'a> Walker<'a> {
@@ -34,7 +45,21 @@ impl<'a> Walker<'a> {
             flexible,
             entries_left: max_entries,
             max_entries,
+            topic_names: None,
         }
+    }
+
+    /// A walker that records where each topic name lies ([`Self::topic_names`]).
+    pub(crate) fn recording_topic_names(buf: &'a [u8], flexible: bool) -> Self {
+        Self {
+            topic_names: Some(Vec::new()),
+            ..Self::new(buf, flexible)
+        }
+    }
+
+    /// The topic names met so far, in body order (empty unless recording).
+    pub(crate) fn topic_names(self) -> Vec<NameAt> {
+        self.topic_names.unwrap_or_default()
     }
 
     pub(crate) fn remaining(&self) -> usize {
@@ -122,6 +147,21 @@ impl<'a> Walker<'a> {
         }
     }
 
+    /// A (nullable) STRING or COMPACT_STRING that names a topic; recorded when the walk
+    /// records them.
+    pub(crate) fn topic_name(&mut self) -> Result<Option<&'a [u8]>, DecodeError> {
+        let at = self.pos;
+        let name = self.string()?;
+        if let (Some(names), Some(n)) = (&mut self.topic_names, name) {
+            names.push(NameAt {
+                at,
+                start: self.pos - n.len(),
+                end: self.pos,
+            });
+        }
+        Ok(name)
+    }
+
     /// A (nullable) BYTES or COMPACT_BYTES (also RECORDS).
     pub(crate) fn bytes(&mut self) -> Result<(), DecodeError> {
         if let Some(n) = self.length(true)? {
@@ -180,14 +220,6 @@ impl<'a> Walker<'a> {
     pub(crate) fn tagged_fields(&mut self) -> Result<(), DecodeError> {
         self.tagged_fields_with(|_, _| Ok(false))
     }
-
-    /// Ends the walk: the whole body must have been consumed.
-    pub(crate) fn finish(self) -> Result<(), DecodeError> {
-        if self.remaining() != 0 {
-            return Err(DecodeError::TrailingBytes(self.remaining()));
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]
@@ -231,7 +263,7 @@ mod tests {
         let mut w = Walker::new(&[0x00, 0x01], true);
         assert_eq!(w.array(|w| w.i32().map(|_| ())).unwrap(), 0);
         assert_eq!(w.array(|w| w.i32().map(|_| ())).unwrap(), 0);
-        w.finish().unwrap();
+        assert_eq!(w.remaining(), 0);
     }
 
     #[test]

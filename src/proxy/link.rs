@@ -22,6 +22,7 @@ use super::{EndpointState, Shared, Target};
 use crate::authz::request::{Edit, Fix, NoEdit};
 use crate::kafka::codec::FrameReader;
 use crate::kafka::header::{parse_request_header, parse_response_header};
+use crate::kafka::pieces::Frame;
 
 const WRITE_BUFFER: usize = 64 * 1024;
 
@@ -67,7 +68,7 @@ impl UpstreamLink {
         shared: &Arc<Shared>,
         endpoint: &Arc<EndpointState>,
         target: Target,
-        responses: mpsc::Sender<Bytes>,
+        responses: mpsc::Sender<Frame>,
     ) -> Result<Self, UpstreamError> {
         let upstream = endpoint.upstream;
         let cluster = &shared.upstreams[upstream];
@@ -224,7 +225,7 @@ async fn read_loop(
     endpoint: Arc<EndpointState>,
     read: BoxRead,
     mut expected: mpsc::UnboundedReceiver<Expect>,
-    responses: mpsc::Sender<Bytes>,
+    responses: mpsc::Sender<Frame>,
 ) {
     let stats = shared.stats.clone();
     let _gauge = Gauge::new(&stats.upstream_connections);
@@ -284,7 +285,7 @@ async fn read_loop(
         // Nothing to do to it, the common case: forwarded as it came.
         let untouched = expect.stash.is_none() && expect.fix.is_none() && !addresses;
         if untouched && namespaced.is_none() {
-            if responses.send(frame).await.is_err() {
+            if responses.send(frame.into()).await.is_err() {
                 return;
             }
             continue;
@@ -306,7 +307,7 @@ async fn read_loop(
                 }
                 continue;
             }
-            body = out;
+            body = out.into_bytes();
         }
         if let Some(stash) = expect.stash {
             match stash.lock() {
@@ -349,7 +350,7 @@ async fn read_loop(
                 }
             }
         };
-        if responses.send(frame).await.is_err() {
+        if responses.send(frame.into()).await.is_err() {
             return;
         }
     }

@@ -10,20 +10,21 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
-    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, ApiKey, ConsumerGroupDescribeRequest,
-    ConsumerGroupHeartbeatRequest, CreatePartitionsRequest, CreateTopicsRequest,
-    DeleteGroupsRequest, DeleteRecordsRequest, DeleteTopicsRequest, DescribeConfigsRequest,
-    DescribeGroupsRequest, DescribeProducersRequest, DescribeTopicPartitionsRequest,
-    DescribeTransactionsRequest, EndTxnRequest, FetchRequest, FindCoordinatorRequest, GroupId,
-    HeartbeatRequest, IncrementalAlterConfigsRequest, InitProducerIdRequest, JoinGroupRequest,
-    LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, ListTransactionsRequest,
-    MetadataRequest, OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest,
-    OffsetForLeaderEpochRequest, ProduceRequest, SyncGroupRequest, TopicName, TransactionalId,
-    TxnOffsetCommitRequest,
+    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, AlterConfigsRequest, ApiKey,
+    ConsumerGroupDescribeRequest, ConsumerGroupHeartbeatRequest, CreatePartitionsRequest,
+    CreateTopicsRequest, DeleteGroupsRequest, DeleteRecordsRequest, DeleteTopicsRequest,
+    DescribeConfigsRequest, DescribeGroupsRequest, DescribeProducersRequest,
+    DescribeTopicPartitionsRequest, DescribeTransactionsRequest, EndTxnRequest, FetchRequest,
+    FindCoordinatorRequest, GroupId, HeartbeatRequest, IncrementalAlterConfigsRequest,
+    InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest,
+    ListOffsetsRequest, ListTransactionsRequest, MetadataRequest, OffsetCommitRequest,
+    OffsetDeleteRequest, OffsetFetchRequest, OffsetForLeaderEpochRequest, ProduceRequest,
+    SyncGroupRequest, TopicName, TransactionalId, TxnOffsetCommitRequest,
 };
 use kafka_protocol::protocol::{Encodable, Request, StrBytes};
 
-use crate::kafka::{self, DecodeError, EncodeError, error_code};
+use crate::kafka::pieces::{self, Frame, RenameError};
+use crate::kafka::{self, DecodeError, Direction, EncodeError, error_code};
 
 /// Why a frame could not be carried across the namespace; the connection closes rather than
 /// let a name cross it unchanged.
@@ -42,7 +43,11 @@ pub(crate) enum NamespaceError {
     KeyType(i8),
 }
 
-/// Whether requests of `api` are served on a namespaced cluster.
+/// Whether requests of `api` are served on a namespaced cluster. Not served: what acts on the
+/// shared cluster as a whole rather than on a tenant's names (partition reassignments, leader
+/// elections, log directories, client quotas, the upstream's own ACLs and credentials belong
+/// to the platform that runs it), and client telemetry, which would reach the shared
+/// cluster's metrics unlabelled.
 pub(crate) fn serves(api: ApiKey) -> bool {
     use ApiKey::*;
     matches!(
@@ -76,6 +81,7 @@ pub(crate) fn serves(api: ApiKey) -> bool {
             | DeleteRecords
             | OffsetDelete
             | DescribeConfigs
+            | AlterConfigs
             | IncrementalAlterConfigs
             | DescribeCluster
             | DescribeTopicPartitions
@@ -380,6 +386,16 @@ impl Namespace {
                     Ok(())
                 })?
             }
+            ApiKey::AlterConfigs => {
+                rewrite::<AlterConfigsRequest>(frame, body_offset, version, |r| {
+                    for c in &mut r.resources {
+                        if named_resource(c.resource_type) {
+                            c.resource_name = self.add(&c.resource_name);
+                        }
+                    }
+                    Ok(())
+                })?
+            }
             ApiKey::IncrementalAlterConfigs => {
                 rewrite::<IncrementalAlterConfigsRequest>(frame, body_offset, version, |r| {
                     for c in &mut r.resources {
@@ -467,9 +483,21 @@ impl Namespace {
         body: &Bytes,
         asked: Asked,
         header: Option<&[u8]>,
-    ) -> Result<Bytes, NamespaceError> {
+    ) -> Result<Frame, NamespaceError> {
+        if only_topic_names(api) {
+            // Changed at the byte level: a Fetch response's records are never copied.
+            let prefix = self.prefix.as_bytes();
+            return Ok(pieces::strip_topic_prefix(
+                api,
+                Direction::Response,
+                version,
+                header,
+                body,
+                prefix,
+            )?);
+        }
         let out = Out { version, header };
-        Ok(match api {
+        Ok(Frame::Whole(match api {
             ApiKey::Metadata => answer::<MetadataRequest>(body, out, |r| {
                 r.topics = std::mem::take(&mut r.topics)
                     .into_iter()
@@ -505,21 +533,6 @@ impl Namespace {
                     }
                 }
                 Ok(())
-            })?,
-            ApiKey::Fetch => answer::<FetchRequest>(body, out, |r| {
-                r.responses
-                    .iter_mut()
-                    .try_for_each(|t| self.strip_topic(&mut t.topic))
-            })?,
-            ApiKey::ListOffsets => answer::<ListOffsetsRequest>(body, out, |r| {
-                r.topics
-                    .iter_mut()
-                    .try_for_each(|t| self.strip_topic(&mut t.name))
-            })?,
-            ApiKey::OffsetCommit => answer::<OffsetCommitRequest>(body, out, |r| {
-                r.topics
-                    .iter_mut()
-                    .try_for_each(|t| self.strip_topic(&mut t.name))
             })?,
             ApiKey::OffsetFetch => answer::<OffsetFetchRequest>(body, out, |r| {
                 for t in &mut r.topics {
@@ -582,13 +595,6 @@ impl Namespace {
                 }
                 Ok(())
             })?,
-            ApiKey::OffsetForLeaderEpoch => {
-                answer::<OffsetForLeaderEpochRequest>(body, out, |r| {
-                    r.topics
-                        .iter_mut()
-                        .try_for_each(|t| self.strip_topic(&mut t.topic))
-                })?
-            }
             ApiKey::AddPartitionsToTxn => answer::<AddPartitionsToTxnRequest>(body, out, |r| {
                 for t in &mut r.results_by_topic_v3_and_below {
                     self.strip_topic(&mut t.name)?;
@@ -603,11 +609,6 @@ impl Namespace {
                 }
                 Ok(())
             })?,
-            ApiKey::TxnOffsetCommit => answer::<TxnOffsetCommitRequest>(body, out, |r| {
-                r.topics
-                    .iter_mut()
-                    .try_for_each(|t| self.strip_topic(&mut t.name))
-            })?,
             ApiKey::DeleteGroups => answer::<DeleteGroupsRequest>(body, out, |r| {
                 r.results
                     .iter_mut()
@@ -620,18 +621,19 @@ impl Namespace {
                 }
                 Ok(())
             })?,
-            ApiKey::DeleteRecords => answer::<DeleteRecordsRequest>(body, out, |r| {
-                r.topics
-                    .iter_mut()
-                    .try_for_each(|t| self.strip_topic(&mut t.name))
-            })?,
-            ApiKey::OffsetDelete => answer::<OffsetDeleteRequest>(body, out, |r| {
-                r.topics
-                    .iter_mut()
-                    .try_for_each(|t| self.strip_topic(&mut t.name))
-            })?,
             ApiKey::DescribeConfigs => answer::<DescribeConfigsRequest>(body, out, |r| {
                 for c in &mut r.results {
+                    if named_resource(c.resource_type) {
+                        c.resource_name = self
+                            .strip(&c.resource_name)
+                            .ok_or(NamespaceError::Outside)?;
+                    }
+                    self.message(&mut c.error_message);
+                }
+                Ok(())
+            })?,
+            ApiKey::AlterConfigs => answer::<AlterConfigsRequest>(body, out, |r| {
+                for c in &mut r.responses {
                     if named_resource(c.resource_type) {
                         c.resource_name = self
                             .strip(&c.resource_name)
@@ -731,8 +733,36 @@ impl Namespace {
                     Ok(())
                 })?
             }
-            _ => body.clone(),
-        })
+            _ => answer_as_is(body, out)?,
+        }))
+    }
+}
+
+/// Responses whose only names are topics' (no error messages that quote them, no listings):
+/// the prefix comes off at the byte level.
+fn only_topic_names(api: ApiKey) -> bool {
+    use ApiKey::*;
+    matches!(
+        api,
+        Fetch
+            | ListOffsets
+            | OffsetCommit
+            | OffsetForLeaderEpoch
+            | TxnOffsetCommit
+            | DeleteRecords
+            | OffsetDelete
+    )
+}
+
+impl From<RenameError> for NamespaceError {
+    fn from(e: RenameError) -> Self {
+        match e {
+            RenameError::Decode(e) => NamespaceError::Decode(e),
+            RenameError::Unprefixed => NamespaceError::Outside,
+            RenameError::TooLarge => {
+                NamespaceError::Encode(EncodeError(anyhow::anyhow!("frame too large")))
+            }
+        }
     }
 }
 
@@ -757,7 +787,7 @@ struct Out<'a> {
 }
 
 /// Decodes a response body, changes it, and answers the new body (or frame), encoded once into
-/// a buffer of the size it needs: a Fetch response's records are copied once.
+/// a buffer of the size it needs.
 fn answer<R: Request>(
     body: &Bytes,
     out: Out<'_>,
@@ -765,14 +795,36 @@ fn answer<R: Request>(
 ) -> Result<Bytes, NamespaceError> {
     let mut r = kafka::decode_response::<R>(out.version, body)?;
     change(&mut r)?;
+    framed(out, body.len() + 64, |buf| {
+        r.encode(buf, out.version)
+            .map_err(|e| NamespaceError::Encode(EncodeError(e)))
+    })
+}
+
+/// A body that needs no change, as the body or the frame `out` asks for.
+fn answer_as_is(body: &Bytes, out: Out<'_>) -> Result<Bytes, NamespaceError> {
+    if out.header.is_none() {
+        return Ok(body.clone());
+    }
+    framed(out, body.len(), |buf| {
+        buf.put_slice(body);
+        Ok(())
+    })
+}
+
+/// The body `write` puts, alone or after `out`'s header and the frame's length.
+fn framed(
+    out: Out<'_>,
+    size: usize,
+    write: impl FnOnce(&mut BytesMut) -> Result<(), NamespaceError>,
+) -> Result<Bytes, NamespaceError> {
     let header = out.header.unwrap_or_default();
-    let mut buf = BytesMut::with_capacity(4 + header.len() + body.len() + 64);
+    let mut buf = BytesMut::with_capacity(4 + header.len() + size);
     if out.header.is_some() {
         buf.put_i32(0);
         buf.put_slice(header);
     }
-    r.encode(&mut buf, out.version)
-        .map_err(|e| NamespaceError::Encode(EncodeError(e)))?;
+    write(&mut buf)?;
     if out.header.is_some() {
         let len = i32::try_from(buf.len() - 4)
             .map_err(|_| NamespaceError::Encode(EncodeError(anyhow::anyhow!("frame too large"))))?;
@@ -844,7 +896,7 @@ mod tests {
         let out = ns()
             .response(api, version, &body, asked, None)
             .expect("back");
-        kafka::decode_response::<R>(version, &out).expect("decode")
+        kafka::decode_response::<R>(version, &out.into_bytes()).expect("decode")
     }
 
     #[test]
@@ -1380,6 +1432,42 @@ mod tests {
             let (r, _) = across(ApiKey::IncrementalAlterConfigs, v, &r);
             assert_eq!(r.resources[0].resource_name.as_str(), "acme.g", "v{v}");
         }
+        for v in versions(ApiKey::AlterConfigs) {
+            let r = AlterConfigsRequest::default().with_resources(vec![
+                alter_configs_request::AlterConfigsResource::default()
+                    .with_resource_type(2)
+                    .with_resource_name(s("orders")),
+                alter_configs_request::AlterConfigsResource::default()
+                    .with_resource_type(4)
+                    .with_resource_name(s("1")),
+            ]);
+            let (r, _) = across(ApiKey::AlterConfigs, v, &r);
+            let names: Vec<_> = r
+                .resources
+                .iter()
+                .map(|c| c.resource_name.as_str())
+                .collect();
+            assert_eq!(names, ["acme.orders", "1"], "v{v}");
+            let result = |t: i8, n: &str| {
+                alter_configs_response::AlterConfigsResourceResponse::default()
+                    .with_resource_type(t)
+                    .with_resource_name(s(n))
+                    .with_error_message(Some(s(&format!("{n} refused"))))
+            };
+            let answer = AlterConfigsResponse::default()
+                .with_responses(vec![result(2, "acme.orders"), result(4, "1")]);
+            let answer =
+                back::<AlterConfigsRequest>(ApiKey::AlterConfigs, v, &answer, Asked::default());
+            let names: Vec<_> = answer
+                .responses
+                .iter()
+                .map(|c| (c.resource_name.as_str(), c.error_message.as_deref()))
+                .collect();
+            assert_eq!(
+                names,
+                [("orders", Some("orders refused")), ("1", Some("1 refused"))]
+            );
+        }
     }
 
     #[test]
@@ -1579,10 +1667,12 @@ mod tests {
                 Asked::default(),
                 Some(&frame[4..offset]),
             )
-            .expect("frame");
+            .expect("frame")
+            .into_bytes();
         let alone = ns()
             .response(ApiKey::Fetch, 12, &body, Asked::default(), None)
-            .expect("body");
+            .expect("body")
+            .into_bytes();
         assert_eq!(
             whole,
             kafka::replace_body(&frame, offset, &alone).expect("frame")

@@ -36,6 +36,7 @@ use crate::config::Authentication;
 use crate::kafka::codec::{FrameError, FrameLimits, FrameReader};
 use crate::kafka::error_response::error_response;
 use crate::kafka::header::{RequestHeader, parse_request_header};
+use crate::kafka::pieces::Frame;
 use crate::kafka::{self, DecodeError, error_code};
 use crate::metrics::{ConnectionState, ListenerBytes, METRICS, RequestMetric};
 
@@ -255,7 +256,7 @@ struct Session {
     caller: Option<Arc<Caller>>,
     upstream: Option<UpstreamLink>,
     /// Handed to the upstream reader when the upstream connection opens.
-    responses: Option<mpsc::Sender<Bytes>>,
+    responses: Option<mpsc::Sender<Frame>>,
     in_flight: Arc<AtomicUsize>,
     client_id_recorded: bool,
     /// The connection in the open-connections gauge of its state.
@@ -938,19 +939,19 @@ enum WriteEnd {
 async fn write_loop(
     write: BoxWrite,
     mut slots: mpsc::Receiver<Queued>,
-    mut responses: mpsc::Receiver<Bytes>,
+    mut responses: mpsc::Receiver<Frame>,
     in_flight: Arc<AtomicUsize>,
     sent: prometheus_client::metrics::counter::Counter,
 ) -> Result<BoxWrite, WriteEnd> {
     let mut w = BufWriter::with_capacity(WRITE_BUFFER, write);
     while let Some((slot, timing)) = next(&mut slots, &mut w).await? {
         let frame = match slot {
-            Slot::Local(frame) => frame,
+            Slot::Local(frame) => Frame::Whole(frame),
             Slot::Upstream => next(&mut responses, &mut w)
                 .await?
                 .ok_or(WriteEnd::UpstreamClosed)?,
         };
-        w.write_all(&frame).await.map_err(WriteEnd::Client)?;
+        frame.write_to(&mut w).await.map_err(WriteEnd::Client)?;
         sent.inc_by(frame.len() as u64);
         if let Some((metric, arrived)) = timing {
             metric.answered(arrived.elapsed());

@@ -26,7 +26,7 @@ pub(crate) const MESSAGES: &[Message] = &[
     Message { api_key: 14, name: "SyncGroup", versions: (0, 5), first_flexible: Some(4), request: sync_group_request, response: sync_group_response },
     Message { api_key: 15, name: "DescribeGroups", versions: (0, 6), first_flexible: Some(5), request: describe_groups_request, response: describe_groups_response },
     Message { api_key: 16, name: "ListGroups", versions: (0, 5), first_flexible: Some(3), request: list_groups_request, response: list_groups_response },
-    Message { api_key: 17, name: "SaslHandshake", versions: (0, 1), first_flexible: None, request: describe_topic_partitions_request_topic_request, response: sasl_handshake_response },
+    Message { api_key: 17, name: "SaslHandshake", versions: (0, 1), first_flexible: None, request: sasl_handshake_request, response: sasl_handshake_response },
     Message { api_key: 18, name: "ApiVersions", versions: (0, 4), first_flexible: Some(3), request: api_versions_request, response: api_versions_response },
     Message { api_key: 19, name: "CreateTopics", versions: (2, 7), first_flexible: Some(5), request: create_topics_request, response: create_topics_response },
     Message { api_key: 20, name: "DeleteTopics", versions: (1, 6), first_flexible: Some(4), request: delete_topics_request, response: delete_topics_response },
@@ -68,13 +68,13 @@ pub(crate) const MESSAGES: &[Message] = &[
 /// AddOffsetsToTxnResponse
 #[inline] fn add_offsets_to_txn_response(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* ThrottleTimeMs */ w.i32()?; /* ErrorCode */ w.i16()?; w.tagged_fields() }
 /// AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction.AddPartitionsToTxnTopic
-#[inline] fn add_partitions_to_txn_request_add_partitions_to_txn_transaction_add_partitions_to_txn_topic(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ w.string()?; /* Partitions */ w.array(|w| w.i32().map(drop))?; w.tagged_fields() }
+#[inline] fn add_partitions_to_txn_request_add_partitions_to_txn_transaction_add_partitions_to_txn_topic(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ w.topic_name()?; /* Partitions */ w.array(|w| w.i32().map(drop))?; w.tagged_fields() }
 /// AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction
 #[inline] fn add_partitions_to_txn_request_add_partitions_to_txn_transaction(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* TransactionalId */ if v >= 4 { w.string()?; } /* ProducerId */ if v >= 4 { w.i64()?; } /* ProducerEpoch */ if v >= 4 { w.i16()?; } /* VerifyOnly */ if v >= 4 { w.bool()?; } /* Topics */ if v >= 4 { w.array(|w| add_partitions_to_txn_request_add_partitions_to_txn_transaction_add_partitions_to_txn_topic(w, v))?; } w.tagged_fields() }
 /// AddPartitionsToTxnRequest
 #[inline] fn add_partitions_to_txn_request(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Transactions */ if v >= 4 { w.array(|w| add_partitions_to_txn_request_add_partitions_to_txn_transaction(w, v))?; } /* V3AndBelowTransactionalId */ if v <= 3 { w.string()?; } /* V3AndBelowProducerId */ if v <= 3 { w.i64()?; } /* V3AndBelowProducerEpoch */ if v <= 3 { w.i16()?; } /* V3AndBelowTopics */ if v <= 3 { w.array(|w| add_partitions_to_txn_request_add_partitions_to_txn_transaction_add_partitions_to_txn_topic(w, v))?; } w.tagged_fields() }
 /// AddPartitionsToTxnResponse.AddPartitionsToTxnResult.AddPartitionsToTxnTopicResult
-#[inline] fn add_partitions_to_txn_response_add_partitions_to_txn_result_add_partitions_to_txn_topic_result(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ w.string()?; /* ResultsByPartition */ w.array(|w| add_offsets_to_txn_response(w, v))?; w.tagged_fields() }
+#[inline] fn add_partitions_to_txn_response_add_partitions_to_txn_result_add_partitions_to_txn_topic_result(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ w.topic_name()?; /* ResultsByPartition */ w.array(|w| add_offsets_to_txn_response(w, v))?; w.tagged_fields() }
 /// AddPartitionsToTxnResponse.AddPartitionsToTxnResult
 #[inline] fn add_partitions_to_txn_response_add_partitions_to_txn_result(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* TransactionalId */ if v >= 4 { w.string()?; } /* TopicResults */ if v >= 4 { w.array(|w| add_partitions_to_txn_response_add_partitions_to_txn_result_add_partitions_to_txn_topic_result(w, v))?; } w.tagged_fields() }
 /// AddPartitionsToTxnResponse
@@ -102,13 +102,13 @@ pub(crate) const MESSAGES: &[Message] = &[
 /// AlterPartitionReassignmentsRequest.ReassignableTopic.ReassignablePartition
 #[inline] fn alter_partition_reassignments_request_reassignable_topic_reassignable_partition(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* PartitionIndex */ w.i32()?; /* Replicas */ w.array(|w| w.i32().map(drop))?; w.tagged_fields() }
 /// AlterPartitionReassignmentsRequest.ReassignableTopic
-#[inline] fn alter_partition_reassignments_request_reassignable_topic(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ w.string()?; /* Partitions */ w.array(|w| alter_partition_reassignments_request_reassignable_topic_reassignable_partition(w, v))?; w.tagged_fields() }
+#[inline] fn alter_partition_reassignments_request_reassignable_topic(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ w.topic_name()?; /* Partitions */ w.array(|w| alter_partition_reassignments_request_reassignable_topic_reassignable_partition(w, v))?; w.tagged_fields() }
 /// AlterPartitionReassignmentsRequest
 #[inline] fn alter_partition_reassignments_request(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* TimeoutMs */ w.i32()?; /* AllowReplicationFactorChange */ if v >= 1 { w.bool()?; } /* Topics */ w.array(|w| alter_partition_reassignments_request_reassignable_topic(w, v))?; w.tagged_fields() }
 /// AlterPartitionReassignmentsResponse.ReassignableTopicResponse.ReassignablePartitionResponse
 #[inline] fn alter_partition_reassignments_response_reassignable_topic_response_reassignable_partition_response(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* PartitionIndex */ w.i32()?; /* ErrorCode */ w.i16()?; /* ErrorMessage */ w.string()?; w.tagged_fields() }
 /// AlterPartitionReassignmentsResponse.ReassignableTopicResponse
-#[inline] fn alter_partition_reassignments_response_reassignable_topic_response(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ w.string()?; /* Partitions */ w.array(|w| alter_partition_reassignments_response_reassignable_topic_response_reassignable_partition_response(w, v))?; w.tagged_fields() }
+#[inline] fn alter_partition_reassignments_response_reassignable_topic_response(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ w.topic_name()?; /* Partitions */ w.array(|w| alter_partition_reassignments_response_reassignable_topic_response_reassignable_partition_response(w, v))?; w.tagged_fields() }
 /// AlterPartitionReassignmentsResponse
 #[inline] fn alter_partition_reassignments_response(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* ThrottleTimeMs */ w.i32()?; /* AllowReplicationFactorChange */ if v >= 1 { w.bool()?; } /* ErrorCode */ w.i16()?; /* ErrorMessage */ w.string()?; /* Responses */ w.array(|w| alter_partition_reassignments_response_reassignable_topic_response(w, v))?; w.tagged_fields() }
 /// AlterReplicaLogDirsRequest.AlterReplicaLogDir
@@ -128,11 +128,11 @@ pub(crate) const MESSAGES: &[Message] = &[
 /// ConsumerGroupDescribeRequest
 #[inline] fn consumer_group_describe_request(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* GroupIds */ w.array(|w| w.string().map(drop))?; /* IncludeAuthorizedOperations */ w.bool()?; w.tagged_fields() }
 /// ConsumerGroupDescribeResponse.DescribedGroup.Member.Assignment.TopicPartitions
-#[inline] fn consumer_group_describe_response_described_group_member_assignment_topic_partitions(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* TopicId */ w.uuid()?; /* TopicName */ w.string()?; /* Partitions */ w.array(|w| w.i32().map(drop))?; w.tagged_fields() }
+#[inline] fn consumer_group_describe_response_described_group_member_assignment_topic_partitions(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* TopicId */ w.uuid()?; /* TopicName */ w.topic_name()?; /* Partitions */ w.array(|w| w.i32().map(drop))?; w.tagged_fields() }
 /// ConsumerGroupDescribeResponse.DescribedGroup.Member.Assignment
 #[inline] fn consumer_group_describe_response_described_group_member_assignment(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* TopicPartitions */ w.array(|w| consumer_group_describe_response_described_group_member_assignment_topic_partitions(w, v))?; w.tagged_fields() }
 /// ConsumerGroupDescribeResponse.DescribedGroup.Member
-#[inline] fn consumer_group_describe_response_described_group_member(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* MemberId */ w.string()?; /* InstanceId */ w.string()?; /* RackId */ w.string()?; /* MemberEpoch */ w.i32()?; /* ClientId */ w.string()?; /* ClientHost */ w.string()?; /* SubscribedTopicNames */ w.array(|w| w.string().map(drop))?; /* SubscribedTopicRegex */ w.string()?; /* Assignment */ consumer_group_describe_response_described_group_member_assignment(w, v)?; /* TargetAssignment */ consumer_group_describe_response_described_group_member_assignment(w, v)?; /* MemberType */ if v >= 1 { w.i8()?; } w.tagged_fields() }
+#[inline] fn consumer_group_describe_response_described_group_member(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* MemberId */ w.string()?; /* InstanceId */ w.string()?; /* RackId */ w.string()?; /* MemberEpoch */ w.i32()?; /* ClientId */ w.string()?; /* ClientHost */ w.string()?; /* SubscribedTopicNames */ w.array(|w| w.topic_name().map(drop))?; /* SubscribedTopicRegex */ w.string()?; /* Assignment */ consumer_group_describe_response_described_group_member_assignment(w, v)?; /* TargetAssignment */ consumer_group_describe_response_described_group_member_assignment(w, v)?; /* MemberType */ if v >= 1 { w.i8()?; } w.tagged_fields() }
 /// ConsumerGroupDescribeResponse.DescribedGroup
 #[inline] fn consumer_group_describe_response_described_group(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* ErrorCode */ w.i16()?; /* ErrorMessage */ w.string()?; /* GroupId */ w.string()?; /* GroupState */ w.string()?; /* GroupEpoch */ w.i32()?; /* AssignmentEpoch */ w.i32()?; /* AssignorName */ w.string()?; /* Members */ w.array(|w| consumer_group_describe_response_described_group_member(w, v))?; /* AuthorizedOperations */ w.i32()?; w.tagged_fields() }
 /// ConsumerGroupDescribeResponse
@@ -140,7 +140,7 @@ pub(crate) const MESSAGES: &[Message] = &[
 /// ConsumerGroupHeartbeatRequest.TopicPartitions
 #[inline] fn consumer_group_heartbeat_request_topic_partitions(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* TopicId */ w.uuid()?; /* Partitions */ w.array(|w| w.i32().map(drop))?; w.tagged_fields() }
 /// ConsumerGroupHeartbeatRequest
-#[inline] fn consumer_group_heartbeat_request(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* GroupId */ w.string()?; /* MemberId */ w.string()?; /* MemberEpoch */ w.i32()?; /* InstanceId */ w.string()?; /* RackId */ w.string()?; /* RebalanceTimeoutMs */ w.i32()?; /* SubscribedTopicNames */ w.array(|w| w.string().map(drop))?; /* SubscribedTopicRegex */ if v >= 1 { w.string()?; } /* ServerAssignor */ w.string()?; /* TopicPartitions */ w.array(|w| consumer_group_heartbeat_request_topic_partitions(w, v))?; w.tagged_fields() }
+#[inline] fn consumer_group_heartbeat_request(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* GroupId */ w.string()?; /* MemberId */ w.string()?; /* MemberEpoch */ w.i32()?; /* InstanceId */ w.string()?; /* RackId */ w.string()?; /* RebalanceTimeoutMs */ w.i32()?; /* SubscribedTopicNames */ w.array(|w| w.topic_name().map(drop))?; /* SubscribedTopicRegex */ if v >= 1 { w.string()?; } /* ServerAssignor */ w.string()?; /* TopicPartitions */ w.array(|w| consumer_group_heartbeat_request_topic_partitions(w, v))?; w.tagged_fields() }
 /// ConsumerGroupHeartbeatResponse.Assignment
 #[inline] fn consumer_group_heartbeat_response_assignment(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* TopicPartitions */ w.array(|w| consumer_group_heartbeat_request_topic_partitions(w, v))?; w.tagged_fields() }
 /// ConsumerGroupHeartbeatResponse
@@ -148,21 +148,21 @@ pub(crate) const MESSAGES: &[Message] = &[
 /// CreatePartitionsRequest.CreatePartitionsTopic.CreatePartitionsAssignment
 #[inline] fn create_partitions_request_create_partitions_topic_create_partitions_assignment(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* BrokerIds */ w.array(|w| w.i32().map(drop))?; w.tagged_fields() }
 /// CreatePartitionsRequest.CreatePartitionsTopic
-#[inline] fn create_partitions_request_create_partitions_topic(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ w.string()?; /* Count */ w.i32()?; /* Assignments */ w.array(|w| create_partitions_request_create_partitions_topic_create_partitions_assignment(w, v))?; w.tagged_fields() }
+#[inline] fn create_partitions_request_create_partitions_topic(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ w.topic_name()?; /* Count */ w.i32()?; /* Assignments */ w.array(|w| create_partitions_request_create_partitions_topic_create_partitions_assignment(w, v))?; w.tagged_fields() }
 /// CreatePartitionsRequest
 #[inline] fn create_partitions_request(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Topics */ w.array(|w| create_partitions_request_create_partitions_topic(w, v))?; /* TimeoutMs */ w.i32()?; /* ValidateOnly */ w.bool()?; w.tagged_fields() }
 /// CreatePartitionsResponse.CreatePartitionsTopicResult
-#[inline] fn create_partitions_response_create_partitions_topic_result(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ w.string()?; /* ErrorCode */ w.i16()?; /* ErrorMessage */ w.string()?; w.tagged_fields() }
+#[inline] fn create_partitions_response_create_partitions_topic_result(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ w.topic_name()?; /* ErrorCode */ w.i16()?; /* ErrorMessage */ w.string()?; w.tagged_fields() }
 /// CreatePartitionsResponse
 #[inline] fn create_partitions_response(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* ThrottleTimeMs */ w.i32()?; /* Results */ w.array(|w| create_partitions_response_create_partitions_topic_result(w, v))?; w.tagged_fields() }
 /// CreateTopicsRequest.CreatableTopic
-#[inline] fn create_topics_request_creatable_topic(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ w.string()?; /* NumPartitions */ w.i32()?; /* ReplicationFactor */ w.i16()?; /* Assignments */ w.array(|w| alter_partition_reassignments_request_reassignable_topic_reassignable_partition(w, v))?; /* Configs */ w.array(|w| alter_client_quotas_request_entry_data_entity_data(w, v))?; w.tagged_fields() }
+#[inline] fn create_topics_request_creatable_topic(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ w.topic_name()?; /* NumPartitions */ w.i32()?; /* ReplicationFactor */ w.i16()?; /* Assignments */ w.array(|w| alter_partition_reassignments_request_reassignable_topic_reassignable_partition(w, v))?; /* Configs */ w.array(|w| alter_client_quotas_request_entry_data_entity_data(w, v))?; w.tagged_fields() }
 /// CreateTopicsRequest
 #[inline] fn create_topics_request(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Topics */ w.array(|w| create_topics_request_creatable_topic(w, v))?; /* timeoutMs */ w.i32()?; /* validateOnly */ w.bool()?; w.tagged_fields() }
 /// CreateTopicsResponse.CreatableTopicResult.CreatableTopicConfigs
 #[inline] fn create_topics_response_creatable_topic_result_creatable_topic_configs(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ if v >= 5 { w.string()?; } /* Value */ if v >= 5 { w.string()?; } /* ReadOnly */ if v >= 5 { w.bool()?; } /* ConfigSource */ if v >= 5 { w.i8()?; } /* IsSensitive */ if v >= 5 { w.bool()?; } w.tagged_fields() }
 /// CreateTopicsResponse.CreatableTopicResult
-#[inline] fn create_topics_response_creatable_topic_result(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ w.string()?; /* TopicId */ if v >= 7 { w.uuid()?; } /* ErrorCode */ w.i16()?; /* ErrorMessage */ w.string()?; /* NumPartitions */ if v >= 5 { w.i32()?; } /* ReplicationFactor */ if v >= 5 { w.i16()?; } /* Configs */ if v >= 5 { w.array(|w| create_topics_response_creatable_topic_result_creatable_topic_configs(w, v))?; } w.tagged_fields_with(|w, tag| match tag { /* TopicConfigErrorCode */ 0 if v >= 5 => w.i16().map(drop).map(|()| true), _ => Ok(false) }) }
+#[inline] fn create_topics_response_creatable_topic_result(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ w.topic_name()?; /* TopicId */ if v >= 7 { w.uuid()?; } /* ErrorCode */ w.i16()?; /* ErrorMessage */ w.string()?; /* NumPartitions */ if v >= 5 { w.i32()?; } /* ReplicationFactor */ if v >= 5 { w.i16()?; } /* Configs */ if v >= 5 { w.array(|w| create_topics_response_creatable_topic_result_creatable_topic_configs(w, v))?; } w.tagged_fields_with(|w, tag| match tag { /* TopicConfigErrorCode */ 0 if v >= 5 => w.i16().map(drop).map(|()| true), _ => Ok(false) }) }
 /// CreateTopicsResponse
 #[inline] fn create_topics_response(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* ThrottleTimeMs */ w.i32()?; /* Topics */ w.array(|w| create_topics_response_creatable_topic_result(w, v))?; w.tagged_fields() }
 /// DeleteGroupsRequest
@@ -174,21 +174,21 @@ pub(crate) const MESSAGES: &[Message] = &[
 /// DeleteRecordsRequest.DeleteRecordsTopic.DeleteRecordsPartition
 #[inline] fn delete_records_request_delete_records_topic_delete_records_partition(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* PartitionIndex */ w.i32()?; /* Offset */ w.i64()?; w.tagged_fields() }
 /// DeleteRecordsRequest.DeleteRecordsTopic
-#[inline] fn delete_records_request_delete_records_topic(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ w.string()?; /* Partitions */ w.array(|w| delete_records_request_delete_records_topic_delete_records_partition(w, v))?; w.tagged_fields() }
+#[inline] fn delete_records_request_delete_records_topic(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ w.topic_name()?; /* Partitions */ w.array(|w| delete_records_request_delete_records_topic_delete_records_partition(w, v))?; w.tagged_fields() }
 /// DeleteRecordsRequest
 #[inline] fn delete_records_request(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Topics */ w.array(|w| delete_records_request_delete_records_topic(w, v))?; /* TimeoutMs */ w.i32()?; w.tagged_fields() }
 /// DeleteRecordsResponse.DeleteRecordsTopicResult.DeleteRecordsPartitionResult
 #[inline] fn delete_records_response_delete_records_topic_result_delete_records_partition_result(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* PartitionIndex */ w.i32()?; /* LowWatermark */ w.i64()?; /* ErrorCode */ w.i16()?; w.tagged_fields() }
 /// DeleteRecordsResponse.DeleteRecordsTopicResult
-#[inline] fn delete_records_response_delete_records_topic_result(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ w.string()?; /* Partitions */ w.array(|w| delete_records_response_delete_records_topic_result_delete_records_partition_result(w, v))?; w.tagged_fields() }
+#[inline] fn delete_records_response_delete_records_topic_result(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ w.topic_name()?; /* Partitions */ w.array(|w| delete_records_response_delete_records_topic_result_delete_records_partition_result(w, v))?; w.tagged_fields() }
 /// DeleteRecordsResponse
 #[inline] fn delete_records_response(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* ThrottleTimeMs */ w.i32()?; /* Topics */ w.array(|w| delete_records_response_delete_records_topic_result(w, v))?; w.tagged_fields() }
 /// DeleteTopicsRequest.DeleteTopicState
-#[inline] fn delete_topics_request_delete_topic_state(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ if v >= 6 { w.string()?; } /* TopicId */ if v >= 6 { w.uuid()?; } w.tagged_fields() }
+#[inline] fn delete_topics_request_delete_topic_state(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ if v >= 6 { w.topic_name()?; } /* TopicId */ if v >= 6 { w.uuid()?; } w.tagged_fields() }
 /// DeleteTopicsRequest
-#[inline] fn delete_topics_request(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Topics */ if v >= 6 { w.array(|w| delete_topics_request_delete_topic_state(w, v))?; } /* TopicNames */ if v <= 5 { w.array(|w| w.string().map(drop))?; } /* TimeoutMs */ w.i32()?; w.tagged_fields() }
+#[inline] fn delete_topics_request(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Topics */ if v >= 6 { w.array(|w| delete_topics_request_delete_topic_state(w, v))?; } /* TopicNames */ if v <= 5 { w.array(|w| w.topic_name().map(drop))?; } /* TimeoutMs */ w.i32()?; w.tagged_fields() }
 /// DeleteTopicsResponse.DeletableTopicResult
-#[inline] fn delete_topics_response_deletable_topic_result(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ w.string()?; /* TopicId */ if v >= 6 { w.uuid()?; } /* ErrorCode */ w.i16()?; /* ErrorMessage */ if v >= 5 { w.string()?; } w.tagged_fields() }
+#[inline] fn delete_topics_response_deletable_topic_result(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ w.topic_name()?; /* TopicId */ if v >= 6 { w.uuid()?; } /* ErrorCode */ w.i16()?; /* ErrorMessage */ if v >= 5 { w.string()?; } w.tagged_fields() }
 /// DeleteTopicsResponse
 #[inline] fn delete_topics_response(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* ThrottleTimeMs */ w.i32()?; /* Responses */ w.array(|w| delete_topics_response_deletable_topic_result(w, v))?; w.tagged_fields() }
 /// DescribeClientQuotasRequest.ComponentData
@@ -232,7 +232,7 @@ pub(crate) const MESSAGES: &[Message] = &[
 /// DescribeLogDirsResponse.DescribeLogDirsResult.DescribeLogDirsTopic.DescribeLogDirsPartition
 #[inline] fn describe_log_dirs_response_describe_log_dirs_result_describe_log_dirs_topic_describe_log_dirs_partition(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* PartitionIndex */ w.i32()?; /* PartitionSize */ w.i64()?; /* OffsetLag */ w.i64()?; /* IsFutureKey */ w.bool()?; w.tagged_fields() }
 /// DescribeLogDirsResponse.DescribeLogDirsResult.DescribeLogDirsTopic
-#[inline] fn describe_log_dirs_response_describe_log_dirs_result_describe_log_dirs_topic(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ w.string()?; /* Partitions */ w.array(|w| describe_log_dirs_response_describe_log_dirs_result_describe_log_dirs_topic_describe_log_dirs_partition(w, v))?; w.tagged_fields() }
+#[inline] fn describe_log_dirs_response_describe_log_dirs_result_describe_log_dirs_topic(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ w.topic_name()?; /* Partitions */ w.array(|w| describe_log_dirs_response_describe_log_dirs_result_describe_log_dirs_topic_describe_log_dirs_partition(w, v))?; w.tagged_fields() }
 /// DescribeLogDirsResponse.DescribeLogDirsResult
 #[inline] fn describe_log_dirs_response_describe_log_dirs_result(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* ErrorCode */ w.i16()?; /* LogDir */ w.string()?; /* Topics */ w.array(|w| describe_log_dirs_response_describe_log_dirs_result_describe_log_dirs_topic(w, v))?; /* TotalBytes */ if v >= 4 { w.i64()?; } /* UsableBytes */ if v >= 4 { w.i64()?; } w.tagged_fields() }
 /// DescribeLogDirsResponse
@@ -242,19 +242,19 @@ pub(crate) const MESSAGES: &[Message] = &[
 /// DescribeProducersResponse.TopicResponse.PartitionResponse
 #[inline] fn describe_producers_response_topic_response_partition_response(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* PartitionIndex */ w.i32()?; /* ErrorCode */ w.i16()?; /* ErrorMessage */ w.string()?; /* ActiveProducers */ w.array(|w| describe_producers_response_topic_response_partition_response_producer_state(w, v))?; w.tagged_fields() }
 /// DescribeProducersResponse.TopicResponse
-#[inline] fn describe_producers_response_topic_response(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ w.string()?; /* Partitions */ w.array(|w| describe_producers_response_topic_response_partition_response(w, v))?; w.tagged_fields() }
+#[inline] fn describe_producers_response_topic_response(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ w.topic_name()?; /* Partitions */ w.array(|w| describe_producers_response_topic_response_partition_response(w, v))?; w.tagged_fields() }
 /// DescribeProducersResponse
 #[inline] fn describe_producers_response(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* ThrottleTimeMs */ w.i32()?; /* Topics */ w.array(|w| describe_producers_response_topic_response(w, v))?; w.tagged_fields() }
 /// DescribeTopicPartitionsRequest.TopicRequest
-#[inline] fn describe_topic_partitions_request_topic_request(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ w.string()?; w.tagged_fields() }
+#[inline] fn describe_topic_partitions_request_topic_request(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ w.topic_name()?; w.tagged_fields() }
 /// DescribeTopicPartitionsRequest.Cursor
-#[inline] fn describe_topic_partitions_request_cursor(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* TopicName */ w.string()?; /* PartitionIndex */ w.i32()?; w.tagged_fields() }
+#[inline] fn describe_topic_partitions_request_cursor(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* TopicName */ w.topic_name()?; /* PartitionIndex */ w.i32()?; w.tagged_fields() }
 /// DescribeTopicPartitionsRequest
 #[inline] fn describe_topic_partitions_request(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Topics */ w.array(|w| describe_topic_partitions_request_topic_request(w, v))?; /* ResponsePartitionLimit */ w.i32()?; /* Cursor */ if w.i8()? == 1 { describe_topic_partitions_request_cursor(w, v)?; } w.tagged_fields() }
 /// DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponseTopic.DescribeTopicPartitionsResponsePartition
 #[inline] fn describe_topic_partitions_response_describe_topic_partitions_response_topic_describe_topic_partitions_response_partition(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* ErrorCode */ w.i16()?; /* PartitionIndex */ w.i32()?; /* LeaderId */ w.i32()?; /* LeaderEpoch */ w.i32()?; /* ReplicaNodes */ w.array(|w| w.i32().map(drop))?; /* IsrNodes */ w.array(|w| w.i32().map(drop))?; /* EligibleLeaderReplicas */ w.array(|w| w.i32().map(drop))?; /* LastKnownElr */ w.array(|w| w.i32().map(drop))?; /* OfflineReplicas */ w.array(|w| w.i32().map(drop))?; w.tagged_fields() }
 /// DescribeTopicPartitionsResponse.DescribeTopicPartitionsResponseTopic
-#[inline] fn describe_topic_partitions_response_describe_topic_partitions_response_topic(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* ErrorCode */ w.i16()?; /* Name */ w.string()?; /* TopicId */ w.uuid()?; /* IsInternal */ w.bool()?; /* Partitions */ w.array(|w| describe_topic_partitions_response_describe_topic_partitions_response_topic_describe_topic_partitions_response_partition(w, v))?; /* TopicAuthorizedOperations */ w.i32()?; w.tagged_fields() }
+#[inline] fn describe_topic_partitions_response_describe_topic_partitions_response_topic(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* ErrorCode */ w.i16()?; /* Name */ w.topic_name()?; /* TopicId */ w.uuid()?; /* IsInternal */ w.bool()?; /* Partitions */ w.array(|w| describe_topic_partitions_response_describe_topic_partitions_response_topic_describe_topic_partitions_response_partition(w, v))?; /* TopicAuthorizedOperations */ w.i32()?; w.tagged_fields() }
 /// DescribeTopicPartitionsResponse
 #[inline] fn describe_topic_partitions_response(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* ThrottleTimeMs */ w.i32()?; /* Topics */ w.array(|w| describe_topic_partitions_response_describe_topic_partitions_response_topic(w, v))?; /* NextCursor */ if w.i8()? == 1 { describe_topic_partitions_request_cursor(w, v)?; } w.tagged_fields() }
 /// DescribeTransactionsResponse.TransactionState
@@ -274,9 +274,9 @@ pub(crate) const MESSAGES: &[Message] = &[
 /// FetchRequest.FetchTopic.FetchPartition
 #[inline] fn fetch_request_fetch_topic_fetch_partition(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Partition */ w.i32()?; /* CurrentLeaderEpoch */ if v >= 9 { w.i32()?; } /* FetchOffset */ w.i64()?; /* LastFetchedEpoch */ if v >= 12 { w.i32()?; } /* LogStartOffset */ if v >= 5 { w.i64()?; } /* PartitionMaxBytes */ w.i32()?; w.tagged_fields_with(|w, tag| match tag { /* ReplicaDirectoryId */ 0 if v >= 17 => w.uuid().map(|()| true), /* HighWatermark */ 1 if v >= 18 => w.i64().map(|()| true), _ => Ok(false) }) }
 /// FetchRequest.FetchTopic
-#[inline] fn fetch_request_fetch_topic(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Topic */ if v <= 12 { w.string()?; } /* TopicId */ if v >= 13 { w.uuid()?; } /* Partitions */ w.array(|w| fetch_request_fetch_topic_fetch_partition(w, v))?; w.tagged_fields() }
+#[inline] fn fetch_request_fetch_topic(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Topic */ if v <= 12 { w.topic_name()?; } /* TopicId */ if v >= 13 { w.uuid()?; } /* Partitions */ w.array(|w| fetch_request_fetch_topic_fetch_partition(w, v))?; w.tagged_fields() }
 /// FetchRequest.ForgottenTopic
-#[inline] fn fetch_request_forgotten_topic(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Topic */ if (7..=12).contains(&v) { w.string()?; } /* TopicId */ if v >= 13 { w.uuid()?; } /* Partitions */ if v >= 7 { w.array(|w| w.i32().map(drop))?; } w.tagged_fields() }
+#[inline] fn fetch_request_forgotten_topic(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Topic */ if (7..=12).contains(&v) { w.topic_name()?; } /* TopicId */ if v >= 13 { w.uuid()?; } /* Partitions */ if v >= 7 { w.array(|w| w.i32().map(drop))?; } w.tagged_fields() }
 /// FetchRequest
 #[inline] fn fetch_request(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* ReplicaId */ if v <= 14 { w.i32()?; } /* MaxWaitMs */ w.i32()?; /* MinBytes */ w.i32()?; /* MaxBytes */ w.i32()?; /* IsolationLevel */ w.i8()?; /* SessionId */ if v >= 7 { w.i32()?; } /* SessionEpoch */ if v >= 7 { w.i32()?; } /* Topics */ w.array(|w| fetch_request_fetch_topic(w, v))?; /* ForgottenTopicsData */ if v >= 7 { w.array(|w| fetch_request_forgotten_topic(w, v))?; } /* RackId */ if v >= 11 { w.string()?; } w.tagged_fields_with(|w, tag| match tag { /* ClusterId */ 0 if v >= 12 => w.string().map(drop).map(|()| true), /* ReplicaState */ 1 if v >= 15 => fetch_request_replica_state(w, v).map(|()| true), _ => Ok(false) }) }
 /// FetchResponse.FetchableTopicResponse.PartitionData.EpochEndOffset
@@ -290,7 +290,7 @@ pub(crate) const MESSAGES: &[Message] = &[
 /// FetchResponse.FetchableTopicResponse.PartitionData
 #[inline] fn fetch_response_fetchable_topic_response_partition_data(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* PartitionIndex */ w.i32()?; /* ErrorCode */ w.i16()?; /* HighWatermark */ w.i64()?; /* LastStableOffset */ w.i64()?; /* LogStartOffset */ if v >= 5 { w.i64()?; } /* AbortedTransactions */ w.array(|w| fetch_response_fetchable_topic_response_partition_data_aborted_transaction(w, v))?; /* PreferredReadReplica */ if v >= 11 { w.i32()?; } /* Records */ w.bytes()?; w.tagged_fields_with(|w, tag| match tag { /* DivergingEpoch */ 0 if v >= 12 => fetch_response_fetchable_topic_response_partition_data_epoch_end_offset(w, v).map(|()| true), /* CurrentLeader */ 1 if v >= 12 => fetch_response_fetchable_topic_response_partition_data_leader_id_and_epoch(w, v).map(|()| true), /* SnapshotId */ 2 if v >= 12 => fetch_response_fetchable_topic_response_partition_data_snapshot_id(w, v).map(|()| true), _ => Ok(false) }) }
 /// FetchResponse.FetchableTopicResponse
-#[inline] fn fetch_response_fetchable_topic_response(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Topic */ if v <= 12 { w.string()?; } /* TopicId */ if v >= 13 { w.uuid()?; } /* Partitions */ w.array(|w| fetch_response_fetchable_topic_response_partition_data(w, v))?; w.tagged_fields() }
+#[inline] fn fetch_response_fetchable_topic_response(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Topic */ if v <= 12 { w.topic_name()?; } /* TopicId */ if v >= 13 { w.uuid()?; } /* Partitions */ w.array(|w| fetch_response_fetchable_topic_response_partition_data(w, v))?; w.tagged_fields() }
 /// FetchResponse.NodeEndpoint
 #[inline] fn fetch_response_node_endpoint(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* NodeId */ if v >= 16 { w.i32()?; } /* Host */ if v >= 16 { w.string()?; } /* Port */ if v >= 16 { w.i32()?; } /* Rack */ if v >= 16 { w.string()?; } w.tagged_fields() }
 /// FetchResponse
@@ -348,13 +348,13 @@ pub(crate) const MESSAGES: &[Message] = &[
 /// ListOffsetsRequest.ListOffsetsTopic.ListOffsetsPartition
 #[inline] fn list_offsets_request_list_offsets_topic_list_offsets_partition(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* PartitionIndex */ w.i32()?; /* CurrentLeaderEpoch */ if v >= 4 { w.i32()?; } /* Timestamp */ w.i64()?; w.tagged_fields() }
 /// ListOffsetsRequest.ListOffsetsTopic
-#[inline] fn list_offsets_request_list_offsets_topic(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ w.string()?; /* Partitions */ w.array(|w| list_offsets_request_list_offsets_topic_list_offsets_partition(w, v))?; w.tagged_fields() }
+#[inline] fn list_offsets_request_list_offsets_topic(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ w.topic_name()?; /* Partitions */ w.array(|w| list_offsets_request_list_offsets_topic_list_offsets_partition(w, v))?; w.tagged_fields() }
 /// ListOffsetsRequest
 #[inline] fn list_offsets_request(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* ReplicaId */ w.i32()?; /* IsolationLevel */ if v >= 2 { w.i8()?; } /* Topics */ w.array(|w| list_offsets_request_list_offsets_topic(w, v))?; /* TimeoutMs */ if v >= 10 { w.i32()?; } w.tagged_fields() }
 /// ListOffsetsResponse.ListOffsetsTopicResponse.ListOffsetsPartitionResponse
 #[inline] fn list_offsets_response_list_offsets_topic_response_list_offsets_partition_response(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* PartitionIndex */ w.i32()?; /* ErrorCode */ w.i16()?; /* Timestamp */ w.i64()?; /* Offset */ w.i64()?; /* LeaderEpoch */ if v >= 4 { w.i32()?; } w.tagged_fields() }
 /// ListOffsetsResponse.ListOffsetsTopicResponse
-#[inline] fn list_offsets_response_list_offsets_topic_response(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ w.string()?; /* Partitions */ w.array(|w| list_offsets_response_list_offsets_topic_response_list_offsets_partition_response(w, v))?; w.tagged_fields() }
+#[inline] fn list_offsets_response_list_offsets_topic_response(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ w.topic_name()?; /* Partitions */ w.array(|w| list_offsets_response_list_offsets_topic_response_list_offsets_partition_response(w, v))?; w.tagged_fields() }
 /// ListOffsetsResponse
 #[inline] fn list_offsets_response(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* ThrottleTimeMs */ if v >= 2 { w.i32()?; } /* Topics */ w.array(|w| list_offsets_response_list_offsets_topic_response(w, v))?; w.tagged_fields() }
 /// ListPartitionReassignmentsRequest
@@ -362,7 +362,7 @@ pub(crate) const MESSAGES: &[Message] = &[
 /// ListPartitionReassignmentsResponse.OngoingTopicReassignment.OngoingPartitionReassignment
 #[inline] fn list_partition_reassignments_response_ongoing_topic_reassignment_ongoing_partition_reassignment(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* PartitionIndex */ w.i32()?; /* Replicas */ w.array(|w| w.i32().map(drop))?; /* AddingReplicas */ w.array(|w| w.i32().map(drop))?; /* RemovingReplicas */ w.array(|w| w.i32().map(drop))?; w.tagged_fields() }
 /// ListPartitionReassignmentsResponse.OngoingTopicReassignment
-#[inline] fn list_partition_reassignments_response_ongoing_topic_reassignment(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ w.string()?; /* Partitions */ w.array(|w| list_partition_reassignments_response_ongoing_topic_reassignment_ongoing_partition_reassignment(w, v))?; w.tagged_fields() }
+#[inline] fn list_partition_reassignments_response_ongoing_topic_reassignment(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ w.topic_name()?; /* Partitions */ w.array(|w| list_partition_reassignments_response_ongoing_topic_reassignment_ongoing_partition_reassignment(w, v))?; w.tagged_fields() }
 /// ListPartitionReassignmentsResponse
 #[inline] fn list_partition_reassignments_response(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* ThrottleTimeMs */ w.i32()?; /* ErrorCode */ w.i16()?; /* ErrorMessage */ w.string()?; /* Topics */ w.array(|w| list_partition_reassignments_response_ongoing_topic_reassignment(w, v))?; w.tagged_fields() }
 /// ListTransactionsRequest
@@ -372,7 +372,7 @@ pub(crate) const MESSAGES: &[Message] = &[
 /// ListTransactionsResponse
 #[inline] fn list_transactions_response(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* ThrottleTimeMs */ w.i32()?; /* ErrorCode */ w.i16()?; /* UnknownStateFilters */ w.array(|w| w.string().map(drop))?; /* TransactionStates */ w.array(|w| list_transactions_response_transaction_state(w, v))?; w.tagged_fields() }
 /// MetadataRequest.MetadataRequestTopic
-#[inline] fn metadata_request_metadata_request_topic(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* TopicId */ if v >= 10 { w.uuid()?; } /* Name */ w.string()?; w.tagged_fields() }
+#[inline] fn metadata_request_metadata_request_topic(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* TopicId */ if v >= 10 { w.uuid()?; } /* Name */ w.topic_name()?; w.tagged_fields() }
 /// MetadataRequest
 #[inline] fn metadata_request(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Topics */ w.array(|w| metadata_request_metadata_request_topic(w, v))?; /* AllowAutoTopicCreation */ if v >= 4 { w.bool()?; } /* IncludeClusterAuthorizedOperations */ if (8..=10).contains(&v) { w.bool()?; } /* IncludeTopicAuthorizedOperations */ if v >= 8 { w.bool()?; } w.tagged_fields() }
 /// MetadataResponse.MetadataResponseBroker
@@ -380,31 +380,31 @@ pub(crate) const MESSAGES: &[Message] = &[
 /// MetadataResponse.MetadataResponseTopic.MetadataResponsePartition
 #[inline] fn metadata_response_metadata_response_topic_metadata_response_partition(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* ErrorCode */ w.i16()?; /* PartitionIndex */ w.i32()?; /* LeaderId */ w.i32()?; /* LeaderEpoch */ if v >= 7 { w.i32()?; } /* ReplicaNodes */ w.array(|w| w.i32().map(drop))?; /* IsrNodes */ w.array(|w| w.i32().map(drop))?; /* OfflineReplicas */ if v >= 5 { w.array(|w| w.i32().map(drop))?; } w.tagged_fields() }
 /// MetadataResponse.MetadataResponseTopic
-#[inline] fn metadata_response_metadata_response_topic(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* ErrorCode */ w.i16()?; /* Name */ w.string()?; /* TopicId */ if v >= 10 { w.uuid()?; } /* IsInternal */ if v >= 1 { w.bool()?; } /* Partitions */ w.array(|w| metadata_response_metadata_response_topic_metadata_response_partition(w, v))?; /* TopicAuthorizedOperations */ if v >= 8 { w.i32()?; } w.tagged_fields() }
+#[inline] fn metadata_response_metadata_response_topic(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* ErrorCode */ w.i16()?; /* Name */ w.topic_name()?; /* TopicId */ if v >= 10 { w.uuid()?; } /* IsInternal */ if v >= 1 { w.bool()?; } /* Partitions */ w.array(|w| metadata_response_metadata_response_topic_metadata_response_partition(w, v))?; /* TopicAuthorizedOperations */ if v >= 8 { w.i32()?; } w.tagged_fields() }
 /// MetadataResponse
 #[inline] fn metadata_response(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* ThrottleTimeMs */ if v >= 3 { w.i32()?; } /* Brokers */ w.array(|w| metadata_response_metadata_response_broker(w, v))?; /* ClusterId */ if v >= 2 { w.string()?; } /* ControllerId */ if v >= 1 { w.i32()?; } /* Topics */ w.array(|w| metadata_response_metadata_response_topic(w, v))?; /* ClusterAuthorizedOperations */ if (8..=10).contains(&v) { w.i32()?; } /* ErrorCode */ if v >= 13 { w.i16()?; } w.tagged_fields() }
 /// OffsetCommitRequest.OffsetCommitRequestTopic.OffsetCommitRequestPartition
 #[inline] fn offset_commit_request_offset_commit_request_topic_offset_commit_request_partition(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* PartitionIndex */ w.i32()?; /* CommittedOffset */ w.i64()?; /* CommittedLeaderEpoch */ if v >= 6 { w.i32()?; } /* CommittedMetadata */ w.string()?; w.tagged_fields() }
 /// OffsetCommitRequest.OffsetCommitRequestTopic
-#[inline] fn offset_commit_request_offset_commit_request_topic(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ if v <= 9 { w.string()?; } /* TopicId */ if v >= 10 { w.uuid()?; } /* Partitions */ w.array(|w| offset_commit_request_offset_commit_request_topic_offset_commit_request_partition(w, v))?; w.tagged_fields() }
+#[inline] fn offset_commit_request_offset_commit_request_topic(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ if v <= 9 { w.topic_name()?; } /* TopicId */ if v >= 10 { w.uuid()?; } /* Partitions */ w.array(|w| offset_commit_request_offset_commit_request_topic_offset_commit_request_partition(w, v))?; w.tagged_fields() }
 /// OffsetCommitRequest
 #[inline] fn offset_commit_request(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* GroupId */ w.string()?; /* GenerationIdOrMemberEpoch */ w.i32()?; /* MemberId */ w.string()?; /* GroupInstanceId */ if v >= 7 { w.string()?; } /* RetentionTimeMs */ if v <= 4 { w.i64()?; } /* Topics */ w.array(|w| offset_commit_request_offset_commit_request_topic(w, v))?; w.tagged_fields() }
 /// OffsetCommitResponse.OffsetCommitResponseTopic
-#[inline] fn offset_commit_response_offset_commit_response_topic(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ if v <= 9 { w.string()?; } /* TopicId */ if v >= 10 { w.uuid()?; } /* Partitions */ w.array(|w| add_offsets_to_txn_response(w, v))?; w.tagged_fields() }
+#[inline] fn offset_commit_response_offset_commit_response_topic(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ if v <= 9 { w.topic_name()?; } /* TopicId */ if v >= 10 { w.uuid()?; } /* Partitions */ w.array(|w| add_offsets_to_txn_response(w, v))?; w.tagged_fields() }
 /// OffsetCommitResponse
 #[inline] fn offset_commit_response(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* ThrottleTimeMs */ if v >= 3 { w.i32()?; } /* Topics */ w.array(|w| offset_commit_response_offset_commit_response_topic(w, v))?; w.tagged_fields() }
 /// OffsetDeleteRequest.OffsetDeleteRequestTopic.OffsetDeleteRequestPartition
 #[inline] fn offset_delete_request_offset_delete_request_topic_offset_delete_request_partition(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* PartitionIndex */ w.i32()?; w.tagged_fields() }
 /// OffsetDeleteRequest.OffsetDeleteRequestTopic
-#[inline] fn offset_delete_request_offset_delete_request_topic(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ w.string()?; /* Partitions */ w.array(|w| offset_delete_request_offset_delete_request_topic_offset_delete_request_partition(w, v))?; w.tagged_fields() }
+#[inline] fn offset_delete_request_offset_delete_request_topic(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ w.topic_name()?; /* Partitions */ w.array(|w| offset_delete_request_offset_delete_request_topic_offset_delete_request_partition(w, v))?; w.tagged_fields() }
 /// OffsetDeleteRequest
 #[inline] fn offset_delete_request(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* GroupId */ w.string()?; /* Topics */ w.array(|w| offset_delete_request_offset_delete_request_topic(w, v))?; w.tagged_fields() }
 /// OffsetDeleteResponse
 #[inline] fn offset_delete_response(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* ErrorCode */ w.i16()?; /* ThrottleTimeMs */ w.i32()?; /* Topics */ w.array(|w| add_partitions_to_txn_response_add_partitions_to_txn_result_add_partitions_to_txn_topic_result(w, v))?; w.tagged_fields() }
 /// OffsetFetchRequest.OffsetFetchRequestTopic
-#[inline] fn offset_fetch_request_offset_fetch_request_topic(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ if v <= 7 { w.string()?; } /* PartitionIndexes */ if v <= 7 { w.array(|w| w.i32().map(drop))?; } w.tagged_fields() }
+#[inline] fn offset_fetch_request_offset_fetch_request_topic(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ if v <= 7 { w.topic_name()?; } /* PartitionIndexes */ if v <= 7 { w.array(|w| w.i32().map(drop))?; } w.tagged_fields() }
 /// OffsetFetchRequest.OffsetFetchRequestGroup.OffsetFetchRequestTopics
-#[inline] fn offset_fetch_request_offset_fetch_request_group_offset_fetch_request_topics(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ if (8..=9).contains(&v) { w.string()?; } /* TopicId */ if v >= 10 { w.uuid()?; } /* PartitionIndexes */ if v >= 8 { w.array(|w| w.i32().map(drop))?; } w.tagged_fields() }
+#[inline] fn offset_fetch_request_offset_fetch_request_group_offset_fetch_request_topics(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ if (8..=9).contains(&v) { w.topic_name()?; } /* TopicId */ if v >= 10 { w.uuid()?; } /* PartitionIndexes */ if v >= 8 { w.array(|w| w.i32().map(drop))?; } w.tagged_fields() }
 /// OffsetFetchRequest.OffsetFetchRequestGroup
 #[inline] fn offset_fetch_request_offset_fetch_request_group(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* GroupId */ if v >= 8 { w.string()?; } /* MemberId */ if v >= 9 { w.string()?; } /* MemberEpoch */ if v >= 9 { w.i32()?; } /* Topics */ if v >= 8 { w.array(|w| offset_fetch_request_offset_fetch_request_group_offset_fetch_request_topics(w, v))?; } w.tagged_fields() }
 /// OffsetFetchRequest
@@ -412,11 +412,11 @@ pub(crate) const MESSAGES: &[Message] = &[
 /// OffsetFetchResponse.OffsetFetchResponseTopic.OffsetFetchResponsePartition
 #[inline] fn offset_fetch_response_offset_fetch_response_topic_offset_fetch_response_partition(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* PartitionIndex */ if v <= 7 { w.i32()?; } /* CommittedOffset */ if v <= 7 { w.i64()?; } /* CommittedLeaderEpoch */ if (5..=7).contains(&v) { w.i32()?; } /* Metadata */ if v <= 7 { w.string()?; } /* ErrorCode */ if v <= 7 { w.i16()?; } w.tagged_fields() }
 /// OffsetFetchResponse.OffsetFetchResponseTopic
-#[inline] fn offset_fetch_response_offset_fetch_response_topic(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ if v <= 7 { w.string()?; } /* Partitions */ if v <= 7 { w.array(|w| offset_fetch_response_offset_fetch_response_topic_offset_fetch_response_partition(w, v))?; } w.tagged_fields() }
+#[inline] fn offset_fetch_response_offset_fetch_response_topic(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ if v <= 7 { w.topic_name()?; } /* Partitions */ if v <= 7 { w.array(|w| offset_fetch_response_offset_fetch_response_topic_offset_fetch_response_partition(w, v))?; } w.tagged_fields() }
 /// OffsetFetchResponse.OffsetFetchResponseGroup.OffsetFetchResponseTopics.OffsetFetchResponsePartitions
 #[inline] fn offset_fetch_response_offset_fetch_response_group_offset_fetch_response_topics_offset_fetch_response_partitions(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* PartitionIndex */ if v >= 8 { w.i32()?; } /* CommittedOffset */ if v >= 8 { w.i64()?; } /* CommittedLeaderEpoch */ if v >= 8 { w.i32()?; } /* Metadata */ if v >= 8 { w.string()?; } /* ErrorCode */ if v >= 8 { w.i16()?; } w.tagged_fields() }
 /// OffsetFetchResponse.OffsetFetchResponseGroup.OffsetFetchResponseTopics
-#[inline] fn offset_fetch_response_offset_fetch_response_group_offset_fetch_response_topics(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ if (8..=9).contains(&v) { w.string()?; } /* TopicId */ if v >= 10 { w.uuid()?; } /* Partitions */ if v >= 8 { w.array(|w| offset_fetch_response_offset_fetch_response_group_offset_fetch_response_topics_offset_fetch_response_partitions(w, v))?; } w.tagged_fields() }
+#[inline] fn offset_fetch_response_offset_fetch_response_group_offset_fetch_response_topics(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ if (8..=9).contains(&v) { w.topic_name()?; } /* TopicId */ if v >= 10 { w.uuid()?; } /* Partitions */ if v >= 8 { w.array(|w| offset_fetch_response_offset_fetch_response_group_offset_fetch_response_topics_offset_fetch_response_partitions(w, v))?; } w.tagged_fields() }
 /// OffsetFetchResponse.OffsetFetchResponseGroup
 #[inline] fn offset_fetch_response_offset_fetch_response_group(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* GroupId */ if v >= 8 { w.string()?; } /* Topics */ if v >= 8 { w.array(|w| offset_fetch_response_offset_fetch_response_group_offset_fetch_response_topics(w, v))?; } /* ErrorCode */ if v >= 8 { w.i16()?; } w.tagged_fields() }
 /// OffsetFetchResponse
@@ -424,19 +424,19 @@ pub(crate) const MESSAGES: &[Message] = &[
 /// OffsetForLeaderEpochRequest.OffsetForLeaderTopic.OffsetForLeaderPartition
 #[inline] fn offset_for_leader_epoch_request_offset_for_leader_topic_offset_for_leader_partition(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Partition */ w.i32()?; /* CurrentLeaderEpoch */ w.i32()?; /* LeaderEpoch */ w.i32()?; w.tagged_fields() }
 /// OffsetForLeaderEpochRequest.OffsetForLeaderTopic
-#[inline] fn offset_for_leader_epoch_request_offset_for_leader_topic(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Topic */ w.string()?; /* Partitions */ w.array(|w| offset_for_leader_epoch_request_offset_for_leader_topic_offset_for_leader_partition(w, v))?; w.tagged_fields() }
+#[inline] fn offset_for_leader_epoch_request_offset_for_leader_topic(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Topic */ w.topic_name()?; /* Partitions */ w.array(|w| offset_for_leader_epoch_request_offset_for_leader_topic_offset_for_leader_partition(w, v))?; w.tagged_fields() }
 /// OffsetForLeaderEpochRequest
 #[inline] fn offset_for_leader_epoch_request(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* ReplicaId */ if v >= 3 { w.i32()?; } /* Topics */ w.array(|w| offset_for_leader_epoch_request_offset_for_leader_topic(w, v))?; w.tagged_fields() }
 /// OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult.EpochEndOffset
 #[inline] fn offset_for_leader_epoch_response_offset_for_leader_topic_result_epoch_end_offset(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* ErrorCode */ w.i16()?; /* Partition */ w.i32()?; /* LeaderEpoch */ w.i32()?; /* EndOffset */ w.i64()?; w.tagged_fields() }
 /// OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult
-#[inline] fn offset_for_leader_epoch_response_offset_for_leader_topic_result(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Topic */ w.string()?; /* Partitions */ w.array(|w| offset_for_leader_epoch_response_offset_for_leader_topic_result_epoch_end_offset(w, v))?; w.tagged_fields() }
+#[inline] fn offset_for_leader_epoch_response_offset_for_leader_topic_result(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Topic */ w.topic_name()?; /* Partitions */ w.array(|w| offset_for_leader_epoch_response_offset_for_leader_topic_result_epoch_end_offset(w, v))?; w.tagged_fields() }
 /// OffsetForLeaderEpochResponse
 #[inline] fn offset_for_leader_epoch_response(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* ThrottleTimeMs */ w.i32()?; /* Topics */ w.array(|w| offset_for_leader_epoch_response_offset_for_leader_topic_result(w, v))?; w.tagged_fields() }
 /// ProduceRequest.TopicProduceData.PartitionProduceData
 #[inline] fn produce_request_topic_produce_data_partition_produce_data(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Index */ w.i32()?; /* Records */ w.bytes()?; w.tagged_fields() }
 /// ProduceRequest.TopicProduceData
-#[inline] fn produce_request_topic_produce_data(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ if v <= 12 { w.string()?; } /* TopicId */ if v >= 13 { w.uuid()?; } /* PartitionData */ w.array(|w| produce_request_topic_produce_data_partition_produce_data(w, v))?; w.tagged_fields() }
+#[inline] fn produce_request_topic_produce_data(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ if v <= 12 { w.topic_name()?; } /* TopicId */ if v >= 13 { w.uuid()?; } /* PartitionData */ w.array(|w| produce_request_topic_produce_data_partition_produce_data(w, v))?; w.tagged_fields() }
 /// ProduceRequest
 #[inline] fn produce_request(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* TransactionalId */ w.string()?; /* Acks */ w.i16()?; /* TimeoutMs */ w.i32()?; /* TopicData */ w.array(|w| produce_request_topic_produce_data(w, v))?; w.tagged_fields() }
 /// ProduceResponse.TopicProduceResponse.PartitionProduceResponse.BatchIndexAndErrorMessage
@@ -446,7 +446,7 @@ pub(crate) const MESSAGES: &[Message] = &[
 /// ProduceResponse.TopicProduceResponse.PartitionProduceResponse
 #[inline] fn produce_response_topic_produce_response_partition_produce_response(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Index */ w.i32()?; /* ErrorCode */ w.i16()?; /* BaseOffset */ w.i64()?; /* LogAppendTimeMs */ w.i64()?; /* LogStartOffset */ if v >= 5 { w.i64()?; } /* RecordErrors */ if v >= 8 { w.array(|w| produce_response_topic_produce_response_partition_produce_response_batch_index_and_error_message(w, v))?; } /* ErrorMessage */ if v >= 8 { w.string()?; } w.tagged_fields_with(|w, tag| match tag { /* CurrentLeader */ 0 if v >= 10 => produce_response_topic_produce_response_partition_produce_response_leader_id_and_epoch(w, v).map(|()| true), _ => Ok(false) }) }
 /// ProduceResponse.TopicProduceResponse
-#[inline] fn produce_response_topic_produce_response(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ if v <= 12 { w.string()?; } /* TopicId */ if v >= 13 { w.uuid()?; } /* PartitionResponses */ w.array(|w| produce_response_topic_produce_response_partition_produce_response(w, v))?; w.tagged_fields() }
+#[inline] fn produce_response_topic_produce_response(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ if v <= 12 { w.topic_name()?; } /* TopicId */ if v >= 13 { w.uuid()?; } /* PartitionResponses */ w.array(|w| produce_response_topic_produce_response_partition_produce_response(w, v))?; w.tagged_fields() }
 /// ProduceResponse.NodeEndpoint
 #[inline] fn produce_response_node_endpoint(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* NodeId */ if v >= 10 { w.i32()?; } /* Host */ if v >= 10 { w.string()?; } /* Port */ if v >= 10 { w.i32()?; } /* Rack */ if v >= 10 { w.string()?; } w.tagged_fields() }
 /// ProduceResponse
@@ -457,6 +457,8 @@ pub(crate) const MESSAGES: &[Message] = &[
 #[inline] fn sasl_authenticate_request(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* AuthBytes */ w.bytes()?; w.tagged_fields() }
 /// SaslAuthenticateResponse
 #[inline] fn sasl_authenticate_response(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* ErrorCode */ w.i16()?; /* ErrorMessage */ w.string()?; /* AuthBytes */ w.bytes()?; /* SessionLifetimeMs */ if v >= 1 { w.i64()?; } w.tagged_fields() }
+/// SaslHandshakeRequest
+#[inline] fn sasl_handshake_request(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Mechanism */ w.string()?; w.tagged_fields() }
 /// SaslHandshakeResponse
 #[inline] fn sasl_handshake_response(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* ErrorCode */ w.i16()?; /* Mechanisms */ w.array(|w| w.string().map(drop))?; w.tagged_fields() }
 /// SyncGroupRequest
@@ -466,6 +468,6 @@ pub(crate) const MESSAGES: &[Message] = &[
 /// TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic.TxnOffsetCommitRequestPartition
 #[inline] fn txn_offset_commit_request_txn_offset_commit_request_topic_txn_offset_commit_request_partition(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* PartitionIndex */ w.i32()?; /* CommittedOffset */ w.i64()?; /* CommittedLeaderEpoch */ if v >= 2 { w.i32()?; } /* CommittedMetadata */ w.string()?; w.tagged_fields() }
 /// TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic
-#[inline] fn txn_offset_commit_request_txn_offset_commit_request_topic(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ w.string()?; /* Partitions */ w.array(|w| txn_offset_commit_request_txn_offset_commit_request_topic_txn_offset_commit_request_partition(w, v))?; w.tagged_fields() }
+#[inline] fn txn_offset_commit_request_txn_offset_commit_request_topic(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ w.topic_name()?; /* Partitions */ w.array(|w| txn_offset_commit_request_txn_offset_commit_request_topic_txn_offset_commit_request_partition(w, v))?; w.tagged_fields() }
 /// TxnOffsetCommitRequest
 #[inline] fn txn_offset_commit_request(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* TransactionalId */ w.string()?; /* GroupId */ w.string()?; /* ProducerId */ w.i64()?; /* ProducerEpoch */ w.i16()?; /* GenerationId */ if v >= 3 { w.i32()?; } /* MemberId */ if v >= 3 { w.string()?; } /* GroupInstanceId */ if v >= 3 { w.string()?; } /* Topics */ w.array(|w| txn_offset_commit_request_txn_offset_commit_request_topic(w, v))?; w.tagged_fields() }
