@@ -607,6 +607,7 @@ async fn transactions_and_groups_run_inside_a_namespace() {
         run("confluent", &["transactions"], &acme, &main),
         run("java", &["transactions"], &globex, &second),
         run("kafkajs", &["transactions"], &acme, &main),
+        run("kafka-python", &["transactions"], &globex, &second),
         run("java", &["group"], &acme, &main),
         // KIP-848: the group, its subscription and its assignment in the namespace.
         run(
@@ -616,4 +617,61 @@ async fn transactions_and_groups_run_inside_a_namespace() {
             &second
         ),
     );
+}
+
+#[tokio::test]
+async fn each_client_administers_topics_groups_and_records_inside_a_namespace() {
+    let proxy = start_proxy(ProxyOptions {
+        authentication: "oauthbearer",
+        extra: Idp::identity_toml("") + Idp::allow_everyone() + NAMESPACED,
+        ..ProxyOptions::default()
+    })
+    .await;
+    let (acme, globex) = (
+        bootstrap(&proxy, "acme/main"),
+        bootstrap(&proxy, "globex/main"),
+    );
+    let (main, second) = (Idp::issuer(), Idp::second_issuer());
+    let admin = ["admin", "--messages", "200"];
+    // kafka-python and kafkajs alter configs with the legacy AlterConfigs, the others with
+    // IncrementalAlterConfigs; each in its organization's namespace.
+    let (librdkafka, java, python, node) = tokio::join!(
+        run("confluent", &admin, &acme, &main),
+        run("java", &admin, &globex, &second),
+        run("kafka-python", &admin, &acme, &main),
+        run("kafkajs", &admin, &globex, &second),
+    );
+    let runs = [
+        ("confluent", "acme", librdkafka),
+        ("java", "globex", java),
+        ("kafka-python", "acme", python),
+        ("kafkajs", "globex", node),
+    ];
+    for (client, _, run) in &runs {
+        assert_eq!(run["ok"], true, "{client}: {run}");
+    }
+    // Every listing is of the client's own namespace, in its own names: nothing prefixed,
+    // nothing internal, no topic of the other organization.
+    for (client, organization, run) in &runs {
+        let others: Vec<&str> = runs
+            .iter()
+            .filter(|(_, o, _)| o != organization)
+            .filter_map(|(_, _, r)| r["topic"].as_str())
+            .collect();
+        for listing in ["listed_topics", "listed_groups"] {
+            let names: Vec<&str> = run[listing]
+                .as_array()
+                .unwrap_or_else(|| panic!("{client}: no {listing}"))
+                .iter()
+                .filter_map(|n| n.as_str())
+                .collect();
+            assert!(
+                names.iter().all(|n| !n.starts_with("acme.")
+                    && !n.starts_with("globex.")
+                    && !n.starts_with("__")
+                    && !others.contains(n)),
+                "{client} {listing}: {names:?}"
+            );
+        }
+    }
 }

@@ -4,7 +4,7 @@
 #   harness/clients/run.sh CLIENT SCENARIO --bootstrap HOST:PORT[,...] [options]
 #
 # CLIENT:   confluent | kafka-python | kafkajs | java
-# SCENARIO: basic group acks0 idempotent transactions brokers auth-fail reauth   (every client)
+# SCENARIO: basic group acks0 idempotent transactions admin brokers auth-fail reauth (every client)
 #           authz-produce authz-consume authz-admin authz-txn                     (every client)
 #           produce-continuous consume-verify                                     (java only)
 #           produce-stats                                                         (confluent only)

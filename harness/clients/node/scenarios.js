@@ -16,6 +16,13 @@
  * idempotent    like basic with idempotent: true: exactly once.
  * transactions  a transactional producer commits one batch and aborts another; a
  *               read-committed consumer sees exactly the committed batch.
+ * admin         the admin client's topic, config, partition, group and record administration on
+ *               a topic of its own: after N records, listTopics ("listed_topics"), alterConfigs
+ *               retention.ms (kafkajs sends the legacy AlterConfigs) and describeConfigs
+ *               ("retention_ms"), createPartitions to --partitions + 1 ("partitions"), setOffsets
+ *               of group --group at every partition's end, listGroups ("listed_groups"),
+ *               describeGroups ("group_state"), fetchOffsets ("committed"), and
+ *               deleteTopicRecords of partition 0 ("low_watermark"); each must hold.
  * brokers       every broker address the client learns (describeCluster brokers and
  *               controller, topic metadata partition leaders and replicas).
  * auth-fail     connect with the given credentials (produce one message, then admin
@@ -58,7 +65,7 @@
 const fs = require('fs')
 const crypto = require('crypto')
 const { parseArgs } = require('util')
-const { Kafka, logLevel, Partitioners } = require('kafkajs')
+const { ConfigResourceTypes, Kafka, logLevel, Partitioners } = require('kafkajs')
 
 const USAGE = `usage: scenarios.js SCENARIO --bootstrap HOST:PORT[,...] [--topic T] [--group G]
   [--messages N] [--partitions P] [--replication-factor R]
@@ -67,7 +74,7 @@ const USAGE = `usage: scenarios.js SCENARIO --bootstrap HOST:PORT[,...] [--topic
   [--oauth-client-secret SECRET] [--oauth-scope SCOPE]
   [--duration-s S] [--rate MSG_PER_S] [--min-reauth N] [--expect-error REGEX]
   [--topics A,B] [--create A,B] [--delete A,B] [--describe-group G] [--transactional-id X]
-scenarios: basic group acks0 idempotent transactions brokers auth-fail reauth
+scenarios: basic group acks0 idempotent transactions admin brokers auth-fail reauth
   authz-produce authz-consume authz-admin authz-txn`
 
 // ---- options, result line, checks, deadline ------------------------------------------------
@@ -486,6 +493,45 @@ async function basic (kafka, opts, deadline, { idempotent = false } = {}) {
     const { records } = await endOffsets(admin, opts)
     result.records_in_topic = records
     verifyExactlyOnce(expected, await consume(kafka, opts, deadline, records))
+  })
+}
+
+async function admin (kafka, opts, deadline) {
+  await withTopic(kafka, opts, deadline, async admin => {
+    result.produced = await produce(kafka, opts, messages(opts))
+    result.listed_topics = (await admin.listTopics()).sort()
+    check(result.listed_topics.includes(opts.topic), `${opts.topic} is not listed`)
+
+    const topic = { type: ConfigResourceTypes.TOPIC, name: opts.topic }
+    await admin.alterConfigs({ resources: [{ ...topic, configEntries: [{ name: 'retention.ms', value: '3600000' }] }] })
+    const described = await admin.describeConfigs({ includeSynonyms: false, resources: [{ ...topic, configNames: ['retention.ms'] }] })
+    const entry = described.resources[0].configEntries.find(e => e.configName === 'retention.ms')
+    result.retention_ms = entry && entry.configValue
+    check(result.retention_ms === '3600000', `retention.ms reads ${result.retention_ms}`)
+
+    await admin.createPartitions({ topicPartitions: [{ topic: opts.topic, count: opts.partitions + 1 }] })
+    while (true) {
+      const md = await admin.fetchTopicMetadata({ topics: [opts.topic] })
+      result.partitions = md.topics[0].partitions.length
+      if (result.partitions === opts.partitions + 1 || deadline.expired()) break
+      await sleep(200)
+    }
+    check(result.partitions === opts.partitions + 1, `${result.partitions} partitions after createPartitions`)
+
+    const { end, records } = await endOffsets(admin, opts)
+    const partitions = Object.entries(end).map(([partition, offset]) => ({ partition: Number(partition), offset: String(offset) }))
+    await admin.setOffsets({ groupId: opts.group, topic: opts.topic, partitions })
+    result.listed_groups = (await admin.listGroups()).groups.map(g => g.groupId).sort()
+    check(result.listed_groups.includes(opts.group), `${opts.group} is not listed`)
+    result.group_state = (await admin.describeGroups([opts.group])).groups[0].state
+    const committed = await admin.fetchOffsets({ groupId: opts.group, topics: [opts.topic] })
+    result.committed = committed[0].partitions.reduce((sum, p) => sum + Math.max(0, Number(p.offset)), 0)
+    check(result.committed === records, `${result.committed} of ${records} records committed`)
+
+    await admin.deleteTopicRecords({ topic: opts.topic, partitions: [{ partition: 0, offset: String(end[0]) }] })
+    const low = (await admin.fetchTopicOffsets(opts.topic)).find(p => p.partition === 0).low
+    result.low_watermark = Number(low)
+    check(result.low_watermark === end[0], `partition 0 starts at ${low}, not ${end[0]}`)
   })
 }
 
@@ -988,6 +1034,7 @@ const SCENARIOS = {
   acks0,
   idempotent,
   transactions,
+  admin,
   brokers,
   'auth-fail': authFail,
   reauth,

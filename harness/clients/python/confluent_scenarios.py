@@ -18,6 +18,14 @@ Scenarios and what they check:
   idempotent    like basic with enable.idempotence=true: exactly once.
   transactions  a transactional producer commits one batch and aborts another; a
                 read_committed consumer sees exactly the committed batch.
+  admin         the AdminClient's topic, config, partition, group and record administration on
+                a topic of its own: after N records, list_topics ("listed_topics"),
+                incremental_alter_configs retention.ms and describe_configs ("retention_ms"),
+                create_partitions to --partitions + 1 ("partitions"),
+                alter_consumer_group_offsets of --group at every partition's end,
+                list_consumer_groups ("listed_groups"), describe_consumer_groups
+                ("group_state"), list_consumer_group_offsets ("committed"), and delete_records
+                of partition 0 ("low_watermark"); each must hold.
   brokers       print every broker address the client learns (describe_cluster nodes and
                 controller, topic metadata brokers/leaders, the group coordinator).
   auth-fail     connect with the given credentials (admin list_topics, produce one message):
@@ -55,7 +63,8 @@ import time
 
 import confluent_kafka
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
+from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource,
+                                   NewPartitions, NewTopic, OffsetSpec, ResourceType)
 from confluent_kafka import ConsumerGroupTopicPartitions
 
 import common
@@ -278,6 +287,54 @@ def basic(args, result, deadline, admin, **producer_conf):
     total = records_in_topic(admin, args, deadline)
     result["records_in_topic"] = total
     verify_exactly_once(result, expected, consume(args, deadline, total))
+
+
+@with_topic
+def admin(args, result, deadline, admin):
+    def done(futures):
+        return {k: f.result(timeout=deadline.remaining()) for k, f in futures.items()}
+
+    result["produced"] = produce(args, messages(args.messages, args.tag), deadline, result,
+                                 acks="all")
+    result["listed_topics"] = sorted(admin.list_topics(timeout=deadline.remaining(10)).topics)
+    result.check(args.topic in result["listed_topics"], f"{args.topic} is not listed")
+
+    topic = ConfigResource(ResourceType.TOPIC, args.topic, incremental_configs=[
+        ConfigEntry("retention.ms", "3600000", incremental_operation=AlterConfigOpType.SET)])
+    done(admin.incremental_alter_configs([topic]))
+    configs = done(admin.describe_configs([ConfigResource(ResourceType.TOPIC, args.topic)]))
+    result["retention_ms"] = next(iter(configs.values()))["retention.ms"].value
+    result.check(result["retention_ms"] == "3600000", f"retention.ms reads {result['retention_ms']}")
+
+    done(admin.create_partitions([NewPartitions(args.topic, args.partitions + 1)]))
+    while True:
+        t = admin.list_topics(args.topic, timeout=deadline.remaining(10)).topics[args.topic]
+        result["partitions"] = len(t.partitions)
+        if result["partitions"] == args.partitions + 1 or deadline.expired():
+            break
+        time.sleep(0.2)
+    result.check(result["partitions"] == args.partitions + 1,
+                 f"{result['partitions']} partitions after create_partitions")
+
+    args.partitions += 1
+    end = offsets(admin, args, deadline, OffsetSpec.latest())
+    records = records_in_topic(admin, args, deadline)
+    done(admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(
+        args.group, [TopicPartition(args.topic, p, o) for p, o in end.items()])]))
+    listed = admin.list_consumer_groups(request_timeout=deadline.remaining(30)).result()
+    result["listed_groups"] = sorted(g.group_id for g in listed.valid)
+    result.check(args.group in result["listed_groups"], f"{args.group} is not listed")
+    described = done(admin.describe_consumer_groups([args.group]))[args.group]
+    result["group_state"] = described.state.name
+    committed = done(admin.list_consumer_group_offsets(
+        [ConsumerGroupTopicPartitions(args.group)]))[args.group]
+    result["committed"] = sum(max(0, tp.offset) for tp in committed.topic_partitions)
+    result.check(result["committed"] == records, f"{result['committed']} of {records} records committed")
+
+    deleted = done(admin.delete_records([TopicPartition(args.topic, 0, end[0])]))
+    result["low_watermark"] = next(iter(deleted.values())).low_watermark
+    result.check(result["low_watermark"] == end[0],
+                 f"partition 0 starts at {result['low_watermark']}, not {end[0]}")
 
 
 def idempotent(args, result, deadline):
@@ -760,7 +817,7 @@ def authz_txn(args, result, deadline):
 
 
 SCENARIOS = {"basic": basic, "group": group, "acks0": acks0, "idempotent": idempotent,
-             "transactions": transactions, "brokers": brokers, "auth-fail": auth_fail,
+             "transactions": transactions, "admin": admin, "brokers": brokers, "auth-fail": auth_fail,
              "reauth": reauth, "authz-produce": authz_produce, "authz-consume": authz_consume,
              "authz-admin": authz_admin, "authz-txn": authz_txn, "produce-stats": produce_stats}
 

@@ -17,6 +17,13 @@ Scenarios and what they check:
   idempotent    like basic with enable_idempotence=True (kafka-python 3.x's default): exactly once.
   transactions  a transactional producer commits one batch and aborts another; a
                 read_committed consumer sees exactly the committed batch.
+  admin         KafkaAdminClient's topic, config, partition, group and record administration on
+                a topic of its own: after N records, list_topics ("listed_topics"), alter_configs
+                retention.ms with the legacy AlterConfigs and describe_configs ("retention_ms"),
+                create_partitions to --partitions + 1 ("partitions"), alter_group_offsets of
+                --group at every partition's end, list_groups ("listed_groups"), describe_groups
+                ("group_state"), list_group_offsets ("committed"), and delete_records of
+                partition 0 ("low_watermark"); each must hold.
   brokers       print every broker address the client learns (describe_cluster brokers and
                 controller, topic metadata partition leaders and replicas).
   auth-fail     connect with the given credentials (admin list_topics, then produce one
@@ -57,7 +64,9 @@ import urllib.request
 import kafka
 from kafka import (ConsumerRebalanceListener, DefaultSerializer, KafkaAdminClient, KafkaConsumer,
                    KafkaProducer, OffsetSpec, TopicPartition)
+from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.errors import KafkaError, SaslAuthenticationFailedError
+from kafka.structs import OffsetAndMetadata
 from kafka.net.sasl.oauth import AbstractTokenProvider
 
 import common
@@ -371,6 +380,48 @@ def basic(args, result, deadline, admin, idempotent=False):
 
 def idempotent(args, result, deadline):
     basic(args, result, deadline, idempotent=True)
+
+
+@with_topic
+def admin(args, result, deadline, admin):
+    result["produced"] = produce(args, messages(args.messages, args.tag), deadline, result)
+    result["listed_topics"] = sorted(admin.list_topics())
+    result.check(args.topic in result["listed_topics"], f"{args.topic} is not listed")
+
+    admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, args.topic,
+                                        configs={"retention.ms": "3600000"})], incremental=False)
+    configs = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, args.topic)])
+    result["retention_ms"] = configs["topic"][args.topic]["retention.ms"]["value"]
+    result.check(result["retention_ms"] == "3600000", f"retention.ms reads {result['retention_ms']}")
+
+    admin.create_partitions({args.topic: args.partitions + 1},
+                            timeout_ms=ms(deadline.remaining(30)))
+    while True:
+        result["partitions"] = len(admin.describe_topics([args.topic])[0]["partitions"])
+        if result["partitions"] == args.partitions + 1 or deadline.expired():
+            break
+        time.sleep(0.2)
+    result.check(result["partitions"] == args.partitions + 1,
+                 f"{result['partitions']} partitions after create_partitions")
+
+    args.partitions += 1
+    end = offsets(admin, args, deadline, OffsetSpec.LATEST)
+    records = records_in_topic(admin, args, deadline)
+    errors = admin.alter_group_offsets(args.group, {
+        TopicPartition(args.topic, p): OffsetAndMetadata(o, "", -1) for p, o in end.items()})
+    result.check(all(e is kafka.errors.NoError for e in errors.values()), f"alter_group_offsets: {errors}")
+    result["listed_groups"] = sorted(g["group_id"] for g in admin.list_groups())
+    result.check(args.group in result["listed_groups"], f"{args.group} is not listed")
+    result["group_state"] = admin.describe_groups([args.group])[args.group].get("group_state")
+    committed = admin.list_group_offsets({args.group: None})[args.group]
+    result["committed"] = sum(max(0, o.offset) for o in committed.values())
+    result.check(result["committed"] == records, f"{result['committed']} of {records} records committed")
+
+    deleted = admin.delete_records({TopicPartition(args.topic, 0): end[0]},
+                                   timeout_ms=ms(deadline.remaining(30)))
+    result["low_watermark"] = next(iter(deleted.values()))["low_watermark"]
+    result.check(result["low_watermark"] == end[0],
+                 f"partition 0 starts at {result['low_watermark']}, not {end[0]}")
 
 
 @with_topic
@@ -766,7 +817,7 @@ def authz_txn(args, result, deadline):
 
 
 SCENARIOS = {"basic": basic, "group": group, "acks0": acks0, "idempotent": idempotent,
-             "transactions": transactions, "brokers": brokers, "auth-fail": auth_fail,
+             "transactions": transactions, "admin": admin, "brokers": brokers, "auth-fail": auth_fail,
              "reauth": reauth, "authz-produce": authz_produce, "authz-consume": authz_consume,
              "authz-admin": authz_admin, "authz-txn": authz_txn}
 

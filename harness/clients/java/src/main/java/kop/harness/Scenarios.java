@@ -32,6 +32,7 @@ import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.AlterConfigOp;
 import org.apache.kafka.clients.admin.ConfigEntry;
+import org.apache.kafka.clients.admin.ListGroupsOptions;
 import org.apache.kafka.clients.admin.NewPartitions;
 import org.apache.kafka.clients.admin.RecordsToDelete;
 import org.apache.kafka.clients.admin.DescribeClusterResult;
@@ -88,6 +89,14 @@ import org.apache.kafka.common.utils.internals.AppInfoParser; // only to report 
  * idempotent         like basic with enable.idempotence=true: exactly once.
  * transactions       a transactional producer commits one batch and aborts another; a
  *                    read_committed consumer sees exactly the committed batch.
+ * admin              the Admin client's topic, config, partition, group and record administration
+ *                    on a topic of its own: after N records, listTopics ("listed_topics"),
+ *                    incrementalAlterConfigs retention.ms and describeConfigs ("retention_ms"),
+ *                    createPartitions to --partitions + 1 ("partitions"),
+ *                    alterConsumerGroupOffsets of --group at every partition's end,
+ *                    listGroups of consumer groups ("listed_groups"), describeConsumerGroups ("group_state"),
+ *                    listConsumerGroupOffsets ("committed"), and deleteRecords of partition 0
+ *                    ("low_watermark"); each must hold.
  * brokers            every broker address the client learns: describeCluster nodes + controller,
  *                    topic partition leaders/replicas, producer and consumer metadata, and the
  *                    group coordinator (FindCoordinator) of a joined group.
@@ -145,10 +154,10 @@ public final class Scenarios {
             + " [--oauth-client-secret SECRET] [--oauth-scope SCOPE]"
             + " [--duration-s S] [--rate MSG_PER_S] [--acked-file F] [--min-reauth N] [--expect-error REGEX]"
             + " [--topics A,B] [--create A,B] [--delete A,B] [--describe-group G] [--transactional-id X]\n"
-            + "scenarios: basic group acks0 idempotent transactions brokers produce-continuous consume-verify"
+            + "scenarios: basic group acks0 idempotent transactions admin brokers produce-continuous consume-verify"
             + " auth-fail reauth authz-produce authz-consume authz-admin authz-txn";
     static final List<String> SCENARIOS = List.of("basic", "group", "acks0", "idempotent", "transactions",
-            "brokers", "produce-continuous", "consume-verify", "auth-fail", "reauth",
+            "admin", "brokers", "produce-continuous", "consume-verify", "auth-fail", "reauth",
             "authz-produce", "authz-consume", "authz-admin", "authz-txn");
 
     /** Command-line options. */
@@ -374,6 +383,7 @@ public final class Scenarios {
                 case "group" -> group(o);
                 case "acks0" -> acks0(o);
                 case "transactions" -> transactions(o);
+                case "admin" -> administration(o);
                 case "brokers" -> brokers(o);
                 case "produce-continuous" -> produceContinuous(o);
                 case "consume-verify" -> consumeVerify(o);
@@ -630,6 +640,56 @@ public final class Scenarios {
             long total = recordsInTopic(admin, o);
             result.put("records_in_topic", total);
             verifyExactlyOnce(expected, consume(o, total, 0, 0, Map.of()));
+        });
+    }
+
+    static void administration(Options o) throws Exception {
+        withTopic(o, admin -> {
+            result.put("produced", produce(o, messages(o, "k"), Map.of(ProducerConfig.ACKS_CONFIG, "all")));
+            List<String> topics = new ArrayList<>(await(admin.listTopics().names()));
+            Collections.sort(topics);
+            result.put("listed_topics", topics);
+            check(topics.contains(o.topic), o.topic + " is not listed");
+
+            ConfigResource topic = new ConfigResource(ConfigResource.Type.TOPIC, o.topic);
+            AlterConfigOp retention = new AlterConfigOp(new ConfigEntry("retention.ms", "3600000"), AlterConfigOp.OpType.SET);
+            await(admin.incrementalAlterConfigs(Map.of(topic, List.of(retention))).all());
+            ConfigEntry read = await(admin.describeConfigs(List.of(topic)).all()).get(topic).get("retention.ms");
+            result.put("retention_ms", read == null ? null : read.value());
+            check("3600000".equals(result.get("retention_ms")), "retention.ms reads " + result.get("retention_ms"));
+
+            await(admin.createPartitions(Map.of(o.topic, NewPartitions.increaseTo(o.partitions + 1))).all());
+            int partitions;
+            while (true) {
+                partitions = await(admin.describeTopics(List.of(o.topic)).allTopicNames()).get(o.topic).partitions().size();
+                if (partitions == o.partitions + 1 || expired()) break;
+                Thread.sleep(200);
+            }
+            result.put("partitions", partitions);
+            check(partitions == o.partitions + 1, partitions + " partitions after createPartitions");
+
+            o.partitions += 1;
+            Map<TopicPartition, Long> end = offsets(admin, o, o.partitions, OffsetSpec.latest());
+            long records = recordsInTopic(admin, o);
+            Map<TopicPartition, OffsetAndMetadata> commit = new HashMap<>();
+            end.forEach((tp, offset) -> commit.put(tp, new OffsetAndMetadata(offset)));
+            await(admin.alterConsumerGroupOffsets(o.group, commit).all());
+            List<String> groups = await(admin.listGroups(ListGroupsOptions.forConsumerGroups()).all()).stream()
+                    .map(g -> g.groupId()).sorted().toList();
+            result.put("listed_groups", groups);
+            check(groups.contains(o.group), o.group + " is not listed");
+            result.put("group_state", String.valueOf(
+                    await(admin.describeConsumerGroups(List.of(o.group)).all()).get(o.group).groupState()));
+            long committed = await(admin.listConsumerGroupOffsets(o.group).partitionsToOffsetAndMetadata())
+                    .values().stream().mapToLong(m -> m == null ? 0 : Math.max(0, m.offset())).sum();
+            result.put("committed", committed);
+            check(committed == records, committed + " of " + records + " records committed");
+
+            TopicPartition p0 = new TopicPartition(o.topic, 0);
+            long low = await(admin.deleteRecords(Map.of(p0, RecordsToDelete.beforeOffset(end.get(p0))))
+                    .lowWatermarks().get(p0)).lowWatermark();
+            result.put("low_watermark", low);
+            check(low == end.get(p0), "partition 0 starts at " + low + ", not " + end.get(p0));
         });
     }
 
