@@ -114,6 +114,7 @@ fn method(primitive: &str) -> &'static str {
         "Bool" => "bool",
         "Str" => "string",
         "Topic" => "topic_name",
+        "Txn" => "transactional_id",
         _ => "bytes",
     }
 }
@@ -121,7 +122,7 @@ fn method(primitive: &str) -> &'static str {
 /// Walks one value of `f` (one element, for an array), as an expression.
 fn value(kind: &Kind) -> String {
     match kind {
-        Kind::Primitive(p @ ("I8" | "I16" | "I32" | "Str" | "Topic")) => {
+        Kind::Primitive(p @ ("I8" | "I16" | "I32" | "Str" | "Topic" | "Txn")) => {
             format!("w.{}().map(drop)", method(p))
         }
         Kind::Primitive(p) => format!("w.{}()", method(p)),
@@ -321,8 +322,10 @@ fn layout(
             "int64" | "float64" => Kind::Primitive("I64"),
             "uuid" => Kind::Primitive("Uuid"),
             "bool" => Kind::Primitive("Bool"),
-            // A topic's name is walked apart, so that a walk can tell where each one is.
+            // Topic names and transactional ids are walked apart, so that a walk can tell
+            // where each one is.
             "string" if f["entityType"] == "topicName" => Kind::Primitive("Topic"),
+            "string" if f["entityType"] == "transactionalId" => Kind::Primitive("Txn"),
             "string" => Kind::Primitive("Str"),
             "bytes" | "records" => Kind::Primitive("Bytes"),
             s => {

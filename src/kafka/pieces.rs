@@ -8,6 +8,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use super::DecodeError;
 use super::schema::{self, Direction};
+use super::walk::NameAt;
 
 /// A run this long or longer is shared with the frame it came from rather than copied.
 const SHARE_FROM: usize = 512;
@@ -64,69 +65,90 @@ impl From<Bytes> for Frame {
     }
 }
 
-/// Why topic names could not be changed at the byte level.
+/// Why names could not be changed at the byte level.
 #[derive(Debug, thiserror::Error)]
 pub enum RenameError {
     #[error("decode: {0}")]
     Decode(#[from] DecodeError),
-    /// A topic name without the prefix.
-    #[error("a topic name lacks the prefix")]
+    /// A name without the prefix to take off.
+    #[error("a name lacks the prefix")]
     Unprefixed,
-    #[error("the frame would be too large")]
+    #[error("a name or the frame would be too large")]
     TooLarge,
 }
 
-/// `body` (a message of `api` at `version`) with `prefix` taken off every topic name it
-/// carries, walked as the structural check walks it. With `header` (the frame's bytes between
-/// its length and its body), the answer is the whole frame; otherwise it is the body alone.
-/// Every name must carry the prefix.
-pub fn strip_topic_prefix(
+/// What happens to every topic name and transactional id of a message.
+#[derive(Debug, Clone, Copy)]
+pub enum Rename<'a> {
+    /// The prefix goes in front of each.
+    Add(&'a [u8]),
+    /// The prefix comes off each; every one must carry it.
+    Strip(&'a [u8]),
+}
+
+/// `body` (a message of `api` at `version`) with every topic name and transactional id it
+/// carries renamed, walked as the structural check walks it; everything else is left as it
+/// came. With `header` (the frame's bytes between its length and its body), the answer is the
+/// whole frame; otherwise it is the body alone.
+pub fn rename(
     api: ApiKey,
     direction: Direction,
     version: i16,
     header: Option<&[u8]>,
     body: &Bytes,
-    prefix: &[u8],
+    rename: Rename<'_>,
 ) -> Result<Frame, RenameError> {
-    let names = schema::topic_names(api, direction, version, body)?;
+    let names = schema::names(api, direction, version, body)?;
     let flexible = schema::first_flexible_version(api).is_some_and(|v| version >= v);
-    let mut shrink = 0usize;
-    for n in &names {
-        if !body[n.start..n.end].starts_with(prefix) {
-            return Err(RenameError::Unprefixed);
+    let renamed = |n: &NameAt| -> Result<(&[u8], &[u8]), RenameError> {
+        let name = &body[n.start..n.end];
+        match rename {
+            Rename::Add(prefix) => Ok((prefix, name)),
+            Rename::Strip(prefix) => match name.strip_prefix(prefix) {
+                Some(rest) => Ok((&[], rest)),
+                None => Err(RenameError::Unprefixed),
+            },
         }
-        let old = n.start - n.at;
-        let new = length_size(flexible, n.end - n.start - prefix.len());
-        shrink += prefix.len() + old - new;
+    };
+    let mut len = header.map_or(0, <[u8]>::len) + body.len();
+    for n in &names {
+        let (before, rest) = renamed(n)?;
+        let new = before.len() + rest.len();
+        // The new length prefix and name instead of the old ones.
+        len = len + length_size(flexible, new)? + new - (n.end - n.at);
     }
     let mut out = Builder::default();
     if let Some(header) = header {
-        let len =
-            i32::try_from(header.len() + body.len() - shrink).map_err(|_| RenameError::TooLarge)?;
+        let len = i32::try_from(len).map_err(|_| RenameError::TooLarge)?;
         out.copy(&len.to_be_bytes());
         out.copy(header);
     }
     let mut from = 0;
     for n in &names {
         out.share(body.slice(from..n.at));
-        let name = &body[n.start + prefix.len()..n.end];
+        let (before, rest) = renamed(n)?;
+        let new = before.len() + rest.len();
         if flexible {
-            put_uvarint(&mut out.small, name.len() as u32 + 1);
+            put_uvarint(&mut out.small, new as u32 + 1);
         } else {
-            // Shorter than the name that arrived, whose length was an INT16.
-            out.small.put_i16(name.len() as i16);
+            out.small.put_i16(new as i16);
         }
-        out.copy(name);
+        out.copy(before);
+        out.copy(rest);
         from = n.end;
     }
     out.share(body.slice(from..));
     Ok(out.finish())
 }
 
-/// The bytes of a string's length prefix.
-fn length_size(flexible: bool, len: usize) -> usize {
+/// The bytes of a string's length prefix, for a string of `len` bytes (at most an INT16's
+/// worth, as Kafka's strings are).
+fn length_size(flexible: bool, len: usize) -> Result<usize, RenameError> {
+    if len > i16::MAX as usize {
+        return Err(RenameError::TooLarge);
+    }
     if !flexible {
-        return 2;
+        return Ok(2);
     }
     let mut v = len as u32 + 1;
     let mut size = 1;
@@ -134,7 +156,7 @@ fn length_size(flexible: bool, len: usize) -> usize {
         v >>= 7;
         size += 1;
     }
-    size
+    Ok(size)
 }
 
 fn put_uvarint(out: &mut BytesMut, mut v: u32) {
@@ -182,16 +204,20 @@ impl Builder {
 #[cfg(test)]
 mod tests {
     use kafka_protocol::messages::{
-        FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse, TopicName,
-        fetch_response, list_offsets_response,
+        FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse, ProduceRequest,
+        TopicName, TransactionalId, fetch_response, list_offsets_response, produce_request,
     };
     use kafka_protocol::protocol::StrBytes;
 
     use super::*;
     use crate::kafka;
 
+    fn s(v: &str) -> StrBytes {
+        StrBytes::from_string(v.to_owned())
+    }
+
     fn topic(v: &str) -> TopicName {
-        TopicName(StrBytes::from_string(v.to_owned()))
+        TopicName(s(v))
     }
 
     fn fetch(names: &[String], records: &Bytes) -> FetchResponse {
@@ -230,13 +256,13 @@ mod tests {
             let frame =
                 kafka::encode_response(ApiKey::Fetch, v, 42, &fetch(&names, &records)).unwrap();
             let offset = if v >= 12 { 9 } else { 8 };
-            let out = strip_topic_prefix(
+            let out = rename(
                 ApiKey::Fetch,
                 Direction::Response,
                 v,
                 Some(&frame[4..offset]),
                 &frame.slice(offset..),
-                b"acme.",
+                Rename::Strip(b"acme."),
             )
             .unwrap();
             let expected =
@@ -254,19 +280,99 @@ mod tests {
             assert!(shared >= all, "v{v}: {shared} of {all} record bytes shared");
             assert_eq!(out.clone().into_bytes(), expected, "v{v}");
             assert_eq!(out.len(), expected.len());
-            let body = strip_topic_prefix(
+            let body = rename(
                 ApiKey::Fetch,
                 Direction::Response,
                 v,
                 None,
                 &frame.slice(offset..),
-                b"acme.",
+                Rename::Strip(b"acme."),
             )
             .unwrap()
             .into_bytes();
             assert_eq!(body, expected.slice(offset..), "v{v}: body alone");
             let back: FetchResponse = kafka::decode_response::<FetchRequest>(v, &body).unwrap();
             assert_eq!(back.responses[5].topic.0.len(), 200);
+        }
+    }
+
+    fn produce(
+        transactional_id: Option<&str>,
+        names: &[String],
+        records: &Bytes,
+    ) -> ProduceRequest {
+        ProduceRequest::default()
+            .with_transactional_id(transactional_id.map(|t| TransactionalId(s(t))))
+            .with_acks(-1)
+            .with_topic_data(
+                names
+                    .iter()
+                    .map(|n| {
+                        produce_request::TopicProduceData::default()
+                            .with_name(topic(n))
+                            .with_partition_data(
+                                (0..2)
+                                    .map(|p| {
+                                        produce_request::PartitionProduceData::default()
+                                            .with_index(p)
+                                            .with_records(Some(records.clone()))
+                                    })
+                                    .collect(),
+                            )
+                    })
+                    .collect(),
+            )
+    }
+
+    /// A Produce request gains the prefix on its topics and its transactional id at every
+    /// version the proxy forwards, its records shared with the frame that arrived.
+    #[test]
+    fn a_produce_request_gains_the_prefix_and_keeps_its_records_as_they_came() {
+        let records = Bytes::from(vec![9u8; 2048]);
+        let names: Vec<String> = [1, 122, 123, 200].iter().map(|n| "t".repeat(*n)).collect();
+        let prefixed: Vec<String> = names.iter().map(|n| format!("acme.{n}")).collect();
+        let row = kafka::versions::supported(ApiKey::Produce).unwrap();
+        for v in row.min..=row.max {
+            for txn in [None, Some("tx")] {
+                let frame = kafka::encode_request(
+                    ApiKey::Produce,
+                    v,
+                    7,
+                    "client",
+                    &produce(txn, &names, &records),
+                )
+                .unwrap();
+                let offset = kafka::header::parse_request_header(&frame)
+                    .unwrap()
+                    .body_offset;
+                let out = rename(
+                    ApiKey::Produce,
+                    Direction::Request,
+                    v,
+                    Some(&frame[4..offset]),
+                    &frame.slice(offset..),
+                    Rename::Add(b"acme."),
+                )
+                .unwrap();
+                let expected = kafka::encode_request(
+                    ApiKey::Produce,
+                    v,
+                    7,
+                    "client",
+                    &produce(txn.map(|_| "acme.tx"), &prefixed, &records),
+                )
+                .unwrap();
+                let Frame::Pieces(pieces) = &out else {
+                    panic!("v{v}: records are shared, not copied");
+                };
+                let shared: usize = pieces
+                    .iter()
+                    .filter(|p| frame.as_ptr_range().contains(&p.as_ptr()))
+                    .map(Bytes::len)
+                    .sum();
+                assert!(shared >= names.len() * 2 * records.len(), "v{v}");
+                assert_eq!(out.into_bytes(), expected, "v{v} {txn:?}");
+            }
         }
     }
 
@@ -280,13 +386,13 @@ mod tests {
         ]);
         let body = kafka::encode_body(7, &answer).unwrap();
         let strip = |body: &Bytes| {
-            strip_topic_prefix(
+            rename(
                 ApiKey::ListOffsets,
                 Direction::Response,
                 7,
                 None,
                 body,
-                b"acme.",
+                Rename::Strip(b"acme."),
             )
         };
         assert!(matches!(strip(&body), Err(RenameError::Unprefixed)));

@@ -86,17 +86,18 @@ pub(crate) fn check_within(
     .map(drop)
 }
 
-/// Where each topic name of `body` lies, in order, checked as [`check`] checks it.
-pub(crate) fn topic_names(
+/// Where each topic name and transactional id of `body` lies, in order, checked as [`check`]
+/// checks it.
+pub(crate) fn names(
     api: ApiKey,
     direction: Direction,
     version: i16,
     body: &[u8],
 ) -> Result<Vec<NameAt>, DecodeError> {
     walk(api, direction, version, |flexible| {
-        Walker::recording_topic_names(body, flexible)
+        Walker::recording_names(body, flexible)
     })
-    .map(Walker::topic_names)
+    .map(Walker::names)
 }
 
 /// Walks a body with the walker `start` makes for its encoding; the walker, at its end.

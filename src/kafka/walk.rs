@@ -17,11 +17,11 @@ pub(crate) struct Walker<'a> {
     /// Array entries the rest of the walk may still meet, and the limit they count against.
     entries_left: usize,
     max_entries: usize,
-    /// Where each topic name lies, when the walk records them.
-    topic_names: Option<Vec<NameAt>>,
+    /// Where each topic name and transactional id lies, when the walk records them.
+    names: Option<Vec<NameAt>>,
 }
 
-/// Where a (non-null) string lies in a body: its length prefix starts at `at`, its bytes are
+/// Where a (non-null) name lies in a body: its length prefix starts at `at`, its bytes are
 /// `start..end`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct NameAt {
@@ -45,21 +45,22 @@ impl<'a> Walker<'a> {
             flexible,
             entries_left: max_entries,
             max_entries,
-            topic_names: None,
+            names: None,
         }
     }
 
-    /// A walker that records where each topic name lies ([`Self::topic_names`]).
-    pub(crate) fn recording_topic_names(buf: &'a [u8], flexible: bool) -> Self {
+    /// A walker that records where each topic name and transactional id lies
+    /// ([`Self::names`]).
+    pub(crate) fn recording_names(buf: &'a [u8], flexible: bool) -> Self {
         Self {
-            topic_names: Some(Vec::new()),
+            names: Some(Vec::new()),
             ..Self::new(buf, flexible)
         }
     }
 
-    /// The topic names met so far, in body order (empty unless recording).
-    pub(crate) fn topic_names(self) -> Vec<NameAt> {
-        self.topic_names.unwrap_or_default()
+    /// The names met so far, in body order (empty unless recording).
+    pub(crate) fn names(self) -> Vec<NameAt> {
+        self.names.unwrap_or_default()
     }
 
     pub(crate) fn remaining(&self) -> usize {
@@ -148,11 +149,21 @@ impl<'a> Walker<'a> {
     }
 
     /// A (nullable) STRING or COMPACT_STRING that names a topic; recorded when the walk
-    /// records them.
+    /// records names.
     pub(crate) fn topic_name(&mut self) -> Result<Option<&'a [u8]>, DecodeError> {
+        self.name()
+    }
+
+    /// A (nullable) STRING or COMPACT_STRING that is a transactional id; recorded when the
+    /// walk records names.
+    pub(crate) fn transactional_id(&mut self) -> Result<Option<&'a [u8]>, DecodeError> {
+        self.name()
+    }
+
+    fn name(&mut self) -> Result<Option<&'a [u8]>, DecodeError> {
         let at = self.pos;
         let name = self.string()?;
-        if let (Some(names), Some(n)) = (&mut self.topic_names, name) {
+        if let (Some(names), Some(n)) = (&mut self.names, name) {
             names.push(NameAt {
                 at,
                 start: self.pos - n.len(),

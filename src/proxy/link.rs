@@ -146,8 +146,8 @@ impl UpstreamLink {
     }
 
     /// Writes a request frame, flushing unless more are about to follow.
-    pub(super) async fn write(&mut self, frame: &[u8], flush: bool) -> Result<(), UpstreamError> {
-        self.writer.write_all(frame).await?;
+    pub(super) async fn write(&mut self, frame: &Frame, flush: bool) -> Result<(), UpstreamError> {
+        frame.write_to(&mut self.writer).await?;
         if flush {
             self.writer.flush().await?;
         }
@@ -213,7 +213,7 @@ impl Exchange for UpstreamLink {
         self.expect
             .send(expect)
             .map_err(|_| UpstreamError::Closed)?;
-        self.write(&frame, true).await?;
+        self.write(&Frame::Whole(frame), true).await?;
         rx.await.map_err(|_| UpstreamError::Closed)
     }
 }

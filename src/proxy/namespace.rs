@@ -23,7 +23,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::{Encodable, Request, StrBytes};
 
-use crate::kafka::pieces::{self, Frame, RenameError};
+use crate::kafka::pieces::{self, Frame, Rename, RenameError};
 use crate::kafka::{self, DecodeError, Direction, EncodeError, error_code};
 
 /// Why a frame could not be carried across the namespace; the connection closes rather than
@@ -192,8 +192,20 @@ impl Namespace {
         version: i16,
         frame: &Bytes,
         body_offset: usize,
-    ) -> Result<(Bytes, Asked), NamespaceError> {
+    ) -> Result<(Frame, Asked), NamespaceError> {
         let mut asked = Asked::default();
+        if api == ApiKey::Produce {
+            // Changed at the byte level: the record batches go on as the bytes that arrived.
+            let frame = pieces::rename(
+                api,
+                Direction::Request,
+                version,
+                Some(&frame[4..body_offset]),
+                &frame.slice(body_offset..),
+                Rename::Add(self.prefix.as_bytes()),
+            )?;
+            return Ok((frame, asked));
+        }
         let rewritten = match api {
             ApiKey::Metadata => rewrite::<MetadataRequest>(frame, body_offset, version, |r| {
                 for t in r.topics.iter_mut().flatten() {
@@ -202,13 +214,6 @@ impl Namespace {
                         None => asked.by_id = true,
                     }
                 }
-                Ok(())
-            })?,
-            ApiKey::Produce => rewrite::<ProduceRequest>(frame, body_offset, version, |r| {
-                self.transaction(&mut r.transactional_id);
-                r.topic_data
-                    .iter_mut()
-                    .for_each(|t| self.topic(&mut t.name));
                 Ok(())
             })?,
             ApiKey::Fetch => rewrite::<FetchRequest>(frame, body_offset, version, |r| {
@@ -450,7 +455,7 @@ impl Namespace {
             // No names: ApiVersions, SASL, ListGroups, ListTransactions, DescribeCluster.
             _ => frame.clone(),
         };
-        Ok((rewritten, asked))
+        Ok((Frame::Whole(rewritten), asked))
     }
 
     /// Whether responses of `api` carry names.
@@ -487,13 +492,13 @@ impl Namespace {
         if only_topic_names(api) {
             // Changed at the byte level: a Fetch response's records are never copied.
             let prefix = self.prefix.as_bytes();
-            return Ok(pieces::strip_topic_prefix(
+            return Ok(pieces::rename(
                 api,
                 Direction::Response,
                 version,
                 header,
                 body,
-                prefix,
+                Rename::Strip(prefix),
             )?);
         }
         let out = Out { version, header };
@@ -873,6 +878,7 @@ mod tests {
         let (out, asked) = ns()
             .request(api, version, &frame, header.body_offset)
             .expect("across");
+        let out = out.into_bytes();
         let header = parse_request_header(&out).expect("header kept");
         assert_eq!(header.correlation_id, 7);
         let body = out.slice(header.body_offset..);

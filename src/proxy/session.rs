@@ -614,9 +614,9 @@ impl Session {
         frame: Bytes,
         header: &RequestHeader,
         api: ApiKey,
-    ) -> Result<(Bytes, namespace::Asked), End> {
+    ) -> Result<(Frame, namespace::Asked), End> {
         let Some(ns) = &self.endpoint.namespace else {
-            return Ok((frame, namespace::Asked::default()));
+            return Ok((Frame::Whole(frame), namespace::Asked::default()));
         };
         ns.request(api, header.api_version, &frame, header.body_offset)
             .map_err(|error| {

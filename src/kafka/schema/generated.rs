@@ -53,7 +53,7 @@ pub(crate) const MESSAGES: &[Message] = &[
     Message { api_key: 49, name: "AlterClientQuotas", versions: (0, 1), first_flexible: Some(1), request: alter_client_quotas_request, response: alter_client_quotas_response },
     Message { api_key: 60, name: "DescribeCluster", versions: (0, 2), first_flexible: Some(0), request: describe_cluster_request, response: describe_cluster_response },
     Message { api_key: 61, name: "DescribeProducers", versions: (0, 0), first_flexible: Some(0), request: describe_log_dirs_request, response: describe_producers_response },
-    Message { api_key: 65, name: "DescribeTransactions", versions: (0, 0), first_flexible: Some(0), request: delete_groups_request, response: describe_transactions_response },
+    Message { api_key: 65, name: "DescribeTransactions", versions: (0, 0), first_flexible: Some(0), request: describe_transactions_request, response: describe_transactions_response },
     Message { api_key: 66, name: "ListTransactions", versions: (0, 2), first_flexible: Some(0), request: list_transactions_request, response: list_transactions_response },
     Message { api_key: 68, name: "ConsumerGroupHeartbeat", versions: (0, 1), first_flexible: Some(0), request: consumer_group_heartbeat_request, response: consumer_group_heartbeat_response },
     Message { api_key: 69, name: "ConsumerGroupDescribe", versions: (0, 1), first_flexible: Some(0), request: consumer_group_describe_request, response: consumer_group_describe_response },
@@ -64,19 +64,19 @@ pub(crate) const MESSAGES: &[Message] = &[
 ];
 
 /// AddOffsetsToTxnRequest
-#[inline] fn add_offsets_to_txn_request(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* TransactionalId */ w.string()?; /* ProducerId */ w.i64()?; /* ProducerEpoch */ w.i16()?; /* GroupId */ w.string()?; w.tagged_fields() }
+#[inline] fn add_offsets_to_txn_request(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* TransactionalId */ w.transactional_id()?; /* ProducerId */ w.i64()?; /* ProducerEpoch */ w.i16()?; /* GroupId */ w.string()?; w.tagged_fields() }
 /// AddOffsetsToTxnResponse
 #[inline] fn add_offsets_to_txn_response(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* ThrottleTimeMs */ w.i32()?; /* ErrorCode */ w.i16()?; w.tagged_fields() }
 /// AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction.AddPartitionsToTxnTopic
 #[inline] fn add_partitions_to_txn_request_add_partitions_to_txn_transaction_add_partitions_to_txn_topic(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ w.topic_name()?; /* Partitions */ w.array(|w| w.i32().map(drop))?; w.tagged_fields() }
 /// AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction
-#[inline] fn add_partitions_to_txn_request_add_partitions_to_txn_transaction(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* TransactionalId */ if v >= 4 { w.string()?; } /* ProducerId */ if v >= 4 { w.i64()?; } /* ProducerEpoch */ if v >= 4 { w.i16()?; } /* VerifyOnly */ if v >= 4 { w.bool()?; } /* Topics */ if v >= 4 { w.array(|w| add_partitions_to_txn_request_add_partitions_to_txn_transaction_add_partitions_to_txn_topic(w, v))?; } w.tagged_fields() }
+#[inline] fn add_partitions_to_txn_request_add_partitions_to_txn_transaction(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* TransactionalId */ if v >= 4 { w.transactional_id()?; } /* ProducerId */ if v >= 4 { w.i64()?; } /* ProducerEpoch */ if v >= 4 { w.i16()?; } /* VerifyOnly */ if v >= 4 { w.bool()?; } /* Topics */ if v >= 4 { w.array(|w| add_partitions_to_txn_request_add_partitions_to_txn_transaction_add_partitions_to_txn_topic(w, v))?; } w.tagged_fields() }
 /// AddPartitionsToTxnRequest
-#[inline] fn add_partitions_to_txn_request(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Transactions */ if v >= 4 { w.array(|w| add_partitions_to_txn_request_add_partitions_to_txn_transaction(w, v))?; } /* V3AndBelowTransactionalId */ if v <= 3 { w.string()?; } /* V3AndBelowProducerId */ if v <= 3 { w.i64()?; } /* V3AndBelowProducerEpoch */ if v <= 3 { w.i16()?; } /* V3AndBelowTopics */ if v <= 3 { w.array(|w| add_partitions_to_txn_request_add_partitions_to_txn_transaction_add_partitions_to_txn_topic(w, v))?; } w.tagged_fields() }
+#[inline] fn add_partitions_to_txn_request(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Transactions */ if v >= 4 { w.array(|w| add_partitions_to_txn_request_add_partitions_to_txn_transaction(w, v))?; } /* V3AndBelowTransactionalId */ if v <= 3 { w.transactional_id()?; } /* V3AndBelowProducerId */ if v <= 3 { w.i64()?; } /* V3AndBelowProducerEpoch */ if v <= 3 { w.i16()?; } /* V3AndBelowTopics */ if v <= 3 { w.array(|w| add_partitions_to_txn_request_add_partitions_to_txn_transaction_add_partitions_to_txn_topic(w, v))?; } w.tagged_fields() }
 /// AddPartitionsToTxnResponse.AddPartitionsToTxnResult.AddPartitionsToTxnTopicResult
 #[inline] fn add_partitions_to_txn_response_add_partitions_to_txn_result_add_partitions_to_txn_topic_result(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ w.topic_name()?; /* ResultsByPartition */ w.array(|w| add_offsets_to_txn_response(w, v))?; w.tagged_fields() }
 /// AddPartitionsToTxnResponse.AddPartitionsToTxnResult
-#[inline] fn add_partitions_to_txn_response_add_partitions_to_txn_result(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* TransactionalId */ if v >= 4 { w.string()?; } /* TopicResults */ if v >= 4 { w.array(|w| add_partitions_to_txn_response_add_partitions_to_txn_result_add_partitions_to_txn_topic_result(w, v))?; } w.tagged_fields() }
+#[inline] fn add_partitions_to_txn_response_add_partitions_to_txn_result(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* TransactionalId */ if v >= 4 { w.transactional_id()?; } /* TopicResults */ if v >= 4 { w.array(|w| add_partitions_to_txn_response_add_partitions_to_txn_result_add_partitions_to_txn_topic_result(w, v))?; } w.tagged_fields() }
 /// AddPartitionsToTxnResponse
 #[inline] fn add_partitions_to_txn_response(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* ThrottleTimeMs */ w.i32()?; /* ErrorCode */ if v >= 4 { w.i16()?; } /* ResultsByTransaction */ if v >= 4 { w.array(|w| add_partitions_to_txn_response_add_partitions_to_txn_result(w, v))?; } /* ResultsByTopicV3AndBelow */ if v <= 3 { w.array(|w| add_partitions_to_txn_response_add_partitions_to_txn_result_add_partitions_to_txn_topic_result(w, v))?; } w.tagged_fields() }
 /// AlterClientQuotasRequest.EntryData.EntityData
@@ -257,8 +257,10 @@ pub(crate) const MESSAGES: &[Message] = &[
 #[inline] fn describe_topic_partitions_response_describe_topic_partitions_response_topic(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* ErrorCode */ w.i16()?; /* Name */ w.topic_name()?; /* TopicId */ w.uuid()?; /* IsInternal */ w.bool()?; /* Partitions */ w.array(|w| describe_topic_partitions_response_describe_topic_partitions_response_topic_describe_topic_partitions_response_partition(w, v))?; /* TopicAuthorizedOperations */ w.i32()?; w.tagged_fields() }
 /// DescribeTopicPartitionsResponse
 #[inline] fn describe_topic_partitions_response(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* ThrottleTimeMs */ w.i32()?; /* Topics */ w.array(|w| describe_topic_partitions_response_describe_topic_partitions_response_topic(w, v))?; /* NextCursor */ if w.i8()? == 1 { describe_topic_partitions_request_cursor(w, v)?; } w.tagged_fields() }
+/// DescribeTransactionsRequest
+#[inline] fn describe_transactions_request(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* TransactionalIds */ w.array(|w| w.transactional_id().map(drop))?; w.tagged_fields() }
 /// DescribeTransactionsResponse.TransactionState
-#[inline] fn describe_transactions_response_transaction_state(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* ErrorCode */ w.i16()?; /* TransactionalId */ w.string()?; /* TransactionState */ w.string()?; /* TransactionTimeoutMs */ w.i32()?; /* TransactionStartTimeMs */ w.i64()?; /* ProducerId */ w.i64()?; /* ProducerEpoch */ w.i16()?; /* Topics */ w.array(|w| add_partitions_to_txn_request_add_partitions_to_txn_transaction_add_partitions_to_txn_topic(w, v))?; w.tagged_fields() }
+#[inline] fn describe_transactions_response_transaction_state(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* ErrorCode */ w.i16()?; /* TransactionalId */ w.transactional_id()?; /* TransactionState */ w.string()?; /* TransactionTimeoutMs */ w.i32()?; /* TransactionStartTimeMs */ w.i64()?; /* ProducerId */ w.i64()?; /* ProducerEpoch */ w.i16()?; /* Topics */ w.array(|w| add_partitions_to_txn_request_add_partitions_to_txn_transaction_add_partitions_to_txn_topic(w, v))?; w.tagged_fields() }
 /// DescribeTransactionsResponse
 #[inline] fn describe_transactions_response(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* ThrottleTimeMs */ w.i32()?; /* TransactionStates */ w.array(|w| describe_transactions_response_transaction_state(w, v))?; w.tagged_fields() }
 /// ElectLeadersRequest
@@ -266,7 +268,7 @@ pub(crate) const MESSAGES: &[Message] = &[
 /// ElectLeadersResponse
 #[inline] fn elect_leaders_response(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* ThrottleTimeMs */ w.i32()?; /* ErrorCode */ if v >= 1 { w.i16()?; } /* ReplicaElectionResults */ w.array(|w| alter_partition_reassignments_response_reassignable_topic_response(w, v))?; w.tagged_fields() }
 /// EndTxnRequest
-#[inline] fn end_txn_request(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* TransactionalId */ w.string()?; /* ProducerId */ w.i64()?; /* ProducerEpoch */ w.i16()?; /* Committed */ w.bool()?; w.tagged_fields() }
+#[inline] fn end_txn_request(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* TransactionalId */ w.transactional_id()?; /* ProducerId */ w.i64()?; /* ProducerEpoch */ w.i16()?; /* Committed */ w.bool()?; w.tagged_fields() }
 /// EndTxnResponse
 #[inline] fn end_txn_response(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* ThrottleTimeMs */ w.i32()?; /* ErrorCode */ w.i16()?; /* ProducerId */ if v >= 5 { w.i64()?; } /* ProducerEpoch */ if v >= 5 { w.i16()?; } w.tagged_fields() }
 /// FetchRequest.ReplicaState
@@ -314,7 +316,7 @@ pub(crate) const MESSAGES: &[Message] = &[
 /// IncrementalAlterConfigsRequest
 #[inline] fn incremental_alter_configs_request(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Resources */ w.array(|w| incremental_alter_configs_request_alter_configs_resource(w, v))?; /* ValidateOnly */ w.bool()?; w.tagged_fields() }
 /// InitProducerIdRequest
-#[inline] fn init_producer_id_request(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* TransactionalId */ w.string()?; /* TransactionTimeoutMs */ w.i32()?; /* ProducerId */ if v >= 3 { w.i64()?; } /* ProducerEpoch */ if v >= 3 { w.i16()?; } /* Enable2Pc */ if v >= 6 { w.bool()?; } /* KeepPreparedTxn */ if v >= 6 { w.bool()?; } w.tagged_fields() }
+#[inline] fn init_producer_id_request(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* TransactionalId */ w.transactional_id()?; /* TransactionTimeoutMs */ w.i32()?; /* ProducerId */ if v >= 3 { w.i64()?; } /* ProducerEpoch */ if v >= 3 { w.i16()?; } /* Enable2Pc */ if v >= 6 { w.bool()?; } /* KeepPreparedTxn */ if v >= 6 { w.bool()?; } w.tagged_fields() }
 /// InitProducerIdResponse
 #[inline] fn init_producer_id_response(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* ThrottleTimeMs */ w.i32()?; /* ErrorCode */ w.i16()?; /* ProducerId */ w.i64()?; /* ProducerEpoch */ w.i16()?; /* OngoingTxnProducerId */ if v >= 6 { w.i64()?; } /* OngoingTxnProducerEpoch */ if v >= 6 { w.i16()?; } w.tagged_fields() }
 /// JoinGroupRequest.JoinGroupRequestProtocol
@@ -368,7 +370,7 @@ pub(crate) const MESSAGES: &[Message] = &[
 /// ListTransactionsRequest
 #[inline] fn list_transactions_request(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* StateFilters */ w.array(|w| w.string().map(drop))?; /* ProducerIdFilters */ w.array(|w| w.i64())?; /* DurationFilter */ if v >= 1 { w.i64()?; } /* TransactionalIdPattern */ if v >= 2 { w.string()?; } w.tagged_fields() }
 /// ListTransactionsResponse.TransactionState
-#[inline] fn list_transactions_response_transaction_state(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* TransactionalId */ w.string()?; /* ProducerId */ w.i64()?; /* TransactionState */ w.string()?; w.tagged_fields() }
+#[inline] fn list_transactions_response_transaction_state(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* TransactionalId */ w.transactional_id()?; /* ProducerId */ w.i64()?; /* TransactionState */ w.string()?; w.tagged_fields() }
 /// ListTransactionsResponse
 #[inline] fn list_transactions_response(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* ThrottleTimeMs */ w.i32()?; /* ErrorCode */ w.i16()?; /* UnknownStateFilters */ w.array(|w| w.string().map(drop))?; /* TransactionStates */ w.array(|w| list_transactions_response_transaction_state(w, v))?; w.tagged_fields() }
 /// MetadataRequest.MetadataRequestTopic
@@ -438,7 +440,7 @@ pub(crate) const MESSAGES: &[Message] = &[
 /// ProduceRequest.TopicProduceData
 #[inline] fn produce_request_topic_produce_data(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ if v <= 12 { w.topic_name()?; } /* TopicId */ if v >= 13 { w.uuid()?; } /* PartitionData */ w.array(|w| produce_request_topic_produce_data_partition_produce_data(w, v))?; w.tagged_fields() }
 /// ProduceRequest
-#[inline] fn produce_request(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* TransactionalId */ w.string()?; /* Acks */ w.i16()?; /* TimeoutMs */ w.i32()?; /* TopicData */ w.array(|w| produce_request_topic_produce_data(w, v))?; w.tagged_fields() }
+#[inline] fn produce_request(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* TransactionalId */ w.transactional_id()?; /* Acks */ w.i16()?; /* TimeoutMs */ w.i32()?; /* TopicData */ w.array(|w| produce_request_topic_produce_data(w, v))?; w.tagged_fields() }
 /// ProduceResponse.TopicProduceResponse.PartitionProduceResponse.BatchIndexAndErrorMessage
 #[inline] fn produce_response_topic_produce_response_partition_produce_response_batch_index_and_error_message(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* BatchIndex */ if v >= 8 { w.i32()?; } /* BatchIndexErrorMessage */ if v >= 8 { w.string()?; } w.tagged_fields() }
 /// ProduceResponse.TopicProduceResponse.PartitionProduceResponse.LeaderIdAndEpoch
@@ -470,4 +472,4 @@ pub(crate) const MESSAGES: &[Message] = &[
 /// TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic
 #[inline] fn txn_offset_commit_request_txn_offset_commit_request_topic(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* Name */ w.topic_name()?; /* Partitions */ w.array(|w| txn_offset_commit_request_txn_offset_commit_request_topic_txn_offset_commit_request_partition(w, v))?; w.tagged_fields() }
 /// TxnOffsetCommitRequest
-#[inline] fn txn_offset_commit_request(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* TransactionalId */ w.string()?; /* GroupId */ w.string()?; /* ProducerId */ w.i64()?; /* ProducerEpoch */ w.i16()?; /* GenerationId */ if v >= 3 { w.i32()?; } /* MemberId */ if v >= 3 { w.string()?; } /* GroupInstanceId */ if v >= 3 { w.string()?; } /* Topics */ w.array(|w| txn_offset_commit_request_txn_offset_commit_request_topic(w, v))?; w.tagged_fields() }
+#[inline] fn txn_offset_commit_request(w: &mut Walker<'_>, v: i16) -> Result<(), DecodeError> { /* TransactionalId */ w.transactional_id()?; /* GroupId */ w.string()?; /* ProducerId */ w.i64()?; /* ProducerEpoch */ w.i16()?; /* GenerationId */ if v >= 3 { w.i32()?; } /* MemberId */ if v >= 3 { w.string()?; } /* GroupInstanceId */ if v >= 3 { w.string()?; } /* Topics */ w.array(|w| txn_offset_commit_request_txn_offset_commit_request_topic(w, v))?; w.tagged_fields() }
