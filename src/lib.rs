@@ -2,6 +2,7 @@
 //! provider's tokens, authorizes every request and forwards it to the real brokers.
 
 pub mod authz;
+pub mod cli;
 pub mod clip;
 pub mod config;
 pub mod field_errors;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use kafka_oidc_proxy::authz::{Operation, Principal, explain};
+use kafka_oidc_proxy::cli::ApiArgs;
 use kafka_oidc_proxy::config::Config;
 use kafka_oidc_proxy::identity::{Identity, Providers, http_client};
 use kafka_oidc_proxy::proxy::Proxy;
@@ -34,6 +35,9 @@ enum Command {
         #[arg(long, default_value = "config/proxy.toml")]
         config: PathBuf,
     },
+    /// A client of the management API: providers, ACL bindings and virtual clusters of an
+    /// organization. Exit code 0 done, 1 refused by the API, 2 not made.
+    Api(Box<ApiArgs>),
     /// ACL tools.
     Acl {
         #[command(subcommand)]
@@ -109,6 +113,7 @@ fn main() -> ExitCode {
             }
         },
         acl @ Command::Acl { .. } => acl_check(acl),
+        Command::Api(args) => api(*args),
         Command::GenStoreKey { id } => {
             match kafka_oidc_proxy::store::secrets::SecretKeys::generate(&id)
                 .and_then(|k| kafka_oidc_proxy::store::secrets::SecretKeys::parse(&k).map(|_| k))
@@ -385,6 +390,22 @@ fn init_tracing() {
     std::panic::set_hook(Box::new(|info| {
         tracing::error!(panic = %info, "panic");
     }));
+}
+
+fn api(args: ApiArgs) -> ExitCode {
+    let shown = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(kafka_oidc_proxy::cli::run(args)),
+        Err(e) => {
+            eprintln!("api: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    print!("{}", shown.stdout);
+    eprint!("{}", shown.stderr);
+    ExitCode::from(shown.code)
 }
 
 fn probe(url: Option<String>) -> ExitCode {

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use jwks::{Jwks, JwksTiming};
-pub use rules::PlainHttp;
+pub use rules::{PlainHttp, check_url};
 
 /// An identity provider as registered for an organization (the management API's fields, plus
 /// timing settings).
@@ -269,9 +269,17 @@ impl Provider {
 /// bounded timeouts, and no redirects (a JWKS or discovery URL that redirects elsewhere is not
 /// followed, so a provider cannot point the proxy at internal services).
 pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
-    let roots = rustls::RootCertStore {
+    http_client_trusting(Vec::new())
+}
+
+/// As [`http_client`], trusting `extra` CA certificates besides Mozilla's roots.
+pub fn http_client_trusting(
+    extra: Vec<rustls::pki_types::CertificateDer<'static>>,
+) -> Result<reqwest::Client, reqwest::Error> {
+    let mut roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
+    let (_added, _ignored) = roots.add_parsable_certificates(extra);
     let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
