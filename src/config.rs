@@ -82,6 +82,43 @@ pub struct Management {
     /// Single sign-on: access tokens of the platform's identity provider, for users in an
     /// admin group.
     pub sso: Option<Sso>,
+    /// The web console under `/console/`, with login by single sign-on (needs `sso`).
+    pub console: Option<Console>,
+}
+
+/// The web console: pages served under `/console/` by the management listener. Users log in
+/// with the OpenID Connect authorization-code flow (PKCE) at the provider of
+/// `[management.sso]`, whose access tokens and admin groups then decide what they manage, as
+/// for the API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Console {
+    /// Where users reach the console, e.g. `https://kafka.example.com/console`. The provider
+    /// must allow `<url>/callback` as a redirect URI. Cookies are marked `Secure`.
+    pub url: String,
+    /// The console's client at the provider.
+    pub client_id: String,
+    /// Its secret (a confidential client); absent: a public client, with PKCE alone.
+    pub client_secret: Option<Secret>,
+    /// Where users log in; absent: discovered from the issuer.
+    pub authorize_endpoint_uri: Option<String>,
+    /// Where the console redeems a login's code; absent: discovered from the issuer.
+    pub token_endpoint_uri: Option<String>,
+    /// Where logging out also ends the session at the provider; absent: discovered, if the
+    /// provider has one.
+    pub end_session_endpoint_uri: Option<String>,
+    /// Scopes asked for besides `openid` (e.g. the one that gives the access token the
+    /// `[management.sso]` audience).
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// How long a console session lasts at most, in seconds; it ends sooner when its access
+    /// token can no longer be refreshed.
+    #[serde(default = "default_console_session")]
+    pub session_secs: u64,
+}
+
+fn default_console_session() -> u64 {
+    8 * 3600
 }
 
 /// Single sign-on for the management API. Tokens of this provider are verified exactly as
@@ -821,6 +858,37 @@ impl Management {
         if self.max_body_bytes == 0 {
             errors.push("management.max_body_bytes", "must be greater than 0");
         }
+        if let Some(console) = &self.console {
+            if self.sso.is_none() {
+                errors.push(
+                    "management.console",
+                    "needs [management.sso]: the console logs users in at its provider",
+                );
+            }
+            let urls = [
+                ("url", Some(&console.url)),
+                (
+                    "authorize_endpoint_uri",
+                    console.authorize_endpoint_uri.as_ref(),
+                ),
+                ("token_endpoint_uri", console.token_endpoint_uri.as_ref()),
+                (
+                    "end_session_endpoint_uri",
+                    console.end_session_endpoint_uri.as_ref(),
+                ),
+            ];
+            for (field, url) in urls {
+                if let Some(Err(e)) = url.map(|u| crate::identity::check_url(u, plain_http)) {
+                    errors.push(format!("management.console.{field}"), e);
+                }
+            }
+            if console.client_id.trim().is_empty() {
+                errors.push("management.console.client_id", "must not be empty");
+            }
+            if console.session_secs == 0 {
+                errors.push("management.console.session_secs", "must be greater than 0");
+            }
+        }
         if let Some(sso) = &self.sso {
             errors.nest("management.sso", sso.provider_spec().problems(plain_http));
             if sso.admin_groups.is_empty() {
@@ -1110,6 +1178,35 @@ mod tests {
         let elsewhere = format!("{MINIMAL}\n[management]\nlisten = {{ env = \"PATH\" }}\n");
         assert!(Config::parse(&elsewhere).is_err());
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_console_needs_single_sign_on_and_names_each_faulty_field() {
+        let console = "[management]\nlisten = \"127.0.0.1:0\"\n[management.console]\n\
+                       url = \"http://console.example.com/console\"\nclient_id = \" \"\n\
+                       token_endpoint_uri = \"not a url\"\nsession_secs = 0\n";
+        let err = Config::parse(&format!("{MINIMAL}\n{console}")).unwrap_err();
+        let fields: Vec<&str> = err.0.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "management.console",
+                "management.console.url",
+                "management.console.token_endpoint_uri",
+                "management.console.client_id",
+                "management.console.session_secs",
+            ],
+            "{err}"
+        );
+        let good = "[management]\nlisten = \"127.0.0.1:0\"\n\
+                    [management.sso]\nissuer = \"https://login.example.com\"\naudience = \"admin\"\n\
+                    admin_groups = [{ group = \"ops\", organization = \"*\" }]\n\
+                    [management.console]\nurl = \"https://kafka.example.com/console\"\n\
+                    client_id = \"kop\"\n";
+        let config = Config::parse(&format!("{MINIMAL}\n{good}")).expect("valid");
+        let console = config.management.and_then(|m| m.console).expect("console");
+        assert_eq!(console.session_secs, 8 * 3600);
+        assert!(console.client_secret.is_none());
     }
 
     #[test]

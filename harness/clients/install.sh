@@ -6,6 +6,7 @@
 #   $KOP_WORK/node          kafkajs via `npm ci` from node/package.json + package-lock.json
 #   $KOP_WORK/java/build    the Scenarios jar (Maven, java/pom.xml: kafka-clients 4.4.0)
 #   $KOP_WORK/java/lib      its runtime dependencies
+#   $KOP_WORK/browser       playwright-core and axe-core (../browser), for tests/console.rs
 #
 # Needs only the toolchains (python3 with venv, node + npm, java 17 + mvn) and the registries.
 # Usage: harness/clients/install.sh [--force]
@@ -57,6 +58,19 @@ else
   cp "${node_inputs[@]}" "$KOP_WORK/node/"
   (cd "$KOP_WORK/node" && npm ci --no-audit --no-fund --loglevel=error >&2)
   mark_done node "${node_inputs[@]}"
+fi
+
+# --- Browser: playwright-core and axe-core for the console test (Debian's chromium runs it) --
+browser_inputs=("$HERE/../browser/package.json" "$HERE/../browser/package-lock.json")
+if up_to_date browser "${browser_inputs[@]}" && [[ -d $KOP_WORK/browser/node_modules/playwright-core ]]; then
+  kop_log "browser modules up to date"
+else
+  kop_log "installing browser modules into $KOP_WORK/browser (npm ci)"
+  rm -rf "$KOP_WORK/browser"
+  mkdir -p "$KOP_WORK/browser"
+  cp "${browser_inputs[@]}" "$KOP_WORK/browser/"
+  (cd "$KOP_WORK/browser" && npm ci --no-audit --no-fund --loglevel=error >&2)
+  mark_done browser "${browser_inputs[@]}"
 fi
 
 # --- Java: Scenarios jar + runtime classpath --------------------------------------------------

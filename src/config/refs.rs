@@ -15,6 +15,7 @@ pub(super) const SECRET_FIELDS: &[&[&str]] = &[
     &["upstreams", "*", "sasl", "password"],
     &["upstreams", "*", "sasl", "client_secret"],
     &["management", "tokens", "*", "sha256"],
+    &["management", "console", "client_secret"],
     &["identity", "providers", "*", "cfk_client_secret"],
 ];
 

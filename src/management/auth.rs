@@ -106,6 +106,18 @@ impl Authenticator {
                 Err(ApiError::NotFound)
             };
         }
+        let user = self.user(token).await?;
+        if user.manages.iter().any(|scope| manages(scope, org)) {
+            let platform = user.manages.iter().any(|scope| scope == "*");
+            Ok((ApiCaller::User(user.name), platform))
+        } else {
+            Err(ApiError::NotFound)
+        }
+    }
+
+    /// The user of a single sign-on access token and the organizations they manage: 401 for
+    /// a refused token (or without single sign-on), 403 for a user in no admin group.
+    pub(crate) async fn user(&self, token: &str) -> Result<SsoUser, ApiError> {
         let Some(sso) = &self.sso else {
             return Err(ApiError::Unauthenticated);
         };
@@ -113,22 +125,33 @@ impl Authenticator {
             tracing::info!(reason = failure.reason(), "management token refused");
             ApiError::InvalidToken(failure.to_string())
         })?;
-        let granted: Vec<_> = sso
+        let manages: Vec<String> = sso
             .admin_groups
             .iter()
             .filter(|g| identity.groups.contains(&g.group))
+            .map(|g| g.organization.clone())
             .collect();
-        if granted.is_empty() {
+        if manages.is_empty() {
             tracing::info!(user = %identity.user, "management access refused: in no admin group");
             return Err(ApiError::Forbidden);
         }
-        if granted.iter().any(|g| manages(&g.organization, org)) {
-            let platform = granted.iter().any(|g| g.organization == "*");
-            Ok((ApiCaller::User(identity.user), platform))
-        } else {
-            Err(ApiError::NotFound)
-        }
+        Ok(SsoUser {
+            name: identity.user,
+            manages,
+            expires_at: identity.expires_at,
+        })
     }
+}
+
+/// A user of the platform's identity provider in at least one admin group.
+#[derive(Debug, Clone)]
+pub(crate) struct SsoUser {
+    /// The subject claim.
+    pub(crate) name: String,
+    /// Each organization their admin groups give them, or `*` for all.
+    pub(crate) manages: Vec<String>,
+    /// When their token expires (seconds since the epoch).
+    pub(crate) expires_at: u64,
 }
 
 /// Whether a grant for `scope` (an organization or `*`) covers `org`.

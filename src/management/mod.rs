@@ -12,6 +12,7 @@ mod acls;
 mod auth;
 mod body;
 mod clusters;
+mod console;
 mod errors;
 mod openapi;
 mod providers;
@@ -63,6 +64,8 @@ pub struct Api {
     applied: Mutex<Applied>,
     /// What the last readiness probe of the store found.
     store_health: StoreHealth,
+    /// The web console's login client, when `[management.console]` configures one.
+    console: Option<Arc<console::Oidc>>,
 }
 
 impl Api {
@@ -82,7 +85,12 @@ impl Api {
             .iter()
             .map(|spec| providers::from_file(spec, loaded_at))
             .collect();
+        let console = match (&management.console, &management.sso) {
+            (Some(c), Some(sso)) => Some(Arc::new(console::Oidc::new(c, sso, http.clone()))),
+            _ => None,
+        };
         Arc::new(Self {
+            console,
             file_providers,
             loaded_at,
             clusters: clusters::Rules::of(config, loaded_at),
@@ -657,7 +665,17 @@ fn read_only(mut v: Value) -> Value {
     v
 }
 
-/// The routes. Each collection and item path is served with and without its trailing slash.
+/// The management listener's routes: the API's, and the console's when it is configured.
+pub fn app(api: Arc<Api>) -> Router {
+    let routes = router(api.clone());
+    match api.console.clone() {
+        Some(oidc) => routes.clone().merge(console::router(api, oidc, routes)),
+        None => routes,
+    }
+}
+
+/// The API's routes. Each collection and item path is served with and without its trailing
+/// slash.
 pub fn router(api: Arc<Api>) -> Router {
     let collection = get(providers::list).post(providers::create);
     let item = get(providers::get)
@@ -808,7 +826,7 @@ pub async fn serve(
         tokio::spawn(crate::identity::keep_keys_fresh(shutdown.clone(), provider));
     }
     let prober = tokio::spawn(probe_store(api.clone(), shutdown.clone()));
-    let result = axum::serve(listener, router(api))
+    let result = axum::serve(listener, app(api))
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await;
     poller.abort();

@@ -1,0 +1,496 @@
+//! The console's pages: what each shows, and the forms that act through the API.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::{Console, LoggedIn};
+
+/// What every page around its content shows: the user, the organization at hand, and the
+/// CSRF token its forms carry.
+pub(super) struct Chrome {
+    pub(super) user: Option<String>,
+    pub(super) csrf: String,
+    pub(super) org: Option<String>,
+    /// Which part of the organization's pages this is (`providers`, `acls`, ...).
+    pub(super) section: &'static str,
+}
+
+impl Chrome {
+    fn of(user: &LoggedIn, org: Option<&str>, section: &'static str) -> Self {
+        Self {
+            user: Some(user.session.user.clone()),
+            csrf: user.session.csrf.clone(),
+            org: org.map(str::to_owned),
+            section,
+        }
+    }
+}
+
+/// A rendered page, or a plain error if the template cannot render (it always can: the
+/// templates are checked at compile time).
+fn page(status: StatusCode, template: &impl Template) -> Response {
+    match template.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "console page cannot render");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page cannot be shown",
+            )
+                .into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/problem.html")]
+struct Problem<'a> {
+    chrome: Chrome,
+    title: &'a str,
+    detail: &'a str,
+}
+
+/// A page saying what went wrong.
+pub(super) fn problem(status: StatusCode, title: &str, detail: &str) -> Response {
+    let chrome = Chrome {
+        user: None,
+        csrf: String::new(),
+        org: None,
+        section: "",
+    };
+    page(
+        status,
+        &Problem {
+            chrome,
+            title,
+            detail,
+        },
+    )
+}
+
+/// What the API answered when it refused: its detail, or each field's messages.
+fn refusal_text(status: StatusCode, body: &Value) -> String {
+    match body.get("detail").and_then(Value::as_str) {
+        Some(d) => d.to_owned(),
+        None => format!("The API answered {status}."),
+    }
+}
+
+/// The answer for an API refusal other than a form's field errors.
+fn refused(status: StatusCode, body: &Value) -> Response {
+    let title = match status {
+        StatusCode::NOT_FOUND => "Not found",
+        StatusCode::FORBIDDEN => "Not allowed",
+        StatusCode::CONFLICT => "Conflict",
+        _ => "Refused",
+    };
+    problem(status, title, &refusal_text(status, body))
+}
+
+/// Field errors of an API answer: each field's messages joined.
+fn field_errors(body: &Value) -> BTreeMap<String, String> {
+    body.as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| k.as_str() != "detail")
+        .map(|(k, v)| {
+            let text = match v {
+                Value::Array(list) => list
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                other => other.as_str().unwrap_or_default().to_owned(),
+            };
+            (k.clone(), text)
+        })
+        .collect()
+}
+
+fn org_path(org: &str) -> String {
+    url::form_urlencoded::byte_serialize(org.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+#[derive(Template)]
+#[template(path = "console/organizations.html")]
+struct Organizations {
+    chrome: Chrome,
+    /// `None`: the user manages every organization (these are the ones known so far).
+    all: bool,
+    orgs: Vec<String>,
+}
+
+/// `GET /console/`: the organizations the user manages.
+pub(super) async fn organizations(State(c): State<Arc<Console>>, headers: HeaderMap) -> Response {
+    let user = match c.logged_in(&headers, "/console/").await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let (all, orgs) = match c.managed(&user).await {
+        Ok(Some(orgs)) => (false, orgs),
+        Ok(None) => (true, known_organizations(&c)),
+        Err(r) => return r,
+    };
+    page(
+        StatusCode::OK,
+        &Organizations {
+            chrome: Chrome::of(&user, None, ""),
+            all,
+            orgs,
+        },
+    )
+}
+
+/// Every organization the proxy knows of: those with a provider or an ACL binding of the
+/// configuration file.
+fn known_organizations(c: &Console) -> Vec<String> {
+    let snapshot = c.api.data_plane.current();
+    let mut orgs: BTreeSet<String> = snapshot
+        .providers
+        .iter()
+        .map(|p| p.spec.organization.clone())
+        .collect();
+    orgs.extend(snapshot.file_acls.iter().map(|b| b.organization.clone()));
+    orgs.into_iter().collect()
+}
+
+#[derive(Deserialize)]
+pub(super) struct OpenQuery {
+    #[serde(default)]
+    org: String,
+}
+
+/// `GET /console/open?org=`: an organization by name (a platform administrator's way to one
+/// that has nothing yet).
+pub(super) async fn open_organization(Query(q): Query<OpenQuery>) -> Response {
+    let org = q.org.trim();
+    if org.is_empty() {
+        return Redirect::to("/console/").into_response();
+    }
+    Redirect::to(&format!("/console/orgs/{}/providers", org_path(org))).into_response()
+}
+
+/// A provider as its list shows it.
+struct ProviderRow {
+    id: String,
+    identifier: String,
+    issuer: String,
+    audience: String,
+    read_only: bool,
+}
+
+#[derive(Template)]
+#[template(path = "console/providers.html")]
+struct Providers {
+    chrome: Chrome,
+    org: String,
+    org_path: String,
+    providers: Vec<ProviderRow>,
+    notice: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct Notice {
+    done: Option<String>,
+}
+
+fn notice(done: Option<&str>) -> Option<String> {
+    match done? {
+        "created" => Some(
+            "The provider is registered: its tokens authenticate on the next connection.".into(),
+        ),
+        "deleted" => {
+            Some("The provider is deleted: its tokens are refused on new connections.".into())
+        }
+        _ => None,
+    }
+}
+
+/// `GET /console/orgs/{org}/providers`: the organization's identity providers.
+pub(super) async fn providers(
+    State(c): State<Arc<Console>>,
+    Path(org): Path<String>,
+    Query(q): Query<Notice>,
+    headers: HeaderMap,
+) -> Response {
+    let here = format!("/console/orgs/{}/providers", org_path(&org));
+    let user = match c.logged_in(&headers, &here).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let mut rows = Vec::new();
+    let mut next = Some(format!(
+        "/organizations/{}/oauth-providers/?limit=1000",
+        org_path(&org)
+    ));
+    while let Some(path) = next.take() {
+        let (status, body) = c.call(&user, Method::GET, &path, None).await;
+        if status != StatusCode::OK {
+            return refused(status, &body);
+        }
+        for p in body["results"].as_array().into_iter().flatten() {
+            let text = |k: &str| p[k].as_str().unwrap_or_default().to_owned();
+            rows.push(ProviderRow {
+                id: text("id"),
+                identifier: text("identifier"),
+                issuer: text("issuer"),
+                audience: text("audience"),
+                read_only: p["read_only"] == Value::Bool(true),
+            });
+        }
+        next = body["next"].as_str().map(str::to_owned);
+    }
+    page(
+        StatusCode::OK,
+        &Providers {
+            chrome: Chrome::of(&user, Some(&org), "providers"),
+            org_path: org_path(&org),
+            org,
+            providers: rows,
+            notice: notice(q.done.as_deref()),
+        },
+    )
+}
+
+/// One field of a provider's form.
+struct FormField {
+    name: &'static str,
+    label: &'static str,
+    help: &'static str,
+    kind: &'static str,
+    required: bool,
+    value: String,
+    error: Option<String>,
+}
+
+/// The provider fields of the product page, in its order, with what each is for.
+const PROVIDER_FIELDS: &[(&str, &str, &str, &str, bool)] = &[
+    (
+        "identifier",
+        "Identifier",
+        "A name for this provider, unique in the organization.",
+        "text",
+        true,
+    ),
+    (
+        "issuer",
+        "Issuer",
+        "The exact iss of its tokens, e.g. https://dev-123.okta.com/oauth2/default.",
+        "url",
+        true,
+    ),
+    (
+        "jwks_endpoint_uri",
+        "JWKS endpoint",
+        "Where its signing keys are. Empty: discovered from the issuer.",
+        "url",
+        false,
+    ),
+    (
+        "audience",
+        "Audience",
+        "A value the tokens' aud must contain.",
+        "text",
+        true,
+    ),
+    (
+        "scope",
+        "Scope",
+        "A scope the tokens must carry. Empty: none required.",
+        "text",
+        false,
+    ),
+    (
+        "token_endpoint_uri",
+        "Token endpoint",
+        "Where Kafka clients get their tokens.",
+        "url",
+        false,
+    ),
+    (
+        "sub_claim_name",
+        "Subject claim",
+        "The claim naming the user (default sub).",
+        "text",
+        false,
+    ),
+    (
+        "groups_claim_name",
+        "Groups claim",
+        "The claim listing the user's groups (default groups).",
+        "text",
+        false,
+    ),
+    (
+        "authorize_endpoint_uri",
+        "Authorize endpoint",
+        "Where users log in and consent.",
+        "url",
+        false,
+    ),
+    (
+        "cfk_client_id",
+        "Client id",
+        "The client id of the platform's own client.",
+        "text",
+        false,
+    ),
+    (
+        "cfk_client_secret",
+        "Client secret",
+        "Its secret: stored sealed, never shown again.",
+        "password",
+        false,
+    ),
+];
+
+#[derive(Template)]
+#[template(path = "console/provider_form.html")]
+struct ProviderForm {
+    chrome: Chrome,
+    org: String,
+    org_path: String,
+    fields: Vec<FormField>,
+    refresh_token: bool,
+    /// A refusal not tied to a field.
+    general: Option<String>,
+}
+
+fn provider_form(
+    user: &LoggedIn,
+    org: &str,
+    values: &Map<String, Value>,
+    errors: &BTreeMap<String, String>,
+) -> ProviderForm {
+    let fields = PROVIDER_FIELDS
+        .iter()
+        .map(|(name, label, help, kind, required)| FormField {
+            name,
+            label,
+            help,
+            kind,
+            required: *required,
+            value: match (*kind, values.get(*name)) {
+                ("password", _) => String::new(),
+                (_, Some(Value::String(s))) => s.clone(),
+                _ => String::new(),
+            },
+            error: errors.get(*name).cloned(),
+        })
+        .collect();
+    let known: BTreeSet<&str> = PROVIDER_FIELDS.iter().map(|f| f.0).collect();
+    let general: Vec<String> = errors
+        .iter()
+        .filter(|(k, _)| !known.contains(k.as_str()))
+        .map(|(k, v)| format!("{k}: {v}"))
+        .collect();
+    ProviderForm {
+        chrome: Chrome::of(user, Some(org), "providers"),
+        org: org.to_owned(),
+        org_path: org_path(org),
+        fields,
+        refresh_token: values
+            .get("refresh_token")
+            .and_then(Value::as_bool)
+            .unwrap_or(true),
+        general: (!general.is_empty()).then(|| general.join(" ")),
+    }
+}
+
+/// `GET /console/orgs/{org}/providers/new`: the form to register a provider.
+pub(super) async fn new_provider(
+    State(c): State<Arc<Console>>,
+    Path(org): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let here = format!("/console/orgs/{}/providers/new", org_path(&org));
+    let user = match c.logged_in(&headers, &here).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    page(
+        StatusCode::OK,
+        &provider_form(&user, &org, &Map::new(), &BTreeMap::new()),
+    )
+}
+
+/// `POST /console/orgs/{org}/providers`: registers a provider through the API; its refusal
+/// shows on the form, each field's message under the field.
+pub(super) async fn create_provider(
+    State(c): State<Arc<Console>>,
+    Path(org): Path<String>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<BTreeMap<String, String>>,
+) -> Response {
+    let here = format!("/console/orgs/{}/providers/new", org_path(&org));
+    let csrf = form.get("csrf").map(String::as_str).unwrap_or_default();
+    let user = match c.changing(&headers, &here, csrf).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let mut body = Map::new();
+    body.insert("organization".into(), Value::String(org.clone()));
+    for (name, ..) in PROVIDER_FIELDS {
+        if let Some(v) = form.get(*name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+            body.insert((*name).into(), Value::String(v.to_owned()));
+        }
+    }
+    body.insert(
+        "refresh_token".into(),
+        Value::Bool(form.contains_key("refresh_token")),
+    );
+    let path = format!("/organizations/{}/oauth-providers/", org_path(&org));
+    let (status, answer) = c
+        .call(
+            &user,
+            Method::POST,
+            &path,
+            Some(&Value::Object(body.clone())),
+        )
+        .await;
+    match status {
+        StatusCode::CREATED => Redirect::to(&format!(
+            "/console/orgs/{}/providers?done=created",
+            org_path(&org)
+        ))
+        .into_response(),
+        StatusCode::BAD_REQUEST | StatusCode::CONFLICT => page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &provider_form(&user, &org, &body, &field_errors(&answer)),
+        ),
+        _ => refused(status, &answer),
+    }
+}
+
+/// `POST /console/orgs/{org}/providers/{id}/delete`.
+pub(super) async fn delete_provider(
+    State(c): State<Arc<Console>>,
+    Path((org, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<super::CsrfForm>,
+) -> Response {
+    let here = format!("/console/orgs/{}/providers", org_path(&org));
+    let user = match c.changing(&headers, &here, &form.csrf).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let path = format!(
+        "/organizations/{}/oauth-providers/{}/",
+        org_path(&org),
+        org_path(&id)
+    );
+    let (status, answer) = c.call(&user, Method::DELETE, &path, None).await;
+    if status != StatusCode::NO_CONTENT {
+        return refused(status, &answer);
+    }
+    Redirect::to(&format!("{here}?done=deleted")).into_response()
+}

@@ -1,0 +1,137 @@
+//! The web console in a real browser: Debian's headless Chromium, driven by playwright-core
+//! (harness/browser/console.mjs), against a running proxy's management listener with the console
+//! logging users in at a real Keycloak (harness/keycloak, realm kop, its client kop-management).
+//! alice (group platform-admins) logs in through Keycloak's login page, registers a provider
+//! (the form first names her faulty fields), deletes it and logs out; bob (no admin group) is
+//! refused; a forged login state and a forged CSRF token are refused. Every page passes
+//! axe-core's WCAG 2 A/AA rules; screenshots of each step are in target/harness/console/.
+
+mod common;
+
+use common::{Idp, ProxyOptions, env, start_proxy};
+use kafka_oidc_proxy::management;
+use serde_json::Value;
+
+/// Keycloak's admin REST API on realm kop, as its bootstrap administrator.
+async fn keycloak_admin(method: &str, path: &str, body: Option<Value>) -> Value {
+    let mut args = vec!["admin".to_owned(), method.to_owned(), path.to_owned()];
+    if let Some(body) = body {
+        args.push(body.to_string());
+    }
+    let out = tokio::process::Command::new(env("KOP_KEYCLOAK_SH"))
+        .args(&args)
+        .output()
+        .await
+        .expect("keycloak.sh runs");
+    assert!(
+        out.status.success(),
+        "keycloak.sh admin {method} {path}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+}
+
+/// Lets the realm's kop-management client send browsers back to `url` (the console).
+async fn allow_redirects_to(url: &str) {
+    let clients = keycloak_admin("GET", "/clients?clientId=kop-management", None).await;
+    let id = clients[0]["id"]
+        .as_str()
+        .expect("the client's id")
+        .to_owned();
+    let mut client = keycloak_admin("GET", &format!("/clients/{id}"), None).await;
+    let uris = client["redirectUris"]
+        .as_array_mut()
+        .expect("redirect URIs");
+    let pattern = Value::String(format!("{url}/*"));
+    if !uris.contains(&pattern) {
+        uris.push(pattern);
+    }
+    keycloak_admin("PUT", &format!("/clients/{id}"), Some(client)).await;
+}
+
+/// A port nothing listens on now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+#[tokio::test]
+async fn a_user_manages_an_organization_in_the_console_in_a_real_browser() {
+    let t = common::unique_tag();
+    let dir = std::env::temp_dir().join(format!("kop-console-{t}"));
+    let port = free_port();
+    let console = format!("http://127.0.0.1:{port}/console");
+    allow_redirects_to(&console).await;
+    let extra = format!(
+        "[identity]\nallow_http_loopback = true\n\
+         [management]\nlisten = \"127.0.0.1:{port}\"\n\
+         [management.sso]\nissuer = {issuer:?}\naudience = \"kafka-management\"\n\
+         scope = \"kafka-management\"\nsub_claim_name = \"preferred_username\"\n\
+         [[management.sso.admin_groups]]\ngroup = \"platform-admins\"\norganization = \"*\"\n\
+         [management.console]\nurl = {console:?}\nclient_id = \"kop-management\"\n\
+         client_secret = \"kop-management-secret\"\n\
+         [store]\ndata_dir = {dir:?}\n{keys}",
+        issuer = env("KOP_KEYCLOAK_ISSUER"),
+        dir = dir.display().to_string(),
+        keys = common::store_keys_line(&dir),
+    );
+    let proxy = start_proxy(ProxyOptions {
+        authentication: "oauthbearer",
+        extra,
+        ..ProxyOptions::default()
+    })
+    .await;
+    let _running = management::start(
+        &proxy.config,
+        proxy.config.management.as_ref().expect("management"),
+        proxy.proxy.published(),
+    )
+    .await
+    .expect("management starts");
+
+    let work = std::path::PathBuf::from(
+        std::env::var("KOP_WORK").unwrap_or_else(|_| "target/harness".into()),
+    );
+    let shots = work.join("console").join(&t);
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("harness/browser/console.mjs");
+    let output = tokio::process::Command::new("node")
+        .arg(&script)
+        .env("KOP_BROWSER_MODULES", work.join("browser"))
+        .env("KOP_CONSOLE_URL", &console)
+        .env("KOP_CONSOLE_ORG", format!("console-{t}"))
+        .env("KOP_PROVIDER_ISSUER", Idp::issuer())
+        .env("KOP_SHOTS", &shots)
+        .env("KOP_ADMIN", "alice")
+        .env("KOP_ADMIN_PASSWORD", "alice-password")
+        .env("KOP_OTHER", "bob")
+        .env("KOP_OTHER_PASSWORD", "bob-password")
+        .output()
+        .await
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    eprintln!("{}", String::from_utf8_lossy(&output.stderr));
+    let result: Value = stdout
+        .lines()
+        .last()
+        .and_then(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| panic!("no result line: {stdout}"));
+    eprintln!("{result:#}");
+    assert_eq!(result["ok"], true, "{result:#}");
+    assert_eq!(result["forged_csrf_status"], 403);
+    assert_eq!(result["forged_state_status"], 400);
+    assert_eq!(result["logged_out"], true);
+    let axe = result["axe"].as_object().expect("axe results");
+    assert!(axe.len() >= 6, "{axe:?}");
+    for (page, violations) in axe {
+        assert_eq!(
+            violations.as_array().map(Vec::len),
+            Some(0),
+            "{page}: {violations:#}"
+        );
+    }
+    let shots_taken = result["screenshots"].as_array().map_or(0, Vec::len);
+    assert!(shots_taken >= 10, "{shots_taken} screenshots");
+}
