@@ -2,7 +2,7 @@
 // Drives the kafka-oidc-proxy web console in Debian's headless Chromium (playwright-core with
 // executablePath; no browser is ever downloaded), as a user would: log in through the real
 // provider's login page, register an identity provider (first with faulty fields, which the
-// form names), delete it, log out. It also checks what a user cannot do: a user in no admin
+// form names), add an ACL binding and see a denial explained, delete both, log out. It also checks what a user cannot do: a user in no admin
 // group is refused, a forged login state is refused, a change without the session's CSRF token
 // is refused. Every page is checked with axe-core (WCAG 2 A and AA rules) and photographed.
 //
@@ -120,6 +120,63 @@ async function main () {
     await step(page, 'providers-registered')
     await axe(page, 'providers-registered')
     result.registered = identifier
+
+    // ACL bindings: none yet; the form names a faulty principal; a binding with the operation
+    // it implies; found by a filter.
+    await page.click('nav.org a:has-text("ACL bindings")')
+    await page.waitForSelector('h1:has-text("ACL bindings")')
+    check(await page.isVisible('text=No binding yet'), 'an empty binding list')
+    await axe(page, 'acls-empty')
+    await page.click('text=Add a binding')
+    await page.waitForSelector('#f-principal')
+    await page.fill('#f-principal', 'Nobody:payments')
+    await page.fill('#f-resource_name', 'payments.')
+    await page.selectOption('#f-pattern_type', 'PREFIXED')
+    await Promise.all([page.waitForLoadState('load'), page.click('button:has-text("Add")')])
+    const principalError = await page.textContent('#e-principal')
+    check(principalError && principalError.includes('Nobody:payments'), `the principal error is shown: ${principalError}`)
+    check(await page.inputValue('#f-resource_name') === 'payments.', 'the form keeps what was typed')
+    await step(page, 'acl-form-errors')
+    await axe(page, 'acl-form-errors')
+    await page.fill('#f-principal', 'Group:payments')
+    await Promise.all([page.waitForURL(/acls\?done=created/), page.click('button:has-text("Add")')])
+    const row = page.locator('tbody tr', { hasText: 'Group:payments' })
+    check(await row.count() === 1, 'the binding is listed')
+    check((await row.textContent()).includes('also DESCRIBE'), 'the implied operation is shown')
+    await page.fill('#q-principal', 'Group:nobody')
+    await Promise.all([page.waitForURL(/principal=Group/), page.click('button:has-text("Filter")')])
+    check(await page.isVisible('text=No binding matches these filters'), 'a filter that matches nothing')
+    await page.fill('#q-principal', 'Group:payments')
+    await Promise.all([page.waitForURL(/principal=Group%3Apayments/), page.click('button:has-text("Filter")')])
+    check(await page.locator('tbody tr').count() === 1, 'a filter that matches the binding')
+    await step(page, 'acls')
+    await axe(page, 'acls')
+
+    // "Why was I denied?": a read under the prefix is allowed by the binding, a write is not.
+    await page.click('nav.org a:has-text("Why was I denied?")')
+    await page.fill('#w-user', 'dana')
+    await page.fill('#w-groups', 'payments, finance')
+    await page.selectOption('#w-operation', 'READ')
+    await page.selectOption('#w-type', 'TOPIC')
+    await page.fill('#w-name', 'payments.orders')
+    await Promise.all([page.waitForURL(/why\?/), page.click('button:has-text("Decide")')])
+    const allowed = await page.textContent('section.verdict')
+    check(allowed.includes('Allowed') && allowed.includes('Group:payments READ on TOPIC:PREFIXED:payments.'), `allowed by the binding: ${allowed}`)
+    await step(page, 'why-allowed')
+    await axe(page, 'why-allowed')
+    await page.selectOption('#w-operation', 'WRITE')
+    await Promise.all([page.waitForURL(/operation=WRITE/), page.click('button:has-text("Decide")')])
+    const denied = await page.textContent('section.verdict')
+    check(denied.includes('Denied') && denied.includes('no binding'), `denied for want of a binding: ${denied}`)
+    await step(page, 'why-denied')
+    result.why = { allowed: allowed.trim(), denied: denied.trim() }
+
+    // The binding deleted.
+    await page.click('nav.org a:has-text("ACL bindings")')
+    await Promise.all([page.waitForURL(/acls\?done=deleted/), page.click('tbody tr button.danger')])
+    check(await page.isVisible('text=No binding yet'), 'the binding is gone')
+    await page.click('nav.org a:has-text("Identity providers")')
+    await page.waitForSelector(`th:has-text("${identifier}")`)
 
     // A change without the session's CSRF token is refused, with the session's cookies.
     const forged = await page.request.post(`${consoleUrl}/orgs/${encodeURIComponent(org)}/providers`, {

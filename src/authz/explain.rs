@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use super::AuthorizationConfig;
-use super::acl::{AclError, CLUSTER_NAME, Operation, Principal, ResourceType};
-use super::index::{Grounds, Subject};
+use super::acl::{AclBinding, AclError, CLUSTER_NAME, Operation, Principal, ResourceType};
+use super::index::{AclIndex, Grounds, Subject};
 
 /// A resource as `TYPE:NAME` (`TOPIC:orders`, `GROUP:payments-app`, `TRANSACTIONAL_ID:tx-1`,
 /// `CLUSTER`).
@@ -43,14 +43,14 @@ pub fn explain(
     operation: Operation,
     resource: (ResourceType, &str),
 ) -> (bool, String) {
-    let subject = Subject {
-        organization: who.organization,
-        user: who.user,
-        groups: who.groups,
-        host: who.host,
-    };
     let index = authorization.index();
-    let decision = index.decide(&subject, operation, resource.0, resource.1);
+    let (allowed, grounds) = explain_with(&index, who, operation, resource, |b| {
+        authorization
+            .acls
+            .iter()
+            .position(|x| x == b)
+            .map(|i| format!("authorization.acls[{i}]"))
+    });
     let mut out = String::new();
     let groups = if who.groups.is_empty() {
         "no groups".to_owned()
@@ -65,39 +65,48 @@ pub fn explain(
     let _ = writeln!(
         out,
         "{}: {} ({groups}; organization {}) {operation} {}:{} from {}",
-        if decision.allowed {
-            "ALLOWED"
-        } else {
-            "DENIED"
-        },
+        if allowed { "ALLOWED" } else { "DENIED" },
         Principal::User(who.user.to_owned()),
         who.organization,
         resource.0,
         resource.1,
         who.host,
     );
-    let _ = match decision.grounds {
-        Grounds::SuperUser(p) => writeln!(
-            out,
-            "  because {p} is a super user of organization {} (authorization.super_users)",
+    let _ = writeln!(out, "  {grounds}");
+    (allowed, out)
+}
+
+/// Decides with `index` as the proxy does; whether the operation is allowed and why, in one
+/// sentence. `source` names where a binding comes from, when it knows.
+pub fn explain_with(
+    index: &AclIndex,
+    who: &Who<'_>,
+    operation: Operation,
+    resource: (ResourceType, &str),
+    source: impl Fn(&AclBinding) -> Option<String>,
+) -> (bool, String) {
+    let subject = Subject {
+        organization: who.organization,
+        user: who.user,
+        groups: who.groups,
+        host: who.host,
+    };
+    let decision = index.decide(&subject, operation, resource.0, resource.1);
+    let grounds = match decision.grounds {
+        Grounds::SuperUser(p) => format!(
+            "because {p} is a super user of organization {} (authorization.super_users)",
             who.organization
         ),
-        Grounds::Binding(b) => {
-            let at = authorization
-                .acls
-                .iter()
-                .position(|x| x == b)
-                .map(|i| format!(" [authorization.acls[{i}]]"))
-                .unwrap_or_default();
-            writeln!(out, "  by {b}{at}")
-        }
-        Grounds::NoMatch => writeln!(
-            out,
-            "  no binding of organization {} grants it (no match denies)",
+        Grounds::Binding(b) => match source(b) {
+            Some(at) => format!("by {b} [{at}]"),
+            None => format!("by {b}"),
+        },
+        Grounds::NoMatch => format!(
+            "no binding of organization {} grants it (no match denies)",
             who.organization
         ),
     };
-    (decision.allowed, out)
+    (decision.allowed, grounds)
 }
 
 #[cfg(test)]

@@ -73,6 +73,16 @@ pub(crate) fn router(api: Arc<Api>, oidc: Arc<Oidc>, routes: Router) -> Router {
             "/console/orgs/{org}/providers/{id}/delete",
             post(pages::delete_provider),
         )
+        .route(
+            "/console/orgs/{org}/acls",
+            get(pages::acls).post(pages::create_acl),
+        )
+        .route("/console/orgs/{org}/acls/new", get(pages::new_acl))
+        .route(
+            "/console/orgs/{org}/acls/{id}/delete",
+            post(pages::delete_acl),
+        )
+        .route("/console/orgs/{org}/why", get(pages::why))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(console)
 }
@@ -304,9 +314,9 @@ fn expires(at: u64) -> Instant {
 }
 
 #[derive(Deserialize)]
-pub(super) struct CsrfForm {
+pub(crate) struct CsrfForm {
     #[serde(default)]
-    csrf: String,
+    pub(crate) csrf: String,
 }
 
 /// `POST /console/logout`: ends the session, and the provider's if it has an end-session
