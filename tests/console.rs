@@ -57,6 +57,19 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// The first of `n` consecutive ports nothing listens on now.
+fn free_ports(n: u16) -> u16 {
+    loop {
+        let first = free_port();
+        let all: Vec<_> = (0..n)
+            .map_while(|i| std::net::TcpListener::bind(("127.0.0.1", first.checked_add(i)?)).ok())
+            .collect();
+        if all.len() == usize::from(n) {
+            return first;
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_user_manages_an_organization_in_the_console_in_a_real_browser() {
     let t = common::unique_tag();
@@ -64,6 +77,9 @@ async fn a_user_manages_an_organization_in_the_console_in_a_real_browser() {
     let port = free_port();
     let console = format!("http://127.0.0.1:{port}/console");
     allow_redirects_to(&console).await;
+    // The organization's virtual cluster (the whole upstream), which the connect page offers.
+    let org = format!("console-{t}");
+    let ports = free_ports(4);
     let extra = format!(
         "[identity]\nallow_http_loopback = true\n\
          [management]\nlisten = \"127.0.0.1:{port}\"\n\
@@ -72,7 +88,10 @@ async fn a_user_manages_an_organization_in_the_console_in_a_real_browser() {
          [[management.sso.admin_groups]]\ngroup = \"platform-admins\"\norganization = \"*\"\n\
          [management.console]\nurl = {console:?}\nclient_id = \"kop-management\"\n\
          client_secret = \"kop-management-secret\"\n\
+         [[clusters]]\norganization = {org:?}\nname = \"main\"\nlistener = \"test\"\n\
+         bootstrap_port = {ports}\nbroker_port_base = {brokers}\n\
          [store]\ndata_dir = {dir:?}\n{keys}",
+        brokers = ports + 1,
         issuer = env("KOP_KEYCLOAK_ISSUER"),
         dir = dir.display().to_string(),
         keys = common::store_keys_line(&dir),
@@ -101,8 +120,9 @@ async fn a_user_manages_an_organization_in_the_console_in_a_real_browser() {
         .arg(&script)
         .env("KOP_BROWSER_MODULES", work.join("browser"))
         .env("KOP_CONSOLE_URL", &console)
-        .env("KOP_CONSOLE_ORG", format!("console-{t}"))
+        .env("KOP_CONSOLE_ORG", &org)
         .env("KOP_PROVIDER_ISSUER", Idp::issuer())
+        .env("KOP_BOOTSTRAP", format!("127.0.0.1:{ports}"))
         .env("KOP_SHOTS", &shots)
         .env("KOP_ADMIN", "alice")
         .env("KOP_ADMIN_PASSWORD", "alice-password")
@@ -123,6 +143,23 @@ async fn a_user_manages_an_organization_in_the_console_in_a_real_browser() {
     assert_eq!(result["forged_csrf_status"], 403);
     assert_eq!(result["forged_state_status"], 400);
     assert_eq!(result["logged_out"], true);
+    // The librdkafka settings the connect page gives are the ones a client needs here.
+    let librdkafka = result["settings"]["librdkafka"].as_str().expect("settings");
+    for line in [
+        format!("bootstrap.servers=127.0.0.1:{ports}"),
+        "security.protocol=SASL_PLAINTEXT".to_owned(),
+        "sasl.mechanism=OAUTHBEARER".to_owned(),
+        format!(
+            "sasl.oauthbearer.token.endpoint.url={}/token",
+            Idp::issuer()
+        ),
+        "sasl.oauthbearer.scope=kafka".to_owned(),
+    ] {
+        assert!(
+            librdkafka.lines().any(|l| l == line),
+            "{line} in {librdkafka}"
+        );
+    }
     let axe = result["axe"].as_object().expect("axe results");
     assert!(axe.len() >= 6, "{axe:?}");
     for (page, violations) in axe {

@@ -10,6 +10,7 @@
 //   KOP_CONSOLE_URL     the console, e.g. http://127.0.0.1:18123/console
 //   KOP_CONSOLE_ORG     the organization to work in
 //   KOP_PROVIDER_ISSUER the issuer of the provider to register (reachable by the proxy)
+//   KOP_BOOTSTRAP       the bootstrap address the connect page must offer
 //   KOP_SHOTS           where the screenshots go
 //   KOP_CHROMIUM        the browser (default /usr/bin/chromium)
 //   KOP_BROWSER_MODULES the directory whose node_modules hold playwright-core and axe-core
@@ -170,6 +171,19 @@ async function main () {
     check(denied.includes('Denied') && denied.includes('no binding'), `denied for want of a binding: ${denied}`)
     await step(page, 'why-denied')
     result.why = { allowed: allowed.trim(), denied: denied.trim() }
+
+    // Client settings: the test's listener and the provider's token endpoint, for each library.
+    await page.click('nav.org a:has-text("Connect")')
+    await page.waitForSelector('#settings-librdkafka')
+    const settings = {}
+    for (const id of ['librdkafka', 'java', 'kafkajs']) settings[id] = await page.textContent(`#settings-${id}`)
+    for (const [id, text] of Object.entries(settings)) {
+      check(text.includes(`${issuer}/token`), `${id} settings name the token endpoint: ${text}`)
+      check(text.includes(env('KOP_BOOTSTRAP')), `${id} settings name the cluster: ${text}`)
+    }
+    result.settings = settings
+    await step(page, 'connect')
+    await axe(page, 'connect')
 
     // The binding deleted.
     await page.click('nav.org a:has-text("ACL bindings")')

@@ -44,6 +44,19 @@ struct ListenerRule {
     advertised_host: String,
     /// Set on a listener that routes by server name: its domain and its one port.
     sni: Option<(String, u16)>,
+    /// Its own bootstrap port, when it serves its upstream cluster to every organization.
+    port: Option<u16>,
+    tls: bool,
+    oauthbearer: bool,
+}
+
+/// Where clients of an organization connect, as the console's connect page shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Entry {
+    /// What it is (a virtual cluster's name, or a shared listener's).
+    pub(crate) label: String,
+    pub(crate) bootstrap: String,
+    pub(crate) tls: bool,
 }
 
 impl Rules {
@@ -59,6 +72,9 @@ impl Rules {
                         .sni_domain
                         .clone()
                         .map(|d| (d, l.bootstrap_port.unwrap_or_default())),
+                    port: l.bootstrap_port.filter(|_| l.sni_domain.is_none()),
+                    tls: l.tls.is_some(),
+                    oauthbearer: l.authentication == crate::config::Authentication::Oauthbearer,
                 })
                 .collect(),
             upstreams: config
@@ -86,6 +102,38 @@ impl Rules {
 
     fn listener(&self, name: &str) -> Option<&ListenerRule> {
         self.listeners.iter().find(|l| l.name == name)
+    }
+
+    /// Where OAUTHBEARER clients connect: each of `clusters` (the organization's virtual
+    /// clusters, as the API answers them) on a listener that authenticates, then every
+    /// listener that serves its upstream cluster to all organizations.
+    pub(crate) fn entries(&self, clusters: &[serde_json::Value]) -> Vec<Entry> {
+        let mut entries: Vec<Entry> = clusters
+            .iter()
+            .filter_map(|c| {
+                let listener = self.listener(c["listener"].as_str()?)?;
+                Some(Entry {
+                    label: format!("virtual cluster {}", c["name"].as_str()?),
+                    bootstrap: c["bootstrap_servers"].as_str()?.to_owned(),
+                    tls: listener.tls,
+                })
+                .filter(|_| listener.oauthbearer)
+            })
+            .collect();
+        // A port of 0 is chosen when the listener starts: not one to tell clients.
+        entries.extend(
+            self.listeners
+                .iter()
+                .filter(|l| l.oauthbearer)
+                .filter_map(|l| {
+                    Some(Entry {
+                        label: format!("listener {} (the whole cluster)", l.name),
+                        bootstrap: format!("{}:{}", l.advertised_host, l.port.filter(|p| *p != 0)?),
+                        tls: l.tls,
+                    })
+                }),
+        );
+        entries
     }
 }
 

@@ -83,6 +83,7 @@ pub(crate) fn router(api: Arc<Api>, oidc: Arc<Oidc>, routes: Router) -> Router {
             post(pages::delete_acl),
         )
         .route("/console/orgs/{org}/why", get(pages::why))
+        .route("/console/orgs/{org}/connect", get(pages::connect))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(console)
 }

@@ -1,9 +1,11 @@
 //! The console's pages: what each shows, and the forms that act through the API.
 
 mod acls;
+mod connect;
 mod providers;
 
 pub(super) use acls::{acls, create_acl, delete_acl, new_acl, why};
+pub(super) use connect::connect;
 pub(super) use providers::{create_provider, delete_provider, new_provider, providers};
 
 use std::collections::{BTreeMap, BTreeSet};
