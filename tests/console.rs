@@ -2,7 +2,8 @@
 //! (harness/browser/console.mjs), against a running proxy's management listener with the console
 //! logging users in at a real Keycloak (harness/keycloak, realm kop, its client kop-management).
 //! alice (group platform-admins) logs in through Keycloak's login page, registers a provider
-//! (the form first names her faulty fields), deletes it and logs out; bob (no admin group) is
+//! (the form first names her faulty fields), tests it with a token, changes it, adds an ACL
+//! binding, asks why a request is denied, reads the client settings, deletes both and logs out; bob (no admin group) is
 //! refused; a forged login state and a forged CSRF token are refused. Every page passes
 //! axe-core's WCAG 2 A/AA rules; screenshots of each step are in target/harness/console/.
 
@@ -123,6 +124,10 @@ async fn a_user_manages_an_organization_in_the_console_in_a_real_browser() {
         .env("KOP_CONSOLE_ORG", &org)
         .env("KOP_PROVIDER_ISSUER", Idp::issuer())
         .env("KOP_BOOTSTRAP", format!("127.0.0.1:{ports}"))
+        .env(
+            "KOP_TEST_TOKEN",
+            Idp::token(&Idp::issuer(), "kafka-producer").await,
+        )
         .env("KOP_SHOTS", &shots)
         .env("KOP_ADMIN", "alice")
         .env("KOP_ADMIN_PASSWORD", "alice-password")
@@ -143,7 +148,8 @@ async fn a_user_manages_an_organization_in_the_console_in_a_real_browser() {
     assert_eq!(result["forged_csrf_status"], 403);
     assert_eq!(result["forged_state_status"], 400);
     assert_eq!(result["logged_out"], true);
-    // The librdkafka settings the connect page gives are the ones a client needs here.
+    // The librdkafka settings the connect page gives are the ones a client needs here, with the
+    // scope the provider asks for since it was changed.
     let librdkafka = result["settings"]["librdkafka"].as_str().expect("settings");
     for line in [
         format!("bootstrap.servers=127.0.0.1:{ports}"),
@@ -153,7 +159,7 @@ async fn a_user_manages_an_organization_in_the_console_in_a_real_browser() {
             "sasl.oauthbearer.token.endpoint.url={}/token",
             Idp::issuer()
         ),
-        "sasl.oauthbearer.scope=kafka".to_owned(),
+        "sasl.oauthbearer.scope=other-scope".to_owned(),
     ] {
         assert!(
             librdkafka.lines().any(|l| l == line),

@@ -11,6 +11,7 @@
 //   KOP_CONSOLE_ORG     the organization to work in
 //   KOP_PROVIDER_ISSUER the issuer of the provider to register (reachable by the proxy)
 //   KOP_BOOTSTRAP       the bootstrap address the connect page must offer
+//   KOP_TEST_TOKEN      an access token of that provider (audience and scope kafka)
 //   KOP_SHOTS           where the screenshots go
 //   KOP_CHROMIUM        the browser (default /usr/bin/chromium)
 //   KOP_BROWSER_MODULES the directory whose node_modules hold playwright-core and axe-core
@@ -121,6 +122,35 @@ async function main () {
     await step(page, 'providers-registered')
     await axe(page, 'providers-registered')
     result.registered = identifier
+
+    // "Test this provider": its discovery document and keys are reachable; a token of its own is
+    // accepted, every check passing.
+    await page.click(`a[aria-label="Test ${identifier}"]`)
+    await page.waitForSelector('h1:has-text("Test")')
+    const fetched = await page.textContent('table')
+    check((fetched.match(/✔ reachable/g) || []).length === 2, `discovery and keys reachable: ${fetched}`)
+    await axe(page, 'provider-test')
+    await page.fill('#t-token', env('KOP_TEST_TOKEN'))
+    await Promise.all([page.waitForLoadState('load'), page.click('button:has-text("Check")')])
+    const accepted = await page.textContent('section.verdict')
+    check(accepted.includes('Accepted') && !accepted.includes('✘'), `the token is accepted: ${accepted}`)
+    await step(page, 'provider-test-accepted')
+    await axe(page, 'provider-test-accepted')
+
+    // Changed to require another scope: the same token is refused, the scope check failing.
+    await page.click('nav.org a:has-text("Identity providers")')
+    await page.click(`a[aria-label="Change ${identifier}"]`)
+    await page.waitForSelector('h1:has-text("Change an identity provider")')
+    check(await page.inputValue('#f-issuer') === issuer, 'the form shows the provider as it is')
+    await page.fill('#f-scope', 'other-scope')
+    await Promise.all([page.waitForURL(/providers\?done=updated/), page.click('button:has-text("Save")')])
+    await page.click(`a[aria-label="Test ${identifier}"]`)
+    await page.fill('#t-token', env('KOP_TEST_TOKEN'))
+    await Promise.all([page.waitForLoadState('load'), page.click('button:has-text("Check")')])
+    const refusedToken = await page.textContent('section.verdict')
+    check(refusedToken.includes('Refused: token lacks the required scope') && /✘\s*Scope/.test(refusedToken), `refused for its scope: ${refusedToken}`)
+    await step(page, 'provider-test-refused')
+    result.token_checks = { accepted: accepted.trim(), refused: refusedToken.trim() }
 
     // ACL bindings: none yet; the form names a faulty principal; a binding with the operation
     // it implies; found by a filter.

@@ -66,6 +66,8 @@ pub struct Api {
     store_health: StoreHealth,
     /// The web console's login client, when `[management.console]` configures one.
     console: Option<Arc<console::Oidc>>,
+    /// Fetches what providers publish (the console's provider test).
+    http: reqwest::Client,
 }
 
 impl Api {
@@ -91,6 +93,7 @@ impl Api {
         };
         Arc::new(Self {
             console,
+            http: http.clone(),
             file_providers,
             loaded_at,
             clusters: clusters::Rules::of(config, loaded_at),

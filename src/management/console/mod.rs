@@ -70,6 +70,18 @@ pub(crate) fn router(api: Arc<Api>, oidc: Arc<Oidc>, routes: Router) -> Router {
             get(pages::new_provider),
         )
         .route(
+            "/console/orgs/{org}/providers/{id}",
+            post(pages::update_provider),
+        )
+        .route(
+            "/console/orgs/{org}/providers/{id}/edit",
+            get(pages::edit_provider),
+        )
+        .route(
+            "/console/orgs/{org}/providers/{id}/test",
+            get(pages::test_provider).post(pages::test_token),
+        )
+        .route(
             "/console/orgs/{org}/providers/{id}/delete",
             post(pages::delete_provider),
         )

@@ -2,11 +2,15 @@
 
 mod acls;
 mod connect;
+mod provider_test;
 mod providers;
 
 pub(super) use acls::{acls, create_acl, delete_acl, new_acl, why};
 pub(super) use connect::connect;
-pub(super) use providers::{create_provider, delete_provider, new_provider, providers};
+pub(super) use provider_test::{test_provider, test_token};
+pub(super) use providers::{
+    create_provider, delete_provider, edit_provider, new_provider, providers, update_provider,
+};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

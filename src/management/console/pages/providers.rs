@@ -36,6 +36,9 @@ fn notice(done: Option<&str>) -> Option<String> {
         "created" => Some(
             "The provider is registered: its tokens authenticate on the next connection.".into(),
         ),
+        "updated" => {
+            Some("The provider is changed: new connections use it as it now reads.".into())
+        }
         "deleted" => {
             Some("The provider is deleted: its tokens are refused on new connections.".into())
         }
@@ -187,6 +190,8 @@ struct ProviderForm {
     chrome: Chrome,
     org: String,
     org_path: String,
+    /// The id of the provider being changed; `None` for a registration.
+    editing: Option<String>,
     fields: Vec<FormField>,
     refresh_token: bool,
     /// A refusal not tied to a field.
@@ -196,6 +201,7 @@ struct ProviderForm {
 fn provider_form(
     user: &LoggedIn,
     org: &str,
+    editing: Option<&str>,
     values: &Map<String, Value>,
     errors: &BTreeMap<String, String>,
 ) -> ProviderForm {
@@ -225,6 +231,7 @@ fn provider_form(
         chrome: Chrome::of(user, Some(org), "providers"),
         org: org.to_owned(),
         org_path: org_path(org),
+        editing: editing.map(str::to_owned),
         fields,
         refresh_token: values
             .get("refresh_token")
@@ -247,7 +254,7 @@ pub(crate) async fn new_provider(
     };
     page(
         StatusCode::OK,
-        &provider_form(&user, &org, &Map::new(), &BTreeMap::new()),
+        &provider_form(&user, &org, None, &Map::new(), &BTreeMap::new()),
     )
 }
 
@@ -265,17 +272,7 @@ pub(crate) async fn create_provider(
         Ok(u) => u,
         Err(r) => return r,
     };
-    let mut body = Map::new();
-    body.insert("organization".into(), Value::String(org.clone()));
-    for (name, ..) in PROVIDER_FIELDS {
-        if let Some(v) = form.get(*name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
-            body.insert((*name).into(), Value::String(v.to_owned()));
-        }
-    }
-    body.insert(
-        "refresh_token".into(),
-        Value::Bool(form.contains_key("refresh_token")),
-    );
+    let body = body_of(&org, &form);
     let path = format!("/organizations/{}/oauth-providers/", org_path(&org));
     let (status, answer) = c
         .call(
@@ -293,7 +290,107 @@ pub(crate) async fn create_provider(
         .into_response(),
         StatusCode::BAD_REQUEST | StatusCode::CONFLICT => page(
             StatusCode::UNPROCESSABLE_ENTITY,
-            &provider_form(&user, &org, &body, &field_errors(&answer)),
+            &provider_form(&user, &org, None, &body, &field_errors(&answer)),
+        ),
+        _ => refused(status, &answer),
+    }
+}
+
+/// A provider's body from its form: the fields given (an empty one is left out: its default,
+/// or for the secret, the stored one), and the checkbox.
+fn body_of(org: &str, form: &BTreeMap<String, String>) -> Map<String, Value> {
+    let mut body = Map::new();
+    body.insert("organization".into(), Value::String(org.to_owned()));
+    for (name, ..) in PROVIDER_FIELDS {
+        if let Some(v) = form.get(*name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+            body.insert((*name).into(), Value::String(v.to_owned()));
+        }
+    }
+    body.insert(
+        "refresh_token".into(),
+        Value::Bool(form.contains_key("refresh_token")),
+    );
+    body
+}
+
+fn item_path(org: &str, id: &str) -> String {
+    format!(
+        "/organizations/{}/oauth-providers/{}/",
+        org_path(org),
+        org_path(id)
+    )
+}
+
+/// `GET /console/orgs/{org}/providers/{id}/edit`: the form to change a provider.
+pub(crate) async fn edit_provider(
+    State(c): State<Arc<Console>>,
+    Path((org, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let here = format!(
+        "/console/orgs/{}/providers/{}/edit",
+        org_path(&org),
+        org_path(&id)
+    );
+    let user = match c.logged_in(&headers, &here).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let (status, item) = c
+        .call(&user, Method::GET, &item_path(&org, &id), None)
+        .await;
+    if status != StatusCode::OK {
+        return refused(status, &item);
+    }
+    if item["read_only"] == Value::Bool(true) {
+        return refused(
+            StatusCode::CONFLICT,
+            &serde_json::json!({"detail": "Defined in the configuration file: read-only here."}),
+        );
+    }
+    let values = item.as_object().cloned().unwrap_or_default();
+    page(
+        StatusCode::OK,
+        &provider_form(&user, &org, Some(&id), &values, &BTreeMap::new()),
+    )
+}
+
+/// `POST /console/orgs/{org}/providers/{id}`: replaces a provider through the API (a secret
+/// left empty keeps the stored one).
+pub(crate) async fn update_provider(
+    State(c): State<Arc<Console>>,
+    Path((org, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<BTreeMap<String, String>>,
+) -> Response {
+    let here = format!(
+        "/console/orgs/{}/providers/{}/edit",
+        org_path(&org),
+        org_path(&id)
+    );
+    let csrf = form.get("csrf").map(String::as_str).unwrap_or_default();
+    let user = match c.changing(&headers, &here, csrf).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let body = body_of(&org, &form);
+    let (status, answer) = c
+        .call(
+            &user,
+            Method::PUT,
+            &item_path(&org, &id),
+            Some(&Value::Object(body.clone())),
+        )
+        .await;
+    match status {
+        StatusCode::OK => Redirect::to(&format!(
+            "/console/orgs/{}/providers?done=updated",
+            org_path(&org)
+        ))
+        .into_response(),
+        StatusCode::BAD_REQUEST | StatusCode::CONFLICT if answer.get("detail").is_none() => page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &provider_form(&user, &org, Some(&id), &body, &field_errors(&answer)),
         ),
         _ => refused(status, &answer),
     }
@@ -311,12 +408,9 @@ pub(crate) async fn delete_provider(
         Ok(u) => u,
         Err(r) => return r,
     };
-    let path = format!(
-        "/organizations/{}/oauth-providers/{}/",
-        org_path(&org),
-        org_path(&id)
-    );
-    let (status, answer) = c.call(&user, Method::DELETE, &path, None).await;
+    let (status, answer) = c
+        .call(&user, Method::DELETE, &item_path(&org, &id), None)
+        .await;
     if status != StatusCode::NO_CONTENT {
         return refused(status, &answer);
     }
