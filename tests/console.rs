@@ -3,8 +3,9 @@
 //! logging users in at a real Keycloak (harness/keycloak, realm kop, its client kop-management).
 //! alice (group platform-admins) logs in through Keycloak's login page, registers a provider
 //! (the form first names her faulty fields), tests it with a token, changes it, adds an ACL
-//! binding, asks why a request is denied, reads the client settings, deletes both and logs out; bob (no admin group) is
-//! refused; a forged login state and a forged CSRF token are refused. Every page passes
+//! binding, asks why a request is denied, reads the client settings, deletes both and logs out.
+//! bob (group developers, which manages that one organization) sees it alone; a user in no admin
+//! group is refused; a forged login state and a forged CSRF token are refused. Every page passes
 //! axe-core's WCAG 2 A/AA rules; screenshots of each step are in target/harness/console/.
 
 mod common;
@@ -50,6 +51,20 @@ async fn allow_redirects_to(url: &str) {
     keycloak_admin("PUT", &format!("/clients/{id}"), Some(client)).await;
 }
 
+/// A user of realm kop with a password and no group.
+async fn user_without_groups(name: &str, password: &str) {
+    keycloak_admin(
+        "POST",
+        "/users",
+        Some(serde_json::json!({
+            "username": name, "enabled": true, "emailVerified": true,
+            "email": format!("{name}@example.com"), "firstName": "Carol", "lastName": "Nobody",
+            "credentials": [{"type": "password", "value": password, "temporary": false}]
+        })),
+    )
+    .await;
+}
+
 /// A port nothing listens on now.
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -87,6 +102,7 @@ async fn a_user_manages_an_organization_in_the_console_in_a_real_browser() {
          [management.sso]\nissuer = {issuer:?}\naudience = \"kafka-management\"\n\
          scope = \"kafka-management\"\nsub_claim_name = \"preferred_username\"\n\
          [[management.sso.admin_groups]]\ngroup = \"platform-admins\"\norganization = \"*\"\n\
+         [[management.sso.admin_groups]]\ngroup = \"developers\"\norganization = {org:?}\n\
          [management.console]\nurl = {console:?}\nclient_id = \"kop-management\"\n\
          client_secret = \"kop-management-secret\"\n\
          [[clusters]]\norganization = {org:?}\nname = \"main\"\nlistener = \"test\"\n\
@@ -111,6 +127,9 @@ async fn a_user_manages_an_organization_in_the_console_in_a_real_browser() {
     .await
     .expect("management starts");
 
+    let carol = format!("carol-{t}");
+    user_without_groups(&carol, "carol-password").await;
+
     let work = std::path::PathBuf::from(
         std::env::var("KOP_WORK").unwrap_or_else(|_| "target/harness".into()),
     );
@@ -131,8 +150,10 @@ async fn a_user_manages_an_organization_in_the_console_in_a_real_browser() {
         .env("KOP_SHOTS", &shots)
         .env("KOP_ADMIN", "alice")
         .env("KOP_ADMIN_PASSWORD", "alice-password")
-        .env("KOP_OTHER", "bob")
-        .env("KOP_OTHER_PASSWORD", "bob-password")
+        .env("KOP_SCOPED", "bob")
+        .env("KOP_SCOPED_PASSWORD", "bob-password")
+        .env("KOP_OTHER", &carol)
+        .env("KOP_OTHER_PASSWORD", "carol-password")
         .output()
         .await
         .expect("node runs");
@@ -148,6 +169,7 @@ async fn a_user_manages_an_organization_in_the_console_in_a_real_browser() {
     assert_eq!(result["forged_csrf_status"], 403);
     assert_eq!(result["forged_state_status"], 400);
     assert_eq!(result["logged_out"], true);
+    assert_eq!(result["other_org_status"], 404);
     // The librdkafka settings the connect page gives are the ones a client needs here, with the
     // scope the provider asks for since it was changed.
     let librdkafka = result["settings"]["librdkafka"].as_str().expect("settings");

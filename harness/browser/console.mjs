@@ -15,7 +15,9 @@
 //   KOP_SHOTS           where the screenshots go
 //   KOP_CHROMIUM        the browser (default /usr/bin/chromium)
 //   KOP_BROWSER_MODULES the directory whose node_modules hold playwright-core and axe-core
-//   KOP_ADMIN, KOP_ADMIN_PASSWORD, KOP_OTHER, KOP_OTHER_PASSWORD   the users
+//   KOP_ADMIN, KOP_ADMIN_PASSWORD     a user managing every organization
+//   KOP_SCOPED, KOP_SCOPED_PASSWORD   a user managing KOP_CONSOLE_ORG alone
+//   KOP_OTHER, KOP_OTHER_PASSWORD     a user in no admin group
 // Prints one JSON line: {"ok": bool, "steps": [...], "axe": {page: [violation ids]}, "error"?}.
 
 import fs from 'node:fs'
@@ -257,6 +259,22 @@ async function main () {
     result.logged_out = true
     await step(page, 'logged-out')
     await admin.close()
+
+    // A user whose admin group gives one organization sees that one alone; another answers
+    // as if it did not exist.
+    const scoped = await browser.newContext({ viewport: { width: 1280, height: 800 }, bypassCSP: true })
+    const scopedPage = await scoped.newPage()
+    await login(scopedPage, env('KOP_SCOPED'), env('KOP_SCOPED_PASSWORD'))
+    const listed = await scopedPage.locator('ul.cards li').allTextContents()
+    check(listed.length === 1 && listed[0].trim() === org, `only ${org} is listed: ${listed}`)
+    check(!(await scopedPage.isVisible('#open-org')), 'no way to open another organization')
+    await step(scopedPage, 'organizations-scoped')
+    await axe(scopedPage, 'organizations-scoped')
+    const elsewhere = await scopedPage.goto(`${consoleUrl}/orgs/${encodeURIComponent(org)}-other/providers`)
+    result.other_org_status = elsewhere.status()
+    check(elsewhere.status() === 404, `another organization: ${elsewhere.status()}`)
+    await step(scopedPage, 'other-organization')
+    await scoped.close()
 
     // A user in no admin group is refused after logging in.
     const other = await browser.newContext({ viewport: { width: 1280, height: 800 }, bypassCSP: true })
