@@ -504,9 +504,15 @@ async function admin (kafka, opts, deadline) {
 
     const topic = { type: ConfigResourceTypes.TOPIC, name: opts.topic }
     await admin.alterConfigs({ resources: [{ ...topic, configEntries: [{ name: 'retention.ms', value: '3600000' }] }] })
-    const described = await admin.describeConfigs({ includeSynonyms: false, resources: [{ ...topic, configNames: ['retention.ms'] }] })
-    const entry = described.resources[0].configEntries.find(e => e.configName === 'retention.ms')
-    result.retention_ms = entry && entry.configValue
+    // Brokers learn a change of configuration from the controller: a describe right after the
+    // alter may come before it.
+    while (true) {
+      const described = await admin.describeConfigs({ includeSynonyms: false, resources: [{ ...topic, configNames: ['retention.ms'] }] })
+      const entry = described.resources[0].configEntries.find(e => e.configName === 'retention.ms')
+      result.retention_ms = entry && entry.configValue
+      if (result.retention_ms === '3600000' || deadline.expired()) break
+      await sleep(200)
+    }
     check(result.retention_ms === '3600000', `retention.ms reads ${result.retention_ms}`)
 
     await admin.createPartitions({ topicPartitions: [{ topic: opts.topic, count: opts.partitions + 1 }] })

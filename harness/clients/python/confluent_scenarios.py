@@ -302,8 +302,14 @@ def admin(args, result, deadline, admin):
     topic = ConfigResource(ResourceType.TOPIC, args.topic, incremental_configs=[
         ConfigEntry("retention.ms", "3600000", incremental_operation=AlterConfigOpType.SET)])
     done(admin.incremental_alter_configs([topic]))
-    configs = done(admin.describe_configs([ConfigResource(ResourceType.TOPIC, args.topic)]))
-    result["retention_ms"] = next(iter(configs.values()))["retention.ms"].value
+    # Brokers learn a change of configuration from the controller: a describe right after the
+    # alter may come before it.
+    while True:
+        configs = done(admin.describe_configs([ConfigResource(ResourceType.TOPIC, args.topic)]))
+        result["retention_ms"] = next(iter(configs.values()))["retention.ms"].value
+        if result["retention_ms"] == "3600000" or deadline.expired():
+            break
+        time.sleep(0.2)
     result.check(result["retention_ms"] == "3600000", f"retention.ms reads {result['retention_ms']}")
 
     done(admin.create_partitions([NewPartitions(args.topic, args.partitions + 1)]))

@@ -390,8 +390,14 @@ def admin(args, result, deadline, admin):
 
     admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, args.topic,
                                         configs={"retention.ms": "3600000"})], incremental=False)
-    configs = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, args.topic)])
-    result["retention_ms"] = configs["topic"][args.topic]["retention.ms"]["value"]
+    # Brokers learn a change of configuration from the controller: a describe right after the
+    # alter may come before it.
+    while True:
+        configs = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, args.topic)])
+        result["retention_ms"] = configs["topic"][args.topic].get("retention.ms", {}).get("value")
+        if result["retention_ms"] == "3600000" or deadline.expired():
+            break
+        time.sleep(0.2)
     result.check(result["retention_ms"] == "3600000", f"retention.ms reads {result['retention_ms']}")
 
     admin.create_partitions({args.topic: args.partitions + 1},

@@ -654,8 +654,14 @@ public final class Scenarios {
             ConfigResource topic = new ConfigResource(ConfigResource.Type.TOPIC, o.topic);
             AlterConfigOp retention = new AlterConfigOp(new ConfigEntry("retention.ms", "3600000"), AlterConfigOp.OpType.SET);
             await(admin.incrementalAlterConfigs(Map.of(topic, List.of(retention))).all());
-            ConfigEntry read = await(admin.describeConfigs(List.of(topic)).all()).get(topic).get("retention.ms");
-            result.put("retention_ms", read == null ? null : read.value());
+            // Brokers learn a change of configuration from the controller: a describe right
+            // after the alter may come before it.
+            while (true) {
+                ConfigEntry read = await(admin.describeConfigs(List.of(topic)).all()).get(topic).get("retention.ms");
+                result.put("retention_ms", read == null ? null : read.value());
+                if ("3600000".equals(result.get("retention_ms")) || expired()) break;
+                Thread.sleep(200);
+            }
             check("3600000".equals(result.get("retention_ms")), "retention.ms reads " + result.get("retention_ms"));
 
             await(admin.createPartitions(Map.of(o.topic, NewPartitions.increaseTo(o.partitions + 1))).all());
