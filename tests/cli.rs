@@ -8,7 +8,7 @@ mod common;
 use std::io::Write;
 use std::process::Stdio;
 
-use common::{Idp, ProxyOptions, TestProxy, start_proxy};
+use common::{Idp, TestProxy, start_with_management};
 use kafka_oidc_proxy::management;
 use serde_json::{Value, json};
 
@@ -80,19 +80,7 @@ async fn live() -> (TestProxy, management::Running, String) {
         dir = dir.display().to_string(),
         keys = common::store_keys_line(&dir),
     );
-    let proxy = start_proxy(ProxyOptions {
-        authentication: "oauthbearer",
-        extra,
-        ..ProxyOptions::default()
-    })
-    .await;
-    let running = management::start(
-        &proxy.config,
-        proxy.config.management.as_ref().expect("management"),
-        proxy.proxy.published(),
-    )
-    .await
-    .expect("management starts");
+    let (proxy, running) = start_with_management(extra).await;
     let url = format!("http://{}", running.addr());
     (proxy, running, url)
 }

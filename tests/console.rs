@@ -10,28 +10,8 @@
 
 mod common;
 
-use common::{Idp, ProxyOptions, env, start_proxy};
-use kafka_oidc_proxy::management;
+use common::{Idp, env, keycloak_admin, start_with_management};
 use serde_json::Value;
-
-/// Keycloak's admin REST API on realm kop, as its bootstrap administrator.
-async fn keycloak_admin(method: &str, path: &str, body: Option<Value>) -> Value {
-    let mut args = vec!["admin".to_owned(), method.to_owned(), path.to_owned()];
-    if let Some(body) = body {
-        args.push(body.to_string());
-    }
-    let out = tokio::process::Command::new(env("KOP_KEYCLOAK_SH"))
-        .args(&args)
-        .output()
-        .await
-        .expect("keycloak.sh runs");
-    assert!(
-        out.status.success(),
-        "keycloak.sh admin {method} {path}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
-}
 
 /// Lets the realm's kop-management client send browsers back to `url` (the console).
 async fn allow_redirects_to(url: &str) {
@@ -113,19 +93,7 @@ async fn a_user_manages_an_organization_in_the_console_in_a_real_browser() {
         dir = dir.display().to_string(),
         keys = common::store_keys_line(&dir),
     );
-    let proxy = start_proxy(ProxyOptions {
-        authentication: "oauthbearer",
-        extra,
-        ..ProxyOptions::default()
-    })
-    .await;
-    let _running = management::start(
-        &proxy.config,
-        proxy.config.management.as_ref().expect("management"),
-        proxy.proxy.published(),
-    )
-    .await
-    .expect("management starts");
+    let (_proxy, _running) = start_with_management(extra).await;
 
     let carol = format!("carol-{t}");
     user_without_groups(&carol, "carol-password").await;

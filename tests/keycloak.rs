@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::binary::{Binary, oauth_listener_config};
 use common::raw::Raw;
-use common::{env, run_client, unique_tag};
+use common::{env, keycloak_admin, run_client, unique_tag};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "keycloak-test-token";
@@ -280,25 +280,6 @@ fn unique_priority() -> u64 {
         .expect("clock")
         .as_secs()
         % 1_000_000
-}
-
-/// Keycloak's admin REST API on realm kop, as its bootstrap administrator.
-async fn keycloak_admin(method: &str, path: &str, body: Option<Value>) -> Value {
-    let mut args = vec!["admin".to_owned(), method.to_owned(), path.to_owned()];
-    if let Some(body) = body {
-        args.push(body.to_string());
-    }
-    let out = tokio::process::Command::new(env("KOP_KEYCLOAK_SH"))
-        .args(&args)
-        .output()
-        .await
-        .expect("keycloak.sh runs");
-    assert!(
-        out.status.success(),
-        "keycloak.sh admin {method} {path}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
 }
 
 #[tokio::test]

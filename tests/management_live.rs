@@ -8,7 +8,7 @@
 mod common;
 
 use common::raw::Raw;
-use common::{Idp, ProxyOptions, TestProxy, start_proxy};
+use common::{Idp, TestProxy};
 use kafka_oidc_proxy::kafka::error_code::{SASL_AUTHENTICATION_FAILED, TOPIC_AUTHORIZATION_FAILED};
 use kafka_oidc_proxy::management;
 use kafka_oidc_proxy::snapshot::Publish;
@@ -57,20 +57,7 @@ async fn api_as(
 
 /// A proxy with OAUTHBEARER and `extra` (its `[management]` among it), and its management API.
 async fn live(extra: String) -> (TestProxy, management::Running) {
-    let proxy = start_proxy(ProxyOptions {
-        authentication: "oauthbearer",
-        extra,
-        ..ProxyOptions::default()
-    })
-    .await;
-    let running = management::start(
-        &proxy.config,
-        proxy.config.management.as_ref().expect("management"),
-        proxy.proxy.published(),
-    )
-    .await
-    .expect("management starts");
-    (proxy, running)
+    common::start_with_management(extra).await
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::raw::Raw;
-use common::{Idp, ProxyOptions, TestProxy, start_proxy};
+use common::{Idp, TestProxy};
 use kafka_oidc_proxy::management::{self, Running};
 use serde_json::json;
 
@@ -30,20 +30,7 @@ async fn proxy_on(store_url: &str, poll_ms: u64) -> (TestProxy, Running) {
         issuer = Idp::issuer(),
         hash = management::token_hash(TOKEN),
     );
-    let proxy = start_proxy(ProxyOptions {
-        authentication: "oauthbearer",
-        extra,
-        ..ProxyOptions::default()
-    })
-    .await;
-    let running = management::start(
-        &proxy.config,
-        proxy.config.management.as_ref().expect("management"),
-        proxy.proxy.published(),
-    )
-    .await
-    .expect("management starts");
-    (proxy, running)
+    common::start_with_management(extra).await
 }
 
 /// Waits (generously) until `check` holds; returns how long it took.

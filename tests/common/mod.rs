@@ -256,6 +256,51 @@ pub async fn start_proxy(options: ProxyOptions) -> TestProxy {
     }
 }
 
+/// A proxy with OAUTHBEARER and `extra` (its `[management]` among it), and its management API
+/// serving in this process.
+pub async fn start_with_management(
+    extra: String,
+) -> (TestProxy, kafka_oidc_proxy::management::Running) {
+    let proxy = start_proxy(ProxyOptions {
+        authentication: "oauthbearer",
+        extra,
+        ..ProxyOptions::default()
+    })
+    .await;
+    let running = kafka_oidc_proxy::management::start(
+        &proxy.config,
+        proxy.config.management.as_ref().expect("management"),
+        proxy.proxy.published(),
+    )
+    .await
+    .expect("management starts");
+    (proxy, running)
+}
+
+/// Keycloak's admin REST API on realm kop (`harness/keycloak/keycloak.sh admin`), as its
+/// bootstrap administrator: the answer's JSON (null when it has none).
+pub async fn keycloak_admin(
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> serde_json::Value {
+    let mut args = vec!["admin".to_owned(), method.to_owned(), path.to_owned()];
+    if let Some(body) = body {
+        args.push(body.to_string());
+    }
+    let out = tokio::process::Command::new(env("KOP_KEYCLOAK_SH"))
+        .args(&args)
+        .output()
+        .await
+        .expect("keycloak.sh runs");
+    assert!(
+        out.status.success(),
+        "keycloak.sh admin {method} {path}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+}
+
 /// The JSON line a client program printed, once it exited successfully.
 pub struct ClientRun {
     pub json: serde_json::Value,

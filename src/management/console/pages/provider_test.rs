@@ -8,13 +8,14 @@ use std::time::Duration;
 
 use askama::Template;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 
-use super::{Chrome, org_path, page, refused};
+use super::providers::provider_item;
+use super::{Chrome, org_path, page};
 use crate::identity::{Provider, ProviderSpec, Providers};
 use crate::management::console::{Console, LoggedIn};
 
@@ -348,19 +349,6 @@ async fn check_token(
     (checks, verdict)
 }
 
-async fn provider(c: &Console, user: &LoggedIn, org: &str, id: &str) -> Result<Value, Response> {
-    let path = format!(
-        "/organizations/{}/oauth-providers/{}/",
-        org_path(org),
-        org_path(id)
-    );
-    let (status, item) = c.call(user, Method::GET, &path, None).await;
-    if status != StatusCode::OK {
-        return Err(refused(status, &item));
-    }
-    Ok(item)
-}
-
 /// `GET /console/orgs/{org}/providers/{id}/test`.
 pub(crate) async fn test_provider(
     State(c): State<Arc<Console>>,
@@ -376,7 +364,7 @@ pub(crate) async fn test_provider(
         Ok(u) => u,
         Err(r) => return r,
     };
-    match provider(&c, &user, &org, &id).await {
+    match provider_item(&c, &user, &org, &id).await {
         Ok(item) => page(
             StatusCode::OK,
             &test_page(&c, &user, &org, &id, &item, None).await,
@@ -403,7 +391,7 @@ pub(crate) async fn test_token(
         Ok(u) => u,
         Err(r) => return r,
     };
-    match provider(&c, &user, &org, &id).await {
+    match provider_item(&c, &user, &org, &id).await {
         Ok(item) => {
             let token = form.get("token").map(String::as_str);
             page(

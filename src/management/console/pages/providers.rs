@@ -321,6 +321,20 @@ fn item_path(org: &str, id: &str) -> String {
     )
 }
 
+/// A provider as the API answers it, or the page saying why not.
+pub(super) async fn provider_item(
+    c: &Console,
+    user: &LoggedIn,
+    org: &str,
+    id: &str,
+) -> Result<Value, Response> {
+    let (status, item) = c.call(user, Method::GET, &item_path(org, id), None).await;
+    if status != StatusCode::OK {
+        return Err(refused(status, &item));
+    }
+    Ok(item)
+}
+
 /// `GET /console/orgs/{org}/providers/{id}/edit`: the form to change a provider.
 pub(crate) async fn edit_provider(
     State(c): State<Arc<Console>>,
