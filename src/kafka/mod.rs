@@ -53,6 +53,10 @@ pub enum DecodeError {
     /// The API key is not one Kafka defines.
     #[error("unknown API key {0}")]
     UnknownApiKey(i16),
+    /// A name to rename sits in a tagged field, whose size would change with it (no message
+    /// the proxy forwards has one there).
+    #[error("a name inside a tagged field cannot be renamed in place")]
+    NameInTaggedField,
     /// The message passed the structural check but the crate's decoder refused it
     /// (a version it does not know, invalid UTF-8, ...).
     #[error("invalid message: {0}")]

@@ -19,6 +19,8 @@ pub(crate) struct Walker<'a> {
     max_entries: usize,
     /// Where each topic name and transactional id lies, when the walk records them.
     names: Option<Vec<NameAt>>,
+    /// How many tagged fields the walk is inside.
+    tagged_depth: u32,
 }
 
 /// Where a (non-null) name lies in a body: its length prefix starts at `at`, its bytes are
@@ -46,6 +48,7 @@ impl<'a> Walker<'a> {
             entries_left: max_entries,
             max_entries,
             names: None,
+            tagged_depth: 0,
         }
     }
 
@@ -163,6 +166,9 @@ impl<'a> Walker<'a> {
     fn name(&mut self) -> Result<Option<&'a [u8]>, DecodeError> {
         let at = self.pos;
         let name = self.string()?;
+        if self.names.is_some() && name.is_some() && self.tagged_depth > 0 {
+            return Err(DecodeError::NameInTaggedField);
+        }
         if let (Some(names), Some(n)) = (&mut self.names, name) {
             names.push(NameAt {
                 at,
@@ -220,7 +226,10 @@ impl<'a> Walker<'a> {
         for _ in 0..count {
             let tag = self.uvarint()?;
             let size = self.uvarint()? as usize;
-            if !known(self, tag)? {
+            self.tagged_depth += 1;
+            let walked = known(self, tag);
+            self.tagged_depth -= 1;
+            if !walked? {
                 self.skip(size)?;
             }
         }
@@ -283,6 +292,21 @@ mod tests {
         assert!(matches!(w.i32(), Err(DecodeError::Truncated)));
         let mut w = Walker::new(&[0x00, 0x05, b'a'], false);
         assert!(matches!(w.string(), Err(DecodeError::Truncated)));
+    }
+
+    #[test]
+    fn a_recorded_name_inside_a_tagged_field_is_refused() {
+        // One tagged field (tag 0, 3 bytes) holding a compact string "ab".
+        let body = [0x01, 0x00, 0x03, 0x03, b'a', b'b'];
+        let walk = |mut w: Walker<'_>| {
+            w.tagged_fields_with(|w, _| w.topic_name().map(|_| true))
+                .map(|()| w.names())
+        };
+        assert!(matches!(
+            walk(Walker::recording_names(&body, true)),
+            Err(DecodeError::NameInTaggedField)
+        ));
+        assert!(walk(Walker::new(&body, true)).is_ok(), "a check walks it");
     }
 
     #[test]
