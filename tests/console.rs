@@ -13,9 +13,9 @@ mod common;
 use common::{Idp, env, keycloak_admin, start_with_management};
 use serde_json::Value;
 
-/// Lets the realm's kop-management client send browsers back to `url` (the console).
-async fn allow_redirects_to(url: &str) {
-    let clients = keycloak_admin("GET", "/clients?clientId=kop-management", None).await;
+/// Lets the realm's client `client_id` send browsers back to `url` (the console).
+async fn allow_redirects_to(client_id: &str, url: &str) {
+    let clients = keycloak_admin("GET", &format!("/clients?clientId={client_id}"), None).await;
     let id = clients[0]["id"]
         .as_str()
         .expect("the client's id")
@@ -66,16 +66,17 @@ fn free_ports(n: u16) -> u16 {
     }
 }
 
-#[tokio::test]
-async fn a_user_manages_an_organization_in_the_console_in_a_real_browser() {
-    let t = common::unique_tag();
+/// A console at `port` for the realm's client `client` (secret `<client>-secret`, or
+/// kop-management's), with `org`'s virtual cluster at `ports` and bob's group managing `org`.
+async fn console_proxy(
+    t: &str,
+    port: u16,
+    client: (&str, &str),
+    org: &str,
+    ports: u16,
+) -> (common::TestProxy, kafka_oidc_proxy::management::Running) {
     let dir = std::env::temp_dir().join(format!("kop-console-{t}"));
-    let port = free_port();
     let console = format!("http://127.0.0.1:{port}/console");
-    allow_redirects_to(&console).await;
-    // The organization's virtual cluster (the whole upstream), which the connect page offers.
-    let org = format!("console-{t}");
-    let ports = free_ports(4);
     let extra = format!(
         "[identity]\nallow_http_loopback = true\n\
          [management]\nlisten = \"127.0.0.1:{port}\"\n\
@@ -83,45 +84,34 @@ async fn a_user_manages_an_organization_in_the_console_in_a_real_browser() {
          scope = \"kafka-management\"\nsub_claim_name = \"preferred_username\"\n\
          [[management.sso.admin_groups]]\ngroup = \"platform-admins\"\norganization = \"*\"\n\
          [[management.sso.admin_groups]]\ngroup = \"developers\"\norganization = {org:?}\n\
-         [management.console]\nurl = {console:?}\nclient_id = \"kop-management\"\n\
-         client_secret = \"kop-management-secret\"\n\
+         [management.console]\nurl = {console:?}\nclient_id = {id:?}\nclient_secret = {secret:?}\n\
          [[clusters]]\norganization = {org:?}\nname = \"main\"\nlistener = \"test\"\n\
          bootstrap_port = {ports}\nbroker_port_base = {brokers}\n\
          [store]\ndata_dir = {dir:?}\n{keys}",
+        id = client.0,
+        secret = client.1,
         brokers = ports + 1,
         issuer = env("KOP_KEYCLOAK_ISSUER"),
         dir = dir.display().to_string(),
         keys = common::store_keys_line(&dir),
     );
-    let (_proxy, _running) = start_with_management(extra).await;
+    start_with_management(extra).await
+}
 
-    let carol = format!("carol-{t}");
-    user_without_groups(&carol, "carol-password").await;
-
+/// Runs harness/browser/console.mjs with `vars`; its result line.
+async fn browser(t: &str, vars: &[(&str, String)]) -> Value {
     let work = std::path::PathBuf::from(
         std::env::var("KOP_WORK").unwrap_or_else(|_| "target/harness".into()),
     );
-    let shots = work.join("console").join(&t);
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("harness/browser/console.mjs");
     let output = tokio::process::Command::new("node")
         .arg(&script)
         .env("KOP_BROWSER_MODULES", work.join("browser"))
-        .env("KOP_CONSOLE_URL", &console)
-        .env("KOP_CONSOLE_ORG", &org)
-        .env("KOP_PROVIDER_ISSUER", Idp::issuer())
-        .env("KOP_BOOTSTRAP", format!("127.0.0.1:{ports}"))
-        .env(
-            "KOP_TEST_TOKEN",
-            Idp::token(&Idp::issuer(), "kafka-producer").await,
-        )
-        .env("KOP_SHOTS", &shots)
+        .env("KOP_SHOTS", work.join("console").join(t))
         .env("KOP_ADMIN", "alice")
         .env("KOP_ADMIN_PASSWORD", "alice-password")
-        .env("KOP_SCOPED", "bob")
-        .env("KOP_SCOPED_PASSWORD", "bob-password")
-        .env("KOP_OTHER", &carol)
-        .env("KOP_OTHER_PASSWORD", "carol-password")
+        .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
         .output()
         .await
         .expect("node runs");
@@ -134,6 +124,46 @@ async fn a_user_manages_an_organization_in_the_console_in_a_real_browser() {
         .unwrap_or_else(|| panic!("no result line: {stdout}"));
     eprintln!("{result:#}");
     assert_eq!(result["ok"], true, "{result:#}");
+    result
+}
+
+#[tokio::test]
+async fn a_user_manages_an_organization_in_the_console_in_a_real_browser() {
+    let t = common::unique_tag();
+    let port = free_port();
+    let console = format!("http://127.0.0.1:{port}/console");
+    allow_redirects_to("kop-management", &console).await;
+    // The organization's virtual cluster (the whole upstream), which the connect page offers.
+    let org = format!("console-{t}");
+    let ports = free_ports(4);
+    let (_proxy, _running) = console_proxy(
+        &t,
+        port,
+        ("kop-management", "kop-management-secret"),
+        &org,
+        ports,
+    )
+    .await;
+    let carol = format!("carol-{t}");
+    user_without_groups(&carol, "carol-password").await;
+    let result = browser(
+        &t,
+        &[
+            ("KOP_CONSOLE_URL", console.clone()),
+            ("KOP_CONSOLE_ORG", org.clone()),
+            ("KOP_PROVIDER_ISSUER", Idp::issuer()),
+            ("KOP_BOOTSTRAP", format!("127.0.0.1:{ports}")),
+            (
+                "KOP_TEST_TOKEN",
+                Idp::token(&Idp::issuer(), "kafka-producer").await,
+            ),
+            ("KOP_SCOPED", "bob".into()),
+            ("KOP_SCOPED_PASSWORD", "bob-password".into()),
+            ("KOP_OTHER", carol.clone()),
+            ("KOP_OTHER_PASSWORD", "carol-password".into()),
+        ],
+    )
+    .await;
     assert_eq!(result["forged_csrf_status"], 403);
     assert_eq!(result["forged_state_status"], 400);
     assert_eq!(result["logged_out"], true);
@@ -167,4 +197,54 @@ async fn a_user_manages_an_organization_in_the_console_in_a_real_browser() {
     }
     let shots_taken = result["screenshots"].as_array().map_or(0, Vec::len);
     assert!(shots_taken >= 10, "{shots_taken} screenshots");
+}
+
+/// A session outlives its access token: the console refreshes it on the server with the refresh
+/// token, and the browser is never sent back to the provider. The realm gets a client of its
+/// own for this, whose access tokens live 35 s (the console refreshes 30 s before expiry).
+#[tokio::test]
+async fn a_console_session_outlives_its_access_token() {
+    let t = common::unique_tag();
+    let port = free_port();
+    let console = format!("http://127.0.0.1:{port}/console");
+    let client = format!("kop-console-{t}");
+    let secret = format!("{client}-secret");
+    keycloak_admin(
+        "POST",
+        "/clients",
+        Some(serde_json::json!({
+            "clientId": client, "enabled": true, "protocol": "openid-connect",
+            "publicClient": false, "secret": secret, "standardFlowEnabled": true,
+            "directAccessGrantsEnabled": false, "fullScopeAllowed": false,
+            "redirectUris": [format!("{console}/*")],
+            "defaultClientScopes": ["kafka-management"],
+            "attributes": {
+                "pkce.code.challenge.method": "S256",
+                "access.token.lifespan": "35",
+                "post.logout.redirect.uris": "+"
+            }
+        })),
+    )
+    .await;
+    let org = format!("refresh-{t}");
+    let (_proxy, _running) = console_proxy(&t, port, (&client, &secret), &org, free_ports(4)).await;
+    let result = browser(
+        &t,
+        &[
+            ("KOP_CONSOLE_MODE", "refresh".into()),
+            ("KOP_CONSOLE_URL", console.clone()),
+            ("KOP_CONSOLE_ORG", org.clone()),
+            ("KOP_PROVIDER_ISSUER", Idp::issuer()),
+            ("KOP_REFRESH_WAIT_S", "8".into()),
+        ],
+    )
+    .await;
+    assert_eq!(result["after_wait"], true, "{result:#}");
+    assert_eq!(result["left_console"], false, "{result:#}");
+    let logs = common::logs();
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("console session refreshed") && l.contains("user=alice")),
+        "no refresh in the log"
+    );
 }

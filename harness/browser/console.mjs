@@ -75,6 +75,28 @@ async function login (page, user, password) {
   await Promise.all([page.waitForURL(u => u.toString().startsWith(consoleUrl), { timeout: 30000 }), page.click('#kc-login')])
 }
 
+/**
+ * KOP_CONSOLE_MODE=refresh: alice logs in, waits KOP_REFRESH_WAIT_S (past the point where her
+ * access token must be refreshed), and opens the console again; "left_console" says whether the
+ * browser was sent to the provider meanwhile (it must not be: the console refreshes the token
+ * with the refresh token, on the server).
+ */
+async function refresh (browser) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, bypassCSP: true })
+  const page = await context.newPage()
+  await login(page, env('KOP_ADMIN'), env('KOP_ADMIN_PASSWORD'))
+  check(await page.isVisible('h1:has-text("Organizations")'), 'the organizations page after login')
+  let leftConsole = false
+  page.on('framenavigated', f => { if (f === page.mainFrame() && !f.url().startsWith(consoleUrl)) leftConsole = true })
+  await new Promise(resolve => setTimeout(resolve, Number(env('KOP_REFRESH_WAIT_S')) * 1000))
+  await page.goto(`${consoleUrl}/`)
+  result.after_wait = await page.isVisible('h1:has-text("Organizations")')
+  result.left_console = leftConsole
+  await step(page, 'after-refresh')
+  await context.close()
+  result.ok = true
+}
+
 async function main () {
   const browser = await chromium.launch({
     executablePath: env('KOP_CHROMIUM', '/usr/bin/chromium'),
@@ -83,6 +105,7 @@ async function main () {
       '--disable-component-update', '--disable-sync']
   })
   try {
+    if (process.env.KOP_CONSOLE_MODE === 'refresh') return await refresh(browser)
     // A laptop screen.
     const admin = await browser.newContext({ viewport: { width: 1280, height: 800 }, bypassCSP: true })
     const page = await admin.newPage()

@@ -411,6 +411,7 @@ impl Console {
             session.id_token = tokens.id_token.or(session.id_token);
             session.token_expires = expires(user.expires_at);
             self.sessions.update(id, session.clone());
+            tracing::info!(user = %session.user, "console session refreshed");
         }
         Ok(LoggedIn { session })
     }
