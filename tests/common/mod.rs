@@ -548,11 +548,14 @@ pub async fn run_as(
 
 /// A suffix that makes topic, group and transactional-id names unique to one test run.
 pub fn unique_tag() -> String {
+    // Two tests of one process may read the same clock value: a counter tells them apart.
+    static TAKEN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = TAKEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock after 1970")
         .as_nanos();
-    format!("{}{}", std::process::id(), nanos % 1_000_000_000)
+    format!("{}{}{n}", std::process::id(), nanos % 1_000_000_000)
 }
 
 /// Writes a new store key file into `dir` and answers the `[store]` line that names it.
