@@ -21,6 +21,18 @@ struct Run {
 }
 
 impl Run {
+    /// Asserts a refusal naming each of `fields`, one line each under the reason.
+    fn names_fields(&self, fields: &[&str]) {
+        assert_eq!(self.code, 1, "{}", self.stderr);
+        for field in fields {
+            assert!(
+                self.stderr.contains(&format!("\n  {field}: ")),
+                "{field}: {}",
+                self.stderr
+            );
+        }
+    }
+
     fn json(&self) -> Value {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("{e}: not JSON: {}", self.stdout))
@@ -224,19 +236,12 @@ async fn providers_through_the_command_line() {
         "",
     )
     .await;
-    assert_eq!(invalid.code, 1);
     assert!(
         invalid.stderr.contains("400 Bad Request"),
         "{}",
         invalid.stderr
     );
-    for field in ["issuer", "audience"] {
-        assert!(
-            invalid.stderr.contains(&format!("\n  {field}: ")),
-            "{field}: {}",
-            invalid.stderr
-        );
-    }
+    invalid.names_fields(&["issuer", "audience"]);
     let duplicate = cli(
         &url,
         &token,
@@ -400,14 +405,7 @@ async fn acls_and_clusters_through_the_command_line() {
         "",
     )
     .await;
-    assert_eq!(invalid.code, 1);
-    for field in ["principal", "permission"] {
-        assert!(
-            invalid.stderr.contains(&format!("\n  {field}: ")),
-            "{field}: {}",
-            invalid.stderr
-        );
-    }
+    invalid.names_fields(&["principal", "permission"]);
     let deleted = cli(
         &url,
         &token,
@@ -444,14 +442,7 @@ async fn acls_and_clusters_through_the_command_line() {
         "",
     )
     .await;
-    assert_eq!(refused.code, 1);
-    for field in ["name", "listener"] {
-        assert!(
-            refused.stderr.contains(&format!("\n  {field}: ")),
-            "{field}: {}",
-            refused.stderr
-        );
-    }
+    refused.names_fields(&["name", "listener"]);
     // Nothing listens there: the command is not made.
     let unreachable = cli(
         "http://127.0.0.1:9",

@@ -220,6 +220,19 @@ mod tests {
         TopicName(s(v))
     }
 
+    /// The bytes of `out` that are slices of `frame` (shared, not copied); `out` must be in
+    /// pieces.
+    fn shared_with(frame: &Bytes, out: &Frame) -> usize {
+        let Frame::Pieces(pieces) = out else {
+            panic!("a frame in pieces, its records shared, not copied");
+        };
+        pieces
+            .iter()
+            .filter(|p| frame.as_ptr_range().contains(&p.as_ptr()))
+            .map(Bytes::len)
+            .sum()
+    }
+
     fn fetch(names: &[String], records: &Bytes) -> FetchResponse {
         FetchResponse::default().with_responses(
             names
@@ -267,15 +280,8 @@ mod tests {
             .unwrap();
             let expected =
                 kafka::encode_response(ApiKey::Fetch, v, 42, &fetch(&stripped, &records)).unwrap();
-            let Frame::Pieces(pieces) = &out else {
-                panic!("v{v}: records are shared, not copied");
-            };
             // Every partition's records are in slices of the frame that arrived.
-            let shared: usize = pieces
-                .iter()
-                .filter(|p| frame.as_ptr_range().contains(&p.as_ptr()))
-                .map(Bytes::len)
-                .sum();
+            let shared = shared_with(&frame, &out);
             let all = names.len() * 3 * records.len();
             assert!(shared >= all, "v{v}: {shared} of {all} record bytes shared");
             assert_eq!(out.clone().into_bytes(), expected, "v{v}");
@@ -362,14 +368,7 @@ mod tests {
                     &produce(txn.map(|_| "acme.tx"), &prefixed, &records),
                 )
                 .unwrap();
-                let Frame::Pieces(pieces) = &out else {
-                    panic!("v{v}: records are shared, not copied");
-                };
-                let shared: usize = pieces
-                    .iter()
-                    .filter(|p| frame.as_ptr_range().contains(&p.as_ptr()))
-                    .map(Bytes::len)
-                    .sum();
+                let shared = shared_with(&frame, &out);
                 assert!(shared >= names.len() * 2 * records.len(), "v{v}");
                 assert_eq!(out.into_bytes(), expected, "v{v} {txn:?}");
             }

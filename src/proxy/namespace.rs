@@ -179,6 +179,27 @@ impl Namespace {
         Ok(())
     }
 
+    /// A config resource's name into the namespace, if it is one whose name lives there.
+    fn config_resource(&self, resource_type: i8, name: &mut StrBytes) {
+        if named_resource(resource_type) {
+            *name = self.add(name);
+        }
+    }
+
+    /// A config resource's result back out of the namespace, with its message.
+    fn strip_config(
+        &self,
+        resource_type: i8,
+        name: &mut StrBytes,
+        message: &mut Option<StrBytes>,
+    ) -> Result<(), NamespaceError> {
+        if named_resource(resource_type) {
+            *name = self.strip(name).ok_or(NamespaceError::Outside)?;
+        }
+        self.message(message);
+        Ok(())
+    }
+
     fn strip_group(&self, g: &mut GroupId) -> Result<(), NamespaceError> {
         g.0 = self.strip(&g.0).ok_or(NamespaceError::Outside)?;
         Ok(())
@@ -384,9 +405,7 @@ impl Namespace {
             ApiKey::DescribeConfigs => {
                 rewrite::<DescribeConfigsRequest>(frame, body_offset, version, |r| {
                     for c in &mut r.resources {
-                        if named_resource(c.resource_type) {
-                            c.resource_name = self.add(&c.resource_name);
-                        }
+                        self.config_resource(c.resource_type, &mut c.resource_name);
                     }
                     Ok(())
                 })?
@@ -394,9 +413,7 @@ impl Namespace {
             ApiKey::AlterConfigs => {
                 rewrite::<AlterConfigsRequest>(frame, body_offset, version, |r| {
                     for c in &mut r.resources {
-                        if named_resource(c.resource_type) {
-                            c.resource_name = self.add(&c.resource_name);
-                        }
+                        self.config_resource(c.resource_type, &mut c.resource_name);
                     }
                     Ok(())
                 })?
@@ -404,9 +421,7 @@ impl Namespace {
             ApiKey::IncrementalAlterConfigs => {
                 rewrite::<IncrementalAlterConfigsRequest>(frame, body_offset, version, |r| {
                     for c in &mut r.resources {
-                        if named_resource(c.resource_type) {
-                            c.resource_name = self.add(&c.resource_name);
-                        }
+                        self.config_resource(c.resource_type, &mut c.resource_name);
                     }
                     Ok(())
                 })?
@@ -627,38 +642,24 @@ impl Namespace {
                 Ok(())
             })?,
             ApiKey::DescribeConfigs => answer::<DescribeConfigsRequest>(body, out, |r| {
-                for c in &mut r.results {
-                    if named_resource(c.resource_type) {
-                        c.resource_name = self
-                            .strip(&c.resource_name)
-                            .ok_or(NamespaceError::Outside)?;
-                    }
-                    self.message(&mut c.error_message);
-                }
-                Ok(())
+                r.results.iter_mut().try_for_each(|c| {
+                    self.strip_config(c.resource_type, &mut c.resource_name, &mut c.error_message)
+                })
             })?,
             ApiKey::AlterConfigs => answer::<AlterConfigsRequest>(body, out, |r| {
-                for c in &mut r.responses {
-                    if named_resource(c.resource_type) {
-                        c.resource_name = self
-                            .strip(&c.resource_name)
-                            .ok_or(NamespaceError::Outside)?;
-                    }
-                    self.message(&mut c.error_message);
-                }
-                Ok(())
+                r.responses.iter_mut().try_for_each(|c| {
+                    self.strip_config(c.resource_type, &mut c.resource_name, &mut c.error_message)
+                })
             })?,
             ApiKey::IncrementalAlterConfigs => {
                 answer::<IncrementalAlterConfigsRequest>(body, out, |r| {
-                    for c in &mut r.responses {
-                        if named_resource(c.resource_type) {
-                            c.resource_name = self
-                                .strip(&c.resource_name)
-                                .ok_or(NamespaceError::Outside)?;
-                        }
-                        self.message(&mut c.error_message);
-                    }
-                    Ok(())
+                    r.responses.iter_mut().try_for_each(|c| {
+                        self.strip_config(
+                            c.resource_type,
+                            &mut c.resource_name,
+                            &mut c.error_message,
+                        )
+                    })
                 })?
             }
             ApiKey::ListTransactions => answer::<ListTransactionsRequest>(body, out, |r| {

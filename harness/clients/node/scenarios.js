@@ -527,7 +527,13 @@ async function admin (kafka, opts, deadline) {
     const { end, records } = await endOffsets(admin, opts)
     const partitions = Object.entries(end).map(([partition, offset]) => ({ partition: Number(partition), offset: String(offset) }))
     await admin.setOffsets({ groupId: opts.group, topic: opts.topic, partitions })
-    result.listed_groups = (await admin.listGroups()).groups.map(g => g.groupId).sort()
+    // On a young cluster the group's coordinator may still be loading its partition: the
+    // listing is asked again until it names the group.
+    while (true) {
+      result.listed_groups = (await admin.listGroups()).groups.map(g => g.groupId).sort()
+      if (result.listed_groups.includes(opts.group) || deadline.expired()) break
+      await sleep(200)
+    }
     check(result.listed_groups.includes(opts.group), `${opts.group} is not listed`)
     result.group_state = (await admin.describeGroups([opts.group])).groups[0].state
     const committed = await admin.fetchOffsets({ groupId: opts.group, topics: [opts.topic] })

@@ -327,10 +327,25 @@ def admin(args, result, deadline, admin):
     records = records_in_topic(admin, args, deadline)
     done(admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(
         args.group, [TopicPartition(args.topic, p, o) for p, o in end.items()])]))
-    listed = admin.list_consumer_groups(request_timeout=deadline.remaining(30)).result()
-    result["listed_groups"] = sorted(g.group_id for g in listed.valid)
+    # On a young cluster the group's coordinator may still be loading its partition: the
+    # listing and the describe are asked again until they answer for the group (what the
+    # listing could not reach is reported in "list_errors").
+    while True:
+        listed = admin.list_consumer_groups(request_timeout=deadline.remaining(10)).result()
+        result["listed_groups"] = sorted(g.group_id for g in listed.valid)
+        result["list_errors"] = sorted({str(e) for e in listed.errors})
+        if args.group in result["listed_groups"] or deadline.expired():
+            break
+        time.sleep(0.2)
     result.check(args.group in result["listed_groups"], f"{args.group} is not listed")
-    described = done(admin.describe_consumer_groups([args.group]))[args.group]
+    while True:
+        try:
+            described = done(admin.describe_consumer_groups([args.group]))[args.group]
+            break
+        except KafkaException as e:
+            if not e.args[0].retriable() or deadline.expired():
+                raise
+            time.sleep(0.2)
     result["group_state"] = described.state.name
     committed = done(admin.list_consumer_group_offsets(
         [ConsumerGroupTopicPartitions(args.group)]))[args.group]

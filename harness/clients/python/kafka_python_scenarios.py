@@ -416,9 +416,22 @@ def admin(args, result, deadline, admin):
     errors = admin.alter_group_offsets(args.group, {
         TopicPartition(args.topic, p): OffsetAndMetadata(o, "", -1) for p, o in end.items()})
     result.check(all(e is kafka.errors.NoError for e in errors.values()), f"alter_group_offsets: {errors}")
-    result["listed_groups"] = sorted(g["group_id"] for g in admin.list_groups())
+    # On a young cluster the group's coordinator may still be loading its partition: the
+    # listing and the describe are asked again until they answer for the group.
+    while True:
+        result["listed_groups"] = sorted(g["group_id"] for g in admin.list_groups())
+        if args.group in result["listed_groups"] or deadline.expired():
+            break
+        time.sleep(0.2)
     result.check(args.group in result["listed_groups"], f"{args.group} is not listed")
-    result["group_state"] = admin.describe_groups([args.group])[args.group].get("group_state")
+    while True:
+        try:
+            result["group_state"] = admin.describe_groups([args.group])[args.group].get("group_state")
+            break
+        except KafkaError as e:
+            if not e.retriable or deadline.expired():
+                raise
+            time.sleep(0.2)
     committed = admin.list_group_offsets({args.group: None})[args.group]
     result["committed"] = sum(max(0, o.offset) for o in committed.values())
     result.check(result["committed"] == records, f"{result['committed']} of {records} records committed")

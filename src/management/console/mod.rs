@@ -430,6 +430,17 @@ impl Console {
         Ok(user)
     }
 
+    /// As [`Console::changing`], for a form read as a map (its `csrf` field).
+    async fn changing_by(
+        &self,
+        headers: &HeaderMap,
+        here: &str,
+        form: &std::collections::BTreeMap<String, String>,
+    ) -> Result<LoggedIn, Response> {
+        let csrf = form.get("csrf").map(String::as_str).unwrap_or_default();
+        self.changing(headers, here, csrf).await
+    }
+
     /// Calls the API in process as the user: its status and JSON answer.
     async fn call(
         &self,

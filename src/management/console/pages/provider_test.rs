@@ -386,8 +386,7 @@ pub(crate) async fn test_token(
         org_path(&org),
         org_path(&id)
     );
-    let csrf = form.get("csrf").map(String::as_str).unwrap_or_default();
-    let user = match c.changing(&headers, &here, csrf).await {
+    let user = match c.changing_by(&headers, &here, &form).await {
         Ok(u) => u,
         Err(r) => return r,
     };

@@ -267,8 +267,7 @@ pub(crate) async fn create_provider(
     axum::Form(form): axum::Form<BTreeMap<String, String>>,
 ) -> Response {
     let here = format!("/console/orgs/{}/providers/new", org_path(&org));
-    let csrf = form.get("csrf").map(String::as_str).unwrap_or_default();
-    let user = match c.changing(&headers, &here, csrf).await {
+    let user = match c.changing_by(&headers, &here, &form).await {
         Ok(u) => u,
         Err(r) => return r,
     };
@@ -382,8 +381,7 @@ pub(crate) async fn update_provider(
         org_path(&org),
         org_path(&id)
     );
-    let csrf = form.get("csrf").map(String::as_str).unwrap_or_default();
-    let user = match c.changing(&headers, &here, csrf).await {
+    let user = match c.changing_by(&headers, &here, &form).await {
         Ok(u) => u,
         Err(r) => return r,
     };

@@ -680,8 +680,15 @@ public final class Scenarios {
             Map<TopicPartition, OffsetAndMetadata> commit = new HashMap<>();
             end.forEach((tp, offset) -> commit.put(tp, new OffsetAndMetadata(offset)));
             await(admin.alterConsumerGroupOffsets(o.group, commit).all());
-            List<String> groups = await(admin.listGroups(ListGroupsOptions.forConsumerGroups()).all()).stream()
-                    .map(g -> g.groupId()).sorted().toList();
+            // On a young cluster the group's coordinator may still be loading its partition:
+            // the listing is asked again until it names the group.
+            List<String> groups;
+            while (true) {
+                groups = await(admin.listGroups(ListGroupsOptions.forConsumerGroups()).all()).stream()
+                        .map(g -> g.groupId()).sorted().toList();
+                if (groups.contains(o.group) || expired()) break;
+                Thread.sleep(200);
+            }
             result.put("listed_groups", groups);
             check(groups.contains(o.group), o.group + " is not listed");
             result.put("group_state", String.valueOf(
