@@ -12,10 +12,12 @@ use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use sqlx::{AnyPool, Row};
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 mod clusters;
 pub mod secrets;
@@ -318,6 +320,40 @@ pub struct Store {
     writer: Arc<str>,
     /// The keys client secrets are sealed with; without them a new secret is refused.
     secrets: Option<Arc<secrets::SecretKeys>>,
+    /// Stops the SQLite checkpoints when the last clone of the store is dropped.
+    _checkpoints: Option<Arc<DropGuard>>,
+}
+
+/// How often an SQLite store copies its write-ahead log into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// Copies SQLite's write-ahead log into the database every [`CHECKPOINT_EVERY`], on a task of
+/// its own, until the returned guard is dropped. A passive checkpoint waits for no reader or
+/// writer: a commit meanwhile appends to the log as usual (its own sync is all it waits
+/// for), and the next write after a complete checkpoint starts the log over, so the log
+/// holds about one period of writes.
+fn checkpoints(pool: AnyPool) -> Arc<DropGuard> {
+    let stop = CancellationToken::new();
+    let guard = Arc::new(stop.clone().drop_guard());
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(CHECKPOINT_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => break,
+                _ = every.tick() => {}
+            }
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&pool)
+                .await
+            {
+                tracing::warn!(error = %e, "store checkpoint failed; retried in {CHECKPOINT_EVERY:?}");
+            }
+        }
+        // The last connection to close checkpoints what is left.
+        pool.close().await;
+    });
+    guard
 }
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
@@ -357,6 +393,13 @@ impl Store {
                         sqlx::query("PRAGMA journal_mode = WAL")
                             .execute(&mut *conn)
                             .await?;
+                        // Checkpoints run beside the writes (`checkpoints`), not inside the
+                        // commit that happens to cross the log's threshold: copying the log
+                        // into the database and syncing it took a commit from under 1 ms to
+                        // 6 ms once in every hundred.
+                        sqlx::query("PRAGMA wal_autocheckpoint = 0")
+                            .execute(&mut *conn)
+                            .await?;
                     }
                     Ok(())
                 })
@@ -364,12 +407,14 @@ impl Store {
             .connect(&url)
             .await?;
         Migrator::new(Embedded).await?.run(&pool).await?;
+        let checkpoints = (backend == Backend::Sqlite).then(|| checkpoints(pool.clone()));
         Ok(Self {
             pool,
             backend,
             url,
             writer: uuid::Uuid::new_v4().to_string().into(),
             secrets: None,
+            _checkpoints: checkpoints,
         })
     }
 

@@ -483,3 +483,32 @@ async fn virtual_clusters_are_stored_changed_and_deleted_with_their_own_revision
     assert!(store.delete_cluster("acme", &a.id).await.expect("delete"));
     assert_eq!(store.cluster("acme", &a.id).await.expect("get"), None);
 }
+
+#[tokio::test]
+async fn sqlite_writes_reach_the_database_file_while_the_store_stays_open() {
+    let dir = scratch("checkpoint");
+    let url = format!("sqlite://{}/store.db", dir.display());
+    let store = open(&url).await.expect("opens");
+    let file = dir.join("store.db");
+    let size = || std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+    let before = size();
+    for i in 0..300 {
+        let p = provider(
+            &format!("p{i}"),
+            &format!("provider-{i}"),
+            &format!("https://issuer-{i}.example"),
+        );
+        store.create_provider(&p).await.expect("created");
+    }
+    // Commits only append to the write-ahead log (no checkpoint rides on a commit); the
+    // store's own checkpoints copy them into the database file.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while size() <= before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the database file stayed at {before} bytes after 300 commits"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(store.all_providers().await.expect("listed").len(), 300);
+}
