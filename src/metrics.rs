@@ -520,13 +520,80 @@ pub async fn scrape() -> impl axum::response::IntoResponse {
     )
 }
 
-/// What `/readyz` of the metrics listener reports: whether the brokers answered the last
-/// metadata refresh, and the providers (`organization`, `identifier`) without keys.
-pub type Readiness = std::sync::Arc<dyn Fn() -> (bool, Vec<(String, String)>) + Send + Sync>;
+/// What `/readyz` of the metrics listener reports, made on each probe.
+pub type Readiness = std::sync::Arc<dyn Fn() -> ReadinessReport + Send + Sync>;
+
+/// The data plane's state as `/readyz` reports it.
+#[derive(Debug, Clone, Default)]
+pub struct ReadinessReport {
+    /// Every upstream cluster.
+    pub upstreams: Vec<UpstreamReadiness>,
+    /// The providers without signing keys (`organization/identifier`), and whether each is
+    /// one of the configuration file's.
+    pub providers_without_keys: Vec<(String, bool)>,
+}
+
+/// One upstream cluster in [`ReadinessReport`].
+#[derive(Debug, Clone)]
+pub struct UpstreamReadiness {
+    pub name: String,
+    /// Whether its brokers answered the last metadata refresh.
+    pub answers: bool,
+    /// Whether more than one organization depends on it (a listener's own ports serve it,
+    /// or virtual clusters of several organizations): only such an upstream decides
+    /// readiness.
+    pub shared: bool,
+}
+
+impl ReadinessReport {
+    /// Why the proxy is not ready (empty: ready): a shared upstream that does not answer, a
+    /// provider of the configuration file without keys.
+    pub fn reasons(&self) -> Vec<String> {
+        let upstreams = self.upstreams.iter().filter(|u| u.shared && !u.answers);
+        let providers = self.providers_without_keys.iter().filter(|(_, file)| *file);
+        upstreams
+            .map(|u| format!("upstream cluster {} does not answer", u.name))
+            .chain(providers.map(|(p, _)| format!("identity provider {p} has no signing keys yet")))
+            .collect()
+    }
+
+    /// The `/readyz` answer: 200 when ready, else 503, with each upstream's state and the
+    /// providers without keys either way.
+    fn answer(&self) -> (axum::http::StatusCode, serde_json::Value) {
+        let reasons = self.reasons();
+        let state = |answers: bool| {
+            if answers {
+                "answering"
+            } else {
+                "not answering"
+            }
+        };
+        let shared = self.upstreams.iter().filter(|u| u.shared);
+        let mut body = serde_json::json!({
+            "status": if reasons.is_empty() { "ready" } else { "not ready" },
+            "upstream": state(shared.clone().all(|u| u.answers)),
+            "upstreams": self
+                .upstreams
+                .iter()
+                .map(|u| (u.name.clone(), serde_json::Value::from(state(u.answers))))
+                .collect::<serde_json::Map<_, _>>(),
+            "providers_without_keys": self
+                .providers_without_keys
+                .iter()
+                .map(|(p, _)| p.as_str())
+                .collect::<Vec<_>>(),
+        });
+        if reasons.is_empty() {
+            return (axum::http::StatusCode::OK, body);
+        }
+        body["detail"] = format!("Not ready: {}.", reasons.join("; ")).into();
+        (axum::http::StatusCode::SERVICE_UNAVAILABLE, body)
+    }
+}
 
 /// The metrics listener's routes: `/metrics`; `/healthz`, 200 while the process serves;
-/// `/readyz`, 200 when the brokers answer and every provider has keys, else 503 with what is
-/// missing.
+/// `/readyz`, 200 when every upstream cluster more than one organization depends on answers
+/// and every provider of the configuration file has keys, else 503 with what is missing.
 pub fn router(readiness: Readiness) -> axum::Router {
     use axum::routing::get;
     axum::Router::new()
@@ -538,25 +605,8 @@ pub fn router(readiness: Readiness) -> axum::Router {
         .route(
             "/readyz",
             get(move || {
-                let (upstream, without_keys) = readiness();
-                async move {
-                    let without_keys: Vec<String> = without_keys
-                        .into_iter()
-                        .map(|(org, id)| format!("{org}/{id}"))
-                        .collect();
-                    let ready = upstream && without_keys.is_empty();
-                    let status = if ready {
-                        axum::http::StatusCode::OK
-                    } else {
-                        axum::http::StatusCode::SERVICE_UNAVAILABLE
-                    };
-                    let body = serde_json::json!({
-                        "status": if ready { "ready" } else { "not ready" },
-                        "upstream": if upstream { "answering" } else { "not answering" },
-                        "providers_without_keys": without_keys,
-                    });
-                    (status, axum::Json(body))
-                }
+                let (status, body) = readiness().answer();
+                async move { (status, axum::Json(body)) }
             }),
         )
 }
@@ -564,6 +614,43 @@ pub fn router(readiness: Readiness) -> axum::Router {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn readiness_is_decided_by_what_every_organization_depends_on() {
+        let upstream = |name: &str, answers, shared| UpstreamReadiness {
+            name: name.into(),
+            answers,
+            shared,
+        };
+        let mut report = ReadinessReport {
+            upstreams: vec![
+                upstream("default", true, true),
+                upstream("acme-own", false, false),
+            ],
+            providers_without_keys: vec![("acme/registered".into(), false)],
+        };
+        let (status, body) = report.answer();
+        assert_eq!(status, axum::http::StatusCode::OK, "{body}");
+        assert_eq!(body["status"], "ready");
+        assert_eq!(body["upstream"], "answering");
+        assert_eq!(body["upstreams"]["acme-own"], "not answering");
+        assert_eq!(body["providers_without_keys"][0], "acme/registered");
+        assert!(body.get("detail").is_none());
+
+        report.upstreams[0].answers = false;
+        report
+            .providers_without_keys
+            .push(("platform/file".into(), true));
+        let (status, body) = report.answer();
+        assert_eq!(status, axum::http::StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["status"], "not ready");
+        assert_eq!(body["upstream"], "not answering");
+        assert_eq!(
+            body["detail"],
+            "Not ready: upstream cluster default does not answer; \
+             identity provider platform/file has no signing keys yet."
+        );
+    }
 
     #[test]
     fn api_keys_are_named_as_kafka_names_them() {

@@ -264,6 +264,67 @@ async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     panic!("{what}: not within 10 s");
 }
 
+/// The metrics listener's readiness: an upstream cluster that only one organization's
+/// virtual clusters reach is reported but does not make the proxy unready (its being down
+/// must not take every proxy, and every other organization, out of the load balancer); one
+/// that virtual clusters of two organizations share does.
+#[tokio::test]
+async fn only_an_upstream_several_organizations_depend_on_decides_readiness() {
+    let cluster = |org: &str| {
+        format!(
+            "[[clusters]]\norganization = {org:?}\nname = \"down\"\nupstream = \"gone\"\n\
+             listener = \"test\"\nbootstrap_port = 0\nbroker_port_base = 0\n"
+        )
+    };
+    let start = |clusters: String| {
+        start_proxy(ProxyOptions {
+            authentication: "oauthbearer",
+            extra: Idp::identity_toml("")
+                + "[upstreams.gone]\nbootstrap_servers = [\"127.0.0.1:1\"]\n"
+                + Idp::allow_everyone()
+                + &clusters,
+            wait_ready: false,
+            ..ProxyOptions::default()
+        })
+    };
+    let report_once_default_answers = |proxy: &TestProxy| {
+        let readiness = proxy.proxy.readiness();
+        async move {
+            eventually("the shared cluster answers", || {
+                readiness()
+                    .upstreams
+                    .iter()
+                    .any(|u| u.name == "default" && u.answers)
+            })
+            .await;
+            readiness()
+        }
+    };
+
+    let one = start(cluster("acme")).await;
+    let report = report_once_default_answers(&one).await;
+    assert_eq!(report.reasons(), Vec::<String>::new(), "{report:?}");
+    let gone = report.upstreams.iter().find(|u| u.name == "gone");
+    assert!(
+        gone.is_some_and(|u| !u.answers && !u.shared),
+        "reported, not shared: {report:?}"
+    );
+    assert!(
+        report
+            .upstreams
+            .iter()
+            .any(|u| u.name == "default" && u.shared)
+    );
+
+    let two = start(cluster("acme") + &cluster("globex")).await;
+    let report = report_once_default_answers(&two).await;
+    assert_eq!(
+        report.reasons(),
+        ["upstream cluster gone does not answer"],
+        "{report:?}"
+    );
+}
+
 #[tokio::test]
 async fn virtual_clusters_reloaded_from_the_file_open_and_close_live() {
     let proxy = proxy().await;

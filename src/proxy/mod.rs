@@ -302,16 +302,58 @@ impl Proxy {
     }
 
     /// The data plane's readiness, as the metrics listener's `/readyz` reports it: whether
-    /// the brokers of every upstream cluster answered its last metadata refresh, and the
+    /// the brokers of each upstream cluster answered its last metadata refresh, and the
     /// providers without keys.
+    ///
+    /// Only what every organization depends on decides: an upstream that a listener's own
+    /// ports serve, or virtual clusters of more than one organization, and a provider of the
+    /// configuration file. An upstream only one organization's virtual clusters reach, and a
+    /// provider registered through the API, are reported without making the proxy unready:
+    /// otherwise one organization's cluster or provider being down would take every proxy
+    /// out of its load balancer, and every other organization with them.
     pub fn readiness(&self) -> crate::metrics::Readiness {
         let shared = self.shared.clone();
         Arc::new(move || {
-            let answers = shared.upstreams.iter();
-            (
-                answers.fold(true, |all, u| all & u.answers.load(Ordering::Relaxed)),
-                shared.published.load().providers_without_keys(),
-            )
+            let endpoints = shared.endpoints.load();
+            let upstreams = shared
+                .upstreams
+                .iter()
+                .enumerate()
+                .map(|(i, u)| {
+                    let mut organizations = std::collections::BTreeSet::new();
+                    let mut open_to_all = false;
+                    for e in endpoints.iter().filter(|e| e.upstream == i) {
+                        match &e.spec.organization {
+                            Some(org) => {
+                                organizations.insert(org.as_str());
+                            }
+                            None => open_to_all = true,
+                        }
+                    }
+                    crate::metrics::UpstreamReadiness {
+                        name: u.name.clone(),
+                        answers: u.answers.load(Ordering::Relaxed),
+                        shared: open_to_all || organizations.len() > 1,
+                    }
+                })
+                .collect();
+            let file = &shared.config.identity.providers;
+            let providers_without_keys = shared
+                .published
+                .load()
+                .providers_without_keys()
+                .into_iter()
+                .map(|(organization, identifier)| {
+                    let from_file = file
+                        .iter()
+                        .any(|p| p.organization == organization && p.identifier == identifier);
+                    (format!("{organization}/{identifier}"), from_file)
+                })
+                .collect();
+            crate::metrics::ReadinessReport {
+                upstreams,
+                providers_without_keys,
+            }
         })
     }
 
