@@ -246,6 +246,24 @@ fn free_ports(extra: u16) -> u16 {
     }
 }
 
+/// A free bootstrap port outside the broker range of `base` (base + node id, node ids below
+/// 1024), which the API refuses as a bootstrap port.
+fn bootstrap_outside(base: u16) -> u16 {
+    loop {
+        let port = free_ports(0);
+        if port < base || port - base >= 1024 {
+            return port;
+        }
+    }
+}
+
+/// A bootstrap port and a broker port base (with three free ports after it) that the API
+/// takes together.
+fn cluster_ports() -> (u16, u16) {
+    let base = free_ports(3);
+    (bootstrap_outside(base), base)
+}
+
 #[tokio::test]
 async fn virtual_clusters_registered_through_the_api_open_and_close_at_once() {
     const ACME_TOKEN: &str = "live-test-acme-token";
@@ -277,13 +295,7 @@ async fn virtual_clusters_registered_through_the_api_open_and_close_at_once() {
     let clusters = |org: &str| format!("http://{}/organizations/{org}/clusters/", running.addr());
     let globex = Idp::token(&Idp::second_issuer(), "kafka-producer").await;
     let acme = Idp::token(&Idp::issuer(), "kafka-producer").await;
-    // A bootstrap port outside the broker range (base + node id).
-    let (port, base) = loop {
-        let (port, base) = (free_ports(0), free_ports(3));
-        if port < base || port - base >= 1024 {
-            break (port, base);
-        }
-    };
+    let (port, base) = cluster_ports();
     let body = json!({
         "name": "main", "listener": "test", "bootstrap_port": port, "broker_port_base": base
     });
@@ -348,7 +360,7 @@ async fn virtual_clusters_registered_through_the_api_open_and_close_at_once() {
         reqwest::Method::POST,
         clusters("acme"),
         Some(json!({
-            "name": "main", "listener": "test", "bootstrap_port": free_ports(0),
+            "name": "main", "listener": "test", "bootstrap_port": bootstrap_outside(port),
             "broker_port_base": port
         })),
     )
@@ -404,13 +416,14 @@ async fn virtual_clusters_registered_through_the_api_open_and_close_at_once() {
     .await;
     assert_eq!(status, 201, "{spaced}");
     assert_eq!(spaced["namespace"], "globex.");
+    let (other_port, other_base) = cluster_ports();
     let (status, overlap) = api(
         &http,
         reqwest::Method::POST,
         clusters("acme"),
         Some(json!({
             "name": "main", "listener": "test", "namespace": "globex.x",
-            "bootstrap_port": free_ports(0), "broker_port_base": free_ports(3)
+            "bootstrap_port": other_port, "broker_port_base": other_base
         })),
     )
     .await;
