@@ -13,6 +13,7 @@
 //!   cargo bench --bench authz
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
 use kafka_oidc_proxy::authz::{
@@ -81,8 +82,9 @@ fn apply(c: &mut Criterion) {
     let mut group = c.benchmark_group("apply");
     for (orgs, per_org) in [(1_000, 100), (1, 10_000)] {
         let published = common::acls::published();
-        let all: Vec<AclBinding> = (0..orgs)
+        let all: Vec<Arc<AclBinding>> = (0..orgs)
             .flat_map(|o| common::acls::shaped(&format!("org-{o}"), per_org))
+            .map(Arc::new)
             .collect();
         let shape = format!("{orgs}x{per_org}");
         group.bench_function(BenchmarkId::new("everything", &shape), |b| {
@@ -95,7 +97,10 @@ fn apply(c: &mut Criterion) {
                 BatchSize::LargeInput,
             )
         });
-        let changed = common::acls::shaped("org-0", per_org + 1);
+        let changed: Vec<Arc<AclBinding>> = common::acls::shaped("org-0", per_org + 1)
+            .into_iter()
+            .map(Arc::new)
+            .collect();
         group.bench_function(BenchmarkId::new("one_organization", &shape), |b| {
             b.iter_batched(
                 || changed.clone(),
@@ -105,13 +110,15 @@ fn apply(c: &mut Criterion) {
         });
         // One binding added and the same one removed again: the API's own change to an
         // organization, as made to the compiled part that holds it.
-        let one = common::acls::shaped("org-0", per_org + 1)
-            .pop()
-            .expect("one");
+        let one = Arc::new(
+            common::acls::shaped("org-0", per_org + 1)
+                .pop()
+                .expect("one"),
+        );
         group.bench_function(BenchmarkId::new("one_binding", &shape), |b| {
             b.iter(|| {
                 published.change_stored_acls("org-0", vec![one.clone()], Vec::new());
-                published.change_stored_acls("org-0", Vec::new(), vec![one.clone()]);
+                published.change_stored_acls("org-0", Vec::new(), vec![AclBinding::clone(&one)]);
             })
         });
     }

@@ -339,7 +339,7 @@ enum Change {
 }
 
 impl Change {
-    fn is_in(&self, providers: &[ProviderSpec], acls: &[AclBinding]) -> bool {
+    fn is_in(&self, providers: &[ProviderSpec], acls: &[Arc<AclBinding>]) -> bool {
         match self {
             Self::Provider(id) => providers.iter().any(|p| &p.identifier == id),
             Self::Acl(name) => acls.iter().any(|a| &a.resource_name == name),
@@ -432,7 +432,7 @@ impl Publish for Observed {
         )
     }
 
-    fn set_stored_acls(&self, organization: &str, acls: Vec<AclBinding>) {
+    fn set_stored_acls(&self, organization: &str, acls: Vec<Arc<AclBinding>>) {
         let _ = self.record(
             acls,
             |c, acls| c.is_in(&[], acls),
@@ -446,7 +446,7 @@ impl Publish for Observed {
     fn change_stored_acls(
         &self,
         organization: &str,
-        added: Vec<AclBinding>,
+        added: Vec<Arc<AclBinding>>,
         removed: Vec<AclBinding>,
     ) {
         let _ = self.record(

@@ -4,6 +4,10 @@
 //! (bytes allocated and not freed from making the bindings to their apply, so the bindings'
 //! own text included), so that the figure is the state's own, not the process's.
 //!
+//! Then the same 1,000 organizations of 100 read from an SQLite store by the management API
+//! (`Api::sync`, as a proxy starts): what the API keeps of them (ids beside the bindings) and
+//! the data plane's state together.
+//!
 //! Then what a Metadata response of 10,000 topics × 6 partitions costs in memory on its way
 //! through the proxy, as `cargo bench --bench codec` times it: the address rewrite (decode,
 //! encode) and the ACL filter of a listing by a caller who may describe half of the topics.
@@ -13,6 +17,7 @@
 //!   cargo bench --bench memory
 
 use std::alloc::System;
+use std::sync::Arc;
 
 use kafka_oidc_proxy::authz::AclBinding;
 use kafka_oidc_proxy::snapshot::{Publish, Stored};
@@ -33,8 +38,9 @@ fn main() {
     for (orgs, per_org) in [(1_000, 100), (1, 10_000), (1, 100_000)] {
         let published = common::acls::published();
         let region = Region::new(ALLOCATOR);
-        let all: Vec<AclBinding> = (0..orgs)
+        let all: Vec<Arc<AclBinding>> = (0..orgs)
             .flat_map(|o| common::acls::shaped(&format!("org-{o}"), per_org))
+            .map(Arc::new)
             .collect();
         let n = all.len();
         let stored = Stored {
@@ -52,6 +58,8 @@ fn main() {
             held / n as i64
         );
     }
+
+    read_by_the_api(1_000, 100);
 
     let body = common::metadata::half_allowed(10_000);
     let listing = common::metadata::listing();
@@ -81,4 +89,62 @@ fn main() {
         mib(allocated),
         mib(filtered.len())
     );
+}
+
+/// What the management API and the data plane hold together once the API has read `orgs`
+/// organizations of `per_org` bindings from a fresh SQLite store and applied them.
+fn read_by_the_api(orgs: usize, per_org: usize) {
+    use kafka_oidc_proxy::management::Api;
+    use kafka_oidc_proxy::store::{Store, StoredAcl};
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let dir = std::env::temp_dir().join(format!("kop-memory-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    rt.block_on(async {
+        let store_url = format!("sqlite://{}/store.db", dir.display());
+        let store = Store::open(&store_url).await.expect("store");
+        for o in 0..orgs {
+            let rows: Vec<StoredAcl> = common::acls::shaped(&format!("org-{o}"), per_org)
+                .iter()
+                .map(|b| StoredAcl {
+                    id: uuid::Uuid::new_v4().to_string(),
+                    organization: b.organization.clone(),
+                    permission: b.permission.to_string(),
+                    principal: b.principal.to_string(),
+                    host: b.host.to_string(),
+                    operation: b.operation.to_string(),
+                    resource_type: b.resource_type.to_string(),
+                    pattern_type: b.pattern_type.to_string(),
+                    resource_name: b.resource_name.clone(),
+                    created_at: 1_765_000_000_000_000 + o as i64,
+                })
+                .collect();
+            store.create_acls(&rows).await.expect("stored");
+        }
+        let text = format!(
+            "[upstream]\nbootstrap_servers = [\"127.0.0.1:9\"]\n\
+             [[listeners]]\nname = \"l\"\nbind_address = \"127.0.0.1\"\nadvertised_host = \"h\"\n\
+             bootstrap_port = 0\nbroker_port_base = 0\nauthentication = \"none\"\n\
+             [management]\nlisten = \"127.0.0.1:0\"\n[store]\nurl = {store_url:?}\n"
+        );
+        let config = kafka_oidc_proxy::config::Config::parse(&text).expect("config");
+        let management = config.management.clone().expect("management");
+        let published: Arc<dyn Publish> = Arc::new(common::acls::published());
+        let http = kafka_oidc_proxy::identity::http_client().expect("http client");
+        let region = Region::new(ALLOCATOR);
+        let api = Api::new(&config, &management, store, published.clone(), http);
+        assert!(api.sync().await.expect("read"), "applied");
+        let change = region.change();
+        let held = change.bytes_allocated as i64 - change.bytes_deallocated as i64
+            + change.bytes_reallocated as i64;
+        let n = (orgs * per_org) as i64;
+        assert_eq!(published.current().acls.len(), n as usize);
+        println!(
+            "{:<28} {:>10.1} {:>18}",
+            format!("read by the API, {orgs} x {per_org}"),
+            held as f64 / f64::from(1 << 20),
+            held / n
+        );
+        drop(api);
+    });
+    let _ = std::fs::remove_dir_all(&dir);
 }

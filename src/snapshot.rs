@@ -53,7 +53,8 @@ impl Snapshot {
 #[derive(Debug, Clone, Default)]
 pub struct Stored {
     pub providers: Vec<ProviderSpec>,
-    pub acls: Vec<AclBinding>,
+    /// Shared with whoever read them from the store (the management API keeps the same).
+    pub acls: Vec<Arc<AclBinding>>,
 }
 
 /// The writers' interface to the published state.
@@ -73,7 +74,7 @@ pub trait Publish: Send + Sync + 'static {
     /// Makes `acls` the stored ACL bindings of `organization` (all of them, each of that
     /// organization); everything else stays as it is. Costs what the organization holds, not
     /// what all of them do.
-    fn set_stored_acls(&self, organization: &str, acls: Vec<AclBinding>);
+    fn set_stored_acls(&self, organization: &str, acls: Vec<Arc<AclBinding>>);
 
     /// Removes `removed` from the stored ACL bindings of `organization` (one equal binding
     /// each) and adds `added` (each of that organization); everything else stays as it is.
@@ -81,7 +82,7 @@ pub trait Publish: Send + Sync + 'static {
     fn change_stored_acls(
         &self,
         organization: &str,
-        added: Vec<AclBinding>,
+        added: Vec<Arc<AclBinding>>,
         removed: Vec<AclBinding>,
     );
 
@@ -299,9 +300,9 @@ impl Publish for Published {
         let mut by_organization: HashMap<String, Vec<Arc<AclBinding>>> = HashMap::new();
         for b in stored.acls {
             match by_organization.get_mut(&b.organization) {
-                Some(org) => org.push(Arc::new(b)),
+                Some(org) => org.push(b),
                 None => {
-                    by_organization.insert(b.organization.clone(), vec![Arc::new(b)]);
+                    by_organization.insert(b.organization.clone(), vec![b]);
                 }
             }
         }
@@ -334,7 +335,7 @@ impl Publish for Published {
         Ok(())
     }
 
-    fn set_stored_acls(&self, organization: &str, acls: Vec<AclBinding>) {
+    fn set_stored_acls(&self, organization: &str, acls: Vec<Arc<AclBinding>>) {
         // A poisoned lock means a writer panicked mid-build; the snapshot it left is whole.
         let mut sources = self
             .sources
@@ -343,7 +344,6 @@ impl Publish for Published {
         if acls.is_empty() {
             sources.stored_acls.remove(organization);
         } else {
-            let acls = acls.into_iter().map(Arc::new).collect();
             sources.stored_acls.insert(organization.to_owned(), acls);
         }
         let org = sources.organization(organization);
@@ -353,7 +353,7 @@ impl Publish for Published {
     fn change_stored_acls(
         &self,
         organization: &str,
-        added: Vec<AclBinding>,
+        added: Vec<Arc<AclBinding>>,
         removed: Vec<AclBinding>,
     ) {
         let mut sources = self
@@ -369,7 +369,6 @@ impl Publish for Published {
                 stored.remove(at);
             }
         }
-        let added: Vec<Arc<AclBinding>> = added.into_iter().map(Arc::new).collect();
         stored.extend(added.iter().cloned());
         if stored.is_empty() {
             sources.stored_acls.remove(organization);
@@ -604,14 +603,14 @@ mod tests {
         let stored = Stored {
             providers: Vec::new(),
             acls: vec![
-                binding("acme", "User:old", "o"),
-                binding("globex", "User:g", "g"),
+                binding("acme", "User:old", "o").into(),
+                binding("globex", "User:g", "g").into(),
             ],
         };
         published.set_stored(stored).expect("applied");
         assert!(may_write(&published, "acme", "old", "o"));
 
-        published.set_stored_acls("acme", vec![binding("acme", "User:new", "n")]);
+        published.set_stored_acls("acme", vec![binding("acme", "User:new", "n").into()]);
         assert!(!may_write(&published, "acme", "old", "o"), "replaced");
         assert!(may_write(&published, "acme", "new", "n"));
         assert!(
@@ -645,17 +644,25 @@ mod tests {
         );
         let globex = published.load().acls.organization("globex").is_some();
         assert!(!globex, "no part for an organization without bindings");
-        published.change_stored_acls("globex", vec![binding("globex", "User:g", "g")], Vec::new());
+        published.change_stored_acls(
+            "globex",
+            vec![binding("globex", "User:g", "g").into()],
+            Vec::new(),
+        );
         assert!(
             may_write(&published, "globex", "g", "g"),
             "a new organization's part"
         );
-        published.change_stored_acls("acme", vec![binding("acme", "User:a", "a")], Vec::new());
+        published.change_stored_acls(
+            "acme",
+            vec![binding("acme", "User:a", "a").into()],
+            Vec::new(),
+        );
         assert!(may_write(&published, "acme", "a", "a"));
         assert!(may_write(&published, "acme", "file", "f"));
         // A stored binding equal to the file's: removing it leaves one of the two.
         let same = binding("acme", "User:file", "f");
-        published.change_stored_acls("acme", vec![same.clone()], Vec::new());
+        published.change_stored_acls("acme", vec![same.clone().into()], Vec::new());
         assert_eq!(published.load().acls.len(), 4);
         published.change_stored_acls("acme", Vec::new(), vec![same]);
         assert!(
@@ -683,7 +690,7 @@ mod tests {
         let published = published("");
         let stored = Stored {
             providers: Vec::new(),
-            acls: vec![binding("acme", "User:a", "t")],
+            acls: vec![binding("acme", "User:a", "t").into()],
         };
         published.set_stored(stored).expect("applied");
         let before = published.load().acls.clone();

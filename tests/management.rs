@@ -37,7 +37,7 @@ impl Publish for Recorded {
 
     fn set_stored(&self, stored: Stored) -> Result<(), FieldErrors> {
         *self.0.lock().expect("lock") = stored.providers;
-        *self.1.lock().expect("lock") = stored.acls;
+        *self.1.lock().expect("lock") = stored.acls.iter().map(|b| (**b).clone()).collect();
         self.3.lock().expect("lock").push("everything".into());
         Ok(())
     }
@@ -48,18 +48,18 @@ impl Publish for Recorded {
         Ok(())
     }
 
-    fn set_stored_acls(&self, organization: &str, acls: Vec<AclBinding>) {
+    fn set_stored_acls(&self, organization: &str, acls: Vec<Arc<AclBinding>>) {
         let applies = &mut self.3.lock().expect("lock");
         applies.push(format!("acls of {organization}"));
         let mut all = self.1.lock().expect("lock");
         all.retain(|b| b.organization != organization);
-        all.extend(acls);
+        all.extend(acls.iter().map(|b| (**b).clone()));
     }
 
     fn change_stored_acls(
         &self,
         organization: &str,
-        added: Vec<AclBinding>,
+        added: Vec<Arc<AclBinding>>,
         removed: Vec<AclBinding>,
     ) {
         let applies = &mut self.3.lock().expect("lock");
@@ -70,7 +70,7 @@ impl Publish for Recorded {
                 all.remove(at);
             }
         }
-        all.extend(added);
+        all.extend(added.iter().map(|b| (**b).clone()));
     }
 
     fn set_stored_clusters(&self, clusters: Vec<VirtualCluster>) {

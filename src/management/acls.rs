@@ -237,7 +237,7 @@ pub(crate) async fn create(
             .iter()
             .zip(&distinct)
             .filter(|((_, new), _)| *new)
-            .map(|((row, _), b)| (row.id.clone(), b.clone()));
+            .map(|((row, _), b)| (row.id.clone(), Arc::new(b.clone())));
         api.changed_acls(&org, written, super::AclChange::Added(added.collect()))
             .await;
     }

@@ -448,7 +448,7 @@ enum OrgChange {
     /// Removes these and adds those: this proxy's own write, the only one since they were
     /// read, or the bindings the change log named, read back.
     Change {
-        added: Vec<AclBinding>,
+        added: Vec<Arc<AclBinding>>,
         removed: Vec<AclBinding>,
     },
 }
@@ -489,7 +489,12 @@ impl Pending {
     /// `removed` went from an organization's bindings and `added` came. A second change
     /// before the next apply rebuilds the organization instead: the order of the two would be
     /// lost in one combined change.
-    fn change(&mut self, organization: &str, added: Vec<AclBinding>, removed: Vec<AclBinding>) {
+    fn change(
+        &mut self,
+        organization: &str,
+        added: Vec<Arc<AclBinding>>,
+        removed: Vec<AclBinding>,
+    ) {
         if self.all_acls {
             return;
         }
@@ -518,7 +523,7 @@ fn change_organization(
     held.retain(|(id, b)| {
         let out = gone(id);
         if out {
-            removed.push(b.clone());
+            removed.push(AclBinding::clone(b));
         }
         !out
     });
@@ -530,13 +535,13 @@ fn change_organization(
     pending.change(organization, added, removed);
 }
 
-/// A stored binding's id and the binding.
-type IdentifiedBinding = (String, AclBinding);
+/// A stored binding's id and the binding, which the data plane's index shares.
+type IdentifiedBinding = (String, Arc<AclBinding>);
 
 /// A stored binding as the data plane takes it, with its id; `None` for one it cannot read.
 fn identified(a: crate::store::StoredAcl) -> Option<IdentifiedBinding> {
     let b = acls::binding_of(&a)?;
-    Some((a.id, b))
+    Some((a.id, Arc::new(b)))
 }
 
 /// A change this proxy made to the stored bindings.
