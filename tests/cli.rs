@@ -288,7 +288,7 @@ async fn providers_through_the_command_line() {
     assert!(other.stderr.contains("404 Not Found"), "{}", other.stderr);
 
     // Deleted, then gone; the token may also come from a file.
-    let dir = std::env::temp_dir().join(format!("kop-cli-token-{}", common::unique_tag()));
+    let dir = common::Scratch::new("kop-cli-token");
     std::fs::create_dir_all(&dir).expect("dir");
     let token_file = dir.join("token");
     std::fs::write(&token_file, format!("{TOKEN}\n")).expect("token file");

@@ -889,7 +889,7 @@ async fn stored_secret(dir: &std::path::Path, id: &str) -> Option<String> {
 
 #[tokio::test]
 async fn client_secrets_are_sealed_at_rest_and_refused_without_a_key() {
-    let dir = std::env::temp_dir().join(format!("kop-secrets-{}", common::unique_tag()));
+    let dir = common::Scratch::new("kop-secrets");
     let plain_store = format!("data_dir = {:?}", dir.display().to_string());
     let mut servers = Vec::new();
     // Without a key: a secret is refused, naming the field and the fix; the rest is stored.

@@ -98,7 +98,7 @@ async fn get(api: &str, path: &str) -> Value {
 }
 
 async fn survives_restarts(store: String) {
-    let dir = std::env::temp_dir().join(format!("kop-restart-{}", common::unique_tag()));
+    let dir = common::Scratch::new("kop-restart");
     std::fs::create_dir_all(&dir).expect("dir");
     let port = free_port();
     let config = dir.join("proxy.toml");
@@ -152,14 +152,12 @@ async fn survives_restarts(store: String) {
     assert_eq!(listed["count"], 1);
     proxy.terminate();
     proxy.wait().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
 async fn sqlite_keeps_everything_across_a_restart_and_a_kill_9() {
-    let dir = std::env::temp_dir().join(format!("kop-restart-db-{}", common::unique_tag()));
+    let dir = common::Scratch::new("kop-restart-db");
     survives_restarts(format!("data_dir = {:?}", dir.display().to_string())).await;
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
@@ -191,7 +189,7 @@ async fn readiness(api: &str, want: u16) -> Value {
 #[tokio::test]
 async fn readiness_follows_the_store_and_the_platforms_providers() {
     use sqlx::Connection;
-    let dir = std::env::temp_dir().join(format!("kop-ready-{}", common::unique_tag()));
+    let dir = common::Scratch::new("kop-ready");
     std::fs::create_dir_all(&dir).expect("dir");
     let port = free_port();
     let config = dir.join("proxy.toml");
@@ -267,5 +265,4 @@ async fn readiness_follows_the_store_and_the_platforms_providers() {
         "{unready}"
     );
     let _ = child.kill().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }

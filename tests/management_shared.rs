@@ -55,10 +55,9 @@ async fn two_proxies_on_one_postgresql_apply_each_others_changes_when_notified()
 
 #[tokio::test]
 async fn two_proxies_on_one_sqlite_file_apply_each_others_changes_by_polling() {
-    let dir = std::env::temp_dir().join(format!("kop-shared-{}", common::unique_tag()));
+    let dir = common::Scratch::new("kop-shared");
     let store = format!("sqlite://{}/store.db", dir.display());
     apply_each_others_changes(&store, 200).await;
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 async fn apply_each_others_changes(store: &str, poll_ms: u64) {
