@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::Idp;
-use common::binary::Binary;
+use common::binary::{Binary, Cpu};
 use common::raw::Raw;
 use jsonwebtoken::Algorithm;
 use jsonwebtoken::jwk::JwkSet;
@@ -54,12 +54,6 @@ struct Storm {
     failures: Vec<String>,
     /// The proxy's user and system CPU time over the storm.
     cpu: Cpu,
-}
-
-#[derive(Clone, Copy)]
-struct Cpu {
-    user: Duration,
-    system: Duration,
 }
 
 fn main() {
@@ -141,8 +135,8 @@ fn report(label: &str, storm: &Storm, limit: Option<Duration>) -> bool {
         "{label:<6} {:>8.2} s {:>9.0} {:>6.1} ms {:>6.1} ms {:>11.1} µs {:>7.1} µs {limit:>13} {ratio:>6}",
         storm.served.as_secs_f64(),
         n as f64 / storm.served.as_secs_f64(),
-        quantile(&storm.latencies, 0.50).as_secs_f64() * 1e3,
-        quantile(&storm.latencies, 0.99).as_secs_f64() * 1e3,
+        common::quantile(&storm.latencies, 0.50).as_secs_f64() * 1e3,
+        common::quantile(&storm.latencies, 0.99).as_secs_f64() * 1e3,
         micros(per_login),
         micros(storm.cpu.user / n as u32),
     );
@@ -175,7 +169,7 @@ async fn tokens(issuer: &str, client: &'static str, n: usize) -> Vec<String> {
 
 /// Every login at once; the proxy's CPU time is read before the first and after the last.
 async fn storm(proxy: &Binary, addr: &str, tokens: &[String]) -> Storm {
-    let cpu_before = cpu_time(proxy.pid());
+    let cpu_before = proxy.cpu();
     let start = Instant::now();
     let mut logins = Vec::with_capacity(tokens.len());
     for (i, token) in tokens.iter().enumerate() {
@@ -202,7 +196,7 @@ async fn storm(proxy: &Binary, addr: &str, tokens: &[String]) -> Storm {
         served,
         latencies,
         failures,
-        cpu: cpu_time(proxy.pid()).since(cpu_before),
+        cpu: proxy.cpu().since(cpu_before),
     }
 }
 
@@ -258,55 +252,6 @@ fn crypto_limit(keys: &[(String, PublicKey)], tokens: &[String]) -> Duration {
         );
     }
     start.elapsed() / checks.len() as u32
-}
-
-/// User and system time of a process so far, threads that ended included.
-fn cpu_time(pid: u32) -> Cpu {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/<pid>/stat");
-    // Fields after the command name (which may hold spaces): state is the first, utime the
-    // 12th, stime the 13th, both in clock ticks.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .expect("(comm)")
-        .1
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| {
-        let n: u64 = fields[i].parse().expect("a tick count");
-        Duration::from_secs_f64(n as f64 / clock_ticks_per_second())
-    };
-    Cpu {
-        user: ticks(11),
-        system: ticks(12),
-    }
-}
-
-impl Cpu {
-    fn since(self, before: Cpu) -> Cpu {
-        Cpu {
-            user: self.user.saturating_sub(before.user),
-            system: self.system.saturating_sub(before.system),
-        }
-    }
-}
-
-fn clock_ticks_per_second() -> f64 {
-    let out = std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .expect("getconf CLK_TCK");
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .expect("CLK_TCK is a number")
-}
-
-fn quantile(sorted_or_not: &[Duration], q: f64) -> Duration {
-    let mut v = sorted_or_not.to_vec();
-    v.sort_unstable();
-    v.get(((v.len() as f64 - 1.0) * q).round() as usize)
-        .copied()
-        .unwrap_or_default()
 }
 
 fn micros(d: Duration) -> f64 {

@@ -42,6 +42,12 @@
 #   SASL_PLAINTEXT 19891), its data in $KOP_WORK/kafka-dedicated, the same jars and TLS files;
 #   `env` prints KOP_KAFKA_DEDICATED_BOOTSTRAP. The tests use it as a second upstream cluster.
 #
+# KOP_KAFKA_INSTANCE=wide: a four-node cluster for benches of many partitions (ports shifted by
+#   1000: PLAINTEXT 20091..20094), its data in $KOP_WORK/kafka-wide; `env` prints
+#   KOP_KAFKA_WIDE_BOOTSTRAP. A broker keeps a descriptor open for each partition's log, and
+#   where the descriptor limit cannot be raised above 20,000 (unprivileged containers), the
+#   10,000 topics x 6 partitions of `cargo bench --bench metadata` fit on four brokers, not three.
+#
 # TLS files ($KOP_WORK/tls): ca.pem ca.key (test CA), broker.p12 (broker keystore),
 #   truststore.p12 (CA, for Java clients), proxy.pem proxy.key (server cert + PKCS#8 key for
 #   127.0.0.1/localhost, for the proxy's client-facing TLS). Store password: kop-test-pass.
@@ -77,7 +83,13 @@ case $INSTANCE in
     # shellcheck disable=SC2034  # read by kop_log
     KOP_LOG_TAG=kafka-dedicated
     ;;
-  *) kop_die "KOP_KAFKA_INSTANCE must be main or dedicated (got '$INSTANCE')" ;;
+  wide)
+    NODES=(1 2 3 4) PORT_SHIFT=1000 REPLICATION=3 MIN_ISR=2
+    KAFKA_DIR=$KOP_WORK/kafka-wide
+    # shellcheck disable=SC2034  # read by kop_log
+    KOP_LOG_TAG=kafka-wide
+    ;;
+  *) kop_die "KOP_KAFKA_INSTANCE must be main, dedicated or wide (got '$INSTANCE')" ;;
 esac
 LIB_DIR=$KOP_WORK/kafka/lib
 CLIENTS_DIR=$KAFKA_DIR/clients
@@ -511,6 +523,9 @@ launch_node() {
       if ((fd > 2)); then eval "exec $fd>&-" 2>/dev/null || true; fi
     done
     cd "$dir"
+    # A broker keeps a descriptor open for every partition's log: Kafka's operations guide
+    # asks for 100,000 or more. Raised where the caller may (root), else up to its hard limit.
+    ulimit -n 262144 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
     # setsid: own session, so a Ctrl-C or a killed process group of the caller does not
     # take the brokers down half-way; `stop` is the way to end them.
     exec setsid "$java" "${opts[@]}" -cp "$LIB_DIR/*" kafka.Kafka "$dir/server.properties" \
@@ -758,6 +773,10 @@ cmd_tool() {
 cmd_env() {
   if [[ $INSTANCE == dedicated ]]; then
     printf 'export KOP_KAFKA_DEDICATED_BOOTSTRAP=%s\n' "$(bootstrap plain_port)"
+    return 0
+  fi
+  if [[ $INSTANCE == wide ]]; then
+    printf 'export KOP_KAFKA_WIDE_BOOTSTRAP=%s\n' "$(bootstrap plain_port)"
     return 0
   fi
   local kv oauth_env=()

@@ -189,3 +189,55 @@ impl Binary {
             .to_owned()
     }
 }
+
+/// User and system time of a process.
+#[derive(Clone, Copy)]
+pub struct Cpu {
+    pub user: Duration,
+    pub system: Duration,
+}
+
+impl Cpu {
+    /// The time spent since `before`.
+    pub fn since(self, before: Cpu) -> Cpu {
+        Cpu {
+            user: self.user.saturating_sub(before.user),
+            system: self.system.saturating_sub(before.system),
+        }
+    }
+}
+
+impl Binary {
+    /// The process's user and system time so far, threads that ended included.
+    pub fn cpu(&self) -> Cpu {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))
+            .expect("/proc/<pid>/stat");
+        // Fields after the command name (which may hold spaces): state is the first, utime
+        // the 12th, stime the 13th, both in clock ticks.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .expect("(comm)")
+            .1
+            .split_whitespace()
+            .collect();
+        let ticks = |i: usize| {
+            let n: u64 = fields[i].parse().expect("a tick count");
+            Duration::from_secs_f64(n as f64 / clock_ticks_per_second())
+        };
+        Cpu {
+            user: ticks(11),
+            system: ticks(12),
+        }
+    }
+}
+
+fn clock_ticks_per_second() -> f64 {
+    let out = std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .expect("getconf CLK_TCK");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("CLK_TCK is a number")
+}

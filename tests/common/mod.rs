@@ -546,6 +546,36 @@ pub async fn run_as(
     run.json
 }
 
+/// A directory of its own under the system's temporary directory, `<prefix>-<unique tag>`
+/// (not created), removed with everything in it when dropped: when the test passes and when
+/// it panics.
+pub struct Scratch(PathBuf);
+
+impl Scratch {
+    pub fn new(prefix: &str) -> Scratch {
+        Scratch(std::env::temp_dir().join(format!("{prefix}-{}", unique_tag())))
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = PathBuf;
+    fn deref(&self) -> &PathBuf {
+        &self.0
+    }
+}
+
+impl AsRef<std::path::Path> for Scratch {
+    fn as_ref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A suffix that makes topic, group and transactional-id names unique to one test run.
 pub fn unique_tag() -> String {
     // Two tests of one process may read the same clock value: a counter tells them apart.
@@ -597,4 +627,13 @@ pub async fn postgres_database() -> String {
         .expect("database created");
     let base = url.rsplit_once('/').map_or(url.as_str(), |(b, _)| b);
     format!("{base}/{name}")
+}
+
+/// The `q` quantile (0.5, 0.99...) of `samples`, nearest rank.
+pub fn quantile(samples: &[Duration], q: f64) -> Duration {
+    let mut v = samples.to_vec();
+    v.sort_unstable();
+    v.get(((v.len() as f64 - 1.0) * q).round() as usize)
+        .copied()
+        .unwrap_or_default()
 }
