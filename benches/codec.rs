@@ -1,6 +1,7 @@
 //! Per-frame costs on the proxy's hot path, over frames encoded like real clients' and
 //! brokers': framing, request header parsing, the acks peek of Produce, the Metadata response
-//! rewrite (guarded decode, address change, encode), and the ACL filtering of a Metadata
+//! rewrite (at the byte level, as the proxy makes it, and decoded, address changed, encoded,
+//! as it is made inside an ACL filter's decode), and the ACL filtering of a Metadata
 //! listing (the request decided, then the response decoded, filtered to the topics the
 //! caller may describe and encoded, as `proxy::fuzzing::request` runs it: the caller may
 //! describe the names starting with `a`).
@@ -111,6 +112,9 @@ fn bench(c: &mut Criterion) {
         let body = common::metadata::response(3, topics);
         g.bench_function(format!("3 brokers, {topics} topics"), |b| {
             b.iter(|| common::metadata::rewrite(&body))
+        });
+        g.bench_function(format!("3 brokers, {topics} topics, decoded"), |b| {
+            b.iter(|| common::metadata::rewrite_decoded(&body))
         });
     }
     g.finish();

@@ -141,6 +141,181 @@ pub fn rename(
     Ok(out.finish())
 }
 
+/// A Metadata response frame with each broker's address replaced by `address(node, host,
+/// port)`'s, made at the byte level: the brokers are walked and written anew (node id, new
+/// host, new port, then their rack and tagged fields as they came); everything after them,
+/// the topics and their partitions that a large cluster has by the ten thousand, is a slice
+/// of `body`, never decoded. `header` is the frame's bytes between its length and its body.
+pub fn metadata_addresses<E: From<DecodeError> + From<super::EncodeError>>(
+    version: i16,
+    header: &[u8],
+    body: &Bytes,
+    mut address: impl FnMut(i32, &str, i32) -> Result<(String, i32), E>,
+) -> Result<Frame, E> {
+    let flexible = schema::first_flexible_version(ApiKey::Metadata).is_some_and(|v| version >= v);
+    let mut w = super::walk::Walker::new(body, flexible);
+    let at = |w: &super::walk::Walker<'_>| body.len() - w.remaining();
+    if version >= 3 {
+        w.i32()?; // throttle_time_ms
+    }
+    // (node, host, port, where its rack and tagged fields lie)
+    let mut brokers = Vec::new();
+    let mut first = None;
+    w.array(|w| {
+        first.get_or_insert(at(w));
+        let node = w.i32()?;
+        let host = w.string()?.unwrap_or_default();
+        let port = w.i32()?;
+        let rest = at(w);
+        if version >= 1 {
+            w.string()?; // rack
+        }
+        w.tagged_fields()?;
+        brokers.push((node, host, port, rest..at(w)));
+        Ok(())
+    })?;
+    let end = at(&w);
+    let first = first.unwrap_or(end);
+    let mut made = BytesMut::with_capacity(64 * brokers.len());
+    for (node, host, port, rest) in brokers {
+        let host = std::str::from_utf8(host)
+            .map_err(|e| DecodeError::Invalid(anyhow::anyhow!("broker {node}'s host: {e}")))?;
+        let (host, port) = address(node, host, port)?;
+        let too_long = || super::EncodeError(anyhow::anyhow!("host {host:?} is too long"));
+        let size = length_size(flexible, host.len()).map_err(|_| too_long())?;
+        made.reserve(size + host.len() + 8 + rest.len());
+        made.put_i32(node);
+        if flexible {
+            put_uvarint(&mut made, host.len() as u32 + 1);
+        } else {
+            made.put_i16(host.len() as i16);
+        }
+        made.put_slice(host.as_bytes());
+        made.put_i32(port);
+        made.put_slice(&body[rest]);
+    }
+    let len = header.len() + first + made.len() + (body.len() - end);
+    let len =
+        i32::try_from(len).map_err(|_| super::EncodeError(anyhow::anyhow!("frame too large")))?;
+    let mut out = Builder::default();
+    out.copy(&len.to_be_bytes());
+    out.copy(header);
+    out.copy(&body[..first]);
+    out.copy(&made);
+    out.share(body.slice(end..));
+    Ok(out.finish())
+}
+
+/// A Metadata response body keeping only the topics `keep(name)` accepts (a topic asked for
+/// by id has no name), made at the byte level: the topics kept are slices of `body` as they
+/// came, and so is everything before and after the topic list; only the list's count is made
+/// anew. Nothing is decoded beyond the walk.
+pub fn metadata_topics(
+    version: i16,
+    body: &Bytes,
+    mut keep: impl FnMut(Option<&str>) -> bool,
+) -> Result<Frame, DecodeError> {
+    use super::walk::Walker;
+    let flexible = schema::first_flexible_version(ApiKey::Metadata).is_some_and(|v| version >= v);
+    let mut w = Walker::new(body, flexible);
+    let at = |w: &Walker<'_>| body.len() - w.remaining();
+    if version >= 3 {
+        w.i32()?; // throttle_time_ms
+    }
+    w.array(|w| {
+        w.i32()?;
+        w.string()?;
+        w.i32()?;
+        if version >= 1 {
+            w.string()?;
+        }
+        w.tagged_fields()
+    })?;
+    if version >= 2 {
+        w.string()?; // cluster_id
+    }
+    if version >= 1 {
+        w.i32()?; // controller_id
+    }
+    let count_at = at(&w);
+    // Each topic's bytes, and whether it stays.
+    let mut topics = Vec::new();
+    let int32s = |w: &mut Walker<'_>| w.array(|w| w.i32().map(drop)).map(drop);
+    let mut failed = None;
+    w.array(|w| {
+        let start = at(w);
+        w.i16()?;
+        let name = w.topic_name()?;
+        if version >= 10 {
+            w.uuid()?;
+        }
+        if version >= 1 {
+            w.bool()?;
+        }
+        w.array(|w| {
+            w.i16()?;
+            w.i32()?;
+            w.i32()?;
+            if version >= 7 {
+                w.i32()?;
+            }
+            int32s(w)?;
+            int32s(w)?;
+            if version >= 5 {
+                int32s(w)?;
+            }
+            w.tagged_fields()
+        })?;
+        if version >= 8 {
+            w.i32()?; // topic_authorized_operations
+        }
+        w.tagged_fields()?;
+        let name = match name.map(std::str::from_utf8).transpose() {
+            Ok(n) => n,
+            Err(e) => {
+                failed = Some(e);
+                None
+            }
+        };
+        topics.push((start..at(w), keep(name)));
+        Ok(())
+    })?;
+    if let Some(e) = failed {
+        return Err(DecodeError::Invalid(anyhow::anyhow!("a topic name: {e}")));
+    }
+    let end = at(&w);
+    let kept = topics.iter().filter(|(_, k)| *k).count();
+    let mut out = Builder::default();
+    out.share(body.slice(..count_at));
+    if flexible {
+        put_uvarint(&mut out.small, kept as u32 + 1);
+    } else {
+        out.small.put_i32(kept as i32);
+    }
+    // Runs of topics kept one after the other are one slice.
+    let mut run: Option<std::ops::Range<usize>> = None;
+    for (range, k) in topics {
+        match (&mut run, k) {
+            (Some(r), true) if r.end == range.start => r.end = range.end,
+            (_, true) => {
+                if let Some(r) = run.replace(range) {
+                    out.share(body.slice(r));
+                }
+            }
+            (_, false) => {
+                if let Some(r) = run.take() {
+                    out.share(body.slice(r));
+                }
+            }
+        }
+    }
+    if let Some(r) = run {
+        out.share(body.slice(r));
+    }
+    out.share(body.slice(end..));
+    Ok(out.finish())
+}
+
 /// The bytes of a string's length prefix, for a string of `len` bytes (at most an INT16's
 /// worth, as Kafka's strings are).
 fn length_size(flexible: bool, len: usize) -> Result<usize, RenameError> {
@@ -204,10 +379,11 @@ impl Builder {
 #[cfg(test)]
 mod tests {
     use kafka_protocol::messages::{
-        FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse, ProduceRequest,
-        TopicName, TransactionalId, fetch_response, list_offsets_response, produce_request,
+        FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataResponse,
+        ProduceRequest, TopicName, TransactionalId, fetch_response, list_offsets_response,
+        produce_request,
     };
-    use kafka_protocol::protocol::StrBytes;
+    use kafka_protocol::protocol::{Encodable, StrBytes};
 
     use super::*;
     use crate::kafka;
@@ -408,5 +584,187 @@ mod tests {
         assert!(matches!(out, Frame::Whole(_)), "a short body is one piece");
         let back = kafka::decode_response::<ListOffsetsRequest>(7, &out.into_bytes()).unwrap();
         assert_eq!(back.topics[0].name.0.as_str(), "orders");
+    }
+
+    fn metadata(brokers: &[(i32, &str, i32, Option<&str>)], topics: usize) -> MetadataResponse {
+        use kafka_protocol::messages::BrokerId;
+        use kafka_protocol::messages::metadata_response::{
+            MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+        };
+        MetadataResponse::default()
+            .with_cluster_id(Some(s("cluster")))
+            .with_controller_id(BrokerId(2))
+            .with_brokers(
+                brokers
+                    .iter()
+                    .map(|(node, host, port, rack)| {
+                        MetadataResponseBroker::default()
+                            .with_node_id(BrokerId(*node))
+                            .with_host(s(host))
+                            .with_port(*port)
+                            .with_rack(rack.map(s))
+                    })
+                    .collect(),
+            )
+            .with_topics(
+                (0..topics)
+                    .map(|t| {
+                        MetadataResponseTopic::default()
+                            .with_name(Some(topic(&format!("topic-{t}"))))
+                            .with_partitions(
+                                (0..6)
+                                    .map(|p| {
+                                        MetadataResponsePartition::default()
+                                            .with_partition_index(p)
+                                            .with_leader_id(BrokerId(p % 3))
+                                            .with_replica_nodes(vec![BrokerId(0), BrokerId(1)])
+                                    })
+                                    .collect(),
+                            )
+                    })
+                    .collect(),
+            )
+    }
+
+    /// Every Metadata version: the frame made at the byte level is the frame the typed codec
+    /// makes of the response with the new addresses (hosts longer and shorter than the
+    /// brokers', one past a compact string's one-byte length, racks and none), and the topics
+    /// are a slice of the frame that arrived.
+    #[test]
+    fn a_metadata_response_gets_new_addresses_and_keeps_its_topics_as_they_came() {
+        let long = "h".repeat(130);
+        let brokers = [
+            (1, "broker-1.internal", 9092, Some("rack-a")),
+            (2, "b2", 9093, None),
+            (3, long.as_str(), 9094, Some("rack-c")),
+        ];
+        let told = |node: i32| -> (String, i32) {
+            match node {
+                1 => ("p".repeat(200), 7001),
+                2 => ("proxy.example.com".to_owned(), 7002),
+                _ => ("x".to_owned(), 7000 + node),
+            }
+        };
+        let mut renamed = brokers.map(|(n, _, _, rack)| (n, String::new(), 0, rack));
+        for b in &mut renamed {
+            (b.1, b.2) = told(b.0);
+        }
+        let renamed: Vec<(i32, &str, i32, Option<&str>)> = renamed
+            .iter()
+            .map(|(n, h, p, r)| (*n, h.as_str(), *p, *r))
+            .collect();
+        for v in 0..=13 {
+            for (topics, shared) in [(0, false), (40, true)] {
+                let frame =
+                    kafka::encode_response(ApiKey::Metadata, v, 42, &metadata(&brokers, topics))
+                        .unwrap();
+                let offset = if v >= 9 { 9 } else { 8 };
+                let mut seen = Vec::new();
+                let out = metadata_addresses::<Refused>(
+                    v,
+                    &frame[4..offset],
+                    &frame.slice(offset..),
+                    |node, host, port| {
+                        seen.push((node, host.to_owned(), port));
+                        Ok(told(node))
+                    },
+                )
+                .unwrap();
+                let expected =
+                    kafka::encode_response(ApiKey::Metadata, v, 42, &metadata(&renamed, topics))
+                        .unwrap();
+                assert_eq!(out.clone().into_bytes(), expected, "v{v}, {topics} topics");
+                let real: Vec<_> = brokers.iter().map(|b| (b.0, b.1.to_owned(), b.2)).collect();
+                assert_eq!(seen, real, "v{v}: each broker's real address");
+                if shared {
+                    assert!(
+                        shared_with(&frame, &out) > 40 * 6 * 20,
+                        "v{v}: topics shared"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Every Metadata version: the topics left out at the byte level leave the body the typed
+    /// codec makes of the response without them (none kept, some, all; runs of kept topics
+    /// and single ones), and the kept topics are slices of the body that arrived.
+    #[test]
+    fn a_metadata_response_loses_the_topics_left_out_and_keeps_the_others_as_they_came() {
+        let brokers = [(1, "broker-1", 9092, Some("rack-a")), (2, "b2", 9093, None)];
+        let keeps: [&dyn Fn(usize) -> bool; 4] = [&|_| false, &|_| true, &|t| t % 3 != 1, &|t| {
+            (10..30).contains(&t)
+        }];
+        for v in 0..=13 {
+            let all = metadata(&brokers, 40);
+            let mut body = BytesMut::new();
+            all.encode(&mut body, v).unwrap();
+            let body = body.freeze();
+            for (k, keep) in keeps.iter().enumerate() {
+                let out = metadata_topics(v, &body, |name| {
+                    let n: usize = name.unwrap()["topic-".len()..].parse().unwrap();
+                    keep(n)
+                })
+                .unwrap();
+                let mut expected = all.clone();
+                expected.topics.retain(|t| {
+                    let n: usize = t.name.as_ref().unwrap().0["topic-".len()..]
+                        .parse()
+                        .unwrap();
+                    keep(n)
+                });
+                let mut want = BytesMut::new();
+                expected.encode(&mut want, v).unwrap();
+                assert_eq!(out.clone().into_bytes(), want.freeze(), "v{v}, keep #{k}");
+                if k == 3 {
+                    assert!(
+                        shared_with(&body, &out) > 20 * 6 * 20,
+                        "v{v}: kept topics shared"
+                    );
+                }
+            }
+        }
+    }
+
+    /// A Metadata response cut anywhere in its brokers is refused, not passed on in part.
+    #[test]
+    fn a_metadata_response_cut_in_its_brokers_is_refused() {
+        let frame = kafka::encode_response(
+            ApiKey::Metadata,
+            12,
+            42,
+            &metadata(&[(1, "broker", 9092, Some("r"))], 0),
+        )
+        .unwrap();
+        let body = frame.slice(9..);
+        // Throttle time, the brokers' count, then the broker: node, host, port, rack, tags.
+        let brokers_end = 4 + 1 + (4 + 7 + 4 + 2 + 1);
+        for cut in 0..brokers_end {
+            let r =
+                metadata_addresses::<Refused>(12, &frame[4..9], &body.slice(..cut), |_, _, _| {
+                    Ok(("proxy".to_owned(), 1))
+                });
+            let Refused(why) = r.expect_err("a cut response is refused");
+            assert!(
+                why.contains("truncated") || why.contains("exceeds"),
+                "cut at {cut}: {why}"
+            );
+        }
+    }
+
+    /// Why the byte-level Metadata rewrite refused, as its message.
+    #[derive(Debug)]
+    struct Refused(String);
+
+    impl From<DecodeError> for Refused {
+        fn from(e: DecodeError) -> Self {
+            Self(e.to_string())
+        }
+    }
+
+    impl From<crate::kafka::EncodeError> for Refused {
+        fn from(e: crate::kafka::EncodeError) -> Self {
+            Self(e.to_string())
+        }
     }
 }

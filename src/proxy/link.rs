@@ -334,7 +334,14 @@ async fn read_loop(
             };
         }
         let frame = if addresses && !rewriter.rewritten {
-            match rewriter.rewrite_response(expect.api, expect.version, correlation_id, &body) {
+            let header = &frame[4..offset];
+            match rewriter.rewrite_response(
+                expect.api,
+                expect.version,
+                header,
+                correlation_id,
+                &body,
+            ) {
                 Ok(f) => f,
                 Err(e) => {
                     tracing::warn!(side = "upstream", api = ?expect.api, error = %e, "cannot rewrite broker addresses");
@@ -343,14 +350,14 @@ async fn read_loop(
             }
         } else {
             match crate::kafka::replace_body(&frame, offset, &body) {
-                Ok(f) => f,
+                Ok(f) => f.into(),
                 Err(e) => {
                     tracing::warn!(side = "upstream", api = ?expect.api, error = %e, "cannot encode the response");
                     return;
                 }
             }
         };
-        if responses.send(frame.into()).await.is_err() {
+        if responses.send(frame).await.is_err() {
             return;
         }
     }

@@ -9,12 +9,13 @@ use std::sync::Arc;
 use bytes::Bytes;
 use kafka_protocol::messages::{
     ApiKey, DescribeClusterRequest, DescribeClusterResponse, FindCoordinatorRequest,
-    FindCoordinatorResponse, MetadataRequest, MetadataResponse,
+    FindCoordinatorResponse, MetadataResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 
 use super::{EndpointState, Shared};
 use crate::authz::request::{Edit, FixError};
+use crate::kafka::pieces::Frame;
 use crate::kafka::{self, DecodeError, EncodeError};
 
 /// Why a response could not be rewritten; the client connection is closed rather than let a
@@ -113,28 +114,32 @@ impl<'a> Addresses<'a> {
     }
 
     /// Returns the response frame with every broker address replaced by this listener's.
+    /// `header` is the frame's bytes between its length and `body`. A Metadata response is
+    /// rewritten at the byte level: its topics pass as they came.
     pub(crate) fn rewrite_response(
         &self,
         api: ApiKey,
         version: i16,
+        header: &[u8],
         correlation_id: i32,
         body: &Bytes,
-    ) -> Result<Bytes, RewriteError> {
+    ) -> Result<Frame, RewriteError> {
         match api {
             ApiKey::Metadata => {
-                let mut r = kafka::decode_response::<MetadataRequest>(version, body)?;
-                self.metadata(&mut r)?;
-                Ok(kafka::encode_response(api, version, correlation_id, &r)?)
+                kafka::pieces::metadata_addresses(version, header, body, |node, host, port| {
+                    let port = self.proxy_port(node, host, port)?;
+                    Ok((self.host(node).to_string(), port))
+                })
             }
             ApiKey::FindCoordinator => {
                 let mut r = kafka::decode_response::<FindCoordinatorRequest>(version, body)?;
                 self.find_coordinator(&mut r)?;
-                Ok(kafka::encode_response(api, version, correlation_id, &r)?)
+                Ok(kafka::encode_response(api, version, correlation_id, &r)?.into())
             }
             ApiKey::DescribeCluster => {
                 let mut r = kafka::decode_response::<DescribeClusterRequest>(version, body)?;
                 self.describe_cluster(&mut r)?;
-                Ok(kafka::encode_response(api, version, correlation_id, &r)?)
+                Ok(kafka::encode_response(api, version, correlation_id, &r)?.into())
             }
             _ => Err(RewriteError::Decode(DecodeError::NoSchema)),
         }

@@ -23,9 +23,24 @@ pub fn half_allowed(topics: usize) -> Bytes {
     })
 }
 
-/// The address rewrite the proxy makes to a Metadata v12 response body: decoded, each
-/// broker's address changed, encoded again.
-pub fn rewrite(body: &Bytes) -> Bytes {
+/// The address rewrite the proxy makes to a Metadata v12 response body when no ACL filter
+/// decodes it: the brokers walked and written anew, the topics passed on as a slice of the
+/// frame; returns the frame's length.
+pub fn rewrite(body: &Bytes) -> usize {
+    let header = [0, 0, 0, 1, 0]; // correlation id, no tagged fields
+    kafka_oidc_proxy::kafka::pieces::metadata_addresses::<anyhow::Error>(
+        12,
+        &header,
+        body,
+        |node, _, _| Ok(("127.0.0.1".to_owned(), 9100 + node)),
+    )
+    .expect("rewritten")
+    .len()
+}
+
+/// The same rewrite made on the decoded response (decoded, each broker's address changed,
+/// encoded again): what the proxy does when an ACL filter decodes the response anyway.
+pub fn rewrite_decoded(body: &Bytes) -> Bytes {
     let mut r = decode_response::<MetadataRequest>(12, body).expect("decodes");
     for broker in &mut r.brokers {
         broker.host = "127.0.0.1".into();

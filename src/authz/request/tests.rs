@@ -877,10 +877,10 @@ impl Edit for Renaming {
     }
 }
 
-#[test]
-fn a_fix_lets_the_proxy_edit_the_response_in_the_same_decode() {
+/// A listing by a caller who may describe `orders.*`, its fix run on a broker's answer of two
+/// topics with `edit`; the names of the topics left, and the brokers' hosts.
+fn listing_fixed(request: MetadataRequest, edit: &mut Renaming) -> (Vec<String>, Vec<String>) {
     let acls = acls(&["ALLOW Group:producers DESCRIBE TOPIC PREFIXED orders."]);
-    let request = MetadataRequest::default().with_topics(None);
     let Verdict::Rewrite { fix: Some(fix), .. } = decide(&acls, 12, &request) else {
         panic!("a listing is filtered");
     };
@@ -897,15 +897,41 @@ fn a_fix_lets_the_proxy_edit_the_response_in_the_same_decode() {
                 .to_vec(),
         );
     let body = crate::kafka::encode_body(12, &response).expect("encode");
-    let mut edit = Renaming(0);
-    let fixed = fix(body, &mut edit).expect("fixed");
-    assert_eq!(edit.0, 1, "edited once, in the fix's decode");
+    let fixed = fix(body, edit).expect("fixed");
     let fixed = crate::kafka::decode_response::<MetadataRequest>(12, &fixed).expect("decode");
-    assert_eq!(fixed.brokers[0].host.as_str(), "proxy.example");
-    let names: Vec<&str> = fixed
+    let names = fixed
         .topics
         .iter()
-        .filter_map(|t| t.name.as_ref().map(|n| n.0.as_str()))
+        .filter_map(|t| t.name.as_ref().map(|n| n.0.to_string()))
         .collect();
+    let hosts = fixed.brokers.iter().map(|b| b.host.to_string()).collect();
+    (names, hosts)
+}
+
+#[test]
+fn a_fix_lets_the_proxy_edit_the_response_in_the_same_decode() {
+    // The operations each topic allows are recomputed for the caller: the response is decoded.
+    let request = MetadataRequest::default()
+        .with_topics(None)
+        .with_include_topic_authorized_operations(true);
+    let mut edit = Renaming(0);
+    let (names, hosts) = listing_fixed(request, &mut edit);
+    assert_eq!(edit.0, 1, "edited once, in the fix's decode");
+    assert_eq!(hosts, ["proxy.example"]);
     assert_eq!(names, ["orders.eu"], "and filtered");
+}
+
+#[test]
+fn a_plain_listing_is_filtered_without_a_decode() {
+    // Topics are only left out: the response is walked, never decoded, so the proxy's
+    // address rewrite runs after the fix, on the bytes.
+    let mut edit = Renaming(0);
+    let (names, hosts) = listing_fixed(MetadataRequest::default().with_topics(None), &mut edit);
+    assert_eq!(edit.0, 0, "no decode to edit in");
+    assert_eq!(
+        hosts,
+        ["broker-1.internal"],
+        "left to the byte-level rewrite"
+    );
+    assert_eq!(names, ["orders.eu"], "filtered");
 }

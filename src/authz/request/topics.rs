@@ -246,6 +246,22 @@ pub(super) fn metadata(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict> {
         });
     }
     let filter = Visibility::of(a);
+    if !topic_ops && !cluster_ops && denied.is_empty() && uncreatable.is_empty() {
+        // Topics are only left out: at the byte level, the response never decoded (the
+        // broker addresses are then rewritten the same way).
+        let version = r.version();
+        let fix: super::Fix = Box::new(move |body: Bytes, _: &mut dyn super::Edit| {
+            let kept = crate::kafka::pieces::metadata_topics(version, &body, |name| {
+                name.is_none_or(|n| filter.topic(Op::Describe, n))
+            })?;
+            Ok(kept.into_bytes())
+        });
+        return Ok(Verdict::Rewrite {
+            frame: changed.then(|| r.with_body(&request)).transpose()?,
+            fix: Some(fix),
+            close_after: false,
+        });
+    }
     let fix = move |response: &mut MetadataResponse| {
         let mut audit = Audit::default();
         response.topics.retain(|t| {
