@@ -1389,3 +1389,77 @@ async fn a_change_made_beside_the_api_is_read_back_before_its_own_next_change_ap
     );
     assert_eq!(names(&s).len(), 3 + 101);
 }
+
+#[tokio::test]
+async fn clusters_registered_at_once_keep_server_names_and_namespaces_apart() {
+    clusters_registered_at_once(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn clusters_registered_at_once_on_postgresql() {
+    clusters_registered_at_once(Backend::Postgres).await;
+}
+
+/// Virtual clusters registered all at once on a listener that routes by server name: four
+/// whose server names are one (organization `a`'s `b-c-d-e`, `a-b`'s `c-d-e`...: all
+/// `a-b-c-d-e`), then four whose namespaces on the upstream cluster hold one another. Of each
+/// four, one is stored and three are refused by the field at fault: the store makes the checks
+/// in the transaction that writes, and writers of clusters wait for each other.
+async fn clusters_registered_at_once(backend: Backend) {
+    let tls = common::Scratch::new("kop-at-once-tls");
+    let (cert, key) = common::sni::wildcard_certificate(&tls);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a port")
+        .port();
+    let extra = format!(
+        "[[listeners]]\nname = \"sni\"\nbind_address = \"127.0.0.1\"\nadvertised_host = \"127.0.0.1\"\n\
+         bootstrap_port = {port}\nsni_domain = \"kafka.test\"\nauthentication = \"none\"\n\
+         [listeners.tls]\ncert_file = {cert:?}\nkey_file = {key:?}\n"
+    );
+    let s = server_on(backend, &extra).await;
+    let at_once = async |bodies: [(&str, Value); 4]| {
+        let [a, b, c, d] = bodies.map(|(org, body)| {
+            let path = format!("/organizations/{org}/clusters/");
+            let s = &s;
+            async move {
+                s.send(Method::POST, &path, Some(ADMIN_TOKEN), Some(body))
+                    .await
+            }
+        });
+        let (a, b, c, d) = tokio::join!(a, b, c, d);
+        let answers = [a, b, c, d];
+        let stored = answers.iter().filter(|(status, _)| *status == 201).count();
+        let refused: Vec<Value> = answers
+            .into_iter()
+            .filter(|(status, _)| *status == 409)
+            .map(|(_, body)| body)
+            .collect();
+        (stored, refused)
+    };
+
+    let same_name = [
+        ("a", "b-c-d-e"),
+        ("a-b", "c-d-e"),
+        ("a-b-c", "d-e"),
+        ("a-b-c-d", "e"),
+    ]
+    .map(|(org, name)| (org, json!({ "name": name, "listener": "sni" })));
+    let (stored, refused) = at_once(same_name).await;
+    assert_eq!((stored, refused.len()), (1, 3), "{refused:?}");
+    assert!(refused.iter().all(|r| r["name"].is_array()), "{refused:?}");
+
+    let overlapping = ["ns.", "ns.a", "ns.ab", "ns.abc"].map(|ns| {
+        let name = format!("spaced-{}", ns.len());
+        (
+            "acme",
+            json!({ "name": name, "listener": "sni", "namespace": ns }),
+        )
+    });
+    let (stored, refused) = at_once(overlapping).await;
+    assert_eq!((stored, refused.len()), (1, 3), "{refused:?}");
+    assert!(
+        refused.iter().all(|r| r["namespace"].is_array()),
+        "{refused:?}"
+    );
+}

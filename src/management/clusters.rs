@@ -323,9 +323,12 @@ fn check(rules: &Rules, fields: &mut Fields, c: &StoredCluster) {
     }
 }
 
-/// A conflict with the configuration file: its clusters' names (and server names), and the
-/// ports of its endpoints (the store checks its own).
+/// A conflict with the configuration file: its clusters' namespaces, names (and server
+/// names), and the ports of its endpoints (the store checks the stored clusters, [`clash`]).
 fn config_conflict(rules: &Rules, c: &StoredCluster) -> Option<ApiError> {
+    if let Some(e) = file_namespace_conflict(rules, c) {
+        return Some(e);
+    }
     if rules.file(&c.organization).any(|f| f.name == c.name) {
         return Some(ApiError::conflict(
             "name",
@@ -354,54 +357,52 @@ fn config_conflict(rules: &Rules, c: &StoredCluster) -> Option<ApiError> {
         .map(|port| ApiError::conflict("broker_port_base", format!("port {port} is in use")))
 }
 
-/// Another cluster whose namespace on the same upstream cluster holds this one's or is held by
-/// it: each would see the other's names.
-async fn namespace_conflict(api: &Api, c: &StoredCluster) -> Result<(), ApiError> {
+/// Whether two clusters' namespaces on the same upstream cluster hold one another: each would
+/// see the other's names.
+fn namespaces_overlap(c: &StoredCluster, o: &StoredCluster) -> bool {
     let Some(mine) = &c.namespace else {
-        return Ok(());
+        return false;
     };
-    let overlaps = |o: &StoredCluster| {
-        o.id != c.id
-            && o.upstream == c.upstream
-            && o.namespace
-                .as_ref()
-                .is_some_and(|n| n.starts_with(mine.as_str()) || mine.starts_with(n.as_str()))
-    };
-    let stored = api.store.all_clusters().await?;
-    if api.clusters.file.iter().any(overlaps) || stored.iter().any(overlaps) {
-        return Err(ApiError::conflict(
-            "namespace",
-            "overlaps the namespace of another virtual cluster on this upstream cluster",
-        ));
-    }
-    Ok(())
+    o.id != c.id
+        && o.upstream == c.upstream
+        && o.namespace
+            .as_ref()
+            .is_some_and(|n| n.starts_with(mine.as_str()) || mine.starts_with(n.as_str()))
 }
 
-/// Another stored cluster with the same server name on the same listener (organization
-/// `a-b`'s cluster `c` and organization `a`'s cluster `b-c` are both `a-b-c`).
-async fn server_name_conflict(api: &Api, c: &StoredCluster) -> Result<(), ApiError> {
-    if api
-        .clusters
-        .listener(&c.listener)
-        .is_none_or(|l| l.sni.is_none())
-    {
-        return Ok(());
-    }
-    let label = cluster_of(c).sni_label();
-    let stored = api.store.all_clusters().await?;
-    let clash = stored
+const OVERLAPPING_NAMESPACE: &str =
+    "overlaps the namespace of another virtual cluster on this upstream cluster";
+
+/// A cluster of the configuration file whose namespace overlaps this one's.
+fn file_namespace_conflict(rules: &Rules, c: &StoredCluster) -> Option<ApiError> {
+    rules
+        .file
         .iter()
-        .any(|o| o.id != c.id && o.listener == c.listener && cluster_of(o).sni_label() == label);
-    if clash {
-        return Err(ApiError::conflict(
+        .any(|f| namespaces_overlap(c, f))
+        .then(|| ApiError::conflict("namespace", OVERLAPPING_NAMESPACE))
+}
+
+/// The API's rules between a cluster being written (`c`) and a stored one (`o`), which the
+/// store checks in the transaction that writes `c`: the same server name on a listener that
+/// routes by server name (organization `a-b`'s cluster `c` and organization `a`'s cluster
+/// `b-c` are both `a-b-c`), or overlapping namespaces on one upstream cluster.
+fn clash(rules: &Rules, c: &StoredCluster, o: &StoredCluster) -> Option<(&'static str, String)> {
+    let by_name = rules.listener(&c.listener).is_some_and(|l| l.sni.is_some());
+    if by_name
+        && o.id != c.id
+        && o.listener == c.listener
+        && cluster_of(o).sni_label() == cluster_of(c).sni_label()
+    {
+        return Some((
             "name",
             format!(
-                "another virtual cluster on listener {:?} has the server name {label:?}",
-                c.listener
+                "another virtual cluster on listener {:?} has the server name {:?}",
+                c.listener,
+                cluster_of(c).sni_label()
             ),
         ));
     }
-    Ok(())
+    namespaces_overlap(c, o).then(|| ("namespace", OVERLAPPING_NAMESPACE.to_owned()))
 }
 
 fn blank(org: &str) -> StoredCluster {
@@ -436,9 +437,10 @@ pub(crate) async fn create(
     if let Some(e) = config_conflict(&api.clusters, &c) {
         return Err(e);
     }
-    server_name_conflict(&api, &c).await?;
-    namespace_conflict(&api, &c).await?;
-    api.store.create_cluster(&c).await?;
+    let rules = &api.clusters;
+    api.store
+        .create_cluster(&c, &|c, o| clash(rules, c, o))
+        .await?;
     api.changed_clusters().await;
     tracing::info!(organization = %org, id = %c.id, name = %c.name, upstream = %c.upstream, by = %caller, "virtual cluster registered");
     Ok((StatusCode::CREATED, axum::Json(to_json(&api, &c))).into_response())
@@ -537,10 +539,13 @@ async fn change(
     if let Some(e) = config_conflict(&api.clusters, &c) {
         return Err(e);
     }
-    server_name_conflict(&api, &c).await?;
-    namespace_conflict(&api, &c).await?;
     c.updated_at = now_micros().max(c.created_at);
-    if !api.store.update_cluster(&c).await? {
+    let rules = &api.clusters;
+    if !api
+        .store
+        .update_cluster(&c, &|c, o| clash(rules, c, o))
+        .await?
+    {
         return Err(ApiError::NotFound);
     }
     api.changed_clusters().await;

@@ -3,7 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Kind, Position, Store, StoreError, Tx};
+use super::{Backend, Kind, Position, Store, StoreError, Tx};
 
 /// A virtual cluster as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,10 +92,16 @@ impl Store {
         Ok(row.as_ref().map(cluster_from).transpose()?)
     }
 
-    /// Stores a new virtual cluster.
-    pub async fn create_cluster(&self, c: &StoredCluster) -> Result<(), StoreError> {
+    /// Stores a new virtual cluster, unless it conflicts with a stored one: by the store's
+    /// rules (name, ports) or by `clash`. Writers of clusters are serialized, so that two at
+    /// once cannot both pass the checks.
+    pub async fn create_cluster(
+        &self,
+        c: &StoredCluster,
+        clash: Clash<'_>,
+    ) -> Result<(), StoreError> {
         let mut tx = self.write().await?;
-        conflicts(&mut tx, c).await?;
+        self.conflicts(&mut tx, c, clash).await?;
         let sql = format!(
             "INSERT INTO virtual_clusters ({COLUMNS}) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
@@ -110,11 +116,15 @@ impl Store {
         Ok(())
     }
 
-    /// Replaces a stored virtual cluster (found by organization and id); `false` when there
-    /// is none.
-    pub async fn update_cluster(&self, c: &StoredCluster) -> Result<bool, StoreError> {
+    /// Replaces a stored virtual cluster (found by organization and id), checked as
+    /// [`Store::create_cluster`] checks a new one; `false` when there is none.
+    pub async fn update_cluster(
+        &self,
+        c: &StoredCluster,
+        clash: Clash<'_>,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.write().await?;
-        conflicts(&mut tx, c).await?;
+        self.conflicts(&mut tx, c, clash).await?;
         // The columns in bind's order; organization and id locate the row.
         let sql = "UPDATE virtual_clusters SET name = $3, upstream = $4, listener = $5, \
                    bootstrap_port = $6, broker_port_base = $7, namespace = $8, created_at = $9, \
@@ -141,21 +151,36 @@ impl Store {
     }
 }
 
-/// Another stored cluster of the same organization and name, or one using either port.
-async fn conflicts(tx: &mut Tx<'_>, c: &StoredCluster) -> Result<(), StoreError> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM virtual_clusters WHERE id <> $1 AND \
-         ((organization = $2 AND name = $3) OR bootstrap_port IN ($4, $5) \
-          OR broker_port_base IN ($4, $5))"
-    );
-    let rows = sqlx::query(&sql)
-        .bind(&c.id)
-        .bind(&c.organization)
-        .bind(&c.name)
-        .bind(c.bootstrap_port.map(i64::from))
-        .bind(c.broker_port_base.map(i64::from))
-        .fetch_all(&mut **tx)
-        .await?;
+/// A rule the caller adds to the store's own for two virtual clusters: `Some((field,
+/// message))` when the cluster being written (first) cannot be stored beside a stored one
+/// (second).
+pub type Clash<'a> =
+    &'a (dyn Fn(&StoredCluster, &StoredCluster) -> Option<(&'static str, String)> + Send + Sync);
+
+impl Store {
+    /// Another stored cluster of the same organization and name, one using either port, or
+    /// one `clash` refuses. On PostgreSQL the table is locked against other writers first (on
+    /// SQLite the write transaction holds the database's one write lock already).
+    async fn conflicts(
+        &self,
+        tx: &mut Tx<'_>,
+        c: &StoredCluster,
+        clash: Clash<'_>,
+    ) -> Result<(), StoreError> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("LOCK TABLE virtual_clusters IN SHARE ROW EXCLUSIVE MODE")
+                .execute(&mut **tx)
+                .await?;
+        }
+        let sql = format!("SELECT {COLUMNS} FROM virtual_clusters WHERE id <> $1");
+        let rows = sqlx::query(&sql).bind(&c.id).fetch_all(&mut **tx).await?;
+        conflicts(c, rows, clash)
+    }
+}
+
+/// Among the other stored clusters: one of the same organization and name, one using either
+/// port, or one `clash` refuses.
+fn conflicts(c: &StoredCluster, rows: Vec<AnyRow>, clash: Clash<'_>) -> Result<(), StoreError> {
     let others = rows
         .iter()
         .map(cluster_from)
@@ -190,7 +215,10 @@ async fn conflicts(tx: &mut Tx<'_>, c: &StoredCluster) -> Result<(), StoreError>
             message: format!("port {port} is in use"),
         });
     }
-    Ok(())
+    match others.iter().find_map(|o| clash(c, o)) {
+        Some((field, message)) => Err(StoreError::Conflict { field, message }),
+        None => Ok(()),
+    }
 }
 
 fn unique_violation(e: sqlx::Error) -> StoreError {

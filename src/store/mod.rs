@@ -22,7 +22,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 mod clusters;
 pub mod secrets;
 
-pub use clusters::StoredCluster;
+pub use clusters::{Clash, StoredCluster};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]

@@ -413,6 +413,9 @@ fn cluster(id: &str, organization: &str, name: &str, port: u16) -> StoredCluster
     }
 }
 
+/// No rule beyond the store's own.
+const NO_CLASH: super::Clash<'static> = &|_, _| None;
+
 #[tokio::test]
 async fn virtual_clusters_are_stored_changed_and_deleted_with_their_own_revision() {
     let dir = scratch("clusters");
@@ -420,7 +423,7 @@ async fn virtual_clusters_are_stored_changed_and_deleted_with_their_own_revision
     let store = open(&url).await.expect("open");
     let before = store.revisions().await.expect("revisions");
     let a = cluster("00000000-0000-4000-8000-000000000001", "acme", "main", 9300);
-    store.create_cluster(&a).await.expect("create");
+    store.create_cluster(&a, NO_CLASH).await.expect("create");
     let after = store.revisions().await.expect("revisions");
     assert_eq!(
         (after.all, after.clusters, after.acls, after.providers),
@@ -441,7 +444,7 @@ async fn virtual_clusters_are_stored_changed_and_deleted_with_their_own_revision
 
     // The same name in the organization, or a port another cluster holds, is refused by field;
     // the same name in another organization is not.
-    let conflict = async |c: StoredCluster| match store.create_cluster(&c).await {
+    let conflict = async |c: StoredCluster| match store.create_cluster(&c, NO_CLASH).await {
         Err(StoreError::Conflict { field, .. }) => field,
         other => panic!("{other:?}"),
     };
@@ -454,9 +457,21 @@ async fn virtual_clusters_are_stored_changed_and_deleted_with_their_own_revision
     let mut on_base = cluster(id2, "globex", "main", 9305);
     on_base.broker_port_base = Some(9300);
     assert_eq!(conflict(on_base).await, "broker_port_base");
+    // The caller's own rule (the API's server names and namespaces) refuses by its field.
+    let refuse_acme: super::Clash<'_> =
+        &|_, o| (o.organization == "acme").then(|| ("namespace", "overlaps".to_owned()));
+    match store
+        .create_cluster(&cluster(id2, "globex", "other", 9600), refuse_acme)
+        .await
+    {
+        Err(StoreError::Conflict {
+            field: "namespace", ..
+        }) => {}
+        other => panic!("{other:?}"),
+    }
     let b = cluster(id2, "globex", "main", 9400);
     store
-        .create_cluster(&b)
+        .create_cluster(&b, NO_CLASH)
         .await
         .expect("another organization's main");
     // Clusters reached by server name have no ports of their own: any number of them.
@@ -464,7 +479,10 @@ async fn virtual_clusters_are_stored_changed_and_deleted_with_their_own_revision
         let id = format!("00000000-0000-4000-8000-00000000001{i}");
         let mut sni = cluster(&id, "initech", name, 0);
         (sni.bootstrap_port, sni.broker_port_base) = (None, None);
-        store.create_cluster(&sni).await.expect("no ports");
+        store
+            .create_cluster(&sni, NO_CLASH)
+            .await
+            .expect("no ports");
         assert_eq!(
             store.cluster("initech", &id).await.expect("read"),
             Some(sni)
@@ -475,7 +493,12 @@ async fn virtual_clusters_are_stored_changed_and_deleted_with_their_own_revision
     changed.upstream = "dedicated".into();
     changed.bootstrap_port = Some(9500);
     changed.broker_port_base = Some(9510);
-    assert!(store.update_cluster(&changed).await.expect("update"));
+    assert!(
+        store
+            .update_cluster(&changed, NO_CLASH)
+            .await
+            .expect("update")
+    );
     let (page, count) = store.clusters("acme", 10, 0, None).await.expect("list");
     assert_eq!((page, count), (vec![changed.clone()], 1));
     assert_eq!(store.all_clusters().await.expect("all").len(), 4);
