@@ -95,9 +95,11 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
 
     /// Wraps a stream of requests, whose size limits depend on their API key.
     pub fn with_limits(inner: R, limits: FrameLimits) -> Self {
+        // Allocated by the first read, as large as the reading mode asks: a connection that
+        // is read without read-ahead before it authenticates never holds a chunk it did not use.
         Self {
             inner,
-            buf: BytesMut::with_capacity(READ_CHUNK),
+            buf: BytesMut::new(),
             limits,
             read_ahead: true,
         }
