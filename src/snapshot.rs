@@ -38,13 +38,20 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// The providers (organization, identifier) that have no signing keys: their tokens are
-    /// refused until a fetch succeeds.
-    pub fn providers_without_keys(&self) -> Vec<(String, String)> {
+    /// The providers that have no signing keys, as `organization/identifier`, each with
+    /// whether `file` (the configuration file's providers, the platform's own) holds it:
+    /// their tokens are refused until a fetch succeeds.
+    pub fn providers_without_keys(&self, file: &[ProviderSpec]) -> Vec<(String, bool)> {
         self.providers
             .iter()
             .filter(|p| !p.jwks.has_keys())
-            .map(|p| (p.spec.organization.clone(), p.spec.identifier.clone()))
+            .map(|p| {
+                let (organization, identifier) = (&p.spec.organization, &p.spec.identifier);
+                let from_file = file
+                    .iter()
+                    .any(|f| &f.organization == organization && &f.identifier == identifier);
+                (format!("{organization}/{identifier}"), from_file)
+            })
             .collect()
     }
 }

@@ -794,12 +794,8 @@ async fn readyz(
     };
     let mut reasons: Vec<String> = store.into_iter().collect();
     let mut without_keys = Vec::new();
-    for (organization, identifier) in api.data_plane.current().providers_without_keys() {
-        let from_file = api
-            .config_providers
-            .iter()
-            .any(|p| p.organization == organization && p.identifier == identifier);
-        let label = format!("{organization}/{identifier}");
+    let current = api.data_plane.current();
+    for (label, from_file) in current.providers_without_keys(&api.config_providers) {
         if from_file {
             reasons.push(format!("identity provider {label} has no signing keys yet"));
         }

@@ -337,19 +337,10 @@ impl Proxy {
                     }
                 })
                 .collect();
-            let file = &shared.config.identity.providers;
             let providers_without_keys = shared
                 .published
                 .load()
-                .providers_without_keys()
-                .into_iter()
-                .map(|(organization, identifier)| {
-                    let from_file = file
-                        .iter()
-                        .any(|p| p.organization == organization && p.identifier == identifier);
-                    (format!("{organization}/{identifier}"), from_file)
-                })
-                .collect();
+                .providers_without_keys(&shared.config.identity.providers);
             crate::metrics::ReadinessReport {
                 upstreams,
                 providers_without_keys,
