@@ -115,18 +115,7 @@ fn read_by_the_api(orgs: usize, per_org: usize) {
         for o in 0..orgs {
             let rows: Vec<StoredAcl> = common::acls::shaped(&format!("org-{o}"), per_org)
                 .iter()
-                .map(|b| StoredAcl {
-                    id: uuid::Uuid::new_v4().to_string(),
-                    organization: b.organization.clone(),
-                    permission: b.permission.to_string(),
-                    principal: b.principal.to_string(),
-                    host: b.host.to_string(),
-                    operation: b.operation.to_string(),
-                    resource_type: b.resource_type.to_string(),
-                    pattern_type: b.pattern_type.to_string(),
-                    resource_name: b.resource_name.clone(),
-                    created_at: 1_765_000_000_000_000 + o as i64,
-                })
+                .map(|b| StoredAcl::new(b, 1_765_000_000_000_000 + o as i64))
                 .collect();
             store.create_acls(&rows).await.expect("stored");
         }

@@ -53,7 +53,7 @@ fn file_acls(api: &Api, org: &str) -> Vec<StoredAcl> {
         .iter()
         .filter(|b| b.organization == org)
         .map(|b| {
-            let mut a = stored(b, api.loaded_at);
+            let mut a = StoredAcl::new(b, api.loaded_at);
             let key = json!([
                 "kafka-oidc-proxy:acl",
                 a.organization,
@@ -150,21 +150,6 @@ fn read_binding(org: &str, fields: &mut Fields) -> Option<AclBinding> {
     valid.then_some(binding)
 }
 
-fn stored(b: &AclBinding, now: i64) -> StoredAcl {
-    StoredAcl {
-        id: uuid::Uuid::new_v4().to_string(),
-        organization: b.organization.clone(),
-        permission: b.permission.to_string(),
-        principal: b.principal.to_string(),
-        host: b.host.to_string(),
-        operation: b.operation.to_string(),
-        resource_type: b.resource_type.to_string(),
-        pattern_type: b.pattern_type.to_string(),
-        resource_name: b.resource_name.clone(),
-        created_at: now,
-    }
-}
-
 /// POST: one binding (an object) or several (an array), all or none. A binding identical to
 /// a stored one is not stored again: the stored one is answered, with 200 instead of 201 when
 /// the request created nothing; identical bindings of one array collapse into one.
@@ -229,7 +214,7 @@ pub(crate) async fn create(
         }
     }
     let now = now_micros();
-    let rows: Vec<StoredAcl> = distinct.iter().map(|b| stored(b, now)).collect();
+    let rows: Vec<StoredAcl> = distinct.iter().map(|b| StoredAcl::new(b, now)).collect();
     let created = api.store.create_acls(&rows).await?;
     if let Some(written) = created.revision {
         let added = created

@@ -927,6 +927,25 @@ pub struct StoredAcl {
     pub created_at: i64,
 }
 
+impl StoredAcl {
+    /// A new row for `b`, with an id of its own, created at `created_at` (microseconds since
+    /// the Unix epoch).
+    pub fn new(b: &crate::authz::AclBinding, created_at: i64) -> StoredAcl {
+        StoredAcl {
+            id: uuid::Uuid::new_v4().to_string(),
+            organization: b.organization.clone(),
+            permission: b.permission.to_string(),
+            principal: b.principal.to_string(),
+            host: b.host.to_string(),
+            operation: b.operation.to_string(),
+            resource_type: b.resource_type.to_string(),
+            pattern_type: b.pattern_type.to_string(),
+            resource_name: b.resource_name.clone(),
+            created_at,
+        }
+    }
+}
+
 /// What a list of ACL bindings is narrowed to (each absent: any).
 #[derive(Debug, Clone, Default)]
 pub struct AclFilter {
