@@ -81,12 +81,28 @@ pub fn request(frame: &[u8], response: &[u8]) -> Option<Bytes> {
     }
 }
 
-/// A broker's response body of any API key and version: the guarded decode, then encoded
-/// again (the path of the address rewrite). Nothing may panic or abort.
+/// A broker's response body of any API key and version: a Metadata response through the
+/// byte-level address rewrite and topic filter, unchecked as the proxy takes them; then every
+/// response through the guarded decode, and encoded again (the typed rewrite's path). Nothing
+/// may panic or abort.
 pub fn response(api_key: i16, version: i16, body: &[u8]) {
     let Ok(api) = ApiKey::try_from(api_key) else {
         return;
     };
+    if api == ApiKey::Metadata {
+        let body = Bytes::copy_from_slice(body);
+        let _ = kafka::pieces::metadata_addresses::<super::rewrite::RewriteError>(
+            version,
+            &[0, 0, 0, 1],
+            &body,
+            |node, _, _| Ok((format!("proxy-{node}"), 9000)),
+        );
+        let mut keep = false;
+        let _ = kafka::pieces::metadata_topics(version, &body, |_| {
+            keep = !keep;
+            keep
+        });
+    }
     if kafka::check_body(api_key, Direction::Response, version, body).is_err() {
         return;
     }
