@@ -158,26 +158,23 @@ pub fn metadata_addresses<E: From<DecodeError> + From<super::EncodeError>>(
     if version >= 3 {
         w.i32()?; // throttle_time_ms
     }
-    // (node, host, port, where its rack and tagged fields lie)
     let mut brokers = Vec::new();
     let mut first = None;
     w.array(|w| {
         first.get_or_insert(at(w));
-        let node = w.i32()?;
-        let host = w.string()?.unwrap_or_default();
-        let port = w.i32()?;
-        let rest = at(w);
-        if version >= 1 {
-            w.string()?; // rack
-        }
-        w.tagged_fields()?;
-        brokers.push((node, host, port, rest..at(w)));
+        brokers.push(metadata_broker(w, version, body.len())?);
         Ok(())
     })?;
     let end = at(&w);
     let first = first.unwrap_or(end);
     let mut made = BytesMut::with_capacity(64 * brokers.len());
-    for (node, host, port, rest) in brokers {
+    for BrokerAt {
+        node,
+        host,
+        port,
+        rest,
+    } in brokers
+    {
         let host = std::str::from_utf8(host)
             .map_err(|e| DecodeError::Invalid(anyhow::anyhow!("broker {node}'s host: {e}")))?;
         let (host, port) = address(node, host, port)?;
@@ -206,6 +203,37 @@ pub fn metadata_addresses<E: From<DecodeError> + From<super::EncodeError>>(
     Ok(out.finish())
 }
 
+/// A broker as a Metadata response gives it: node id, host, port, and where its rack and
+/// tagged fields lie in the body.
+struct BrokerAt<'a> {
+    node: i32,
+    host: &'a [u8],
+    port: i32,
+    rest: std::ops::Range<usize>,
+}
+
+/// One broker of a Metadata response body of `body_len` bytes.
+fn metadata_broker<'a>(
+    w: &mut super::walk::Walker<'a>,
+    version: i16,
+    body_len: usize,
+) -> Result<BrokerAt<'a>, DecodeError> {
+    let node = w.i32()?;
+    let host = w.string()?.unwrap_or_default();
+    let port = w.i32()?;
+    let rest = body_len - w.remaining();
+    if version >= 1 {
+        w.string()?; // rack
+    }
+    w.tagged_fields()?;
+    Ok(BrokerAt {
+        node,
+        host,
+        port,
+        rest: rest..body_len - w.remaining(),
+    })
+}
+
 /// A Metadata response body keeping only the topics `keep(name)` accepts (a topic asked for
 /// by id has no name), made at the byte level: the topics kept are slices of `body` as they
 /// came, and so is everything before and after the topic list; only the list's count is made
@@ -222,15 +250,7 @@ pub fn metadata_topics(
     if version >= 3 {
         w.i32()?; // throttle_time_ms
     }
-    w.array(|w| {
-        w.i32()?;
-        w.string()?;
-        w.i32()?;
-        if version >= 1 {
-            w.string()?;
-        }
-        w.tagged_fields()
-    })?;
+    w.array(|w| metadata_broker(w, version, body.len()).map(drop))?;
     if version >= 2 {
         w.string()?; // cluster_id
     }
