@@ -382,16 +382,13 @@ fn file_namespace_conflict(rules: &Rules, c: &StoredCluster) -> Option<ApiError>
         .then(|| ApiError::conflict("namespace", OVERLAPPING_NAMESPACE))
 }
 
-/// The API's rules between a cluster being written (`c`) and a stored one (`o`), which the
-/// store checks in the transaction that writes `c`: the same server name on a listener that
+/// The API's rules between a cluster being written (`c`) and another stored one (`o`), which
+/// the store checks in the transaction that writes `c`: the same server name on a listener that
 /// routes by server name (organization `a-b`'s cluster `c` and organization `a`'s cluster
 /// `b-c` are both `a-b-c`), or overlapping namespaces on one upstream cluster.
 fn clash(rules: &Rules, c: &StoredCluster, o: &StoredCluster) -> Option<(&'static str, String)> {
     let by_name = rules.listener(&c.listener).is_some_and(|l| l.sni.is_some());
-    if by_name
-        && o.id != c.id
-        && o.listener == c.listener
-        && cluster_of(o).sni_label() == cluster_of(c).sni_label()
+    if by_name && o.listener == c.listener && cluster_of(o).sni_label() == cluster_of(c).sni_label()
     {
         return Some((
             "name",

@@ -334,14 +334,7 @@ async fn read_loop(
             };
         }
         let frame = if addresses && !rewriter.rewritten {
-            let header = &frame[4..offset];
-            match rewriter.rewrite_response(
-                expect.api,
-                expect.version,
-                header,
-                correlation_id,
-                &body,
-            ) {
+            match rewriter.rewrite_response(expect.api, expect.version, &frame, offset, &body) {
                 Ok(f) => f,
                 Err(e) => {
                     tracing::warn!(side = "upstream", api = ?expect.api, error = %e, "cannot rewrite broker addresses");

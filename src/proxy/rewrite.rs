@@ -113,19 +113,24 @@ impl<'a> Addresses<'a> {
         Ok(())
     }
 
-    /// Returns the response frame with every broker address replaced by this listener's.
-    /// `header` is the frame's bytes between its length and `body`. A Metadata response is
-    /// rewritten at the byte level: its topics pass as they came.
+    /// Returns the response frame with every broker address replaced by this listener's:
+    /// `frame` as the broker sent it, its header ending at `offset`, with `body` (which may
+    /// have been changed since) in place of its own. A Metadata response is rewritten at the
+    /// byte level: its topics pass as they came.
     pub(crate) fn rewrite_response(
         &self,
         api: ApiKey,
         version: i16,
-        header: &[u8],
-        correlation_id: i32,
+        frame: &[u8],
+        offset: usize,
         body: &Bytes,
     ) -> Result<Frame, RewriteError> {
+        let typed = |encoded: Result<Bytes, EncodeError>| -> Result<Frame, RewriteError> {
+            Ok(kafka::replace_body(frame, offset, &encoded?)?.into())
+        };
         match api {
             ApiKey::Metadata => {
+                let header = &frame[4..offset];
                 kafka::pieces::metadata_addresses(version, header, body, |node, host, port| {
                     let port = self.proxy_port(node, host, port)?;
                     Ok((self.host(node).to_string(), port))
@@ -134,12 +139,12 @@ impl<'a> Addresses<'a> {
             ApiKey::FindCoordinator => {
                 let mut r = kafka::decode_response::<FindCoordinatorRequest>(version, body)?;
                 self.find_coordinator(&mut r)?;
-                Ok(kafka::encode_response(api, version, correlation_id, &r)?.into())
+                typed(kafka::encode_body(version, &r))
             }
             ApiKey::DescribeCluster => {
                 let mut r = kafka::decode_response::<DescribeClusterRequest>(version, body)?;
                 self.describe_cluster(&mut r)?;
-                Ok(kafka::encode_response(api, version, correlation_id, &r)?.into())
+                typed(kafka::encode_body(version, &r))
             }
             _ => Err(RewriteError::Decode(DecodeError::NoSchema)),
         }

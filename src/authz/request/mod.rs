@@ -430,7 +430,6 @@ impl Req<'_> {
     where
         R::Response: LastArray + Send + 'static,
     {
-        let frame = body.map(|b| self.with_body(b)).transpose()?;
         let version = self.version();
         let fix: Fix = Box::new(move |body: Bytes, edit: &mut dyn Edit| {
             let mut response = kafka::decode_response::<R>(version, &body)?;
@@ -438,11 +437,7 @@ impl Req<'_> {
             edit.edit(&mut response)?;
             Ok(encode_with_tail(response, &tail)?)
         });
-        Ok(Verdict::Rewrite {
-            frame,
-            fix: Some(fix),
-            close_after: false,
-        })
+        self.rewrite_bytes(body, fix)
     }
 
     /// Forwards `body` instead of the request's and fixes the response with `fix`.
@@ -454,10 +449,19 @@ impl Req<'_> {
     where
         R::Response: Encodable + Send + 'static,
     {
-        let frame = body.map(|b| self.with_body(b)).transpose()?;
+        self.rewrite_bytes(body, response_fix::<R>(self.version(), fix))
+    }
+
+    /// Forwards `body` instead of the request's (the request as it came when `None`) and
+    /// applies `fix` to the response body as it comes.
+    fn rewrite_bytes<M: Encodable>(
+        &self,
+        body: Option<&M>,
+        fix: Fix,
+    ) -> Result<Verdict, AuthorizeError> {
         Ok(Verdict::Rewrite {
-            frame,
-            fix: Some(response_fix::<R>(self.version(), fix)),
+            frame: body.map(|b| self.with_body(b)).transpose()?,
+            fix: Some(fix),
             close_after: false,
         })
     }

@@ -256,11 +256,7 @@ pub(super) fn metadata(a: &Authorizer<'_>, r: &Req<'_>) -> Result<Verdict> {
             })?;
             Ok(kept.into_bytes())
         });
-        return Ok(Verdict::Rewrite {
-            frame: changed.then(|| r.with_body(&request)).transpose()?,
-            fix: Some(fix),
-            close_after: false,
-        });
+        return r.rewrite_bytes(changed.then_some(&request), fix);
     }
     let fix = move |response: &mut MetadataResponse| {
         let mut audit = Audit::default();
