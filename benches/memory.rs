@@ -107,8 +107,7 @@ fn read_by_the_api(orgs: usize, per_org: usize) {
     use kafka_oidc_proxy::management::Api;
     use kafka_oidc_proxy::store::{Store, StoredAcl};
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let dir = std::env::temp_dir().join(format!("kop-memory-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = common::Scratch::new("kop-memory");
     rt.block_on(async {
         let store_url = format!("sqlite://{}/store.db", dir.display());
         let store = Store::open(&store_url).await.expect("store");
@@ -145,5 +144,4 @@ fn read_by_the_api(orgs: usize, per_org: usize) {
         );
         drop(api);
     });
-    let _ = std::fs::remove_dir_all(&dir);
 }
