@@ -73,7 +73,8 @@ fn bench(c: &mut Criterion) {
         })
     });
     // What the metrics add to one request on the data plane: its bytes in and out, its
-    // count, the clock read at arrival and the latency observed when its response is written.
+    // count, the clock read at its arrival, at its handing to the broker's connection and at
+    // its response read, and both durations observed when its response is written.
     let bytes = METRICS.listener_bytes("bench", false);
     g.bench_function("metrics of one request", |b| {
         b.iter(|| {
@@ -81,8 +82,10 @@ fn bench(c: &mut Criterion) {
             let metric = METRICS.request(ApiKey::Produce, false).expect("Produce");
             metric.arrived();
             let arrived = std::time::Instant::now();
+            let sent = std::time::Instant::now();
+            let upstream = std::time::Instant::now().saturating_duration_since(sent);
             bytes.sent.inc_by(64);
-            metric.answered(arrived.elapsed());
+            metric.answered(arrived.elapsed(), upstream);
         })
     });
     g.finish();

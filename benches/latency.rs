@@ -10,6 +10,13 @@
 //! serves one connection's requests one at a time. The proxies run in this process on a
 //! runtime of their own; load, proxies and the three brokers share the machine.
 //!
+//! Through a proxy, each row also gives the proxy's own part of those requests, from its
+//! histogram `kop_request_proxy_duration_seconds` (a request's time in the proxy less the time
+//! from its handing to the broker's connection to the broker's response read), as the bound of
+//! the bucket each quantile falls in. The brokers' stalls are not in it; the two loopback hops a
+//! proxy adds, and the time a frame waits in a socket for the proxy to be scheduled, are not
+//! either: the medians of the end-to-end columns show those.
+//!
 //! Needs the test cluster and provider (what `scripts/test.sh` starts; `KOP_KEEP_CLUSTER=1
 //! scripts/test.sh --test addresses` leaves them running), then:
 //!
@@ -30,6 +37,7 @@ use common::raw::Raw;
 use kafka_oidc_proxy::kafka::codec::FrameReader;
 use kafka_oidc_proxy::kafka::encode_request;
 use kafka_oidc_proxy::kafka::header::parse_response_header;
+use kafka_oidc_proxy::metrics::METRICS;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
@@ -86,16 +94,19 @@ fn main() {
                 name: "direct",
                 bootstrap: broker,
                 token: None,
+                proxied: false,
             },
             Path {
                 name: "proxy, no auth",
                 bootstrap: open.bootstrap_addr("bench").expect("listener").to_string(),
                 token: None,
+                proxied: true,
             },
             Path {
                 name: "proxy, OAUTHBEARER + ACLs",
                 bootstrap: oauth.bootstrap_addr("bench").expect("listener").to_string(),
                 token: Some(token),
+                proxied: true,
             },
         ];
         println!(
@@ -107,28 +118,26 @@ fn main() {
                 "\nacks={}: maximum {max:.0} records/s (direct, 32 in flight)",
                 if acks == 1 { "1" } else { "all" }
             );
-            println!(
-                "{:<28} {:>7} {:>10} {:>10} {:>10} {:>9}",
-                "path", "rate", "p50 µs", "p99 µs", "p99.9 µs", "requests"
-            );
+            header("requests");
             for fraction in [0.25, 0.5, 0.75] {
                 let rate = max * fraction;
                 for path in &paths {
                     let c = path.leader(&topic).await;
+                    let before = Own::read("Produce");
                     let latencies = open_loop(c, &topic, acks, rate, each).await;
-                    report(path.name, rate, &latencies);
+                    let own = path.proxied.then(|| Own::read("Produce").since(&before));
+                    report(path.name, rate, &latencies, own);
                 }
             }
         }
         let rate = max_rate(paths[0].leader(&topic).await, &topic, 1, each).await * 0.5;
         println!("\nfetch at the log end, acks=1 producer at {rate:.0} records/s:");
-        println!(
-            "{:<28} {:>7} {:>10} {:>10} {:>10} {:>9}",
-            "path", "rate", "p50 µs", "p99 µs", "p99.9 µs", "records"
-        );
+        header("records");
         for path in &paths {
+            let before = Own::read("Fetch");
             let latencies = fetch_latency(path, &topic, rate, each).await;
-            report(path.name, rate, &latencies);
+            let own = path.proxied.then(|| Own::read("Fetch").since(&before));
+            report(path.name, rate, &latencies, own);
         }
     });
     drop(open);
@@ -140,6 +149,8 @@ struct Path {
     name: &'static str,
     bootstrap: String,
     token: Option<String>,
+    /// Through one of this process's proxies, whose own part of each request is observed.
+    proxied: bool,
 }
 
 impl Path {
@@ -406,15 +417,91 @@ async fn fetch_latency(path: &Path, topic: &str, rate: f64, each: Duration) -> V
     latencies
 }
 
-fn report(path: &str, rate: f64, latencies: &[Duration]) {
+/// The proxies' histogram of their own part of one API key's requests
+/// (`kop_request_proxy_duration_seconds`), read from this process's metrics: the count at or
+/// under each bucket's bound, both connection kinds together.
+struct Own(Vec<(f64, u64)>);
+
+impl Own {
+    fn read(api: &str) -> Self {
+        let text = METRICS.render();
+        let api = format!("api=\"{api}\"");
+        let mut buckets: Vec<(f64, u64)> = Vec::new();
+        for line in text.lines() {
+            if !line.starts_with("kop_request_proxy_duration_seconds_bucket{")
+                || !line.contains(&api)
+            {
+                continue;
+            }
+            let le = line.split("le=\"").nth(1).and_then(|r| r.split('"').next());
+            let count = line.rsplit(' ').next().and_then(|c| c.parse::<u64>().ok());
+            let (Some(le), Some(count)) = (le, count) else {
+                panic!("a bucket line: {line}");
+            };
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().expect("a bound")
+            };
+            match buckets.iter_mut().find(|(b, _)| *b == le) {
+                Some((_, n)) => *n += count,
+                None => buckets.push((le, count)),
+            }
+        }
+        buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+        Self(buckets)
+    }
+
+    /// What was observed between `before` and now.
+    fn since(&self, before: &Self) -> Self {
+        let earlier = |le: f64| {
+            before
+                .0
+                .iter()
+                .find(|(b, _)| *b == le)
+                .map_or(0, |(_, n)| *n)
+        };
+        Self(
+            self.0
+                .iter()
+                .map(|&(le, n)| (le, n - earlier(le)))
+                .collect(),
+        )
+    }
+
+    /// The bound of the first bucket holding the quantile `q`, in µs.
+    fn at(&self, q: f64) -> String {
+        let total = self.0.last().map_or(0, |(_, n)| *n);
+        if total == 0 {
+            return "-".into();
+        }
+        let rank = (total as f64 * q).ceil() as u64;
+        match self.0.iter().find(|(_, n)| *n >= rank) {
+            Some((le, _)) if le.is_finite() => format!("≤{:.0}", le * 1e6),
+            _ => ">1 s".into(),
+        }
+    }
+}
+
+fn header(counted: &str) {
+    println!(
+        "{:<28} {:>7} {:>10} {:>10} {:>10} {:>9}   the proxy's own p50 / p99 / p99.9 µs",
+        "path", "rate", "p50 µs", "p99 µs", "p99.9 µs", counted,
+    );
+}
+
+fn report(path: &str, rate: f64, latencies: &[Duration], own: Option<Own>) {
     let mut v: Vec<Duration> = latencies.to_vec();
     v.sort_unstable();
     let at = |q: f64| {
         let i = ((v.len() as f64 - 1.0) * q).round() as usize;
         v.get(i).map_or(0.0, |d| d.as_secs_f64() * 1e6)
     };
+    let own = own.map_or("-".into(), |o| {
+        format!("{} / {} / {}", o.at(0.5), o.at(0.99), o.at(0.999))
+    });
     println!(
-        "{path:<28} {rate:>7.0} {:>10.0} {:>10.0} {:>10.0} {:>9}",
+        "{path:<28} {rate:>7.0} {:>10.0} {:>10.0} {:>10.0} {:>9}   {own}",
         at(0.50),
         at(0.99),
         at(0.999),

@@ -100,6 +100,7 @@ type Seconds = Gauge<f64, AtomicU64>;
 pub struct RequestMetric {
     count: Counter,
     seconds: Histogram,
+    own: Histogram,
 }
 
 impl RequestMetric {
@@ -108,9 +109,13 @@ impl RequestMetric {
         self.count.inc();
     }
 
-    /// Its response was written, `elapsed` after it arrived.
-    pub fn answered(&self, elapsed: Duration) {
+    /// Its response was written, `elapsed` after it arrived, of which `upstream` passed
+    /// between the request handed to the broker's connection and the broker's response read
+    /// (zero for an answer the proxy made itself).
+    pub fn answered(&self, elapsed: Duration, upstream: Duration) {
         self.seconds.observe(elapsed.as_secs_f64());
+        self.own
+            .observe(elapsed.saturating_sub(upstream).as_secs_f64());
     }
 }
 
@@ -145,6 +150,11 @@ pub struct Metrics {
 fn latency_buckets() -> impl Iterator<Item = f64> {
     prometheus_client::metrics::histogram::exponential_buckets(0.0001, 2.0, 19)
 }
+
+/// Buckets of the proxy's own part of a request, 10 µs to 1 s in steps of 1, 2, 5.
+const OWN_BUCKETS: [f64; 16] = [
+    1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1, 0.2, 0.5, 1.0,
+];
 
 /// Kafka's name of an API key (Produce, Fetch, SaslAuthenticate...).
 fn api_name(api: ApiKey) -> &'static str {
@@ -214,6 +224,16 @@ impl Metrics {
             Unit::Seconds,
             request_seconds.clone(),
         );
+        let request_own =
+            Family::<ApiLabels, Histogram, _>::new_with_constructor(|| Histogram::new(OWN_BUCKETS));
+        registry.register_with_unit(
+            "request_proxy_duration",
+            "The proxy's own part of a request's duration: from its arrival to its response \
+             written back, less the time from its handing to the broker's connection to the \
+             broker's response read, by API key and kind of port",
+            Unit::Seconds,
+            request_own.clone(),
+        );
         let mut requests = Vec::new();
         for &(key, name) in API_NAMES.iter() {
             for (kind, connection) in CONNECTION_KINDS.iter().enumerate() {
@@ -227,7 +247,12 @@ impl Metrics {
                 };
                 let count = request_count.get_or_create(&labels).clone();
                 let seconds = request_seconds.get_or_create(&labels).clone();
-                requests[index] = Some(RequestMetric { count, seconds });
+                let own = request_own.get_or_create(&labels).clone();
+                requests[index] = Some(RequestMetric {
+                    count,
+                    seconds,
+                    own,
+                });
             }
         }
         let bytes = Family::<BytesLabels, Counter>::default();

@@ -45,6 +45,16 @@ struct Expect {
     stash: Option<Stash>,
     /// What the response needs of its request to cross the session's namespace back.
     asked: Asked,
+    /// When the request was handed to the connection: from here to its response read, the
+    /// time is the broker's (and the network's), not the proxy's.
+    sent: Instant,
+}
+
+/// A response on its way to the client's writer.
+pub(super) struct Answer {
+    pub frame: Frame,
+    /// From its request handed to the broker's connection to this response read.
+    pub upstream: Duration,
 }
 
 /// Where the first response of a pair waits for the second.
@@ -68,7 +78,7 @@ impl UpstreamLink {
         shared: &Arc<Shared>,
         endpoint: &Arc<EndpointState>,
         target: Target,
-        responses: mpsc::Sender<Frame>,
+        responses: mpsc::Sender<Answer>,
     ) -> Result<Self, UpstreamError> {
         let upstream = endpoint.upstream;
         let cluster = &shared.upstreams[upstream];
@@ -120,6 +130,7 @@ impl UpstreamLink {
             fix,
             stash: None,
             asked,
+            sent: Instant::now(),
         };
         self.expect.send(expect).map_err(|_| UpstreamError::Closed)
     }
@@ -141,6 +152,7 @@ impl UpstreamLink {
             fix: None,
             stash: Some(stash),
             asked,
+            sent: Instant::now(),
         };
         self.expect.send(expect).map_err(|_| UpstreamError::Closed)
     }
@@ -209,6 +221,7 @@ impl Exchange for UpstreamLink {
             fix: None,
             stash: None,
             asked: Asked::default(),
+            sent: Instant::now(),
         };
         self.expect
             .send(expect)
@@ -225,7 +238,7 @@ async fn read_loop(
     endpoint: Arc<EndpointState>,
     read: BoxRead,
     mut expected: mpsc::UnboundedReceiver<Expect>,
-    responses: mpsc::Sender<Frame>,
+    responses: mpsc::Sender<Answer>,
 ) {
     let stats = shared.stats.clone();
     let _gauge = Gauge::new(&stats.upstream_connections);
@@ -248,6 +261,7 @@ async fn read_loop(
                 return;
             }
         };
+        let read_at = Instant::now();
         let Ok(expect) = expected.try_recv() else {
             tracing::warn!(side = "upstream", "broker sent a response to no request");
             return;
@@ -269,6 +283,8 @@ async fn read_loop(
             );
             return;
         }
+        let upstream = read_at.saturating_duration_since(expect.sent);
+        let answer = |frame: Frame| Answer { frame, upstream };
         if let Some(reply) = expect.reply {
             if reply.send(frame).is_err() {
                 return;
@@ -285,7 +301,7 @@ async fn read_loop(
         // Nothing to do to it, the common case: forwarded as it came.
         let untouched = expect.stash.is_none() && expect.fix.is_none() && !addresses;
         if untouched && namespaced.is_none() {
-            if responses.send(frame.into()).await.is_err() {
+            if responses.send(answer(frame.into())).await.is_err() {
                 return;
             }
             continue;
@@ -302,7 +318,7 @@ async fn read_loop(
                 }
             };
             if untouched {
-                if responses.send(out).await.is_err() {
+                if responses.send(answer(out)).await.is_err() {
                     return;
                 }
                 continue;
@@ -350,7 +366,7 @@ async fn read_loop(
                 }
             }
         };
-        if responses.send(frame).await.is_err() {
+        if responses.send(answer(frame)).await.is_err() {
             return;
         }
     }

@@ -27,7 +27,7 @@ use tokio_util::task::AbortOnDropHandle;
 
 use super::admission::{Admitted, FREE_PRE_AUTH_FRAME};
 use super::auth::{self, AuthState};
-use super::link::{Stash, UpstreamLink};
+use super::link::{Answer, Stash, UpstreamLink};
 use super::upstream::{BoxRead, BoxWrite, UpstreamError};
 use super::{EndpointState, Gauge, Shared, Target, namespace};
 use crate::authz::request::{self as authorize, Caller, Fix, FixError, Verdict};
@@ -256,7 +256,7 @@ struct Session {
     caller: Option<Arc<Caller>>,
     upstream: Option<UpstreamLink>,
     /// Handed to the upstream reader when the upstream connection opens.
-    responses: Option<mpsc::Sender<Frame>>,
+    responses: Option<mpsc::Sender<Answer>>,
     in_flight: Arc<AtomicUsize>,
     client_id_recorded: bool,
     /// The connection in the open-connections gauge of its state.
@@ -939,14 +939,17 @@ enum WriteEnd {
 async fn write_loop(
     write: BoxWrite,
     mut slots: mpsc::Receiver<Queued>,
-    mut responses: mpsc::Receiver<Frame>,
+    mut responses: mpsc::Receiver<Answer>,
     in_flight: Arc<AtomicUsize>,
     sent: prometheus_client::metrics::counter::Counter,
 ) -> Result<BoxWrite, WriteEnd> {
     let mut w = BufWriter::with_capacity(WRITE_BUFFER, write);
     while let Some((slot, timing)) = next(&mut slots, &mut w).await? {
-        let frame = match slot {
-            Slot::Local(frame) => Frame::Whole(frame),
+        let Answer { frame, upstream } = match slot {
+            Slot::Local(frame) => Answer {
+                frame: Frame::Whole(frame),
+                upstream: Duration::ZERO,
+            },
             Slot::Upstream => next(&mut responses, &mut w)
                 .await?
                 .ok_or(WriteEnd::UpstreamClosed)?,
@@ -954,7 +957,7 @@ async fn write_loop(
         frame.write_to(&mut w).await.map_err(WriteEnd::Client)?;
         sent.inc_by(frame.len() as u64);
         if let Some((metric, arrived)) = timing {
-            metric.answered(arrived.elapsed());
+            metric.answered(arrived.elapsed(), upstream);
         }
         in_flight.fetch_sub(1, Ordering::Relaxed);
     }
