@@ -8,7 +8,8 @@
 //! a stall delays the requests behind it and shows in the figures (no coordinated omission).
 //! One connection, requests pipelined as a client with several in flight sends them; a broker
 //! serves one connection's requests one at a time. The proxies run in this process on a
-//! runtime of their own; load, proxies and the three brokers share the machine.
+//! runtime of their own; load, proxies and the brokers share the machine. The topic has three
+//! replicas, or one on a one-node cluster.
 //!
 //! Through a proxy, each row also gives the proxy's own part of those requests, from its
 //! histogram `kop_request_proxy_duration_seconds` (a request's time in the proxy less the time
@@ -87,7 +88,7 @@ fn main() {
         .expect("runtime");
     load.block_on(async {
         let broker = bootstrap.split(',').next().unwrap_or_default().to_owned();
-        create_topic(&broker, &topic).await;
+        let replicas = create_topic(&broker, &topic).await;
         let token = Idp::token(&issuer, "kafka-producer").await;
         let paths = [
             Path {
@@ -110,7 +111,7 @@ fn main() {
             },
         ];
         println!(
-            "latency: 1 KiB records to {topic} (1 partition, RF 3), {seconds} s per measurement"
+            "latency: 1 KiB records to {topic} (1 partition, RF {replicas}), {seconds} s per measurement"
         );
         for acks in [1, -1] {
             let max = max_rate(paths[0].leader(&topic).await, &topic, acks, each).await;
@@ -204,18 +205,27 @@ fn name(topic: &str) -> TopicName {
     TopicName(StrBytes::from_string(topic.to_owned()))
 }
 
-async fn create_topic(broker: &str, topic: &str) {
+/// Creates the topic with one partition, replicated three times (once on a one-node cluster);
+/// returns its replication factor.
+async fn create_topic(broker: &str, topic: &str) -> i16 {
     let mut c = Raw::connect(broker).await;
+    let brokers = c
+        .request(12, &MetadataRequest::default())
+        .await
+        .brokers
+        .len();
+    let replicas = brokers.clamp(1, 3) as i16;
     let request = CreateTopicsRequest::default()
         .with_topics(vec![
             CreatableTopic::default()
                 .with_name(name(topic))
                 .with_num_partitions(1)
-                .with_replication_factor(3),
+                .with_replication_factor(replicas),
         ])
         .with_timeout_ms(30_000);
     let r = c.request(7, &request).await;
     assert_eq!(r.topics[0].error_code, 0, "create {topic}");
+    replicas
 }
 
 /// A Produce request of one 1 KiB record whose value starts with `sent` (nanoseconds since
