@@ -214,7 +214,7 @@ impl Path {
         self.last = self.c.read_frame().await.expect("a Metadata answer");
         self.took.push(start.elapsed());
         if let Some(before) = before {
-            let Cpu { user, system } = proxy.cpu().since(before);
+            let Cpu { user, system, .. } = proxy.cpu().since(before);
             self.cpu += user + system;
         }
     }

@@ -5,7 +5,8 @@
 //! time until every login was answered, the login latency (connect to answer) p50 and p99, and
 //! the proxy process's CPU per login (user + system time from /proc/PID/stat over the storm,
 //! and the user part alone) against the crypto limit: the signature check alone of the same
-//! tokens, with the key decoded beforehand, on one core. A last storm logs in N times with one
+//! tokens, with the key decoded beforehand, on one core, and the proxy's page faults per login
+//! (fresh memory it touched). A last storm logs in N times with one
 //! token the proxy has already verified: what a login costs without its signature check.
 //!
 //! On loopback the system part includes the clients' side of TCP: a segment the proxy sends is
@@ -84,7 +85,7 @@ fn main() {
             proxy.pid()
         );
         println!(
-            "{:<6} {:>10} {:>9} {:>9} {:>9} {:>14} {:>10} {:>13} {:>6}",
+            "{:<6} {:>10} {:>9} {:>9} {:>9} {:>14} {:>10} {:>13} {:>6} {:>7}",
             "alg",
             "all served",
             "logins/s",
@@ -93,7 +94,8 @@ fn main() {
             "CPU per login",
             "user part",
             "crypto limit",
-            "ratio"
+            "ratio",
+            "faults"
         );
         let mut failed = false;
         let mut seen = String::new();
@@ -132,13 +134,14 @@ fn report(label: &str, storm: &Storm, limit: Option<Duration>) -> bool {
         None => ("-".to_owned(), "-".to_owned()),
     };
     println!(
-        "{label:<6} {:>8.2} s {:>9.0} {:>6.1} ms {:>6.1} ms {:>11.1} µs {:>7.1} µs {limit:>13} {ratio:>6}",
+        "{label:<6} {:>8.2} s {:>9.0} {:>6.1} ms {:>6.1} ms {:>11.1} µs {:>7.1} µs {limit:>13} {ratio:>6} {:>7.1}",
         storm.served.as_secs_f64(),
         n as f64 / storm.served.as_secs_f64(),
         common::quantile(&storm.latencies, 0.50).as_secs_f64() * 1e3,
         common::quantile(&storm.latencies, 0.99).as_secs_f64() * 1e3,
         micros(per_login),
         micros(storm.cpu.user / n as u32),
+        storm.cpu.faults as f64 / n as f64,
     );
     if let Some(first) = storm.failures.first() {
         println!(

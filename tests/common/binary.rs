@@ -195,6 +195,8 @@ impl Binary {
 pub struct Cpu {
     pub user: Duration,
     pub system: Duration,
+    /// Page faults, minor and major: fresh memory the process touched.
+    pub faults: u64,
 }
 
 impl Cpu {
@@ -203,6 +205,7 @@ impl Cpu {
         Cpu {
             user: self.user.saturating_sub(before.user),
             system: self.system.saturating_sub(before.system),
+            faults: self.faults.saturating_sub(before.faults),
         }
     }
 }
@@ -212,8 +215,8 @@ impl Binary {
     pub fn cpu(&self) -> Cpu {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))
             .expect("/proc/<pid>/stat");
-        // Fields after the command name (which may hold spaces): state is the first, utime
-        // the 12th, stime the 13th, both in clock ticks.
+        // Fields after the command name (which may hold spaces): state is the first, minflt
+        // the 8th, majflt the 10th, utime the 12th and stime the 13th (in clock ticks).
         let fields: Vec<&str> = stat
             .rsplit_once(')')
             .expect("(comm)")
@@ -224,9 +227,11 @@ impl Binary {
             let n: u64 = fields[i].parse().expect("a tick count");
             Duration::from_secs_f64(n as f64 / clock_ticks_per_second())
         };
+        let count = |i: usize| fields[i].parse::<u64>().expect("a fault count");
         Cpu {
             user: ticks(11),
             system: ticks(12),
+            faults: count(7) + count(9),
         }
     }
 }
