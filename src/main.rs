@@ -274,6 +274,7 @@ fn identity_of(config: &Config, token: String) -> Result<Identity, String> {
         providers
             .validate(&token)
             .await
+            .map(std::sync::Arc::unwrap_or_clone)
             .map_err(|failure| format!("token refused: {failure} ({})", failure.reason()))
     })
 }

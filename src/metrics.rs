@@ -419,9 +419,9 @@ impl Metrics {
         self.refusals.get_or_create(&RefusalLabels { reason }).inc();
     }
 
-    /// An authentication outcome; `provider` is `organization/identifier` or `-`, `outcome`
-    /// `success` or a failure reason.
-    pub fn authentication(&self, provider: &str, outcome: &str) {
+    /// The counter of an authentication outcome; `provider` is `organization/identifier` or
+    /// `-`, `outcome` `success` or a failure reason.
+    pub fn authentication(&self, provider: &str, outcome: &str) -> Counter {
         let (organization, provider) = provider.split_once('/').unwrap_or(("", provider));
         let (result, reason) = if outcome == "success" {
             ("success", "")
@@ -435,7 +435,7 @@ impl Metrics {
                 result,
                 reason: reason.to_owned(),
             })
-            .inc();
+            .clone()
     }
 
     /// One request's authorization decisions.

@@ -339,7 +339,7 @@ pub async fn keep_keys_fresh(
 pub struct Providers {
     by_issuer: HashMap<String, Vec<Arc<Provider>>>,
     /// Verified tokens by SHA-256, until they expire, so that reconnect storms stay cheap.
-    verified: std::sync::Mutex<HashMap<[u8; 32], Identity>>,
+    verified: std::sync::Mutex<HashMap<[u8; 32], Arc<Identity>>>,
 }
 
 /// Verified tokens kept at most; when full, expired entries go, then the whole cache.
@@ -383,7 +383,7 @@ impl Providers {
     }
 
     /// Verifies a bearer token and returns who it identifies.
-    pub async fn validate(&self, token: &str) -> Result<Identity, AuthFailure> {
+    pub async fn validate(&self, token: &str) -> Result<Arc<Identity>, AuthFailure> {
         self.validate_at(token, None, now()).await
     }
 
@@ -393,7 +393,7 @@ impl Providers {
         &self,
         token: &str,
         organization: Option<&str>,
-    ) -> Result<Identity, AuthFailure> {
+    ) -> Result<Arc<Identity>, AuthFailure> {
         self.validate_at(token, organization, now()).await
     }
 
@@ -402,7 +402,7 @@ impl Providers {
         token: &str,
         organization: Option<&str>,
         now: u64,
-    ) -> Result<Identity, AuthFailure> {
+    ) -> Result<Arc<Identity>, AuthFailure> {
         // Checked for one organization or for none, a token is cached apart: a check for none
         // also finds it ambiguous when several organizations would take it.
         let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
@@ -424,7 +424,7 @@ impl Providers {
                 return Ok(identity);
             }
         }
-        let identity = self.verify(token, organization, now).await?;
+        let identity = Arc::new(self.verify(token, organization, now).await?);
         if let Ok(mut cache) = self.verified.lock() {
             if cache.len() >= VERIFIED_CACHE_SIZE {
                 cache.retain(|_, id| id.expires_at >= now);

@@ -73,7 +73,9 @@ fn check(token: &str) -> Result<Identity, AuthFailure> {
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(providers().validate_at(token, None, NOW))
+    runtime
+        .block_on(providers().validate_at(token, None, NOW))
+        .map(Arc::unwrap_or_clone)
 }
 
 fn with(f: impl FnOnce(&mut Value)) -> Value {

@@ -136,7 +136,7 @@ impl Authenticator {
             return Err(ApiError::Forbidden);
         }
         Ok(SsoUser {
-            name: identity.user,
+            name: identity.user.clone(),
             manages,
             expires_at: identity.expires_at,
         })

@@ -2,6 +2,7 @@
 //! (SaslAuthenticate framing), SaslAuthenticate v0-v2, OAUTHBEARER only, with the RFC 7628
 //! failure flow as Kafka brokers implement it, KIP-368 session lifetimes and re-authentication.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -29,7 +30,7 @@ pub(crate) enum AuthState {
     /// Authenticated until `deadline`; `reauth` is set between a re-authentication's
     /// SaslHandshake and its SaslAuthenticate (KIP-368).
     Authenticated {
-        identity: Identity,
+        identity: Arc<Identity>,
         deadline: Instant,
         reauth: bool,
         /// The provider that issued the token: when it is removed (after its grace period,
@@ -92,7 +93,7 @@ pub(crate) fn handshake(
 /// The outcome of checking a client's token, for logs and counters.
 pub(crate) enum Outcome {
     /// Authenticated (or re-authenticated) this identity.
-    Success(Identity),
+    Success(Arc<Identity>),
     /// Refused for this reason; `provider` (`organization/identifier`) when the token named a
     /// registered one.
     Failure {
@@ -157,8 +158,10 @@ pub(crate) async fn authenticate(
         ),
         Ok(client) => {
             let checked = verify(providers, rules.organization, &client).await;
+            // A refused token is counted under the provider it claims; an accepted one names
+            // its provider itself.
             let provider = match &checked {
-                Ok(identity) => Some(identity.provider_label()),
+                Ok(_) => None,
                 Err(_) => providers.claimed_provider(&client.token),
             };
             (checked, provider)
@@ -180,7 +183,7 @@ pub(crate) async fn authenticate(
                     "Authentication failed: re-authentication must keep the same principal";
                 let (response, step) = failed(message.into(), detail.clone());
                 let outcome = Outcome::Failure {
-                    provider,
+                    provider: Some(identity.provider_label()),
                     reason: "principal_change",
                     detail,
                 };
@@ -230,7 +233,7 @@ async fn verify(
     providers: &Providers,
     organization: Option<&str>,
     client: &ClientResponse,
-) -> Result<Identity, (AuthFailure, String)> {
+) -> Result<Arc<Identity>, (AuthFailure, String)> {
     let identity = providers
         .validate_for(&client.token, organization)
         .await

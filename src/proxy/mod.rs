@@ -26,6 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use prometheus_client::metrics::counter::Counter;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
@@ -162,9 +163,13 @@ pub(crate) struct Shared {
     /// Identity providers and the compiled ACLs. Each request reads the ACLs of the moment
     /// it arrives.
     pub(crate) published: Arc<Published>,
-    /// Authentication outcomes by provider and outcome (`success` or a failure reason).
-    auth_counts: Mutex<BTreeMap<(String, String), u64>>,
+    /// Authentication outcomes by provider and outcome (`success` or a failure reason), each
+    /// with its metric: a login of a provider and outcome seen before allocates nothing.
+    auth_counts: Mutex<HashMap<String, AuthOutcomes>>,
 }
+
+/// One provider's authentication outcomes: each one's count and its metric.
+type AuthOutcomes = HashMap<&'static str, (u64, Counter)>;
 
 /// A running proxy.
 pub struct Proxy {
@@ -273,11 +278,17 @@ impl Proxy {
 
     /// Authentication outcomes so far, by (provider, outcome).
     pub fn auth_counts(&self) -> BTreeMap<(String, String), u64> {
-        self.shared
-            .auth_counts
-            .lock()
-            .map(|c| c.clone())
-            .unwrap_or_default()
+        let Ok(counts) = self.shared.auth_counts.lock() else {
+            return BTreeMap::new();
+        };
+        counts
+            .iter()
+            .flat_map(|(provider, outcomes)| {
+                outcomes
+                    .iter()
+                    .map(|(outcome, (n, _))| ((provider.clone(), (*outcome).to_owned()), *n))
+            })
+            .collect()
     }
 
     /// What the data plane decides with, and its writers' interface: the configuration
@@ -566,13 +577,19 @@ impl Shared {
         &self.upstreams[endpoint.upstream]
     }
 
-    pub(crate) fn record_auth(&self, provider: &str, outcome: &str) {
-        crate::metrics::METRICS.authentication(provider, outcome);
-        if let Ok(mut counts) = self.auth_counts.lock() {
-            *counts
-                .entry((provider.to_owned(), outcome.to_owned()))
-                .or_default() += 1;
-        }
+    pub(crate) fn record_auth(&self, provider: &str, outcome: &'static str) {
+        let Ok(mut counts) = self.auth_counts.lock() else {
+            return;
+        };
+        let outcomes = match counts.get_mut(provider) {
+            Some(outcomes) => outcomes,
+            None => counts.entry(provider.to_owned()).or_default(),
+        };
+        let (n, counter) = outcomes
+            .entry(outcome)
+            .or_insert_with(|| (0, crate::metrics::METRICS.authentication(provider, outcome)));
+        *n += 1;
+        counter.inc();
     }
 
     /// Records a broker's real address in an upstream cluster's topology; a new broker gets

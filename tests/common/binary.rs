@@ -57,12 +57,23 @@ impl Binary {
 
     /// As [`Binary::start`], collecting its stderr without echoing it: for load runs, where
     /// echoing every line would take CPU from the proxy.
+    ///
+    /// With `KOP_BENCH_WRAPPER` set (a command line such as `heaptrack -o FILE`), the binary
+    /// runs under that command, for a profile of a load run (`scripts/alloc-per-login.sh`).
+    /// The process watched is then the wrapper's: its CPU figures are not the proxy's.
     pub async fn start_quiet(config: &std::path::Path) -> Binary {
-        Self::spawn(
-            tokio::process::Command::new(env!("CARGO_BIN_EXE_kafka-oidc-proxy")),
-            config,
-            false,
-        )
+        let binary = env!("CARGO_BIN_EXE_kafka-oidc-proxy");
+        let command = match std::env::var("KOP_BENCH_WRAPPER") {
+            Ok(wrapper) => {
+                let mut c = tokio::process::Command::new("sh");
+                c.arg("-c")
+                    .arg(format!(r#"exec {wrapper} "$0" "$@""#))
+                    .arg(binary);
+                c
+            }
+            Err(_) => tokio::process::Command::new(binary),
+        };
+        Self::spawn(command, config, false)
     }
 
     /// The binary under a memory limit: `prlimit` (util-linux) sets RLIMIT_DATA, which bounds
