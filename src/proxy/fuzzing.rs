@@ -34,11 +34,13 @@ static POLICY: LazyLock<Arc<AclIndex>> = LazyLock::new(|| {
     Arc::new(config.index())
 });
 
-static CALLER: LazyLock<Caller> = LazyLock::new(|| Caller {
-    organization: "fuzz".into(),
-    user: "fuzz".into(),
-    groups: vec!["fuzzers".into()],
-    peer: std::net::SocketAddr::from(([127, 0, 0, 1], 9)),
+static CALLER: LazyLock<Caller> = LazyLock::new(|| {
+    Caller::named(
+        "fuzz",
+        "fuzz",
+        &["fuzzers"],
+        std::net::SocketAddr::from(([127, 0, 0, 1], 9)),
+    )
 });
 
 /// A request frame (length prefix included) of an authenticated client: its header, the

@@ -681,16 +681,15 @@ impl Session {
                     .record_auth(&identity.provider_label(), "success");
                 self.admitted.unauthenticated = None;
                 self.caller = Some(Arc::new(Caller {
-                    organization: identity.organization.clone(),
-                    user: identity.user.clone(),
-                    groups: identity.groups.clone(),
+                    identity: identity.clone(),
                     peer: self.peer,
                 }));
                 self.reauth_grace = None;
                 if first {
                     self.connection.set("authenticated");
-                    let principal = format!("User:{}", Clip(&identity.user));
-                    tracing::Span::current().record("principal", principal.as_str());
+                    let principal = format_args!("User:{}", Clip(&identity.user));
+                    tracing::Span::current()
+                        .record("principal", tracing::field::display(principal));
                 } else {
                     let stats = &self.shared.stats;
                     stats

@@ -69,10 +69,10 @@ impl Audit {
         for line in self.lines {
             let kind = line.resource.kafka_name();
             let resource = format!("{kind}:{}", line.names[0]);
-            let principal = format_args!("User:{}", Clip(&caller.user));
+            let principal = format_args!("User:{}", Clip(caller.user()));
             if line.count == 1 {
                 tracing::info!(
-                    organization = %caller.organization,
+                    organization = %caller.organization(),
                     %principal,
                     operation = %line.operation,
                     %resource,
@@ -92,7 +92,7 @@ impl Audit {
                 others.push(format!("and {unnamed} more"));
             }
             tracing::info!(
-                organization = %caller.organization,
+                organization = %caller.organization(),
                 %principal,
                 operation = %line.operation,
                 %resource,

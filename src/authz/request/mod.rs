@@ -34,25 +34,49 @@ use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::{Encodable, Request};
 
 use super::{AclIndex, Grounds, Operation, ResourceType, Subject};
+use crate::identity::Identity;
 use crate::kafka::header::RequestHeader;
 use crate::kafka::tail::{LastArray, Tail, encode_with_tail};
 use crate::kafka::{self, DecodeError, EncodeError};
 
-/// Who sent a request: the authenticated identity of a session and where it connects from.
+/// Who sent a request: the authenticated identity of a session (shared with the session's
+/// state and the cache of verified tokens) and where it connects from.
 #[derive(Debug, Clone)]
 pub(crate) struct Caller {
-    pub(crate) organization: String,
-    pub(crate) user: String,
-    pub(crate) groups: Vec<String>,
+    pub(crate) identity: Arc<Identity>,
     pub(crate) peer: SocketAddr,
 }
 
 impl Caller {
+    /// A caller without a token behind it: the probes and checks that decide for a user and
+    /// groups given by name.
+    pub(crate) fn named(organization: &str, user: &str, groups: &[&str], peer: SocketAddr) -> Self {
+        Self {
+            identity: Arc::new(Identity {
+                organization: organization.into(),
+                provider: String::new(),
+                user: user.into(),
+                groups: groups.iter().map(|&g| g.into()).collect(),
+                expires_at: 0,
+                refresh_token: false,
+            }),
+            peer,
+        }
+    }
+
+    pub(crate) fn organization(&self) -> &str {
+        &self.identity.organization
+    }
+
+    pub(crate) fn user(&self) -> &str {
+        &self.identity.user
+    }
+
     fn subject(&self) -> Subject<'_> {
         Subject {
-            organization: &self.organization,
-            user: &self.user,
-            groups: &self.groups,
+            organization: &self.identity.organization,
+            user: &self.identity.user,
+            groups: &self.identity.groups,
             host: self.peer.ip(),
         }
     }
@@ -178,7 +202,7 @@ pub(crate) fn authorize(
         },
     );
     let (allowed, denied) = a.counted.get();
-    crate::metrics::METRICS.decisions(&caller.organization, api, allowed, denied);
+    crate::metrics::METRICS.decisions(caller.organization(), api, allowed, denied);
     a.audit.into_inner().log(caller, api);
     verdict
 }

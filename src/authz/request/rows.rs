@@ -119,12 +119,12 @@ where
         return Outcome::Unencodable;
     };
     let header = parse_request_header(&frame).expect("header");
-    let caller = Caller {
-        organization: "acme".into(),
-        user: "alice".into(),
-        groups: Vec::new(),
-        peer: "127.0.0.1:5000".parse().expect("address"),
-    };
+    let caller = Caller::named(
+        "acme",
+        "alice",
+        &[],
+        "127.0.0.1:5000".parse().expect("address"),
+    );
     let verdict = match authorize(
         acls,
         &Decisions::default(),

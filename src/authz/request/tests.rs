@@ -36,12 +36,12 @@ fn acls(bindings: &[&str]) -> Arc<AclIndex> {
 }
 
 fn caller() -> Caller {
-    Caller {
-        organization: "acme".into(),
-        user: "alice".into(),
-        groups: vec!["producers".into()],
-        peer: "127.0.0.1:5000".parse().expect("address"),
-    }
+    Caller::named(
+        "acme",
+        "alice",
+        &["producers"],
+        "127.0.0.1:5000".parse().expect("address"),
+    )
 }
 
 fn decide<R: Request + Encodable>(acls: &Arc<AclIndex>, version: i16, request: &R) -> Verdict {
