@@ -687,9 +687,8 @@ impl Session {
                 self.reauth_grace = None;
                 if first {
                     self.connection.set("authenticated");
-                    let principal = format_args!("User:{}", Clip(&identity.user));
-                    tracing::Span::current()
-                        .record("principal", tracing::field::display(principal));
+                    let principal = format!("User:{}", Clip(&identity.user));
+                    tracing::Span::current().record("principal", principal.as_str());
                 } else {
                     let stats = &self.shared.stats;
                     stats
