@@ -159,32 +159,35 @@ async fn metrics_add_up_with_what_a_real_client_counted() {
     );
     // The proxy's own part is observed for every request: all of a local answer's time, and
     // of a forwarded one only what the broker did not take.
+    let own_and_whole = |field: &str, labels: &[(&str, &str)]| {
+        (
+            sum(
+                &after,
+                &format!("kop_request_proxy_duration_seconds_{field}"),
+                labels,
+            ),
+            sum(
+                &after,
+                &format!("kop_request_duration_seconds_{field}"),
+                labels,
+            ),
+        )
+    };
     for api in ["Produce", "ApiVersions"] {
-        let labels = [("api", api)];
-        assert_eq!(
-            sum(&after, "kop_request_proxy_duration_seconds_count", &labels),
-            sum(&after, "kop_request_duration_seconds_count", &labels),
-            "{api}"
-        );
+        let (own, whole) = own_and_whole("count", &[("api", api)]);
+        assert_eq!(own, whole, "{api}");
     }
-    let produce_own = sum(
-        &after,
-        "kop_request_proxy_duration_seconds_sum",
-        &[("api", "Produce")],
-    );
-    let produce_all = sum(
-        &after,
-        "kop_request_duration_seconds_sum",
-        &[("api", "Produce")],
-    );
+    let (own, whole) = own_and_whole("sum", &[("api", "Produce")]);
     assert!(
-        produce_own > 0.0 && produce_own < produce_all,
-        "Produce: {produce_own} s of the proxy's own in {produce_all} s"
+        own > 0.0 && own < whole,
+        "Produce: {own} s of the proxy's own in {whole} s"
     );
-    let local = [("api", "ApiVersions"), ("connection", "bootstrap")];
+    let (own, whole) = own_and_whole(
+        "sum",
+        &[("api", "ApiVersions"), ("connection", "bootstrap")],
+    );
     assert_eq!(
-        sum(&after, "kop_request_proxy_duration_seconds_sum", &local),
-        sum(&after, "kop_request_duration_seconds_sum", &local),
+        own, whole,
         "ApiVersions is answered by the proxy: all of its time is the proxy's"
     );
     // Logins by organization and provider; authorization by organization and API key.
