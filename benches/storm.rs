@@ -9,6 +9,14 @@
 //! (fresh memory it touched). A last storm logs in N times with one
 //! token the proxy has already verified: what a login costs without its signature check.
 //!
+//! The first row is the socket floor: the same storm against a server (this bench, run as
+//! its own process with `--socket-floor`) that does a login's socket work and nothing else.
+//! It accepts on the same backlog, sets TCP_NODELAY, reads each frame, answers SaslHandshake
+//! and SaslAuthenticate with success, and closes at the client's end. Its CPU per login is what
+//! any server pays the kernel and the runtime for those connections. Each later row shows
+//! what its login costs beyond that floor, and that cost against the crypto limit: the
+//! proxy's bookkeeping around a signature check, apart from TCP.
+//!
 //! On loopback the system part includes the clients' side of TCP: a segment the proxy sends is
 //! received, and its reader woken, within the proxy's send.
 //!
@@ -28,7 +36,7 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -40,6 +48,12 @@ use common::raw::Raw;
 use jsonwebtoken::Algorithm;
 use jsonwebtoken::jwk::JwkSet;
 use kafka_oidc_proxy::identity::crypto::PublicKey;
+use kafka_oidc_proxy::kafka::codec::FrameReader;
+use kafka_oidc_proxy::kafka::encode_response;
+use kafka_oidc_proxy::kafka::header::parse_request_header;
+use kafka_protocol::messages::{ApiKey, SaslAuthenticateResponse, SaslHandshakeResponse};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
 
 /// The test provider's client that signs with each algorithm (harness/idp/server.mjs).
 const CLIENTS: [(&str, &str); 3] = [
@@ -53,11 +67,22 @@ struct Storm {
     served: Duration,
     latencies: Vec<Duration>,
     failures: Vec<String>,
-    /// The proxy's user and system CPU time over the storm.
+    /// The server's user and system CPU time over the storm.
     cpu: Cpu,
 }
 
+impl Storm {
+    fn cpu_per_login(&self) -> Duration {
+        let n = self.latencies.len() + self.failures.len();
+        (self.cpu.user + self.cpu.system) / n.max(1) as u32
+    }
+}
+
 fn main() {
+    if std::env::args().any(|a| a == "--socket-floor") {
+        serve_socket_floor();
+        return;
+    }
     let measuring = std::env::args().any(|a| a == "--bench");
     let connections = std::env::args()
         .skip_while(|a| a != "--connections")
@@ -85,7 +110,7 @@ fn main() {
             proxy.pid()
         );
         println!(
-            "{:<6} {:>10} {:>9} {:>9} {:>9} {:>14} {:>10} {:>13} {:>6} {:>7}",
+            "{:<6} {:>10} {:>9} {:>9} {:>9} {:>14} {:>10} {:>13} {:>6} {:>13} {:>6} {:>7}",
             "alg",
             "all served",
             "logins/s",
@@ -95,8 +120,18 @@ fn main() {
             "user part",
             "crypto limit",
             "ratio",
+            "beyond floor",
+            "ratio",
             "faults"
         );
+        let floor = {
+            let server = SocketFloor::start().await;
+            let any = Idp::token(&issuer, CLIENTS[0].1).await;
+            let storm = storm(server.pid, &server.addr, &vec![any; connections]).await;
+            let failed = report("floor", &storm, None, None);
+            assert!(!failed, "every login of the socket floor's storm succeeds");
+            storm.cpu_per_login()
+        };
         let mut failed = false;
         let mut seen = String::new();
         for (alg, client) in CLIENTS.into_iter().filter(|(alg, _)| runs(alg)) {
@@ -106,8 +141,8 @@ fn main() {
             assert_eq!(code, 0, "{alg}: the warm-up login is refused");
             seen.clone_from(&tokens[connections]);
             let limit = crypto_limit(&keys, &tokens[..connections]);
-            let storm = storm(&proxy, &addr, &tokens[..connections]).await;
-            failed |= report(alg, &storm, Some(limit));
+            let storm = storm(proxy.pid(), &addr, &tokens[..connections]).await;
+            failed |= report(alg, &storm, Some(floor), Some(limit));
         }
         if runs("cached") {
             if seen.is_empty() {
@@ -116,25 +151,28 @@ fn main() {
                 assert_eq!(code, 0, "the warm-up login is refused");
             }
             let again = vec![seen; connections];
-            failed |= report("cached", &storm(&proxy, &addr, &again).await, None);
+            let storm = storm(proxy.pid(), &addr, &again).await;
+            failed |= report("cached", &storm, Some(floor), None);
         }
         assert!(!failed, "every login of the storm succeeds");
     });
 }
 
-/// Prints one storm's row; true if a login failed.
-fn report(label: &str, storm: &Storm, limit: Option<Duration>) -> bool {
+/// Prints one storm's row: its CPU per login beyond the socket `floor` and both against the
+/// crypto `limit`, where given. True if a login failed.
+fn report(label: &str, storm: &Storm, floor: Option<Duration>, limit: Option<Duration>) -> bool {
     let n = storm.latencies.len() + storm.failures.len();
-    let per_login = (storm.cpu.user + storm.cpu.system) / n as u32;
-    let (limit, ratio) = match limit {
-        Some(l) => (
-            format!("{:.1} µs", micros(l)),
-            format!("{:.1}×", per_login.as_secs_f64() / l.as_secs_f64()),
-        ),
-        None => ("-".to_owned(), "-".to_owned()),
+    let per_login = storm.cpu_per_login();
+    let beyond = floor.map(|f| per_login.saturating_sub(f));
+    let ratio = |d: Option<Duration>| match (d, limit) {
+        (Some(d), Some(l)) => format!("{:.1}×", d.as_secs_f64() / l.as_secs_f64()),
+        _ => "-".to_owned(),
     };
+    let (whole, over) = (ratio(Some(per_login)), ratio(beyond));
+    let limit = limit.map_or("-".to_owned(), |l| format!("{:.1} µs", micros(l)));
+    let beyond = beyond.map_or("-".to_owned(), |b| format!("{:.1} µs", micros(b)));
     println!(
-        "{label:<6} {:>8.2} s {:>9.0} {:>6.1} ms {:>6.1} ms {:>11.1} µs {:>7.1} µs {limit:>13} {ratio:>6} {:>7.1}",
+        "{label:<6} {:>8.2} s {:>9.0} {:>6.1} ms {:>6.1} ms {:>11.1} µs {:>7.1} µs {limit:>13} {whole:>6} {beyond:>13} {over:>6} {:>7.1}",
         storm.served.as_secs_f64(),
         n as f64 / storm.served.as_secs_f64(),
         common::quantile(&storm.latencies, 0.50).as_secs_f64() * 1e3,
@@ -170,9 +208,10 @@ async fn tokens(issuer: &str, client: &'static str, n: usize) -> Vec<String> {
     tokens
 }
 
-/// Every login at once; the proxy's CPU time is read before the first and after the last.
-async fn storm(proxy: &Binary, addr: &str, tokens: &[String]) -> Storm {
-    let cpu_before = proxy.cpu();
+/// Every login at once against the server at `addr`, process `pid`, whose CPU time is read
+/// before the first and after the last.
+async fn storm(pid: u32, addr: &str, tokens: &[String]) -> Storm {
+    let cpu_before = Cpu::of(pid);
     let start = Instant::now();
     let mut logins = Vec::with_capacity(tokens.len());
     for (i, token) in tokens.iter().enumerate() {
@@ -199,7 +238,7 @@ async fn storm(proxy: &Binary, addr: &str, tokens: &[String]) -> Storm {
         served,
         latencies,
         failures,
-        cpu: proxy.cpu().since(cpu_before),
+        cpu: Cpu::of(pid).since(cpu_before),
     }
 }
 
@@ -259,4 +298,92 @@ fn crypto_limit(keys: &[(String, PublicKey)], tokens: &[String]) -> Duration {
 
 fn micros(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
+}
+
+/// The socket floor's server, run as this bench's own process so that its CPU time is its
+/// own; it ends with the bench (its stdin closes).
+struct SocketFloor {
+    _child: tokio::process::Child,
+    pid: u32,
+    addr: String,
+}
+
+impl SocketFloor {
+    async fn start() -> SocketFloor {
+        let mut child = tokio::process::Command::new(std::env::current_exe().expect("this bench"))
+            .arg("--socket-floor")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start the socket floor's server");
+        let stdout = child.stdout.take().expect("its stdout");
+        let mut addr = String::new();
+        tokio::io::BufReader::new(stdout)
+            .read_line(&mut addr)
+            .await
+            .expect("its address");
+        SocketFloor {
+            pid: child.id().expect("running"),
+            _child: child,
+            addr: addr.trim().to_owned(),
+        }
+    }
+}
+
+/// Serves logins with nothing but their socket work, on the runtime the proxy uses (one
+/// worker thread per core), until stdin closes.
+fn serve_socket_floor() {
+    std::thread::spawn(|| {
+        let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+        std::process::exit(0);
+    });
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let socket = TcpSocket::new_v4().expect("socket");
+        socket
+            .bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+            .expect("bind");
+        let listener = socket.listen(4096).expect("listen");
+        println!("{}", listener.local_addr().expect("its address"));
+        loop {
+            if let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(answer_logins(stream));
+            }
+        }
+    });
+}
+
+/// Answers SaslHandshake and SaslAuthenticate with success until the client closes.
+async fn answer_logins(stream: TcpStream) {
+    let _ = stream.set_nodelay(true);
+    let (read, mut write) = stream.into_split();
+    let mut frames = FrameReader::new(read, 1 << 20);
+    // Reads what each frame needs, as the proxy does before a client has authenticated.
+    frames.set_read_ahead(false);
+    while let Ok(Some(frame)) = frames.next_frame().await {
+        let Ok(header) = parse_request_header(&frame) else {
+            return;
+        };
+        let (version, id) = (header.api_version, header.correlation_id);
+        let response = match header.api() {
+            Some(api @ ApiKey::SaslHandshake) => encode_response(
+                api,
+                version,
+                id,
+                &SaslHandshakeResponse::default().with_mechanisms(vec!["OAUTHBEARER".into()]),
+            ),
+            Some(api @ ApiKey::SaslAuthenticate) => {
+                encode_response(api, version, id, &SaslAuthenticateResponse::default())
+            }
+            _ => return,
+        };
+        let response = response.expect("an encodable response");
+        if write.write_all(&response).await.is_err() {
+            return;
+        }
+    }
 }

@@ -40,7 +40,12 @@ use crate::kafka::pieces::Frame;
 use crate::kafka::{self, DecodeError, error_code};
 use crate::metrics::{ConnectionState, ListenerBytes, METRICS, RequestMetric};
 
+/// The client writer's buffer once the connection forwards: many small answers (produce
+/// acknowledgements) go out in one write.
 const WRITE_BUFFER: usize = 64 * 1024;
+/// Its buffer until then: the proxy's own answers (ApiVersions, SASL) are few and small, and a
+/// connection that only logs in, or is refused, never takes the large one from the allocator.
+const LOCAL_WRITE_BUFFER: usize = 1024;
 pub(super) const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a client sent something the proxy will not serve; the connection is closed.
@@ -941,16 +946,24 @@ async fn write_loop(
     in_flight: Arc<AtomicUsize>,
     sent: prometheus_client::metrics::counter::Counter,
 ) -> Result<BoxWrite, WriteEnd> {
-    let mut w = BufWriter::with_capacity(WRITE_BUFFER, write);
+    let mut w = BufWriter::with_capacity(LOCAL_WRITE_BUFFER, write);
+    let mut forwarding = false;
     while let Some((slot, timing)) = next(&mut slots, &mut w).await? {
         let Answer { frame, upstream } = match slot {
             Slot::Local(frame) => Answer {
                 frame: Frame::Whole(frame),
                 upstream: Duration::ZERO,
             },
-            Slot::Upstream => next(&mut responses, &mut w)
-                .await?
-                .ok_or(WriteEnd::UpstreamClosed)?,
+            Slot::Upstream => {
+                if !forwarding {
+                    forwarding = true;
+                    w.flush().await.map_err(WriteEnd::Client)?;
+                    w = BufWriter::with_capacity(WRITE_BUFFER, w.into_inner());
+                }
+                next(&mut responses, &mut w)
+                    .await?
+                    .ok_or(WriteEnd::UpstreamClosed)?
+            }
         };
         frame.write_to(&mut w).await.map_err(WriteEnd::Client)?;
         sent.inc_by(frame.len() as u64);

@@ -59,7 +59,7 @@ impl Binary {
     /// echoing every line would take CPU from the proxy.
     ///
     /// With `KOP_BENCH_WRAPPER` set (a command line such as `heaptrack -o FILE`), the binary
-    /// runs under that command, for a profile of a load run (`scripts/alloc-per-login.sh`).
+    /// runs under that command, for a profile of a load run (`scripts/per-login.sh allocations`).
     /// The process watched is then the wrapper's: its CPU figures are not the proxy's.
     pub async fn start_quiet(config: &std::path::Path) -> Binary {
         let binary = env!("CARGO_BIN_EXE_kafka-oidc-proxy");
@@ -224,8 +224,14 @@ impl Cpu {
 impl Binary {
     /// The process's user and system time so far, threads that ended included.
     pub fn cpu(&self) -> Cpu {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))
-            .expect("/proc/<pid>/stat");
+        Cpu::of(self.pid())
+    }
+}
+
+impl Cpu {
+    /// The user and system time so far of process `pid`, threads that ended included.
+    pub fn of(pid: u32) -> Cpu {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/<pid>/stat");
         // Fields after the command name (which may hold spaces): state is the first, minflt
         // the 8th, majflt the 10th, utime the 12th and stime the 13th (in clock ticks).
         let fields: Vec<&str> = stat
