@@ -3,8 +3,8 @@
 //! API keys, organizations and providers (both registered by the operator), brokers, outcomes
 //! and reasons; never topic names or principals.
 
-use std::sync::LazyLock;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, SystemTime};
 
 use kafka_protocol::messages::ApiKey;
@@ -383,35 +383,39 @@ impl Metrics {
         ListenerBytes { received, sent }
     }
 
-    /// A connection accepted on `listener`, counted open in `state` until it changes state
-    /// or closes (see [`ConnectionState`]).
-    pub fn connection(
-        &self,
-        listener: &str,
-        bootstrap: bool,
-        state: &'static str,
-    ) -> ConnectionState {
-        self.connections_opened
-            .get_or_create(&ListenerLabels {
-                listener: listener.to_owned(),
-                connection: connection_kind(bootstrap),
-            })
-            .inc();
-        let gauge = self.connection_gauge(listener, state);
-        gauge.inc();
-        ConnectionState {
-            listener: listener.to_owned(),
-            gauge,
+    /// The series of `listener`'s connections, whose states are those its authentication
+    /// reaches (`authenticates`: unauthenticated, then authenticated; otherwise open).
+    pub fn listener(&self, listener: &str, authenticates: bool) -> ListenerMetrics {
+        let opened = |bootstrap| {
+            self.connections_opened
+                .get_or_create(&ListenerLabels {
+                    listener: listener.to_owned(),
+                    connection: connection_kind(bootstrap),
+                })
+                .clone()
+        };
+        // A state the listener never reaches keeps a gauge of its own that is not exported,
+        // rather than a series that would always read 0.
+        let state = |phase: Phase| {
+            if authenticates == (phase != Phase::Open) {
+                self.connections
+                    .get_or_create(&ConnectionLabels {
+                        listener: listener.to_owned(),
+                        state: phase.label(),
+                    })
+                    .clone()
+            } else {
+                Gauge::default()
+            }
+        };
+        ListenerMetrics {
+            opened: [opened(true), opened(false)],
+            bytes: [
+                self.listener_bytes(listener, true),
+                self.listener_bytes(listener, false),
+            ],
+            states: Arc::new(Phase::ALL.map(state)),
         }
-    }
-
-    fn connection_gauge(&self, listener: &str, state: &'static str) -> Gauge {
-        self.connections
-            .get_or_create(&ConnectionLabels {
-                listener: listener.to_owned(),
-                state,
-            })
-            .clone()
     }
 
     /// A connection refused at accept by `reason` (the limit).
@@ -515,22 +519,71 @@ fn unix_seconds(t: SystemTime) -> f64 {
 
 /// A connection counted in the open-connections gauge of its current state.
 pub struct ConnectionState {
-    listener: String,
-    gauge: Gauge,
+    states: Arc<[Gauge; 3]>,
+    phase: Phase,
 }
 
 impl ConnectionState {
-    /// The connection moves to `state`.
-    pub fn set(&mut self, state: &'static str) {
-        self.gauge.dec();
-        self.gauge = METRICS.connection_gauge(&self.listener, state);
-        self.gauge.inc();
+    /// The connection moves to `phase`.
+    pub fn set(&mut self, phase: Phase) {
+        self.states[self.phase as usize].dec();
+        self.phase = phase;
+        self.states[phase as usize].inc();
     }
 }
 
 impl Drop for ConnectionState {
     fn drop(&mut self) {
-        self.gauge.dec();
+        self.states[self.phase as usize].dec();
+    }
+}
+
+/// The state of a client connection, the `state` label of `kop_connections`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// On a listener without authentication.
+    Open,
+    Unauthenticated,
+    Authenticated,
+}
+
+impl Phase {
+    const ALL: [Phase; 3] = [Phase::Open, Phase::Unauthenticated, Phase::Authenticated];
+
+    fn label(self) -> &'static str {
+        match self {
+            Phase::Open => "open",
+            Phase::Unauthenticated => "unauthenticated",
+            Phase::Authenticated => "authenticated",
+        }
+    }
+}
+
+/// One listener's connection series, found once when it starts: a lookup in a family hashes
+/// and copies its labels under the family's lock, which a connection need not pay.
+pub struct ListenerMetrics {
+    /// Connections opened, by kind of port (bootstrap, broker).
+    opened: [Counter; 2],
+    bytes: [ListenerBytes; 2],
+    /// Open connections by [`Phase`].
+    states: Arc<[Gauge; 3]>,
+}
+
+impl ListenerMetrics {
+    /// A connection accepted on a bootstrap (`bootstrap` true) or broker port, counted open in
+    /// `phase` until it changes phase or closes.
+    pub fn connection(&self, bootstrap: bool, phase: Phase) -> ConnectionState {
+        self.opened[usize::from(!bootstrap)].inc();
+        self.states[phase as usize].inc();
+        ConnectionState {
+            states: self.states.clone(),
+            phase,
+        }
+    }
+
+    /// The byte counters of its bootstrap port (`bootstrap` true) or broker ports.
+    pub fn bytes(&self, bootstrap: bool) -> &ListenerBytes {
+        &self.bytes[usize::from(!bootstrap)]
     }
 }
 

@@ -131,6 +131,8 @@ pub(crate) struct EndpointState {
     pub(crate) closed: CancellationToken,
     /// Its accept loops: a replacement binds the same ports only once they have ended.
     accepting: TaskTracker,
+    /// Its connections' series.
+    pub(crate) metrics: crate::metrics::ListenerMetrics,
 }
 
 /// One upstream cluster: how the proxy reaches it and what it knows of it.
@@ -468,7 +470,10 @@ impl Shared {
                 (bound, Some(tcp))
             }
         };
+        let metrics = crate::metrics::METRICS
+            .listener(&e.name, e.listener.authentication != Authentication::None);
         let endpoint = Arc::new(EndpointState {
+            metrics,
             upstream,
             namespace: e.namespace.clone().map(namespace::Namespace::new),
             acceptor,

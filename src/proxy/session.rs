@@ -38,7 +38,7 @@ use crate::kafka::error_response::error_response;
 use crate::kafka::header::{RequestHeader, parse_request_header};
 use crate::kafka::pieces::Frame;
 use crate::kafka::{self, DecodeError, error_code};
-use crate::metrics::{ConnectionState, ListenerBytes, METRICS, RequestMetric};
+use crate::metrics::{ConnectionState, ListenerBytes, METRICS, Phase, RequestMetric};
 
 /// The client writer's buffer once the connection forwards: many small answers (produce
 /// acknowledgements) go out in one write.
@@ -179,15 +179,14 @@ pub(super) async fn serve_streams(
     tracing::debug!(%peer, "client connected");
     let config = endpoint.config();
     let bootstrap = matches!(target, Target::Bootstrap);
-    let connection = METRICS.connection(
-        endpoint.name(),
+    let connection = endpoint.metrics.connection(
         bootstrap,
         match config.authentication {
-            Authentication::None => "open",
-            Authentication::Oauthbearer => "unauthenticated",
+            Authentication::None => Phase::Open,
+            Authentication::Oauthbearer => Phase::Unauthenticated,
         },
     );
-    let bytes = METRICS.listener_bytes(endpoint.name(), bootstrap);
+    let bytes = endpoint.metrics.bytes(bootstrap).clone();
     let shutdown = shared.shutdown.clone();
     let session = Session {
         connection,
@@ -691,7 +690,7 @@ impl Session {
                 }));
                 self.reauth_grace = None;
                 if first {
-                    self.connection.set("authenticated");
+                    self.connection.set(Phase::Authenticated);
                     let principal = format!("User:{}", Clip(&identity.user));
                     tracing::Span::current().record("principal", principal.as_str());
                 } else {
