@@ -538,7 +538,7 @@ impl Drop for ConnectionState {
     }
 }
 
-/// The state of a client connection, the `state` label of `kop_connections`.
+/// The state of a client connection, the `state` label of `kop_client_connections`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Phase {
     /// On a listener without authentication.
