@@ -6,6 +6,9 @@
 //! Responses leave in request order: each request that expects an answer pushes a [`Slot`] into
 //! a bounded queue, and the writer task takes slots in order, either writing a local answer or
 //! the next response of the upstream connection (brokers answer in order on a connection).
+//! Until its first request is forwarded, a session writes its own answers (ApiVersions, SASL,
+//! refusals) itself, in order as they are made: a connection that only logs in, or is
+//! refused, never starts the writer task.
 //! `acks=0` Produce pushes no slot: the broker sends no response. The queue's bound is
 //! `limits.max_in_flight_per_connection`; when it is full the session stops reading.
 
@@ -40,12 +43,8 @@ use crate::kafka::pieces::Frame;
 use crate::kafka::{self, DecodeError, error_code};
 use crate::metrics::{ConnectionState, ListenerBytes, METRICS, Phase, RequestMetric};
 
-/// The client writer's buffer once the connection forwards: many small answers (produce
-/// acknowledgements) go out in one write.
+/// The writer task's buffer: many small answers (produce acknowledgements) go out in one write.
 const WRITE_BUFFER: usize = 64 * 1024;
-/// Its buffer until then: the proxy's own answers (ApiVersions, SASL) are few and small, and a
-/// connection that only logs in, or is refused, never takes the large one from the allocator.
-const LOCAL_WRITE_BUFFER: usize = 1024;
 pub(super) const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a client sent something the proxy will not serve; the connection is closed.
@@ -210,6 +209,8 @@ pub(super) async fn serve_streams(
         responses: None,
         in_flight: Arc::default(),
         client_id_recorded: false,
+        direct: None,
+        started: None,
     };
     match session.run(read, write).await {
         End::ClientClosed => tracing::debug!("client disconnected"),
@@ -269,7 +270,21 @@ struct Session {
     bytes: ListenerBytes,
     /// The latency metric of the request being handled, until its answer is queued.
     timing: Timing,
+    /// The client's writer until the first request is forwarded.
+    direct: Option<Direct>,
+    /// The writer task, once started, until [`Session::run`] takes it.
+    started: Option<Writer>,
 }
+
+/// The client's side of a session before it forwards: its writer, and the ends of the queues
+/// the writer task will take.
+struct Direct {
+    write: BoxWrite,
+    slots: mpsc::Receiver<Queued>,
+    responses: mpsc::Receiver<Answer>,
+}
+
+type Writer = AbortOnDropHandle<Result<BoxWrite, WriteEnd>>;
 
 impl Session {
     async fn run(mut self, read: BoxRead, write: BoxWrite) -> End {
@@ -279,13 +294,12 @@ impl Session {
         let (slots_tx, slots_rx) = mpsc::channel(capacity);
         let (responses_tx, responses_rx) = mpsc::channel(capacity);
         self.responses = Some(responses_tx);
-        let mut writer = AbortOnDropHandle::new(tokio::spawn(write_loop(
+        self.direct = Some(Direct {
             write,
-            slots_rx,
-            responses_rx,
-            self.in_flight.clone(),
-            self.bytes.sent.clone(),
-        )));
+            slots: slots_rx,
+            responses: responses_rx,
+        });
+        let mut writer: Option<Writer> = None;
         let frame_limits = if self.include_sasl {
             pre_auth_limits(limits)
         } else {
@@ -334,6 +348,15 @@ impl Session {
                 .unauthenticated
                 .is_some()
                 .then(|| self.shared.admission.budget());
+            if writer.is_none() {
+                writer = self.started.take();
+            }
+            let written = async {
+                match &mut writer {
+                    Some(w) => w.await,
+                    None => std::future::pending().await,
+                }
+            };
             let next = tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break End::Shutdown,
@@ -353,7 +376,7 @@ impl Session {
                         End::Expired("not authenticated within identity.authentication_timeout_secs")
                     };
                 }
-                w = &mut writer => break match w {
+                w = written => break match w {
                     Ok(Ok(_)) | Ok(Err(WriteEnd::UpstreamClosed)) => End::Upstream(UpstreamError::Closed),
                     Ok(Err(WriteEnd::Client(e))) => End::Client(ClientError::Frame(FrameError::Io(e))),
                     Err(e) => End::Internal(e.to_string()),
@@ -381,16 +404,30 @@ impl Session {
                 frames.set_read_ahead(true);
             }
         };
+        if writer.is_none() {
+            writer = self.started.take();
+        }
         if let End::Shutdown | End::Refused(_) | End::AuthFailed(_) = end {
             // Let the writer deliver what is in flight; the proxy-wide grace period bounds this.
+            // Answers written directly are already flushed.
             drop(slots_tx);
             if let Some(link) = &mut self.upstream {
                 let _ = link.flush().await;
             }
-            if let End::Shutdown = end {
-                let _ = (&mut writer).await;
-            } else if let Ok(Ok(Ok(write))) =
-                tokio::time::timeout(Duration::from_secs(5), &mut writer).await
+            let written = match (writer, self.direct.take()) {
+                (Some(mut writer), _) if matches!(end, End::Shutdown) => {
+                    let _ = (&mut writer).await;
+                    None
+                }
+                (Some(mut writer), _) => {
+                    match tokio::time::timeout(Duration::from_secs(5), &mut writer).await {
+                        Ok(Ok(Ok(write))) => Some(write),
+                        _ => None,
+                    }
+                }
+                (None, direct) => direct.map(|d| d.write),
+            };
+            if let Some(write) = written
                 && let End::AuthFailed(_) = end
             {
                 // As a Kafka broker does: the answer reaches the client well before the close
@@ -782,6 +819,39 @@ impl Session {
         if let (Slot::Local(_), Some(link)) = (&slot, &mut self.upstream) {
             link.flush().await.map_err(End::Upstream)?;
         }
+        match (&slot, self.direct.take()) {
+            (Slot::Local(answer), Some(mut direct)) => {
+                // A direct write holds up the session, so it is bounded as the session's reads
+                // are: by its deadline (authentication, or the token's lifetime), the idle
+                // timeout, and shutdown. A client that does not read its answers is closed.
+                let idle = Duration::from_secs(self.shared.config.limits.idle_timeout_secs);
+                let by = Instant::now() + idle;
+                let by = self.deadline().map_or(by, |d| d.min(by));
+                let written = async {
+                    direct.write.write_all(answer).await?;
+                    direct.write.flush().await
+                };
+                let written = tokio::select! {
+                    biased;
+                    _ = self.endpoint.closed.cancelled() => return Err(End::Shutdown),
+                    w = tokio::time::timeout_at(by.into(), written) => w.unwrap_or_else(|_| {
+                        Err(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "the client did not read its answers",
+                        ))
+                    }),
+                };
+                written.map_err(|e| End::Client(ClientError::Frame(FrameError::Io(e))))?;
+                self.direct = Some(direct);
+                self.bytes.sent.inc_by(answer.len() as u64);
+                if let Some((metric, arrived)) = self.timing.take() {
+                    metric.answered(arrived.elapsed(), Duration::ZERO);
+                }
+                return Ok(());
+            }
+            (Slot::Upstream, Some(direct)) => self.start_writer(direct),
+            (_, direct) => self.direct = direct,
+        }
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         let slot = match slots.try_send((slot, self.timing.take())) {
             Ok(()) => return Ok(()),
@@ -797,6 +867,20 @@ impl Session {
             .send(slot)
             .await
             .map_err(|_| End::Upstream(UpstreamError::Closed))
+    }
+}
+
+impl Session {
+    /// Hands the client's writer to a task of its own, at the first forwarded request: from
+    /// then on every answer goes through the queue, in order with the broker's responses.
+    fn start_writer(&mut self, direct: Direct) {
+        self.started = Some(AbortOnDropHandle::new(tokio::spawn(write_loop(
+            direct.write,
+            direct.slots,
+            direct.responses,
+            self.in_flight.clone(),
+            self.bytes.sent.clone(),
+        ))));
     }
 }
 
@@ -945,24 +1029,16 @@ async fn write_loop(
     in_flight: Arc<AtomicUsize>,
     sent: prometheus_client::metrics::counter::Counter,
 ) -> Result<BoxWrite, WriteEnd> {
-    let mut w = BufWriter::with_capacity(LOCAL_WRITE_BUFFER, write);
-    let mut forwarding = false;
+    let mut w = BufWriter::with_capacity(WRITE_BUFFER, write);
     while let Some((slot, timing)) = next(&mut slots, &mut w).await? {
         let Answer { frame, upstream } = match slot {
             Slot::Local(frame) => Answer {
                 frame: Frame::Whole(frame),
                 upstream: Duration::ZERO,
             },
-            Slot::Upstream => {
-                if !forwarding {
-                    forwarding = true;
-                    w.flush().await.map_err(WriteEnd::Client)?;
-                    w = BufWriter::with_capacity(WRITE_BUFFER, w.into_inner());
-                }
-                next(&mut responses, &mut w)
-                    .await?
-                    .ok_or(WriteEnd::UpstreamClosed)?
-            }
+            Slot::Upstream => next(&mut responses, &mut w)
+                .await?
+                .ok_or(WriteEnd::UpstreamClosed)?,
         };
         frame.write_to(&mut w).await.map_err(WriteEnd::Client)?;
         sent.inc_by(frame.len() as u64);
