@@ -170,10 +170,15 @@ async fn login(addr: &str, client: &str) -> Raw {
 /// A configuration file for the binary: an OAUTHBEARER listener on the real cluster, the
 /// test provider, Group:producers may describe orders.* topics, and `limits` (TOML lines).
 fn config_file(limits: &str) -> std::path::PathBuf {
+    config_file_with(limits, "")
+}
+
+/// As [`config_file`], with `identity` (TOML lines) in `[identity]`.
+fn config_file_with(limits: &str, identity: &str) -> std::path::PathBuf {
     let (base, path) = common::binary::oauth_listener_config("hardening");
     let config = format!(
         "{base}[limits]\n{limits}\n{}{}",
-        Idp::identity_toml(""),
+        Idp::identity_toml(identity),
         acl(
             "ALLOW",
             "Group:producers",
@@ -351,6 +356,58 @@ async fn one_peer_cannot_take_every_slot() {
     assert_eq!(refusals, 1, "200 refusals, one line");
     assert!(proxy.alive());
     drop(idle);
+    let _ = std::fs::remove_file(&path);
+}
+
+/// A client that pipelines requests before it authenticates and never reads the answers
+/// holds its connection only until the authentication deadline: the proxy stops waiting to
+/// write to it, closes it and frees its unauthenticated slot (the only one here) for the next
+/// client.
+#[tokio::test]
+async fn a_client_that_does_not_read_its_answers_is_closed_at_its_deadline() {
+    let path = config_file_with(
+        "max_unauthenticated_connections = 1",
+        "authentication_timeout_secs = 2",
+    );
+    let mut proxy = Binary::start(&path).await;
+    let addr = proxy.bootstrap("oauth").await;
+    // ApiVersions v0 requests, answered by the proxy itself, far more than the sockets hold
+    // of their answers; the client's receive buffer is kept small.
+    let mut requests = BytesMut::new();
+    for id in 0..40_000 {
+        requests.put_i32(10);
+        requests.put_i16(ApiKey::ApiVersions as i16);
+        requests.put_i16(0);
+        requests.put_i32(id);
+        requests.put_i16(-1);
+    }
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    let stream = socket
+        .connect(addr.parse().expect("address"))
+        .await
+        .expect("connect");
+    let (_unread, mut write) = stream.into_split();
+    let flood = tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        let _ = write.write_all(&requests).await;
+        write
+    });
+    let line = proxy
+        .line(&[
+            "closing client connection",
+            "the client did not read its answers",
+        ])
+        .await;
+    assert!(line.contains("side=\"downstream\""), "{line}");
+    // Its slot is free: another client logs in and is served.
+    let mut c = login(&addr, "kafka-producer").await;
+    let r = c
+        .request(12, &MetadataRequest::default().with_topics(Some(vec![])))
+        .await;
+    assert!(!r.brokers.is_empty(), "served after the stalled client");
+    assert!(proxy.alive());
+    flood.abort();
     let _ = std::fs::remove_file(&path);
 }
 
