@@ -160,6 +160,14 @@ fn bystander(mut c: Raw) -> (Arc<AtomicU64>, tokio::task::JoinHandle<()>) {
     (served, task)
 }
 
+/// Asserts that `c` is served: a Metadata request gets the brokers.
+async fn assert_served(c: &mut Raw, what: &str) {
+    let r = c
+        .request(12, &MetadataRequest::default().with_topics(Some(vec![])))
+        .await;
+    assert!(!r.brokers.is_empty(), "{what}");
+}
+
 async fn login(addr: &str, client: &str) -> Raw {
     let token = Idp::token(&Idp::issuer(), client).await;
     let (c, code) = Raw::login(addr, &token).await;
@@ -341,13 +349,7 @@ async fn one_peer_cannot_take_every_slot() {
         .await;
     assert!(line.contains("peer=127.0.0.2"), "{line}");
     let mut c = login(&addr, "kafka-producer").await;
-    let r = c
-        .request(12, &MetadataRequest::default().with_topics(Some(vec![])))
-        .await;
-    assert!(
-        !r.brokers.is_empty(),
-        "served while the peer holds its share"
-    );
+    assert_served(&mut c, "served while the peer holds its share").await;
     let refusals = proxy
         .log()
         .lines()
@@ -402,10 +404,7 @@ async fn a_client_that_does_not_read_its_answers_is_closed_at_its_deadline() {
     assert!(line.contains("side=\"downstream\""), "{line}");
     // Its slot is free: another client logs in and is served.
     let mut c = login(&addr, "kafka-producer").await;
-    let r = c
-        .request(12, &MetadataRequest::default().with_topics(Some(vec![])))
-        .await;
-    assert!(!r.brokers.is_empty(), "served after the stalled client");
+    assert_served(&mut c, "served after the stalled client").await;
     assert!(proxy.alive());
     flood.abort();
     let _ = std::fs::remove_file(&path);
@@ -455,10 +454,7 @@ async fn unauthenticated_frames_share_one_budget() {
             }
         }));
     }
-    let r = c
-        .request(12, &MetadataRequest::default().with_topics(Some(vec![])))
-        .await;
-    assert!(!r.brokers.is_empty());
+    assert_served(&mut c, "served while the attackers connect").await;
     // Let the admitted attackers push what they can.
     tokio::time::sleep(Duration::from_secs(5)).await;
     let grown = proxy.status_kib("VmHWM").saturating_sub(before) * 1024;
@@ -468,10 +464,7 @@ async fn unauthenticated_frames_share_one_budget() {
     );
     assert!(proxy.alive());
     assert!(grown < 100 * 1024 * 1024, "peak RSS grew by {grown} bytes");
-    let r = c
-        .request(12, &MetadataRequest::default().with_topics(Some(vec![])))
-        .await;
-    assert!(!r.brokers.is_empty(), "still served");
+    assert_served(&mut c, "still served").await;
     for a in attackers {
         a.abort();
     }
