@@ -425,8 +425,7 @@ impl Metrics {
 
     /// The counter of an authentication outcome; `provider` is `organization/identifier` or
     /// `-`, `outcome` `success` or a failure reason.
-    pub fn authentication(&self, provider: &str, outcome: &str) -> Counter {
-        let (organization, provider) = provider.split_once('/').unwrap_or(("", provider));
+    pub fn authentication(&self, organization: &str, provider: &str, outcome: &str) -> Counter {
         let (result, reason) = if outcome == "success" {
             ("success", "")
         } else {

@@ -165,9 +165,10 @@ pub(crate) struct Shared {
     /// Identity providers and the compiled ACLs. Each request reads the ACLs of the moment
     /// it arrives.
     pub(crate) published: Arc<Published>,
-    /// Authentication outcomes by provider and outcome (`success` or a failure reason), each
-    /// with its metric: a login of a provider and outcome seen before allocates nothing.
-    auth_counts: Mutex<HashMap<String, AuthOutcomes>>,
+    /// Authentication outcomes by organization, provider and outcome (`success` or a failure
+    /// reason), each with its metric: a login of a provider and outcome seen before allocates
+    /// nothing.
+    auth_counts: Mutex<HashMap<String, HashMap<String, AuthOutcomes>>>,
 }
 
 /// One provider's authentication outcomes: each one's count and its metric.
@@ -283,12 +284,18 @@ impl Proxy {
         let Ok(counts) = self.shared.auth_counts.lock() else {
             return BTreeMap::new();
         };
+        let label = |organization: &str, provider: &str| match organization {
+            "" => provider.to_owned(),
+            _ => format!("{organization}/{provider}"),
+        };
         counts
             .iter()
-            .flat_map(|(provider, outcomes)| {
-                outcomes
-                    .iter()
-                    .map(|(outcome, (n, _))| ((provider.clone(), (*outcome).to_owned()), *n))
+            .flat_map(|(organization, providers)| {
+                providers.iter().flat_map(move |(provider, outcomes)| {
+                    outcomes.iter().map(move |(outcome, (n, _))| {
+                        ((label(organization, provider), (*outcome).to_owned()), *n)
+                    })
+                })
             })
             .collect()
     }
@@ -582,17 +589,24 @@ impl Shared {
         &self.upstreams[endpoint.upstream]
     }
 
-    pub(crate) fn record_auth(&self, provider: &str, outcome: &'static str) {
+    /// Counts an authentication outcome of `organization`'s `provider`; a token that named no
+    /// registered provider is counted with an empty organization and provider `-`.
+    pub(crate) fn record_auth(&self, organization: &str, provider: &str, outcome: &'static str) {
         let Ok(mut counts) = self.auth_counts.lock() else {
             return;
         };
-        let outcomes = match counts.get_mut(provider) {
-            Some(outcomes) => outcomes,
-            None => counts.entry(provider.to_owned()).or_default(),
+        let providers = match counts.get_mut(organization) {
+            Some(providers) => providers,
+            None => counts.entry(organization.to_owned()).or_default(),
         };
-        let (n, counter) = outcomes
-            .entry(outcome)
-            .or_insert_with(|| (0, crate::metrics::METRICS.authentication(provider, outcome)));
+        let outcomes = match providers.get_mut(provider) {
+            Some(outcomes) => outcomes,
+            None => providers.entry(provider.to_owned()).or_default(),
+        };
+        let (n, counter) = outcomes.entry(outcome).or_insert_with(|| {
+            let counter = crate::metrics::METRICS.authentication(organization, provider, outcome);
+            (0, counter)
+        });
         *n += 1;
         counter.inc();
     }

@@ -719,7 +719,7 @@ impl Session {
         match outcome {
             Some(auth::Outcome::Success(identity)) => {
                 self.shared
-                    .record_auth(&identity.provider_label(), "success");
+                    .record_auth(&identity.organization, &identity.provider, "success");
                 self.admitted.unauthenticated = None;
                 self.caller = Some(Arc::new(Caller {
                     identity: identity.clone(),
@@ -749,7 +749,8 @@ impl Session {
                 detail,
             }) => {
                 let provider = provider.as_deref().unwrap_or("-");
-                self.shared.record_auth(provider, reason);
+                let (organization, identifier) = provider.split_once('/').unwrap_or(("", provider));
+                self.shared.record_auth(organization, identifier, reason);
                 tracing::info!(provider, reason, detail = %Clip(&detail), "authentication failed");
             }
             None => {}
@@ -868,9 +869,7 @@ impl Session {
             .await
             .map_err(|_| End::Upstream(UpstreamError::Closed))
     }
-}
 
-impl Session {
     /// Hands the client's writer to a task of its own, at the first forwarded request: from
     /// then on every answer goes through the queue, in order with the broker's responses.
     fn start_writer(&mut self, direct: Direct) {
