@@ -533,6 +533,13 @@ launch_node() {
   ) &
   pid=$!
   echo "$pid" >"$dir/kafka.pid"
+  # Until the subshell has exec'd the JVM its command line lacks the node's marker, and
+  # node_pid would take the node for dead: on a loaded machine that takes a while.
+  local until=$((SECONDS + 30))
+  while pid_alive "$pid" && ((SECONDS < until)) \
+      && ! grep -aqF -- "$(node_marker "$n")" "/proc/$pid/cmdline" 2>/dev/null; do
+    sleep 0.05
+  done
   kop_log "node $n started (pid $pid, log $dir/server.log)"
 }
 
