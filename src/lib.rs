@@ -8,6 +8,7 @@ pub mod config;
 pub mod field_errors;
 pub mod identity;
 pub mod kafka;
+pub mod log_format;
 pub mod management;
 pub mod metrics;
 pub mod proxy;

@@ -9,6 +9,7 @@ use kafka_oidc_proxy::authz::{Operation, Principal, explain};
 use kafka_oidc_proxy::cli::ApiArgs;
 use kafka_oidc_proxy::config::Config;
 use kafka_oidc_proxy::identity::{Identity, Providers, http_client};
+use kafka_oidc_proxy::log_format::PlainFields;
 use kafka_oidc_proxy::proxy::Proxy;
 
 #[derive(Parser)]
@@ -383,11 +384,15 @@ fn init_tracing() {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // Colours only on a terminal: logs redirected to a file or a collector stay plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(ansi)
-        .init();
+        .with_ansi(ansi);
+    if ansi {
+        builder.init();
+    } else {
+        builder.fmt_fields(PlainFields).init();
+    }
     std::panic::set_hook(Box::new(|info| {
         tracing::error!(panic = %info, "panic");
     }));
