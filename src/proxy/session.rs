@@ -206,7 +206,7 @@ pub(super) async fn serve_streams(
         peer,
         caller: None,
         upstream: None,
-        responses: None,
+        queues: None,
         in_flight: Arc::default(),
         client_id_recorded: false,
         direct: None,
@@ -260,8 +260,8 @@ struct Session {
     /// listeners without authentication, whose requests are all forwarded.
     caller: Option<Arc<Caller>>,
     upstream: Option<UpstreamLink>,
-    /// Handed to the upstream reader when the upstream connection opens.
-    responses: Option<mpsc::Sender<Answer>>,
+    /// The queues to the writer task, made when the session first forwards.
+    queues: Option<Queues>,
     in_flight: Arc<AtomicUsize>,
     client_id_recorded: bool,
     /// The connection in the open-connections gauge of its state.
@@ -271,17 +271,32 @@ struct Session {
     /// The latency metric of the request being handled, until its answer is queued.
     timing: Timing,
     /// The client's writer until the first request is forwarded.
-    direct: Option<Direct>,
+    direct: Option<BoxWrite>,
     /// The writer task, once started, until [`Session::run`] takes it.
     started: Option<Writer>,
 }
 
-/// The client's side of a session before it forwards: its writer, and the ends of the queues
-/// the writer task will take.
-struct Direct {
-    write: BoxWrite,
-    slots: mpsc::Receiver<Queued>,
-    responses: mpsc::Receiver<Answer>,
+/// The queues between a session, its upstream link and its writer task. A connection that
+/// only logs in, or is refused, never makes them.
+struct Queues {
+    /// The slots of answers in request order, read by the writer task.
+    slots: mpsc::Sender<Queued>,
+    /// Handed to the upstream reader when the upstream connection opens.
+    responses: Option<mpsc::Sender<Answer>>,
+    /// The writer task's ends, until it starts.
+    receivers: Option<(mpsc::Receiver<Queued>, mpsc::Receiver<Answer>)>,
+}
+
+impl Queues {
+    fn new(capacity: usize) -> Self {
+        let (slots, slots_rx) = mpsc::channel(capacity);
+        let (responses, responses_rx) = mpsc::channel(capacity);
+        Queues {
+            slots,
+            responses: Some(responses),
+            receivers: Some((slots_rx, responses_rx)),
+        }
+    }
 }
 
 type Writer = AbortOnDropHandle<Result<BoxWrite, WriteEnd>>;
@@ -289,16 +304,8 @@ type Writer = AbortOnDropHandle<Result<BoxWrite, WriteEnd>>;
 impl Session {
     async fn run(mut self, read: BoxRead, write: BoxWrite) -> End {
         let limits = &self.shared.config.limits;
-        let capacity = limits.max_in_flight_per_connection;
         let idle = Duration::from_secs(limits.idle_timeout_secs);
-        let (slots_tx, slots_rx) = mpsc::channel(capacity);
-        let (responses_tx, responses_rx) = mpsc::channel(capacity);
-        self.responses = Some(responses_tx);
-        self.direct = Some(Direct {
-            write,
-            slots: slots_rx,
-            responses: responses_rx,
-        });
+        self.direct = Some(write);
         let mut writer: Option<Writer> = None;
         let frame_limits = if self.include_sasl {
             pre_auth_limits(limits)
@@ -393,10 +400,7 @@ impl Session {
                 Ok(Ok(None)) => break End::ClientClosed,
                 Ok(Err(e)) => break End::Client(e.into()),
             };
-            if let Err(end) = self
-                .handle(frame, &slots_tx, frames.has_buffered_frame())
-                .await
-            {
+            if let Err(end) = self.handle(frame, frames.has_buffered_frame()).await {
                 break end;
             }
             if self.auth.serves_requests() {
@@ -410,7 +414,7 @@ impl Session {
         if let End::Shutdown | End::Refused(_) | End::AuthFailed(_) = end {
             // Let the writer deliver what is in flight; the proxy-wide grace period bounds this.
             // Answers written directly are already flushed.
-            drop(slots_tx);
+            self.queues = None;
             if let Some(link) = &mut self.upstream {
                 let _ = link.flush().await;
             }
@@ -425,7 +429,7 @@ impl Session {
                         _ => None,
                     }
                 }
-                (None, direct) => direct.map(|d| d.write),
+                (None, direct) => direct,
             };
             if let Some(write) = written
                 && let End::AuthFailed(_) = end
@@ -444,14 +448,9 @@ impl Session {
         end
     }
 
-    async fn handle(
-        &mut self,
-        frame: Bytes,
-        slots: &mpsc::Sender<Queued>,
-        more_buffered: bool,
-    ) -> Result<(), End> {
+    async fn handle(&mut self, frame: Bytes, more_buffered: bool) -> Result<(), End> {
         if let AuthState::Token { raw: true } = self.auth {
-            return self.raw_sasl(&frame, slots).await;
+            return self.raw_sasl(&frame).await;
         }
         let header = parse_request_header(&frame).map_err(|e| End::Client(e.into()))?;
         if !self.client_id_recorded {
@@ -485,7 +484,7 @@ impl Session {
                     &frame,
                 )
                 .await?;
-                self.push(slots, Slot::Local(answer)).await
+                self.push(Slot::Local(answer)).await
             }
             ApiKey::SaslHandshake | ApiKey::SaslAuthenticate if !self.include_sasl => {
                 Err(End::Client(ClientError::SaslNotEnabled(api)))
@@ -499,7 +498,7 @@ impl Session {
                 let (response, step) =
                     auth::handshake(&mut self.auth, &request.mechanism, header.api_version);
                 let answer = encode_local(ApiKey::SaslHandshake, &header, &response)?;
-                self.push(slots, Slot::Local(answer)).await?;
+                self.push(Slot::Local(answer)).await?;
                 step_result(step)
             }
             ApiKey::SaslAuthenticate => {
@@ -512,12 +511,11 @@ impl Session {
                     encode_local(ApiKey::SaslAuthenticate, &header, response)
                 });
                 let (answer, step) = step.await?;
-                self.push(slots, Slot::Local(answer)).await?;
+                self.push(Slot::Local(answer)).await?;
                 step_result(step)
             }
             _ if !self.auth.serves_requests() => {
-                self.refuse_unauthenticated(api, &header, &frame, slots)
-                    .await
+                self.refuse_unauthenticated(api, &header, &frame).await
             }
             _ => {
                 let unoffered = (self.include_sasl
@@ -562,7 +560,7 @@ impl Session {
                     more_buffered,
                 };
                 let Some(caller) = &self.caller else {
-                    return self.forward(frame, &header, api, slots, to, None).await;
+                    return self.forward(frame, &header, api, to, None).await;
                 };
                 let verdict = authorize::authorize(
                     &self.shared.published.load().acls,
@@ -581,14 +579,14 @@ impl Session {
                     })
                 })?;
                 match verdict {
-                    Verdict::Forward => self.forward(frame, &header, api, slots, to, None).await,
+                    Verdict::Forward => self.forward(frame, &header, api, to, None).await,
                     Verdict::Rewrite {
                         frame: rewritten,
                         fix,
                         close_after,
                     } => {
                         let frame = rewritten.unwrap_or(frame);
-                        self.forward(frame, &header, api, slots, to, fix).await?;
+                        self.forward(frame, &header, api, to, fix).await?;
                         if close_after {
                             return Err(End::Refused(format!(
                                 "{api:?} with acks=0 and denied topics (as Kafka, the connection closes)"
@@ -617,9 +615,9 @@ impl Session {
                                 .ok_or(FixError::Unpaired)?;
                             merge(first, body, edit)
                         });
-                        self.forward(then, &header, api, slots, to, Some(fix)).await
+                        self.forward(then, &header, api, to, Some(fix)).await
                     }
-                    Verdict::Answer(answer) => self.push(slots, Slot::Local(answer)).await,
+                    Verdict::Answer(answer) => self.push(Slot::Local(answer)).await,
                     Verdict::Refuse(why) => Err(End::Refused(why)),
                 }
             }
@@ -631,7 +629,6 @@ impl Session {
         frame: Bytes,
         header: &RequestHeader,
         api: ApiKey,
-        slots: &mpsc::Sender<Queued>,
         to: Forward,
         fix: Option<Fix>,
     ) -> Result<(), End> {
@@ -640,7 +637,7 @@ impl Session {
         if to.expects_response {
             link.expect(header.correlation_id, api, header.api_version, fix, asked)
                 .map_err(End::Upstream)?;
-            self.push(slots, Slot::Upstream).await?;
+            self.push(Slot::Upstream).await?;
         }
         let link = self.link()?;
         link.write(&frame, !to.more_buffered)
@@ -673,6 +670,7 @@ impl Session {
     async fn open_link(&mut self) -> Result<&mut UpstreamLink, End> {
         if self.upstream.is_none() {
             let responses = self
+                .queues()
                 .responses
                 .take()
                 .ok_or(End::Upstream(UpstreamError::Closed))?;
@@ -760,7 +758,7 @@ impl Session {
 
     /// A raw SASL frame after SaslHandshake v0: the token without a Kafka header. The answer is
     /// raw too; a failure cannot carry an error code in this mode, so the connection closes.
-    async fn raw_sasl(&mut self, frame: &Bytes, slots: &mpsc::Sender<Queued>) -> Result<(), End> {
+    async fn raw_sasl(&mut self, frame: &Bytes) -> Result<(), End> {
         let (answer, step) = self
             .authenticate(&frame[4..], |response| {
                 Ok(auth::raw_frame(&response.auth_bytes))
@@ -771,7 +769,7 @@ impl Session {
                 "authentication failed (SaslHandshake v0: connection closed)".into(),
             ));
         }
-        self.push(slots, Slot::Local(answer)).await?;
+        self.push(Slot::Local(answer)).await?;
         step_result(step)
     }
 
@@ -784,7 +782,6 @@ impl Session {
         api: ApiKey,
         header: &RequestHeader,
         frame: &Bytes,
-        slots: &mpsc::Sender<Queued>,
     ) -> Result<(), End> {
         let refused = ClientError::NotAuthenticated(api);
         if let AuthState::Handshake = self.auth {
@@ -792,7 +789,7 @@ impl Session {
         }
         match error_response(header, frame, error_code::ILLEGAL_SASL_STATE) {
             Some(Ok(answer)) => {
-                self.push(slots, Slot::Local(answer)).await?;
+                self.push(Slot::Local(answer)).await?;
                 Err(End::AuthFailed(refused.to_string()))
             }
             Some(Err(error)) => Err(End::Client(ClientError::Body {
@@ -816,7 +813,7 @@ impl Session {
     /// A local answer also flushes the upstream writer: a forwarded request that another
     /// buffered frame followed was written without a flush, and when that frame is answered
     /// here nothing else would send it, while the local answer waits behind its response.
-    async fn push(&mut self, slots: &mpsc::Sender<Queued>, slot: Slot) -> Result<(), End> {
+    async fn push(&mut self, slot: Slot) -> Result<(), End> {
         if let (Slot::Local(_), Some(link)) = (&slot, &mut self.upstream) {
             link.flush().await.map_err(End::Upstream)?;
         }
@@ -829,8 +826,8 @@ impl Session {
                 let by = Instant::now() + idle;
                 let by = self.deadline().map_or(by, |d| d.min(by));
                 let written = async {
-                    direct.write.write_all(answer).await?;
-                    direct.write.flush().await
+                    direct.write_all(answer).await?;
+                    direct.flush().await
                 };
                 let written = tokio::select! {
                     biased;
@@ -850,10 +847,15 @@ impl Session {
                 }
                 return Ok(());
             }
-            (Slot::Upstream, Some(direct)) => self.start_writer(direct),
+            (Slot::Upstream, Some(direct)) => self.start_writer(direct)?,
             (_, direct) => self.direct = direct,
         }
         self.in_flight.fetch_add(1, Ordering::Relaxed);
+        let slots = &self
+            .queues
+            .as_ref()
+            .ok_or(End::Internal("writer queue missing".into()))?
+            .slots;
         let slot = match slots.try_send((slot, self.timing.take())) {
             Ok(()) => return Ok(()),
             Err(mpsc::error::TrySendError::Full(slot)) => slot,
@@ -872,14 +874,26 @@ impl Session {
 
     /// Hands the client's writer to a task of its own, at the first forwarded request: from
     /// then on every answer goes through the queue, in order with the broker's responses.
-    fn start_writer(&mut self, direct: Direct) {
+    fn start_writer(&mut self, write: BoxWrite) -> Result<(), End> {
+        let (slots, responses) = self
+            .queues()
+            .receivers
+            .take()
+            .ok_or(End::Internal("writer started twice".into()))?;
         self.started = Some(AbortOnDropHandle::new(tokio::spawn(write_loop(
-            direct.write,
-            direct.slots,
-            direct.responses,
+            write,
+            slots,
+            responses,
             self.in_flight.clone(),
             self.bytes.sent.clone(),
         ))));
+        Ok(())
+    }
+
+    /// The session's queues, made on first use.
+    fn queues(&mut self) -> &mut Queues {
+        let capacity = self.shared.config.limits.max_in_flight_per_connection;
+        self.queues.get_or_insert_with(|| Queues::new(capacity))
     }
 }
 
