@@ -213,7 +213,9 @@ class RejoinLivelock(logging.Handler):
         self.count = 0
 
     def emit(self, record):
-        if record.msg.startswith("need_rejoin: False"):
+        # The record's template is "need_rejoin: %s (...)": its arguments tell True from False.
+        if str(record.msg).startswith("need_rejoin: ") and record.getMessage().startswith(
+                "need_rejoin: False"):
             self.count += 1
 
     def hint(self):
