@@ -322,12 +322,12 @@ impl Session {
             std::pin::Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>,
         )> = None;
         let end = loop {
-            let deadline = self.deadline();
-            let expiry = async move {
-                match deadline {
-                    Some(d) => tokio::time::sleep_until(d.into()).await,
-                    None => std::future::pending().await,
-                }
+            // One timer for both ends of the wait: the session's deadline, and the idle timeout
+            // of this read.
+            let idle_at = Instant::now() + idle;
+            let (wake, expires) = match self.deadline() {
+                Some(deadline) if deadline <= idle_at => (deadline, true),
+                _ => (idle_at, false),
             };
             // The wait on the session's provider is made once per authentication, not per
             // request: registering a waiter takes a lock shared by all the provider's sessions.
@@ -368,7 +368,13 @@ impl Session {
                 biased;
                 _ = shutdown.cancelled() => break End::Shutdown,
                 _ = provider_removed => break End::Expired("identity provider removed"),
-                _ = expiry => {
+                _ = tokio::time::sleep_until(wake.into()) => {
+                    if !expires {
+                        if self.in_flight.load(Ordering::Relaxed) == 0 {
+                            break End::Idle;
+                        }
+                        continue;
+                    }
                     if self.reauth_grace.is_none()
                         && matches!(self.auth, AuthState::Authenticated { reauth: true, .. })
                     {
@@ -388,17 +394,15 @@ impl Session {
                     Ok(Err(WriteEnd::Client(e))) => End::Client(ClientError::Frame(FrameError::Io(e))),
                     Err(e) => End::Internal(e.to_string()),
                 },
-                r = tokio::time::timeout(idle, read_frame(&mut frames, budget)) => r,
+                r = read_frame(&mut frames, budget) => r,
             };
             let (frame, _held) = match next {
-                Err(_) if self.in_flight.load(Ordering::Relaxed) == 0 => break End::Idle,
-                Err(_) => continue,
-                Ok(Ok(Some(frame))) => {
+                Ok(Some(frame)) => {
                     self.bytes.received.inc_by(frame.0.len() as u64);
                     frame
                 }
-                Ok(Ok(None)) => break End::ClientClosed,
-                Ok(Err(e)) => break End::Client(e.into()),
+                Ok(None) => break End::ClientClosed,
+                Err(e) => break End::Client(e.into()),
             };
             if let Err(end) = self.handle(frame, frames.has_buffered_frame()).await {
                 break end;
