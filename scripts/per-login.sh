@@ -9,6 +9,9 @@
 #   scripts/per-login.sh instructions   user-space instructions (valgrind's callgrind), and
 #                                       the functions that take most of them per login
 #
+# A second argument, RS256, ES256 or EdDSA, counts logins with new tokens of that algorithm
+# instead (each token verified once): what verifying a token adds to a login.
+#
 # Under callgrind, ring picks its SHA-256 code without the CPU's SHA extensions, so the
 # verified-token cache's key counts several times what it costs on the machine.
 #
@@ -23,7 +26,12 @@ what=${1:-}
 case "$what" in
   allocations) tool=heaptrack ;;
   instructions) tool=valgrind ;;
-  *) echo "usage: $0 allocations|instructions" >&2; exit 2 ;;
+  *) echo "usage: $0 allocations|instructions [cached|RS256|ES256|EdDSA]" >&2; exit 2 ;;
+esac
+kind=${2:-cached}
+case "$kind" in
+  cached|RS256|ES256|EdDSA) ;;
+  *) echo "unknown kind of token: $kind (cached, RS256, ES256 or EdDSA)" >&2; exit 2 ;;
 esac
 command -v "$tool" >/dev/null || { echo "$tool is not installed (apt install $tool)" >&2; exit 2; }
 : "${KOP_KAFKA_BOOTSTRAP:?set it (see the top of this script)}" "${KOP_IDP_ISSUER:?set it (see the top of this script)}"
@@ -44,14 +52,14 @@ wrapper() {
 profile() {
   local n=$1 log=$out/storm-$1.txt
   KOP_BENCH_WRAPPER="$(wrapper "$n")" \
-    cargo bench --quiet --bench storm -- --only cached --connections "$n" >"$log" 2>&1 &
+    cargo bench --quiet --bench storm -- --only "$kind" --connections "$n" >"$log" 2>&1 &
   local bench=$!
   for _ in $(seq 1 300); do
-    grep -q '^cached' "$log" && break
+    grep -q "^$kind " "$log" && break
     kill -0 "$bench" 2>/dev/null || { cat "$log" >&2; exit 1; }
     sleep 1
   done
-  grep -q '^cached' "$log" || { cat "$log" >&2; exit 1; }
+  grep -q "^$kind " "$log" || { cat "$log" >&2; exit 1; }
   pkill -TERM -f "kafka-oidc-proxy run --config .*/storm-" || true
   wait "$bench" || true
   for _ in $(seq 1 60); do
