@@ -1,32 +1,32 @@
-//! Token signatures. RSA and ECDSA are checked with ring, the library rustls uses here, so
-//! that one crypto library serves TLS and tokens; EdDSA with ed25519-dalek, which verifies
-//! faster than ring (`cargo bench --bench auth`).
+//! Token signatures. RSA and ECDSA are checked with aws-lc-rs, EdDSA with ed25519-dalek: each
+//! the fastest of the libraries measured for its algorithm (`cargo bench --bench auth`).
 //!
-//! Each JWKS key is prepared once, when the set is read, in the form its library verifies
-//! with ([`PublicKey`]): a check neither copies the key nor decodes it again (an Ed25519 point
-//! is decompressed once, not per token).
+//! Each JWKS key is kept in the form its library verifies with ([`PublicKey`]): a check
+//! neither copies the key nor decodes it again. An RSA key is parsed once per algorithm it is
+//! used with, on its first use, and keeps its Montgomery form from one check to the next
+//! (ring, which rustls uses here, builds it again for every signature: a third of RS256's
+//! check); an ECDSA point is parsed and an Ed25519 point decompressed once, when the set is
+//! read.
+
+use std::sync::OnceLock;
+
+use aws_lc_rs::signature::{self as sig, ParsedPublicKey};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk};
-use ring::signature as sig;
 
 /// A verification key of a JWKS, ready to check signatures.
 pub enum PublicKey {
-    /// An RSA key: modulus and exponent, big-endian.
-    Rsa {
-        /// The modulus.
-        n: Vec<u8>,
-        /// The public exponent.
-        e: Vec<u8>,
-    },
-    /// An ECDSA key: the uncompressed point on its curve.
+    /// An RSA key (boxed: its parsed forms are many times an ECDSA key's size).
+    Rsa(Box<RsaKey>),
+    /// An ECDSA key on its curve.
     Ec {
         /// P-256 or P-384.
         curve: Curve,
-        /// `0x04 || x || y`.
-        point: Vec<u8>,
+        /// The point, parsed for the curve's JWS algorithm.
+        key: ParsedPublicKey,
     },
     /// An Ed25519 key, decompressed.
     Ed(ed25519_dalek::VerifyingKey),
@@ -47,14 +47,15 @@ impl PublicKey {
     pub fn from_jwk(jwk: &Jwk) -> Option<PublicKey> {
         let decode = |part: &str| URL_SAFE_NO_PAD.decode(part).ok();
         match &jwk.algorithm {
-            AlgorithmParameters::RSA(rsa) => Some(PublicKey::Rsa {
+            AlgorithmParameters::RSA(rsa) => Some(PublicKey::Rsa(Box::new(RsaKey {
                 n: decode(&rsa.n)?,
                 e: decode(&rsa.e)?,
-            }),
+                parsed: Default::default(),
+            }))),
             AlgorithmParameters::EllipticCurve(ec) => {
-                let (curve, size) = match ec.curve {
-                    EllipticCurve::P256 => (Curve::P256, 32),
-                    EllipticCurve::P384 => (Curve::P384, 48),
+                let (curve, size, algorithm) = match ec.curve {
+                    EllipticCurve::P256 => (Curve::P256, 32, &sig::ECDSA_P256_SHA256_FIXED),
+                    EllipticCurve::P384 => (Curve::P384, 48, &sig::ECDSA_P384_SHA384_FIXED),
                     _ => return None,
                 };
                 let (x, y) = (decode(&ec.x)?, decode(&ec.y)?);
@@ -65,7 +66,8 @@ impl PublicKey {
                 point.push(0x04);
                 point.extend_from_slice(&x);
                 point.extend_from_slice(&y);
-                Some(PublicKey::Ec { curve, point })
+                let key = ParsedPublicKey::new(algorithm, &point).ok()?;
+                Some(PublicKey::Ec { curve, key })
             }
             AlgorithmParameters::OctetKeyPair(okp) if okp.curve == EllipticCurve::Ed25519 => {
                 let x: [u8; 32] = decode(&okp.x)?.try_into().ok()?;
@@ -81,7 +83,7 @@ impl PublicKey {
     pub fn accepts(&self, algorithm: Algorithm) -> bool {
         use Algorithm as A;
         match self {
-            PublicKey::Rsa { .. } => rsa_parameters(algorithm).is_some(),
+            PublicKey::Rsa(_) => RSA_ALGORITHMS.iter().any(|(a, _)| *a == algorithm),
             PublicKey::Ec { curve, .. } => matches!(
                 (curve, algorithm),
                 (Curve::P256, A::ES256) | (Curve::P384, A::ES384)
@@ -97,38 +99,54 @@ impl PublicKey {
             return false;
         }
         match self {
-            PublicKey::Rsa { n, e } => rsa_parameters(algorithm).is_some_and(|parameters| {
-                sig::RsaPublicKeyComponents { n, e }
-                    .verify(parameters, message, signature)
-                    .is_ok()
-            }),
-            PublicKey::Ec { curve, point } => {
-                let algorithm = match curve {
-                    Curve::P256 => &sig::ECDSA_P256_SHA256_FIXED,
-                    Curve::P384 => &sig::ECDSA_P384_SHA384_FIXED,
-                };
-                sig::UnparsedPublicKey::new(algorithm, point)
-                    .verify(message, signature)
-                    .is_ok()
-            }
+            PublicKey::Rsa(key) => key
+                .parsed(algorithm)
+                .is_some_and(|k| k.verify_sig(message, signature).is_ok()),
+            PublicKey::Ec { key, .. } => key.verify_sig(message, signature).is_ok(),
             PublicKey::Ed(key) => ed25519_dalek::Signature::from_slice(signature)
                 .is_ok_and(|s| key.verify_strict(message, &s).is_ok()),
         }
     }
 }
 
-fn rsa_parameters(algorithm: Algorithm) -> Option<&'static sig::RsaParameters> {
-    use Algorithm as A;
-    Some(match algorithm {
-        A::RS256 => &sig::RSA_PKCS1_2048_8192_SHA256,
-        A::RS384 => &sig::RSA_PKCS1_2048_8192_SHA384,
-        A::RS512 => &sig::RSA_PKCS1_2048_8192_SHA512,
-        A::PS256 => &sig::RSA_PSS_2048_8192_SHA256,
-        A::PS384 => &sig::RSA_PSS_2048_8192_SHA384,
-        A::PS512 => &sig::RSA_PSS_2048_8192_SHA512,
-        _ => return None,
-    })
+/// An RSA key of a JWKS: modulus and exponent, big-endian, and the key parsed for each RSA
+/// algorithm once a token of that algorithm has used it.
+pub struct RsaKey {
+    n: Vec<u8>,
+    e: Vec<u8>,
+    /// By [`RSA_ALGORITHMS`]' order; `None` inside when the key does not parse.
+    parsed: [OnceLock<Option<ParsedPublicKey>>; RSA_ALGORITHMS.len()],
 }
+
+impl RsaKey {
+    /// The key parsed for `algorithm`, on first use; `None` for an algorithm that is not
+    /// RSA's, or a key that does not parse.
+    fn parsed(&self, algorithm: Algorithm) -> Option<&ParsedPublicKey> {
+        let at = RSA_ALGORITHMS.iter().position(|(a, _)| *a == algorithm)?;
+        let parameters = RSA_ALGORITHMS[at].1;
+        self.parsed[at]
+            .get_or_init(|| {
+                sig::RsaPublicKeyComponents {
+                    n: &self.n,
+                    e: &self.e,
+                }
+                .to_parsed_public_key(parameters)
+                .ok()
+            })
+            .as_ref()
+    }
+}
+
+/// The RSA algorithms of JWS and their parameters: PKCS #1 v1.5 and PSS, moduli of 2048 to
+/// 8192 bits.
+const RSA_ALGORITHMS: [(Algorithm, &sig::RsaParameters); 6] = [
+    (Algorithm::RS256, &sig::RSA_PKCS1_2048_8192_SHA256),
+    (Algorithm::RS384, &sig::RSA_PKCS1_2048_8192_SHA384),
+    (Algorithm::RS512, &sig::RSA_PKCS1_2048_8192_SHA512),
+    (Algorithm::PS256, &sig::RSA_PSS_2048_8192_SHA256),
+    (Algorithm::PS384, &sig::RSA_PSS_2048_8192_SHA384),
+    (Algorithm::PS512, &sig::RSA_PSS_2048_8192_SHA512),
+];
 
 #[cfg(test)]
 mod tests {
@@ -159,6 +177,8 @@ mod tests {
             (Algorithm::ES256, include_bytes!("testdata/ec.pem"), "EC"),
             (Algorithm::EdDSA, include_bytes!("testdata/ed.pem"), "OKP"),
         ];
+        // One RSA key checks tokens of several algorithms, each parsed for on its first use.
+        let shared_rsa = PublicKey::from_jwk(&jwk("RSA")).expect("rsa");
         for (algorithm, private, kty) in cases {
             let encoding = match algorithm {
                 Algorithm::ES256 => EncodingKey::from_ec_pem(private),
@@ -172,6 +192,14 @@ mod tests {
             let signature = URL_SAFE_NO_PAD.decode(signature).expect("base64");
             let key = PublicKey::from_jwk(&jwk(kty)).expect("a usable key");
             assert!(key.accepts(algorithm), "{algorithm:?}");
+            if kty == "RSA" {
+                for _ in 0..2 {
+                    assert!(
+                        shared_rsa.verify(algorithm, message.as_bytes(), &signature),
+                        "{algorithm:?} with the shared key"
+                    );
+                }
+            }
             assert!(
                 key.verify(algorithm, message.as_bytes(), &signature),
                 "{algorithm:?}"
@@ -206,6 +234,8 @@ mod tests {
             json!({"kty": "oct", "k": "c2VjcmV0"}),
             json!({"kty": "EC", "crv": "P-521", "x": "AA", "y": "AA"}),
             json!({"kty": "EC", "crv": "P-256", "x": "AAAA", "y": "AAAA"}),
+            // The right sizes, but not a point of the curve.
+            json!({"kty": "EC", "crv": "P-256", "x": "A".repeat(43), "y": "A".repeat(43)}),
             json!({"kty": "OKP", "crv": "Ed25519", "x": "AAAA"}),
             json!({"kty": "RSA", "n": "not base64!", "e": "AQAB"}),
         ];
