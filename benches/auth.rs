@@ -6,7 +6,7 @@
 //! the crypto limit: the signature check of the same token alone, with the key as the proxy
 //! holds it (`signature/*/proxy`: aws-lc-rs for RS256 and ES256, ed25519-dalek for EdDSA),
 //! what a validation can at best approach; and ring's check (`signature/*/ring`, the key
-//! decoded beforehand), the library rustls uses here, for comparison.
+//! decoded beforehand), for comparison.
 //!
 //!   cargo bench --bench auth
 

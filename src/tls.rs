@@ -1,5 +1,5 @@
 //! TLS configuration for clients (server side) and brokers (client side), with rustls and the
-//! ring provider. Certificates and keys are PEM files.
+//! aws-lc-rs provider (the crypto library that also checks tokens). Certificates and keys are PEM files.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -30,7 +30,7 @@ pub enum TlsError {
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
 /// The certificates of a PEM file (at least one).

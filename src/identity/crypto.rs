@@ -1,11 +1,11 @@
-//! Token signatures. RSA and ECDSA are checked with aws-lc-rs, EdDSA with ed25519-dalek: each
-//! the fastest of the libraries measured for its algorithm (`cargo bench --bench auth`).
+//! Token signatures. RSA and ECDSA are checked with aws-lc-rs, the crypto library rustls uses
+//! here, EdDSA with ed25519-dalek: each the fastest of the libraries measured for its algorithm
+//! (`cargo bench --bench auth`).
 //!
 //! Each JWKS key is kept in the form its library verifies with ([`PublicKey`]): a check
 //! neither copies the key nor decodes it again. An RSA key is parsed once per algorithm it is
 //! used with, on its first use, and keeps its Montgomery form from one check to the next
-//! (ring, which rustls uses here, builds it again for every signature: a third of RS256's
-//! check); an ECDSA point is parsed and an Ed25519 point decompressed once, when the set is
+//! (ring 0.17 builds it again for every signature: a third of RS256's check); an ECDSA point is parsed and an Ed25519 point decompressed once, when the set is
 //! read.
 
 use std::sync::OnceLock;

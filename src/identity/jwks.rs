@@ -305,7 +305,7 @@ fn describe(e: reqwest::Error) -> String {
 fn parse_key_set(keys: &[serde_json::Value]) -> KeySet {
     let mut set = KeySet::default();
     let fetched = serde_json::to_vec(keys).unwrap_or_default();
-    let digest = ring::digest::digest(&ring::digest::SHA256, &fetched);
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &fetched);
     set.digest.copy_from_slice(digest.as_ref());
     for value in keys {
         let Ok(jwk) = serde_json::from_value::<Jwk>(value.clone()) else {

@@ -265,7 +265,7 @@ impl Provider {
     }
 }
 
-/// The HTTP client for identity providers: rustls with the ring provider and Mozilla's roots,
+/// The HTTP client for identity providers: rustls with the aws-lc-rs provider and Mozilla's roots,
 /// bounded timeouts, and no redirects (a JWKS or discovery URL that redirects elsewhere is not
 /// followed, so a provider cannot point the proxy at internal services).
 pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
@@ -281,7 +281,7 @@ pub fn http_client_trusting(
     };
     let (_added, _ignored) = roots.add_parsable_certificates(extra);
     let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
+        rustls::crypto::aws_lc_rs::default_provider(),
     ))
     .with_safe_default_protocol_versions()
     .map(|b| b.with_root_certificates(roots).with_no_client_auth());
@@ -405,7 +405,7 @@ impl Providers {
     ) -> Result<Arc<Identity>, AuthFailure> {
         // Checked for one organization or for none, a token is cached apart: a check for none
         // also finds it ambiguous when several organizations would take it.
-        let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+        let mut digest = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
         if let Some(o) = organization {
             digest.update(o.as_bytes());
             digest.update(&[0]);

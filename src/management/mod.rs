@@ -577,7 +577,7 @@ fn spec_of(p: &StoredProvider) -> ProviderSpec {
 
 /// The SHA-256 of an API token as the configuration lists it.
 pub fn token_hash(token: &str) -> String {
-    ring::digest::digest(&ring::digest::SHA256, token.trim().as_bytes())
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.trim().as_bytes())
         .as_ref()
         .iter()
         .map(|b| format!("{b:02x}"))

@@ -2,9 +2,9 @@
 
 use std::num::NonZeroU32;
 
+use aws_lc_rs::{digest, hmac, pbkdf2, rand::SecureRandom};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use ring::{digest, hmac, pbkdf2, rand::SecureRandom};
 
 /// Why a SCRAM exchange failed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -91,7 +91,7 @@ impl ScramClient {
         password: &str,
     ) -> Result<(Self, Vec<u8>), ScramError> {
         let mut raw = [0u8; 24];
-        ring::rand::SystemRandom::new()
+        aws_lc_rs::rand::SystemRandom::new()
             .fill(&mut raw)
             .map_err(|_| ScramError::Random)?;
         Ok(Self::start_with_nonce(

@@ -7,10 +7,10 @@
 
 use std::collections::HashMap;
 
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
-use ring::rand::{SecureRandom, SystemRandom};
 
 /// The environment variable that holds the keys, ahead of `store.secret_keys_file`.
 pub const KEYS_ENV: &str = "KAFKA_OIDC_PROXY_STORE_KEYS";

@@ -71,7 +71,7 @@ pub async fn handshake(addr: std::net::SocketAddr, server_name: &str) -> Result<
         roots.add(cert.expect("ca pem")).expect("ca cert");
     }
     let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
+        rustls::crypto::aws_lc_rs::default_provider(),
     ))
     .with_safe_default_protocol_versions()
     .expect("versions")

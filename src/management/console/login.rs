@@ -268,7 +268,7 @@ impl Oidc {
 
 /// The PKCE challenge of a verifier: base64url(SHA-256(verifier)).
 fn challenge(verifier: &str) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes());
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
     URL_SAFE_NO_PAD.encode(digest.as_ref())
 }
 
