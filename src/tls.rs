@@ -1,5 +1,6 @@
 //! TLS configuration for clients (server side) and brokers (client side), with rustls and the
-//! aws-lc-rs provider (the crypto library that also checks tokens). Certificates and keys are PEM files.
+//! aws-lc-rs provider (the crypto library that also checks tokens). Certificates and keys are
+//! PEM files.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -29,7 +30,9 @@ pub enum TlsError {
     ServerName(String),
 }
 
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+/// The crypto provider of every TLS connection the proxy makes or accepts, identity providers'
+/// included.
+pub(crate) fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 

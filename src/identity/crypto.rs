@@ -5,8 +5,8 @@
 //! Each JWKS key is kept in the form its library verifies with ([`PublicKey`]): a check
 //! neither copies the key nor decodes it again. An RSA key is parsed once per algorithm it is
 //! used with, on its first use, and keeps its Montgomery form from one check to the next
-//! (ring 0.17 builds it again for every signature: a third of RS256's check); an ECDSA point is parsed and an Ed25519 point decompressed once, when the set is
-//! read.
+//! (ring 0.17 builds it again for every signature: a third of RS256's check); an ECDSA point
+//! is parsed and an Ed25519 point decompressed once, when the set is read.
 
 use std::sync::OnceLock;
 

@@ -265,9 +265,10 @@ impl Provider {
     }
 }
 
-/// The HTTP client for identity providers: rustls with the aws-lc-rs provider and Mozilla's roots,
-/// bounded timeouts, and no redirects (a JWKS or discovery URL that redirects elsewhere is not
-/// followed, so a provider cannot point the proxy at internal services).
+/// The HTTP client for identity providers: rustls with the proxy's provider
+/// (the one `tls::provider` gives) and Mozilla's roots, bounded timeouts, and no redirects (a JWKS
+/// or discovery URL that redirects elsewhere is not followed, so a provider cannot point the
+/// proxy at internal services).
 pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
     http_client_trusting(Vec::new())
 }
@@ -280,11 +281,9 @@ pub fn http_client_trusting(
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
     let (_added, _ignored) = roots.add_parsable_certificates(extra);
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map(|b| b.with_root_certificates(roots).with_no_client_auth());
+    let tls = rustls::ClientConfig::builder_with_provider(crate::tls::provider())
+        .with_safe_default_protocol_versions()
+        .map(|b| b.with_root_certificates(roots).with_no_client_auth());
     let builder = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(10))
