@@ -1,28 +1,40 @@
 //! Added latency, in microseconds: produce to acknowledgement of 1 KiB records at fixed rates
 //! (25, 50 and 75 % of the maximum measured direct), acks=1 and acks=all, direct to the
 //! partition's leader, through the proxy without authentication, and through the proxy with
-//! OAUTHBEARER and ACLs, all in one run; and the fetch latency of a consumer at the log end
-//! (a record's send to its arrival in a Fetch response), at half the maximum rate.
+//! OAUTHBEARER and ACLs; and the fetch latency of consumers at the log end (a record's due
+//! time to its arrival in a Fetch response), at a quarter of the maximum rate.
 //!
-//! The load is open: request i is due at start + i / rate and its latency counts from then, so
-//! a stall delays the requests behind it and shows in the figures (no coordinated omission).
-//! One connection, requests pipelined as a client with several in flight sends them; a broker
-//! serves one connection's requests one at a time. The proxies run in this process on a
-//! runtime of their own; load, proxies and the brokers share the machine. The topic has three
-//! replicas, or one on a one-node cluster.
+//! Each proxied path is measured in a pair with the direct one, at the same time and on the
+//! same partition leader, so that both meet the same moments of the brokers (on a shared
+//! machine their stalls are milliseconds, far more than a proxy adds):
+//! - Produce: the pair's two connections take turns, request k going to connection k mod 2 at
+//!   start + k / rate, so the leader receives `rate` requests a second in all. "Added" is the
+//!   proxied path's quantile less the direct one's, from the same seconds.
+//! - Fetch: records are produced directly, and a direct consumer and a proxied one read every
+//!   one of them at once. "Added" is, record by record, its arrival through the proxy less its
+//!   arrival direct.
+//!
+//! The load is open: request k is due at its time and its latency counts from then, so a stall
+//! delays the requests behind it and shows in the figures (no coordinated omission). Requests
+//! are pipelined as a client with several in flight sends them. Connections are set up with
+//! tokio, then measured from threads with blocking sockets: a request leaves when it is due (a
+//! thread's sleep ends within tens of microseconds, where tokio's timers round up to the next
+//! millisecond) and an answer is stamped as soon as it is read. The proxies run in this process
+//! on a runtime of their own; load, proxies and the brokers share the machine. The topic has
+//! three replicas, or one on a one-node cluster.
 //!
 //! Through a proxy, each row also gives the proxy's own part of those requests, from its
 //! histogram `kop_request_proxy_duration_seconds` (a request's time in the proxy less the time
 //! from its handing to the broker's connection to the broker's response read), as the bound of
 //! the bucket each quantile falls in. The brokers' stalls are not in it; the two loopback hops a
 //! proxy adds, and the time a frame waits in a socket for the proxy to be scheduled, are not
-//! either: the medians of the end-to-end columns show those.
+//! either: the "added" rows have those.
 //!
 //! Needs the test cluster and provider (what `scripts/test.sh` starts; `KOP_KEEP_CLUSTER=1
 //! scripts/test.sh --test addresses` leaves them running), then:
 //!
 //!   eval "$(harness/kafka/cluster.sh env)"; eval "$(harness/idp/idp.sh env)"
-//!   cargo bench --bench latency [-- --seconds S]
+//!   cargo bench --bench latency [-- --seconds S]    # S: 10 unless given
 //!
 //! Without them it says so and measures nothing. Under `cargo test` each measurement lasts
 //! 200 ms: every request must be answered without error.
@@ -30,12 +42,14 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::Idp;
 use common::raw::Raw;
-use kafka_oidc_proxy::kafka::codec::FrameReader;
 use kafka_oidc_proxy::kafka::encode_request;
 use kafka_oidc_proxy::kafka::header::parse_response_header;
 use kafka_oidc_proxy::metrics::METRICS;
@@ -45,13 +59,12 @@ use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListO
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, BrokerId, CreateTopicsRequest, FetchRequest, FetchResponse, ListOffsetsRequest,
-    MetadataRequest, ProduceRequest, ProduceResponse, TopicName,
+    ApiKey, BrokerId, CreateTopicsRequest, FetchRequest, ListOffsetsRequest, MetadataRequest,
+    ProduceRequest, ProduceResponse, TopicName,
 };
-use kafka_protocol::protocol::{Decodable, StrBytes};
+use kafka_protocol::protocol::{Decodable, Encodable, Request, StrBytes};
 use kafka_protocol::records::RecordBatchDecoder;
 use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 const RECORD_BYTES: usize = 1024;
 const PRODUCE_VERSION: i16 = 9;
@@ -63,12 +76,13 @@ fn main() {
         .skip_while(|a| a != "--seconds")
         .nth(1)
         .map(|s| s.parse().expect("--seconds S"))
-        .unwrap_or(if measuring { 5.0 } else { 0.2 });
+        .unwrap_or(if measuring { 10.0 } else { 0.2 });
     let Some((bootstrap, issuer)) = common::bench_services("latency") else {
         return;
     };
     let each = Duration::from_secs_f64(seconds);
-    // The proxies on two workers of their own; the load on one thread.
+    // The proxies on two workers of their own; the connections are set up on one thread and
+    // measured from threads of their own (`Blocking`).
     let proxies_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -95,19 +109,16 @@ fn main() {
                 name: "direct",
                 bootstrap: broker,
                 token: None,
-                proxied: false,
             },
             Path {
                 name: "proxy, no auth",
                 bootstrap: open.bootstrap_addr("bench").expect("listener").to_string(),
                 token: None,
-                proxied: true,
             },
             Path {
                 name: "proxy, OAUTHBEARER + ACLs",
                 bootstrap: oauth.bootstrap_addr("bench").expect("listener").to_string(),
                 token: Some(token),
-                proxied: true,
             },
         ];
         println!(
@@ -119,26 +130,62 @@ fn main() {
                 "\nacks={}: maximum {max:.0} records/s (direct, 32 in flight)",
                 if acks == 1 { "1" } else { "all" }
             );
+            println!("(rate: a pair's two connections together, each row one connection's half)");
             header("requests");
             for fraction in [0.25, 0.5, 0.75] {
                 let rate = max * fraction;
-                for path in &paths {
-                    let c = path.leader(&topic).await;
+                for path in &paths[1..] {
+                    let pair = vec![
+                        Blocking::of(paths[0].leader(&topic).await),
+                        Blocking::of(path.leader(&topic).await),
+                    ];
                     let before = Own::read("Produce");
-                    let latencies = open_loop(c, &topic, acks, rate, each).await;
-                    let own = path.proxied.then(|| Own::read("Produce").since(&before));
-                    report(path.name, rate, &latencies, own);
+                    let latencies = taking_turns(pair, &topic, acks, rate, each);
+                    let own = Own::read("Produce").since(&before);
+                    report(paths[0].name, rate, &latencies[0], None);
+                    report(path.name, rate, &latencies[1], Some(own));
+                    let (direct, proxied) = (quantiles(&latencies[0]), quantiles(&latencies[1]));
+                    added(
+                        "  added: proxied less direct",
+                        [0, 1, 2].map(|i| proxied[i] - direct[i]),
+                    );
                 }
             }
         }
-        let rate = max_rate(paths[0].leader(&topic).await, &topic, 1, each).await * 0.5;
-        println!("\nfetch at the log end, acks=1 producer at {rate:.0} records/s:");
+        let rate = max_rate(paths[0].leader(&topic).await, &topic, 1, each).await * 0.25;
+        println!(
+            "\nfetch at the log end: records produced directly (acks=1) at {rate:.0}/s, read at \
+             once by a direct consumer and a proxied one"
+        );
         header("records");
-        for path in &paths {
+        for path in &paths[1..] {
+            let mut direct = paths[0].leader(&topic).await;
+            let mut proxied = path.leader(&topic).await;
+            let producer = Blocking::of(paths[0].leader(&topic).await);
+            let from = (
+                log_end(&mut direct, &topic).await,
+                log_end(&mut proxied, &topic).await,
+            );
+            let consumers = vec![
+                (Blocking::of(direct), from.0),
+                (Blocking::of(proxied), from.1),
+            ];
             let before = Own::read("Fetch");
-            let latencies = fetch_latency(path, &topic, rate, each).await;
-            let own = path.proxied.then(|| Own::read("Fetch").since(&before));
-            report(path.name, rate, &latencies, own);
+            let arrivals = fetched(producer, consumers, &topic, rate, each);
+            let own = Own::read("Fetch").since(&before);
+            let direct: Vec<Duration> = arrivals[0].values().copied().collect();
+            let proxied: Vec<Duration> = arrivals[1].values().copied().collect();
+            report(paths[0].name, rate, &direct, None);
+            report(path.name, rate, &proxied, Some(own));
+            let mut later: Vec<f64> = arrivals[1]
+                .iter()
+                .map(|(at, l)| l.as_secs_f64() * 1e6 - arrivals[0][at].as_secs_f64() * 1e6)
+                .collect();
+            later.sort_unstable_by(f64::total_cmp);
+            added(
+                "  added: record by record",
+                [0.5, 0.99, 0.999].map(|q| at(&later, q)),
+            );
         }
     });
     drop(open);
@@ -150,8 +197,6 @@ struct Path {
     name: &'static str,
     bootstrap: String,
     token: Option<String>,
-    /// Through one of this process's proxies, whose own part of each request is observed.
-    proxied: bool,
 }
 
 impl Path {
@@ -324,50 +369,192 @@ impl Schedule {
     }
 }
 
-/// Sends request `i` (one record stamped with its due time) when it is due.
-async fn send_due(writer: &mut OwnedWriteHalf, topic: &str, acks: i16, s: Schedule) {
-    for i in 0..s.count {
-        tokio::time::sleep_until(s.due(i).into()).await;
-        let at = (s.due(i) - s.start).as_nanos() as u64;
-        writer
-            .write_all(&frame(topic, acks, i, at))
-            .await
-            .expect("write");
+/// A connection made blocking once it is set up. The measurements send and read on threads
+/// of their own: a request leaves when it is due (a thread's sleep ends within tens of
+/// microseconds of its deadline, where tokio's timers round up to the next millisecond), and
+/// an answer is stamped as soon as it is read, whatever else the load is doing.
+struct Blocking(TcpStream);
+
+impl Blocking {
+    fn of(c: Raw) -> Self {
+        let stream = c.into_std();
+        // A lost answer fails the bench instead of hanging it.
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("read timeout");
+        Self(stream)
+    }
+
+    fn try_clone(&self) -> Self {
+        Self(self.0.try_clone().expect("clone the socket"))
+    }
+
+    fn send(&mut self, frame: &[u8]) {
+        self.0.write_all(frame).expect("write");
+    }
+
+    /// The next frame, prefix included.
+    fn frame(&mut self) -> Bytes {
+        let mut size = [0; 4];
+        self.0.read_exact(&mut size).expect("read");
+        let size = usize::try_from(i32::from_be_bytes(size)).expect("a frame size");
+        let mut frame = vec![0; 4 + size];
+        frame[..4].copy_from_slice(&(size as i32).to_be_bytes());
+        self.0.read_exact(&mut frame[4..]).expect("read");
+        Bytes::from(frame)
+    }
+
+    fn request<R: Request + Encodable>(&mut self, version: i16, request: &R) -> R::Response {
+        let api = ApiKey::try_from(R::KEY).expect("known key");
+        self.send(&encode_request(api, version, 0, "kop-latency", request).expect("encode"));
+        let frame = self.frame();
+        let (_, at) =
+            parse_response_header(&frame, api.response_header_version(version)).expect("header");
+        R::Response::decode(&mut frame.slice(at..), version).expect("response")
     }
 }
 
-/// Reads the answer to every request of `s`: each one's latency from when it was due.
-async fn acknowledged(reader: &mut FrameReader<OwnedReadHalf>, s: Schedule) -> Vec<Duration> {
-    let mut latencies = Vec::with_capacity(s.count as usize);
-    for _ in 0..s.count {
-        let f = reader
-            .next_frame()
-            .await
-            .expect("read")
-            .expect("a response");
-        let now = Instant::now();
-        let (id, code) = produced(&f);
-        assert_eq!(code, 0, "produce error");
-        latencies.push(now - s.due(id));
+/// Sleeps until `due` (at once if it has passed).
+fn wait_until(due: Instant) {
+    let now = Instant::now();
+    if due > now {
+        std::thread::sleep(due - now);
     }
-    latencies
 }
 
-/// Latencies of requests due at `rate` for `each`, each counted from when it was due.
-async fn open_loop(c: Raw, topic: &str, acks: i16, rate: f64, each: Duration) -> Vec<Duration> {
-    let (mut reader, mut writer) = c.into_split();
+/// Requests due at `rate` in all for `each`, taking turns between the connections (request k
+/// goes to connection k mod n, due at start + k / rate), so that the paths share the brokers'
+/// every moment, stalls included. Each connection's latencies, counted from when each of its
+/// requests was due.
+fn taking_turns(
+    conns: Vec<Blocking>,
+    topic: &str,
+    acks: i16,
+    rate: f64,
+    each: Duration,
+) -> Vec<Vec<Duration>> {
+    let n = conns.len();
     let s = Schedule::new(rate, each);
-    let ((), latencies) = tokio::join!(
-        send_due(&mut writer, topic, acks, s),
-        acknowledged(&mut reader, s)
-    );
-    latencies
+    let mut writers: Vec<Blocking> = conns.iter().map(Blocking::try_clone).collect();
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            for k in 0..s.count {
+                wait_until(s.due(k));
+                let at = (s.due(k) - s.start).as_nanos() as u64;
+                writers[k as usize % n].send(&frame(topic, acks, k, at));
+            }
+        });
+        let readers: Vec<_> = conns
+            .into_iter()
+            .enumerate()
+            .map(|(p, mut c)| {
+                let count = (p..s.count as usize).step_by(n).count();
+                scope.spawn(move || {
+                    let mut latencies = Vec::with_capacity(count);
+                    for _ in 0..count {
+                        let f = c.frame();
+                        let now = Instant::now();
+                        let (id, code) = produced(&f);
+                        assert_eq!(code, 0, "produce error");
+                        latencies.push(now - s.due(id));
+                    }
+                    latencies
+                })
+            })
+            .collect();
+        readers
+            .into_iter()
+            .map(|r| r.join().expect("reader"))
+            .collect()
+    })
 }
 
-/// Latencies from each record's due time to its arrival at a consumer reading the log end on
-/// its own connection, with a producer (acks=1) at `rate` for `each`.
-async fn fetch_latency(path: &Path, topic: &str, rate: f64, each: Duration) -> Vec<Duration> {
-    let mut consumer = path.leader(topic).await;
+/// Records produced (acks=1, on `producer`) at `rate` for `each`, read by one consumer on each
+/// of `consumers`, all at the log end at once: for each consumer, each record's latency from
+/// its due time to its arrival in a Fetch response, by the record's due time (in ns from the
+/// start), so that one record's arrivals can be compared across the consumers.
+fn fetched(
+    producer: Blocking,
+    consumers: Vec<(Blocking, i64)>,
+    topic: &str,
+    rate: f64,
+    each: Duration,
+) -> Vec<HashMap<u64, Duration>> {
+    let s = Schedule::new(rate, each);
+    let count = s.count as usize;
+    let mut writer = producer.try_clone();
+    let mut acks = producer;
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            for k in 0..s.count {
+                wait_until(s.due(k));
+                let at = (s.due(k) - s.start).as_nanos() as u64;
+                writer.send(&frame(topic, 1, k, at));
+            }
+        });
+        scope.spawn(move || {
+            for _ in 0..count {
+                assert_eq!(produced(&acks.frame()).1, 0, "produce error");
+            }
+        });
+        let readers: Vec<_> = consumers
+            .into_iter()
+            .map(|(mut c, mut offset)| {
+                scope.spawn(move || {
+                    let mut arrivals = HashMap::with_capacity(count);
+                    while arrivals.len() < count {
+                        let r = c.request(FETCH_VERSION, &fetch(topic, offset));
+                        let now = Instant::now();
+                        let p = &r.responses[0].partitions[0];
+                        assert_eq!(p.error_code, 0, "fetch error");
+                        let Some(mut records) = p.records.clone() else {
+                            continue;
+                        };
+                        while !records.is_empty() {
+                            let batch =
+                                RecordBatchDecoder::decode(&mut records).expect("record batch");
+                            for record in &batch.records {
+                                offset = record.offset + 1;
+                                let value = record.value.as_ref().expect("a value");
+                                let at = u64::from_be_bytes(value[..8].try_into().expect("8"));
+                                arrivals.insert(at, now - (s.start + Duration::from_nanos(at)));
+                            }
+                        }
+                    }
+                    arrivals
+                })
+            })
+            .collect();
+        readers
+            .into_iter()
+            .map(|r| r.join().expect("consumer"))
+            .collect()
+    })
+}
+
+/// A Fetch of the topic's partition from `offset` that waits up to 500 ms for a first byte.
+fn fetch(topic: &str, offset: i64) -> FetchRequest {
+    FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_wait_ms(500)
+        .with_min_bytes(1)
+        .with_max_bytes(1 << 20)
+        .with_session_id(0)
+        .with_session_epoch(-1)
+        .with_topics(vec![
+            FetchTopic::default()
+                .with_topic(name(topic))
+                .with_partitions(vec![
+                    FetchPartition::default()
+                        .with_partition(0)
+                        .with_fetch_offset(offset)
+                        .with_partition_max_bytes(1 << 20),
+                ]),
+        ])
+}
+
+/// The log end offset of the topic's partition.
+async fn log_end(c: &mut Raw, topic: &str) -> i64 {
     let offsets = ListOffsetsRequest::default()
         .with_replica_id(BrokerId(-1))
         .with_topics(vec![
@@ -375,56 +562,7 @@ async fn fetch_latency(path: &Path, topic: &str, rate: f64, each: Duration) -> V
                 .with_name(name(topic))
                 .with_partitions(vec![ListOffsetsPartition::default().with_timestamp(-1)]),
         ]);
-    let mut offset = consumer.request(7, &offsets).await.topics[0].partitions[0].offset;
-    let (mut reader, mut writer) = path.leader(topic).await.into_split();
-    let s = Schedule::new(rate, each);
-    let count = s.count;
-    let start = s.start;
-    let fetch = async {
-        let mut latencies = Vec::with_capacity(count as usize);
-        while latencies.len() < count as usize {
-            let request = FetchRequest::default()
-                .with_replica_id(BrokerId(-1))
-                .with_max_wait_ms(500)
-                .with_min_bytes(1)
-                .with_max_bytes(1 << 20)
-                .with_session_id(0)
-                .with_session_epoch(-1)
-                .with_topics(vec![
-                    FetchTopic::default()
-                        .with_topic(name(topic))
-                        .with_partitions(vec![
-                            FetchPartition::default()
-                                .with_partition(0)
-                                .with_fetch_offset(offset)
-                                .with_partition_max_bytes(1 << 20),
-                        ]),
-                ]);
-            let r: FetchResponse = consumer.request(FETCH_VERSION, &request).await;
-            let now = Instant::now();
-            let p = &r.responses[0].partitions[0];
-            assert_eq!(p.error_code, 0, "fetch error");
-            let Some(mut records) = p.records.clone() else {
-                continue;
-            };
-            while !records.is_empty() {
-                let batch = RecordBatchDecoder::decode(&mut records).expect("record batch");
-                for record in &batch.records {
-                    offset = record.offset + 1;
-                    let value = record.value.as_ref().expect("a value");
-                    let at = u64::from_be_bytes(value[..8].try_into().expect("8 bytes"));
-                    latencies.push(now - (start + Duration::from_nanos(at)));
-                }
-            }
-        }
-        latencies
-    };
-    let ((), _, latencies) = tokio::join!(
-        send_due(&mut writer, topic, 1, s),
-        acknowledged(&mut reader, s),
-        fetch
-    );
-    latencies
+    c.request(7, &offsets).await.topics[0].partitions[0].offset
 }
 
 /// The proxies' histogram of their own part of one API key's requests
@@ -501,20 +639,31 @@ fn header(counted: &str) {
 }
 
 fn report(path: &str, rate: f64, latencies: &[Duration], own: Option<Own>) {
-    let mut v: Vec<Duration> = latencies.to_vec();
-    v.sort_unstable();
-    let at = |q: f64| {
-        let i = ((v.len() as f64 - 1.0) * q).round() as usize;
-        v.get(i).map_or(0.0, |d| d.as_secs_f64() * 1e6)
-    };
+    let [p50, p99, p999] = quantiles(latencies);
     let own = own.map_or("-".into(), |o| {
         format!("{} / {} / {}", o.at(0.5), o.at(0.99), o.at(0.999))
     });
     println!(
-        "{path:<28} {rate:>7.0} {:>10.0} {:>10.0} {:>10.0} {:>9}   {own}",
-        at(0.50),
-        at(0.99),
-        at(0.999),
-        v.len()
+        "{path:<28} {rate:>7.0} {p50:>10.0} {p99:>10.0} {p999:>10.0} {:>9}   {own}",
+        latencies.len()
     );
+}
+
+/// What a proxy added to p50, p99 and p99.9, in µs.
+fn added(how: &str, by: [f64; 3]) {
+    let [p50, p99, p999] = by;
+    println!("{how:<36} {p50:>+10.0} {p99:>+10.0} {p999:>+10.0}");
+}
+
+/// p50, p99 and p99.9 of `latencies`, in µs.
+fn quantiles(latencies: &[Duration]) -> [f64; 3] {
+    let mut v: Vec<f64> = latencies.iter().map(|d| d.as_secs_f64() * 1e6).collect();
+    v.sort_unstable_by(f64::total_cmp);
+    [0.5, 0.99, 0.999].map(|q| at(&v, q))
+}
+
+/// The quantile `q` of sorted values.
+fn at(sorted: &[f64], q: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+    sorted.get(i).copied().unwrap_or(0.0)
 }

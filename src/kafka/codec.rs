@@ -119,6 +119,11 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
     }
 
+    /// The stream back, with what was read of it beyond the frames returned.
+    pub fn into_parts(self) -> (R, BytesMut) {
+        (self.inner, self.buf)
+    }
+
     /// Whether a complete frame is already buffered (so the next read will not block).
     pub fn has_buffered_frame(&self) -> bool {
         matches!(self.next(), Ok(Next::Sized(size)) if self.buf.len() >= 4 + size)

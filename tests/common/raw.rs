@@ -44,6 +44,20 @@ impl Raw {
         (self.reader, self.writer)
     }
 
+    /// The connection as a blocking socket (nothing may be buffered unread).
+    pub fn into_std(self) -> std::net::TcpStream {
+        let (read, unread) = self.reader.into_parts();
+        assert!(
+            unread.is_empty(),
+            "{} bytes read but not returned",
+            unread.len()
+        );
+        let stream = read.reunite(self.writer).expect("the halves of one stream");
+        let stream = stream.into_std().expect("a std stream");
+        stream.set_nonblocking(false).expect("blocking");
+        stream
+    }
+
     pub async fn send_bytes(&mut self, bytes: &[u8]) {
         self.writer.write_all(bytes).await.expect("write");
     }
