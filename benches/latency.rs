@@ -378,10 +378,13 @@ struct Blocking(TcpStream);
 impl Blocking {
     fn of(c: Raw) -> Self {
         let stream = c.into_std();
-        // A lost answer fails the bench instead of hanging it.
+        // A lost answer, or a peer that stopped reading, fails the bench instead of hanging it.
         stream
             .set_read_timeout(Some(Duration::from_secs(30)))
             .expect("read timeout");
+        stream
+            .set_write_timeout(Some(Duration::from_secs(30)))
+            .expect("write timeout");
         Self(stream)
     }
 

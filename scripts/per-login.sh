@@ -12,8 +12,8 @@
 # A second argument, RS256, ES256 or EdDSA, counts logins with new tokens of that algorithm
 # instead (each token verified once): what verifying a token adds to a login.
 #
-# Under callgrind, ring picks its SHA-256 code without the CPU's SHA extensions, so the
-# verified-token cache's key counts several times what it costs on the machine.
+# Under callgrind, aws-lc picks its SHA-256 code without the CPU's SHA extensions (its AVX
+# code), so the verified-token cache's key counts several times what it costs on the machine.
 #
 # Needs heaptrack or valgrind, the test provider and a Kafka cluster (scripts/test.sh starts
 # them; KOP_KEEP_CLUSTER=1 keeps them):
