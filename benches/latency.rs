@@ -49,9 +49,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::Idp;
-use common::raw::Raw;
+use common::raw::{Raw, decode_response};
 use kafka_oidc_proxy::kafka::encode_request;
-use kafka_oidc_proxy::kafka::header::parse_response_header;
 use kafka_oidc_proxy::metrics::METRICS;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
@@ -60,9 +59,9 @@ use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
     ApiKey, BrokerId, CreateTopicsRequest, FetchRequest, ListOffsetsRequest, MetadataRequest,
-    ProduceRequest, ProduceResponse, TopicName,
+    ProduceRequest, TopicName,
 };
-use kafka_protocol::protocol::{Decodable, Encodable, Request, StrBytes};
+use kafka_protocol::protocol::{Encodable, Request, StrBytes};
 use kafka_protocol::records::RecordBatchDecoder;
 use tokio::io::AsyncWriteExt;
 
@@ -142,9 +141,8 @@ fn main() {
                     let before = Own::read("Produce");
                     let latencies = taking_turns(pair, &topic, acks, rate, each);
                     let own = Own::read("Produce").since(&before);
-                    report(paths[0].name, rate, &latencies[0], None);
-                    report(path.name, rate, &latencies[1], Some(own));
-                    let (direct, proxied) = (quantiles(&latencies[0]), quantiles(&latencies[1]));
+                    let direct = report(paths[0].name, rate, &latencies[0], None);
+                    let proxied = report(path.name, rate, &latencies[1], Some(own));
                     added(
                         "  added: proxied less direct",
                         [0, 1, 2].map(|i| proxied[i] - direct[i]),
@@ -306,11 +304,8 @@ fn frame(topic: &str, acks: i16, id: i32, sent: u64) -> Bytes {
 
 /// The error code of a Produce response frame, and its correlation id.
 fn produced(frame: &Bytes) -> (i32, i16) {
-    let header = ApiKey::Produce.response_header_version(PRODUCE_VERSION);
-    let (id, at) = parse_response_header(frame, header).expect("response header");
-    let r = ProduceResponse::decode(&mut frame.slice(at..), PRODUCE_VERSION).expect("response");
-    let code = r.responses[0].partition_responses[0].error_code;
-    (id, code)
+    let (id, r) = decode_response::<ProduceRequest>(frame, PRODUCE_VERSION);
+    (id, r.responses[0].partition_responses[0].error_code)
 }
 
 /// Acknowledged records per second with up to 32 requests in flight, for `each`.
@@ -398,11 +393,11 @@ impl Blocking {
 
     /// The next frame, prefix included.
     fn frame(&mut self) -> Bytes {
-        let mut size = [0; 4];
-        self.0.read_exact(&mut size).expect("read");
-        let size = usize::try_from(i32::from_be_bytes(size)).expect("a frame size");
+        let mut prefix = [0; 4];
+        self.0.read_exact(&mut prefix).expect("read");
+        let size = usize::try_from(i32::from_be_bytes(prefix)).expect("a frame size");
         let mut frame = vec![0; 4 + size];
-        frame[..4].copy_from_slice(&(size as i32).to_be_bytes());
+        frame[..4].copy_from_slice(&prefix);
         self.0.read_exact(&mut frame[4..]).expect("read");
         Bytes::from(frame)
     }
@@ -410,10 +405,7 @@ impl Blocking {
     fn request<R: Request + Encodable>(&mut self, version: i16, request: &R) -> R::Response {
         let api = ApiKey::try_from(R::KEY).expect("known key");
         self.send(&encode_request(api, version, 0, "kop-latency", request).expect("encode"));
-        let frame = self.frame();
-        let (_, at) =
-            parse_response_header(&frame, api.response_header_version(version)).expect("header");
-        R::Response::decode(&mut frame.slice(at..), version).expect("response")
+        decode_response::<R>(&self.frame(), version).1
     }
 }
 
@@ -422,6 +414,17 @@ fn wait_until(due: Instant) {
     let now = Instant::now();
     if due > now {
         std::thread::sleep(due - now);
+    }
+}
+
+/// Sends each request of `s` when it is due (one record stamped with its due time, in ns from
+/// the start), request k on writer k mod the number of writers.
+fn send_due(writers: &mut [Blocking], topic: &str, acks: i16, s: Schedule) {
+    let n = writers.len();
+    for k in 0..s.count {
+        wait_until(s.due(k));
+        let at = (s.due(k) - s.start).as_nanos() as u64;
+        writers[k as usize % n].send(&frame(topic, acks, k, at));
     }
 }
 
@@ -440,13 +443,7 @@ fn taking_turns(
     let s = Schedule::new(rate, each);
     let mut writers: Vec<Blocking> = conns.iter().map(Blocking::try_clone).collect();
     std::thread::scope(|scope| {
-        scope.spawn(move || {
-            for k in 0..s.count {
-                wait_until(s.due(k));
-                let at = (s.due(k) - s.start).as_nanos() as u64;
-                writers[k as usize % n].send(&frame(topic, acks, k, at));
-            }
-        });
+        scope.spawn(move || send_due(&mut writers, topic, acks, s));
         let readers: Vec<_> = conns
             .into_iter()
             .enumerate()
@@ -485,16 +482,10 @@ fn fetched(
 ) -> Vec<HashMap<u64, Duration>> {
     let s = Schedule::new(rate, each);
     let count = s.count as usize;
-    let mut writer = producer.try_clone();
+    let writer = producer.try_clone();
     let mut acks = producer;
     std::thread::scope(|scope| {
-        scope.spawn(move || {
-            for k in 0..s.count {
-                wait_until(s.due(k));
-                let at = (s.due(k) - s.start).as_nanos() as u64;
-                writer.send(&frame(topic, 1, k, at));
-            }
-        });
+        scope.spawn(move || send_due(&mut [writer], topic, 1, s));
         scope.spawn(move || {
             for _ in 0..count {
                 assert_eq!(produced(&acks.frame()).1, 0, "produce error");
@@ -641,7 +632,8 @@ fn header(counted: &str) {
     );
 }
 
-fn report(path: &str, rate: f64, latencies: &[Duration], own: Option<Own>) {
+/// Prints a path's row; returns its p50, p99 and p99.9 in µs.
+fn report(path: &str, rate: f64, latencies: &[Duration], own: Option<Own>) -> [f64; 3] {
     let [p50, p99, p999] = quantiles(latencies);
     let own = own.map_or("-".into(), |o| {
         format!("{} / {} / {}", o.at(0.5), o.at(0.99), o.at(0.999))
@@ -650,6 +642,7 @@ fn report(path: &str, rate: f64, latencies: &[Duration], own: Option<Own>) {
         "{path:<28} {rate:>7.0} {p50:>10.0} {p99:>10.0} {p999:>10.0} {:>9}   {own}",
         latencies.len()
     );
+    [p50, p99, p999]
 }
 
 /// What a proxy added to p50, p99 and p99.9, in µs.

@@ -265,10 +265,10 @@ impl Provider {
     }
 }
 
-/// The HTTP client for identity providers: rustls with the proxy's provider
-/// (the one `tls::provider` gives) and Mozilla's roots, bounded timeouts, and no redirects (a JWKS
-/// or discovery URL that redirects elsewhere is not followed, so a provider cannot point the
-/// proxy at internal services).
+/// The HTTP client for identity providers: rustls with the proxy's crypto provider
+/// (`tls::provider`) and Mozilla's roots, bounded timeouts, and no redirects (a JWKS or
+/// discovery URL that redirects elsewhere is not followed, so a provider cannot point the proxy
+/// at internal services).
 pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
     http_client_trusting(Vec::new())
 }

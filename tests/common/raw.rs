@@ -80,10 +80,9 @@ impl Raw {
         let frame = encode_request(api, version, id, "raw-test", request).expect("encode");
         self.send_bytes(&frame).await;
         let frame = self.read_frame().await.expect("a response");
-        let (got, offset) =
-            parse_response_header(&frame, api.response_header_version(version)).expect("header");
+        let (got, response) = decode_response::<R>(&frame, version);
         assert_eq!(got, id, "correlation id");
-        R::Response::decode(&mut frame.slice(offset..), version).expect("decodable response")
+        response
     }
 
     /// The next frame, or None when the proxy closed the connection.
@@ -148,6 +147,17 @@ impl Raw {
         }
         (c, auth.error_code)
     }
+}
+
+/// A response frame (prefix included) to a request of type `R` at `version`: its correlation
+/// id and its decoded body.
+pub fn decode_response<R: Request>(frame: &Bytes, version: i16) -> (i32, R::Response) {
+    let api = ApiKey::try_from(R::KEY).expect("known key");
+    let (id, offset) =
+        parse_response_header(frame, api.response_header_version(version)).expect("header");
+    let response =
+        R::Response::decode(&mut frame.slice(offset..), version).expect("decodable response");
+    (id, response)
 }
 
 /// Opens a connection from `source` (any address of this host: 127.0.0.0/8 on loopback) to
